@@ -1,0 +1,51 @@
+# Every target walks the workspace modules listed by go.work: `./...` never crosses modules.
+# The code generators are built from the tools module (outside go.work) into bin/tools.
+
+SHELL      := bash
+MODULES    := $(shell go list -m -f '{{.Dir}}')
+PKGS       := $(addsuffix /...,$(MODULES))
+TOOLS_BIN  := $(CURDIR)/bin/tools
+BUF        := $(TOOLS_BIN)/buf
+export PATH := $(TOOLS_BIN):$(PATH)
+
+.PHONY: run test lint proto proto-check build tools clean
+
+## run: one process with embedded NATS, every service, data under ./data
+run:
+	go run ./cmd/voix dev
+
+## test: every module's tests, race detector on, real NATS and bbolt
+test:
+	go test -race -count=1 -timeout 15m $(PKGS)
+
+## lint: gofmt, go vet, buf lint, and generated code up to date
+lint: $(BUF)
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet $(PKGS)
+	$(BUF) lint
+	$(MAKE) --no-print-directory proto-check
+
+## proto: regenerate the Go code beside each .proto
+proto: $(BUF)
+	$(BUF) generate
+
+## proto-check: fail when the committed generated code is stale
+proto-check: $(BUF)
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(BUF) generate -o $$tmp && \
+	if ! diff -r -q $$tmp/proto proto -x '*.proto' -x go.mod -x go.sum >/dev/null; then \
+		diff -r $$tmp/proto proto -x '*.proto' -x go.mod -x go.sum | head -40; \
+		echo "generated code in proto/ is stale: run 'make proto' and commit"; exit 1; \
+	fi; echo "generated code is up to date"
+
+## build: every binary into ./bin
+build:
+	go build -o bin/ $$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' $(PKGS))
+
+tools: $(BUF)
+
+$(BUF): tools/go.mod tools/go.sum
+	cd tools && GOWORK=off GOBIN=$(TOOLS_BIN) go install tool
+
+clean:
+	rm -rf bin

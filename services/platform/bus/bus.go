@@ -1,0 +1,198 @@
+// Package bus owns voix's connection to NATS JetStream: the connection settings every service
+// shares, the three streams of the event contract, and the event envelope (a protobuf payload
+// with its id in Nats-Msg-Id and CloudEvents binary-mode headers). Publishing directly is for
+// the outbox relay; services write events through package outbox so that an event exists if
+// and only if the transaction that caused it committed.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names and the subjects each captures (the event contract in DESIGN.md).
+const (
+	StreamFeedback  = "FEEDBACK"
+	StreamPulse     = "PULSE"
+	StreamSentiment = "SENTIMENT"
+
+	SubjectsFeedback  = "voix.feedback.>"
+	SubjectsPulse     = "voix.pulse.>"
+	SubjectsSentiment = "voix.sentiment.>"
+)
+
+// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. A relay that republishes an
+// event within it (after a crash between the ack and the delete) stores nothing new.
+const DuplicateWindow = 2 * time.Minute
+
+// ReconnectWait is the pause between reconnect attempts (plus the client's jitter).
+const ReconnectWait = 250 * time.Millisecond
+
+// Config says how to reach NATS.
+type Config struct {
+	// URL of the server, or a comma-separated list ("nats://127.0.0.1:4222"). Required.
+	URL string
+	// User and Password, when the server requires them. Default: none.
+	User, Password string
+	// Name of the connection as the server shows it. Default: "voix".
+	Name string
+	// Replicas of each stream created by EnsureStreams. Default 1; use 3 on a cluster.
+	Replicas int
+	// Log receives connection events (disconnects, reconnects, async errors). Default: discarded.
+	Log *slog.Logger
+	// Options are applied after voix's own, so they win (tests use them for
+	// nats.InProcessServer or an ErrorHandler).
+	Options []nats.Option
+}
+
+// Bus is a NATS connection with its JetStream context.
+type Bus struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	replicas int
+}
+
+// Connect dials NATS. The connection reconnects forever: a NATS restart must not kill a
+// service, whose outbox keeps its events meanwhile. The reconnect buffer is disabled so that a
+// publish during an outage fails at once (the outbox retries it) rather than being flushed
+// later, possibly after the duplicate window, behind the relay's back.
+func Connect(ctx context.Context, cfg Config) (*Bus, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("bus: Config.URL is required (e.g. nats://127.0.0.1:4222)")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "voix"
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = log.With("nats", cfg.Name)
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(ReconnectWait),
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Error("nats async error", "subject", subj, "err", err)
+		}),
+	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	opts = append(opts, cfg.Options...)
+
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bus: connect to %s: %w", cfg.URL, err)
+	}
+	// nats.Connect takes no context; run it aside so a cancelled ctx returns promptly.
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(cfg.URL, opts...)
+		done <- result{nc, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, fmt.Errorf("bus: connect to %s: %w", cfg.URL, ctx.Err())
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("bus: connect to %s: %w", cfg.URL, r.err)
+	}
+	// Async publishes (PublishBatch) whose ack never comes expire instead of piling up.
+	js, err := jetstream.New(r.nc, jetstream.WithPublishAsyncTimeout(PublishTimeout))
+	if err != nil {
+		r.nc.Close()
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	return &Bus{nc: r.nc, js: js, replicas: cfg.Replicas}, nil
+}
+
+// Conn is the underlying connection, for core subscriptions.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the JetStream context, for consumers.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Close closes the connection (nats.Conn.Close flushes what is buffered; an ack lost anyway
+// only means a redelivery, which consumers absorb).
+func (b *Bus) Close() { b.nc.Close() }
+
+// StreamConfigs are the streams of the event contract. They keep events forever (no MaxAge):
+// a new consumer, such as a sentiment rebuild, replays from the first event.
+func StreamConfigs(replicas int) []jetstream.StreamConfig {
+	if replicas < 1 {
+		replicas = 1
+	}
+	mk := func(name, subjects, what string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: what,
+			Subjects:    []string{subjects},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+			Duplicates:  DuplicateWindow,
+		}
+	}
+	return []jetstream.StreamConfig{
+		mk(StreamFeedback, SubjectsFeedback, "voix feedback events"),
+		mk(StreamPulse, SubjectsPulse, "voix pulse survey events"),
+		mk(StreamSentiment, SubjectsSentiment, "voix sentiment events: scores, aggregates, alerts"),
+	}
+}
+
+// EnsureStreams creates the streams, or updates them to this configuration. Every service
+// calls it at start, so the order in which services start does not matter.
+func (b *Bus) EnsureStreams(ctx context.Context) error {
+	for _, sc := range StreamConfigs(b.replicas) {
+		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("bus: ensure stream %s (%s): %w", sc.Name, sc.Subjects[0], err)
+		}
+	}
+	return nil
+}
+
+// SegmentSubject appends a segment path to a subject prefix:
+// SegmentSubject("voix.feedback.submitted", "acme/eng") is "voix.feedback.submitted.acme.eng",
+// so subscribers pick a subtree with "voix.feedback.submitted.acme.>". The segment must already
+// be valid (its elements are NATS-safe tokens).
+func SegmentSubject(prefix, segment string) string {
+	if segment == "" {
+		return prefix
+	}
+	return prefix + "." + strings.ReplaceAll(segment, "/", ".")
+}

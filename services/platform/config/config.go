@@ -1,0 +1,164 @@
+// Package config owns how a voix command is configured: flags first, then VOIX_* environment
+// variables for every flag not given on the command line (twelve-factor deployments set the
+// environment, people at a terminal type flags), and the flags every service shares.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// EnvName is the environment variable that sets flag name: "nats-url" → "VOIX_NATS_URL".
+func EnvName(flagName string) string {
+	return "VOIX_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(flagName))
+}
+
+// ApplyEnv runs after fs.Parse: every flag not set on the command line takes the value of its
+// EnvName variable, when that is set and not empty (an empty variable counts as unset, since
+// getenv cannot tell them apart). The command line wins, so one run can override the
+// environment. A bad value is an error naming the variable and the flag, never the value,
+// which may be a password.
+func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		env := EnvName(f.Name)
+		v := getenv(env)
+		if v == "" {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("environment %s: invalid value for --%s: %w", env, f.Name, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Service holds the flags every service command shares.
+type Service struct {
+	Listen       string
+	DataDir      string
+	NATSURL      string
+	NATSUser     string
+	NATSPassword string
+	// TokensFile is empty unless set: the service host then uses its default under DataDir
+	// (host.DefaultTokensFile), so that the default lives in one place.
+	TokensFile   string
+	LogLevel     string
+	MinGroupSize int
+}
+
+// Defaults for the shared flags.
+const (
+	DefaultDataDir      = "./data"
+	DefaultNATSURL      = "nats://127.0.0.1:4222"
+	DefaultLogLevel     = "info"
+	DefaultMinGroupSize = 5
+)
+
+// Register defines the shared flags on fs, with defaultListen as --listen's default.
+func (c *Service) Register(fs *flag.FlagSet, defaultListen string) {
+	fs.StringVar(&c.Listen, "listen", defaultListen, "gRPC listen address, host:port")
+	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the service's store and shared files")
+	fs.StringVar(&c.NATSURL, "nats-url", DefaultNATSURL, "NATS server URL(s), nats:// or tls://, comma-separated")
+	fs.StringVar(&c.NATSUser, "nats-user", "", "NATS user")
+	fs.StringVar(&c.NATSPassword, "nats-password", "", "NATS password (prefer VOIX_NATS_PASSWORD: flags show in ps)")
+	fs.StringVar(&c.TokensFile, "tokens-file", "", "token hashes file (default <data-dir>/auth/token-hashes.json)")
+	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.MinGroupSize, "min-group-size", DefaultMinGroupSize,
+		"k: no result or aggregate is shown for fewer distinct people (at least 2)")
+}
+
+// Validate checks every field and reports all problems at once, each naming its flag.
+//
+// min-group-size must be at least 2: with k = 1 a result describes one person, so anyone who
+// knows who is in a segment reads that person's answer. 2 is the floor that keeps any
+// anonymity at all; the default 5 is the usual practice.
+func (c *Service) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if err := checkHostPort(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if err := checkNATSURL(c.NATSURL); err != nil {
+		bad("nats-url", "%v", err)
+	}
+	if c.NATSPassword != "" && c.NATSUser == "" {
+		bad("nats-user", "must be set when --nats-password is")
+	}
+	if c.MinGroupSize < 2 {
+		bad("min-group-size", "is %d; must be at least 2, or results would describe single people", c.MinGroupSize)
+	}
+	if _, ok := parseLevel(c.LogLevel); !ok {
+		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return errors.New("must not be empty; want host:port, e.g. 127.0.0.1:7101")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:7101)", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port must be a number 0..65535", addr)
+	}
+	return nil
+}
+
+func checkNATSURL(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("must not be empty; want e.g. nats://127.0.0.1:4222")
+	}
+	for _, one := range strings.Split(s, ",") {
+		one = strings.TrimSpace(one)
+		u, err := url.Parse(one)
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			return fmt.Errorf("%q is not a nats:// or tls:// URL with a host (e.g. nats://127.0.0.1:4222)", one)
+		}
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, bool) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
+}
+
+// Logger returns a text logger on w at LogLevel (info when LogLevel is not valid: call
+// Validate first).
+func (c *Service) Logger(w io.Writer) *slog.Logger {
+	level, ok := parseLevel(c.LogLevel)
+	if !ok {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

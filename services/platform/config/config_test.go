@@ -1,0 +1,174 @@
+package config_test
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/voix-dev/voix/services/platform/config"
+)
+
+func newFlags(t *testing.T, args []string, env map[string]string) (*config.Service, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var c config.Service
+	c.Register(fs, "127.0.0.1:7101")
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	return &c, config.ApplyEnv(fs, func(k string) string { return env[k] })
+}
+
+func TestEnvName(t *testing.T) {
+	for in, want := range map[string]string{"nats-url": "VOIX_NATS_URL", "listen": "VOIX_LISTEN", "log.level": "VOIX_LOG_LEVEL", "min-group-size": "VOIX_MIN_GROUP_SIZE"} {
+		if got := config.EnvName(in); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	env := map[string]string{
+		"VOIX_NATS_URL":       "nats://nats.internal:4222",
+		"VOIX_LISTEN":         "0.0.0.0:9000",
+		"VOIX_MIN_GROUP_SIZE": "7",
+		"VOIX_DATA_DIR":       "",               // empty counts as unset
+		"NATS_URL":            "nats://wrong:1", // only VOIX_ variables count
+	}
+	c, err := newFlags(t, []string{"--listen", "127.0.0.1:7999"}, env)
+	if err != nil {
+		t.Fatalf("ApplyEnv: %v", err)
+	}
+	for _, tc := range []struct{ name, got, want string }{
+		{"flag beats env", c.Listen, "127.0.0.1:7999"},
+		{"env fills an unset flag", c.NATSURL, "nats://nats.internal:4222"},
+		{"empty env keeps the default", c.DataDir, config.DefaultDataDir},
+		{"no env keeps the default", c.LogLevel, config.DefaultLogLevel},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	if c.MinGroupSize != 7 {
+		t.Errorf("int from env: MinGroupSize = %d, want 7", c.MinGroupSize)
+	}
+}
+
+func TestApplyEnvFlagEqualToDefaultStillWins(t *testing.T) {
+	// Given on the command line with the default value: still "set", so env must not override.
+	c, err := newFlags(t, []string{"--min-group-size=5"}, map[string]string{"VOIX_MIN_GROUP_SIZE": "9"})
+	if err != nil {
+		t.Fatalf("ApplyEnv: %v", err)
+	}
+	if c.MinGroupSize != 5 {
+		t.Fatalf("MinGroupSize = %d, want the command line's 5", c.MinGroupSize)
+	}
+}
+
+func TestApplyEnvBadValue(t *testing.T) {
+	_, err := newFlags(t, nil, map[string]string{"VOIX_MIN_GROUP_SIZE": "many", "VOIX_NATS_PASSWORD": "s3cret"})
+	if err == nil {
+		t.Fatal("ApplyEnv accepted VOIX_MIN_GROUP_SIZE=many")
+	}
+	for _, want := range []string{"VOIX_MIN_GROUP_SIZE", "--min-group-size"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not name %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "many") {
+		t.Fatalf("error %q echoes the value", err)
+	}
+	// A bad value on the command line is not the environment's business.
+	if _, err := newFlags(t, []string{"--min-group-size", "3"}, map[string]string{"VOIX_MIN_GROUP_SIZE": "many"}); err != nil {
+		t.Fatalf("ApplyEnv reported an env var the command line overrode: %v", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := newFlags(t, nil, nil)
+	if err != nil {
+		t.Fatalf("ApplyEnv: %v", err)
+	}
+	want := config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", MinGroupSize: 5}
+	if *c != want {
+		t.Fatalf("defaults = %+v, want %+v", *c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+}
+
+func valid() config.Service {
+	return config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", MinGroupSize: 5}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*config.Service)
+		want   string // "" means valid
+	}{
+		{"listen any interface", func(c *config.Service) { c.Listen = ":7101" }, ""},
+		{"listen port 0", func(c *config.Service) { c.Listen = "127.0.0.1:0" }, ""},
+		{"listen ipv6", func(c *config.Service) { c.Listen = "[::1]:7101" }, ""},
+		{"listen no port", func(c *config.Service) { c.Listen = "127.0.0.1" }, "--listen"},
+		{"listen named port", func(c *config.Service) { c.Listen = "127.0.0.1:grpc" }, "--listen"},
+		{"listen port too big", func(c *config.Service) { c.Listen = "127.0.0.1:70000" }, "--listen"},
+		{"listen empty", func(c *config.Service) { c.Listen = "" }, "--listen"},
+		{"data-dir empty", func(c *config.Service) { c.DataDir = " " }, "--data-dir"},
+		{"nats tls", func(c *config.Service) { c.NATSURL = "tls://nats.internal:4222" }, ""},
+		{"nats cluster list", func(c *config.Service) { c.NATSURL = "nats://a:4222, nats://b:4222" }, ""},
+		{"nats http", func(c *config.Service) { c.NATSURL = "http://127.0.0.1:4222" }, "--nats-url"},
+		{"nats bare host", func(c *config.Service) { c.NATSURL = "127.0.0.1:4222" }, "--nats-url"},
+		{"nats one bad in list", func(c *config.Service) { c.NATSURL = "nats://a:4222,b:4222" }, "--nats-url"},
+		{"nats empty", func(c *config.Service) { c.NATSURL = "" }, "--nats-url"},
+		{"password without user", func(c *config.Service) { c.NATSPassword = "x" }, "--nats-user"},
+		{"user and password", func(c *config.Service) { c.NATSUser, c.NATSPassword = "svc", "x" }, ""},
+		{"min group 2", func(c *config.Service) { c.MinGroupSize = 2 }, ""},
+		{"min group 1", func(c *config.Service) { c.MinGroupSize = 1 }, "--min-group-size"},
+		{"min group negative", func(c *config.Service) { c.MinGroupSize = -3 }, "--min-group-size"},
+		{"log level upper case", func(c *config.Service) { c.LogLevel = "DEBUG" }, ""},
+		{"log level unknown", func(c *config.Service) { c.LogLevel = "verbose" }, "--log-level"},
+		{"log level offset", func(c *config.Service) { c.LogLevel = "info+2" }, "--log-level"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.change(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Validate(%+v) = %v, want nil", c, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate(%+v) = %v, want an error naming %s", c, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := config.Service{}
+	err := c.Validate()
+	for _, flag := range []string{"--listen", "--data-dir", "--nats-url", "--min-group-size", "--log-level"} {
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Fatalf("Validate(zero) = %v, want it to name %s", err, flag)
+		}
+	}
+}
+
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	c := valid()
+	c.LogLevel = "warn"
+	log := c.Logger(&buf)
+	log.Info("hidden")
+	log.Warn("shown")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, "shown") {
+		t.Fatalf("warn logger wrote %q", out)
+	}
+}

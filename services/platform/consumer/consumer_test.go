@@ -1,0 +1,412 @@
+package consumer_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/natstest"
+	"github.com/voix-dev/voix/services/platform/store"
+)
+
+var stateBucket = []byte("state")
+
+// counter is a handler that counts applied events in bbolt, and every call in memory.
+type counter struct {
+	mu    sync.Mutex
+	calls map[string]int
+	// fail decides the handler's error for an event, given how many times it was called.
+	fail func(ev bus.Event, call int) error
+}
+
+func newCounter() *counter { return &counter{calls: map[string]int{}} }
+
+func (c *counter) handle(tx *bolt.Tx, ev bus.Event) error {
+	c.mu.Lock()
+	c.calls[ev.ID]++
+	n := c.calls[ev.ID]
+	c.mu.Unlock()
+	if c.fail != nil {
+		if err := c.fail(ev, n); err != nil {
+			return err
+		}
+	}
+	b, err := tx.CreateBucketIfNotExists(stateBucket)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"total", "id:" + ev.ID} {
+		var v uint64
+		if old := b.Get([]byte(k)); old != nil {
+			v = binary.BigEndian.Uint64(old)
+		}
+		if err := b.Put([]byte(k), binary.BigEndian.AppendUint64(nil, v+1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *counter) callsFor(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[id]
+}
+
+// stored reads a counter from bbolt ("total" or "id:<event id>").
+func stored(t testing.TB, db *bolt.DB, key string) uint64 {
+	t.Helper()
+	var v uint64
+	err := db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(stateBucket); b != nil {
+			if raw := b.Get([]byte(key)); raw != nil {
+				v = binary.BigEndian.Uint64(raw)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("view: %v", err)
+	}
+	return v
+}
+
+func openDB(t testing.TB) *bolt.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "svc.db"))
+	if err != nil {
+		t.Fatalf("open db: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func event(id string) bus.Event {
+	return bus.Event{ID: id, Type: "voix.feedback.submitted.v1", Source: "voix/feedback",
+		Subject: "voix.feedback.submitted.acme.eng", Data: []byte(id)}
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func start(t testing.TB, b *bus.Bus, db *bolt.DB, h consumer.Handler, durable string, edit ...func(*consumer.Config)) *consumer.Consumer {
+	t.Helper()
+	cfg := consumer.Config{
+		Stream:         bus.StreamFeedback,
+		Durable:        durable,
+		FilterSubjects: []string{"voix.feedback.submitted.>"},
+		DB:             db,
+		Handle:         h,
+		RetryDelay:     20 * time.Millisecond,
+		MaxRetryDelay:  100 * time.Millisecond,
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	c, err := consumer.Start(context.Background(), b.JetStream(), cfg)
+	if err != nil {
+		t.Fatalf("start consumer: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func publish(t testing.TB, b *bus.Bus, evs ...bus.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		if err := b.Publish(context.Background(), ev); err != nil {
+			t.Fatalf("publish %s: %v", ev.ID, err)
+		}
+	}
+}
+
+// publishAgain stores ev a second time in the stream under a different Nats-Msg-Id, as a
+// republish after the duplicate window would: only the consumer's own dedup can catch it.
+func publishAgain(t testing.TB, b *bus.Bus, ev bus.Event) {
+	t.Helper()
+	m := &nats.Msg{Subject: ev.Subject, Data: ev.Data, Header: ev.Header()}
+	m.Header.Set(jetstream.MsgIDHeader, ev.ID+"-again")
+	ack, err := b.JetStream().PublishMsg(context.Background(), m)
+	if err != nil || ack.Duplicate {
+		t.Fatalf("republish %s: ack %+v, %v", ev.ID, ack, err)
+	}
+}
+
+// settled waits until the consumer has nothing pending or unacknowledged.
+func settled(t testing.TB, b *bus.Bus, durable string) {
+	t.Helper()
+	eventually(t, "consumer "+durable+" to settle", func() bool {
+		c, err := b.JetStream().Consumer(context.Background(), bus.StreamFeedback, durable)
+		if err != nil {
+			t.Fatalf("consumer info: %v", err)
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatalf("consumer info: %v", err)
+		}
+		return info.NumPending == 0 && info.NumAckPending == 0
+	})
+}
+
+func TestApplyIsIdempotent(t *testing.T) {
+	db := openDB(t)
+	c := newCounter()
+	ev := event("e1")
+	for i, want := range []bool{true, false, false} {
+		applied, err := consumer.Apply(db, "d", c.handle, ev)
+		if err != nil || applied != want {
+			t.Fatalf("apply #%d: applied=%v err=%v, want applied=%v", i+1, applied, err, want)
+		}
+	}
+	if got := stored(t, db, "id:e1"); got != 1 {
+		t.Fatalf("counter = %d, want 1", got)
+	}
+	if got := c.callsFor("e1"); got != 1 {
+		t.Fatalf("handler called %d times, want 1", got)
+	}
+	// Another durable has its own record of what it applied.
+	if applied, err := consumer.Apply(db, "rebuild", c.handle, ev); err != nil || !applied {
+		t.Fatalf("apply under another durable: applied=%v err=%v, want applied", applied, err)
+	}
+}
+
+func TestApplyFailureWritesNothing(t *testing.T) {
+	db := openDB(t)
+	c := newCounter()
+	boom := errors.New("disk on fire")
+	c.fail = func(_ bus.Event, call int) error {
+		if call == 1 {
+			return boom
+		}
+		return nil
+	}
+	// The handler writes before failing: the write must roll back with it.
+	h := func(tx *bolt.Tx, ev bus.Event) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("side"))
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(ev.ID), []byte("x")); err != nil {
+			return err
+		}
+		return c.handle(tx, ev)
+	}
+	applied, err := consumer.Apply(db, "d", h, event("e1"))
+	if !errors.Is(err, boom) || applied {
+		t.Fatalf("failing apply: applied=%v err=%v", applied, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("side")) != nil {
+			t.Error("handler's write survived its failure")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("view: %v", err)
+	}
+	applied, err = consumer.Apply(db, "d", h, event("e1"))
+	if err != nil || !applied {
+		t.Fatalf("retry: applied=%v err=%v, want applied", applied, err)
+	}
+	if got := stored(t, db, "id:e1"); got != 1 {
+		t.Fatalf("counter = %d, want 1", got)
+	}
+}
+
+func TestConsumerAppliesRedeliveryOnce(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	start(t, b, db, c.handle, "svc")
+
+	publish(t, b, event("a"), event("b"))
+	publishAgain(t, b, event("a"))
+	settled(t, b, "svc")
+
+	if got := stored(t, db, "id:a"); got != 1 {
+		t.Fatalf("event a applied %d times, want 1", got)
+	}
+	if got := stored(t, db, "total"); got != 2 {
+		t.Fatalf("total = %d, want 2", got)
+	}
+}
+
+func TestTransientFailureIsRetried(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	c.fail = func(ev bus.Event, call int) error {
+		if ev.ID == "flaky" && call < 3 {
+			return errors.New("store busy")
+		}
+		return nil
+	}
+	start(t, b, db, c.handle, "svc")
+
+	publish(t, b, event("flaky"))
+	eventually(t, "flaky to be applied", func() bool { return stored(t, db, "id:flaky") == 1 })
+	settled(t, b, "svc")
+	if got := c.callsFor("flaky"); got != 3 {
+		t.Fatalf("handler called %d times for flaky, want 3", got)
+	}
+	if got := stored(t, db, "id:flaky"); got != 1 {
+		t.Fatalf("flaky applied %d times, want 1", got)
+	}
+}
+
+func TestPermanentFailureIsTerminated(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	c.fail = func(ev bus.Event, _ int) error {
+		if ev.ID == "poison" {
+			return fmt.Errorf("decode payload: %w", consumer.ErrPermanent)
+		}
+		return nil
+	}
+	start(t, b, db, c.handle, "svc")
+
+	publish(t, b, event("poison"))
+	// An envelope without ce-type cannot even be decoded: terminated before the handler.
+	if _, err := b.JetStream().PublishMsg(context.Background(), &nats.Msg{
+		Subject: "voix.feedback.submitted.acme",
+		Header:  nats.Header{"Nats-Msg-Id": []string{"no-type"}, "ce-id": []string{"no-type"}},
+	}); err != nil {
+		t.Fatalf("publish bad envelope: %v", err)
+	}
+	publish(t, b, event("after"))
+	eventually(t, "later event to be applied", func() bool { return stored(t, db, "id:after") == 1 })
+	// Nothing left waiting for an ack or a redelivery: a nak'd message would still count as
+	// pending an ack until redelivered and acked.
+	settled(t, b, "svc")
+	if got := c.callsFor("poison"); got != 1 {
+		t.Fatalf("handler called %d times for poison, want 1", got)
+	}
+	if got := c.callsFor("no-type"); got != 0 {
+		t.Fatalf("handler called %d times for an undecodable envelope, want 0", got)
+	}
+	if got := stored(t, db, "total"); got != 1 {
+		t.Fatalf("total = %d, want 1 (only the good event)", got)
+	}
+}
+
+func TestRestartResumesWithoutReapplying(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	cons := start(t, b, db, c.handle, "svc")
+
+	publish(t, b, event("one"), event("two"))
+	settled(t, b, "svc")
+	cons.Stop()
+
+	publish(t, b, event("three"))
+	start(t, b, db, c.handle, "svc")
+	settled(t, b, "svc")
+
+	for _, id := range []string{"one", "two", "three"} {
+		if got := c.callsFor(id); got != 1 {
+			t.Errorf("handler called %d times for %s, want 1", got, id)
+		}
+	}
+	if got := stored(t, db, "total"); got != 3 {
+		t.Fatalf("total = %d, want 3", got)
+	}
+}
+
+func TestSurvivesNATSRestart(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	start(t, b, db, c.handle, "svc")
+
+	publish(t, b, event("before"))
+	settled(t, b, "svc")
+	natstest.Restart(t, s)
+	eventually(t, "client to reconnect", b.Conn().IsConnected)
+
+	// Publishing right after a reconnect may race JetStream's recovery: retry briefly.
+	eventually(t, "publish after restart", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return b.Publish(ctx, event("after")) == nil
+	})
+	eventually(t, "event after restart to be applied", func() bool { return stored(t, db, "id:after") == 1 })
+	if got := stored(t, db, "total"); got != 2 {
+		t.Fatalf("total = %d, want 2", got)
+	}
+}
+
+func TestStartValidates(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	h := newCounter().handle
+	for name, cfg := range map[string]consumer.Config{
+		"Stream":  {Durable: "d", DB: db, Handle: h},
+		"Durable": {Stream: bus.StreamFeedback, DB: db, Handle: h},
+		"DB":      {Stream: bus.StreamFeedback, Durable: "d", Handle: h},
+		"Handle":  {Stream: bus.StreamFeedback, Durable: "d", DB: db},
+	} {
+		_, err := consumer.Start(context.Background(), b.JetStream(), cfg)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Start without %s: %v, want an error naming it", name, err)
+		}
+	}
+}
+
+func TestWorkersApplyEachOnce(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	c.fail = func(ev bus.Event, call int) error {
+		if ev.ID == "e007" && call == 1 {
+			return errors.New("transient")
+		}
+		return nil
+	}
+	start(t, b, db, c.handle, "svc", func(cfg *consumer.Config) { cfg.Workers = 16 })
+
+	const n = 200
+	for i := range n {
+		publish(t, b, event(fmt.Sprintf("e%03d", i)))
+	}
+	for i := 0; i < n; i += 10 {
+		publishAgain(t, b, event(fmt.Sprintf("e%03d", i)))
+	}
+	settled(t, b, "svc")
+	if got := stored(t, db, "total"); got != n {
+		t.Fatalf("total = %d, want %d", got, n)
+	}
+	for i := range n {
+		if got := stored(t, db, fmt.Sprintf("id:e%03d", i)); got != 1 {
+			t.Fatalf("e%03d applied %d times, want 1", i, got)
+		}
+	}
+}

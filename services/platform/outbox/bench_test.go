@@ -1,0 +1,60 @@
+package outbox_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/embednats"
+	"github.com/voix-dev/voix/services/platform/natstest"
+)
+
+// BenchmarkOutboxAddRelay measures end to end throughput: 64 writers each commit an event
+// with db.Batch, and the relay publishes them to a real JetStream (file store) and deletes
+// them. The clock stops when the outbox is empty.
+func BenchmarkOutboxAddRelay(b *testing.B) {
+	for _, syncAlways := range []bool{false, true} {
+		b.Run(fmt.Sprintf("sync_always=%v", syncAlways), func(b *testing.B) {
+			s, err := embednats.Start(embednats.Config{Port: -1, StoreDir: b.TempDir(), SyncAlways: syncAlways})
+			if err != nil {
+				b.Fatalf("start nats: %v", err)
+			}
+			b.Cleanup(func() { natstest.Stop(s) })
+			bb := natstest.Connect(b, s)
+			db := openDB(b, filepath.Join(b.TempDir(), "svc.db"))
+			o := newOutbox(b, db, bb)
+			run(b, o)
+
+			const writers = 64
+			payload := make([]byte, 200)
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < b.N; i += writers {
+						ev := bus.Event{ID: fmt.Sprintf("bench-%d-%d", b.N, i), Type: "voix.bench.v1", Source: "voix/bench",
+							Subject: "voix.feedback.bench.acme", Data: payload}
+						if err := db.Batch(func(tx *bolt.Tx) error { return o.Add(tx, ev) }); err != nil {
+							b.Errorf("add: %v", err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			for pending(b, o) > 0 {
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}

@@ -1,0 +1,322 @@
+// Package outbox is the transactional outbox: a service writes an event in the same bbolt
+// transaction as the change that caused it, and a relay moves it to JetStream afterwards. An
+// event is therefore published if and only if its transaction committed, whatever crashes in
+// between. The relay deletes a record only after JetStream acknowledged it; a crash between
+// the ack and the delete republishes the record with the same Nats-Msg-Id, which JetStream
+// drops as a duplicate (and consumers dedup by event id beyond its window).
+package outbox
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voix-dev/voix/services/platform/bus"
+)
+
+// Buckets owned by this package.
+const (
+	// BucketName holds pending records keyed by a big-endian sequence, so key order is commit
+	// order.
+	BucketName = "outbox"
+	// DeadBucketName holds records that cannot be decoded and so can never be published; they
+	// are moved aside, with an error logged, so they do not block the records behind them.
+	DeadBucketName = "outbox_dead"
+)
+
+var bucket, deadBucket = []byte(BucketName), []byte(DeadBucketName)
+
+// Relay timing.
+const (
+	// PollInterval is how often the relay looks for records without being woken: a safety net,
+	// since every commit that adds a record wakes it.
+	PollInterval = time.Second
+	// MinBackoff and MaxBackoff bound the pause after a failed publish; it doubles each time.
+	MinBackoff = 50 * time.Millisecond
+	MaxBackoff = 5 * time.Second
+	// BatchSize is how many records the relay reads per read transaction, and deletes per
+	// write transaction once they are all acknowledged.
+	BatchSize = 256
+)
+
+// ErrRunning is returned by Run when the relay is already running: two relays would publish
+// the same records twice.
+var ErrRunning = errors.New("outbox: relay already running")
+
+// Publisher delivers an event and returns once the broker has it. *bus.Bus satisfies it.
+type Publisher interface {
+	Publish(ctx context.Context, ev bus.Event) error
+}
+
+// BatchPublisher is a Publisher that can pipeline: it sends events in order without waiting
+// for each ack, and reports how many, from the first, are acknowledged. *bus.Bus satisfies it;
+// the relay uses it when available.
+type BatchPublisher interface {
+	Publisher
+	PublishBatch(ctx context.Context, evs []bus.Event) (acked int, err error)
+}
+
+// Outbox stores events in a service's bbolt file and relays them to a Publisher.
+type Outbox struct {
+	db      *bolt.DB
+	pub     Publisher
+	log     *slog.Logger
+	wake    chan struct{}
+	running atomic.Bool
+}
+
+// New ensures the outbox buckets in db. log may be nil (discard).
+func New(db *bolt.DB, pub Publisher, log *slog.Logger) (*Outbox, error) {
+	if db == nil || pub == nil {
+		return nil, errors.New("outbox: New needs a db and a publisher")
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucket, deadBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("outbox: create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Outbox{db: db, pub: pub, log: log.With("component", "outbox"), wake: make(chan struct{}, 1)}, nil
+}
+
+// record is the stored form of an event.
+type record struct {
+	ID      string    `json:"id"`
+	Type    string    `json:"type"`
+	Source  string    `json:"source"`
+	Subject string    `json:"subject"`
+	Time    time.Time `json:"time"`
+	Data    []byte    `json:"data,omitempty"`
+}
+
+// Add stores ev in tx, the caller's write transaction (Update or Batch), and wakes the relay
+// when tx commits. If tx rolls back, the record goes with it and nothing is published; that
+// is also why Add is safe in a Batch function that bbolt runs a second time: the first run's
+// transaction was rolled back. A zero ev.Time is set to now, so retries carry the same time.
+func (o *Outbox) Add(tx *bolt.Tx, ev bus.Event) error {
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	b := tx.Bucket(bucket)
+	if b == nil {
+		return fmt.Errorf("outbox: bucket %q missing: create the Outbox with New on this db", BucketName)
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("outbox: next sequence: %w", err)
+	}
+	v, err := json.Marshal(record{ev.ID, ev.Type, ev.Source, ev.Subject, ev.Time.UTC(), ev.Data})
+	if err != nil {
+		return fmt.Errorf("outbox: encode event %s: %w", ev.ID, err)
+	}
+	if err := b.Put(key(seq), v); err != nil {
+		return fmt.Errorf("outbox: store event %s: %w", ev.ID, err)
+	}
+	tx.OnCommit(o.notify)
+	return nil
+}
+
+func key(seq uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}
+
+func (o *Outbox) notify() {
+	select {
+	case o.wake <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// Pending is the number of records not yet published.
+func (o *Outbox) Pending() (int, error) {
+	var n int
+	err := o.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucket).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// Run relays records until ctx is done, then returns ctx.Err(). It first drains what a
+// previous run left (crash recovery), then waits for commits or the poll tick. Records are
+// published in key order; a failed publish is logged and retried after a capped exponential
+// backoff, never dropped. With a BatchPublisher the publishes of a batch are pipelined: when
+// one fails, later ones of the batch may already be stored, so after a failure the stream
+// order can differ from commit order. Consumers must not rely on order across events.
+func (o *Outbox) Run(ctx context.Context) error {
+	if !o.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer o.running.Store(false)
+
+	tick := time.NewTicker(PollInterval)
+	defer tick.Stop()
+	backoff := time.Duration(0)
+	for {
+		err := o.drain(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			backoff = min(max(2*backoff, MinBackoff), MaxBackoff)
+			o.log.Warn("outbox relay: publish failed, will retry", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-o.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+type pending struct {
+	key []byte
+	ev  bus.Event
+}
+
+// drain publishes batches until the outbox is empty or a publish fails.
+func (o *Outbox) drain(ctx context.Context) error {
+	for {
+		batch, dead, err := o.load()
+		if err != nil {
+			return err
+		}
+		if len(dead) > 0 {
+			if err := o.bury(dead); err != nil {
+				return err
+			}
+		}
+		if len(batch) == 0 {
+			if len(dead) > 0 {
+				continue
+			}
+			return nil
+		}
+		n, pubErr := o.publish(ctx, batch)
+		done := make([][]byte, 0, n)
+		for _, p := range batch[:n] {
+			done = append(done, p.key)
+		}
+		if err := o.remove(done); err != nil {
+			// Published but not deleted: republished later, and dropped as duplicates.
+			return errors.Join(pubErr, err)
+		}
+		if pubErr != nil {
+			return pubErr
+		}
+	}
+}
+
+// publish sends batch in order and returns how many, from the first, are acknowledged.
+func (o *Outbox) publish(ctx context.Context, batch []pending) (int, error) {
+	if bp, ok := o.pub.(BatchPublisher); ok {
+		evs := make([]bus.Event, len(batch))
+		for i, p := range batch {
+			evs[i] = p.ev
+		}
+		n, err := bp.PublishBatch(ctx, evs)
+		if err != nil {
+			err = fmt.Errorf("outbox: %w", err)
+		}
+		return n, err
+	}
+	for i, p := range batch {
+		if err := o.pub.Publish(ctx, p.ev); err != nil {
+			return i, fmt.Errorf("outbox: publish %s %s: %w", p.ev.Type, p.ev.ID, err)
+		}
+	}
+	return len(batch), nil
+}
+
+// load reads up to BatchSize records in key order, copying them out of the transaction.
+// Undecodable records come back in dead.
+func (o *Outbox) load() (batch []pending, dead [][]byte, err error) {
+	err = o.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.First(); k != nil && len(batch)+len(dead) < BatchSize; k, v = c.Next() {
+			kc := append([]byte(nil), k...)
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				o.log.Error("outbox: undecodable record moved to dead bucket", "bucket", DeadBucketName, "key", fmt.Sprintf("%x", k), "err", err)
+				dead = append(dead, kc)
+				continue
+			}
+			// json.Unmarshal already copied Data and the strings out of v.
+			batch = append(batch, pending{kc, bus.Event{ID: r.ID, Type: r.Type, Source: r.Source, Subject: r.Subject, Time: r.Time, Data: r.Data}})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("outbox: read records: %w", err)
+	}
+	return batch, dead, nil
+}
+
+func (o *Outbox) remove(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: delete %d published records: %w", len(keys), err)
+	}
+	return nil
+}
+
+func (o *Outbox) bury(keys [][]byte) error {
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b, d := tx.Bucket(bucket), tx.Bucket(deadBucket)
+		for _, k := range keys {
+			if err := d.Put(k, append([]byte(nil), b.Get(k)...)); err != nil {
+				return err
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: move %d undecodable records aside: %w", len(keys), err)
+	}
+	return nil
+}

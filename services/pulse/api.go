@@ -1,0 +1,215 @@
+package pulse
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/rpcerr"
+)
+
+var (
+	readers  = []auth.Role{auth.RoleHR, auth.RoleManager, auth.RoleAdmin}
+	managers = []auth.Role{auth.RoleHR, auth.RoleAdmin}
+	policy   = auth.Policy{
+		pulsev1.PulseService_CreateSurvey_FullMethodName:           managers,
+		pulsev1.PulseService_GetSurvey_FullMethodName:              readers,
+		pulsev1.PulseService_ListSurveys_FullMethodName:            readers,
+		pulsev1.PulseService_CloseSurvey_FullMethodName:            managers,
+		pulsev1.PulseService_ListPendingSurveys_FullMethodName:     {auth.RoleSubmitter},
+		pulsev1.PulseService_SubmitResponse_FullMethodName:         {auth.RoleSubmitter},
+		pulsev1.PulseService_GetResults_FullMethodName:             readers,
+		pulsev1.PulseService_UpsertSegment_FullMethodName:          managers,
+		pulsev1.PulseService_TriggerLifecycleSurvey_FullMethodName: managers,
+		pulsev1.PulseService_ListTemplates_FullMethodName:          managers,
+	}
+)
+
+// api is the gRPC face of the service: validation, authorisation and proto mapping. The work
+// is in the Service methods; their domain errors become statuses in toStatus.
+type api struct {
+	pulsev1.UnimplementedPulseServiceServer
+	svc *Service
+}
+
+func (a *api) CreateSurvey(ctx context.Context, req *pulsev1.CreateSurveyRequest) (*pulsev1.CreateSurveyResponse, error) {
+	if err := checkKey("idempotency_key", req.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	now := a.svc.cfg.Now()
+	sv, audience, err := normalizeSurvey(req.Survey, now)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := auth.CheckSegment(ctx, "survey.audience", audience.String()); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	sv, err = a.svc.createSurvey(p.Name, req, sv, now)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.CreateSurveyResponse{Survey: surveyView(sv, now)}, nil
+}
+
+func (a *api) GetSurvey(ctx context.Context, req *pulsev1.GetSurveyRequest) (*pulsev1.GetSurveyResponse, error) {
+	if err := checkSurveyID("survey_id", req.SurveyId); err != nil {
+		return nil, err
+	}
+	sv, err := a.svc.visibleSurvey(ctx, req.SurveyId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.GetSurveyResponse{Survey: surveyView(sv, a.svc.cfg.Now())}, nil
+}
+
+func (a *api) ListSurveys(ctx context.Context, req *pulsev1.ListSurveysRequest) (*pulsev1.ListSurveysResponse, error) {
+	prefix, err := parseSegment("segment_prefix", req.SegmentPrefix)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckSegment(ctx, "segment_prefix", prefix.String()); err != nil {
+		return nil, err
+	}
+	size := int(req.PageSize)
+	switch {
+	case size == 0:
+		size = defaultPageSize
+	case size < 0 || size > maxPageSize:
+		return nil, rpcerr.InvalidArgument("page_size", fmt.Sprintf("must be 1..%d; 0 means %d", maxPageSize, defaultPageSize))
+	}
+	var after []byte
+	if req.PageToken != "" {
+		// The cursor is the last index key of the previous page. It is checked against the
+		// prefix so that a token cannot be used to read outside the caller's prefix.
+		after, err = base64.RawURLEncoding.DecodeString(req.PageToken)
+		if err != nil || !strings.HasPrefix(string(after), prefix.String()) {
+			return nil, rpcerr.InvalidArgument("page_token", "must be a next_page_token returned for the same segment_prefix")
+		}
+	}
+	surveys, next, err := a.svc.listSurveys(prefix.String(), after, size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	now := a.svc.cfg.Now()
+	resp := &pulsev1.ListSurveysResponse{}
+	for _, sv := range surveys {
+		resp.Surveys = append(resp.Surveys, surveyView(sv, now))
+	}
+	if next != nil {
+		resp.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
+	}
+	return resp, nil
+}
+
+func (a *api) UpsertSegment(ctx context.Context, req *pulsev1.UpsertSegmentRequest) (*pulsev1.UpsertSegmentResponse, error) {
+	path, err := parseSegment("path", req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckSegment(ctx, "path", path.String()); err != nil {
+		return nil, err
+	}
+	if req.Headcount > maxHeadcount {
+		return nil, rpcerr.InvalidArgument("headcount", fmt.Sprintf("must be 0..%d", maxHeadcount))
+	}
+	seg, err := a.svc.upsertSegment(path.String(), req.Headcount)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.UpsertSegmentResponse{Segment: seg}, nil
+}
+
+func (a *api) SubmitResponse(ctx context.Context, req *pulsev1.SubmitResponseRequest) (*pulsev1.SubmitResponseResponse, error) {
+	if err := checkSurveyID("survey_id", req.SurveyId); err != nil {
+		return nil, err
+	}
+	if err := checkRef("submitter_ref", req.SubmitterRef); err != nil {
+		return nil, err
+	}
+	if err := checkKey("idempotency_key", req.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	seg, err := parseSegment("segment", req.Segment)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckSegment(ctx, "segment", seg.String()); err != nil {
+		return nil, err
+	}
+	if len(req.Answers) == 0 {
+		return nil, rpcerr.InvalidArgument("answers", "must have at least one answer")
+	}
+	sv, err := a.svc.visibleSurvey(ctx, req.SurveyId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if !within(seg.String(), sv.Audience) {
+		return nil, rpcerr.InvalidArgument("segment", fmt.Sprintf("must be within the survey's audience %q", sv.Audience))
+	}
+	now := a.svc.cfg.Now()
+	w, err := answerableWave(sv, req.Wave, now)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	answers, err := scoreAnswers(req.Answers, askedIn(sv, w))
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.svc.submit(submission{
+		survey: sv, wave: w.Number, seg: seg, ref: req.SubmitterRef, key: req.IdempotencyKey, answers: answers,
+	}, now)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.SubmitResponseResponse{ResponseId: id, Wave: w.Number}, nil
+}
+
+func (a *api) ListPendingSurveys(ctx context.Context, req *pulsev1.ListPendingSurveysRequest) (*pulsev1.ListPendingSurveysResponse, error) {
+	if err := checkRef("submitter_ref", req.SubmitterRef); err != nil {
+		return nil, err
+	}
+	seg, err := parseSegment("segment", req.Segment)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckSegment(ctx, "segment", seg.String()); err != nil {
+		return nil, err
+	}
+	if req.Language != "" && !languages[req.Language] {
+		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
+	}
+	pending, err := a.svc.pending(req.SubmitterRef, seg.String(), req.Language, a.svc.cfg.Now())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.ListPendingSurveysResponse{Surveys: pending}, nil
+}
+
+// The RPCs of the next issue. The embedded Unimplemented server would answer too, but with a
+// message that does not say when.
+
+func (a *api) CloseSurvey(context.Context, *pulsev1.CloseSurveyRequest) (*pulsev1.CloseSurveyResponse, error) {
+	return nil, toStatus(fmt.Errorf("CloseSurvey: %w", errNotImplemented))
+}
+
+func (a *api) GetResults(context.Context, *pulsev1.GetResultsRequest) (*pulsev1.GetResultsResponse, error) {
+	return nil, toStatus(fmt.Errorf("GetResults: %w", errNotImplemented))
+}
+
+func (a *api) TriggerLifecycleSurvey(context.Context, *pulsev1.TriggerLifecycleSurveyRequest) (*pulsev1.TriggerLifecycleSurveyResponse, error) {
+	return nil, toStatus(fmt.Errorf("TriggerLifecycleSurvey: %w", errNotImplemented))
+}
+
+func (a *api) ListTemplates(context.Context, *pulsev1.ListTemplatesRequest) (*pulsev1.ListTemplatesResponse, error) {
+	return nil, toStatus(fmt.Errorf("ListTemplates: %w", errNotImplemented))
+}
+
+// within reports whether path is prefix or below it; the empty prefix (a global admin's)
+// contains everything.
+func within(path, prefix string) bool {
+	return prefix == "" || path == prefix || strings.HasPrefix(path, prefix+"/")
+}

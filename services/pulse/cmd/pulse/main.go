@@ -1,0 +1,54 @@
+// Command pulse runs the pulse survey service alone, against an external NATS.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // survey time zones must load on hosts without /usr/share/zoneinfo
+
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/config"
+	"github.com/voix-dev/voix/services/pulse"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "pulse:", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("pulse", flag.ContinueOnError)
+	var c config.Service
+	c.Register(fs, pulse.DefaultListen)
+	secret := fs.String("secret-file", "", "anonymity secret shared by all services (default <data-dir>/secret.key)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	svc, err := pulse.Start(ctx, pulse.Config{
+		Listen:     c.Listen,
+		DataDir:    c.DataDir,
+		NATS:       bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword},
+		TokensFile: c.TokensFile,
+		SecretFile: *secret,
+		Log:        c.Logger(os.Stderr),
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return svc.Close()
+}

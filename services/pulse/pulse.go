@@ -1,0 +1,97 @@
+// Package pulse is the pulse survey service: HR defines surveys for an audience (a segment
+// prefix), waves open for a response window, people answer once per wave through a bot, and
+// every response is stored and published without anything that says who gave it.
+//
+// This package holds the gRPC face (validation, authorisation, proto mapping); the bbolt
+// layout is in internal/store. Scheduling of later waves, question rotation, templates,
+// lifecycle surveys and results come with the "pulse results and scheduling" issue.
+package pulse
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/pulse/internal/store"
+)
+
+// DefaultListen is the pulse service's gRPC address in DESIGN.md.
+const DefaultListen = "127.0.0.1:7101"
+
+// Config configures the service. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the gRPC address, host:port. Default DefaultListen; "127.0.0.1:0" picks a port.
+	Listen string
+	// DataDir holds the store in DataDir/pulse/pulse.db. Required.
+	DataDir string
+	// NATS says how to reach NATS. URL required.
+	NATS bus.Config
+	// TokensFile and SecretFile default to the host's files under DataDir.
+	TokensFile, SecretFile string
+	// Log receives structured logs. Default: discarded.
+	Log *slog.Logger
+	// Now is the clock: waves are open when opens_at <= Now() < closes_at. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		return errors.New("pulse: DataDir is required")
+	}
+	if c.NATS.URL == "" {
+		return errors.New("pulse: NATS.URL is required (e.g. nats://127.0.0.1:4222)")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Service is a running pulse service.
+type Service struct {
+	cfg  Config
+	host *host.Host
+}
+
+// Start opens the store, connects to NATS (the outbox relay starts with it) and serves gRPC.
+func Start(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	h, err := host.New(ctx, host.Config{
+		Name:       pulsev1.PulseService_ServiceDesc.ServiceName,
+		Store:      "pulse",
+		Listen:     cfg.Listen,
+		DataDir:    cfg.DataDir,
+		NATS:       cfg.NATS,
+		TokensFile: cfg.TokensFile,
+		SecretFile: cfg.SecretFile,
+		Policy:     policy,
+		Log:        cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Init(h.DB); err != nil {
+		h.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, host: h}
+	pulsev1.RegisterPulseServiceServer(h.GRPC(), &api{svc: s})
+	h.Serve()
+	return s, nil
+}
+
+// Addr is the gRPC address the service listens on.
+func (s *Service) Addr() string { return s.host.Addr() }
+
+// Close stops serving and closes NATS and the store. Committed responses are on disk, and their
+// events are either published or still in the outbox for the next start.
+func (s *Service) Close() error { return s.host.Close() }

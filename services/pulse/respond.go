@@ -1,0 +1,206 @@
+package pulse
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/pulse/internal/store"
+)
+
+// submission is a validated SubmitResponse.
+type submission struct {
+	survey  *pulsev1.Survey
+	wave    uint32
+	seg     segment.Path
+	ref     string
+	key     string
+	answers []*eventsv1.ScoredAnswer
+}
+
+// markerTag is the "this person answered this wave" marker: a keyed hash of the person, scoped
+// to the wave, so that markers of two waves cannot be joined.
+func (s *Service) markerTag(surveyID string, wave uint32, ref string) []byte {
+	return s.host.Secret.Tag(anonymity.WaveScope(surveyID, wave), ref)
+}
+
+// idempotencyTag is the marker's value when the caller gave an idempotency key: a keyed hash
+// of the person under a scope made of the key and the wave. A retry with the same key computes
+// the same value; another key does not. The wave is part of the scope so that a bot reusing a
+// key across waves (say, "k-"+ref) does not write equal values under two waves' markers, which
+// would link them.
+func (s *Service) idempotencyTag(surveyID string, wave uint32, ref, key string) []byte {
+	if key == "" {
+		return nil
+	}
+	return s.host.Secret.Tag("pulse/idempotency/"+anonymity.WaveScope(surveyID, wave)+"/"+key, ref)
+}
+
+// submit stores one response, the person's marker and the ResponseSubmitted event in one
+// transaction. It returns the new response id, or "" when the call repeats an earlier one
+// with the same idempotency key: the service keeps no link from a person to their response
+// (the marker and the response share no key or value), so it cannot tell which response was
+// theirs, only that they have one.
+//
+// A second response with another key, or without one, is errAlreadyResponded: without a key,
+// a retry cannot be told apart from a second answer.
+func (s *Service) submit(sub submission, now time.Time) (string, error) {
+	marker := s.markerTag(sub.survey.Id, sub.wave, sub.ref)
+	idem := s.idempotencyTag(sub.survey.Id, sub.wave, sub.ref, sub.key)
+
+	// Only the day is stored or published (DESIGN.md, Anonymity): the order of responses
+	// within a day must not be recoverable, or a reader could match them with who was online.
+	day := window.Of(window.Day, now).Start
+	rec := &eventsv1.ResponseSubmitted{
+		ResponseId:   rand.Text(),
+		SurveyId:     sub.survey.Id,
+		Wave:         sub.wave,
+		Segment:      sub.seg.String(),
+		Answers:      sub.answers,
+		SubmittedDay: timestamppb.New(day),
+	}
+	ev := proto.CloneOf(rec)
+	for _, c := range s.host.Secret.Contributors(sub.ref, sub.seg, now) {
+		ev.Contributors = append(ev.Contributors, &eventsv1.ContributorTag{
+			Segment: c.Segment, Window: c.Window, Tag: c.Tag,
+		})
+	}
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return "", fmt.Errorf("encode ResponseSubmitted: %w", err)
+	}
+	event := bus.Event{
+		ID:      fmt.Sprintf(eventIDResponded, rec.ResponseId),
+		Type:    typeResponded,
+		Source:  eventSource,
+		Subject: subjectResponded + "." + sub.seg.Subject(),
+		Time:    day, // ce-time too: a finer time would undo the coarsening of submitted_day
+		Data:    data,
+	}
+
+	type outcome int
+	const (
+		stored outcome = iota
+		retried
+		duplicate
+	)
+	var got outcome
+	// Batch coalesces concurrent responses into one commit (two fsyncs each otherwise). The
+	// function may run twice; it sets got afresh each time, and a run whose transaction rolled
+	// back left nothing behind. Outcomes other than stored return nil (and write nothing) so
+	// that one duplicate does not make bbolt roll back and replay the whole batch.
+	err = s.host.DB.Batch(func(tx *bolt.Tx) error {
+		got = stored
+		prev, found, err := store.UnsafeGetMarker(tx, marker)
+		if err != nil {
+			return err
+		}
+		if found {
+			got = duplicate
+			if idem != nil && hmac.Equal(prev, idem) {
+				got = retried
+			}
+			return nil
+		}
+		if err := store.UnsafePutMarker(tx, marker, idem); err != nil {
+			return err
+		}
+		if err := store.UnsafePutResponse(tx, rec); err != nil {
+			return err
+		}
+		return s.host.Outbox.Add(tx, event)
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case got == retried:
+		return "", nil
+	case got == duplicate:
+		return "", fmt.Errorf("%w: wave %d of survey %s already has a response from this person", errAlreadyResponded, sub.wave, sub.survey.Id)
+	}
+	return rec.ResponseId, nil
+}
+
+// pending lists the open waves of surveys whose audience contains seg and that the person has
+// not answered, most urgent first, in lang (or each survey's default language).
+func (s *Service) pending(ref, seg, lang string, now time.Time) ([]*pulsev1.PendingSurvey, error) {
+	var out []*pulsev1.PendingSurvey
+	err := s.host.DB.View(func(tx *bolt.Tx) error {
+		for _, audience := range pathAndAncestors(seg) {
+			surveys, err := store.UnsafeSurveysWithAudience(tx, audience)
+			if err != nil {
+				return err
+			}
+			for _, sv := range surveys {
+				w := openWave(sv, now)
+				if w == nil {
+					continue
+				}
+				_, answered, err := store.UnsafeGetMarker(tx, s.markerTag(sv.Id, w.Number, ref))
+				if err != nil {
+					return err
+				}
+				if !answered {
+					out = append(out, pendingView(sv, w, lang))
+				}
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b *pulsev1.PendingSurvey) int {
+		return a.ClosesAt.AsTime().Compare(b.ClosesAt.AsTime())
+	})
+	return out, err
+}
+
+// pathAndAncestors is "acme/eng/web", "acme/eng", "acme": every audience that contains it.
+func pathAndAncestors(path string) []string {
+	out := []string{path}
+	for i := len(path) - 1; i > 0; i-- {
+		if path[i] == '/' {
+			out = append(out, path[:i])
+		}
+	}
+	return out
+}
+
+func pendingView(sv *pulsev1.Survey, w *pulsev1.Wave, lang string) *pulsev1.PendingSurvey {
+	title, _ := localize(sv.Title.GetTranslations(), lang, sv.DefaultLanguage)
+	ps := &pulsev1.PendingSurvey{SurveyId: sv.Id, Title: title, Wave: w.Number, ClosesAt: w.ClosesAt}
+	asked := askedIn(sv, w)
+	for _, id := range w.QuestionIds {
+		q, ok := asked[id]
+		if !ok {
+			continue
+		}
+		text, used := localize(q.Text.GetTranslations(), lang, sv.DefaultLanguage)
+		pq := &pulsev1.PendingQuestion{Id: q.Id, Kind: q.Kind, Text: text, Language: used, Multiple: q.Multiple}
+		for _, o := range q.Options {
+			// Options follow the question's language, so a question reads in one language.
+			label, _ := localize(o.Label.GetTranslations(), used, sv.DefaultLanguage)
+			pq.Options = append(pq.Options, &pulsev1.PendingOption{Id: o.Id, Label: label})
+		}
+		ps.Questions = append(ps.Questions, pq)
+	}
+	return ps
+}
+
+// localize picks the text in lang, else in the default language (which CreateSurvey requires).
+func localize(texts map[string]string, lang, def string) (string, string) {
+	if t, ok := texts[lang]; ok && lang != "" {
+		return t, lang
+	}
+	return texts[def], def
+}

@@ -1,0 +1,226 @@
+package pulse
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/pulse/internal/store"
+)
+
+// Events of the pulse service (DESIGN.md, Events).
+const (
+	eventSource         = "voix/pulse"
+	typeWaveOpened      = "voix.pulse.wave_opened.v1"
+	typeResponded       = "voix.pulse.responded.v1"
+	subjectWaveOpened   = "voix.pulse.wave_opened"
+	subjectResponded    = "voix.pulse.responded"
+	eventIDWaveOpened   = "pulse.wave_opened/%s/%d" // survey id, wave
+	eventIDResponded    = "pulse.responded/%s"      // response id
+	unknownSurveyFormat = "survey %q: %w"
+)
+
+// createSurvey stores a normalised survey with its first wave and the WaveOpened event, in one
+// transaction. With an idempotency key, a retry by the same caller returns the survey the
+// first call created.
+func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, sv *pulsev1.Survey, now time.Time) (*pulsev1.Survey, error) {
+	sv.Id = rand.Text()
+	sv.State = pulsev1.SurveyState_SURVEY_STATE_ACTIVE
+	sv.CreateTime = timestamppb.New(now)
+	// One wave for now: it opens at first_opens_at and is open while opens_at <= now <
+	// closes_at. The scheduler of the next issue opens the following ones.
+	opens := sv.Schedule.FirstOpensAt.AsTime()
+	first := &pulsev1.Wave{
+		Number:   1,
+		OpensAt:  timestamppb.New(opens),
+		ClosesAt: timestamppb.New(opens.Add(sv.Schedule.ResponseWindow.AsDuration())),
+	}
+	for _, q := range sv.Questions {
+		first.QuestionIds = append(first.QuestionIds, q.Id) // no rotation yet: every question
+	}
+	sv.Waves = []*pulsev1.Wave{first}
+
+	ev, err := waveOpenedEvent(sv, first, now)
+	if err != nil {
+		return nil, err
+	}
+	var hash []byte
+	if req.IdempotencyKey != "" {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req.Survey)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		hash = sum[:]
+	}
+	var out *pulsev1.Survey
+	err = s.host.DB.Update(func(tx *bolt.Tx) error {
+		if req.IdempotencyKey != "" {
+			sk, err := store.UnsafeGetSurveyKey(tx, caller, req.IdempotencyKey)
+			switch {
+			case err == nil:
+				if !bytes.Equal(sk.RequestHash, hash) {
+					return fmt.Errorf("%w: it created survey %s from another request; use a new key", errKeyReused, sk.SurveyID)
+				}
+				out, err = store.UnsafeGetSurvey(tx, sk.SurveyID)
+				return err
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+			if err := store.UnsafePutSurveyKey(tx, caller, req.IdempotencyKey, store.SurveyKey{SurveyID: sv.Id, RequestHash: hash}); err != nil {
+				return err
+			}
+		}
+		if err := store.UnsafePutSurvey(tx, sv); err != nil {
+			return err
+		}
+		out = sv
+		return s.host.Outbox.Add(tx, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out != sv {
+		s.host.Log.Info("survey create retried", "survey", out.Id)
+	} else {
+		s.host.Log.Info("survey created", "survey", sv.Id, "audience", sv.Audience, "caller", caller)
+	}
+	return out, nil
+}
+
+// visibleSurvey reads a survey the caller may see: its audience and the caller's prefix
+// overlap (a manager of acme/eng sees the survey sent to all of acme, since it asks their
+// people). Any other survey is NotFound, as if it did not exist.
+func (s *Service) visibleSurvey(ctx context.Context, id string) (*pulsev1.Survey, error) {
+	var sv *pulsev1.Survey
+	err := s.host.DB.View(func(tx *bolt.Tx) (err error) {
+		sv, err = store.UnsafeGetSurvey(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, ok := auth.FromContext(ctx)
+	if !ok || !(within(sv.Audience, p.Prefix) || within(p.Prefix, sv.Audience)) {
+		return nil, fmt.Errorf(unknownSurveyFormat, id, errNotFound)
+	}
+	return sv, nil
+}
+
+func (s *Service) listSurveys(prefix string, after []byte, limit int) (surveys []*pulsev1.Survey, next []byte, err error) {
+	err = s.host.DB.View(func(tx *bolt.Tx) error {
+		surveys, next, err = store.UnsafeListSurveys(tx, prefix, after, limit)
+		return err
+	})
+	return surveys, next, err
+}
+
+func (s *Service) upsertSegment(path string, headcount uint32) (*pulsev1.Segment, error) {
+	seg := &pulsev1.Segment{Path: path, Headcount: headcount, UpdateTime: timestamppb.New(s.cfg.Now())}
+	err := s.host.DB.Update(func(tx *bolt.Tx) error { return store.UnsafePutSegment(tx, seg) })
+	if err != nil {
+		return nil, err
+	}
+	return seg, nil
+}
+
+// surveyView is a stored survey as readers see it at now: a wave is closed once its closing
+// time has passed (the stored flag only records explicit closes).
+func surveyView(sv *pulsev1.Survey, now time.Time) *pulsev1.Survey {
+	out := proto.CloneOf(sv)
+	for _, w := range out.Waves {
+		w.Closed = w.Closed || out.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !now.Before(w.ClosesAt.AsTime())
+	}
+	return out
+}
+
+// isOpen: opens_at <= now < closes_at, and neither the wave nor the survey closed.
+func isOpen(sv *pulsev1.Survey, w *pulsev1.Wave, now time.Time) bool {
+	return sv.State == pulsev1.SurveyState_SURVEY_STATE_ACTIVE && !w.Closed &&
+		!now.Before(w.OpensAt.AsTime()) && now.Before(w.ClosesAt.AsTime())
+}
+
+// openWave is the survey's open wave at now, or nil. Waves do not overlap: the latest one
+// that has opened is the only candidate.
+func openWave(sv *pulsev1.Survey, now time.Time) *pulsev1.Wave {
+	for i := len(sv.Waves) - 1; i >= 0; i-- {
+		w := sv.Waves[i]
+		if !now.Before(w.OpensAt.AsTime()) {
+			if isOpen(sv, w, now) {
+				return w
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// answerableWave resolves the wave a response is for: number 0 means the open one.
+func answerableWave(sv *pulsev1.Survey, number uint32, now time.Time) (*pulsev1.Wave, error) {
+	if sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED {
+		return nil, fmt.Errorf("%w: survey %s no longer takes responses", errSurveyClosed, sv.Id)
+	}
+	if number == 0 {
+		if w := openWave(sv, now); w != nil {
+			return w, nil
+		}
+		last := sv.Waves[len(sv.Waves)-1]
+		return nil, fmt.Errorf("%w: survey %s has no open wave now (wave %d opens %s and closes %s)", errWaveNotOpen, sv.Id,
+			last.Number, last.OpensAt.AsTime().Format(time.RFC3339), last.ClosesAt.AsTime().Format(time.RFC3339))
+	}
+	if int(number) > len(sv.Waves) {
+		return nil, fmt.Errorf("%w: wave %d of survey %s has not opened yet", errWaveNotOpen, number, sv.Id)
+	}
+	w := sv.Waves[number-1]
+	switch {
+	case now.Before(w.OpensAt.AsTime()):
+		return nil, fmt.Errorf("%w: wave %d opens at %s", errWaveNotOpen, number, w.OpensAt.AsTime().Format(time.RFC3339))
+	case !isOpen(sv, w, now):
+		return nil, fmt.Errorf("%w: wave %d closed at %s", errWaveNotOpen, number, w.ClosesAt.AsTime().Format(time.RFC3339))
+	}
+	return w, nil
+}
+
+// askedIn maps the ids of the questions a wave asks to the questions.
+func askedIn(sv *pulsev1.Survey, w *pulsev1.Wave) map[string]*pulsev1.Question {
+	byID := make(map[string]*pulsev1.Question, len(sv.Questions))
+	for _, q := range sv.Questions {
+		byID[q.Id] = q
+	}
+	asked := make(map[string]*pulsev1.Question, len(w.QuestionIds))
+	for _, id := range w.QuestionIds {
+		if q, ok := byID[id]; ok {
+			asked[id] = q
+		}
+	}
+	return asked
+}
+
+func waveOpenedEvent(sv *pulsev1.Survey, w *pulsev1.Wave, now time.Time) (bus.Event, error) {
+	data, err := proto.Marshal(&eventsv1.WaveOpened{
+		SurveyId: sv.Id, Wave: w.Number, Audience: sv.Audience, OpensAt: w.OpensAt, ClosesAt: w.ClosesAt,
+	})
+	if err != nil {
+		return bus.Event{}, fmt.Errorf("encode WaveOpened: %w", err)
+	}
+	return bus.Event{
+		ID:      fmt.Sprintf(eventIDWaveOpened, sv.Id, w.Number),
+		Type:    typeWaveOpened,
+		Source:  eventSource,
+		Subject: bus.SegmentSubject(subjectWaveOpened, sv.Audience),
+		Time:    now,
+		Data:    data,
+	}, nil
+}
