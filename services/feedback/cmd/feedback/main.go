@@ -1,0 +1,53 @@
+// Command feedback runs the anonymous feedback service alone, against an external NATS.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/voix-dev/voix/services/feedback"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/config"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "feedback:", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("feedback", flag.ContinueOnError)
+	var c config.Service
+	c.Register(fs, feedback.DefaultListen)
+	secret := fs.String("secret-file", "", "anonymity secret shared by all services (default <data-dir>/secret.key)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	svc, err := feedback.Start(ctx, feedback.Config{
+		Listen:     c.Listen,
+		DataDir:    c.DataDir,
+		NATS:       bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword},
+		TokensFile: c.TokensFile,
+		SecretFile: *secret,
+		Log:        c.Logger(os.Stderr),
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return svc.Close()
+}

@@ -1,0 +1,151 @@
+package feedback
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/feedback/internal/store"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/window"
+)
+
+// Event names of the submit path (DESIGN.md, Events).
+const (
+	eventSource        = "voix/feedback"
+	typeSubmitted      = "voix.feedback.submitted.v1"
+	subjectSubmitted   = "voix.feedback.submitted"
+	eventIDSubmitted   = "feedback.submitted/%s" // feedback id
+	idempotencyPurpose = "feedback/idempotency/"
+	followUpPurpose    = "feedback/follow-up/"
+)
+
+// tokenEncoding writes follow-up tokens as rand.Text does: 26 characters of base32.
+var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// receipt is what SubmitFeedback returns.
+type receipt struct {
+	id, token string
+	status    commonv1.FeedbackStatus
+}
+
+// followUpToken is the author's token for a submission. With an idempotency key it is derived
+// from the key and the person (a keyed hash), so that a retry returns the same token although
+// the service kept only its hash; without one it is random.
+func (s *Service) followUpToken(sub submission) string {
+	if sub.key == "" {
+		return rand.Text()
+	}
+	tag := s.host.Secret.Tag(followUpPurpose+sub.key, sub.ref)
+	return tokenEncoding.EncodeToString(tag[:16])
+}
+
+// tokenHash is what the store keeps of a follow-up token.
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// submit stores one comment, its token hash, its idempotency record and its FeedbackSubmitted
+// event in one transaction. A repeat of an earlier call with the same idempotency key (from
+// the same person, within IdempotencyTTL) returns the first comment and writes nothing.
+func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
+	token := s.followUpToken(sub)
+	var idem []byte
+	if sub.key != "" {
+		idem = s.host.Secret.Tag(idempotencyPurpose+sub.key, sub.ref)
+	}
+
+	// Only the day is stored or published (DESIGN.md, Anonymity): the order of comments within
+	// a day must not be recoverable, or a reader could match them with who was online.
+	day := window.Of(window.Day, now).Start
+	c := &feedbackv1.Feedback{
+		Id:         rand.Text(),
+		Segment:    sub.seg.String(),
+		Text:       sub.text,
+		Channel:    sub.channel,
+		Status:     commonv1.FeedbackStatus_FEEDBACK_STATUS_NEW,
+		Dimensions: sub.dims,
+		CreateDay:  timestamppb.New(day),
+		UpdateDay:  timestamppb.New(day),
+		Language:   sub.lang,
+	}
+	ev := &eventsv1.FeedbackSubmitted{
+		FeedbackId:   c.Id,
+		Segment:      c.Segment,
+		Text:         c.Text,
+		Language:     c.Language,
+		Dimensions:   c.Dimensions,
+		SubmittedDay: c.CreateDay,
+	}
+	for _, t := range s.host.Secret.Contributors(sub.ref, sub.seg, now) {
+		ev.Contributors = append(ev.Contributors, &eventsv1.ContributorTag{Segment: t.Segment, Window: t.Window, Tag: t.Tag})
+	}
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return receipt{}, fmt.Errorf("encode FeedbackSubmitted: %w", err)
+	}
+	event := bus.Event{
+		ID:      fmt.Sprintf(eventIDSubmitted, c.Id),
+		Type:    typeSubmitted,
+		Source:  eventSource,
+		Subject: subjectSubmitted + "." + sub.seg.Subject(),
+		Time:    day, // ce-time too: a finer time would undo the coarsening of submitted_day
+		Data:    data,
+	}
+
+	var got receipt
+	// Batch coalesces concurrent submissions into one commit. The function may run more than
+	// once; it sets got afresh each time.
+	err = s.host.DB.Batch(func(tx *bolt.Tx) error {
+		got = receipt{id: c.Id, token: token, status: c.Status}
+		if idem != nil {
+			prev, err := store.UnsafeIdempotency(tx, idem, now)
+			if err != nil {
+				return err
+			}
+			if prev != "" {
+				first, err := store.UnsafeGetComment(tx, prev)
+				if err != nil {
+					return err
+				}
+				got.id, got.status = first.Id, first.Status
+				return nil
+			}
+			if err := store.UnsafePutIdempotency(tx, idem, c.Id, now.Add(s.cfg.IdempotencyTTL)); err != nil {
+				return err
+			}
+		}
+		if err := store.UnsafePutComment(tx, c); err != nil {
+			return err
+		}
+		if err := store.UnsafePutFollowUp(tx, tokenHash(token), c.Id); err != nil {
+			return err
+		}
+		return s.host.Outbox.Add(tx, event)
+	})
+	if err != nil {
+		return receipt{}, err
+	}
+	return got, nil
+}
+
+// comment returns a stored comment.
+func (s *Service) comment(id string) (*feedbackv1.Feedback, error) {
+	var c *feedbackv1.Feedback
+	err := s.host.DB.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = store.UnsafeGetComment(tx, id)
+		return err
+	})
+	return c, err
+}

@@ -1,0 +1,167 @@
+package sentiment
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/rpcerr"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
+)
+
+var (
+	readers = []auth.Role{auth.RoleManager, auth.RoleHR, auth.RoleAdmin}
+	policy  = auth.Policy{
+		sentimentv1.SentimentService_AnalyzeText_FullMethodName:    {auth.RoleSubmitter, auth.RoleManager, auth.RoleHR, auth.RoleAdmin},
+		sentimentv1.SentimentService_GetSentiment_FullMethodName:   readers,
+		sentimentv1.SentimentService_GetTrend_FullMethodName:       readers,
+		sentimentv1.SentimentService_GetHeatmap_FullMethodName:     readers,
+		sentimentv1.SentimentService_ListAlerts_FullMethodName:     readers,
+		sentimentv1.SentimentService_WatchSentiment_FullMethodName: readers,
+		sentimentv1.SentimentService_RebuildRollups_FullMethodName: {auth.RoleAdmin},
+	}
+)
+
+const maxTextRunes = 4000
+
+// api is the gRPC face of the service: validation, authorisation and mapping only.
+type api struct {
+	sentimentv1.UnimplementedSentimentServiceServer
+	svc *Service
+}
+
+func (a *api) AnalyzeText(_ context.Context, req *sentimentv1.AnalyzeTextRequest) (*sentimentv1.AnalyzeTextResponse, error) {
+	if !utf8.ValidString(req.Text) {
+		return nil, rpcerr.InvalidArgument("text", "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(strings.TrimSpace(req.Text)); n == 0 || n > maxTextRunes {
+		return nil, rpcerr.InvalidArgument("text", "must be 1..4000 characters")
+	}
+	if req.Language != "" && req.Language != "fr" && req.Language != "en" {
+		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
+	}
+	res := a.svc.analyzer.Analyze(req.Text)
+	return &sentimentv1.AnalyzeTextResponse{Score: res.Score, Label: labelProto(res.Label), Language: res.Language}, nil
+}
+
+func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentRequest) (*sentimentv1.GetSentimentResponse, error) {
+	seg, err := segment.Parse(req.Segment)
+	if err != nil {
+		return nil, rpcerr.InvalidArgument("segment", err.Error())
+	}
+	if err := auth.CheckSegment(ctx, "segment", seg.String()); err != nil {
+		return nil, err
+	}
+	if _, ok := commonv1.Dimension_name[int32(req.Dimension)]; !ok {
+		return nil, rpcerr.InvalidArgument("dimension", "must be a known Dimension")
+	}
+	g, err := granularityFrom(req.Granularity)
+	if err != nil {
+		return nil, err
+	}
+	t := a.svc.cfg.Now()
+	if req.Time != nil {
+		if err := req.Time.CheckValid(); err != nil {
+			return nil, rpcerr.InvalidArgument("time", "must be a valid timestamp")
+		}
+		t = req.Time.AsTime()
+	}
+	w := window.Of(g, t)
+	k := rollup.Key{Segment: seg.String(), Dimension: int32(req.Dimension), Window: tagWindow(w)}
+	var st rollup.Stats
+	if err := a.svc.host.DB.View(func(tx *bolt.Tx) error {
+		st, err = rollup.Get(tx, k)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	hidden := int(st.People) < a.svc.cfg.MinGroupSize
+	return &sentimentv1.GetSentimentResponse{Aggregate: aggregateProto(k, w, st, hidden)}, nil
+}
+
+// WatchSentiment relays voix.sentiment.updated.<prefix> and everything below it. It reads the
+// same subjects HR portals subscribe to, so both see exactly the published aggregates.
+func (a *api) WatchSentiment(req *sentimentv1.WatchSentimentRequest, stream sentimentv1.SentimentService_WatchSentimentServer) error {
+	seg, err := segment.Parse(req.SegmentPrefix)
+	if err != nil {
+		return rpcerr.InvalidArgument("segment_prefix", err.Error())
+	}
+	if err := auth.CheckSegment(stream.Context(), "segment_prefix", seg.String()); err != nil {
+		return err
+	}
+	msgs := make(chan *nats.Msg, 256)
+	nc := a.svc.host.Bus.Conn()
+	base := "voix.sentiment.updated." + seg.Subject()
+	for _, subj := range []string{base, base + ".>"} {
+		sub, err := nc.ChanSubscribe(subj, msgs)
+		if err != nil {
+			return status.Errorf(codes.Unavailable, "subscribe to %s: %v", subj, err)
+		}
+		defer sub.Unsubscribe()
+	}
+	// Headers tell the client the subscription is in place: nothing published from now on is
+	// missed.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case m := <-msgs:
+			var u eventsv1.SentimentUpdated
+			if err := proto.Unmarshal(m.Data, &u); err != nil {
+				a.svc.host.Log.Warn("undecodable sentiment update", "subject", m.Subject, "err", err)
+				continue
+			}
+			if err := stream.Send(&sentimentv1.WatchSentimentResponse{Update: &u}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func granularityFrom(g commonv1.Granularity) (window.Granularity, error) {
+	switch g {
+	case commonv1.Granularity_GRANULARITY_DAY:
+		return window.Day, nil
+	case commonv1.Granularity_GRANULARITY_UNSPECIFIED, commonv1.Granularity_GRANULARITY_WEEK:
+		return window.Week, nil
+	case commonv1.Granularity_GRANULARITY_MONTH:
+		return window.Month, nil
+	}
+	return 0, rpcerr.InvalidArgument("granularity", "must be DAY, WEEK or MONTH")
+}
+
+func unimplemented(method string) error {
+	return status.Errorf(codes.Unimplemented, "%s is not implemented yet: see the sentiment service issue", method)
+}
+
+func (a *api) GetTrend(context.Context, *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, error) {
+	return nil, unimplemented("GetTrend")
+}
+
+func (a *api) GetHeatmap(context.Context, *sentimentv1.GetHeatmapRequest) (*sentimentv1.GetHeatmapResponse, error) {
+	return nil, unimplemented("GetHeatmap")
+}
+
+func (a *api) ListAlerts(context.Context, *sentimentv1.ListAlertsRequest) (*sentimentv1.ListAlertsResponse, error) {
+	return nil, unimplemented("ListAlerts")
+}
+
+func (a *api) RebuildRollups(context.Context, *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {
+	return nil, unimplemented("RebuildRollups")
+}

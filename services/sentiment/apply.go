@@ -1,0 +1,275 @@
+package sentiment
+
+import (
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment/internal/analyzer"
+	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
+)
+
+const eventSource = "voix/sentiment"
+
+// contribution is one scored part of an event: it counts for the dimensions listed (plus "all")
+// in every segment and window the event's contributor tags name.
+type contribution struct {
+	item rollup.Item
+	dims []commonv1.Dimension
+}
+
+// applyFeedback scores a submitted comment, adds it to the rollups of its segment and
+// ancestors, and queues ItemScored plus any aggregate update that may now be shown. It runs in
+// the consumer's transaction, which also records the event id.
+func (s *Service) applyFeedback(tx *bolt.Tx, ev bus.Event) error {
+	var m eventsv1.FeedbackSubmitted
+	if err := proto.Unmarshal(ev.Data, &m); err != nil {
+		return fmt.Errorf("%w: decode FeedbackSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
+	}
+	seg, err := segment.Parse(m.Segment)
+	if err != nil {
+		return fmt.Errorf("%w: FeedbackSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
+	}
+	res := s.analyzer.Analyze(m.Text)
+	item := rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label)}
+	if err := s.aggregate(tx, seg, m.Contributors, []contribution{{item: item, dims: m.Dimensions}}); err != nil {
+		return err
+	}
+	scored := &eventsv1.ItemScored{
+		ItemId:   m.FeedbackId,
+		Kind:     eventsv1.ItemKind_ITEM_KIND_FEEDBACK,
+		Segment:  seg.String(),
+		Score:    res.Score,
+		Label:    labelProto(res.Label),
+		Language: res.Language,
+	}
+	data, err := proto.Marshal(scored)
+	if err != nil {
+		return err
+	}
+	return s.host.Outbox.Add(tx, bus.Event{
+		ID:      "sentiment.scored/feedback/" + m.FeedbackId,
+		Type:    "voix.sentiment.scored.v1",
+		Source:  eventSource,
+		Subject: "voix.sentiment.scored." + seg.Subject(),
+		Time:    s.cfg.Now(),
+		Data:    data,
+	})
+}
+
+// applyResponse adds a survey response to the rollups: SCALE answers as scores mapped onto
+// [-1, 1], ENPS answers to the eNPS counters, TEXT answers scored by the analyzer.
+func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error {
+	var m eventsv1.ResponseSubmitted
+	if err := proto.Unmarshal(ev.Data, &m); err != nil {
+		return fmt.Errorf("%w: decode ResponseSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
+	}
+	seg, err := segment.Parse(m.Segment)
+	if err != nil {
+		return fmt.Errorf("%w: ResponseSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
+	}
+	var parts []contribution
+	for _, a := range m.Answers {
+		dims := []commonv1.Dimension{a.Dimension}
+		switch a.Kind {
+		case commonv1.QuestionKind_QUESTION_KIND_SCALE:
+			if a.Value < 1 || a.Value > 5 {
+				continue
+			}
+			score := float64(a.Value-3) / 2
+			parts = append(parts, contribution{item: rollup.Item{Scored: true, Score: score, Label: labelOf(score)}, dims: dims})
+		case commonv1.QuestionKind_QUESTION_KIND_ENPS:
+			if a.Value < 0 || a.Value > 10 {
+				continue
+			}
+			parts = append(parts, contribution{item: rollup.Item{ENPS: int(a.Value) + 1}, dims: dims})
+		case commonv1.QuestionKind_QUESTION_KIND_TEXT:
+			res := s.analyzer.Analyze(a.Text)
+			parts = append(parts, contribution{item: rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label)}, dims: dims})
+		default:
+			// A CHOICE answer still makes its author a participant.
+			parts = append(parts, contribution{dims: dims})
+		}
+	}
+	return s.aggregate(tx, seg, m.Contributors, parts)
+}
+
+// aggregate adds the parts to every rollup the contributor tags name, then queues one
+// SentimentUpdated per changed rollup that is publishable.
+func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.ContributorTag, parts []contribution) error {
+	changed := map[rollup.Key]rollup.Stats{}
+	var order []rollup.Key
+	for _, t := range tags {
+		tagSeg, err := segment.Parse(t.Segment)
+		if err != nil || !seg.Within(tagSeg) {
+			return fmt.Errorf("%w: contributor tag segment %q is not %q or one of its ancestors", consumer.ErrPermanent, t.Segment, seg)
+		}
+		if _, err := parseTagWindow(t.Window); err != nil {
+			return fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
+		}
+		for _, p := range parts {
+			for _, d := range dimensionsWithAll(p.dims) {
+				k := rollup.Key{Segment: tagSeg.String(), Dimension: int32(d), Window: t.Window}
+				st, err := rollup.UnsafeAdd(tx, k, t.Tag, p.item)
+				if err != nil {
+					return err
+				}
+				if _, seen := changed[k]; !seen {
+					order = append(order, k)
+				}
+				changed[k] = st
+			}
+		}
+	}
+	for _, k := range order {
+		if err := s.queueUpdate(tx, k, changed[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queueUpdate publishes an aggregate that reached k distinct people, for the window lengths the
+// service publishes. The event id carries the version, so a redelivery dedups in JetStream.
+func (s *Service) queueUpdate(tx *bolt.Tx, k rollup.Key, st rollup.Stats) error {
+	w, err := parseTagWindow(k.Window)
+	if err != nil {
+		return err
+	}
+	if !s.publish[w.Granularity] || int(st.People) < s.cfg.MinGroupSize {
+		return nil
+	}
+	seg, err := segment.Parse(k.Segment)
+	if err != nil {
+		return err
+	}
+	data, err := proto.Marshal(&eventsv1.SentimentUpdated{
+		Aggregate: aggregateProto(k, w, st, false),
+		Version:   st.Version,
+	})
+	if err != nil {
+		return err
+	}
+	return s.host.Outbox.Add(tx, bus.Event{
+		ID:      fmt.Sprintf("sentiment.updated/%s/%d/%s/%d", k.Segment, k.Dimension, k.Window, st.Version),
+		Type:    "voix.sentiment.updated.v1",
+		Source:  eventSource,
+		Subject: "voix.sentiment.updated." + seg.Subject(),
+		Time:    s.cfg.Now(),
+		Data:    data,
+	})
+}
+
+// dimensionsWithAll returns "all dimensions" (UNSPECIFIED) followed by the distinct known
+// dimensions of dims.
+func dimensionsWithAll(dims []commonv1.Dimension) []commonv1.Dimension {
+	out := []commonv1.Dimension{commonv1.Dimension_DIMENSION_UNSPECIFIED}
+	for _, d := range dims {
+		if _, known := commonv1.Dimension_name[int32(d)]; !known || d == commonv1.Dimension_DIMENSION_UNSPECIFIED {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || o == d
+		}
+		if !dup {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// parseTagWindow reads "<granularity>:<key>" as written by anonymity.Contributors.
+func parseTagWindow(s string) (window.Window, error) {
+	g, key, ok := strings.Cut(s, ":")
+	if !ok {
+		return window.Window{}, fmt.Errorf("window %q: want <granularity>:<key>", s)
+	}
+	w, err := window.ParseKey(key)
+	if err != nil {
+		return window.Window{}, fmt.Errorf("window %q: %v", s, err)
+	}
+	if granularityName(w.Granularity) != g {
+		return window.Window{}, fmt.Errorf("window %q: granularity %q does not match the key", s, g)
+	}
+	return w, nil
+}
+
+// tagWindow is the inverse of parseTagWindow.
+func tagWindow(w window.Window) string { return granularityName(w.Granularity) + ":" + w.Key() }
+
+func granularityName(g window.Granularity) string {
+	switch g {
+	case window.Day:
+		return "day"
+	case window.Week:
+		return "week"
+	case window.Month:
+		return "month"
+	}
+	return "unknown"
+}
+
+func labelOf(score float64) rollup.Label {
+	switch {
+	case score > 0.05:
+		return rollup.Positive
+	case score < -0.05:
+		return rollup.Negative
+	}
+	return rollup.Neutral
+}
+
+func labelProto(l analyzer.Label) commonv1.SentimentLabel {
+	switch l {
+	case analyzer.Positive:
+		return commonv1.SentimentLabel_SENTIMENT_LABEL_POSITIVE
+	case analyzer.Negative:
+		return commonv1.SentimentLabel_SENTIMENT_LABEL_NEGATIVE
+	}
+	return commonv1.SentimentLabel_SENTIMENT_LABEL_NEUTRAL
+}
+
+func granularityProto(g window.Granularity) commonv1.Granularity {
+	switch g {
+	case window.Day:
+		return commonv1.Granularity_GRANULARITY_DAY
+	case window.Month:
+		return commonv1.Granularity_GRANULARITY_MONTH
+	}
+	return commonv1.Granularity_GRANULARITY_WEEK
+}
+
+// aggregateProto renders an aggregate; a hidden one carries its identity and no numbers.
+func aggregateProto(k rollup.Key, w window.Window, st rollup.Stats, hidden bool) *commonv1.Aggregate {
+	a := &commonv1.Aggregate{
+		Segment:   k.Segment,
+		Dimension: commonv1.Dimension(k.Dimension),
+		Window: &commonv1.TimeWindow{
+			Granularity: granularityProto(w.Granularity),
+			Start:       timestamppb.New(w.Start),
+			End:         timestamppb.New(w.End),
+			Key:         w.Key(),
+		},
+		Hidden: hidden,
+	}
+	if hidden {
+		return a
+	}
+	a.People, a.Count = st.People, st.Count
+	a.Positive, a.Neutral, a.Negative = st.Positive, st.Neutral, st.Negative
+	a.MeanScore = st.Mean()
+	if score, ok := st.ENPS(); ok {
+		a.Enps = &commonv1.Enps{Score: score, Promoters: st.Promoters, Passives: st.Passives, Detractors: st.Detractors}
+	}
+	return a
+}

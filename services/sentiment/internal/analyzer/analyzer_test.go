@@ -1,0 +1,289 @@
+package analyzer
+
+import (
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestLabelString(t *testing.T) {
+	for l, want := range map[Label]string{Negative: "negative", Neutral: "neutral", Positive: "positive", Label(7): "Label(7)"} {
+		if got := l.String(); got != want {
+			t.Errorf("Label(%d).String() = %q, want %q", int(l), got, want)
+		}
+	}
+}
+
+func TestAnalyzeLabels(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       Label
+	}{
+		// French
+		{"fr positive", "Super équipe, merci pour la reconnaissance de notre travail", Positive},
+		{"fr positive valued", "Je me sens valorisé et écouté par mon manager", Positive},
+		{"fr proud", "Très fière de ce qu'on a livré, bravo à tous", Positive},
+		{"fr negative overload", "Je suis débordée et épuisée, c'est la charrette tous les jours", Negative},
+		{"fr negative micromanagement", "Le micromanagement est insupportable, on galère", Negative},
+		{"fr negative burn-out", "Plusieurs collègues sont en burn-out", Negative},
+		{"fr neutral", "La réunion d'équipe est déplacée à jeudi 10h", Neutral},
+		// English
+		{"en positive", "Great team, I feel valued and supported", Positive},
+		{"en positive thanks", "Thanks to everyone, awesome sprint!", Positive},
+		{"en negative", "I'm overwhelmed and exhausted, the deadlines are terrible", Negative},
+		{"en negative micromanagement", "The micromanagement is demotivating", Negative},
+		{"en neutral", "The meeting moved to Thursday at 10am", Neutral},
+		// negation
+		{"fr ne pas", "je ne suis pas content", Negative},
+		{"fr spoken negation", "c'est pas clair", Negative},
+		{"fr jamais", "on n'est jamais reconnus", Negative},
+		{"fr aucune", "aucune reconnaissance pour notre travail", Negative},
+		{"fr negated negative", "je ne suis pas stressé", Positive},
+		{"fr n'en peux plus", "je n'en peux plus", Negative},
+		{"fr manque de", "manque de reconnaissance de la hiérarchie", Negative},
+		{"fr bof", "bof", Negative},
+		{"en lack of", "a lack of recognition", Negative},
+		{"en not", "I'm not happy", Negative},
+		{"en n't", "I don't feel valued", Negative},
+		{"en n't curly", "I don’t feel valued", Negative},
+		{"en no apostrophe", "I dont feel valued", Negative},
+		{"en never", "we are never thanked", Negative},
+		{"en can't stand", "I can't stand the micromanagement", Negative},
+		// idioms
+		{"pas mal", "pas mal", Positive},
+		{"c'est pas mal", "ce n'est pas mal du tout", Positive},
+		{"pas terrible", "c'est pas terrible", Negative},
+		{"pas de souci", "pas de souci", Positive},
+		{"pas de problème", "il n'y a pas de problème", Positive},
+		{"not bad", "not bad", Positive},
+		{"no worries", "no worries", Positive},
+		// spelling
+		{"no accents", "genial", Positive},
+		{"no accents sentence", "je suis epuise et decu", Negative},
+		{"stretched", "suuuper", Positive},
+		{"stretched double letter", "goooood job", Positive},
+		{"uppercase", "GÉNIAL", Positive},
+		{"decomposed accents", "e\u0301puise\u0301", Negative},
+		{"inflected", "nous sommes épuisées et démotivés", Negative},
+		// contrast
+		{"fr contrast", "le projet est top mais je suis épuisé", Negative},
+		{"fr contrast reversed", "je suis épuisé mais le projet est top", Positive},
+		{"fr par contre", "l'équipe est sympa, par contre le management est toxique", Negative},
+		{"en contrast", "the pay is good but I'm burned out", Negative},
+		// mixed languages
+		{"mixed", "trop de stress, vraiment overwhelmed", Negative},
+		{"mixed fallback", "le burnout guette", Negative},
+		// misc
+		{"emphasis", "bravo !!!", Positive},
+		{"empty", "", Neutral},
+		{"whitespace", " \t\n ", Neutral},
+		{"punctuation", "?!...", Neutral},
+	}
+	for _, lang := range []string{"fr", "en"} {
+		a := New(lang)
+		for _, tt := range tests {
+			t.Run(lang+"/"+tt.name, func(t *testing.T) {
+				got := a.Analyze(tt.text)
+				if got.Label != tt.want {
+					t.Errorf("Analyze(%q) = %+v, want label %v", tt.text, got, tt.want)
+				}
+				checkResult(t, tt.text, got)
+			})
+		}
+	}
+}
+
+func TestModifiersChangeMagnitude(t *testing.T) {
+	a := New("fr")
+	tests := []struct {
+		name, base, modified string
+		stronger             bool
+	}{
+		{"très", "je suis content", "je suis très content", true},
+		{"vraiment negative", "je suis épuisé", "je suis vraiment épuisé", true},
+		{"super as intensifier", "l'équipe est contente", "l'équipe est super contente", true},
+		{"very", "I am happy", "I am very happy", true},
+		{"extremely negative", "I am stressed", "I am extremely stressed", true},
+		{"un peu", "je suis fatigué", "je suis un peu fatigué", false},
+		{"plutôt", "je suis content", "je suis plutôt content", false},
+		{"a bit", "I am tired", "I am a bit tired", false},
+		{"somewhat", "I am happy", "I am somewhat happy", false},
+		{"bang", "bravo", "bravo !", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, mod := a.Analyze(tt.base), a.Analyze(tt.modified)
+			if math.Signbit(base.Score) != math.Signbit(mod.Score) || base.Score == 0 {
+				t.Fatalf("signs differ or zero: %q = %v, %q = %v", tt.base, base.Score, tt.modified, mod.Score)
+			}
+			if got := math.Abs(mod.Score) > math.Abs(base.Score); got != tt.stronger {
+				t.Errorf("|%q| = %v vs |%q| = %v: stronger = %v, want %v", tt.modified, mod.Score, tt.base, base.Score, got, tt.stronger)
+			}
+		})
+	}
+}
+
+func TestNegationWeakerThanOpposite(t *testing.T) {
+	// VADER's point: "not happy" is negative but milder than "unhappy".
+	a := New("en")
+	notHappy, unhappy := a.Analyze("I am not happy"), a.Analyze("I am unhappy")
+	if !(unhappy.Score < notHappy.Score && notHappy.Score < 0) {
+		t.Errorf("not happy = %v, unhappy = %v", notHappy.Score, unhappy.Score)
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	tests := []struct {
+		text, defaultLang, want string
+	}{
+		{"Je suis vraiment content de l'équipe", "en", "fr"},
+		{"c'est top", "en", "fr"},
+		{"Trop de réunions, on n'avance pas", "en", "fr"},
+		{"The team is great and I feel valued", "fr", "en"},
+		{"I'm tired", "fr", "en"},
+		{"Too many meetings, we never get anything done", "fr", "en"},
+		{"ok", "fr", "fr"},
+		{"ok", "en", "en"},
+		{"super", "fr", "fr"},
+		{"top", "en", "en"},
+		{"", "fr", "fr"},
+		{"le the", "fr", "fr"}, // tie
+		{"le the", "en", "en"},
+		{"ok", "de", "en"},
+		{"ok", "", "en"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.defaultLang+"/"+tt.text, func(t *testing.T) {
+			if got := New(tt.defaultLang).Analyze(tt.text).Language; got != tt.want {
+				t.Errorf("Language = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEmptyIsNeutral(t *testing.T) {
+	for _, text := range []string{"", "   ", "\n\t"} {
+		for _, lang := range []string{"fr", "en"} {
+			got := New(lang).Analyze(text)
+			if got != (Result{Score: 0, Label: Neutral, Language: lang}) {
+				t.Errorf("New(%q).Analyze(%q) = %+v", lang, text, got)
+			}
+		}
+	}
+}
+
+func TestScoreRange(t *testing.T) {
+	a := New("fr")
+	texts := []string{
+		strings.Repeat("génial ", 5000),
+		strings.Repeat("horrible toxique ", 5000) + strings.Repeat("!", 100),
+		strings.Repeat("pas ", 1000) + "content",
+		strings.Repeat("très ", 1000) + "content",
+		strings.Repeat("mais ", 1000),
+		"\xff\xfe\xfd génial \xc3",
+		"n'n'n't't'",
+		"'''’’’",
+	}
+	for _, text := range texts {
+		checkResult(t, text, a.Analyze(text))
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	a := New("fr")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if a.Analyze("je suis très content").Label != Positive {
+					t.Error("wrong label under concurrency")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestTokenize(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"C'est GÉNIAL", "est genial"},
+		{"j’ai l’impression qu’on n’avance pas", "ai impression on ne avance pas"},
+		{"don't, isn't, can't, won't", "do not | is not | can not | will not"},
+		{"I'm sure it's fine", "i sure it fine"},
+		{"suuuuper", "super"},
+		{"burn-out", "burn out"},
+		{"cœur", "coeur"},
+		{"e\u0301te\u0301", "ete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var words []string
+			for _, tk := range tokenize(tt.in).toks {
+				if tk.boundary {
+					words = append(words, "|")
+				} else {
+					words = append(words, tk.w)
+				}
+			}
+			if got := strings.Join(words, " "); got != tt.want {
+				t.Errorf("tokenize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// checkResult asserts the invariants every Result must hold.
+func checkResult(t *testing.T, text string, r Result) {
+	t.Helper()
+	if !(r.Score >= -1 && r.Score <= 1) {
+		t.Errorf("Analyze(%q).Score = %v, outside [-1, 1]", text, r.Score)
+	}
+	want := Neutral
+	switch {
+	case r.Score >= labelThreshold:
+		want = Positive
+	case r.Score <= -labelThreshold:
+		want = Negative
+	}
+	if r.Label != want {
+		t.Errorf("Analyze(%q) = %+v: label does not match score", text, r)
+	}
+	if r.Language != "fr" && r.Language != "en" {
+		t.Errorf("Analyze(%q).Language = %q", text, r.Language)
+	}
+}
+
+func FuzzAnalyze(f *testing.F) {
+	for _, s := range []string{
+		"", "je ne suis pas content", "c'est pas mal !!!", "I don't feel valued", "suuuper",
+		"le projet est top mais je suis épuisé", "n'", "'t", "\xff", "e\u0301", "pas de", "ras le",
+		"de plus en plus", "kind of", "a bit", "par contre", "!!!!", "ŒÆß",
+	} {
+		f.Add(s)
+	}
+	a := New("fr")
+	f.Fuzz(func(t *testing.T, text string) {
+		checkResult(t, text, a.Analyze(text))
+		if !utf8.ValidString(text) {
+			return
+		}
+		if strings.TrimSpace(text) == "" && a.Analyze(text).Score != 0 {
+			t.Errorf("blank text %q scored", text)
+		}
+	})
+}
+
+func BenchmarkAnalyze(b *testing.B) {
+	a := New("fr")
+	// A typical 25-word comment.
+	text := "Franchement l'équipe est super sympa et je me sens écoutée, mais on est débordés depuis des semaines et personne ne semble s'en rendre compte !"
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Analyze(text)
+	}
+}

@@ -1,0 +1,156 @@
+// Package rollup owns the sentiment aggregates kept in bbolt: one Stats per segment, dimension
+// and window, and the set of distinct contributor tags behind each, so that the minimum group
+// size counts people rather than comments. Functions named Unsafe… need the caller's write
+// transaction: the consumer applies an event, its rollups and its event id in one commit.
+package rollup
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketStats  = []byte("rollups")
+	bucketPeople = []byte("rollup_people")
+)
+
+// Buckets lists the buckets this package writes, for store.EnsureBuckets.
+func Buckets() [][]byte { return [][]byte{bucketStats, bucketPeople} }
+
+// Key names one aggregate. Dimension 0 means all dimensions together. Window is
+// "<granularity>:<key>", as in events.v1.ContributorTag ("week:2026-W48").
+type Key struct {
+	Segment   string
+	Dimension int32
+	Window    string
+}
+
+func (k Key) bytes() []byte {
+	var b bytes.Buffer
+	b.WriteString(k.Segment)
+	b.WriteByte(0)
+	var d [4]byte
+	binary.BigEndian.PutUint32(d[:], uint32(k.Dimension))
+	b.Write(d[:])
+	b.WriteString(k.Window)
+	return b.Bytes()
+}
+
+// Stats is one aggregate. Sums allow means and variances without keeping the items.
+type Stats struct {
+	People     uint32  `json:"p"`
+	Count      uint32  `json:"n"`
+	Positive   uint32  `json:"pos"`
+	Neutral    uint32  `json:"neu"`
+	Negative   uint32  `json:"neg"`
+	Sum        float64 `json:"s"`
+	SumSquares float64 `json:"ss"`
+	Promoters  uint32  `json:"pr,omitempty"`
+	Passives   uint32  `json:"pa,omitempty"`
+	Detractors uint32  `json:"de,omitempty"`
+	// Version increases with every change, so published updates can be ordered and deduplicated.
+	Version uint64 `json:"v"`
+}
+
+// Mean is the mean score, 0 with no items.
+func (s Stats) Mean() float64 {
+	if s.Count == 0 {
+		return 0
+	}
+	return s.Sum / float64(s.Count)
+}
+
+// ENPS is promoters minus detractors in percent of ENPS answers, and whether there were any.
+func (s Stats) ENPS() (float64, bool) {
+	n := s.Promoters + s.Passives + s.Detractors
+	if n == 0 {
+		return 0, false
+	}
+	return 100 * (float64(s.Promoters) - float64(s.Detractors)) / float64(n), true
+}
+
+// Label is the three-class label of one scored item.
+type Label int
+
+// Labels of scored items.
+const (
+	Negative Label = -1
+	Neutral  Label = 0
+	Positive Label = 1
+)
+
+// Item is what one contribution adds to an aggregate. A zero Item with ENPS set adds only to
+// the eNPS counters; Scored says whether Score and Label count.
+type Item struct {
+	Scored bool
+	Score  float64
+	Label  Label
+	// ENPS is the 0..10 answer plus one, so that zero means "no eNPS answer".
+	ENPS int
+}
+
+// Get reads an aggregate; a missing one is the zero Stats.
+func Get(tx *bolt.Tx, k Key) (Stats, error) {
+	var s Stats
+	v := tx.Bucket(bucketStats).Get(k.bytes())
+	if v == nil {
+		return s, nil
+	}
+	if err := json.Unmarshal(v, &s); err != nil {
+		return s, fmt.Errorf("rollup %q/%d/%s: %w", k.Segment, k.Dimension, k.Window, err)
+	}
+	return s, nil
+}
+
+// UnsafeAdd adds item to the aggregate k, counting tag as a person if this is the first item of
+// that tag in k, and returns the aggregate after the change.
+func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
+	s, err := Get(tx, k)
+	if err != nil {
+		return s, err
+	}
+	if len(tag) > 0 {
+		pk := append(k.bytes(), 0)
+		pk = append(pk, tag...)
+		people := tx.Bucket(bucketPeople)
+		if people.Get(pk) == nil {
+			if err := people.Put(pk, []byte{}); err != nil {
+				return s, err
+			}
+			s.People++
+		}
+	}
+	if it.Scored {
+		score := math.Max(-1, math.Min(1, it.Score))
+		s.Count++
+		s.Sum += score
+		s.SumSquares += score * score
+		switch it.Label {
+		case Positive:
+			s.Positive++
+		case Negative:
+			s.Negative++
+		default:
+			s.Neutral++
+		}
+	}
+	switch {
+	case it.ENPS >= 10: // 9 or 10
+		s.Promoters++
+	case it.ENPS >= 8: // 7 or 8
+		s.Passives++
+	case it.ENPS >= 1: // 0 to 6
+		s.Detractors++
+	}
+	s.Version++
+	v, err := json.Marshal(s)
+	if err != nil {
+		return s, err
+	}
+	return s, tx.Bucket(bucketStats).Put(k.bytes(), v)
+}

@@ -1,0 +1,139 @@
+// Package sentiment is the sentiment aggregation service. It consumes submitted comments and
+// survey responses from JetStream, scores their text, keeps rollups per segment (and every
+// ancestor), dimension and window, and publishes an aggregate only once at least k distinct
+// people stand behind it.
+package sentiment
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/store"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment/internal/analyzer"
+	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
+)
+
+// DefaultListen is the sentiment service's gRPC address in DESIGN.md.
+const DefaultListen = "127.0.0.1:7103"
+
+// Durable consumer names; changing them would replay the streams from the start.
+const (
+	durableFeedback = "sentiment-feedback"
+	durablePulse    = "sentiment-pulse"
+)
+
+// Config configures the service. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the gRPC address. Default DefaultListen.
+	Listen string
+	// DataDir holds the store under DataDir/sentiment. Required.
+	DataDir string
+	// NATS says how to reach NATS. URL required.
+	NATS bus.Config
+	// TokensFile and SecretFile default to the host's files under DataDir.
+	TokensFile, SecretFile string
+	// MinGroupSize is k: no aggregate is shown or published for fewer distinct people.
+	// Default anonymity.DefaultMinGroupSize; at least 2.
+	MinGroupSize int
+	// Language is the organisation's language, used for texts too short to tell. Default "en".
+	Language string
+	// Publish lists the window lengths published on voix.sentiment.updated. Default: Week.
+	Publish []window.Granularity
+	// Log receives structured logs. Default: discarded.
+	Log *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MinGroupSize == 0 {
+		c.MinGroupSize = anonymity.DefaultMinGroupSize
+	}
+	if c.MinGroupSize < 2 {
+		return errors.New("sentiment: MinGroupSize must be at least 2: a group of one is a person")
+	}
+	if c.Language == "" {
+		c.Language = "en"
+	}
+	if c.Language != "en" && c.Language != "fr" {
+		return errors.New(`sentiment: Language must be "en" or "fr"`)
+	}
+	if len(c.Publish) == 0 {
+		c.Publish = []window.Granularity{window.Week}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Service is a running sentiment service.
+type Service struct {
+	cfg      Config
+	host     *host.Host
+	analyzer *analyzer.Analyzer
+	publish  map[window.Granularity]bool
+}
+
+// Start opens the store, starts the consumers and serves gRPC.
+func Start(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	h, err := host.New(ctx, host.Config{
+		Name:       sentimentv1.SentimentService_ServiceDesc.ServiceName,
+		Store:      "sentiment",
+		Listen:     cfg.Listen,
+		DataDir:    cfg.DataDir,
+		NATS:       cfg.NATS,
+		TokensFile: cfg.TokensFile,
+		SecretFile: cfg.SecretFile,
+		Policy:     policy,
+		Log:        cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:      cfg,
+		host:     h,
+		analyzer: analyzer.New(cfg.Language),
+		publish:  map[window.Granularity]bool{},
+	}
+	for _, g := range cfg.Publish {
+		s.publish[g] = true
+	}
+	if err := store.EnsureBuckets(h.DB, rollup.Buckets()...); err != nil {
+		h.Close()
+		return nil, err
+	}
+	sentimentv1.RegisterSentimentServiceServer(h.GRPC(), &api{svc: s})
+	for _, c := range []consumer.Config{
+		{Stream: bus.StreamFeedback, Durable: durableFeedback, FilterSubjects: []string{"voix.feedback.submitted.>"}, Handle: s.applyFeedback},
+		{Stream: bus.StreamPulse, Durable: durablePulse, FilterSubjects: []string{"voix.pulse.responded.>"}, Handle: s.applyResponse},
+	} {
+		if err := h.Consume(c); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	h.Serve()
+	return s, nil
+}
+
+// Addr is the gRPC address the service listens on.
+func (s *Service) Addr() string { return s.host.Addr() }
+
+// Close stops the service; acknowledged events are all in the store.
+func (s *Service) Close() error { return s.host.Close() }
