@@ -1,0 +1,277 @@
+// Package dev runs the whole voix suite in one process, as `voix dev` does: an embedded NATS
+// server with JetStream on file, the pulse, feedback and sentiment services, and the tokens a
+// developer needs to call them, all under one data dir that survives restarts.
+package dev
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/voix-dev/voix/services/feedback"
+	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/embednats"
+	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/pulse"
+	"github.com/voix-dev/voix/services/sentiment"
+)
+
+// Config configures a dev suite. Zero values take the defaults of DESIGN.md (Running).
+type Config struct {
+	// DataDir holds everything: NATS under nats/, one store per service, tokens.json. Default
+	// "./data".
+	DataDir string
+	// Host is the address every listener binds. Default 127.0.0.1.
+	Host string
+	// NATSPort default 4222; -1 picks a free port.
+	NATSPort int
+	// PulseListen, FeedbackListen, SentimentListen default to ports 7101, 7102, 7103 on Host;
+	// "127.0.0.1:0" picks a free port.
+	PulseListen, FeedbackListen, SentimentListen string
+	// Org is the organisation the non-admin dev tokens are limited to. Default "acme".
+	Org string
+	// MinGroupSize is k for the sentiment aggregates. Default 5.
+	MinGroupSize int
+	// Log receives the services' logs. Default: discarded.
+	Log *slog.Logger
+	// Now is the services' clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	if c.NATSPort == 0 {
+		c.NATSPort = 4222
+	}
+	def := func(p *string, port int) {
+		if *p == "" {
+			*p = net.JoinHostPort(c.Host, strconv.Itoa(port))
+		}
+	}
+	def(&c.PulseListen, 7101)
+	def(&c.FeedbackListen, 7102)
+	def(&c.SentimentListen, 7103)
+	if c.Org == "" {
+		c.Org = "acme"
+	}
+	if _, err := segment.Parse(c.Org); err != nil {
+		return fmt.Errorf("org: %w", err)
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Tokens is the content of <data-dir>/tokens.json: what a developer pastes into grpcurl and
+// nats. The services only ever see the hashes of the bearer tokens.
+type Tokens struct {
+	Submitter          string `json:"submitter"`
+	Manager            string `json:"manager"`
+	HR                 string `json:"hr"`
+	Admin              string `json:"admin"`
+	NATSPortalUser     string `json:"nats_portal_user"`
+	NATSPortalPassword string `json:"nats_portal_password"`
+	// The services' own NATS user, full permissions.
+	NATSServicesUser     string `json:"nats_services_user"`
+	NATSServicesPassword string `json:"nats_services_password"`
+}
+
+// Suite is a running dev suite.
+type Suite struct {
+	cfg       Config
+	NATS      *server.Server
+	Pulse     *pulse.Service
+	Feedback  *feedback.Service
+	Sentiment *sentiment.Service
+	Tokens    Tokens
+	// TokensFile is where Tokens was written.
+	TokensFile string
+}
+
+// Start brings the suite up; on error everything already started is stopped.
+func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Suite{cfg: cfg, TokensFile: filepath.Join(cfg.DataDir, "tokens.json")}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if s.Tokens, err = loadOrCreateTokens(s.TokensFile); err != nil {
+		return nil, err
+	}
+	if err := writeTokenHashes(host.DefaultTokensFile(cfg.DataDir), s.Tokens, cfg.Org); err != nil {
+		return nil, err
+	}
+	s.NATS, err = embednats.Start(embednats.Config{
+		Host:       cfg.Host,
+		Port:       cfg.NATSPort,
+		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		SyncAlways: true,
+		Users: []embednats.User{
+			{Name: s.Tokens.NATSServicesUser, Password: s.Tokens.NATSServicesPassword},
+			embednats.PortalUser(s.Tokens.NATSPortalUser, s.Tokens.NATSPortalPassword),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	natsCfg := bus.Config{URL: s.NATS.ClientURL(), User: s.Tokens.NATSServicesUser, Password: s.Tokens.NATSServicesPassword}
+
+	if s.Sentiment, err = sentiment.Start(ctx, sentiment.Config{
+		Listen: cfg.SentimentListen, DataDir: cfg.DataDir, NATS: natsCfg,
+		MinGroupSize: cfg.MinGroupSize, Log: cfg.Log, Now: cfg.Now,
+	}); err != nil {
+		return nil, fmt.Errorf("sentiment: %w", err)
+	}
+	if s.Feedback, err = feedback.Start(ctx, feedback.Config{
+		Listen: cfg.FeedbackListen, DataDir: cfg.DataDir, NATS: natsCfg, Log: cfg.Log, Now: cfg.Now,
+	}); err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	if s.Pulse, err = pulse.Start(ctx, pulse.Config{
+		Listen: cfg.PulseListen, DataDir: cfg.DataDir, NATS: natsCfg, Log: cfg.Log, Now: cfg.Now,
+	}); err != nil {
+		return nil, fmt.Errorf("pulse: %w", err)
+	}
+	return s, nil
+}
+
+// NATSURL is the embedded server's client URL.
+func (s *Suite) NATSURL() string { return s.NATS.ClientURL() }
+
+// Close stops the services, then NATS. Acknowledged submissions are all on disk.
+func (s *Suite) Close() error {
+	var errs []error
+	if s.Pulse != nil {
+		errs = append(errs, s.Pulse.Close())
+	}
+	if s.Feedback != nil {
+		errs = append(errs, s.Feedback.Close())
+	}
+	if s.Sentiment != nil {
+		errs = append(errs, s.Sentiment.Close())
+	}
+	if s.NATS != nil {
+		s.NATS.Shutdown()
+		s.NATS.WaitForShutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// loadOrCreateTokens keeps the tokens of an earlier run, so a restart changes nothing for the
+// developer, and creates any that are missing.
+func loadOrCreateTokens(path string) (Tokens, error) {
+	var t Tokens
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &t); err != nil {
+			return t, fmt.Errorf("%s: %w (delete it to get new tokens)", path, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return t, err
+	}
+	changed := false
+	fill := func(p *string, gen func() (string, error)) error {
+		if *p != "" {
+			return nil
+		}
+		v, err := gen()
+		*p, changed = v, true
+		return err
+	}
+	fixed := func(v string) func() (string, error) { return func() (string, error) { return v, nil } }
+	for _, f := range []struct {
+		p   *string
+		gen func() (string, error)
+	}{
+		{&t.Submitter, auth.NewToken}, {&t.Manager, auth.NewToken}, {&t.HR, auth.NewToken}, {&t.Admin, auth.NewToken},
+		{&t.NATSPortalUser, fixed("portal")}, {&t.NATSPortalPassword, auth.NewToken},
+		{&t.NATSServicesUser, fixed("services")}, {&t.NATSServicesPassword, auth.NewToken},
+	} {
+		if err := fill(f.p, f.gen); err != nil {
+			return t, err
+		}
+	}
+	if !changed {
+		return t, nil
+	}
+	b, err = json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return t, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return t, err
+	}
+	return t, os.Rename(tmp, path)
+}
+
+// writeTokenHashes writes the file the services authenticate against: hashes only.
+func writeTokenHashes(path string, t Tokens, org string) error {
+	rec := func(name string, role auth.Role, prefix, tok string) auth.TokenRecord {
+		return auth.TokenRecord{Name: name, Role: role, Prefix: prefix, SHA256: auth.HashToken(tok)}
+	}
+	return auth.WriteTokens(path, auth.TokenFile{Tokens: []auth.TokenRecord{
+		rec("dev-submitter", auth.RoleSubmitter, org, t.Submitter),
+		rec("dev-manager", auth.RoleManager, org, t.Manager),
+		rec("dev-hr", auth.RoleHR, org, t.HR),
+		rec("dev-admin", auth.RoleAdmin, "", t.Admin),
+	}})
+}
+
+// Banner is what `voix dev` prints once everything is up: where things are and how to call them.
+func (s *Suite) Banner() string {
+	abs, err := filepath.Abs(s.cfg.DataDir)
+	if err != nil {
+		abs = s.cfg.DataDir
+	}
+	return fmt.Sprintf(`voix dev is running (Ctrl-C stops it; data survives restarts)
+
+  NATS       %s   (JetStream on file: %s)
+  pulse      %s
+  feedback   %s
+  sentiment  %s
+  data       %s
+  tokens     %s
+
+Submit anonymous feedback:
+
+  grpcurl -plaintext -H "authorization: Bearer $(jq -r .submitter %s)" \
+    -d '{"segment":"%s/engineering","text":"Les revues de code sont vraiment utiles","submitter_ref":"U123"}' \
+    %s voix.feedback.v1.FeedbackService/SubmitFeedback
+
+Watch aggregates as an HR portal would:
+
+  nats --server %s --user portal --password "$(jq -r .nats_portal_password %s)" sub 'voix.sentiment.updated.>'
+
+`, s.NATSURL(), filepath.Join(abs, "nats"), s.Pulse.Addr(), s.Feedback.Addr(), s.Sentiment.Addr(),
+		abs, s.TokensFile, s.TokensFile, s.cfg.Org, s.Feedback.Addr(), s.NATSURL(), s.TokensFile)
+}

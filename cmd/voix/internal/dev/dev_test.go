@@ -1,0 +1,432 @@
+package dev
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/servicetest"
+)
+
+// startSuite runs a dev suite on free ports with its data in dir; it stops in t.Cleanup.
+func startSuite(t *testing.T, dir string, k int) *Suite {
+	t.Helper()
+	s, err := Start(context.Background(), Config{
+		DataDir:         dir,
+		NATSPort:        -1,
+		PulseListen:     "127.0.0.1:0",
+		FeedbackListen:  "127.0.0.1:0",
+		SentimentListen: "127.0.0.1:0",
+		MinGroupSize:    k,
+	})
+	if err != nil {
+		t.Fatalf("start dev suite in %s: %v", dir, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// updates collects SentimentUpdated events as the HR portal user receives them.
+type updates struct {
+	mu  sync.Mutex
+	got []*eventsv1.SentimentUpdated
+}
+
+func (u *updates) snapshot() []*eventsv1.SentimentUpdated {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*eventsv1.SentimentUpdated(nil), u.got...)
+}
+
+// subscribePortal connects as the portal user and subscribes to the org and everything below.
+// NATS's ">" needs at least one more token, so the org's own aggregate has its own subject.
+func subscribePortal(t *testing.T, s *Suite, org string) *updates {
+	t.Helper()
+	nc, err := nats.Connect(s.NATSURL(), nats.UserInfo(s.Tokens.NATSPortalUser, s.Tokens.NATSPortalPassword))
+	if err != nil {
+		t.Fatalf("portal connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	u := &updates{}
+	for _, subj := range []string{"voix.sentiment.updated." + org, "voix.sentiment.updated." + org + ".>"} {
+		if _, err := nc.Subscribe(subj, func(m *nats.Msg) {
+			var ev eventsv1.SentimentUpdated
+			if err := proto.Unmarshal(m.Data, &ev); err != nil {
+				t.Errorf("portal got undecodable update on %s: %v", m.Subject, err)
+				return
+			}
+			u.mu.Lock()
+			u.got = append(u.got, &ev)
+			u.mu.Unlock()
+		}); err != nil {
+			t.Fatalf("portal subscribe %s: %v", subj, err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("portal flush: %v", err)
+	}
+	return u
+}
+
+// scoredCounter counts ItemScored events: once n have arrived, every comment before them has
+// been through the sentiment consumer.
+func scoredCounter(t *testing.T, s *Suite) func() int {
+	t.Helper()
+	nc, err := nats.Connect(s.NATSURL(), nats.UserInfo(s.Tokens.NATSServicesUser, s.Tokens.NATSServicesPassword))
+	if err != nil {
+		t.Fatalf("services connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	var mu sync.Mutex
+	n := 0
+	if _, err := nc.Subscribe("voix.sentiment.scored.>", func(*nats.Msg) { mu.Lock(); n++; mu.Unlock() }); err != nil {
+		t.Fatalf("subscribe scored: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	return func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+func feedbackClient(t *testing.T, s *Suite) feedbackv1.FeedbackServiceClient {
+	return feedbackv1.NewFeedbackServiceClient(servicetest.Dial(t, s.Feedback.Addr()))
+}
+
+func submit(t *testing.T, s *Suite, c feedbackv1.FeedbackServiceClient, seg, ref, text string) *feedbackv1.SubmitFeedbackResponse {
+	t.Helper()
+	ctx := servicetest.WithToken(context.Background(), s.Tokens.Submitter)
+	resp, err := c.SubmitFeedback(ctx, &feedbackv1.SubmitFeedbackRequest{Segment: seg, Text: text, SubmitterRef: ref})
+	if err != nil {
+		t.Fatalf("SubmitFeedback(%s, %s): %v", seg, ref, err)
+	}
+	return resp
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMinimumGroupCountsPeopleNotComments(t *testing.T) {
+	texts := []string{
+		"Super équipe, je me sens valorisé",
+		"Great onboarding, thanks to everyone",
+		"Trop de réunions, on est débordés",
+		"The new tools are really good",
+		"Pas de souci, ça avance bien",
+		"I am exhausted by the on-call rota",
+	}
+	cases := []struct {
+		name string
+		refs []string // one comment per entry
+		// segments whose aggregate must be published with people == want
+		published []string
+		want      uint32
+	}{
+		{"five distinct people", []string{"U1", "U2", "U3", "U4", "U5"},
+			[]string{"acme/eng/platform", "acme/eng", "acme"}, 5},
+		{"four distinct people", []string{"U1", "U2", "U3", "U4"}, nil, 0},
+		{"one person six times", []string{"U1", "U1", "U1", "U1", "U1", "U1"}, nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSuite(t, t.TempDir(), 5)
+			portal := subscribePortal(t, s, "acme")
+			scored := scoredCounter(t, s)
+			c := feedbackClient(t, s)
+			for i, ref := range tc.refs {
+				submit(t, s, c, "acme/eng/platform", ref, texts[i%len(texts)])
+			}
+			// Every comment scored means every comment went through the rollups; the updates
+			// they caused were committed in the same transactions and follow in order.
+			waitFor(t, "all comments scored", func() bool { return scored() == len(tc.refs) })
+			if len(tc.published) > 0 {
+				waitFor(t, "updates for "+strings.Join(tc.published, ", "), func() bool {
+					seen := map[string]bool{}
+					for _, u := range portal.snapshot() {
+						if u.Aggregate.People == tc.want && u.Aggregate.Dimension == 0 {
+							seen[u.Aggregate.Segment] = true
+						}
+					}
+					return len(seen) == len(tc.published)
+				})
+			} else {
+				// Give a wrongly published update the time to arrive before asserting none did.
+				time.Sleep(500 * time.Millisecond)
+			}
+			for _, u := range portal.snapshot() {
+				a := u.Aggregate
+				if a.Hidden || int(a.People) < 5 {
+					t.Errorf("portal received an aggregate below k: %s people=%d hidden=%v", a.Segment, a.People, a.Hidden)
+				}
+				if len(tc.published) == 0 {
+					t.Errorf("portal received %s with people=%d; want nothing", a.Segment, a.People)
+				}
+				if a.People == tc.want && a.Count != uint32(len(tc.refs)) {
+					t.Errorf("%s: count=%d, want %d comments", a.Segment, a.Count, len(tc.refs))
+				}
+			}
+		})
+	}
+}
+
+func TestPortalCannotReadComments(t *testing.T) {
+	s := startSuite(t, t.TempDir(), 5)
+	errs := make(chan error, 4)
+	nc, err := nats.Connect(s.NATSURL(),
+		nats.UserInfo(s.Tokens.NATSPortalUser, s.Tokens.NATSPortalPassword),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	if err != nil {
+		t.Fatalf("portal connect: %v", err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("voix.feedback.>")
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	nc.Flush()
+	select {
+	case err := <-errs:
+		if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Fatalf("want a permissions violation, got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server accepted the portal user's subscription to voix.feedback.>")
+	}
+	// And nothing is delivered to it, even when a comment is submitted.
+	submit(t, s, feedbackClient(t, s), "acme/eng", "U1", "Les outils sont lents")
+	if m, err := sub.NextMsg(500 * time.Millisecond); err == nil {
+		t.Fatalf("portal received a comment on %s", m.Subject)
+	}
+}
+
+func TestCrashBetweenCommitAndPublishDeliversOnce(t *testing.T) {
+	dir := t.TempDir()
+	s := startSuite(t, dir, 2)
+	c := feedbackClient(t, s)
+	scored := scoredCounter(t, s)
+	submit(t, s, c, "acme/eng", "U1", "Great team, I feel valued")
+	waitFor(t, "first comment scored", func() bool { return scored() == 1 })
+
+	// NATS dies: the submission is still acknowledged, because it only needs the local commit.
+	s.NATS.Shutdown()
+	s.NATS.WaitForShutdown()
+	submit(t, s, c, "acme/eng", "U2", "Trop de réunions, je suis épuisé")
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	// Everything restarts on the same data: the outbox publishes what NATS never got.
+	s2 := startSuite(t, dir, 2)
+	agg := waitForCount(t, s2, "acme/eng", 2)
+	if agg.People != 2 {
+		t.Fatalf("people = %d, want 2", agg.People)
+	}
+
+	// A second copy of an event already applied (same event id, as a relay that crashed after
+	// publishing but before deleting would send it once the dedup window is over) changes
+	// nothing.
+	redeliverLastFeedbackEvent(t, s2)
+	submit(t, s2, feedbackClient(t, s2), "acme/eng", "U3", "Les outils sont super")
+	agg = waitForCount(t, s2, "acme/eng", 3)
+	if agg.People != 3 {
+		t.Fatalf("after a duplicate and one more comment: people = %d, count = %d; want 3 and 3", agg.People, agg.Count)
+	}
+}
+
+// waitForCount polls GetSentiment until the segment's weekly aggregate counts want comments,
+// failing if it ever counts more.
+func waitForCount(t *testing.T, s *Suite, seg string, want uint32) *commonv1.Aggregate {
+	t.Helper()
+	c := sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, s.Sentiment.Addr()))
+	ctx := servicetest.WithToken(context.Background(), s.Tokens.HR)
+	var last *sentimentv1.GetSentimentResponse
+	waitFor(t, fmt.Sprintf("%s to count %d comments", seg, want), func() bool {
+		resp, err := c.GetSentiment(ctx, &sentimentv1.GetSentimentRequest{Segment: seg})
+		if err != nil {
+			t.Fatalf("GetSentiment(%s): %v", seg, err)
+		}
+		last = resp
+		if resp.Aggregate.Count > want {
+			t.Fatalf("%s counts %d comments, want %d: an event was counted twice", seg, resp.Aggregate.Count, want)
+		}
+		return resp.Aggregate.Count == want
+	})
+	return last.Aggregate
+}
+
+// redeliverLastFeedbackEvent stores the newest FeedbackSubmitted again under a fresh
+// Nats-Msg-Id, keeping its CloudEvents id: JetStream takes it, and the consumer must see that
+// it already applied this event.
+func redeliverLastFeedbackEvent(t *testing.T, s *Suite) {
+	t.Helper()
+	nc, err := nats.Connect(s.NATSURL(), nats.UserInfo(s.Tokens.NATSServicesUser, s.Tokens.NATSServicesPassword))
+	if err != nil {
+		t.Fatalf("services connect: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, "FEEDBACK")
+	if err != nil {
+		t.Fatalf("stream FEEDBACK: %v", err)
+	}
+	last, err := stream.GetLastMsgForSubject(ctx, "voix.feedback.submitted.>")
+	if err != nil {
+		t.Fatalf("last feedback event: %v", err)
+	}
+	copyMsg := nats.NewMsg(last.Subject)
+	copyMsg.Data = last.Data
+	for k, v := range last.Header {
+		copyMsg.Header[k] = v
+	}
+	copyMsg.Header.Set("Nats-Msg-Id", last.Header.Get("Nats-Msg-Id")+"/again")
+	ack, err := js.PublishMsg(ctx, copyMsg)
+	if err != nil {
+		t.Fatalf("republish: %v", err)
+	}
+	if ack.Duplicate {
+		t.Fatal("JetStream dropped the copy as a duplicate; the test would prove nothing")
+	}
+}
+
+// TestSubmitterRefIsStoredNowhere runs a comment and a survey answer by one person through the
+// whole suite, then reads every byte under the data dir: the person's id must not be there in
+// any encoding.
+func TestSubmitterRefIsStoredNowhere(t *testing.T) {
+	const ref = "U0SECRETREF42"
+	dir := t.TempDir()
+	s := startSuite(t, dir, 5)
+	scored := scoredCounter(t, s)
+	resp := submit(t, s, feedbackClient(t, s), "acme/eng/platform", ref, "Je me sens valorisé dans cette équipe")
+
+	pc := pulsev1.NewPulseServiceClient(servicetest.Dial(t, s.Pulse.Addr()))
+	hr := servicetest.WithToken(context.Background(), s.Tokens.HR)
+	created, err := pc.CreateSurvey(hr, &pulsev1.CreateSurveyRequest{Survey: &pulsev1.Survey{
+		Title:           &commonv1.LocalizedText{Translations: map[string]string{"en": "Weekly pulse"}},
+		Audience:        "acme",
+		Cadence:         pulsev1.Cadence_CADENCE_ONCE,
+		Schedule:        &pulsev1.Schedule{FirstOpensAt: timestamppb.New(time.Now().Add(-time.Minute))},
+		DefaultLanguage: "en",
+		Questions: []*pulsev1.Question{
+			{Id: "mood", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE, Dimension: commonv1.Dimension_DIMENSION_WORKLOAD,
+				Text: &commonv1.LocalizedText{Translations: map[string]string{"en": "My workload is manageable"}}},
+			{Id: "say", Kind: commonv1.QuestionKind_QUESTION_KIND_TEXT, Dimension: commonv1.Dimension_DIMENSION_CONNECTIONS,
+				Text: &commonv1.LocalizedText{Translations: map[string]string{"en": "Anything to add?"}}},
+		},
+	}})
+	if err != nil {
+		t.Fatalf("CreateSurvey: %v", err)
+	}
+	sub := servicetest.WithToken(context.Background(), s.Tokens.Submitter)
+	if _, err := pc.SubmitResponse(sub, &pulsev1.SubmitResponseRequest{
+		SurveyId: created.Survey.Id, Segment: "acme/eng/platform", SubmitterRef: ref, IdempotencyKey: "k-" + ref,
+		Answers: []*pulsev1.Answer{
+			{QuestionId: "mood", Value: &pulsev1.Answer_Scale{Scale: 2}},
+			{QuestionId: "say", Value: &pulsev1.Answer_Text{Text: "My manager listens, thanks"}},
+		},
+	}); err != nil {
+		t.Fatalf("SubmitResponse: %v", err)
+	}
+	waitFor(t, "comment scored", func() bool { return scored() == 1 })
+	// The response has been through the sentiment consumer once the HR view counts it.
+	waitAcked(t, s, "PULSE", "sentiment-pulse", 1)
+	if resp.FollowUpToken == "" {
+		t.Fatal("no follow-up token returned")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	needles := map[string][]byte{
+		"raw":        []byte(ref),
+		"lower-case": []byte(strings.ToLower(ref)),
+		"hex":        []byte(hex.EncodeToString([]byte(ref))),
+		"HEX":        []byte(strings.ToUpper(hex.EncodeToString([]byte(ref)))),
+		"base64":     []byte(strings.TrimRight(base64.StdEncoding.EncodeToString([]byte(ref)), "=")),
+		"base64url":  []byte(strings.TrimRight(base64.URLEncoding.EncodeToString([]byte(ref)), "=")),
+		"utf-16":     utf16le(ref),
+	}
+	files := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for enc, n := range needles {
+			if bytes.Contains(b, n) {
+				t.Errorf("%s holds the submitter ref (%s)", path, enc)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", dir, err)
+	}
+	if files < 5 {
+		t.Fatalf("scanned only %d files: the data dir is not where the suite wrote", files)
+	}
+}
+
+func utf16le(s string) []byte {
+	var b []byte
+	for _, r := range s {
+		b = append(b, byte(r), 0)
+	}
+	return b
+}
+
+// waitAcked waits until the durable consumer has acknowledged n messages: each was applied and
+// committed before its ack.
+func waitAcked(t *testing.T, s *Suite, stream, durable string, n uint64) {
+	t.Helper()
+	nc, err := nats.Connect(s.NATSURL(), nats.UserInfo(s.Tokens.NATSServicesUser, s.Tokens.NATSServicesPassword))
+	if err != nil {
+		t.Fatalf("services connect: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	waitFor(t, fmt.Sprintf("%s/%s to ack %d messages", stream, durable, n), func() bool {
+		c, err := js.Consumer(context.Background(), stream, durable)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.AckFloor.Consumer >= n
+	})
+}

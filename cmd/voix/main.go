@@ -1,0 +1,86 @@
+// Command voix is the one binary a person uses: `voix dev` runs the whole suite in one
+// process; the other subcommands arrive with their issues.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/voix-dev/voix/cmd/voix/internal/dev"
+	"github.com/voix-dev/voix/services/platform/config"
+)
+
+const usage = `usage: voix <command> [flags]
+
+commands:
+  dev    run NATS and every service in one process, data under ./data
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "voix:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func runDev(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("voix dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg dev.Config
+	fs.StringVar(&cfg.DataDir, "data-dir", "data", "where NATS, the stores and tokens.json live")
+	fs.StringVar(&cfg.Host, "host", "127.0.0.1", "address every listener binds")
+	fs.IntVar(&cfg.NATSPort, "nats-port", 4222, "NATS client port")
+	fs.StringVar(&cfg.PulseListen, "pulse-listen", "", "pulse gRPC address (default <host>:7101)")
+	fs.StringVar(&cfg.FeedbackListen, "feedback-listen", "", "feedback gRPC address (default <host>:7102)")
+	fs.StringVar(&cfg.SentimentListen, "sentiment-listen", "", "sentiment gRPC address (default <host>:7103)")
+	fs.StringVar(&cfg.Org, "org", "acme", "organisation the dev tokens are limited to")
+	fs.IntVar(&cfg.MinGroupSize, "min-group-size", 5, "k: no aggregate for fewer distinct people")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *logLevel)
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := dev.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, s.Banner())
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping…")
+	return s.Close()
+}
