@@ -2,6 +2,7 @@ package sentiment
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -82,14 +83,145 @@ func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentReq
 	w := window.Of(g, t)
 	k := rollup.Key{Segment: seg.String(), Dimension: int32(req.Dimension), Window: tagWindow(w)}
 	var st rollup.Stats
+	var shown bool
 	if err := a.svc.host.DB.View(func(tx *bolt.Tx) error {
-		st, err = rollup.Get(tx, k)
+		st, shown, err = a.svc.view(tx, seg, k.Dimension, w)
 		return err
 	}); err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &sentimentv1.GetSentimentResponse{Aggregate: aggregateProto(k, w, st, !shown)}, nil
+}
+
+// maxTrendPoints bounds a GetTrend series (sentiment.proto).
+const maxTrendPoints = 366
+
+func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, error) {
+	seg, err := segment.Parse(req.Segment)
+	if err != nil {
+		return nil, rpcerr.InvalidArgument("segment", err.Error())
+	}
+	if err := auth.CheckSegment(ctx, "segment", seg.String()); err != nil {
 		return nil, err
 	}
-	hidden := int(st.People) < a.svc.cfg.MinGroupSize
-	return &sentimentv1.GetSentimentResponse{Aggregate: aggregateProto(k, w, st, hidden)}, nil
+	if _, ok := commonv1.Dimension_name[int32(req.Dimension)]; !ok {
+		return nil, rpcerr.InvalidArgument("dimension", "must be a known Dimension")
+	}
+	if req.Granularity == commonv1.Granularity_GRANULARITY_UNSPECIFIED {
+		return nil, rpcerr.InvalidArgument("granularity", "required: DAY, WEEK or MONTH")
+	}
+	g, err := granularityFrom(req.Granularity)
+	if err != nil {
+		return nil, err
+	}
+	if req.StartTime == nil {
+		return nil, rpcerr.InvalidArgument("start_time", "required")
+	}
+	if err := req.StartTime.CheckValid(); err != nil {
+		return nil, rpcerr.InvalidArgument("start_time", "must be a valid timestamp")
+	}
+	end := a.svc.cfg.Now()
+	if req.EndTime != nil {
+		if err := req.EndTime.CheckValid(); err != nil {
+			return nil, rpcerr.InvalidArgument("end_time", "must be a valid timestamp")
+		}
+		end = req.EndTime.AsTime()
+	}
+	first, last := window.Of(g, req.StartTime.AsTime()), window.Of(g, end)
+	if last.Start.Before(first.Start) {
+		return nil, rpcerr.InvalidArgument("end_time", "must not be before start_time")
+	}
+	var windows []window.Window
+	for w := first; !w.Start.After(last.Start); w = w.Next() {
+		if len(windows) == maxTrendPoints {
+			return nil, rpcerr.InvalidArgument("end_time", fmt.Sprintf("the series would have more than %d points: narrow the range or use a longer granularity", maxTrendPoints))
+		}
+		windows = append(windows, w)
+	}
+	resp := &sentimentv1.GetTrendResponse{}
+	err = a.svc.host.DB.View(func(tx *bolt.Tx) error {
+		for _, w := range windows {
+			st, shown, err := a.svc.view(tx, seg, int32(req.Dimension), w)
+			if err != nil {
+				return err
+			}
+			k := rollup.Key{Segment: seg.String(), Dimension: int32(req.Dimension), Window: tagWindow(w)}
+			p := &sentimentv1.TrendPoint{Aggregate: aggregateProto(k, w, st, !shown)}
+			if shown {
+				p.CiLow, p.CiHigh = confidence(st)
+			}
+			resp.Points = append(resp.Points, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return resp, nil
+}
+
+// heatmapDimensions are the columns of a heatmap: every dimension of DESIGN.md.
+var heatmapDimensions = []commonv1.Dimension{
+	commonv1.Dimension_DIMENSION_MEANING, commonv1.Dimension_DIMENSION_GROWTH,
+	commonv1.Dimension_DIMENSION_CONNECTIONS, commonv1.Dimension_DIMENSION_IMAGE,
+	commonv1.Dimension_DIMENSION_ECOSYSTEM, commonv1.Dimension_DIMENSION_RECOGNITION,
+	commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_ENGAGEMENT,
+}
+
+func (a *api) GetHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest) (*sentimentv1.GetHeatmapResponse, error) {
+	prefix, err := segment.Parse(req.SegmentPrefix)
+	if err != nil {
+		return nil, rpcerr.InvalidArgument("segment_prefix", err.Error())
+	}
+	if err := auth.CheckSegment(ctx, "segment_prefix", prefix.String()); err != nil {
+		return nil, err
+	}
+	g, err := granularityFrom(req.Granularity)
+	if err != nil {
+		return nil, err
+	}
+	if g == window.Day {
+		// A day heatmap would need the day rules for every cell against its week and month:
+		// read days one segment at a time with GetSentiment or GetTrend instead.
+		return nil, rpcerr.InvalidArgument("granularity", "must be WEEK or MONTH for a heatmap")
+	}
+	t := a.svc.cfg.Now()
+	if req.Time != nil {
+		if err := req.Time.CheckValid(); err != nil {
+			return nil, rpcerr.InvalidArgument("time", "must be a valid timestamp")
+		}
+		t = req.Time.AsTime()
+	}
+	w := window.Of(g, t)
+	resp := &sentimentv1.GetHeatmapResponse{}
+	err = a.svc.host.DB.View(func(tx *bolt.Tx) error {
+		var rows []string
+		for _, seg := range rollup.Segments(tx, prefix.String()) {
+			if parentOf(seg) == prefix.String() {
+				rows = append(rows, seg)
+			}
+		}
+		views := make([]treeView, len(heatmapDimensions))
+		for i, d := range heatmapDimensions {
+			if views[i], err = a.svc.viewTree(tx, prefix.Org(), int32(d), tagWindow(w)); err != nil {
+				return err
+			}
+		}
+		for _, seg := range rows {
+			row := &sentimentv1.HeatmapRow{Segment: seg}
+			for i, d := range heatmapDimensions {
+				st, shown := views[i].shown(seg)
+				k := rollup.Key{Segment: seg, Dimension: int32(d), Window: tagWindow(w)}
+				row.Cells = append(row.Cells, aggregateProto(k, w, st, !shown))
+			}
+			resp.Rows = append(resp.Rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return resp, nil
 }
 
 // WatchSentiment relays voix.sentiment.updated.<prefix> and everything below it. It reads the
@@ -148,14 +280,6 @@ func granularityFrom(g commonv1.Granularity) (window.Granularity, error) {
 
 func unimplemented(method string) error {
 	return status.Errorf(codes.Unimplemented, "%s is not implemented yet: see the sentiment service issue", method)
-}
-
-func (a *api) GetTrend(context.Context, *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, error) {
-	return nil, unimplemented("GetTrend")
-}
-
-func (a *api) GetHeatmap(context.Context, *sentimentv1.GetHeatmapRequest) (*sentimentv1.GetHeatmapResponse, error) {
-	return nil, unimplemented("GetHeatmap")
 }
 
 func (a *api) ListAlerts(context.Context, *sentimentv1.ListAlertsRequest) (*sentimentv1.ListAlertsResponse, error) {

@@ -103,11 +103,9 @@ func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error {
 	return s.aggregate(tx, seg, m.Contributors, parts)
 }
 
-// aggregate adds the parts to every rollup the contributor tags name, then queues one
-// SentimentUpdated per changed rollup that is publishable.
+// aggregate adds the parts to every rollup the contributor tags name. The rollups it changes
+// are marked for the publisher (flush), which decides what may be shown.
 func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.ContributorTag, parts []contribution) error {
-	changed := map[rollup.Key]rollup.Stats{}
-	var order []rollup.Key
 	for _, t := range tags {
 		tagSeg, err := segment.Parse(t.Segment)
 		if err != nil || !seg.Within(tagSeg) {
@@ -119,54 +117,13 @@ func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.Cont
 		for _, p := range parts {
 			for _, d := range dimensionsWithAll(p.dims) {
 				k := rollup.Key{Segment: tagSeg.String(), Dimension: int32(d), Window: t.Window}
-				st, err := rollup.UnsafeAdd(tx, k, t.Tag, p.item)
-				if err != nil {
+				if _, err := rollup.UnsafeAdd(tx, k, t.Tag, p.item); err != nil {
 					return err
 				}
-				if _, seen := changed[k]; !seen {
-					order = append(order, k)
-				}
-				changed[k] = st
 			}
 		}
 	}
-	for _, k := range order {
-		if err := s.queueUpdate(tx, k, changed[k]); err != nil {
-			return err
-		}
-	}
 	return nil
-}
-
-// queueUpdate publishes an aggregate that reached k distinct people, for the window lengths the
-// service publishes. The event id carries the version, so a redelivery dedups in JetStream.
-func (s *Service) queueUpdate(tx *bolt.Tx, k rollup.Key, st rollup.Stats) error {
-	w, err := parseTagWindow(k.Window)
-	if err != nil {
-		return err
-	}
-	if !s.publish[w.Granularity] || int(st.People) < s.cfg.MinGroupSize {
-		return nil
-	}
-	seg, err := segment.Parse(k.Segment)
-	if err != nil {
-		return err
-	}
-	data, err := proto.Marshal(&eventsv1.SentimentUpdated{
-		Aggregate: aggregateProto(k, w, st, false),
-		Version:   st.Version,
-	})
-	if err != nil {
-		return err
-	}
-	return s.host.Outbox.Add(tx, bus.Event{
-		ID:      fmt.Sprintf("sentiment.updated/%s/%d/%s/%d", k.Segment, k.Dimension, k.Window, st.Version),
-		Type:    "voix.sentiment.updated.v1",
-		Source:  eventSource,
-		Subject: "voix.sentiment.updated." + seg.Subject(),
-		Time:    s.cfg.Now(),
-		Data:    data,
-	})
 }
 
 // dimensionsWithAll returns "all dimensions" (UNSPECIFIED) followed by the distinct known

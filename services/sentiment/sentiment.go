@@ -7,6 +7,7 @@ package sentiment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -45,8 +46,14 @@ type Config struct {
 	MinGroupSize int
 	// Language is the organisation's language, used for texts too short to tell. Default "en".
 	Language string
-	// Publish lists the window lengths published on voix.sentiment.updated. Default: Week.
-	Publish []window.Granularity
+	// Publish is the window length published on voix.sentiment.updated: Week (the default) or
+	// Month. Only one: weeks and months overlap without nesting, so a subscriber to both could
+	// subtract a month's whole weeks from it and isolate a few days; days are never published,
+	// since a day could be subtracted from its week.
+	Publish window.Granularity
+	// PublishInterval is how often changed aggregates are published, so at most one update per
+	// aggregate per interval. Default DefaultPublishInterval.
+	PublishInterval time.Duration
 	// Log receives structured logs. Default: discarded.
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -69,8 +76,18 @@ func (c *Config) defaults() error {
 	if c.Language != "en" && c.Language != "fr" {
 		return errors.New(`sentiment: Language must be "en" or "fr"`)
 	}
-	if len(c.Publish) == 0 {
-		c.Publish = []window.Granularity{window.Week}
+	switch c.Publish {
+	case 0:
+		c.Publish = window.Week
+	case window.Week, window.Month:
+	default:
+		return fmt.Errorf("sentiment: Publish must be Week or Month, not %v: a published day could be subtracted from its week", c.Publish)
+	}
+	if c.PublishInterval == 0 {
+		c.PublishInterval = DefaultPublishInterval
+	}
+	if c.PublishInterval < 0 {
+		return errors.New("sentiment: PublishInterval must be positive")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -111,9 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		analyzer: analyzer.New(cfg.Language),
 		publish:  map[window.Granularity]bool{},
 	}
-	for _, g := range cfg.Publish {
-		s.publish[g] = true
-	}
+	s.publish[cfg.Publish] = true
 	if err := store.EnsureBuckets(h.DB, rollup.Buckets()...); err != nil {
 		h.Close()
 		return nil, err
@@ -128,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
+	h.Go(s.publishLoop)
 	h.Serve()
 	return s, nil
 }

@@ -8,19 +8,26 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
-	bucketStats  = []byte("rollups")
-	bucketPeople = []byte("rollup_people")
+	bucketStats    = []byte("rollups")
+	bucketPeople   = []byte("rollup_people")
+	bucketSegments = []byte("rollup_segments")
+	bucketDirty    = []byte("rollup_dirty")
+	bucketSent     = []byte("rollup_published")
 )
 
 // Buckets lists the buckets this package writes, for store.EnsureBuckets.
-func Buckets() [][]byte { return [][]byte{bucketStats, bucketPeople} }
+func Buckets() [][]byte {
+	return [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketSent}
+}
 
 // Key names one aggregate. Dimension 0 means all dimensions together. Window is
 // "<granularity>:<key>", as in events.v1.ContributorTag ("week:2026-W48").
@@ -28,6 +35,19 @@ type Key struct {
 	Segment   string
 	Dimension int32
 	Window    string
+}
+
+// parseKey is the inverse of Key.bytes.
+func parseKey(b []byte) (Key, error) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 || len(b) < i+5 {
+		return Key{}, fmt.Errorf("rollup key %q is malformed", b)
+	}
+	return Key{
+		Segment:   string(b[:i]),
+		Dimension: int32(binary.BigEndian.Uint32(b[i+1 : i+5])),
+		Window:    string(b[i+5:]),
+	}, nil
 }
 
 func (k Key) bytes() []byte {
@@ -152,5 +172,70 @@ func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
 	if err != nil {
 		return s, err
 	}
-	return s, tx.Bucket(bucketStats).Put(k.bytes(), v)
+	if err := tx.Bucket(bucketStats).Put(k.bytes(), v); err != nil {
+		return s, err
+	}
+	if err := tx.Bucket(bucketSegments).Put([]byte(k.Segment), []byte{}); err != nil {
+		return s, err
+	}
+	return s, tx.Bucket(bucketDirty).Put(k.bytes(), []byte{})
+}
+
+// Segments returns the segments that have any aggregate at prefix or below it, in
+// lexicographic order: the nodes of the tree the hiding rules work on.
+func Segments(tx *bolt.Tx, prefix string) []string {
+	var out []string
+	c := tx.Bucket(bucketSegments).Cursor()
+	for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
+		if len(k) == len(prefix) || k[len(prefix)] == '/' {
+			out = append(out, string(k))
+		}
+	}
+	return out
+}
+
+// UnsafeTakeDirty returns up to limit aggregates changed since they were last taken, and
+// forgets them: the publisher reads and clears them in the transaction that queues their
+// events, so a crash either publishes and clears or does neither.
+func UnsafeTakeDirty(tx *bolt.Tx, limit int) ([]Key, error) {
+	var keys []Key
+	c := tx.Bucket(bucketDirty).Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.First() {
+		key, err := parseKey(k)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
+		if err := c.Delete(); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// UnsafeReset deletes every aggregate, person tag, segment and dirty mark, for a rebuild.
+func UnsafeReset(tx *bolt.Tx) error {
+	for _, b := range Buckets() {
+		if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		if _, err := tx.CreateBucket(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Published returns the version of k last published, 0 if none.
+func Published(tx *bolt.Tx, k Key) uint64 {
+	v := tx.Bucket(bucketSent).Get(k.bytes())
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// UnsafeSetPublished records that version of k was queued for publication.
+func UnsafeSetPublished(tx *bolt.Tx, k Key, version uint64) error {
+	return tx.Bucket(bucketSent).Put(k.bytes(), binary.BigEndian.AppendUint64(nil, version))
 }

@@ -135,3 +135,71 @@ func pick(nodes []Node, front []int, frontier func(int, []int) []int, region fun
 	}
 	return best
 }
+
+// Day is the aggregate of one day of one segment, in the time families the reader can also
+// see: its ISO week and its month.
+type Day struct {
+	// Key names the day ("2026-11-23").
+	Key string
+	// Week and Month name the windows that contain the day.
+	Week, Month string
+	// People is the number of distinct people that day.
+	People int
+	// Hidden is true when the segment tree already hides the day.
+	Hidden bool
+}
+
+// HiddenDays returns the keys of the days that must not be shown when their weeks and months
+// are shown. A reader subtracting the visible days from their week learns the items of the
+// hidden ones: that group must include a day of at least k people (distinct people do not add
+// up across days, so a sum of small days proves nothing). Otherwise the smallest visible day
+// of that week or month is hidden too, until no week or month leaves only small days hidden.
+// days must hold every day of each week and month it mentions; days with no one may be left
+// out.
+//
+// Weeks and months overlap without nesting, so the part of a week in one month could still be
+// derived from a month and its whole weeks; callers publish one of the two, and readers of
+// both accept that residual risk (see the sentiment service's documentation).
+func HiddenDays(days []Day, k int) map[string]bool {
+	hidden := make([]bool, len(days))
+	groups := map[string][]int{}
+	for i, d := range days {
+		hidden[i] = d.Hidden || (d.People > 0 && d.People < k)
+		groups["w"+d.Week] = append(groups["w"+d.Week], i)
+		groups["m"+d.Month] = append(groups["m"+d.Month], i)
+	}
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		names = append(names, g)
+	}
+	slices.Sort(names)
+	for changed := true; changed; {
+		changed = false
+		for _, g := range names {
+			small, large, best := false, false, -1
+			for _, i := range groups[g] {
+				switch {
+				case days[i].People <= 0:
+				case hidden[i] && days[i].People >= k:
+					large = true
+				case hidden[i]:
+					small = true
+				case best < 0 || days[i].People < days[best].People ||
+					days[i].People == days[best].People && days[i].Key < days[best].Key:
+					best = i
+				}
+			}
+			if small && !large && best >= 0 {
+				hidden[best] = true
+				changed = true
+			}
+		}
+	}
+	out := map[string]bool{}
+	for i, h := range hidden {
+		if h && days[i].People > 0 {
+			out[days[i].Key] = true
+		}
+	}
+	return out
+}

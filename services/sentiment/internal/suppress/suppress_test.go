@@ -180,3 +180,55 @@ func BenchmarkHidden200(b *testing.B) {
 		Hidden(nodes, 5)
 	}
 }
+
+func TestHiddenDays(t *testing.T) {
+	const k = 5
+	week := func(key string, people int) Day { return Day{Key: key, Week: "W48", Month: "11", People: people} }
+	cases := []struct {
+		name string
+		days []Day
+		want []string
+	}{
+		{"all large", []Day{week("mon", 6), week("tue", 7)}, nil},
+		{"a small day alone would be the week minus the others", []Day{week("mon", 6), week("tue", 7), week("wed", 2)}, []string{"mon", "wed"}},
+		{"a large hidden day covers the small ones", []Day{week("mon", 6), week("tue", 7), week("wed", 2), {Key: "thu", Week: "W48", Month: "11", People: 9, Hidden: true}}, []string{"thu", "wed"}},
+		{"the month is a family too", []Day{
+			{Key: "d1", Week: "W1", Month: "m", People: 6}, {Key: "d2", Week: "W1", Month: "m", People: 8},
+			{Key: "d3", Week: "W2", Month: "m", People: 9}, {Key: "d4", Week: "W2", Month: "x", People: 2},
+		}, []string{"d3", "d4"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := HiddenDays(tc.days, k)
+			want := map[string]bool{}
+			for _, id := range tc.want {
+				want[id] = true
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("HiddenDays = %v, want %v", got, want)
+			}
+			// Independent check: in every week and month with a visible day (so a visible
+			// total), the hidden non-empty days are none, or include a day of at least k people.
+			for _, fam := range []func(Day) string{func(d Day) string { return d.Week }, func(d Day) string { return d.Month }} {
+				cover := map[string][2]bool{} // [some hidden, some hidden large]
+				shown := map[string]bool{}
+				for _, d := range tc.days {
+					if d.People > 0 && !got[d.Key] {
+						shown[fam(d)] = true
+					}
+					if d.People > 0 && got[d.Key] {
+						c := cover[fam(d)]
+						c[0] = true
+						c[1] = c[1] || d.People >= k
+						cover[fam(d)] = c
+					}
+				}
+				for g, c := range cover {
+					if c[0] && !c[1] && shown[g] {
+						t.Errorf("%s hides only small days", g)
+					}
+				}
+			}
+		})
+	}
+}
