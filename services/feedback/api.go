@@ -4,8 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
+	bolt "go.etcd.io/bbolt"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
@@ -33,14 +32,9 @@ var (
 		feedbackv1.FeedbackService_UpsertRoutingRule_FullMethodName: routers,
 		feedbackv1.FeedbackService_ListRoutingRules_FullMethodName:  routers,
 		feedbackv1.FeedbackService_DeleteRoutingRule_FullMethodName: routers,
+		feedbackv1.FeedbackService_UpsertSegment_FullMethodName:     routers,
 	}
 )
-
-// rules maps the domain errors to gRPC codes, here and nowhere else. An unmapped error reaches
-// the client as a bare Internal (rpcerr.To), never with its text.
-var rules = []rpcerr.Rule{
-	{Err: store.ErrNotFound, Code: codes.NotFound},
-}
 
 // api is the gRPC face of the service: validation, authorisation and proto mapping.
 type api struct {
@@ -58,7 +52,7 @@ func (a *api) SubmitFeedback(ctx context.Context, req *feedbackv1.SubmitFeedback
 	}
 	r, err := a.svc.submit(sub, a.svc.cfg.Now())
 	if err != nil {
-		return nil, rpcerr.To(err, rules...)
+		return nil, toStatus(err)
 	}
 	return &feedbackv1.SubmitFeedbackResponse{FeedbackId: r.id, FollowUpToken: r.token, Status: r.status}, nil
 }
@@ -67,26 +61,153 @@ func (a *api) GetFeedback(ctx context.Context, req *feedbackv1.GetFeedbackReques
 	if err := checkID("feedback_id", req.FeedbackId); err != nil {
 		return nil, err
 	}
-	c, err := a.svc.comment(req.FeedbackId)
+	var view *feedbackv1.Feedback
+	err := a.svc.host.DB.View(func(tx *bolt.Tx) error {
+		var err error
+		_, view, _, err = a.svc.unsafeReadable(ctx, tx, req.FeedbackId)
+		return err
+	})
 	if err != nil {
-		return nil, rpcerr.To(err, rules...)
+		return nil, toStatus(err)
 	}
-	// A comment outside the caller's subtree does not exist for them: the same NotFound as
-	// an unknown id, so that ids cannot be probed across teams or organisations.
-	if p, _ := auth.FromContext(ctx); !p.Covers(c.Segment) {
-		return nil, rpcerr.To(fmt.Errorf("%w: feedback %q", store.ErrNotFound, req.FeedbackId), rules...)
-	}
-	return &feedbackv1.GetFeedbackResponse{Feedback: readerView(c)}, nil
+	return &feedbackv1.GetFeedbackResponse{Feedback: view}, nil
 }
 
-// readerView is a stored comment as readers see it. The author's segment is replaced by the
-// organisation until segment headcounts reach this service (the feedback workflow issue): a
-// comment is shown under a segment only if its headcount reaches the comment threshold, and
-// an unknown headcount must count as too small.
-func readerView(c *feedbackv1.Feedback) *feedbackv1.Feedback {
-	v := proto.CloneOf(c)
-	if p, err := segment.Parse(c.Segment); err == nil {
-		v.Segment = p.Org()
+func (a *api) UpdateStatus(ctx context.Context, req *feedbackv1.UpdateStatusRequest) (*feedbackv1.UpdateStatusResponse, error) {
+	if err := checkID("feedback_id", req.FeedbackId); err != nil {
+		return nil, err
 	}
-	return v
+	if err := checkStatus("status", req.Status); err != nil {
+		return nil, err
+	}
+	note, err := checkNote("note", req.Note)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.svc.updateStatus(ctx, req.FeedbackId, req.Status, note)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.UpdateStatusResponse{Feedback: c}, nil
+}
+
+func (a *api) Reply(ctx context.Context, req *feedbackv1.ReplyRequest) (*feedbackv1.ReplyResponse, error) {
+	if err := checkID("feedback_id", req.FeedbackId); err != nil {
+		return nil, err
+	}
+	text, err := checkNote("text", req.Text)
+	if err != nil {
+		return nil, err
+	}
+	m, err := a.svc.reply(ctx, req.FeedbackId, text)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.ReplyResponse{Message: m}, nil
+}
+
+func (a *api) FollowUp(ctx context.Context, req *feedbackv1.FollowUpRequest) (*feedbackv1.FollowUpResponse, error) {
+	if err := checkToken("follow_up_token", req.FollowUpToken); err != nil {
+		return nil, err
+	}
+	text, err := checkText("text", req.Text)
+	if err != nil {
+		return nil, err
+	}
+	m, err := a.svc.followUp(ctx, req.FollowUpToken, text)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.FollowUpResponse{Message: m}, nil
+}
+
+func (a *api) GetThread(ctx context.Context, req *feedbackv1.GetThreadRequest) (*feedbackv1.GetThreadResponse, error) {
+	if err := checkToken("follow_up_token", req.FollowUpToken); err != nil {
+		return nil, err
+	}
+	resp, err := a.svc.thread(ctx, req.FollowUpToken)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (a *api) AssignOwner(ctx context.Context, req *feedbackv1.AssignOwnerRequest) (*feedbackv1.AssignOwnerResponse, error) {
+	if err := checkID("feedback_id", req.FeedbackId); err != nil {
+		return nil, err
+	}
+	if err := checkOwnerGroup("owner_group", req.OwnerGroup); err != nil {
+		return nil, err
+	}
+	c, err := a.svc.assignOwner(ctx, req.FeedbackId, req.OwnerGroup)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.AssignOwnerResponse{Feedback: c}, nil
+}
+
+func (a *api) UpsertRoutingRule(ctx context.Context, req *feedbackv1.UpsertRoutingRuleRequest) (*feedbackv1.UpsertRoutingRuleResponse, error) {
+	r, err := validateRule(req.Rule)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckSegment(ctx, "rule.segment_prefix", r.SegmentPrefix); err != nil {
+		return nil, err
+	}
+	stored, err := a.svc.upsertRule(ctx, r)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.UpsertRoutingRuleResponse{Rule: stored}, nil
+}
+
+func (a *api) ListRoutingRules(ctx context.Context, req *feedbackv1.ListRoutingRulesRequest) (*feedbackv1.ListRoutingRulesResponse, error) {
+	prefix, err := checkPrefix(ctx, "segment_prefix", req.SegmentPrefix)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := a.svc.listRules(prefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.ListRoutingRulesResponse{Rules: rs}, nil
+}
+
+func (a *api) DeleteRoutingRule(ctx context.Context, req *feedbackv1.DeleteRoutingRuleRequest) (*feedbackv1.DeleteRoutingRuleResponse, error) {
+	if err := checkID("id", req.Id); err != nil {
+		return nil, err
+	}
+	if err := a.svc.deleteRule(ctx, req.Id); err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.DeleteRoutingRuleResponse{}, nil
+}
+
+func (a *api) UpsertSegment(ctx context.Context, req *feedbackv1.UpsertSegmentRequest) (*feedbackv1.UpsertSegmentResponse, error) {
+	p, err := checkPrefix(ctx, "path", req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if req.Headcount > maxHeadcount {
+		return nil, rpcerr.InvalidArgument("headcount", fmt.Sprintf("must be at most %d, got %d", maxHeadcount, req.Headcount))
+	}
+	err = a.svc.host.DB.Update(func(tx *bolt.Tx) error {
+		return store.UnsafePutHeadcount(tx, p.String(), req.Headcount)
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.UpsertSegmentResponse{Segment: &feedbackv1.Segment{Path: p.String(), Headcount: req.Headcount}}, nil
+}
+
+// checkPrefix parses a segment prefix of a request and checks it against the caller's token.
+func checkPrefix(ctx context.Context, field, s string) (segment.Path, error) {
+	p, err := segment.Parse(s)
+	if err != nil {
+		return segment.Path{}, rpcerr.InvalidArgument(field, err.Error())
+	}
+	if err := auth.CheckSegment(ctx, field, p.String()); err != nil {
+		return segment.Path{}, err
+	}
+	return p, nil
 }

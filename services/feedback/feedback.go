@@ -2,9 +2,12 @@
 // app, the comment is scrubbed and stored without anything that says who wrote it, and the
 // author keeps a secret follow-up token as their only handle on the thread.
 //
-// This package holds the gRPC face (validation, authorisation, proto mapping) and the submit
-// path; the bbolt layout is in internal/store. The workflow, threads, routing, upvotes, loop
-// statistics and the comment-threshold display rule come with the feedback workflow issue.
+// It owns the loop that makes speaking up worth it: the workflow from NEW to an answer, the
+// anonymous two-way thread, routing to an owner group once the sentiment service has scored a
+// comment, upvotes, deadlines and loop statistics. And it owns what readers may learn: a
+// comment is shown under a segment only when that segment's headcount reaches the comment
+// threshold, times are days, and aggregates obey the minimum group size. The bbolt layout is in
+// internal/store.
 package feedback
 
 import (
@@ -13,9 +16,13 @@ import (
 	"log/slog"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/host"
 )
 
@@ -26,6 +33,18 @@ const DefaultListen = "127.0.0.1:7102"
 // enough for any bot's retries, short enough that the record (a keyed hash of the author
 // scoped to the key) does not outlive them.
 const DefaultIdempotencyTTL = 24 * time.Hour
+
+// Defaults of the loop (issue 5).
+const (
+	// DefaultDailyLimit is how many comments one person may submit in a UTC day.
+	DefaultDailyLimit = 20
+	// DefaultAckDeadline is how long a comment may stay NEW before it is overdue.
+	DefaultAckDeadline = 7 * 24 * time.Hour
+	// DefaultResolveDeadline is how long a comment may stay open before it is overdue.
+	DefaultResolveDeadline = 30 * 24 * time.Hour
+	// DefaultDeadlineInterval is how often missed deadlines are looked for.
+	DefaultDeadlineInterval = time.Minute
+)
 
 // Config configures the service. Zero values take the documented defaults.
 type Config struct {
@@ -39,6 +58,23 @@ type Config struct {
 	TokensFile, SecretFile string
 	// IdempotencyTTL is how long an idempotency key is remembered. Default DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
+	// CommentThreshold is the headcount a segment needs before comments are shown under it.
+	// Default anonymity.DefaultCommentThreshold (10). Fix it before the first comment: lowering
+	// it later shows old comments under smaller segments than their authors expected.
+	CommentThreshold int
+	// MinGroupSize is k for loop statistics: hidden below k distinct people. Default
+	// anonymity.DefaultMinGroupSize (5); at least 2.
+	MinGroupSize int
+	// DailyLimit is how many comments one person may submit per UTC day. Default
+	// DefaultDailyLimit (20).
+	DailyLimit int
+	// AckDeadline and ResolveDeadline are counted from the day a comment was made (only the
+	// day is stored). Defaults DefaultAckDeadline (7 days) and DefaultResolveDeadline (30 days).
+	// They apply to comments made after a change.
+	AckDeadline, ResolveDeadline time.Duration
+	// DeadlineInterval is how often the service looks for missed deadlines. Default
+	// DefaultDeadlineInterval (1 minute).
+	DeadlineInterval time.Duration
 	// Log receives structured logs. Default: discarded.
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -63,6 +99,36 @@ func (c *Config) defaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.CommentThreshold == 0 {
+		c.CommentThreshold = anonymity.DefaultCommentThreshold
+	}
+	if c.MinGroupSize == 0 {
+		c.MinGroupSize = anonymity.DefaultMinGroupSize
+	}
+	if c.DailyLimit == 0 {
+		c.DailyLimit = DefaultDailyLimit
+	}
+	if c.AckDeadline == 0 {
+		c.AckDeadline = DefaultAckDeadline
+	}
+	if c.ResolveDeadline == 0 {
+		c.ResolveDeadline = DefaultResolveDeadline
+	}
+	if c.DeadlineInterval == 0 {
+		c.DeadlineInterval = DefaultDeadlineInterval
+	}
+	switch {
+	case c.CommentThreshold < 2:
+		return errors.New("feedback: CommentThreshold must be at least 2: a segment of one is a person")
+	case c.MinGroupSize < 2:
+		return errors.New("feedback: MinGroupSize must be at least 2: a group of one is a person")
+	case c.DailyLimit < 1:
+		return errors.New("feedback: DailyLimit must be at least 1")
+	case c.AckDeadline < 0, c.ResolveDeadline < c.AckDeadline:
+		return errors.New("feedback: want 0 < AckDeadline <= ResolveDeadline")
+	case c.DeadlineInterval < time.Second:
+		return errors.New("feedback: DeadlineInterval must be at least a second")
 	}
 	return nil
 }
@@ -92,13 +158,24 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Init(h.DB); err != nil {
+	s := &Service{cfg: cfg, host: h}
+	if err := store.Init(h.DB, s.unsafeIndex); err != nil {
 		h.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, host: h}
 	feedbackv1.RegisterFeedbackServiceServer(h.GRPC(), &api{svc: s})
+	if err := h.Consume(consumer.Config{
+		Stream:         bus.StreamSentiment,
+		Durable:        durableScored,
+		FilterSubjects: []string{subjectScored + ".>"},
+		Handle:         s.applyScored,
+		Log:            h.Log,
+	}); err != nil {
+		h.Close()
+		return nil, err
+	}
 	h.Go(s.pruneLoop)
+	h.Go(s.deadlineLoop)
 	h.Serve()
 	return s, nil
 }
@@ -110,20 +187,22 @@ func (s *Service) Addr() string { return s.host.Addr() }
 // events are either published or still in the outbox for the next start.
 func (s *Service) Close() error { return s.host.Close() }
 
-// pruneLoop deletes expired idempotency records now and then: each is a keyed hash of an author
-// that should not outlive the retries it exists for.
+// pruneLoop deletes expired idempotency records and rate-limit counters now and then: each is a
+// keyed hash of an author that should not outlive the retries or the day it exists for.
 func (s *Service) pruneLoop(ctx context.Context) {
 	const every, batch = 10 * time.Minute, 10_000
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		for {
-			n, err := store.PruneIdempotency(s.host.DB, s.cfg.Now(), batch)
-			if err != nil {
-				s.host.Log.Error("prune idempotency records", "err", err)
-			}
-			if err != nil || n < batch {
-				break
+		for _, prune := range []func(*bolt.DB, time.Time, int) (int, error){store.PruneIdempotency, store.PruneRateLimits} {
+			for {
+				n, err := prune(s.host.DB, s.cfg.Now(), batch)
+				if err != nil {
+					s.host.Log.Error("prune expired tags", "err", err)
+				}
+				if err != nil || n < batch {
+					break
+				}
 			}
 		}
 		select {

@@ -90,6 +90,14 @@ func (f *fixture) restart(t testing.TB) {
 
 func (f *fixture) as(role auth.Role) context.Context { return f.env.As(context.Background(), role) }
 
+// headcount tells the service a segment's headcount, as hr.
+func (f *fixture) headcount(t testing.TB, path string, n uint32) {
+	t.Helper()
+	if _, err := f.client.UpsertSegment(f.as(auth.RoleHR), &feedbackv1.UpsertSegmentRequest{Path: path, Headcount: n}); err != nil {
+		t.Fatalf("UpsertSegment(%s, %d): %v", path, n, err)
+	}
+}
+
 func (f *fixture) submit(t testing.TB, req *feedbackv1.SubmitFeedbackRequest) *feedbackv1.SubmitFeedbackResponse {
 	t.Helper()
 	resp, err := f.client.SubmitFeedback(f.as(auth.RoleSubmitter), req)
@@ -128,8 +136,8 @@ func TestSubmitStoresScrubbedCommentAndPublishesIt(t *testing.T) {
 	if !c.CreateDay.AsTime().Equal(day) || c.Channel != feedbackv1.Channel_CHANNEL_CHAT || c.Language != "fr" {
 		t.Errorf("comment = %v, want created on %v through CHAT in fr", c, day)
 	}
-	// Headcounts are not known to this service yet: the comment is shown under its
-	// organisation only, never under the author's small team.
+	// No headcount is known: the comment is shown under its organisation only, never under
+	// the author's possibly small team.
 	if c.Segment != "acme" {
 		t.Errorf("comment shown under %q, want the organisation until headcounts are known", c.Segment)
 	}
@@ -320,6 +328,12 @@ func TestGetFeedbackObeysTheTokenPrefix(t *testing.T) {
 		return status.Code(err)
 	}
 	bg := context.Background()
+	// Until acme/eng's headcount reaches the threshold, its comments are shown under acme only,
+	// which a manager limited to acme/eng does not cover.
+	if got := get(servicetest.WithToken(bg, f.env.SubtreeManager), eng); got != codes.NotFound {
+		t.Fatalf("manager of acme/eng before headcounts: GetFeedback = %v, want NotFound", got)
+	}
+	f.headcount(t, "acme/eng", 10)
 	for _, tc := range []struct {
 		who  string
 		ctx  context.Context

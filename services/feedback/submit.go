@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/window"
 )
@@ -27,6 +28,9 @@ const (
 	eventIDSubmitted   = "feedback.submitted/%s" // feedback id
 	idempotencyPurpose = "feedback/idempotency/"
 	followUpPurpose    = "feedback/follow-up/"
+	ratePurpose        = "feedback/rate"
+	peoplePurpose      = "feedback/people/"
+	shufflePurpose     = "feedback/shuffle/"
 )
 
 // tokenEncoding writes follow-up tokens as rand.Text does: 26 characters of base32.
@@ -103,6 +107,20 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		Data:    data,
 	}
 
+	// Keyed tags of the person, each in its own scope: the day's rate-limit counter, and one per
+	// ancestor segment and month for distinct-people counts (GetLoopStats).
+	rateTag := s.host.Secret.Tag(anonymity.DayScope(ratePurpose, now), sub.ref)
+	rateExpires := window.Of(window.Day, now).End
+	month := window.Of(window.Month, now).Key()
+	type person struct {
+		seg string
+		tag []byte
+	}
+	var people []person
+	for _, a := range sub.seg.Ancestors() {
+		people = append(people, person{a.String(), s.host.Secret.Tag(peoplePurpose+a.String()+"/"+month, sub.ref)})
+	}
+
 	var got receipt
 	// Batch coalesces concurrent submissions into one commit. The function may run more than
 	// once; it sets got afresh each time.
@@ -125,7 +143,23 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 				return err
 			}
 		}
+		// After the idempotency check, so that a retry does not count twice.
+		ok, err := store.UnsafeCountSubmission(tx, rateTag, now, rateExpires, uint32(s.cfg.DailyLimit))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("submitter_ref: %w: at most %d a day", errRateLimited, s.cfg.DailyLimit)
+		}
+		for _, p := range people {
+			if err := store.UnsafeAddPerson(tx, p.seg, month, p.tag); err != nil {
+				return err
+			}
+		}
 		if err := store.UnsafePutComment(tx, c); err != nil {
+			return err
+		}
+		if err := s.unsafeIndex(tx, c); err != nil {
 			return err
 		}
 		if err := store.UnsafePutFollowUp(tx, tokenHash(token), c.Id); err != nil {
@@ -137,6 +171,35 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		return receipt{}, err
 	}
 	return got, nil
+}
+
+// unsafeIndex adds comment c to the listing index and records its deadlines. Both derive from
+// the stored comment alone, so a store migration can call it too.
+func (s *Service) unsafeIndex(tx *bolt.Tx, c *feedbackv1.Feedback) error {
+	author, err := authorSegment(c)
+	if err != nil {
+		return err
+	}
+	day := c.CreateDay.AsTime()
+	if err := store.UnsafePutDayKey(tx, store.DayKey(author.Org(), day, s.shuffle(day, c.Id), c.Id)); err != nil {
+		return err
+	}
+	for _, d := range []store.Deadline{
+		{Due: day.Add(s.cfg.AckDeadline), Kind: store.DeadlineAck, FeedbackID: c.Id},
+		{Due: day.Add(s.cfg.ResolveDeadline), Kind: store.DeadlineResolve, FeedbackID: c.Id},
+	} {
+		if err := store.UnsafePutDeadline(tx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shuffle is the keyed value that orders comments within a day: stable, so paging sees one
+// order, and unpredictable without the server secret, so the order says nothing about when
+// in the day, or in which order, comments came.
+func (s *Service) shuffle(day time.Time, id string) []byte {
+	return s.host.Secret.Tag(shufflePurpose+window.Of(window.Day, day).Key(), id)[:store.ShuffleSize]
 }
 
 // comment returns a stored comment.

@@ -18,6 +18,7 @@ const (
 	maxRefBytes  = 256
 	maxKeyBytes  = 128
 	maxIDBytes   = 64
+	maxHeadcount = 10_000_000
 )
 
 // submission is a validated, scrubbed SubmitFeedback.
@@ -44,11 +45,8 @@ func validateSubmit(req *feedbackv1.SubmitFeedbackRequest) (submission, error) {
 	if err != nil {
 		return sub, err
 	}
-	switch {
-	case req.SubmitterRef == "":
-		return sub, rpcerr.InvalidArgument("submitter_ref", "required: the caller's opaque id of the person typing")
-	case len(req.SubmitterRef) > maxRefBytes:
-		return sub, rpcerr.InvalidArgument("submitter_ref", fmt.Sprintf("must be at most %d bytes, got %d", maxRefBytes, len(req.SubmitterRef)))
+	if err := checkRef("submitter_ref", req.SubmitterRef); err != nil {
+		return sub, err
 	}
 	if len(req.IdempotencyKey) > maxKeyBytes {
 		return sub, rpcerr.InvalidArgument("idempotency_key", fmt.Sprintf("must be at most %d bytes, got %d", maxKeyBytes, len(req.IdempotencyKey)))
@@ -78,6 +76,18 @@ func validateSubmit(req *feedbackv1.SubmitFeedbackRequest) (submission, error) {
 // checkText validates a comment and returns it trimmed and scrubbed. The rune limit applies to
 // what the author wrote, before scrubbing, so that the rule the caller reads is the one applied.
 func checkText(field, s string) (string, error) {
+	s, err := checkNote(field, s)
+	if err != nil {
+		return "", err
+	}
+	out, _ := scrub.Text(s)
+	return out, nil
+}
+
+// checkNote validates a responder's text and returns it trimmed. Responders speak for the
+// company under their role, so their text is not scrubbed: a contact address in an answer is
+// often the point of it.
+func checkNote(field, s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", rpcerr.InvalidArgument(field, "must be valid UTF-8")
 	}
@@ -92,8 +102,41 @@ func checkText(field, s string) (string, error) {
 	if strings.ContainsRune(s, 0) {
 		return "", rpcerr.InvalidArgument(field, "must not contain NUL characters")
 	}
-	out, _ := scrub.Text(s)
-	return out, nil
+	return s, nil
+}
+
+// checkToken validates a follow-up token's shape; whether it opens a thread is the store's
+// answer.
+func checkToken(field, t string) error {
+	switch {
+	case t == "":
+		return rpcerr.InvalidArgument(field, "required: the token SubmitFeedback returned")
+	case len(t) > maxIDBytes:
+		return rpcerr.InvalidArgument(field, fmt.Sprintf("must be at most %d bytes", maxIDBytes))
+	}
+	return nil
+}
+
+// checkRef validates a submitter ref, which is never stored.
+func checkRef(field, ref string) error {
+	switch {
+	case ref == "":
+		return rpcerr.InvalidArgument(field, "required: the caller's opaque id of the person typing")
+	case len(ref) > maxRefBytes:
+		return rpcerr.InvalidArgument(field, fmt.Sprintf("must be at most %d bytes, got %d", maxRefBytes, len(ref)))
+	}
+	return nil
+}
+
+// checkStatus validates a target status of UpdateStatus.
+func checkStatus(field string, st commonv1.FeedbackStatus) error {
+	if _, ok := commonv1.FeedbackStatus_name[int32(st)]; !ok {
+		return rpcerr.InvalidArgument(field, fmt.Sprintf("unknown status %d", st))
+	}
+	if st == commonv1.FeedbackStatus_FEEDBACK_STATUS_UNSPECIFIED {
+		return rpcerr.InvalidArgument(field, "required")
+	}
+	return nil
 }
 
 // checkDimensions rejects unknown values, UNSPECIFIED and duplicates.

@@ -1915,6 +1915,163 @@ func (*DeleteRoutingRuleResponse) Descriptor() ([]byte, []int) {
 	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{28}
 }
 
+// Segment is a segment's headcount as the feedback service knows it.
+type Segment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path, e.g. "acme/engineering".
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Number of people in the segment and below it; 0 when unknown (too small to show comments
+	// under).
+	Headcount     uint32 `protobuf:"varint,2,opt,name=headcount,proto3" json:"headcount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Segment) Reset() {
+	*x = Segment{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Segment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Segment) ProtoMessage() {}
+
+func (x *Segment) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Segment.ProtoReflect.Descriptor instead.
+func (*Segment) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Segment) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Segment) GetHeadcount() uint32 {
+	if x != nil {
+		return x.Headcount
+	}
+	return 0
+}
+
+// UpsertSegmentRequest sets a headcount.
+type UpsertSegmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment path. Required; within the caller's token prefix.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Headcount, 0..10,000,000.
+	Headcount     uint32 `protobuf:"varint,2,opt,name=headcount,proto3" json:"headcount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertSegmentRequest) Reset() {
+	*x = UpsertSegmentRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertSegmentRequest) ProtoMessage() {}
+
+func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertSegmentRequest.ProtoReflect.Descriptor instead.
+func (*UpsertSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UpsertSegmentRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *UpsertSegmentRequest) GetHeadcount() uint32 {
+	if x != nil {
+		return x.Headcount
+	}
+	return 0
+}
+
+// UpsertSegmentResponse holds the stored segment.
+type UpsertSegmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment.
+	Segment       *Segment `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertSegmentResponse) Reset() {
+	*x = UpsertSegmentResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertSegmentResponse) ProtoMessage() {}
+
+func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertSegmentResponse.ProtoReflect.Descriptor instead.
+func (*UpsertSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UpsertSegmentResponse) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
 var File_voix_feedback_v1_feedback_proto protoreflect.FileDescriptor
 
 const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
@@ -2049,7 +2206,15 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x05rules\x18\x01 \x03(\v2\x1d.voix.feedback.v1.RoutingRuleR\x05rules\"*\n" +
 	"\x18DeleteRoutingRuleRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1b\n" +
-	"\x19DeleteRoutingRuleResponse*j\n" +
+	"\x19DeleteRoutingRuleResponse\";\n" +
+	"\aSegment\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
+	"\theadcount\x18\x02 \x01(\rR\theadcount\"H\n" +
+	"\x14UpsertSegmentRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
+	"\theadcount\x18\x02 \x01(\rR\theadcount\"L\n" +
+	"\x15UpsertSegmentResponse\x123\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.voix.feedback.v1.SegmentR\asegment*j\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fCHANNEL_CHAT\x10\x01\x12\x0f\n" +
@@ -2059,7 +2224,8 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x06Author\x12\x16\n" +
 	"\x12AUTHOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTHOR_EMPLOYEE\x10\x01\x12\x14\n" +
-	"\x10AUTHOR_RESPONDER\x10\x022\xd2\t\n" +
+	"\x10AUTHOR_RESPONDER\x10\x022\xb4\n" +
+	"\n" +
 	"\x0fFeedbackService\x12c\n" +
 	"\x0eSubmitFeedback\x12'.voix.feedback.v1.SubmitFeedbackRequest\x1a(.voix.feedback.v1.SubmitFeedbackResponse\x12Z\n" +
 	"\vGetFeedback\x12$.voix.feedback.v1.GetFeedbackRequest\x1a%.voix.feedback.v1.GetFeedbackResponse\x12]\n" +
@@ -2073,7 +2239,8 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\vAssignOwner\x12$.voix.feedback.v1.AssignOwnerRequest\x1a%.voix.feedback.v1.AssignOwnerResponse\x12l\n" +
 	"\x11UpsertRoutingRule\x12*.voix.feedback.v1.UpsertRoutingRuleRequest\x1a+.voix.feedback.v1.UpsertRoutingRuleResponse\x12i\n" +
 	"\x10ListRoutingRules\x12).voix.feedback.v1.ListRoutingRulesRequest\x1a*.voix.feedback.v1.ListRoutingRulesResponse\x12l\n" +
-	"\x11DeleteRoutingRule\x12*.voix.feedback.v1.DeleteRoutingRuleRequest\x1a+.voix.feedback.v1.DeleteRoutingRuleResponseB<Z:github.com/voix-dev/voix/proto/voix/feedback/v1;feedbackv1b\x06proto3"
+	"\x11DeleteRoutingRule\x12*.voix.feedback.v1.DeleteRoutingRuleRequest\x1a+.voix.feedback.v1.DeleteRoutingRuleResponse\x12`\n" +
+	"\rUpsertSegment\x12&.voix.feedback.v1.UpsertSegmentRequest\x1a'.voix.feedback.v1.UpsertSegmentResponseB<Z:github.com/voix-dev/voix/proto/voix/feedback/v1;feedbackv1b\x06proto3"
 
 var (
 	file_voix_feedback_v1_feedback_proto_rawDescOnce sync.Once
@@ -2088,7 +2255,7 @@ func file_voix_feedback_v1_feedback_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_feedback_v1_feedback_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_voix_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_voix_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_voix_feedback_v1_feedback_proto_goTypes = []any{
 	(Channel)(0),                      // 0: voix.feedback.v1.Channel
 	(Author)(0),                       // 1: voix.feedback.v1.Author
@@ -2121,78 +2288,84 @@ var file_voix_feedback_v1_feedback_proto_goTypes = []any{
 	(*ListRoutingRulesResponse)(nil),  // 28: voix.feedback.v1.ListRoutingRulesResponse
 	(*DeleteRoutingRuleRequest)(nil),  // 29: voix.feedback.v1.DeleteRoutingRuleRequest
 	(*DeleteRoutingRuleResponse)(nil), // 30: voix.feedback.v1.DeleteRoutingRuleResponse
-	nil,                               // 31: voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
-	(v1.FeedbackStatus)(0),            // 32: voix.common.v1.FeedbackStatus
-	(v1.Dimension)(0),                 // 33: voix.common.v1.Dimension
-	(v1.SentimentLabel)(0),            // 34: voix.common.v1.SentimentLabel
-	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 36: google.protobuf.Duration
+	(*Segment)(nil),                   // 31: voix.feedback.v1.Segment
+	(*UpsertSegmentRequest)(nil),      // 32: voix.feedback.v1.UpsertSegmentRequest
+	(*UpsertSegmentResponse)(nil),     // 33: voix.feedback.v1.UpsertSegmentResponse
+	nil,                               // 34: voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
+	(v1.FeedbackStatus)(0),            // 35: voix.common.v1.FeedbackStatus
+	(v1.Dimension)(0),                 // 36: voix.common.v1.Dimension
+	(v1.SentimentLabel)(0),            // 37: voix.common.v1.SentimentLabel
+	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 39: google.protobuf.Duration
 }
 var file_voix_feedback_v1_feedback_proto_depIdxs = []int32{
 	0,  // 0: voix.feedback.v1.Feedback.channel:type_name -> voix.feedback.v1.Channel
-	32, // 1: voix.feedback.v1.Feedback.status:type_name -> voix.common.v1.FeedbackStatus
-	33, // 2: voix.feedback.v1.Feedback.dimensions:type_name -> voix.common.v1.Dimension
-	34, // 3: voix.feedback.v1.Feedback.sentiment_label:type_name -> voix.common.v1.SentimentLabel
-	35, // 4: voix.feedback.v1.Feedback.create_day:type_name -> google.protobuf.Timestamp
-	35, // 5: voix.feedback.v1.Feedback.update_day:type_name -> google.protobuf.Timestamp
+	35, // 1: voix.feedback.v1.Feedback.status:type_name -> voix.common.v1.FeedbackStatus
+	36, // 2: voix.feedback.v1.Feedback.dimensions:type_name -> voix.common.v1.Dimension
+	37, // 3: voix.feedback.v1.Feedback.sentiment_label:type_name -> voix.common.v1.SentimentLabel
+	38, // 4: voix.feedback.v1.Feedback.create_day:type_name -> google.protobuf.Timestamp
+	38, // 5: voix.feedback.v1.Feedback.update_day:type_name -> google.protobuf.Timestamp
 	0,  // 6: voix.feedback.v1.SubmitFeedbackRequest.channel:type_name -> voix.feedback.v1.Channel
-	33, // 7: voix.feedback.v1.SubmitFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
-	32, // 8: voix.feedback.v1.SubmitFeedbackResponse.status:type_name -> voix.common.v1.FeedbackStatus
+	36, // 7: voix.feedback.v1.SubmitFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
+	35, // 8: voix.feedback.v1.SubmitFeedbackResponse.status:type_name -> voix.common.v1.FeedbackStatus
 	2,  // 9: voix.feedback.v1.GetFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	32, // 10: voix.feedback.v1.ListFeedbackRequest.statuses:type_name -> voix.common.v1.FeedbackStatus
-	33, // 11: voix.feedback.v1.ListFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
-	34, // 12: voix.feedback.v1.ListFeedbackRequest.labels:type_name -> voix.common.v1.SentimentLabel
-	35, // 13: voix.feedback.v1.ListFeedbackRequest.start_time:type_name -> google.protobuf.Timestamp
-	35, // 14: voix.feedback.v1.ListFeedbackRequest.end_time:type_name -> google.protobuf.Timestamp
+	35, // 10: voix.feedback.v1.ListFeedbackRequest.statuses:type_name -> voix.common.v1.FeedbackStatus
+	36, // 11: voix.feedback.v1.ListFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
+	37, // 12: voix.feedback.v1.ListFeedbackRequest.labels:type_name -> voix.common.v1.SentimentLabel
+	38, // 13: voix.feedback.v1.ListFeedbackRequest.start_time:type_name -> google.protobuf.Timestamp
+	38, // 14: voix.feedback.v1.ListFeedbackRequest.end_time:type_name -> google.protobuf.Timestamp
 	2,  // 15: voix.feedback.v1.ListFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
 	1,  // 16: voix.feedback.v1.Message.author:type_name -> voix.feedback.v1.Author
-	35, // 17: voix.feedback.v1.Message.create_day:type_name -> google.protobuf.Timestamp
-	32, // 18: voix.feedback.v1.Message.status:type_name -> voix.common.v1.FeedbackStatus
+	38, // 17: voix.feedback.v1.Message.create_day:type_name -> google.protobuf.Timestamp
+	35, // 18: voix.feedback.v1.Message.status:type_name -> voix.common.v1.FeedbackStatus
 	9,  // 19: voix.feedback.v1.ReplyResponse.message:type_name -> voix.feedback.v1.Message
 	9,  // 20: voix.feedback.v1.FollowUpResponse.message:type_name -> voix.feedback.v1.Message
 	2,  // 21: voix.feedback.v1.GetThreadResponse.feedback:type_name -> voix.feedback.v1.Feedback
 	9,  // 22: voix.feedback.v1.GetThreadResponse.messages:type_name -> voix.feedback.v1.Message
-	32, // 23: voix.feedback.v1.UpdateStatusRequest.status:type_name -> voix.common.v1.FeedbackStatus
+	35, // 23: voix.feedback.v1.UpdateStatusRequest.status:type_name -> voix.common.v1.FeedbackStatus
 	2,  // 24: voix.feedback.v1.UpdateStatusResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	31, // 25: voix.feedback.v1.GetLoopStatsResponse.by_status:type_name -> voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
-	36, // 26: voix.feedback.v1.GetLoopStatsResponse.median_time_to_acknowledge:type_name -> google.protobuf.Duration
-	36, // 27: voix.feedback.v1.GetLoopStatsResponse.median_time_to_resolve:type_name -> google.protobuf.Duration
+	34, // 25: voix.feedback.v1.GetLoopStatsResponse.by_status:type_name -> voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
+	39, // 26: voix.feedback.v1.GetLoopStatsResponse.median_time_to_acknowledge:type_name -> google.protobuf.Duration
+	39, // 27: voix.feedback.v1.GetLoopStatsResponse.median_time_to_resolve:type_name -> google.protobuf.Duration
 	2,  // 28: voix.feedback.v1.AssignOwnerResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	33, // 29: voix.feedback.v1.RoutingRule.dimension:type_name -> voix.common.v1.Dimension
+	36, // 29: voix.feedback.v1.RoutingRule.dimension:type_name -> voix.common.v1.Dimension
 	24, // 30: voix.feedback.v1.UpsertRoutingRuleRequest.rule:type_name -> voix.feedback.v1.RoutingRule
 	24, // 31: voix.feedback.v1.UpsertRoutingRuleResponse.rule:type_name -> voix.feedback.v1.RoutingRule
 	24, // 32: voix.feedback.v1.ListRoutingRulesResponse.rules:type_name -> voix.feedback.v1.RoutingRule
-	3,  // 33: voix.feedback.v1.FeedbackService.SubmitFeedback:input_type -> voix.feedback.v1.SubmitFeedbackRequest
-	5,  // 34: voix.feedback.v1.FeedbackService.GetFeedback:input_type -> voix.feedback.v1.GetFeedbackRequest
-	7,  // 35: voix.feedback.v1.FeedbackService.ListFeedback:input_type -> voix.feedback.v1.ListFeedbackRequest
-	10, // 36: voix.feedback.v1.FeedbackService.Reply:input_type -> voix.feedback.v1.ReplyRequest
-	12, // 37: voix.feedback.v1.FeedbackService.FollowUp:input_type -> voix.feedback.v1.FollowUpRequest
-	14, // 38: voix.feedback.v1.FeedbackService.GetThread:input_type -> voix.feedback.v1.GetThreadRequest
-	16, // 39: voix.feedback.v1.FeedbackService.UpdateStatus:input_type -> voix.feedback.v1.UpdateStatusRequest
-	18, // 40: voix.feedback.v1.FeedbackService.Upvote:input_type -> voix.feedback.v1.UpvoteRequest
-	20, // 41: voix.feedback.v1.FeedbackService.GetLoopStats:input_type -> voix.feedback.v1.GetLoopStatsRequest
-	22, // 42: voix.feedback.v1.FeedbackService.AssignOwner:input_type -> voix.feedback.v1.AssignOwnerRequest
-	25, // 43: voix.feedback.v1.FeedbackService.UpsertRoutingRule:input_type -> voix.feedback.v1.UpsertRoutingRuleRequest
-	27, // 44: voix.feedback.v1.FeedbackService.ListRoutingRules:input_type -> voix.feedback.v1.ListRoutingRulesRequest
-	29, // 45: voix.feedback.v1.FeedbackService.DeleteRoutingRule:input_type -> voix.feedback.v1.DeleteRoutingRuleRequest
-	4,  // 46: voix.feedback.v1.FeedbackService.SubmitFeedback:output_type -> voix.feedback.v1.SubmitFeedbackResponse
-	6,  // 47: voix.feedback.v1.FeedbackService.GetFeedback:output_type -> voix.feedback.v1.GetFeedbackResponse
-	8,  // 48: voix.feedback.v1.FeedbackService.ListFeedback:output_type -> voix.feedback.v1.ListFeedbackResponse
-	11, // 49: voix.feedback.v1.FeedbackService.Reply:output_type -> voix.feedback.v1.ReplyResponse
-	13, // 50: voix.feedback.v1.FeedbackService.FollowUp:output_type -> voix.feedback.v1.FollowUpResponse
-	15, // 51: voix.feedback.v1.FeedbackService.GetThread:output_type -> voix.feedback.v1.GetThreadResponse
-	17, // 52: voix.feedback.v1.FeedbackService.UpdateStatus:output_type -> voix.feedback.v1.UpdateStatusResponse
-	19, // 53: voix.feedback.v1.FeedbackService.Upvote:output_type -> voix.feedback.v1.UpvoteResponse
-	21, // 54: voix.feedback.v1.FeedbackService.GetLoopStats:output_type -> voix.feedback.v1.GetLoopStatsResponse
-	23, // 55: voix.feedback.v1.FeedbackService.AssignOwner:output_type -> voix.feedback.v1.AssignOwnerResponse
-	26, // 56: voix.feedback.v1.FeedbackService.UpsertRoutingRule:output_type -> voix.feedback.v1.UpsertRoutingRuleResponse
-	28, // 57: voix.feedback.v1.FeedbackService.ListRoutingRules:output_type -> voix.feedback.v1.ListRoutingRulesResponse
-	30, // 58: voix.feedback.v1.FeedbackService.DeleteRoutingRule:output_type -> voix.feedback.v1.DeleteRoutingRuleResponse
-	46, // [46:59] is the sub-list for method output_type
-	33, // [33:46] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	31, // 33: voix.feedback.v1.UpsertSegmentResponse.segment:type_name -> voix.feedback.v1.Segment
+	3,  // 34: voix.feedback.v1.FeedbackService.SubmitFeedback:input_type -> voix.feedback.v1.SubmitFeedbackRequest
+	5,  // 35: voix.feedback.v1.FeedbackService.GetFeedback:input_type -> voix.feedback.v1.GetFeedbackRequest
+	7,  // 36: voix.feedback.v1.FeedbackService.ListFeedback:input_type -> voix.feedback.v1.ListFeedbackRequest
+	10, // 37: voix.feedback.v1.FeedbackService.Reply:input_type -> voix.feedback.v1.ReplyRequest
+	12, // 38: voix.feedback.v1.FeedbackService.FollowUp:input_type -> voix.feedback.v1.FollowUpRequest
+	14, // 39: voix.feedback.v1.FeedbackService.GetThread:input_type -> voix.feedback.v1.GetThreadRequest
+	16, // 40: voix.feedback.v1.FeedbackService.UpdateStatus:input_type -> voix.feedback.v1.UpdateStatusRequest
+	18, // 41: voix.feedback.v1.FeedbackService.Upvote:input_type -> voix.feedback.v1.UpvoteRequest
+	20, // 42: voix.feedback.v1.FeedbackService.GetLoopStats:input_type -> voix.feedback.v1.GetLoopStatsRequest
+	22, // 43: voix.feedback.v1.FeedbackService.AssignOwner:input_type -> voix.feedback.v1.AssignOwnerRequest
+	25, // 44: voix.feedback.v1.FeedbackService.UpsertRoutingRule:input_type -> voix.feedback.v1.UpsertRoutingRuleRequest
+	27, // 45: voix.feedback.v1.FeedbackService.ListRoutingRules:input_type -> voix.feedback.v1.ListRoutingRulesRequest
+	29, // 46: voix.feedback.v1.FeedbackService.DeleteRoutingRule:input_type -> voix.feedback.v1.DeleteRoutingRuleRequest
+	32, // 47: voix.feedback.v1.FeedbackService.UpsertSegment:input_type -> voix.feedback.v1.UpsertSegmentRequest
+	4,  // 48: voix.feedback.v1.FeedbackService.SubmitFeedback:output_type -> voix.feedback.v1.SubmitFeedbackResponse
+	6,  // 49: voix.feedback.v1.FeedbackService.GetFeedback:output_type -> voix.feedback.v1.GetFeedbackResponse
+	8,  // 50: voix.feedback.v1.FeedbackService.ListFeedback:output_type -> voix.feedback.v1.ListFeedbackResponse
+	11, // 51: voix.feedback.v1.FeedbackService.Reply:output_type -> voix.feedback.v1.ReplyResponse
+	13, // 52: voix.feedback.v1.FeedbackService.FollowUp:output_type -> voix.feedback.v1.FollowUpResponse
+	15, // 53: voix.feedback.v1.FeedbackService.GetThread:output_type -> voix.feedback.v1.GetThreadResponse
+	17, // 54: voix.feedback.v1.FeedbackService.UpdateStatus:output_type -> voix.feedback.v1.UpdateStatusResponse
+	19, // 55: voix.feedback.v1.FeedbackService.Upvote:output_type -> voix.feedback.v1.UpvoteResponse
+	21, // 56: voix.feedback.v1.FeedbackService.GetLoopStats:output_type -> voix.feedback.v1.GetLoopStatsResponse
+	23, // 57: voix.feedback.v1.FeedbackService.AssignOwner:output_type -> voix.feedback.v1.AssignOwnerResponse
+	26, // 58: voix.feedback.v1.FeedbackService.UpsertRoutingRule:output_type -> voix.feedback.v1.UpsertRoutingRuleResponse
+	28, // 59: voix.feedback.v1.FeedbackService.ListRoutingRules:output_type -> voix.feedback.v1.ListRoutingRulesResponse
+	30, // 60: voix.feedback.v1.FeedbackService.DeleteRoutingRule:output_type -> voix.feedback.v1.DeleteRoutingRuleResponse
+	33, // 61: voix.feedback.v1.FeedbackService.UpsertSegment:output_type -> voix.feedback.v1.UpsertSegmentResponse
+	48, // [48:62] is the sub-list for method output_type
+	34, // [34:48] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_voix_feedback_v1_feedback_proto_init() }
@@ -2206,7 +2379,7 @@ func file_voix_feedback_v1_feedback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_feedback_v1_feedback_proto_rawDesc), len(file_voix_feedback_v1_feedback_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	FeedbackService_UpsertRoutingRule_FullMethodName = "/voix.feedback.v1.FeedbackService/UpsertRoutingRule"
 	FeedbackService_ListRoutingRules_FullMethodName  = "/voix.feedback.v1.FeedbackService/ListRoutingRules"
 	FeedbackService_DeleteRoutingRule_FullMethodName = "/voix.feedback.v1.FeedbackService/DeleteRoutingRule"
+	FeedbackService_UpsertSegment_FullMethodName     = "/voix.feedback.v1.FeedbackService/UpsertSegment"
 )
 
 // FeedbackServiceClient is the client API for FeedbackService service.
@@ -80,6 +81,11 @@ type FeedbackServiceClient interface {
 	ListRoutingRules(ctx context.Context, in *ListRoutingRulesRequest, opts ...grpc.CallOption) (*ListRoutingRulesResponse, error)
 	// DeleteRoutingRule deletes a routing rule. Roles: admin, hr.
 	DeleteRoutingRule(ctx context.Context, in *DeleteRoutingRuleRequest, opts ...grpc.CallOption) (*DeleteRoutingRuleResponse, error)
+	// UpsertSegment tells this service a segment's headcount, which decides the segment a
+	// comment is shown under (comment threshold). It mirrors pulse's UpsertSegment: the event
+	// contract carries no headcounts, and the feedback service must not depend on pulse being up
+	// to hide a small team. An unknown headcount counts as too small. Roles: admin, hr.
+	UpsertSegment(ctx context.Context, in *UpsertSegmentRequest, opts ...grpc.CallOption) (*UpsertSegmentResponse, error)
 }
 
 type feedbackServiceClient struct {
@@ -220,6 +226,16 @@ func (c *feedbackServiceClient) DeleteRoutingRule(ctx context.Context, in *Delet
 	return out, nil
 }
 
+func (c *feedbackServiceClient) UpsertSegment(ctx context.Context, in *UpsertSegmentRequest, opts ...grpc.CallOption) (*UpsertSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpsertSegmentResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_UpsertSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FeedbackServiceServer is the server API for FeedbackService service.
 // All implementations must embed UnimplementedFeedbackServiceServer
 // for forward compatibility.
@@ -263,6 +279,11 @@ type FeedbackServiceServer interface {
 	ListRoutingRules(context.Context, *ListRoutingRulesRequest) (*ListRoutingRulesResponse, error)
 	// DeleteRoutingRule deletes a routing rule. Roles: admin, hr.
 	DeleteRoutingRule(context.Context, *DeleteRoutingRuleRequest) (*DeleteRoutingRuleResponse, error)
+	// UpsertSegment tells this service a segment's headcount, which decides the segment a
+	// comment is shown under (comment threshold). It mirrors pulse's UpsertSegment: the event
+	// contract carries no headcounts, and the feedback service must not depend on pulse being up
+	// to hide a small team. An unknown headcount counts as too small. Roles: admin, hr.
+	UpsertSegment(context.Context, *UpsertSegmentRequest) (*UpsertSegmentResponse, error)
 	mustEmbedUnimplementedFeedbackServiceServer()
 }
 
@@ -311,6 +332,9 @@ func (UnimplementedFeedbackServiceServer) ListRoutingRules(context.Context, *Lis
 }
 func (UnimplementedFeedbackServiceServer) DeleteRoutingRule(context.Context, *DeleteRoutingRuleRequest) (*DeleteRoutingRuleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteRoutingRule not implemented")
+}
+func (UnimplementedFeedbackServiceServer) UpsertSegment(context.Context, *UpsertSegmentRequest) (*UpsertSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertSegment not implemented")
 }
 func (UnimplementedFeedbackServiceServer) mustEmbedUnimplementedFeedbackServiceServer() {}
 func (UnimplementedFeedbackServiceServer) testEmbeddedByValue()                         {}
@@ -567,6 +591,24 @@ func _FeedbackService_DeleteRoutingRule_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FeedbackService_UpsertSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).UpsertSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_UpsertSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).UpsertSegment(ctx, req.(*UpsertSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FeedbackService_ServiceDesc is the grpc.ServiceDesc for FeedbackService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -625,6 +667,10 @@ var FeedbackService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteRoutingRule",
 			Handler:    _FeedbackService_DeleteRoutingRule_Handler,
+		},
+		{
+			MethodName: "UpsertSegment",
+			Handler:    _FeedbackService_UpsertSegment_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,17 +1,30 @@
-// Package store owns the feedback service's bbolt layout: comments, the hashes of follow-up
-// tokens and the idempotency records of SubmitFeedback. Buckets are typed values; helpers whose
-// name starts with Unsafe need the caller's transaction (etcd style), so that a handler can put
-// a comment, its token hash, its idempotency record and its outbox event in one commit.
+// Package store owns the feedback service's bbolt layout: comments and their threads, the
+// hashes of follow-up tokens, the indexes that list comments and find missed deadlines, routing
+// rules, headcounts, and the keyed tags that stand in for people (idempotency, rate limits,
+// upvotes, distinct-people counts). Buckets are typed values; helpers whose name starts with
+// Unsafe need the caller's transaction (etcd style), so that a handler can put a comment, its
+// indexes and its outbox event in one commit.
 //
-// Layout (all keys and values are bytes; proto values use deterministic marshalling):
+// Layout (all keys and values are bytes; proto values use deterministic marshalling; "day" is
+// a UTC midnight as big-endian Unix seconds):
 //
-//	meta         "schema" -> "1"
-//	comments     feedback id (random) -> feedbackv1.Feedback, segment = the author's own segment
-//	follow_ups   sha256(follow-up token) -> feedback id
-//	idempotency  Tag("feedback/idempotency/"+key, ref) -> big-endian unix expiry (8 bytes) + feedback id
+//	meta           "schema" -> "2"
+//	comments       feedback id (random) -> feedbackv1.Feedback, segment = the author's own segment
+//	loops          feedback id -> Loop (acknowledge and close days, owner set by hr)
+//	messages       feedback id + 0x00 + big-endian seq -> feedbackv1.Message
+//	follow_ups     sha256(follow-up token) -> feedback id
+//	idempotency    Tag("feedback/idempotency/"+key, ref) -> big-endian unix expiry (8 bytes) + feedback id
+//	by_day         org + 0x00 + ^day (8 bytes, newest first) + shuffle (8 bytes) + feedback id -> empty
+//	deadlines      big-endian unix due (8 bytes) + kind (1 byte) + feedback id -> empty
+//	rate_limits    Tag(DayScope("feedback/rate", day), ref) -> big-endian unix expiry (8 bytes) + count (4 bytes)
+//	upvotes        Tag("feedback/upvote/"+feedback id, ref) -> empty
+//	people         segment + 0x00 + month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref) -> empty
+//	routing_rules  rule id (random) -> feedbackv1.RoutingRule
+//	headcounts     segment path -> big-endian uint32
 //
-// Nothing here holds a submitter ref, or a tag of one that is the same for two comments: an
-// idempotency record is scoped to its key, and expires (Prune) once retries are over.
+// Nothing here holds a submitter ref, or a tag of one that joins two comments: idempotency
+// tags are scoped to one key and expire, rate-limit tags to one day and expire, upvote tags to
+// one comment, and people tags to one segment and month, in a bucket that names no comment.
 package store
 
 import (
@@ -28,29 +41,43 @@ import (
 )
 
 // SchemaVersion is the layout described in the package comment.
-const SchemaVersion = "1"
+const SchemaVersion = "2"
 
 // Bucket is a top-level bbolt bucket of the feedback store.
 type Bucket []byte
 
 // The buckets of the layout.
 var (
-	Meta        = Bucket("meta")
-	Comments    = Bucket("comments")
-	FollowUps   = Bucket("follow_ups")
-	Idempotency = Bucket("idempotency")
+	Meta         = Bucket("meta")
+	Comments     = Bucket("comments")
+	Loops        = Bucket("loops")
+	Messages     = Bucket("messages")
+	FollowUps    = Bucket("follow_ups")
+	Idempotency  = Bucket("idempotency")
+	ByDay        = Bucket("by_day")
+	Deadlines    = Bucket("deadlines")
+	RateLimits   = Bucket("rate_limits")
+	Upvotes      = Bucket("upvotes")
+	People       = Bucket("people")
+	RoutingRules = Bucket("routing_rules")
+	Headcounts   = Bucket("headcounts")
 )
 
 // Buckets lists every bucket of the layout.
-func Buckets() []Bucket { return []Bucket{Meta, Comments, FollowUps, Idempotency} }
+func Buckets() []Bucket {
+	return []Bucket{Meta, Comments, Loops, Messages, FollowUps, Idempotency, ByDay, Deadlines,
+		RateLimits, Upvotes, People, RoutingRules, Headcounts}
+}
 
-// ErrNotFound is returned for a comment that does not exist.
+// ErrNotFound is returned for a comment, rule or token that does not exist.
 var ErrNotFound = errors.New("not found")
 
 var schemaKey = []byte("schema")
 
 // Init creates the buckets and records the schema version, or checks it on an existing store.
-func Init(db *bolt.DB) error {
+// A version 1 store (the submit path alone) is migrated in place: its comments get the index
+// and deadline entries that version 2 writes at submission, computed by reindex.
+func Init(db *bolt.DB, reindex func(tx *bolt.Tx, c *feedbackv1.Feedback) error) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		for _, b := range Buckets() {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -61,11 +88,37 @@ func Init(db *bolt.DB) error {
 		switch v := meta.Get(schemaKey); {
 		case v == nil:
 			return meta.Put(schemaKey, []byte(SchemaVersion))
+		case string(v) == "1":
+			if err := migrate1(tx, reindex); err != nil {
+				return err
+			}
+			return meta.Put(schemaKey, []byte(SchemaVersion))
 		case string(v) != SchemaVersion:
 			return fmt.Errorf("store: schema version %q, this build reads %q: migrate or restore a matching backup", v, SchemaVersion)
 		}
 		return nil
 	})
+}
+
+// migrate1 gives every comment of a version 1 store its version 2 entries.
+func migrate1(tx *bolt.Tx, reindex func(tx *bolt.Tx, c *feedbackv1.Feedback) error) error {
+	var ids []string
+	if err := tx.Bucket(Comments).ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		c, err := UnsafeGetComment(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := reindex(tx, c); err != nil {
+			return fmt.Errorf("store: migrate comment %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 func (b Bucket) in(tx *bolt.Tx) (*bolt.Bucket, error) {
@@ -162,10 +215,21 @@ func UnsafeIdempotency(tx *bolt.Tx, tag []byte, now time.Time) (string, error) {
 // PruneIdempotency deletes the idempotency records expired at now, at most limit of them, and
 // returns how many it deleted. Keys are random-looking tags, so it scans the bucket.
 func PruneIdempotency(db *bolt.DB, now time.Time, limit int) (int, error) {
+	return prune(db, Idempotency, now, limit)
+}
+
+// PruneRateLimits deletes the rate-limit counters of days that are over, at most limit of them.
+func PruneRateLimits(db *bolt.DB, now time.Time, limit int) (int, error) {
+	return prune(db, RateLimits, now, limit)
+}
+
+// prune deletes the records of b whose value starts with a big-endian unix expiry at or before
+// now.
+func prune(db *bolt.DB, b Bucket, now time.Time, limit int) (int, error) {
 	n := 0
 	err := db.Update(func(tx *bolt.Tx) error {
 		n = 0
-		bk, err := Idempotency.in(tx)
+		bk, err := b.in(tx)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,32 @@
+package feedback
+
+import (
+	"errors"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/voix-dev/voix/services/feedback/internal/store"
+	"github.com/voix-dev/voix/services/platform/rpcerr"
+)
+
+// Domain errors. Code wraps them with the field and the detail, so that the message reads
+// "<field>: <rule>" ("status: illegal transition from NEW to RESOLVED"); rules maps them to gRPC
+// codes, here and nowhere else.
+var (
+	errNotFound          = store.ErrNotFound
+	errIllegalTransition = errors.New("illegal transition")
+	errRateLimited       = errors.New("too many comments today")
+	errRuleExists        = errors.New("another rule already routes this segment prefix and dimension")
+)
+
+// rules maps the domain errors to gRPC codes. An unmapped error reaches the client as a bare
+// Internal (rpcerr.To), never with its text.
+var rules = []rpcerr.Rule{
+	{Err: errNotFound, Code: codes.NotFound},
+	{Err: errIllegalTransition, Code: codes.FailedPrecondition},
+	{Err: errRateLimited, Code: codes.ResourceExhausted},
+	{Err: errRuleExists, Code: codes.AlreadyExists},
+}
+
+// toStatus maps a domain error to its gRPC status.
+func toStatus(err error) error { return rpcerr.To(err, rules...) }

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// UnsafeCountSubmission counts one comment against the rate-limit counter tag (one person and
+// one day) and reports whether it stays within limit. Past the limit it counts nothing. The
+// counter expires at expires, when its day is over.
+func UnsafeCountSubmission(tx *bolt.Tx, tag []byte, now, expires time.Time, limit uint32) (bool, error) {
+	bk, err := RateLimits.in(tx)
+	if err != nil {
+		return false, err
+	}
+	var n uint32
+	if v := bk.Get(tag); v != nil {
+		if len(v) != 12 {
+			return false, fmt.Errorf("store: rate-limit record of %d bytes, want 12", len(v))
+		}
+		if int64(binary.BigEndian.Uint64(v)) > now.Unix() {
+			n = binary.BigEndian.Uint32(v[8:])
+		}
+	}
+	if n >= limit {
+		return false, nil
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(expires.Unix()))
+	return true, bk.Put(bytes.Clone(tag), binary.BigEndian.AppendUint32(v, n+1))
+}
+
+// UnsafeAddVote records the vote tag and reports whether it is new.
+func UnsafeAddVote(tx *bolt.Tx, tag []byte) (bool, error) {
+	bk, err := Upvotes.in(tx)
+	if err != nil {
+		return false, err
+	}
+	if bk.Get(tag) != nil {
+		return false, nil
+	}
+	return true, bk.Put(bytes.Clone(tag), nil)
+}
+
+func peoplePrefix(seg string) []byte { return append([]byte(seg), 0) }
+
+// UnsafeAddPerson records that the person tagged tag commented in seg during month.
+func UnsafeAddPerson(tx *bolt.Tx, seg, month string, tag []byte) error {
+	bk, err := People.in(tx)
+	if err != nil {
+		return err
+	}
+	k := append(append(peoplePrefix(seg), month...), 0)
+	return bk.Put(append(k, tag...), nil)
+}
+
+// UnsafeMostPeople returns the largest number of distinct people who commented in seg (or
+// below it) within one month. Tags of different months cannot be joined, so this is a lower
+// bound of the people behind seg's comments: what a minimum group size may safely rely on.
+func UnsafeMostPeople(tx *bolt.Tx, seg string) (int, error) {
+	bk, err := People.in(tx)
+	if err != nil {
+		return 0, err
+	}
+	prefix := peoplePrefix(seg)
+	most, n := 0, 0
+	var month []byte
+	c := bk.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		rest := k[len(prefix):]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			continue
+		}
+		if !bytes.Equal(rest[:i], month) {
+			month, n = bytes.Clone(rest[:i]), 0
+		}
+		n++
+		most = max(most, n)
+	}
+	return most, nil
+}

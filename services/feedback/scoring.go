@@ -1,0 +1,80 @@
+package feedback
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	"github.com/voix-dev/voix/services/feedback/internal/store"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/consumer"
+)
+
+// The sentiment service's per-item results (DESIGN.md, Events).
+const (
+	subjectScored = "voix.sentiment.scored"
+	durableScored = "feedback-scored"
+)
+
+// applyScored stores an ItemScored result on its comment and, unless hr chose the owner, routes
+// the comment. It runs in the consumer's transaction, which also records the event id, so a
+// redelivery changes nothing. Results for survey responses, and for comments this store does
+// not have (a store restored from an older backup), are recorded and skipped.
+func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
+	var it eventsv1.ItemScored
+	if err := proto.Unmarshal(ev.Data, &it); err != nil {
+		return fmt.Errorf("decode ItemScored %s: %v: %w", ev.ID, err, consumer.ErrPermanent)
+	}
+	if it.Kind != eventsv1.ItemKind_ITEM_KIND_FEEDBACK {
+		return nil
+	}
+	if math.IsNaN(it.Score) || it.Score < -1 || it.Score > 1 {
+		return fmt.Errorf("ItemScored %s: score %v outside [-1, 1]: %w", ev.ID, it.Score, consumer.ErrPermanent)
+	}
+	if _, ok := commonv1.SentimentLabel_name[int32(it.Label)]; !ok {
+		return fmt.Errorf("ItemScored %s: unknown label %d: %w", ev.ID, it.Label, consumer.ErrPermanent)
+	}
+	c, err := store.UnsafeGetComment(tx, it.ItemId)
+	if errors.Is(err, store.ErrNotFound) {
+		s.host.Log.Warn("score for an unknown comment skipped", "event", ev.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.SentimentScore, c.SentimentLabel = it.Score, it.Label
+	scores := map[commonv1.Dimension]float64{}
+	for _, d := range it.Dimensions {
+		if _, ok := commonv1.Dimension_name[int32(d.Dimension)]; !ok || d.Dimension == commonv1.Dimension_DIMENSION_UNSPECIFIED {
+			continue
+		}
+		scores[d.Dimension] = d.Score
+		if !slices.Contains(c.Dimensions, d.Dimension) {
+			c.Dimensions = append(c.Dimensions, d.Dimension)
+		}
+	}
+	loop, err := store.UnsafeGetLoop(tx, c.Id)
+	if err != nil {
+		return err
+	}
+	if !loop.OwnerByHR {
+		rules, err := unsafeRules(tx)
+		if err != nil {
+			return err
+		}
+		author, err := authorSegment(c)
+		if err != nil {
+			return err
+		}
+		if owner := route(rules, author, c.Dimensions, scores); owner != "" {
+			c.OwnerGroup = owner
+		}
+	}
+	return store.UnsafePutComment(tx, c)
+}
