@@ -2,7 +2,9 @@ package sentiment
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment/internal/alert"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
@@ -282,8 +285,47 @@ func unimplemented(method string) error {
 	return status.Errorf(codes.Unimplemented, "%s is not implemented yet: see the sentiment service issue", method)
 }
 
-func (a *api) ListAlerts(context.Context, *sentimentv1.ListAlertsRequest) (*sentimentv1.ListAlertsResponse, error) {
-	return nil, unimplemented("ListAlerts")
+func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest) (*sentimentv1.ListAlertsResponse, error) {
+	prefix, err := segment.Parse(req.SegmentPrefix)
+	if err != nil {
+		return nil, rpcerr.InvalidArgument("segment_prefix", err.Error())
+	}
+	if err := auth.CheckSegment(ctx, "segment_prefix", prefix.String()); err != nil {
+		return nil, err
+	}
+	size := int(req.PageSize)
+	switch {
+	case size == 0:
+		size = 50
+	case size < 1 || size > 200:
+		return nil, rpcerr.InvalidArgument("page_size", "must be 1..200 (0 means 50)")
+	}
+	offset := 0
+	if req.PageToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
+		if err != nil || !strings.HasPrefix(string(raw), "alerts:") {
+			return nil, rpcerr.InvalidArgument("page_token", "is not a token from a previous ListAlerts")
+		}
+		if offset, err = strconv.Atoi(strings.TrimPrefix(string(raw), "alerts:")); err != nil || offset < 0 {
+			return nil, rpcerr.InvalidArgument("page_token", "is not a token from a previous ListAlerts")
+		}
+	}
+	resp := &sentimentv1.ListAlertsResponse{}
+	err = a.svc.host.DB.View(func(tx *bolt.Tx) error {
+		alerts, more, err := alert.List(tx, prefix.String(), offset, size)
+		if err != nil {
+			return rpcerr.InvalidArgument("page_token", err.Error())
+		}
+		resp.Alerts = alerts
+		if more {
+			resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte("alerts:" + strconv.Itoa(offset+len(alerts))))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return resp, nil
 }
 
 func (a *api) RebuildRollups(context.Context, *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {

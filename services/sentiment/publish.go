@@ -13,6 +13,7 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
@@ -61,12 +62,22 @@ func (s *Service) flush() (int, error) {
 			return err
 		}
 		trees := map[treeKey]bool{}
+		weekly := map[treeKey][]string{} // changed segments of weekly trees, for alerts
 		for _, k := range keys {
 			w, err := parseTagWindow(k.Window)
-			if err != nil || !s.publish[w.Granularity] {
+			if err != nil {
 				continue
 			}
-			trees[treeKey{org: orgOf(k.Segment), dim: k.Dimension, win: k.Window}] = true
+			tk := treeKey{org: orgOf(k.Segment), dim: k.Dimension, win: k.Window}
+			if s.publish[w.Granularity] {
+				trees[tk] = true
+			}
+			if w.Granularity == window.Week {
+				weekly[tk] = append(weekly[tk], k.Segment)
+			}
+		}
+		if err := s.flushAlerts(tx, weekly); err != nil {
+			return err
 		}
 		for _, tk := range sortedTrees(trees) {
 			v, err := s.viewTree(tx, tk.org, tk.dim, tk.win)
@@ -96,6 +107,35 @@ func (s *Service) flush() (int, error) {
 		return nil
 	})
 	return queued, err
+}
+
+// flushAlerts evaluates the alert rule for the changed weekly aggregates that may be shown:
+// an alert carries numbers, so it obeys the same hiding rules as an update.
+func (s *Service) flushAlerts(tx *bolt.Tx, weekly map[treeKey][]string) error {
+	trees := map[treeKey]bool{}
+	for tk := range weekly {
+		trees[tk] = true
+	}
+	for _, tk := range sortedTrees(trees) {
+		v, err := s.viewTree(tx, tk.org, tk.dim, tk.win)
+		if err != nil {
+			return err
+		}
+		w, err := parseTagWindow(tk.win)
+		if err != nil {
+			return err
+		}
+		segs := weekly[tk]
+		slices.Sort(segs)
+		for _, seg := range slices.Compact(segs) {
+			if st, shown := v.shown(seg); shown {
+				if err := s.evaluateAlerts(tx, rollup.Key{Segment: seg, Dimension: tk.dim, Window: tk.win}, w, st); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // queueUpdate puts one SentimentUpdated in the outbox. The event id carries the version, so a

@@ -18,6 +18,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/platform/store"
 	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment/internal/alert"
 	"github.com/voix-dev/voix/services/sentiment/internal/analyzer"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
@@ -129,7 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		publish:  map[window.Granularity]bool{},
 	}
 	s.publish[cfg.Publish] = true
-	if err := store.EnsureBuckets(h.DB, rollup.Buckets()...); err != nil {
+	if err := store.EnsureBuckets(h.DB, append(rollup.Buckets(), alert.Buckets()...)...); err != nil {
 		h.Close()
 		return nil, err
 	}

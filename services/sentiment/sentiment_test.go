@@ -44,7 +44,7 @@ func start(t *testing.T) *fixture {
 	env := servicetest.New(t)
 	svc, err := sentiment.Start(context.Background(), sentiment.Config{
 		Listen: "127.0.0.1:0", DataDir: env.DataDir, NATS: env.NATSConfig(),
-		Now: func() time.Time { return now },
+		Now: func() time.Time { return now }, PublishInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("start sentiment: %v", err)

@@ -1,0 +1,193 @@
+package sentiment_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/segment"
+)
+
+// answer publishes one survey response with one SCALE answer (1..5, scored (v-3)/2) for ref in
+// seg at time at: scores are exact, whatever the analyzer says.
+func (f *fixture) answer(t *testing.T, ref, seg string, at time.Time, dim commonv1.Dimension, v int32) {
+	t.Helper()
+	p := segment.MustParse(seg)
+	var tags []*eventsv1.ContributorTag
+	for _, c := range f.secret.Contributors(ref, p, at) {
+		tags = append(tags, &eventsv1.ContributorTag{Segment: c.Segment, Window: c.Window, Tag: c.Tag})
+	}
+	f.publish(t, "voix.pulse.responded."+strings.ReplaceAll(seg, "/", "."), "voix.pulse.responded.v1", &eventsv1.ResponseSubmitted{
+		ResponseId: fmt.Sprintf("r-%d", f.seq+1), SurveyId: "s1", Wave: 1, Segment: seg,
+		Answers:      []*eventsv1.ScoredAnswer{{QuestionId: "q", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE, Dimension: dim, Value: v}},
+		SubmittedDay: timestamppb.New(at.Truncate(24 * time.Hour)),
+		Contributors: tags,
+	})
+}
+
+// group answers for n distinct people of seg, with values cycling through vs, and returns the
+// scores it sent.
+func (f *fixture) group(t *testing.T, seg string, n int, at time.Time, dim commonv1.Dimension, vs ...int32) []float64 {
+	t.Helper()
+	var scores []float64
+	for i := range n {
+		v := vs[i%len(vs)]
+		f.answer(t, fmt.Sprintf("%s#%d@%s", seg, i, at.Format(time.DateOnly)), seg, at, dim, v)
+		scores = append(scores, float64(v-3)/2)
+	}
+	return scores
+}
+
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func TestHeatmapHidesSmallCellsAndTheirComplement(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	platform := f.group(t, "acme/eng/platform", 6, now, wl, 5, 4, 2)
+	f.group(t, "acme/eng/data", 6, now, wl, 1, 2)
+	f.group(t, "acme/eng/web", 2, now, wl, 3)
+	f.group(t, "acme/sales", 7, now, commonv1.Dimension_DIMENSION_RECOGNITION, 4)
+	f.waitAcked(t, "sentiment-pulse", "PULSE", 21)
+
+	resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleManager), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme/eng"})
+	if err != nil {
+		t.Fatalf("GetHeatmap: %v", err)
+	}
+	rows := map[string]map[commonv1.Dimension]*commonv1.Aggregate{}
+	for _, r := range resp.Rows {
+		if len(r.Cells) != 8 {
+			t.Fatalf("row %s has %d cells, want one per dimension (8)", r.Segment, len(r.Cells))
+		}
+		rows[r.Segment] = map[commonv1.Dimension]*commonv1.Aggregate{}
+		for _, c := range r.Cells {
+			rows[r.Segment][c.Dimension] = c
+			if c.Hidden && (c.People != 0 || c.Count != 0 || c.MeanScore != 0 || c.Enps != nil) {
+				t.Errorf("hidden cell %s/%v carries numbers: %+v", r.Segment, c.Dimension, c)
+			}
+		}
+	}
+	if len(rows) != 3 || rows["acme/eng/platform"] == nil || rows["acme/eng/data"] == nil || rows["acme/eng/web"] == nil {
+		t.Fatalf("rows %v, want the three children of acme/eng", resp.Rows)
+	}
+	// web (2 people) is below k. acme/eng (14) minus platform and data would then give web's
+	// two people, so the smaller of platform and data is hidden too: they tie at six, and data
+	// comes first by name.
+	if !rows["acme/eng/web"][wl].Hidden || !rows["acme/eng/data"][wl].Hidden {
+		t.Errorf("web and data WORKLOAD cells must be hidden: %+v, %+v", rows["acme/eng/web"][wl], rows["acme/eng/data"][wl])
+	}
+	p := rows["acme/eng/platform"][wl]
+	if p.Hidden || p.People != 6 || p.Count != 6 || math.Abs(p.MeanScore-mean(platform)) > 1e-9 {
+		t.Errorf("platform WORKLOAD = %+v, want 6 people, mean %.4f", p, mean(platform))
+	}
+	// What a reader can now subtract: acme/eng minus platform is data and web together, eight
+	// people, not fewer than k.
+	eng := f.get(t, "acme/eng", wl)
+	if eng.Hidden || eng.People-p.People < 5 {
+		t.Errorf("acme/eng = %+v: its remainder after platform is below k", eng)
+	}
+	for seg, cells := range rows {
+		if !cells[commonv1.Dimension_DIMENSION_GROWTH].Hidden {
+			t.Errorf("%s GROWTH has no answers and must be hidden", seg)
+		}
+	}
+	// The same rules hold for GetSentiment.
+	if got := f.get(t, "acme/eng/data", wl); !got.Hidden {
+		t.Errorf("GetSentiment(acme/eng/data) = %+v, want hidden like its heatmap cell", got)
+	}
+}
+
+func TestTrendPointsCarryConfidenceIntervals(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	weeks := []time.Time{now.AddDate(0, 0, -14), now.AddDate(0, 0, -7), now}
+	want := [][]float64{
+		f.group(t, "acme/sales", 6, weeks[0], wl, 5, 4),
+		f.group(t, "acme/sales", 3, weeks[1], wl, 1), // below k: hidden
+		f.group(t, "acme/sales", 8, weeks[2], wl, 1, 2, 4, 5, 5),
+	}
+	f.waitAcked(t, "sentiment-pulse", "PULSE", 17)
+
+	resp, err := f.client.GetTrend(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetTrendRequest{
+		Segment: "acme/sales", Dimension: wl, Granularity: commonv1.Granularity_GRANULARITY_WEEK,
+		StartTime: timestamppb.New(weeks[0]),
+	})
+	if err != nil {
+		t.Fatalf("GetTrend: %v", err)
+	}
+	if len(resp.Points) != 3 {
+		t.Fatalf("%d points, want 3 weeks", len(resp.Points))
+	}
+	for i, p := range resp.Points {
+		a := p.Aggregate
+		if a.Window.Key != fmt.Sprint(weekKey(weeks[i])) {
+			t.Errorf("point %d is window %s, want %s", i, a.Window.Key, weekKey(weeks[i]))
+		}
+		if len(want[i]) < 5 {
+			if !a.Hidden || p.CiLow != 0 || p.CiHigh != 0 {
+				t.Errorf("point %d of %d people must be hidden with no interval: %+v", i, len(want[i]), p)
+			}
+			continue
+		}
+		m := mean(want[i])
+		ss := 0.0
+		for _, x := range want[i] {
+			ss += (x - m) * (x - m)
+		}
+		half := 1.96 * math.Sqrt(ss/float64(len(want[i])-1)/float64(len(want[i])))
+		if a.Hidden || math.Abs(a.MeanScore-m) > 1e-9 ||
+			math.Abs(p.CiLow-math.Max(-1, m-half)) > 1e-9 || math.Abs(p.CiHigh-math.Min(1, m+half)) > 1e-9 {
+			t.Errorf("point %d = mean %.4f [%.4f, %.4f], want %.4f [%.4f, %.4f]", i, a.MeanScore, p.CiLow, p.CiHigh, m, m-half, m+half)
+		}
+	}
+}
+
+func TestDayCannotBeSubtractedFromItsWeek(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	mon := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
+	f.group(t, "acme/sales", 6, mon, wl, 4)
+	f.group(t, "acme/sales", 7, mon.AddDate(0, 0, 1), wl, 2)
+	f.group(t, "acme/sales", 2, mon.AddDate(0, 0, 2), wl, 1)
+	f.waitAcked(t, "sentiment-pulse", "PULSE", 15)
+
+	day := func(at time.Time) *commonv1.Aggregate {
+		resp, err := f.client.GetSentiment(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetSentimentRequest{
+			Segment: "acme/sales", Dimension: wl, Granularity: commonv1.Granularity_GRANULARITY_DAY, Time: timestamppb.New(at),
+		})
+		if err != nil {
+			t.Fatalf("GetSentiment(day %v): %v", at, err)
+		}
+		return resp.Aggregate
+	}
+	// Wednesday (2 people) is hidden; the week minus Monday and Tuesday would give it, so
+	// Monday, the smaller of the two, is hidden as well. The week itself stays visible.
+	if !day(mon.AddDate(0, 0, 2)).Hidden || !day(mon).Hidden {
+		t.Error("Wednesday and Monday must be hidden")
+	}
+	if tue := day(mon.AddDate(0, 0, 1)); tue.Hidden || tue.People != 7 {
+		t.Errorf("Tuesday = %+v, want 7 people shown", tue)
+	}
+	if week := f.get(t, "acme/sales", wl); week.Hidden || week.People != 15 {
+		t.Errorf("week = %+v, want 15 people shown", week)
+	}
+}
+
+func weekKey(t time.Time) string {
+	y, w := t.ISOWeek()
+	return fmt.Sprintf("%04d-W%02d", y, w)
+}

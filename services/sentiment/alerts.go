@@ -1,0 +1,94 @@
+package sentiment
+
+import (
+	"crypto/rand"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment/internal/alert"
+	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
+)
+
+// ruleText states the alert rule in the alerts themselves, so a reader knows what fired.
+var ruleText = fmt.Sprintf("weekly %%s at least %%g below the pooled baseline of the %d previous weeks with k people (at least %d such weeks), "+
+	"with at least k people and %d items this week, and Welch t above the one-sided 1%%%% critical value",
+	alert.BaselineWeeks, alert.MinBaselineWeeks, alert.MinItems)
+
+// evaluateAlerts checks the weekly aggregate k of a shown segment against its baseline, raises
+// an alert when a drop episode starts and ends the episode when the drop is gone. It runs in
+// the publisher's transaction.
+func (s *Service) evaluateAlerts(tx *bolt.Tx, k rollup.Key, w window.Window, cur rollup.Stats) error {
+	var base []rollup.Stats
+	for prev, i := w.Prev(), 0; i < alert.BaselineWeeks; prev, i = prev.Prev(), i+1 {
+		st, err := rollup.Get(tx, rollup.Key{Segment: k.Segment, Dimension: k.Dimension, Window: tagWindow(prev)})
+		if err != nil {
+			return err
+		}
+		base = append(base, st)
+	}
+	fired := map[string]alert.Drop{}
+	for _, d := range alert.Detect(base, cur, s.cfg.MinGroupSize) {
+		fired[d.Metric] = d
+	}
+	for _, metric := range []string{alert.MetricScore, alert.MetricENPS} {
+		d, fires := fired[metric]
+		open := alert.UnsafeOpen(tx, k.Segment, k.Dimension, metric)
+		switch {
+		case fires && !open:
+			if err := s.raise(tx, k, w, cur, d); err != nil {
+				return err
+			}
+		case !fires && open:
+			if err := alert.UnsafeClose(tx, k.Segment, k.Dimension, metric); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) raise(tx *bolt.Tx, k rollup.Key, w window.Window, cur rollup.Stats, d alert.Drop) error {
+	seg, err := segment.Parse(k.Segment)
+	if err != nil {
+		return err
+	}
+	minDrop := alert.MinScoreDrop
+	if d.Metric == alert.MetricENPS {
+		minDrop = alert.MinENPSDrop
+	}
+	a := &eventsv1.SentimentAlert{
+		AlertId:   rand.Text(),
+		Segment:   k.Segment,
+		Dimension: commonv1.Dimension(k.Dimension),
+		Window:    aggregateProto(k, w, cur, true).Window,
+		Metric:    d.Metric,
+		Baseline:  d.Baseline,
+		Observed:  d.Observed,
+		People:    cur.People,
+		Rule:      fmt.Sprintf(ruleText, d.Metric, minDrop),
+		RaisedAt:  timestamppb.New(s.cfg.Now()),
+	}
+	if err := alert.UnsafeRaise(tx, a); err != nil {
+		return err
+	}
+	data, err := proto.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return s.host.Outbox.Add(tx, bus.Event{
+		ID:      "sentiment.alert/" + a.AlertId,
+		Type:    "voix.sentiment.alert.v1",
+		Source:  eventSource,
+		Subject: "voix.sentiment.alert." + seg.Subject(),
+		Time:    s.cfg.Now(),
+		Data:    data,
+	})
+}
