@@ -196,8 +196,48 @@ func (a *api) CloseSurvey(context.Context, *pulsev1.CloseSurveyRequest) (*pulsev
 	return nil, toStatus(fmt.Errorf("CloseSurvey: %w", errNotImplemented))
 }
 
-func (a *api) GetResults(context.Context, *pulsev1.GetResultsRequest) (*pulsev1.GetResultsResponse, error) {
-	return nil, toStatus(fmt.Errorf("GetResults: %w", errNotImplemented))
+func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*pulsev1.GetResultsResponse, error) {
+	if err := checkSurveyID("survey_id", req.SurveyId); err != nil {
+		return nil, err
+	}
+	if req.Language != "" && !languages[req.Language] {
+		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
+	}
+	var prefix string
+	if req.SegmentPrefix != "" {
+		p, err := parseSegment("segment_prefix", req.SegmentPrefix)
+		if err != nil {
+			return nil, err
+		}
+		if err := auth.CheckSegment(ctx, "segment_prefix", p.String()); err != nil {
+			return nil, err
+		}
+		prefix = p.String()
+	}
+	sv, err := a.svc.visibleSurvey(ctx, req.SurveyId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	caller, _ := auth.FromContext(ctx)
+	switch {
+	case prefix == "" && caller.Covers(sv.Audience):
+		prefix = sv.Audience
+	case prefix == "":
+		// A manager of acme/eng reading a survey sent to all of acme sees their subtree.
+		prefix = caller.Prefix
+	case !within(prefix, sv.Audience):
+		return nil, rpcerr.InvalidArgument("segment_prefix", fmt.Sprintf("must be within the survey's audience %q", sv.Audience))
+	}
+	now := a.svc.cfg.Now()
+	first, last, err := resultWaves(sv, req.FirstWave, req.LastWave, now)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp, err := a.svc.results(resultsQuery{survey: sv, first: first, last: last, prefix: prefix, lang: req.Language})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
 }
 
 func (a *api) TriggerLifecycleSurvey(context.Context, *pulsev1.TriggerLifecycleSurveyRequest) (*pulsev1.TriggerLifecycleSurveyResponse, error) {

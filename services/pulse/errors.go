@@ -17,6 +17,7 @@ var (
 	errWaveNotOpen      = errors.New("wave is not open")
 	errSurveyClosed     = errors.New("survey is closed")
 	errKeyReused        = errors.New("idempotency_key: already used for a different request")
+	errWaveNotClosed    = errors.New("results not readable yet")
 	errNotImplemented   = errors.New("not implemented yet: see the pulse results and scheduling issue")
 )
 
@@ -28,6 +29,7 @@ var rules = []rpcerr.Rule{
 	{Err: errWaveNotOpen, Code: codes.FailedPrecondition},
 	{Err: errSurveyClosed, Code: codes.FailedPrecondition},
 	{Err: errKeyReused, Code: codes.InvalidArgument},
+	{Err: errWaveNotClosed, Code: codes.FailedPrecondition},
 	{Err: errNotImplemented, Code: codes.Unimplemented},
 }
 

@@ -2,11 +2,13 @@ package pulse_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -149,4 +151,60 @@ func wantStatus(t testing.TB, err error, code codes.Code, field string) {
 	if code != codes.OK && field != "" && !strings.Contains(st.Message(), field) {
 		t.Fatalf("message %q does not name the field %q", st.Message(), field)
 	}
+}
+
+// restart closes the service and starts it again on the same data dir and clock, running
+// fn (if any) on the store file while the service is down.
+func (f *fixture) restart(t testing.TB, fn func(db *bolt.DB)) {
+	t.Helper()
+	if err := f.svc.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if fn != nil {
+		path := filepath.Join(f.env.DataDir, "pulse", "pulse.db")
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		fn(db)
+		if err := db.Close(); err != nil {
+			t.Fatalf("close %s: %v", path, err)
+		}
+	}
+	svc, err := pulse.Start(context.Background(), pulse.Config{
+		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(), Now: f.clock.Now,
+	})
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	f.svc = svc
+	f.client = pulsev1.NewPulseServiceClient(servicetest.Dial(t, svc.Addr()))
+}
+
+// submit answers sv's open wave as ref in seg.
+func (f *fixture) submit(t testing.TB, surveyID, ref, seg string, answers ...*pulsev1.Answer) {
+	t.Helper()
+	_, err := f.client.SubmitResponse(f.submitter(), &pulsev1.SubmitResponseRequest{
+		SurveyId: surveyID, Segment: seg, SubmitterRef: ref, Answers: answers,
+	})
+	if err != nil {
+		t.Fatalf("SubmitResponse %s in %s: %v", ref, seg, err)
+	}
+}
+
+func scale(q string, v int32) *pulsev1.Answer {
+	return &pulsev1.Answer{QuestionId: q, Value: &pulsev1.Answer_Scale{Scale: v}}
+}
+
+func enpsAnswer(q string, v int32) *pulsev1.Answer {
+	return &pulsev1.Answer{QuestionId: q, Value: &pulsev1.Answer_Enps{Enps: v}}
+}
+
+func choice(q string, ids ...string) *pulsev1.Answer {
+	return &pulsev1.Answer{QuestionId: q, Value: &pulsev1.Answer_Choice{Choice: &pulsev1.ChoiceAnswer{OptionIds: ids}}}
+}
+
+func text(q, s string) *pulsev1.Answer {
+	return &pulsev1.Answer{QuestionId: q, Value: &pulsev1.Answer_Text{Text: s}}
 }

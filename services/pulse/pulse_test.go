@@ -651,10 +651,6 @@ func TestLaterRPCsAreUnimplemented(t *testing.T) {
 			_, err := f.client.CloseSurvey(ctx, &pulsev1.CloseSurveyRequest{SurveyId: "x"})
 			return err
 		},
-		"GetResults": func() error {
-			_, err := f.client.GetResults(ctx, &pulsev1.GetResultsRequest{SurveyId: "x"})
-			return err
-		},
 		"TriggerLifecycleSurvey": func() error {
 			_, err := f.client.TriggerLifecycleSurvey(ctx, &pulsev1.TriggerLifecycleSurveyRequest{})
 			return err

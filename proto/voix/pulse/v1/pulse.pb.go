@@ -2032,8 +2032,17 @@ type QuestionResult struct {
 	FavourableShare float64 `protobuf:"fixed64,8,opt,name=favourable_share,json=favourableShare,proto3" json:"favourable_share,omitempty"`
 	// eNPS (ENPS).
 	Enps *v1.Enps `protobuf:"bytes,9,opt,name=enps,proto3" json:"enps,omitempty"`
-	// TEXT answers, shuffled, when the group reaches the comment threshold.
-	Texts         []string `protobuf:"bytes,10,rep,name=texts,proto3" json:"texts,omitempty"`
+	// Never filled: TEXT answers are in comments, each with the date a reader may
+	// see (a bare string list could not carry it).
+	//
+	// Deprecated: Marked as deprecated in voix/pulse/v1/pulse.proto.
+	Texts []string `protobuf:"bytes,10,rep,name=texts,proto3" json:"texts,omitempty"`
+	// True when this question is hidden in a visible group: fewer than k people answered it, or
+	// its numbers could be subtracted out of another group's. Counts and scores are then empty.
+	Hidden bool `protobuf:"varint,11,opt,name=hidden,proto3" json:"hidden,omitempty"`
+	// TEXT answers, shuffled, when the group's headcount reaches the comment threshold and the
+	// answers cannot be told apart from a smaller group's by set difference.
+	Comments      []*TextAnswer `protobuf:"bytes,12,rep,name=comments,proto3" json:"comments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2131,11 +2140,91 @@ func (x *QuestionResult) GetEnps() *v1.Enps {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in voix/pulse/v1/pulse.proto.
 func (x *QuestionResult) GetTexts() []string {
 	if x != nil {
 		return x.Texts
 	}
 	return nil
+}
+
+func (x *QuestionResult) GetHidden() bool {
+	if x != nil {
+		return x.Hidden
+	}
+	return false
+}
+
+func (x *QuestionResult) GetComments() []*TextAnswer {
+	if x != nil {
+		return x.Comments
+	}
+	return nil
+}
+
+// TextAnswer is one TEXT answer as readers see it: no time of its own, only the day its wave
+// closed, so that it cannot be matched with who was online when.
+type TextAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The scrubbed text.
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Midnight UTC of the day the wave closed.
+	Date *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=date,proto3" json:"date,omitempty"`
+	// Wave it answered.
+	Wave          uint32 `protobuf:"varint,3,opt,name=wave,proto3" json:"wave,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextAnswer) Reset() {
+	*x = TextAnswer{}
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextAnswer) ProtoMessage() {}
+
+func (x *TextAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextAnswer.ProtoReflect.Descriptor instead.
+func (*TextAnswer) Descriptor() ([]byte, []int) {
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *TextAnswer) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *TextAnswer) GetDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Date
+	}
+	return nil
+}
+
+func (x *TextAnswer) GetWave() uint32 {
+	if x != nil {
+		return x.Wave
+	}
+	return 0
 }
 
 // Maturity is a diagnostic level for one dimension or overall.
@@ -2155,7 +2244,7 @@ type Maturity struct {
 
 func (x *Maturity) Reset() {
 	*x = Maturity{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2167,7 +2256,7 @@ func (x *Maturity) String() string {
 func (*Maturity) ProtoMessage() {}
 
 func (x *Maturity) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2180,7 +2269,7 @@ func (x *Maturity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Maturity.ProtoReflect.Descriptor instead.
 func (*Maturity) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{25}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Maturity) GetDimension() v1.Dimension {
@@ -2235,7 +2324,7 @@ type GroupResult struct {
 
 func (x *GroupResult) Reset() {
 	*x = GroupResult{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2336,7 @@ func (x *GroupResult) String() string {
 func (*GroupResult) ProtoMessage() {}
 
 func (x *GroupResult) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2349,7 @@ func (x *GroupResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupResult.ProtoReflect.Descriptor instead.
 func (*GroupResult) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{26}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GroupResult) GetSegment() string {
@@ -2331,7 +2420,7 @@ type WaveTrend struct {
 
 func (x *WaveTrend) Reset() {
 	*x = WaveTrend{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2432,7 @@ func (x *WaveTrend) String() string {
 func (*WaveTrend) ProtoMessage() {}
 
 func (x *WaveTrend) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2445,7 @@ func (x *WaveTrend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaveTrend.ProtoReflect.Descriptor instead.
 func (*WaveTrend) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{27}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WaveTrend) GetWave() uint32 {
@@ -2411,7 +2500,7 @@ type GetResultsResponse struct {
 
 func (x *GetResultsResponse) Reset() {
 	*x = GetResultsResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2423,7 +2512,7 @@ func (x *GetResultsResponse) String() string {
 func (*GetResultsResponse) ProtoMessage() {}
 
 func (x *GetResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +2525,7 @@ func (x *GetResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResultsResponse.ProtoReflect.Descriptor instead.
 func (*GetResultsResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{28}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetResultsResponse) GetSurveyId() string {
@@ -2482,7 +2571,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2583,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2596,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{29}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Segment) GetPath() string {
@@ -2544,7 +2633,7 @@ type UpsertSegmentRequest struct {
 
 func (x *UpsertSegmentRequest) Reset() {
 	*x = UpsertSegmentRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2645,7 @@ func (x *UpsertSegmentRequest) String() string {
 func (*UpsertSegmentRequest) ProtoMessage() {}
 
 func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2658,7 @@ func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentRequest.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{30}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpsertSegmentRequest) GetPath() string {
@@ -2597,7 +2686,7 @@ type UpsertSegmentResponse struct {
 
 func (x *UpsertSegmentResponse) Reset() {
 	*x = UpsertSegmentResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2698,7 @@ func (x *UpsertSegmentResponse) String() string {
 func (*UpsertSegmentResponse) ProtoMessage() {}
 
 func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2711,7 @@ func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentResponse.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{31}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpsertSegmentResponse) GetSegment() *Segment {
@@ -2650,7 +2739,7 @@ type TriggerLifecycleSurveyRequest struct {
 
 func (x *TriggerLifecycleSurveyRequest) Reset() {
 	*x = TriggerLifecycleSurveyRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2751,7 @@ func (x *TriggerLifecycleSurveyRequest) String() string {
 func (*TriggerLifecycleSurveyRequest) ProtoMessage() {}
 
 func (x *TriggerLifecycleSurveyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2764,7 @@ func (x *TriggerLifecycleSurveyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerLifecycleSurveyRequest.ProtoReflect.Descriptor instead.
 func (*TriggerLifecycleSurveyRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{32}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TriggerLifecycleSurveyRequest) GetEvent() LifecycleEvent {
@@ -2717,7 +2806,7 @@ type TriggerLifecycleSurveyResponse struct {
 
 func (x *TriggerLifecycleSurveyResponse) Reset() {
 	*x = TriggerLifecycleSurveyResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2729,7 +2818,7 @@ func (x *TriggerLifecycleSurveyResponse) String() string {
 func (*TriggerLifecycleSurveyResponse) ProtoMessage() {}
 
 func (x *TriggerLifecycleSurveyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2742,7 +2831,7 @@ func (x *TriggerLifecycleSurveyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerLifecycleSurveyResponse.ProtoReflect.Descriptor instead.
 func (*TriggerLifecycleSurveyResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{33}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TriggerLifecycleSurveyResponse) GetSurveyIds() []string {
@@ -2767,7 +2856,7 @@ type Template struct {
 
 func (x *Template) Reset() {
 	*x = Template{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +2868,7 @@ func (x *Template) String() string {
 func (*Template) ProtoMessage() {}
 
 func (x *Template) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +2881,7 @@ func (x *Template) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Template.ProtoReflect.Descriptor instead.
 func (*Template) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{34}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Template) GetId() string {
@@ -2827,7 +2916,7 @@ type ListTemplatesRequest struct {
 
 func (x *ListTemplatesRequest) Reset() {
 	*x = ListTemplatesRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +2928,7 @@ func (x *ListTemplatesRequest) String() string {
 func (*ListTemplatesRequest) ProtoMessage() {}
 
 func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +2941,7 @@ func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesRequest.ProtoReflect.Descriptor instead.
 func (*ListTemplatesRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{35}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListTemplatesRequest) GetLanguage() string {
@@ -2873,7 +2962,7 @@ type ListTemplatesResponse struct {
 
 func (x *ListTemplatesResponse) Reset() {
 	*x = ListTemplatesResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2885,7 +2974,7 @@ func (x *ListTemplatesResponse) String() string {
 func (*ListTemplatesResponse) ProtoMessage() {}
 
 func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2898,7 +2987,7 @@ func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesResponse.ProtoReflect.Descriptor instead.
 func (*ListTemplatesResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{36}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListTemplatesResponse) GetTemplates() []*Template {
@@ -3029,7 +3118,7 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\blanguage\x18\x05 \x01(\tR\blanguage\"4\n" +
 	"\x06Bucket\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\rR\x05count\"\x88\x03\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"\xdb\x03\n" +
 	"\x0eQuestionResult\x12\x1f\n" +
 	"\vquestion_id\x18\x01 \x01(\tR\n" +
 	"questionId\x12\x12\n" +
@@ -3040,9 +3129,16 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\fdistribution\x18\x06 \x03(\v2\x15.voix.pulse.v1.BucketR\fdistribution\x12\x12\n" +
 	"\x04mean\x18\a \x01(\x01R\x04mean\x12)\n" +
 	"\x10favourable_share\x18\b \x01(\x01R\x0ffavourableShare\x12(\n" +
-	"\x04enps\x18\t \x01(\v2\x14.voix.common.v1.EnpsR\x04enps\x12\x14\n" +
+	"\x04enps\x18\t \x01(\v2\x14.voix.common.v1.EnpsR\x04enps\x12\x18\n" +
 	"\x05texts\x18\n" +
-	" \x03(\tR\x05texts\"\xa7\x01\n" +
+	" \x03(\tB\x02\x18\x01R\x05texts\x12\x16\n" +
+	"\x06hidden\x18\v \x01(\bR\x06hidden\x125\n" +
+	"\bcomments\x18\f \x03(\v2\x19.voix.pulse.v1.TextAnswerR\bcomments\"d\n" +
+	"\n" +
+	"TextAnswer\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12.\n" +
+	"\x04date\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04date\x12\x12\n" +
+	"\x04wave\x18\x03 \x01(\rR\x04wave\"\xa7\x01\n" +
 	"\bMaturity\x127\n" +
 	"\tdimension\x18\x01 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x122\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x1c.voix.pulse.v1.MaturityLevelR\x05level\x12\x14\n" +
@@ -3145,7 +3241,7 @@ func file_voix_pulse_v1_pulse_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_pulse_v1_pulse_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_voix_pulse_v1_pulse_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_voix_pulse_v1_pulse_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_voix_pulse_v1_pulse_proto_goTypes = []any{
 	(Cadence)(0),                           // 0: voix.pulse.v1.Cadence
 	(SurveyKind)(0),                        // 1: voix.pulse.v1.SurveyKind
@@ -3177,98 +3273,101 @@ var file_voix_pulse_v1_pulse_proto_goTypes = []any{
 	(*GetResultsRequest)(nil),              // 27: voix.pulse.v1.GetResultsRequest
 	(*Bucket)(nil),                         // 28: voix.pulse.v1.Bucket
 	(*QuestionResult)(nil),                 // 29: voix.pulse.v1.QuestionResult
-	(*Maturity)(nil),                       // 30: voix.pulse.v1.Maturity
-	(*GroupResult)(nil),                    // 31: voix.pulse.v1.GroupResult
-	(*WaveTrend)(nil),                      // 32: voix.pulse.v1.WaveTrend
-	(*GetResultsResponse)(nil),             // 33: voix.pulse.v1.GetResultsResponse
-	(*Segment)(nil),                        // 34: voix.pulse.v1.Segment
-	(*UpsertSegmentRequest)(nil),           // 35: voix.pulse.v1.UpsertSegmentRequest
-	(*UpsertSegmentResponse)(nil),          // 36: voix.pulse.v1.UpsertSegmentResponse
-	(*TriggerLifecycleSurveyRequest)(nil),  // 37: voix.pulse.v1.TriggerLifecycleSurveyRequest
-	(*TriggerLifecycleSurveyResponse)(nil), // 38: voix.pulse.v1.TriggerLifecycleSurveyResponse
-	(*Template)(nil),                       // 39: voix.pulse.v1.Template
-	(*ListTemplatesRequest)(nil),           // 40: voix.pulse.v1.ListTemplatesRequest
-	(*ListTemplatesResponse)(nil),          // 41: voix.pulse.v1.ListTemplatesResponse
-	(*v1.LocalizedText)(nil),               // 42: voix.common.v1.LocalizedText
-	(v1.QuestionKind)(0),                   // 43: voix.common.v1.QuestionKind
-	(v1.Dimension)(0),                      // 44: voix.common.v1.Dimension
-	(*timestamppb.Timestamp)(nil),          // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 46: google.protobuf.Duration
-	(*v1.Enps)(nil),                        // 47: voix.common.v1.Enps
+	(*TextAnswer)(nil),                     // 30: voix.pulse.v1.TextAnswer
+	(*Maturity)(nil),                       // 31: voix.pulse.v1.Maturity
+	(*GroupResult)(nil),                    // 32: voix.pulse.v1.GroupResult
+	(*WaveTrend)(nil),                      // 33: voix.pulse.v1.WaveTrend
+	(*GetResultsResponse)(nil),             // 34: voix.pulse.v1.GetResultsResponse
+	(*Segment)(nil),                        // 35: voix.pulse.v1.Segment
+	(*UpsertSegmentRequest)(nil),           // 36: voix.pulse.v1.UpsertSegmentRequest
+	(*UpsertSegmentResponse)(nil),          // 37: voix.pulse.v1.UpsertSegmentResponse
+	(*TriggerLifecycleSurveyRequest)(nil),  // 38: voix.pulse.v1.TriggerLifecycleSurveyRequest
+	(*TriggerLifecycleSurveyResponse)(nil), // 39: voix.pulse.v1.TriggerLifecycleSurveyResponse
+	(*Template)(nil),                       // 40: voix.pulse.v1.Template
+	(*ListTemplatesRequest)(nil),           // 41: voix.pulse.v1.ListTemplatesRequest
+	(*ListTemplatesResponse)(nil),          // 42: voix.pulse.v1.ListTemplatesResponse
+	(*v1.LocalizedText)(nil),               // 43: voix.common.v1.LocalizedText
+	(v1.QuestionKind)(0),                   // 44: voix.common.v1.QuestionKind
+	(v1.Dimension)(0),                      // 45: voix.common.v1.Dimension
+	(*timestamppb.Timestamp)(nil),          // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 47: google.protobuf.Duration
+	(*v1.Enps)(nil),                        // 48: voix.common.v1.Enps
 }
 var file_voix_pulse_v1_pulse_proto_depIdxs = []int32{
-	42, // 0: voix.pulse.v1.ChoiceOption.label:type_name -> voix.common.v1.LocalizedText
-	43, // 1: voix.pulse.v1.Question.kind:type_name -> voix.common.v1.QuestionKind
-	44, // 2: voix.pulse.v1.Question.dimension:type_name -> voix.common.v1.Dimension
-	42, // 3: voix.pulse.v1.Question.text:type_name -> voix.common.v1.LocalizedText
+	43, // 0: voix.pulse.v1.ChoiceOption.label:type_name -> voix.common.v1.LocalizedText
+	44, // 1: voix.pulse.v1.Question.kind:type_name -> voix.common.v1.QuestionKind
+	45, // 2: voix.pulse.v1.Question.dimension:type_name -> voix.common.v1.Dimension
+	43, // 3: voix.pulse.v1.Question.text:type_name -> voix.common.v1.LocalizedText
 	5,  // 4: voix.pulse.v1.Question.options:type_name -> voix.pulse.v1.ChoiceOption
-	45, // 5: voix.pulse.v1.Schedule.first_opens_at:type_name -> google.protobuf.Timestamp
-	46, // 6: voix.pulse.v1.Schedule.response_window:type_name -> google.protobuf.Duration
-	45, // 7: voix.pulse.v1.Wave.opens_at:type_name -> google.protobuf.Timestamp
-	45, // 8: voix.pulse.v1.Wave.closes_at:type_name -> google.protobuf.Timestamp
-	42, // 9: voix.pulse.v1.Survey.title:type_name -> voix.common.v1.LocalizedText
+	46, // 5: voix.pulse.v1.Schedule.first_opens_at:type_name -> google.protobuf.Timestamp
+	47, // 6: voix.pulse.v1.Schedule.response_window:type_name -> google.protobuf.Duration
+	46, // 7: voix.pulse.v1.Wave.opens_at:type_name -> google.protobuf.Timestamp
+	46, // 8: voix.pulse.v1.Wave.closes_at:type_name -> google.protobuf.Timestamp
+	43, // 9: voix.pulse.v1.Survey.title:type_name -> voix.common.v1.LocalizedText
 	1,  // 10: voix.pulse.v1.Survey.kind:type_name -> voix.pulse.v1.SurveyKind
 	0,  // 11: voix.pulse.v1.Survey.cadence:type_name -> voix.pulse.v1.Cadence
 	7,  // 12: voix.pulse.v1.Survey.schedule:type_name -> voix.pulse.v1.Schedule
 	6,  // 13: voix.pulse.v1.Survey.questions:type_name -> voix.pulse.v1.Question
 	2,  // 14: voix.pulse.v1.Survey.state:type_name -> voix.pulse.v1.SurveyState
 	8,  // 15: voix.pulse.v1.Survey.waves:type_name -> voix.pulse.v1.Wave
-	45, // 16: voix.pulse.v1.Survey.create_time:type_name -> google.protobuf.Timestamp
+	46, // 16: voix.pulse.v1.Survey.create_time:type_name -> google.protobuf.Timestamp
 	9,  // 17: voix.pulse.v1.CreateSurveyRequest.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 18: voix.pulse.v1.CreateSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 19: voix.pulse.v1.GetSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 20: voix.pulse.v1.ListSurveysResponse.surveys:type_name -> voix.pulse.v1.Survey
 	9,  // 21: voix.pulse.v1.CloseSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
-	43, // 22: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
+	44, // 22: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
 	19, // 23: voix.pulse.v1.PendingQuestion.options:type_name -> voix.pulse.v1.PendingOption
-	45, // 24: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
+	46, // 24: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
 	18, // 25: voix.pulse.v1.PendingSurvey.questions:type_name -> voix.pulse.v1.PendingQuestion
 	20, // 26: voix.pulse.v1.ListPendingSurveysResponse.surveys:type_name -> voix.pulse.v1.PendingSurvey
 	23, // 27: voix.pulse.v1.Answer.choice:type_name -> voix.pulse.v1.ChoiceAnswer
 	24, // 28: voix.pulse.v1.SubmitResponseRequest.answers:type_name -> voix.pulse.v1.Answer
-	43, // 29: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
-	44, // 30: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
+	44, // 29: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
+	45, // 30: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
 	28, // 31: voix.pulse.v1.QuestionResult.distribution:type_name -> voix.pulse.v1.Bucket
-	47, // 32: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
-	44, // 33: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
-	3,  // 34: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
-	29, // 35: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
-	30, // 36: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
-	47, // 37: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
-	31, // 38: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
-	31, // 39: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
-	32, // 40: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
-	45, // 41: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
-	34, // 42: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
-	4,  // 43: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
-	45, // 44: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
-	9,  // 45: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
-	39, // 46: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
-	10, // 47: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
-	12, // 48: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
-	14, // 49: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
-	16, // 50: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
-	21, // 51: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
-	25, // 52: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
-	27, // 53: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
-	35, // 54: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
-	37, // 55: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
-	40, // 56: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
-	11, // 57: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
-	13, // 58: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
-	15, // 59: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
-	17, // 60: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
-	22, // 61: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
-	26, // 62: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
-	33, // 63: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
-	36, // 64: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
-	38, // 65: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
-	41, // 66: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
-	57, // [57:67] is the sub-list for method output_type
-	47, // [47:57] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	48, // 32: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
+	30, // 33: voix.pulse.v1.QuestionResult.comments:type_name -> voix.pulse.v1.TextAnswer
+	46, // 34: voix.pulse.v1.TextAnswer.date:type_name -> google.protobuf.Timestamp
+	45, // 35: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
+	3,  // 36: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
+	29, // 37: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
+	31, // 38: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
+	48, // 39: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
+	32, // 40: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
+	32, // 41: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
+	33, // 42: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
+	46, // 43: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
+	35, // 44: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
+	4,  // 45: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
+	46, // 46: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
+	9,  // 47: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
+	40, // 48: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
+	10, // 49: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
+	12, // 50: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
+	14, // 51: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
+	16, // 52: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
+	21, // 53: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
+	25, // 54: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
+	27, // 55: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
+	36, // 56: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
+	38, // 57: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
+	41, // 58: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
+	11, // 59: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
+	13, // 60: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
+	15, // 61: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
+	17, // 62: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
+	22, // 63: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
+	26, // 64: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
+	34, // 65: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
+	37, // 66: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
+	39, // 67: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
+	42, // 68: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
+	59, // [59:69] is the sub-list for method output_type
+	49, // [49:59] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_voix_pulse_v1_pulse_proto_init() }
@@ -3288,7 +3387,7 @@ func file_voix_pulse_v1_pulse_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_pulse_v1_pulse_proto_rawDesc), len(file_voix_pulse_v1_pulse_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

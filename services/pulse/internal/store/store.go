@@ -344,3 +344,48 @@ func UnsafeCountResponses(tx *bolt.Tx, surveyID string, wave uint32) (int, error
 	}
 	return n, nil
 }
+
+// UnsafeForEachResponse calls fn with each response stored for one wave, in key order (random
+// ids, so no order of arrival). fn must not keep the transaction's memory: the response is
+// decoded into a fresh value.
+func UnsafeForEachResponse(tx *bolt.Tx, surveyID string, wave uint32, fn func(*eventsv1.ResponseSubmitted) error) error {
+	bk, err := Responses.in(tx)
+	if err != nil {
+		return err
+	}
+	p := ResponsePrefix(surveyID, wave)
+	c := bk.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		r := &eventsv1.ResponseSubmitted{}
+		if err := proto.Unmarshal(v, r); err != nil {
+			return fmt.Errorf("store: decode response %q: %w", k, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnsafeHeadcountsUnder returns the headcount of prefix and of every segment below it that has
+// an admin record.
+func UnsafeHeadcountsUnder(tx *bolt.Tx, prefix string) (map[string]uint32, error) {
+	bk, err := Segments.in(tx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint32{}
+	p := []byte(prefix)
+	c := bk.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if len(k) > len(p) && k[len(p)] != '/' {
+			continue // "acme-corp" for "acme"
+		}
+		s := &pulsev1.Segment{}
+		if err := proto.Unmarshal(v, s); err != nil {
+			return nil, fmt.Errorf("store: decode segment %q: %w", k, err)
+		}
+		out[s.Path] = s.Headcount
+	}
+	return out, nil
+}

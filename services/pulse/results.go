@@ -1,0 +1,429 @@
+package pulse
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/rpcerr"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/pulse/internal/store"
+)
+
+// qTally is one question's answers in one group.
+type qTally struct {
+	answers         int
+	buckets         map[string]int
+	sum             int // SCALE, ENPS
+	fav             int // SCALE 4-5
+	prom, pass, det int // ENPS
+	texts           []string
+}
+
+func (q *qTally) add(a *eventsv1.ScoredAnswer) {
+	q.answers++
+	switch a.Kind {
+	case commonv1.QuestionKind_QUESTION_KIND_SCALE:
+		q.bucket(strconv.Itoa(int(a.Value)), 1)
+		q.sum += int(a.Value)
+		if a.Value >= 4 {
+			q.fav++
+		}
+	case commonv1.QuestionKind_QUESTION_KIND_ENPS:
+		q.bucket(strconv.Itoa(int(a.Value)), 1)
+		q.sum += int(a.Value)
+		switch {
+		case a.Value >= 9:
+			q.prom++
+		case a.Value >= 7:
+			q.pass++
+		default:
+			q.det++
+		}
+	case commonv1.QuestionKind_QUESTION_KIND_CHOICE:
+		for _, id := range a.OptionIds {
+			q.bucket(id, 1)
+		}
+	case commonv1.QuestionKind_QUESTION_KIND_TEXT:
+		q.texts = append(q.texts, a.Text)
+	}
+}
+
+func (q *qTally) bucket(v string, n int) {
+	if q.buckets == nil {
+		q.buckets = map[string]int{}
+	}
+	q.buckets[v] += n
+}
+
+func (q *qTally) merge(o *qTally) {
+	q.answers += o.answers
+	for v, n := range o.buckets {
+		q.bucket(v, n)
+	}
+	q.sum += o.sum
+	q.fav += o.fav
+	q.prom += o.prom
+	q.pass += o.pass
+	q.det += o.det
+	q.texts = append(q.texts, o.texts...)
+}
+
+// gTally is one group's responses in one wave.
+type gTally struct {
+	respondents int
+	q           map[string]*qTally
+}
+
+func (g *gTally) question(id string) *qTally {
+	if g.q == nil {
+		g.q = map[string]*qTally{}
+	}
+	t := g.q[id]
+	if t == nil {
+		t = &qTally{}
+		g.q[id] = t
+	}
+	return t
+}
+
+// waveResult is one wave counted over the whole tree, with what must be hidden.
+type waveResult struct {
+	wave   *pulsev1.Wave
+	cells  []gTally
+	group  []bool            // group hidden
+	hidden map[string][]bool // question hidden, by question id
+	texts  map[string][]bool // TEXT answers hidden, by question id
+}
+
+// resultsQuery is a validated GetResults.
+type resultsQuery struct {
+	survey      *pulsev1.Survey
+	first, last uint32
+	prefix      string
+	lang        string
+}
+
+// results computes GetResults. Every wave is counted and suppressed on the whole audience
+// tree, then the prefix and its children are cut from it; a range of waves shows a cell only
+// where every wave of the range shows it, so that what a range shows is a sum of what single
+// waves show and nothing can be learned by subtracting one range from another.
+func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
+	sv := q.survey
+	k := int(sv.MinGroupSize)
+	waves := sv.Waves[q.first-1 : q.last]
+	perWave := make([][]*eventsv1.ResponseSubmitted, len(waves))
+	var headcounts map[string]uint32
+	err := s.host.DB.View(func(tx *bolt.Tx) error {
+		for i, w := range waves {
+			err := store.UnsafeForEachResponse(tx, sv.Id, w.Number, func(r *eventsv1.ResponseSubmitted) error {
+				perWave[i] = append(perWave[i], r)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		var err error
+		headcounts, err = store.UnsafeHeadcountsUnder(tx, sv.Audience)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	var paths []string
+	for p := range headcounts {
+		paths = append(paths, p)
+	}
+	for _, rs := range perWave {
+		for _, r := range rs {
+			paths = append(paths, r.Segment)
+		}
+	}
+	t := newTree(sv.Audience, paths)
+	headcount := make([]int, len(t.paths))
+	for i, p := range t.paths {
+		headcount[i] = int(headcounts[p])
+	}
+
+	byID := map[string]*pulsev1.Question{}
+	for _, qu := range sv.Questions {
+		byID[qu.Id] = qu
+	}
+	wrs := make([]*waveResult, len(waves))
+	for i, w := range waves {
+		wrs[i] = countWave(t, w, perWave[i], byID, headcount, k, int(sv.CommentThreshold))
+	}
+
+	// Questions asked in the range, in the bank's order.
+	asked := map[string]bool{}
+	for _, w := range waves {
+		for _, id := range w.QuestionIds {
+			asked[id] = true
+		}
+	}
+	var questions []*pulsev1.Question
+	for _, qu := range sv.Questions {
+		if asked[qu.Id] {
+			questions = append(questions, qu)
+		}
+	}
+
+	root, ok := t.index[q.prefix]
+	if !ok {
+		// Nobody answered under the prefix and it has no headcount: show it empty.
+		root = t.add(q.prefix, -1)
+		headcount = append(headcount, 0)
+		for _, wr := range wrs {
+			wr.cells = append(wr.cells, gTally{})
+			wr.group = append(wr.group, false)
+		}
+	}
+	out := &pulsev1.GetResultsResponse{SurveyId: sv.Id}
+	out.Total = groupView(sv, t.paths[root], root, wrs, questions, headcount[root], q.lang)
+	for _, c := range t.children[root] {
+		out.Children = append(out.Children, groupView(sv, t.paths[c], c, wrs, questions, headcount[c], q.lang))
+	}
+	for _, wr := range wrs {
+		out.Trend = append(out.Trend, trendPoint(wr, root, byID))
+	}
+	return out, nil
+}
+
+// countWave tallies one wave's responses on the tree (each node counting its subtree) and
+// decides what to hide: groups by respondents, then each question by its answers among the
+// groups still shown, then TEXT answers among those groups whose headcount reaches the
+// comment threshold. Each step runs the tree suppression again, so that no subtraction of
+// shown numbers, or set difference of shown comments, isolates fewer than k people.
+func countWave(t *tree, w *pulsev1.Wave, rs []*eventsv1.ResponseSubmitted, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
+	wr := &waveResult{wave: w, cells: make([]gTally, len(t.paths)), hidden: map[string][]bool{}, texts: map[string][]bool{}}
+	for _, r := range rs {
+		i, ok := t.index[r.Segment]
+		if !ok {
+			continue // outside the audience: cannot happen, SubmitResponse checks it
+		}
+		c := &wr.cells[i]
+		c.respondents++
+		for _, a := range r.Answers {
+			if _, known := byID[a.QuestionId]; known {
+				c.question(a.QuestionId).add(a)
+			}
+		}
+	}
+	// Roll up, children before parents.
+	for j := len(t.order) - 1; j >= 0; j-- {
+		i := t.order[j]
+		p := t.parent[i]
+		if p < 0 {
+			continue
+		}
+		wr.cells[p].respondents += wr.cells[i].respondents
+		for id, qt := range wr.cells[i].q {
+			wr.cells[p].question(id).merge(qt)
+		}
+	}
+	people := make([]int, len(t.paths))
+	for i := range people {
+		people[i] = wr.cells[i].respondents
+	}
+	wr.group = t.suppress(people, k, nil)
+	for _, id := range w.QuestionIds {
+		qu, ok := byID[id]
+		if !ok {
+			continue
+		}
+		answers := make([]int, len(t.paths))
+		for i := range answers {
+			if qt := wr.cells[i].q[id]; qt != nil {
+				answers[i] = qt.answers
+			}
+		}
+		wr.hidden[id] = t.suppress(answers, k, wr.group)
+		if qu.Kind == commonv1.QuestionKind_QUESTION_KIND_TEXT {
+			pre := slices.Clone(wr.hidden[id])
+			for i := range pre {
+				pre[i] = pre[i] || headcount[i] < threshold
+			}
+			wr.texts[id] = t.suppress(answers, k, pre)
+		}
+	}
+	return wr
+}
+
+// groupView is node i over the waves of the range.
+func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questions []*pulsev1.Question, headcount int, lang string) *pulsev1.GroupResult {
+	g := &pulsev1.GroupResult{Segment: path, Headcount: uint32(headcount)}
+	respondents := 0
+	for _, wr := range wrs {
+		if wr.group[i] {
+			g.Hidden = true
+			return g
+		}
+		respondents += wr.cells[i].respondents
+	}
+	g.Respondents = uint32(respondents)
+	if headcount > 0 {
+		g.Participation = min(1, float64(respondents)/float64(headcount*len(wrs)))
+	}
+	for _, qu := range questions {
+		text, _ := localize(qu.Text.GetTranslations(), lang, sv.DefaultLanguage)
+		qr := &pulsev1.QuestionResult{QuestionId: qu.Id, Text: text, Kind: qu.Kind, Dimension: qu.Dimension}
+		g.Questions = append(g.Questions, qr)
+		sum := &qTally{}
+		textsShown := true
+		var comments []*pulsev1.TextAnswer
+		for _, wr := range wrs {
+			if h := wr.hidden[qu.Id]; h != nil && h[i] {
+				qr.Hidden = true
+				break
+			}
+			qt := wr.cells[i].q[qu.Id]
+			if qt == nil {
+				continue
+			}
+			sum.merge(qt)
+			if th := wr.texts[qu.Id]; th != nil && th[i] {
+				textsShown = false
+			}
+			day := timestamppb.New(window.Of(window.Day, wr.wave.ClosesAt.AsTime()).Start)
+			for _, text := range qt.texts {
+				comments = append(comments, &pulsev1.TextAnswer{Text: text, Date: day, Wave: wr.wave.Number})
+			}
+		}
+		if qr.Hidden {
+			continue
+		}
+		fillQuestion(qr, qu, sum)
+		if qu.Kind == commonv1.QuestionKind_QUESTION_KIND_TEXT && textsShown {
+			rand.Shuffle(len(comments), func(a, b int) { comments[a], comments[b] = comments[b], comments[a] })
+			qr.Comments = comments
+		}
+	}
+	return g
+}
+
+// fillQuestion writes a visible question's numbers.
+func fillQuestion(qr *pulsev1.QuestionResult, qu *pulsev1.Question, t *qTally) {
+	qr.Responses = uint32(t.answers)
+	var values []string
+	switch qu.Kind {
+	case commonv1.QuestionKind_QUESTION_KIND_SCALE:
+		values = []string{"1", "2", "3", "4", "5"}
+	case commonv1.QuestionKind_QUESTION_KIND_ENPS:
+		for v := range 11 {
+			values = append(values, strconv.Itoa(v))
+		}
+	case commonv1.QuestionKind_QUESTION_KIND_CHOICE:
+		for _, o := range qu.Options {
+			values = append(values, o.Id)
+		}
+	}
+	for _, v := range values {
+		qr.Distribution = append(qr.Distribution, &pulsev1.Bucket{Value: v, Count: uint32(t.buckets[v])})
+	}
+	if t.answers == 0 {
+		return
+	}
+	switch qu.Kind {
+	case commonv1.QuestionKind_QUESTION_KIND_SCALE:
+		qr.Mean = float64(t.sum) / float64(t.answers)
+		qr.FavourableShare = float64(t.fav) / float64(t.answers)
+	case commonv1.QuestionKind_QUESTION_KIND_ENPS:
+		qr.Mean = float64(t.sum) / float64(t.answers)
+		qr.Enps = enps(t)
+	}
+}
+
+func enps(t *qTally) *commonv1.Enps {
+	n := t.prom + t.pass + t.det
+	e := &commonv1.Enps{Promoters: uint32(t.prom), Passives: uint32(t.pass), Detractors: uint32(t.det)}
+	if n > 0 {
+		e.Score = float64(t.prom-t.det) * 100 / float64(n)
+	}
+	return e
+}
+
+// trendPoint is node i in one wave: the SCALE answers of the questions shown, mapped from
+// 1..5 to [-1, 1], and the eNPS if shown. Only numbers the wave's own result shows go in, so
+// the point adds nothing a reader could not compute.
+func trendPoint(wr *waveResult, i int, byID map[string]*pulsev1.Question) *pulsev1.WaveTrend {
+	p := &pulsev1.WaveTrend{Wave: wr.wave.Number}
+	if wr.group[i] {
+		p.Hidden = true
+		return p
+	}
+	c := wr.cells[i]
+	p.Respondents = uint32(c.respondents)
+	scale, e := &qTally{}, &qTally{}
+	for _, id := range wr.wave.QuestionIds {
+		qu, qt := byID[id], c.q[id]
+		if qu == nil || qt == nil || wr.hidden[id][i] {
+			continue
+		}
+		switch qu.Kind {
+		case commonv1.QuestionKind_QUESTION_KIND_SCALE:
+			scale.merge(qt)
+		case commonv1.QuestionKind_QUESTION_KIND_ENPS:
+			e.merge(qt)
+		}
+	}
+	if scale.answers > 0 {
+		p.Score = (float64(scale.sum)/float64(scale.answers) - 3) / 2
+	}
+	if e.answers > 0 {
+		p.Enps = enps(e)
+	}
+	return p
+}
+
+// readable reports whether a wave's results may be read at now: once it closed, or while it is
+// open when the survey allows live results (the minimum group size still applies).
+func readable(sv *pulsev1.Survey, w *pulsev1.Wave, now time.Time) bool {
+	closed := w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !now.Before(w.ClosesAt.AsTime())
+	return closed || (sv.LiveResults && !now.Before(w.OpensAt.AsTime()))
+}
+
+// resultWaves resolves GetResults' wave range: first 0 is the latest closed wave, last 0 is
+// first.
+func resultWaves(sv *pulsev1.Survey, first, last uint32, now time.Time) (uint32, uint32, error) {
+	n := uint32(len(sv.Waves))
+	if first == 0 {
+		for i := len(sv.Waves) - 1; i >= 0; i-- {
+			w := sv.Waves[i]
+			if w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !now.Before(w.ClosesAt.AsTime()) {
+				first = w.Number
+				break
+			}
+		}
+		if first == 0 {
+			return 0, 0, fmt.Errorf("%w: no wave of survey %s has closed yet; results are readable once one does", errWaveNotClosed, sv.Id)
+		}
+	}
+	if last == 0 {
+		last = first
+	}
+	switch {
+	case first > n:
+		return 0, 0, rpcerr.InvalidArgument("first_wave", fmt.Sprintf("must be 0..%d: survey %s has %d waves", n, sv.Id, n))
+	case last > n:
+		return 0, 0, rpcerr.InvalidArgument("last_wave", fmt.Sprintf("must be 0..%d: survey %s has %d waves", n, sv.Id, n))
+	case last < first:
+		return 0, 0, rpcerr.InvalidArgument("last_wave", fmt.Sprintf("must be 0 or at least first_wave (%d)", first))
+	}
+	for _, w := range sv.Waves[first-1 : last] {
+		if !readable(sv, w, now) {
+			return 0, 0, fmt.Errorf("%w: wave %d is open until %s; its results are readable once it closes",
+				errWaveNotClosed, w.Number, w.ClosesAt.AsTime().Format(time.RFC3339))
+		}
+	}
+	return first, last, nil
+}
