@@ -211,3 +211,18 @@ func checkPrefix(ctx context.Context, field, s string) (segment.Path, error) {
 	}
 	return p, nil
 }
+
+func (a *api) ListFeedback(ctx context.Context, req *feedbackv1.ListFeedbackRequest) (*feedbackv1.ListFeedbackResponse, error) {
+	q, fp, err := validateList(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckSegment(ctx, "segment_prefix", q.prefix.String()); err != nil {
+		return nil, err
+	}
+	resp, err := a.svc.list(ctx, q, fp)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}

@@ -1,0 +1,196 @@
+package feedback
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/feedback/internal/store"
+	"github.com/voix-dev/voix/services/platform/rpcerr"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/window"
+)
+
+// Page sizes of ListFeedback (feedback.proto).
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+	fingerprintSize = 8
+)
+
+// listQuery is a validated ListFeedback.
+type listQuery struct {
+	prefix     segment.Path
+	statuses   []commonv1.FeedbackStatus
+	dims       []commonv1.Dimension
+	labels     []commonv1.SentimentLabel
+	start, end time.Time // start is a day; end an exclusive instant; zero means open
+	size       int
+	after      []byte // by_day key of the last comment of the previous page
+}
+
+// pageToken is opaque to callers: a fingerprint of the request's filters, so that a cursor is
+// not replayed against another listing, then the by_day key of the last comment returned. The
+// key holds a day, a keyed hash and an id the caller already saw: nothing it did not know.
+func pageToken(fp, key []byte) string {
+	return base64.RawURLEncoding.EncodeToString(append(slices.Clip(fp), key...))
+}
+
+// fingerprint identifies a listing: the request without its paging fields.
+func fingerprint(req *feedbackv1.ListFeedbackRequest) ([]byte, error) {
+	r := proto.CloneOf(req)
+	r.PageSize, r.PageToken = 0, ""
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(data)
+	return h[:fingerprintSize], nil
+}
+
+// validateList checks every field of req; the prefix's place under the caller's token is
+// checked by the caller.
+func validateList(req *feedbackv1.ListFeedbackRequest) (listQuery, []byte, error) {
+	var q listQuery
+	p, err := segment.Parse(req.SegmentPrefix)
+	if err != nil {
+		return q, nil, rpcerr.InvalidArgument("segment_prefix", err.Error())
+	}
+	q.prefix = p
+	for i, st := range req.Statuses {
+		f := fmt.Sprintf("statuses[%d]", i)
+		if _, ok := commonv1.FeedbackStatus_name[int32(st)]; !ok || st == commonv1.FeedbackStatus_FEEDBACK_STATUS_UNSPECIFIED {
+			return q, nil, rpcerr.InvalidArgument(f, "must be a known status; leave the list empty for any")
+		}
+		q.statuses = append(q.statuses, st)
+	}
+	if q.dims, err = checkDimensions("dimensions", req.Dimensions); err != nil {
+		return q, nil, err
+	}
+	for i, l := range req.Labels {
+		// UNSPECIFIED is a real filter here: comments not scored yet.
+		if _, ok := commonv1.SentimentLabel_name[int32(l)]; !ok {
+			return q, nil, rpcerr.InvalidArgument(fmt.Sprintf("labels[%d]", i), fmt.Sprintf("unknown label %d", l))
+		}
+		q.labels = append(q.labels, l)
+	}
+	if req.StartTime != nil {
+		if err := req.StartTime.CheckValid(); err != nil {
+			return q, nil, rpcerr.InvalidArgument("start_time", err.Error())
+		}
+		q.start = window.Of(window.Day, req.StartTime.AsTime()).Start
+	}
+	if req.EndTime != nil {
+		if err := req.EndTime.CheckValid(); err != nil {
+			return q, nil, rpcerr.InvalidArgument("end_time", err.Error())
+		}
+		q.end = req.EndTime.AsTime()
+		if !q.start.IsZero() && !q.end.After(q.start) {
+			return q, nil, rpcerr.InvalidArgument("end_time", "must be after the day of start_time")
+		}
+	}
+	switch {
+	case req.PageSize == 0:
+		q.size = defaultPageSize
+	case req.PageSize < 0 || req.PageSize > maxPageSize:
+		return q, nil, rpcerr.InvalidArgument("page_size", fmt.Sprintf("must be 0..%d, got %d", maxPageSize, req.PageSize))
+	default:
+		q.size = int(req.PageSize)
+	}
+	fp, err := fingerprint(req)
+	if err != nil {
+		return q, nil, err
+	}
+	if req.PageToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
+		if err != nil || len(raw) <= fingerprintSize || !bytes.HasPrefix(raw[fingerprintSize:], store.DayPrefix(p.Org())) {
+			return q, nil, rpcerr.InvalidArgument("page_token", "not a token of ListFeedback")
+		}
+		if !bytes.Equal(raw[:fingerprintSize], fp) {
+			return q, nil, rpcerr.InvalidArgument("page_token", "was issued for other filters: repeat them, or start over without it")
+		}
+		q.after = raw[fingerprintSize:]
+	}
+	return q, fp, nil
+}
+
+// matches applies the filters but the prefix and the time range to a stored comment.
+func (q listQuery) matches(c *feedbackv1.Feedback) bool {
+	if len(q.statuses) > 0 && !slices.Contains(q.statuses, c.Status) {
+		return false
+	}
+	if len(q.labels) > 0 && !slices.Contains(q.labels, c.SentimentLabel) {
+		return false
+	}
+	if len(q.dims) > 0 && !slices.ContainsFunc(q.dims, func(d commonv1.Dimension) bool { return slices.Contains(c.Dimensions, d) }) {
+		return false
+	}
+	return true
+}
+
+// list returns one page of the comments shown under q.prefix, newest day first and in the
+// keyed shuffle order within a day. A comment is listed when the segment it is shown under is
+// within the prefix, so a prefix below the comment threshold lists nothing rather than the
+// comments of a small team.
+func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.ListFeedbackResponse, error) {
+	out := &feedbackv1.ListFeedbackResponse{}
+	prefix := store.DayPrefix(q.prefix.Org())
+	var from []byte
+	switch {
+	case q.after != nil:
+		from = append(bytes.Clone(q.after), 0) // the first key after it
+	case !q.end.IsZero():
+		last := window.Of(window.Day, q.end.Add(-time.Nanosecond)).Start
+		from = store.DayKey(q.prefix.Org(), last, make([]byte, store.ShuffleSize), "")
+	}
+	err := s.host.DB.View(func(tx *bolt.Tx) error {
+		var last []byte
+		return store.UnsafeScanDays(tx, prefix, from, func(k []byte) (bool, error) {
+			day, id, ok := store.SplitDayKey(prefix, k)
+			if !ok {
+				return true, nil
+			}
+			if !q.start.IsZero() && day.Before(q.start) {
+				return false, nil
+			}
+			if !q.end.IsZero() && !day.Before(q.end) {
+				return true, nil
+			}
+			c, err := store.UnsafeGetComment(tx, id)
+			if err != nil {
+				return false, err
+			}
+			if !q.matches(c) {
+				return true, nil
+			}
+			view, shown, err := s.unsafeView(tx, c)
+			if err != nil {
+				return false, err
+			}
+			if !shown.Within(q.prefix) {
+				return true, nil
+			}
+			if len(out.Feedback) == q.size {
+				// One more match exists: the page is full and there is a next one.
+				out.NextPageToken = pageToken(fp, last)
+				return false, nil
+			}
+			out.Feedback = append(out.Feedback, view)
+			last = bytes.Clone(k)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
