@@ -226,3 +226,17 @@ func (a *api) ListFeedback(ctx context.Context, req *feedbackv1.ListFeedbackRequ
 	}
 	return resp, nil
 }
+
+func (a *api) Upvote(ctx context.Context, req *feedbackv1.UpvoteRequest) (*feedbackv1.UpvoteResponse, error) {
+	if err := checkID("feedback_id", req.FeedbackId); err != nil {
+		return nil, err
+	}
+	if err := checkRef("submitter_ref", req.SubmitterRef); err != nil {
+		return nil, err
+	}
+	n, counted, err := a.svc.upvote(ctx, req.FeedbackId, req.SubmitterRef)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &feedbackv1.UpvoteResponse{Upvotes: n, Counted: counted}, nil
+}

@@ -230,13 +230,39 @@ func TestOnlyTheHashOfTheFollowUpTokenIsStored(t *testing.T) {
 
 func TestSubmitterRefIsStoredNowhere(t *testing.T) {
 	f := start(t)
+	var first *feedbackv1.SubmitFeedbackResponse
 	for i, key := range []string{"", "k-" + secretRef} {
-		f.submit(t, &feedbackv1.SubmitFeedbackRequest{
+		r := f.submit(t, &feedbackv1.SubmitFeedbackRequest{
 			Segment: "acme/eng/platform", Text: fmt.Sprintf("comment %d from %s", i, "someone"), SubmitterRef: secretRef, IdempotencyKey: key,
 		})
+		if first == nil {
+			first = r
+		}
+	}
+	// Every other path that sees the ref: upvotes, the rate limit up to a refusal, and the
+	// thread and workflow around the comment.
+	bot, hr := f.as(auth.RoleSubmitter), f.as(auth.RoleHR)
+	if _, err := f.client.Upvote(bot, &feedbackv1.UpvoteRequest{FeedbackId: first.FeedbackId, SubmitterRef: secretRef}); err != nil {
+		t.Fatalf("Upvote: %v", err)
+	}
+	for i := 2; i < feedback.DefaultDailyLimit; i++ {
+		f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "more", SubmitterRef: secretRef, IdempotencyKey: fmt.Sprintf("k%d-%s", i, secretRef)})
+	}
+	_, err := f.client.SubmitFeedback(bot, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "one too many", SubmitterRef: secretRef})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("comment past the daily limit: %v, want ResourceExhausted", err)
+	}
+	if _, err := f.client.FollowUp(bot, &feedbackv1.FollowUpRequest{FollowUpToken: first.FollowUpToken, Text: "and another thing"}); err != nil {
+		t.Fatalf("FollowUp: %v", err)
+	}
+	if _, err := f.client.Reply(hr, &feedbackv1.ReplyRequest{FeedbackId: first.FeedbackId, Text: "thanks"}); err != nil {
+		t.Fatalf("Reply: %v", err)
+	}
+	if _, err := f.client.UpdateStatus(hr, &feedbackv1.UpdateStatusRequest{FeedbackId: first.FeedbackId, Status: commonv1.FeedbackStatus_FEEDBACK_STATUS_ACKNOWLEDGED, Note: "seen"}); err != nil {
+		t.Fatalf("UpdateStatus: %v", err)
 	}
 	nextEvent(t, f, "voix.feedback.submitted.>")
-	waitPublished(t, f, 2)
+	waitPublished(t, f, feedback.DefaultDailyLimit+1)
 	f.svc.Close()
 	if name, found := findRef(readStore(t, f)); found {
 		t.Fatalf("the feedback store holds the submitter ref (%s)", name)
