@@ -20,7 +20,8 @@ import (
 const usage = `usage: voix <command> [flags]
 
 commands:
-  dev    run NATS and every service in one process, data under ./data
+  dev        run NATS and every service in one process, data under ./data
+  sentiment  sentiment administration: 'voix sentiment rebuild'
 `
 
 func main() {
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "dev":
 		return runDev(args[1:], stdout, stderr)
+	case "sentiment":
+		return runSentiment(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -108,7 +108,11 @@ func (f *fixture) lastOn(t *testing.T, subject string) *jetstream.RawStreamMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := f.js.Stream(ctx, bus.StreamSentiment)
+	stream := bus.StreamSentiment
+	if strings.HasPrefix(subject, "voix.feedback.") {
+		stream = bus.StreamFeedback
+	}
+	st, err := f.js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}

@@ -281,10 +281,6 @@ func granularityFrom(g commonv1.Granularity) (window.Granularity, error) {
 	return 0, rpcerr.InvalidArgument("granularity", "must be DAY, WEEK or MONTH")
 }
 
-func unimplemented(method string) error {
-	return status.Errorf(codes.Unimplemented, "%s is not implemented yet: see the sentiment service issue", method)
-}
-
 func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest) (*sentimentv1.ListAlertsResponse, error) {
 	prefix, err := segment.Parse(req.SegmentPrefix)
 	if err != nil {
@@ -328,6 +324,12 @@ func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest
 	return resp, nil
 }
 
-func (a *api) RebuildRollups(context.Context, *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {
-	return nil, unimplemented("RebuildRollups")
+// RebuildRollups recomputes the rollups from the streams. It blocks the consumers for its
+// duration, so it answers only when the rebuilt rollups are in place.
+func (a *api) RebuildRollups(ctx context.Context, _ *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {
+	n, err := a.svc.rebuild(ctx)
+	if err != nil {
+		return nil, rpcerr.To(err)
+	}
+	return &sentimentv1.RebuildRollupsResponse{EventsReplayed: n}, nil
 }

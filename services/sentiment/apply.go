@@ -31,6 +31,12 @@ type contribution struct {
 // ancestors, and queues ItemScored plus any aggregate update that may now be shown. It runs in
 // the consumer's transaction, which also records the event id.
 func (s *Service) applyFeedback(tx *bolt.Tx, ev bus.Event) error {
+	return s.applyFeedbackEvent(tx, ev, true)
+}
+
+// applyFeedbackEvent is applyFeedback, queueing ItemScored only when emit is set: a rebuild
+// replaying a comment the feedback service already has a score for does not send it again.
+func (s *Service) applyFeedbackEvent(tx *bolt.Tx, ev bus.Event, emit bool) error {
 	var m eventsv1.FeedbackSubmitted
 	if err := proto.Unmarshal(ev.Data, &m); err != nil {
 		return fmt.Errorf("%w: decode FeedbackSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
@@ -43,6 +49,9 @@ func (s *Service) applyFeedback(tx *bolt.Tx, ev bus.Event) error {
 	item := rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label)}
 	if err := s.aggregate(tx, seg, m.Contributors, []contribution{{item: item, dims: m.Dimensions}}); err != nil {
 		return err
+	}
+	if !emit {
+		return nil
 	}
 	scored := &eventsv1.ItemScored{
 		ItemId:   m.FeedbackId,
@@ -106,6 +115,8 @@ func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error {
 // aggregate adds the parts to every rollup the contributor tags name. The rollups it changes
 // are marked for the publisher (flush), which decides what may be shown.
 func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.ContributorTag, parts []contribution) error {
+	// Every tag is checked before anything is written: a rebuild applies events in one shared
+	// transaction, where a half-applied event could not be rolled back alone.
 	for _, t := range tags {
 		tagSeg, err := segment.Parse(t.Segment)
 		if err != nil || !seg.Within(tagSeg) {
@@ -114,9 +125,11 @@ func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.Cont
 		if _, err := parseTagWindow(t.Window); err != nil {
 			return fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
 		}
+	}
+	for _, t := range tags {
 		for _, p := range parts {
 			for _, d := range dimensionsWithAll(p.dims) {
-				k := rollup.Key{Segment: tagSeg.String(), Dimension: int32(d), Window: t.Window}
+				k := rollup.Key{Segment: t.Segment, Dimension: int32(d), Window: t.Window}
 				if _, err := rollup.UnsafeAdd(tx, k, t.Tag, p.item); err != nil {
 					return err
 				}

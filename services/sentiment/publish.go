@@ -112,9 +112,14 @@ func (s *Service) flush() (int, error) {
 // flushAlerts evaluates the alert rule for the changed weekly aggregates that may be shown:
 // an alert carries numbers, so it obeys the same hiding rules as an update.
 func (s *Service) flushAlerts(tx *bolt.Tx, weekly map[treeKey][]string) error {
+	// Only the current week: a rebuild marks every past week changed, and a drop found in a
+	// week long gone is not news.
+	current := tagWindow(window.Of(window.Week, s.cfg.Now()))
 	trees := map[treeKey]bool{}
 	for tk := range weekly {
-		trees[tk] = true
+		if tk.win == current {
+			trees[tk] = true
+		}
 	}
 	for _, tk := range sortedTrees(trees) {
 		v, err := s.viewTree(tx, tk.org, tk.dim, tk.win)

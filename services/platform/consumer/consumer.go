@@ -303,24 +303,17 @@ func apply(update func(func(*bolt.Tx) error) error, durable string, h Handler, e
 	}
 	err = update(func(tx *bolt.Tx) error {
 		applied = false // a Batch may run this again after a rollback
-		root, err := tx.CreateBucketIfNotExists(processedBucket)
+		seen, err := seenBucket(tx, durable)
 		if err != nil {
 			return err
 		}
-		seen, err := root.CreateBucketIfNotExists([]byte(durable))
-		if err != nil {
-			return err
-		}
-		id := []byte(ev.ID)
-		if seen.Get(id) != nil {
+		if seen.Get([]byte(ev.ID)) != nil {
 			return nil
 		}
 		if err := h(tx, ev); err != nil {
 			return err
 		}
-		v := make([]byte, 8)
-		binary.BigEndian.PutUint64(v, uint64(time.Now().UnixNano()))
-		if err := seen.Put(id, v); err != nil {
+		if err := record(seen, ev.ID); err != nil {
 			return err
 		}
 		applied = true
@@ -330,4 +323,32 @@ func apply(update func(func(*bolt.Tx) error) error, durable string, h Handler, e
 		return false, fmt.Errorf("consumer %s: apply %s %s: %w", durable, ev.Type, ev.ID, err)
 	}
 	return applied, nil
+}
+
+// UnsafeRecord records in tx that the event id was applied under durable, and reports whether
+// it already was. A replay that applies events itself (a rebuild, with the live consumer
+// stopped) uses it so that the live consumer, once restarted, skips what the replay applied.
+func UnsafeRecord(tx *bolt.Tx, durable, id string) (already bool, err error) {
+	seen, err := seenBucket(tx, durable)
+	if err != nil {
+		return false, err
+	}
+	if seen.Get([]byte(id)) != nil {
+		return true, nil
+	}
+	return false, record(seen, id)
+}
+
+func seenBucket(tx *bolt.Tx, durable string) (*bolt.Bucket, error) {
+	root, err := tx.CreateBucketIfNotExists(processedBucket)
+	if err != nil {
+		return nil, err
+	}
+	return root.CreateBucketIfNotExists([]byte(durable))
+}
+
+func record(seen *bolt.Bucket, id string) error {
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, uint64(time.Now().UnixNano()))
+	return seen.Put([]byte(id), v)
 }

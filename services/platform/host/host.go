@@ -88,13 +88,15 @@ type Host struct {
 	Secret *anonymity.Secret
 	Log    *slog.Logger
 
-	cfg       Config
-	srv       *grpcserver.Server
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	consumers []*consumer.Consumer
-	closeOnce sync.Once
+	cfg          Config
+	srv          *grpcserver.Server
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	mu           sync.Mutex // guards consumers and consumerCfgs
+	consumers    []*consumer.Consumer
+	consumerCfgs []consumer.Config
+	closeOnce    sync.Once
 }
 
 // New opens the store, loads the secret and the tokens, connects to NATS, ensures the streams,
@@ -166,12 +168,37 @@ func (h *Host) Consume(cfg consumer.Config) error {
 	if cfg.Log == nil {
 		cfg.Log = h.Log
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	c, err := consumer.Start(h.ctx, h.Bus.JetStream(), cfg)
 	if err != nil {
 		return fmt.Errorf("start consumer %s: %w", cfg.Durable, err)
 	}
 	h.consumers = append(h.consumers, c)
+	h.consumerCfgs = append(h.consumerCfgs, cfg)
 	return nil
+}
+
+// Paused runs fn with every consumer stopped, then starts them again: a replay that writes the
+// same aggregates (a rebuild) must not interleave with live events. Messages a consumer had
+// buffered but not applied are redelivered after their AckWait.
+func (h *Host) Paused(fn func() error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.consumers {
+		c.Stop()
+	}
+	fnErr := fn()
+	var errs []error
+	for i, cfg := range h.consumerCfgs {
+		c, err := consumer.Start(h.ctx, h.Bus.JetStream(), cfg)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("restart consumer %s: %w", cfg.Durable, err))
+			continue
+		}
+		h.consumers[i] = c
+	}
+	return errors.Join(append([]error{fnErr}, errs...)...)
 }
 
 // Go runs fn in the background until the Host closes; fn must return when ctx is done.
@@ -205,9 +232,11 @@ func (h *Host) Close() error {
 		if h.srv != nil {
 			h.srv.Stop(5 * time.Second)
 		}
+		h.mu.Lock()
 		for _, c := range h.consumers {
 			c.Stop()
 		}
+		h.mu.Unlock()
 		h.cancel()
 		h.wg.Wait()
 		if h.Bus != nil {

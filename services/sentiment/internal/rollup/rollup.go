@@ -129,10 +129,16 @@ func Get(tx *bolt.Tx, k Key) (Stats, error) {
 
 // UnsafeAdd adds item to the aggregate k, counting tag as a person if this is the first item of
 // that tag in k, and returns the aggregate after the change.
+//
+// A new aggregate starts its version after the last one published, so that versions keep
+// increasing across a rebuild.
 func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
 	s, err := Get(tx, k)
 	if err != nil {
 		return s, err
+	}
+	if s.Version == 0 {
+		s.Version = Published(tx, k)
 	}
 	if len(tag) > 0 {
 		pk := append(k.bytes(), 0)
@@ -213,9 +219,10 @@ func UnsafeTakeDirty(tx *bolt.Tx, limit int) ([]Key, error) {
 	return keys, nil
 }
 
-// UnsafeReset deletes every aggregate, person tag, segment and dirty mark, for a rebuild.
+// UnsafeReset deletes every aggregate, person tag and segment, for a rebuild. The versions
+// last published stay, so that the rebuilt aggregates publish with newer ones.
 func UnsafeReset(tx *bolt.Tx) error {
-	for _, b := range Buckets() {
+	for _, b := range [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty} {
 		if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}

@@ -1,0 +1,106 @@
+package sentiment_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/auth"
+)
+
+func TestRebuildAnswersExactlyAsTheIncrementalStore(t *testing.T) {
+	f := start(t)
+	wl, gr := commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_GROWTH
+	n := 0
+	for w := 3; w >= 0; w-- {
+		at := now.AddDate(0, 0, -7*w)
+		n += len(f.group(t, "acme/eng/platform", 6+w, at, wl, 5, 2, 4))
+		n += len(f.group(t, "acme/eng/data", 3, at, gr, 1))
+		n += len(f.group(t, "acme/sales", 7, at.Add(-26*time.Hour), wl, 4, 3))
+	}
+	texts := []string{"Trop de réunions, on est débordés", "Great onboarding, thanks", "Les outils sont nuls", "Bonne ambiance", "ok", "I feel valued"}
+	for i, text := range texts {
+		f.comment(t, fmt.Sprintf("C%d", i), "acme/eng/platform", text, wl)
+	}
+	// A republished copy of the last comment (new Nats-Msg-Id, same ce-id) and a poison
+	// message: neither may change a number, live or rebuilt.
+	f.republishLast(t, "voix.feedback.submitted.acme.eng.platform")
+	f.publishRaw(t, "voix.feedback.submitted.acme", "voix.feedback.submitted.v1", []byte{0xff})
+	f.waitAcked(t, "sentiment-pulse", "PULSE", uint64(n))
+	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", uint64(len(texts)+2))
+
+	before := f.snapshot(t)
+	resp, err := f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleAdmin), &sentimentv1.RebuildRollupsRequest{})
+	if err != nil {
+		t.Fatalf("RebuildRollups: %v", err)
+	}
+	if want := uint64(n + len(texts)); resp.EventsReplayed != want {
+		t.Errorf("replayed %d events, want %d (duplicate and poison skipped)", resp.EventsReplayed, want)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Fatalf("the rebuilt store answers differently:\n--- incremental\n%s\n--- rebuilt\n%s", before, after)
+	}
+
+	// The live consumers resumed: one more answer counts once.
+	f.answer(t, "late", "acme/sales", now, wl, 5)
+	f.waitAcked(t, "sentiment-pulse", "PULSE", uint64(n+1))
+	if got := f.get(t, "acme/sales", wl); got.People != 8 {
+		t.Fatalf("acme/sales after the rebuild and one more person = %+v, want 8 people", got)
+	}
+	if _, err := f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.RebuildRollupsRequest{}); err == nil {
+		t.Fatal("hr started a rebuild; it is for admins")
+	}
+}
+
+// republishLast stores the newest message of subject again with a fresh Nats-Msg-Id, as a
+// relay retrying outside JetStream's duplicate window would.
+func (f *fixture) republishLast(t *testing.T, subject string) {
+	t.Helper()
+	last := f.lastOn(t, subject)
+	msg := nats.NewMsg(subject)
+	msg.Data = last.Data
+	msg.Header = last.Header
+	msg.Header.Set("Nats-Msg-Id", last.Header.Get("Nats-Msg-Id")+"-again")
+	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatalf("republish: %v", err)
+	}
+}
+
+// snapshot renders what readers can see: heatmaps, trends and single aggregates over every
+// granularity.
+func (f *fixture) snapshot(t *testing.T) string {
+	t.Helper()
+	ctx := f.env.As(context.Background(), auth.RoleHR)
+	var b strings.Builder
+	add := func(m proto.Message, err error) {
+		if err != nil {
+			t.Fatalf("snapshot: %v", err)
+		}
+		b.WriteString(prototext.Format(m))
+		b.WriteString("\n")
+	}
+	for _, p := range []string{"acme", "acme/eng"} {
+		add(f.client.GetHeatmap(ctx, &sentimentv1.GetHeatmapRequest{SegmentPrefix: p}))
+		add(f.client.GetHeatmap(ctx, &sentimentv1.GetHeatmapRequest{SegmentPrefix: p, Granularity: commonv1.Granularity_GRANULARITY_MONTH}))
+	}
+	for _, seg := range []string{"acme", "acme/eng", "acme/eng/platform", "acme/eng/data", "acme/sales"} {
+		for _, d := range []commonv1.Dimension{0, commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_GROWTH} {
+			for _, g := range []commonv1.Granularity{commonv1.Granularity_GRANULARITY_DAY, commonv1.Granularity_GRANULARITY_WEEK, commonv1.Granularity_GRANULARITY_MONTH} {
+				add(f.client.GetSentiment(ctx, &sentimentv1.GetSentimentRequest{Segment: seg, Dimension: d, Granularity: g}))
+			}
+			add(f.client.GetTrend(ctx, &sentimentv1.GetTrendRequest{Segment: seg, Dimension: d,
+				Granularity: commonv1.Granularity_GRANULARITY_WEEK, StartTime: timestamppb.New(now.AddDate(0, 0, -28))}))
+		}
+	}
+	return b.String()
+}
+
