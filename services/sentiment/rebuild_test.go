@@ -103,4 +103,3 @@ func (f *fixture) snapshot(t *testing.T) string {
 	}
 	return b.String()
 }
-
