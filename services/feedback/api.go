@@ -240,3 +240,15 @@ func (a *api) Upvote(ctx context.Context, req *feedbackv1.UpvoteRequest) (*feedb
 	}
 	return &feedbackv1.UpvoteResponse{Upvotes: n, Counted: counted}, nil
 }
+
+func (a *api) GetLoopStats(ctx context.Context, req *feedbackv1.GetLoopStatsRequest) (*feedbackv1.GetLoopStatsResponse, error) {
+	p, err := checkPrefix(ctx, "segment_prefix", req.SegmentPrefix)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.svc.loopStats(p)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}

@@ -50,6 +50,12 @@ func (c *clock) Now() time.Time {
 	return c.now
 }
 
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
 func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -79,6 +85,8 @@ func (f *fixture) restart(t testing.TB) {
 		DataDir: f.env.DataDir,
 		NATS:    f.env.NATSConfig(),
 		Now:     f.clock.Now,
+		// Deadlines are checked by the tests, after they move the clock.
+		DeadlineInterval: time.Hour,
 	})
 	if err != nil {
 		t.Fatalf("start feedback: %v", err)
