@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -131,9 +132,8 @@ func (s *Service) upsertRule(ctx context.Context, r rule) (*feedbackv1.RoutingRu
 			return err
 		}
 		if r.Id != "" {
-			old, err := store.UnsafeGetRule(tx, r.Id)
-			if err != nil || !p.Covers(old.SegmentPrefix) {
-				return fmt.Errorf("rule.id: %w: rule %q", errNotFound, r.Id)
+			if err := unsafeOwnRule(tx, p, "rule.id", r.Id); err != nil {
+				return err
 			}
 		}
 		for _, o := range all {
@@ -178,10 +178,22 @@ func (s *Service) listRules(prefix segment.Path) ([]*feedbackv1.RoutingRule, err
 func (s *Service) deleteRule(ctx context.Context, id string) error {
 	p, _ := auth.FromContext(ctx)
 	return s.host.DB.Update(func(tx *bolt.Tx) error {
-		old, err := store.UnsafeGetRule(tx, id)
-		if err != nil || !p.Covers(old.SegmentPrefix) {
-			return fmt.Errorf("id: %w: rule %q", errNotFound, id)
+		if err := unsafeOwnRule(tx, p, "id", id); err != nil {
+			return err
 		}
 		return store.UnsafeDeleteRule(tx, id)
 	})
+}
+
+// unsafeOwnRule checks that rule id exists within p's prefix. A rule outside it is the same
+// NotFound as an unknown id.
+func unsafeOwnRule(tx *bolt.Tx, p auth.Principal, field, id string) error {
+	old, err := store.UnsafeGetRule(tx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err != nil || !p.Covers(old.SegmentPrefix) {
+		return fmt.Errorf("%s: %w: rule %q", field, errNotFound, id)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/voix-dev/voix/services/feedback"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config"
 )
@@ -26,6 +27,11 @@ func run(args []string) error {
 	var c config.Service
 	c.Register(fs, feedback.DefaultListen)
 	secret := fs.String("secret-file", "", "anonymity secret shared by all services (default <data-dir>/secret.key)")
+	threshold := fs.Int("comment-threshold", anonymity.DefaultCommentThreshold, "headcount a segment needs before comments are shown under it; fix it before the first comment")
+	minGroup := fs.Int("min-group-size", anonymity.DefaultMinGroupSize, "distinct people below which loop statistics are hidden")
+	daily := fs.Int("daily-limit", feedback.DefaultDailyLimit, "comments one person may submit per UTC day")
+	ack := fs.Duration("ack-deadline", feedback.DefaultAckDeadline, "time a comment may stay NEW before it is overdue")
+	resolve := fs.Duration("resolve-deadline", feedback.DefaultResolveDeadline, "time a comment may stay open before it is overdue")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,6 +50,12 @@ func run(args []string) error {
 		TokensFile: c.TokensFile,
 		SecretFile: *secret,
 		Log:        c.Logger(os.Stderr),
+
+		CommentThreshold: *threshold,
+		MinGroupSize:     *minGroup,
+		DailyLimit:       *daily,
+		AckDeadline:      *ack,
+		ResolveDeadline:  *resolve,
 	})
 	if err != nil {
 		return err
