@@ -19,6 +19,7 @@ var (
 		pulsev1.PulseService_GetSurvey_FullMethodName:              readers,
 		pulsev1.PulseService_ListSurveys_FullMethodName:            readers,
 		pulsev1.PulseService_CloseSurvey_FullMethodName:            managers,
+		pulsev1.PulseService_UpdateSurveySettings_FullMethodName:   managers,
 		pulsev1.PulseService_ListPendingSurveys_FullMethodName:     {auth.RoleSubmitter},
 		pulsev1.PulseService_SubmitResponse_FullMethodName:         {auth.RoleSubmitter},
 		pulsev1.PulseService_GetResults_FullMethodName:             readers,
@@ -192,8 +193,35 @@ func (a *api) ListPendingSurveys(ctx context.Context, req *pulsev1.ListPendingSu
 // The RPCs of the next issue. The embedded Unimplemented server would answer too, but with a
 // message that does not say when.
 
-func (a *api) CloseSurvey(context.Context, *pulsev1.CloseSurveyRequest) (*pulsev1.CloseSurveyResponse, error) {
-	return nil, toStatus(fmt.Errorf("CloseSurvey: %w", errNotImplemented))
+func (a *api) CloseSurvey(ctx context.Context, req *pulsev1.CloseSurveyRequest) (*pulsev1.CloseSurveyResponse, error) {
+	if err := checkSurveyID("survey_id", req.SurveyId); err != nil {
+		return nil, err
+	}
+	if _, err := a.svc.managedSurvey(ctx, req.SurveyId); err != nil {
+		return nil, toStatus(err)
+	}
+	now := a.svc.cfg.Now()
+	sv, err := a.svc.closeSurvey(req.SurveyId, now)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.CloseSurveyResponse{Survey: surveyView(sv, now)}, nil
+}
+
+func (a *api) UpdateSurveySettings(ctx context.Context, req *pulsev1.UpdateSurveySettingsRequest) (*pulsev1.UpdateSurveySettingsResponse, error) {
+	if err := checkSurveyID("survey_id", req.SurveyId); err != nil {
+		return nil, err
+	}
+	if _, err := a.svc.managedSurvey(ctx, req.SurveyId); err != nil {
+		return nil, toStatus(err)
+	}
+	sv, err := a.svc.updateSettings(req.SurveyId, settings{
+		minGroupSize: req.MinGroupSize, commentThreshold: req.CommentThreshold, liveResults: req.LiveResults,
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.UpdateSurveySettingsResponse{Survey: surveyView(sv, a.svc.cfg.Now())}, nil
 }
 
 func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*pulsev1.GetResultsResponse, error) {

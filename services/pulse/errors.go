@@ -18,6 +18,7 @@ var (
 	errSurveyClosed     = errors.New("survey is closed")
 	errKeyReused        = errors.New("idempotency_key: already used for a different request")
 	errWaveNotClosed    = errors.New("results not readable yet")
+	errSettingsFixed    = errors.New("fixed once the first response arrived: results already read were suppressed with it")
 	errNotImplemented   = errors.New("not implemented yet: see the pulse results and scheduling issue")
 )
 
@@ -30,6 +31,7 @@ var rules = []rpcerr.Rule{
 	{Err: errSurveyClosed, Code: codes.FailedPrecondition},
 	{Err: errKeyReused, Code: codes.InvalidArgument},
 	{Err: errWaveNotClosed, Code: codes.FailedPrecondition},
+	{Err: errSettingsFixed, Code: codes.FailedPrecondition},
 	{Err: errNotImplemented, Code: codes.Unimplemented},
 }
 

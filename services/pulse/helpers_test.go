@@ -60,6 +60,8 @@ func start(t testing.TB) *fixture {
 		DataDir: f.env.DataDir,
 		NATS:    f.env.NATSConfig(),
 		Now:     f.clock.Now,
+		// Tests drive the scheduler with Tick; the background pass stays out of their way.
+		ScheduleEvery: time.Hour,
 	})
 	if err != nil {
 		t.Fatalf("start pulse: %v", err)
@@ -172,7 +174,7 @@ func (f *fixture) restart(t testing.TB, fn func(db *bolt.DB)) {
 		}
 	}
 	svc, err := pulse.Start(context.Background(), pulse.Config{
-		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(), Now: f.clock.Now,
+		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(), Now: f.clock.Now, ScheduleEvery: time.Hour,
 	})
 	if err != nil {
 		t.Fatalf("restart: %v", err)

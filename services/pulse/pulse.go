@@ -3,13 +3,16 @@
 // every response is stored and published without anything that says who gave it.
 //
 // This package holds the gRPC face (validation, authorisation, proto mapping); the bbolt
-// layout is in internal/store. Scheduling of later waves, question rotation, templates,
-// lifecycle surveys and results come with the "pulse results and scheduling" issue.
+// layout is in internal/store. A scheduler inside the service opens and closes waves on the
+// survey's calendar and rotates questions through the bank; results are cut from one
+// suppression of the whole audience tree so that no view, alone or with others, shows a group
+// smaller than the minimum size.
 package pulse
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -36,6 +39,9 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock: waves are open when opens_at <= Now() < closes_at. Default time.Now.
 	Now func() time.Time
+	// ScheduleEvery is how often the scheduler opens and closes waves and announces them.
+	// Default one second; a pass also runs at Start, so a restart catches up at once.
+	ScheduleEvery time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -50,6 +56,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.ScheduleEvery <= 0 {
+		c.ScheduleEvery = time.Second
 	}
 	return nil
 }
@@ -84,6 +93,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, host: h}
+	if err := s.tick(cfg.Now()); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("pulse: first scheduling pass: %w", err)
+	}
+	h.Go(s.schedule)
 	pulsev1.RegisterPulseServiceServer(h.GRPC(), &api{svc: s})
 	h.Serve()
 	return s, nil

@@ -647,10 +647,6 @@ func TestLaterRPCsAreUnimplemented(t *testing.T) {
 	f := start(t)
 	ctx := f.as(auth.RoleAdmin)
 	for name, call := range map[string]func() error{
-		"CloseSurvey": func() error {
-			_, err := f.client.CloseSurvey(ctx, &pulsev1.CloseSurveyRequest{SurveyId: "x"})
-			return err
-		},
 		"TriggerLifecycleSurvey": func() error {
 			_, err := f.client.TriggerLifecycleSurvey(ctx, &pulsev1.TriggerLifecycleSurveyRequest{})
 			return err

@@ -496,3 +496,47 @@ func TestResultsOf10000Respondents(t *testing.T) {
 		want[i].enps.check(t, c.Segment+" enps", question(c, "enps"), true)
 	}
 }
+
+// Over a range of waves a group is shown only where every wave shows it, so that subtracting
+// one range from another cannot reveal a wave in which the group was hidden.
+func TestResultsOverWaves(t *testing.T) {
+	f := start(t)
+	sv := f.createSurvey(t, validSurvey())
+	n := 0
+	answer := func(seg string, count int, mood int32) {
+		for range count {
+			n++
+			f.submit(t, sv.Id, fmt.Sprintf("U%d", n), seg, scale("mood", mood))
+		}
+	}
+	answer("acme/eng/web", 6, 4)
+	answer("acme/eng/api", 6, 2)
+	f.tick(t, t0.Add(7*24*time.Hour-time.Hour)) // wave 2 opens
+	answer("acme/eng/web", 6, 5)
+	answer("acme/eng/api", 2, 1) // below k: api hidden in wave 2, and web with it
+	f.clock.Set(t0.Add(12 * 24 * time.Hour))
+
+	w1 := f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id, FirstWave: 1})
+	if child(w1, "acme/eng/web").Respondents != 6 || child(w1, "acme/eng/api").Respondents != 6 {
+		t.Fatalf("wave 1 children %v", w1.Children)
+	}
+	w2 := f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id}) // latest closed: 2
+	if w2.Trend[0].Wave != 2 || w2.Total.Respondents != 8 {
+		t.Fatalf("wave 2 total %v trend %v", w2.Total, w2.Trend)
+	}
+	wantHiddenGroup(t, child(w2, "acme/eng/api"))
+	wantHiddenGroup(t, child(w2, "acme/eng/web"))
+
+	both := f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id, FirstWave: 1, LastWave: 2})
+	if both.Total.Respondents != 20 || !near(question(both.Total, "mood").Mean, (6*4+6*2+6*5+2*1)/20.0) {
+		t.Fatalf("range total %v", both.Total)
+	}
+	wantHiddenGroup(t, child(both, "acme/eng/api"))
+	wantHiddenGroup(t, child(both, "acme/eng/web"))
+	if len(both.Trend) != 2 || both.Trend[0].Respondents != 12 || both.Trend[1].Respondents != 8 {
+		t.Fatalf("trend %v", both.Trend)
+	}
+	if want := (float64(6*4+6*2)/12 - 3) / 2; !near(both.Trend[0].Score, want) {
+		t.Fatalf("wave 1 score %v, want %v", both.Trend[0].Score, want)
+	}
+}

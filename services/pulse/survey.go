@@ -32,30 +32,15 @@ const (
 	unknownSurveyFormat = "survey %q: %w"
 )
 
-// createSurvey stores a normalised survey with its first wave and the WaveOpened event, in one
-// transaction. With an idempotency key, a retry by the same caller returns the survey the
-// first call created.
+// createSurvey stores a normalised survey with its first wave, and the WaveOpened event if
+// that wave is open already, in one transaction. With an idempotency key, a retry by the same
+// caller returns the survey the first call created.
 func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, sv *pulsev1.Survey, now time.Time) (*pulsev1.Survey, error) {
 	sv.Id = rand.Text()
 	sv.State = pulsev1.SurveyState_SURVEY_STATE_ACTIVE
 	sv.CreateTime = timestamppb.New(now)
-	// One wave for now: it opens at first_opens_at and is open while opens_at <= now <
-	// closes_at. The scheduler of the next issue opens the following ones.
-	opens := sv.Schedule.FirstOpensAt.AsTime()
-	first := &pulsev1.Wave{
-		Number:   1,
-		OpensAt:  timestamppb.New(opens),
-		ClosesAt: timestamppb.New(opens.Add(sv.Schedule.ResponseWindow.AsDuration())),
-	}
-	for _, q := range sv.Questions {
-		first.QuestionIds = append(first.QuestionIds, q.Id) // no rotation yet: every question
-	}
-	sv.Waves = []*pulsev1.Wave{first}
+	sv.Waves = []*pulsev1.Wave{planWave(sv, 1)}
 
-	ev, err := waveOpenedEvent(sv, first, now)
-	if err != nil {
-		return nil, err
-	}
 	var hash []byte
 	if req.IdempotencyKey != "" {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req.Survey)
@@ -66,7 +51,7 @@ func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, 
 		hash = sum[:]
 	}
 	var out *pulsev1.Survey
-	err = s.host.DB.Update(func(tx *bolt.Tx) error {
+	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		if req.IdempotencyKey != "" {
 			sk, err := store.UnsafeGetSurveyKey(tx, caller, req.IdempotencyKey)
 			switch {
@@ -87,7 +72,8 @@ func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, 
 			return err
 		}
 		out = sv
-		return s.host.Outbox.Add(tx, ev)
+		// Announces wave 1 now if it is open already; the scheduler does otherwise.
+		return s.unsafeAdvance(tx, sv, now)
 	})
 	if err != nil {
 		return nil, err

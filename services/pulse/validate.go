@@ -183,6 +183,10 @@ func normalizeSurvey(in *pulsev1.Survey, now time.Time) (*pulsev1.Survey, segmen
 	if out.Schedule, err = normalizeSchedule(in.Schedule, now); err != nil {
 		return nil, audience, err
 	}
+	if p := period(out.Cadence); out.Schedule.ResponseWindow.AsDuration() > p {
+		return nil, audience, rpcerr.InvalidArgument("survey.schedule.response_window",
+			fmt.Sprintf("must be at most %v with cadence %s, so that waves do not overlap", p, strings.TrimPrefix(out.Cadence.String(), "CADENCE_")))
+	}
 	if out.Questions, err = normalizeQuestions(in.Questions, in.DefaultLanguage); err != nil {
 		return nil, audience, err
 	}

@@ -92,7 +92,22 @@ func TestCreateSurveyValidation(t *testing.T) {
 			r.Survey.Schedule.ResponseWindow = window(time.Hour)
 		}, nil, codes.OK, ""},
 		{"window 1h, closing now", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Schedule.ResponseWindow = window(time.Hour) }, nil, codes.InvalidArgument, "survey.schedule.first_opens_at"},
-		{"window 31d", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Schedule.ResponseWindow = window(31 * 24 * time.Hour) }, nil, codes.OK, ""},
+		{"window 31d, once", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_ONCE
+			r.Survey.Schedule.ResponseWindow = window(31 * 24 * time.Hour)
+		}, nil, codes.OK, ""},
+		{"window over a week, weekly", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Schedule.ResponseWindow = window(7*24*time.Hour + time.Second)
+		}, nil, codes.InvalidArgument, "survey.schedule.response_window"},
+		{"window a week, weekly", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Schedule.ResponseWindow = window(7 * 24 * time.Hour) }, nil, codes.OK, ""},
+		{"window 28d, monthly", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_MONTHLY
+			r.Survey.Schedule.ResponseWindow = window(28 * 24 * time.Hour)
+		}, nil, codes.OK, ""},
+		{"window 29d, monthly", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_MONTHLY
+			r.Survey.Schedule.ResponseWindow = window(29 * 24 * time.Hour)
+		}, nil, codes.InvalidArgument, "survey.schedule.response_window"},
 		{"no questions", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Questions = nil }, nil, codes.InvalidArgument, "survey.questions"},
 		{"101 questions", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Questions = manyQuestions(101) }, nil, codes.InvalidArgument, "survey.questions"},
 		{"100 questions, ids generated", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Questions = manyQuestions(100) }, nil, codes.OK, ""},

@@ -1211,6 +1211,125 @@ func (x *CloseSurveyResponse) GetSurvey() *Survey {
 	return nil
 }
 
+// UpdateSurveySettingsRequest changes the settings that are set; unset fields keep their value.
+type UpdateSurveySettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Survey id. Required.
+	SurveyId string `protobuf:"bytes,1,opt,name=survey_id,json=surveyId,proto3" json:"survey_id,omitempty"`
+	// New minimum group size k, at least 3.
+	MinGroupSize *uint32 `protobuf:"varint,2,opt,name=min_group_size,json=minGroupSize,proto3,oneof" json:"min_group_size,omitempty"`
+	// New comment threshold, at least k.
+	CommentThreshold *uint32 `protobuf:"varint,3,opt,name=comment_threshold,json=commentThreshold,proto3,oneof" json:"comment_threshold,omitempty"`
+	// Allow results of an open wave (never below k).
+	LiveResults   *bool `protobuf:"varint,4,opt,name=live_results,json=liveResults,proto3,oneof" json:"live_results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSurveySettingsRequest) Reset() {
+	*x = UpdateSurveySettingsRequest{}
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSurveySettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSurveySettingsRequest) ProtoMessage() {}
+
+func (x *UpdateSurveySettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSurveySettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSurveySettingsRequest) Descriptor() ([]byte, []int) {
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateSurveySettingsRequest) GetSurveyId() string {
+	if x != nil {
+		return x.SurveyId
+	}
+	return ""
+}
+
+func (x *UpdateSurveySettingsRequest) GetMinGroupSize() uint32 {
+	if x != nil && x.MinGroupSize != nil {
+		return *x.MinGroupSize
+	}
+	return 0
+}
+
+func (x *UpdateSurveySettingsRequest) GetCommentThreshold() uint32 {
+	if x != nil && x.CommentThreshold != nil {
+		return *x.CommentThreshold
+	}
+	return 0
+}
+
+func (x *UpdateSurveySettingsRequest) GetLiveResults() bool {
+	if x != nil && x.LiveResults != nil {
+		return *x.LiveResults
+	}
+	return false
+}
+
+// UpdateSurveySettingsResponse holds the updated survey.
+type UpdateSurveySettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The survey.
+	Survey        *Survey `protobuf:"bytes,1,opt,name=survey,proto3" json:"survey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSurveySettingsResponse) Reset() {
+	*x = UpdateSurveySettingsResponse{}
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSurveySettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSurveySettingsResponse) ProtoMessage() {}
+
+func (x *UpdateSurveySettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSurveySettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSurveySettingsResponse) Descriptor() ([]byte, []int) {
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UpdateSurveySettingsResponse) GetSurvey() *Survey {
+	if x != nil {
+		return x.Survey
+	}
+	return nil
+}
+
 // PendingQuestion is a question as the person answering sees it, in one language.
 type PendingQuestion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1232,7 +1351,7 @@ type PendingQuestion struct {
 
 func (x *PendingQuestion) Reset() {
 	*x = PendingQuestion{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[13]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1363,7 @@ func (x *PendingQuestion) String() string {
 func (*PendingQuestion) ProtoMessage() {}
 
 func (x *PendingQuestion) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[13]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1376,7 @@ func (x *PendingQuestion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingQuestion.ProtoReflect.Descriptor instead.
 func (*PendingQuestion) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{13}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PendingQuestion) GetId() string {
@@ -1315,7 +1434,7 @@ type PendingOption struct {
 
 func (x *PendingOption) Reset() {
 	*x = PendingOption{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[14]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1446,7 @@ func (x *PendingOption) String() string {
 func (*PendingOption) ProtoMessage() {}
 
 func (x *PendingOption) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[14]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1459,7 @@ func (x *PendingOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingOption.ProtoReflect.Descriptor instead.
 func (*PendingOption) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{14}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PendingOption) GetId() string {
@@ -1376,7 +1495,7 @@ type PendingSurvey struct {
 
 func (x *PendingSurvey) Reset() {
 	*x = PendingSurvey{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[15]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1507,7 @@ func (x *PendingSurvey) String() string {
 func (*PendingSurvey) ProtoMessage() {}
 
 func (x *PendingSurvey) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[15]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1520,7 @@ func (x *PendingSurvey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingSurvey.ProtoReflect.Descriptor instead.
 func (*PendingSurvey) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{15}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PendingSurvey) GetSurveyId() string {
@@ -1454,7 +1573,7 @@ type ListPendingSurveysRequest struct {
 
 func (x *ListPendingSurveysRequest) Reset() {
 	*x = ListPendingSurveysRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[16]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1585,7 @@ func (x *ListPendingSurveysRequest) String() string {
 func (*ListPendingSurveysRequest) ProtoMessage() {}
 
 func (x *ListPendingSurveysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[16]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1598,7 @@ func (x *ListPendingSurveysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingSurveysRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingSurveysRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{16}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListPendingSurveysRequest) GetSubmitterRef() string {
@@ -1514,7 +1633,7 @@ type ListPendingSurveysResponse struct {
 
 func (x *ListPendingSurveysResponse) Reset() {
 	*x = ListPendingSurveysResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[17]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1645,7 @@ func (x *ListPendingSurveysResponse) String() string {
 func (*ListPendingSurveysResponse) ProtoMessage() {}
 
 func (x *ListPendingSurveysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[17]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1658,7 @@ func (x *ListPendingSurveysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingSurveysResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingSurveysResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{17}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListPendingSurveysResponse) GetSurveys() []*PendingSurvey {
@@ -1560,7 +1679,7 @@ type ChoiceAnswer struct {
 
 func (x *ChoiceAnswer) Reset() {
 	*x = ChoiceAnswer{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[18]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1691,7 @@ func (x *ChoiceAnswer) String() string {
 func (*ChoiceAnswer) ProtoMessage() {}
 
 func (x *ChoiceAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[18]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1704,7 @@ func (x *ChoiceAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChoiceAnswer.ProtoReflect.Descriptor instead.
 func (*ChoiceAnswer) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{18}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ChoiceAnswer) GetOptionIds() []string {
@@ -1615,7 +1734,7 @@ type Answer struct {
 
 func (x *Answer) Reset() {
 	*x = Answer{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[19]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1746,7 @@ func (x *Answer) String() string {
 func (*Answer) ProtoMessage() {}
 
 func (x *Answer) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[19]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1759,7 @@ func (x *Answer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Answer.ProtoReflect.Descriptor instead.
 func (*Answer) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{19}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Answer) GetQuestionId() string {
@@ -1747,7 +1866,7 @@ type SubmitResponseRequest struct {
 
 func (x *SubmitResponseRequest) Reset() {
 	*x = SubmitResponseRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[20]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1878,7 @@ func (x *SubmitResponseRequest) String() string {
 func (*SubmitResponseRequest) ProtoMessage() {}
 
 func (x *SubmitResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[20]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1891,7 @@ func (x *SubmitResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponseRequest.ProtoReflect.Descriptor instead.
 func (*SubmitResponseRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{20}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubmitResponseRequest) GetSurveyId() string {
@@ -1832,7 +1951,7 @@ type SubmitResponseResponse struct {
 
 func (x *SubmitResponseResponse) Reset() {
 	*x = SubmitResponseResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[21]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1963,7 @@ func (x *SubmitResponseResponse) String() string {
 func (*SubmitResponseResponse) ProtoMessage() {}
 
 func (x *SubmitResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[21]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1976,7 @@ func (x *SubmitResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponseResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponseResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{21}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubmitResponseResponse) GetResponseId() string {
@@ -1893,7 +2012,7 @@ type GetResultsRequest struct {
 
 func (x *GetResultsRequest) Reset() {
 	*x = GetResultsRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[22]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2024,7 @@ func (x *GetResultsRequest) String() string {
 func (*GetResultsRequest) ProtoMessage() {}
 
 func (x *GetResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[22]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2037,7 @@ func (x *GetResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResultsRequest.ProtoReflect.Descriptor instead.
 func (*GetResultsRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{22}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetResultsRequest) GetSurveyId() string {
@@ -1969,7 +2088,7 @@ type Bucket struct {
 
 func (x *Bucket) Reset() {
 	*x = Bucket{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[23]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1981,7 +2100,7 @@ func (x *Bucket) String() string {
 func (*Bucket) ProtoMessage() {}
 
 func (x *Bucket) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[23]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,7 +2113,7 @@ func (x *Bucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bucket.ProtoReflect.Descriptor instead.
 func (*Bucket) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{23}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Bucket) GetValue() string {
@@ -2049,7 +2168,7 @@ type QuestionResult struct {
 
 func (x *QuestionResult) Reset() {
 	*x = QuestionResult{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2180,7 @@ func (x *QuestionResult) String() string {
 func (*QuestionResult) ProtoMessage() {}
 
 func (x *QuestionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2193,7 @@ func (x *QuestionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionResult.ProtoReflect.Descriptor instead.
 func (*QuestionResult) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{24}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *QuestionResult) GetQuestionId() string {
@@ -2178,7 +2297,7 @@ type TextAnswer struct {
 
 func (x *TextAnswer) Reset() {
 	*x = TextAnswer{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2309,7 @@ func (x *TextAnswer) String() string {
 func (*TextAnswer) ProtoMessage() {}
 
 func (x *TextAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2322,7 @@ func (x *TextAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextAnswer.ProtoReflect.Descriptor instead.
 func (*TextAnswer) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{25}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TextAnswer) GetText() string {
@@ -2244,7 +2363,7 @@ type Maturity struct {
 
 func (x *Maturity) Reset() {
 	*x = Maturity{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2375,7 @@ func (x *Maturity) String() string {
 func (*Maturity) ProtoMessage() {}
 
 func (x *Maturity) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2388,7 @@ func (x *Maturity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Maturity.ProtoReflect.Descriptor instead.
 func (*Maturity) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{26}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Maturity) GetDimension() v1.Dimension {
@@ -2324,7 +2443,7 @@ type GroupResult struct {
 
 func (x *GroupResult) Reset() {
 	*x = GroupResult{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2455,7 @@ func (x *GroupResult) String() string {
 func (*GroupResult) ProtoMessage() {}
 
 func (x *GroupResult) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2468,7 @@ func (x *GroupResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupResult.ProtoReflect.Descriptor instead.
 func (*GroupResult) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{27}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GroupResult) GetSegment() string {
@@ -2420,7 +2539,7 @@ type WaveTrend struct {
 
 func (x *WaveTrend) Reset() {
 	*x = WaveTrend{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2551,7 @@ func (x *WaveTrend) String() string {
 func (*WaveTrend) ProtoMessage() {}
 
 func (x *WaveTrend) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2564,7 @@ func (x *WaveTrend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaveTrend.ProtoReflect.Descriptor instead.
 func (*WaveTrend) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{28}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WaveTrend) GetWave() uint32 {
@@ -2500,7 +2619,7 @@ type GetResultsResponse struct {
 
 func (x *GetResultsResponse) Reset() {
 	*x = GetResultsResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2631,7 @@ func (x *GetResultsResponse) String() string {
 func (*GetResultsResponse) ProtoMessage() {}
 
 func (x *GetResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2644,7 @@ func (x *GetResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResultsResponse.ProtoReflect.Descriptor instead.
 func (*GetResultsResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{29}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetResultsResponse) GetSurveyId() string {
@@ -2571,7 +2690,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2702,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2715,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{30}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Segment) GetPath() string {
@@ -2633,7 +2752,7 @@ type UpsertSegmentRequest struct {
 
 func (x *UpsertSegmentRequest) Reset() {
 	*x = UpsertSegmentRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2645,7 +2764,7 @@ func (x *UpsertSegmentRequest) String() string {
 func (*UpsertSegmentRequest) ProtoMessage() {}
 
 func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2658,7 +2777,7 @@ func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentRequest.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{31}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpsertSegmentRequest) GetPath() string {
@@ -2686,7 +2805,7 @@ type UpsertSegmentResponse struct {
 
 func (x *UpsertSegmentResponse) Reset() {
 	*x = UpsertSegmentResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2698,7 +2817,7 @@ func (x *UpsertSegmentResponse) String() string {
 func (*UpsertSegmentResponse) ProtoMessage() {}
 
 func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2711,7 +2830,7 @@ func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentResponse.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{32}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpsertSegmentResponse) GetSegment() *Segment {
@@ -2739,7 +2858,7 @@ type TriggerLifecycleSurveyRequest struct {
 
 func (x *TriggerLifecycleSurveyRequest) Reset() {
 	*x = TriggerLifecycleSurveyRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +2870,7 @@ func (x *TriggerLifecycleSurveyRequest) String() string {
 func (*TriggerLifecycleSurveyRequest) ProtoMessage() {}
 
 func (x *TriggerLifecycleSurveyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +2883,7 @@ func (x *TriggerLifecycleSurveyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerLifecycleSurveyRequest.ProtoReflect.Descriptor instead.
 func (*TriggerLifecycleSurveyRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{33}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TriggerLifecycleSurveyRequest) GetEvent() LifecycleEvent {
@@ -2806,7 +2925,7 @@ type TriggerLifecycleSurveyResponse struct {
 
 func (x *TriggerLifecycleSurveyResponse) Reset() {
 	*x = TriggerLifecycleSurveyResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +2937,7 @@ func (x *TriggerLifecycleSurveyResponse) String() string {
 func (*TriggerLifecycleSurveyResponse) ProtoMessage() {}
 
 func (x *TriggerLifecycleSurveyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +2950,7 @@ func (x *TriggerLifecycleSurveyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerLifecycleSurveyResponse.ProtoReflect.Descriptor instead.
 func (*TriggerLifecycleSurveyResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{34}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TriggerLifecycleSurveyResponse) GetSurveyIds() []string {
@@ -2856,7 +2975,7 @@ type Template struct {
 
 func (x *Template) Reset() {
 	*x = Template{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +2987,7 @@ func (x *Template) String() string {
 func (*Template) ProtoMessage() {}
 
 func (x *Template) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +3000,7 @@ func (x *Template) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Template.ProtoReflect.Descriptor instead.
 func (*Template) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{35}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Template) GetId() string {
@@ -2916,7 +3035,7 @@ type ListTemplatesRequest struct {
 
 func (x *ListTemplatesRequest) Reset() {
 	*x = ListTemplatesRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2928,7 +3047,7 @@ func (x *ListTemplatesRequest) String() string {
 func (*ListTemplatesRequest) ProtoMessage() {}
 
 func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2941,7 +3060,7 @@ func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesRequest.ProtoReflect.Descriptor instead.
 func (*ListTemplatesRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{36}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListTemplatesRequest) GetLanguage() string {
@@ -2962,7 +3081,7 @@ type ListTemplatesResponse struct {
 
 func (x *ListTemplatesResponse) Reset() {
 	*x = ListTemplatesResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2974,7 +3093,7 @@ func (x *ListTemplatesResponse) String() string {
 func (*ListTemplatesResponse) ProtoMessage() {}
 
 func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2987,7 +3106,7 @@ func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesResponse.ProtoReflect.Descriptor instead.
 func (*ListTemplatesResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{37}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListTemplatesResponse) GetTemplates() []*Template {
@@ -3064,6 +3183,16 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x12CloseSurveyRequest\x12\x1b\n" +
 	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\"D\n" +
 	"\x13CloseSurveyResponse\x12-\n" +
+	"\x06survey\x18\x01 \x01(\v2\x15.voix.pulse.v1.SurveyR\x06survey\"\xf9\x01\n" +
+	"\x1bUpdateSurveySettingsRequest\x12\x1b\n" +
+	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x12)\n" +
+	"\x0emin_group_size\x18\x02 \x01(\rH\x00R\fminGroupSize\x88\x01\x01\x120\n" +
+	"\x11comment_threshold\x18\x03 \x01(\rH\x01R\x10commentThreshold\x88\x01\x01\x12&\n" +
+	"\flive_results\x18\x04 \x01(\bH\x02R\vliveResults\x88\x01\x01B\x11\n" +
+	"\x0f_min_group_sizeB\x14\n" +
+	"\x12_comment_thresholdB\x0f\n" +
+	"\r_live_results\"M\n" +
+	"\x1cUpdateSurveySettingsResponse\x12-\n" +
 	"\x06survey\x18\x01 \x01(\v2\x15.voix.pulse.v1.SurveyR\x06survey\"\xd7\x01\n" +
 	"\x0fPendingQuestion\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
@@ -3214,12 +3343,13 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x0eLifecycleEvent\x12\x1f\n" +
 	"\x1bLIFECYCLE_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LIFECYCLE_EVENT_STARTED\x10\x01\x12\x1b\n" +
-	"\x17LIFECYCLE_EVENT_LEAVING\x10\x022\xaf\a\n" +
+	"\x17LIFECYCLE_EVENT_LEAVING\x10\x022\xa0\b\n" +
 	"\fPulseService\x12W\n" +
 	"\fCreateSurvey\x12\".voix.pulse.v1.CreateSurveyRequest\x1a#.voix.pulse.v1.CreateSurveyResponse\x12N\n" +
 	"\tGetSurvey\x12\x1f.voix.pulse.v1.GetSurveyRequest\x1a .voix.pulse.v1.GetSurveyResponse\x12T\n" +
 	"\vListSurveys\x12!.voix.pulse.v1.ListSurveysRequest\x1a\".voix.pulse.v1.ListSurveysResponse\x12T\n" +
-	"\vCloseSurvey\x12!.voix.pulse.v1.CloseSurveyRequest\x1a\".voix.pulse.v1.CloseSurveyResponse\x12i\n" +
+	"\vCloseSurvey\x12!.voix.pulse.v1.CloseSurveyRequest\x1a\".voix.pulse.v1.CloseSurveyResponse\x12o\n" +
+	"\x14UpdateSurveySettings\x12*.voix.pulse.v1.UpdateSurveySettingsRequest\x1a+.voix.pulse.v1.UpdateSurveySettingsResponse\x12i\n" +
 	"\x12ListPendingSurveys\x12(.voix.pulse.v1.ListPendingSurveysRequest\x1a).voix.pulse.v1.ListPendingSurveysResponse\x12]\n" +
 	"\x0eSubmitResponse\x12$.voix.pulse.v1.SubmitResponseRequest\x1a%.voix.pulse.v1.SubmitResponseResponse\x12Q\n" +
 	"\n" +
@@ -3241,7 +3371,7 @@ func file_voix_pulse_v1_pulse_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_pulse_v1_pulse_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_voix_pulse_v1_pulse_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_voix_pulse_v1_pulse_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_voix_pulse_v1_pulse_proto_goTypes = []any{
 	(Cadence)(0),                           // 0: voix.pulse.v1.Cadence
 	(SurveyKind)(0),                        // 1: voix.pulse.v1.SurveyKind
@@ -3261,113 +3391,118 @@ var file_voix_pulse_v1_pulse_proto_goTypes = []any{
 	(*ListSurveysResponse)(nil),            // 15: voix.pulse.v1.ListSurveysResponse
 	(*CloseSurveyRequest)(nil),             // 16: voix.pulse.v1.CloseSurveyRequest
 	(*CloseSurveyResponse)(nil),            // 17: voix.pulse.v1.CloseSurveyResponse
-	(*PendingQuestion)(nil),                // 18: voix.pulse.v1.PendingQuestion
-	(*PendingOption)(nil),                  // 19: voix.pulse.v1.PendingOption
-	(*PendingSurvey)(nil),                  // 20: voix.pulse.v1.PendingSurvey
-	(*ListPendingSurveysRequest)(nil),      // 21: voix.pulse.v1.ListPendingSurveysRequest
-	(*ListPendingSurveysResponse)(nil),     // 22: voix.pulse.v1.ListPendingSurveysResponse
-	(*ChoiceAnswer)(nil),                   // 23: voix.pulse.v1.ChoiceAnswer
-	(*Answer)(nil),                         // 24: voix.pulse.v1.Answer
-	(*SubmitResponseRequest)(nil),          // 25: voix.pulse.v1.SubmitResponseRequest
-	(*SubmitResponseResponse)(nil),         // 26: voix.pulse.v1.SubmitResponseResponse
-	(*GetResultsRequest)(nil),              // 27: voix.pulse.v1.GetResultsRequest
-	(*Bucket)(nil),                         // 28: voix.pulse.v1.Bucket
-	(*QuestionResult)(nil),                 // 29: voix.pulse.v1.QuestionResult
-	(*TextAnswer)(nil),                     // 30: voix.pulse.v1.TextAnswer
-	(*Maturity)(nil),                       // 31: voix.pulse.v1.Maturity
-	(*GroupResult)(nil),                    // 32: voix.pulse.v1.GroupResult
-	(*WaveTrend)(nil),                      // 33: voix.pulse.v1.WaveTrend
-	(*GetResultsResponse)(nil),             // 34: voix.pulse.v1.GetResultsResponse
-	(*Segment)(nil),                        // 35: voix.pulse.v1.Segment
-	(*UpsertSegmentRequest)(nil),           // 36: voix.pulse.v1.UpsertSegmentRequest
-	(*UpsertSegmentResponse)(nil),          // 37: voix.pulse.v1.UpsertSegmentResponse
-	(*TriggerLifecycleSurveyRequest)(nil),  // 38: voix.pulse.v1.TriggerLifecycleSurveyRequest
-	(*TriggerLifecycleSurveyResponse)(nil), // 39: voix.pulse.v1.TriggerLifecycleSurveyResponse
-	(*Template)(nil),                       // 40: voix.pulse.v1.Template
-	(*ListTemplatesRequest)(nil),           // 41: voix.pulse.v1.ListTemplatesRequest
-	(*ListTemplatesResponse)(nil),          // 42: voix.pulse.v1.ListTemplatesResponse
-	(*v1.LocalizedText)(nil),               // 43: voix.common.v1.LocalizedText
-	(v1.QuestionKind)(0),                   // 44: voix.common.v1.QuestionKind
-	(v1.Dimension)(0),                      // 45: voix.common.v1.Dimension
-	(*timestamppb.Timestamp)(nil),          // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 47: google.protobuf.Duration
-	(*v1.Enps)(nil),                        // 48: voix.common.v1.Enps
+	(*UpdateSurveySettingsRequest)(nil),    // 18: voix.pulse.v1.UpdateSurveySettingsRequest
+	(*UpdateSurveySettingsResponse)(nil),   // 19: voix.pulse.v1.UpdateSurveySettingsResponse
+	(*PendingQuestion)(nil),                // 20: voix.pulse.v1.PendingQuestion
+	(*PendingOption)(nil),                  // 21: voix.pulse.v1.PendingOption
+	(*PendingSurvey)(nil),                  // 22: voix.pulse.v1.PendingSurvey
+	(*ListPendingSurveysRequest)(nil),      // 23: voix.pulse.v1.ListPendingSurveysRequest
+	(*ListPendingSurveysResponse)(nil),     // 24: voix.pulse.v1.ListPendingSurveysResponse
+	(*ChoiceAnswer)(nil),                   // 25: voix.pulse.v1.ChoiceAnswer
+	(*Answer)(nil),                         // 26: voix.pulse.v1.Answer
+	(*SubmitResponseRequest)(nil),          // 27: voix.pulse.v1.SubmitResponseRequest
+	(*SubmitResponseResponse)(nil),         // 28: voix.pulse.v1.SubmitResponseResponse
+	(*GetResultsRequest)(nil),              // 29: voix.pulse.v1.GetResultsRequest
+	(*Bucket)(nil),                         // 30: voix.pulse.v1.Bucket
+	(*QuestionResult)(nil),                 // 31: voix.pulse.v1.QuestionResult
+	(*TextAnswer)(nil),                     // 32: voix.pulse.v1.TextAnswer
+	(*Maturity)(nil),                       // 33: voix.pulse.v1.Maturity
+	(*GroupResult)(nil),                    // 34: voix.pulse.v1.GroupResult
+	(*WaveTrend)(nil),                      // 35: voix.pulse.v1.WaveTrend
+	(*GetResultsResponse)(nil),             // 36: voix.pulse.v1.GetResultsResponse
+	(*Segment)(nil),                        // 37: voix.pulse.v1.Segment
+	(*UpsertSegmentRequest)(nil),           // 38: voix.pulse.v1.UpsertSegmentRequest
+	(*UpsertSegmentResponse)(nil),          // 39: voix.pulse.v1.UpsertSegmentResponse
+	(*TriggerLifecycleSurveyRequest)(nil),  // 40: voix.pulse.v1.TriggerLifecycleSurveyRequest
+	(*TriggerLifecycleSurveyResponse)(nil), // 41: voix.pulse.v1.TriggerLifecycleSurveyResponse
+	(*Template)(nil),                       // 42: voix.pulse.v1.Template
+	(*ListTemplatesRequest)(nil),           // 43: voix.pulse.v1.ListTemplatesRequest
+	(*ListTemplatesResponse)(nil),          // 44: voix.pulse.v1.ListTemplatesResponse
+	(*v1.LocalizedText)(nil),               // 45: voix.common.v1.LocalizedText
+	(v1.QuestionKind)(0),                   // 46: voix.common.v1.QuestionKind
+	(v1.Dimension)(0),                      // 47: voix.common.v1.Dimension
+	(*timestamppb.Timestamp)(nil),          // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 49: google.protobuf.Duration
+	(*v1.Enps)(nil),                        // 50: voix.common.v1.Enps
 }
 var file_voix_pulse_v1_pulse_proto_depIdxs = []int32{
-	43, // 0: voix.pulse.v1.ChoiceOption.label:type_name -> voix.common.v1.LocalizedText
-	44, // 1: voix.pulse.v1.Question.kind:type_name -> voix.common.v1.QuestionKind
-	45, // 2: voix.pulse.v1.Question.dimension:type_name -> voix.common.v1.Dimension
-	43, // 3: voix.pulse.v1.Question.text:type_name -> voix.common.v1.LocalizedText
+	45, // 0: voix.pulse.v1.ChoiceOption.label:type_name -> voix.common.v1.LocalizedText
+	46, // 1: voix.pulse.v1.Question.kind:type_name -> voix.common.v1.QuestionKind
+	47, // 2: voix.pulse.v1.Question.dimension:type_name -> voix.common.v1.Dimension
+	45, // 3: voix.pulse.v1.Question.text:type_name -> voix.common.v1.LocalizedText
 	5,  // 4: voix.pulse.v1.Question.options:type_name -> voix.pulse.v1.ChoiceOption
-	46, // 5: voix.pulse.v1.Schedule.first_opens_at:type_name -> google.protobuf.Timestamp
-	47, // 6: voix.pulse.v1.Schedule.response_window:type_name -> google.protobuf.Duration
-	46, // 7: voix.pulse.v1.Wave.opens_at:type_name -> google.protobuf.Timestamp
-	46, // 8: voix.pulse.v1.Wave.closes_at:type_name -> google.protobuf.Timestamp
-	43, // 9: voix.pulse.v1.Survey.title:type_name -> voix.common.v1.LocalizedText
+	48, // 5: voix.pulse.v1.Schedule.first_opens_at:type_name -> google.protobuf.Timestamp
+	49, // 6: voix.pulse.v1.Schedule.response_window:type_name -> google.protobuf.Duration
+	48, // 7: voix.pulse.v1.Wave.opens_at:type_name -> google.protobuf.Timestamp
+	48, // 8: voix.pulse.v1.Wave.closes_at:type_name -> google.protobuf.Timestamp
+	45, // 9: voix.pulse.v1.Survey.title:type_name -> voix.common.v1.LocalizedText
 	1,  // 10: voix.pulse.v1.Survey.kind:type_name -> voix.pulse.v1.SurveyKind
 	0,  // 11: voix.pulse.v1.Survey.cadence:type_name -> voix.pulse.v1.Cadence
 	7,  // 12: voix.pulse.v1.Survey.schedule:type_name -> voix.pulse.v1.Schedule
 	6,  // 13: voix.pulse.v1.Survey.questions:type_name -> voix.pulse.v1.Question
 	2,  // 14: voix.pulse.v1.Survey.state:type_name -> voix.pulse.v1.SurveyState
 	8,  // 15: voix.pulse.v1.Survey.waves:type_name -> voix.pulse.v1.Wave
-	46, // 16: voix.pulse.v1.Survey.create_time:type_name -> google.protobuf.Timestamp
+	48, // 16: voix.pulse.v1.Survey.create_time:type_name -> google.protobuf.Timestamp
 	9,  // 17: voix.pulse.v1.CreateSurveyRequest.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 18: voix.pulse.v1.CreateSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 19: voix.pulse.v1.GetSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 20: voix.pulse.v1.ListSurveysResponse.surveys:type_name -> voix.pulse.v1.Survey
 	9,  // 21: voix.pulse.v1.CloseSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
-	44, // 22: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
-	19, // 23: voix.pulse.v1.PendingQuestion.options:type_name -> voix.pulse.v1.PendingOption
-	46, // 24: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
-	18, // 25: voix.pulse.v1.PendingSurvey.questions:type_name -> voix.pulse.v1.PendingQuestion
-	20, // 26: voix.pulse.v1.ListPendingSurveysResponse.surveys:type_name -> voix.pulse.v1.PendingSurvey
-	23, // 27: voix.pulse.v1.Answer.choice:type_name -> voix.pulse.v1.ChoiceAnswer
-	24, // 28: voix.pulse.v1.SubmitResponseRequest.answers:type_name -> voix.pulse.v1.Answer
-	44, // 29: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
-	45, // 30: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
-	28, // 31: voix.pulse.v1.QuestionResult.distribution:type_name -> voix.pulse.v1.Bucket
-	48, // 32: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
-	30, // 33: voix.pulse.v1.QuestionResult.comments:type_name -> voix.pulse.v1.TextAnswer
-	46, // 34: voix.pulse.v1.TextAnswer.date:type_name -> google.protobuf.Timestamp
-	45, // 35: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
-	3,  // 36: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
-	29, // 37: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
-	31, // 38: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
-	48, // 39: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
-	32, // 40: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
-	32, // 41: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
-	33, // 42: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
-	46, // 43: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
-	35, // 44: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
-	4,  // 45: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
-	46, // 46: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
-	9,  // 47: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
-	40, // 48: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
-	10, // 49: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
-	12, // 50: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
-	14, // 51: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
-	16, // 52: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
-	21, // 53: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
-	25, // 54: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
-	27, // 55: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
-	36, // 56: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
-	38, // 57: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
-	41, // 58: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
-	11, // 59: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
-	13, // 60: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
-	15, // 61: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
-	17, // 62: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
-	22, // 63: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
-	26, // 64: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
-	34, // 65: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
-	37, // 66: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
-	39, // 67: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
-	42, // 68: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
-	59, // [59:69] is the sub-list for method output_type
-	49, // [49:59] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	9,  // 22: voix.pulse.v1.UpdateSurveySettingsResponse.survey:type_name -> voix.pulse.v1.Survey
+	46, // 23: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
+	21, // 24: voix.pulse.v1.PendingQuestion.options:type_name -> voix.pulse.v1.PendingOption
+	48, // 25: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
+	20, // 26: voix.pulse.v1.PendingSurvey.questions:type_name -> voix.pulse.v1.PendingQuestion
+	22, // 27: voix.pulse.v1.ListPendingSurveysResponse.surveys:type_name -> voix.pulse.v1.PendingSurvey
+	25, // 28: voix.pulse.v1.Answer.choice:type_name -> voix.pulse.v1.ChoiceAnswer
+	26, // 29: voix.pulse.v1.SubmitResponseRequest.answers:type_name -> voix.pulse.v1.Answer
+	46, // 30: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
+	47, // 31: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
+	30, // 32: voix.pulse.v1.QuestionResult.distribution:type_name -> voix.pulse.v1.Bucket
+	50, // 33: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
+	32, // 34: voix.pulse.v1.QuestionResult.comments:type_name -> voix.pulse.v1.TextAnswer
+	48, // 35: voix.pulse.v1.TextAnswer.date:type_name -> google.protobuf.Timestamp
+	47, // 36: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
+	3,  // 37: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
+	31, // 38: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
+	33, // 39: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
+	50, // 40: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
+	34, // 41: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
+	34, // 42: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
+	35, // 43: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
+	48, // 44: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
+	37, // 45: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
+	4,  // 46: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
+	48, // 47: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
+	9,  // 48: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
+	42, // 49: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
+	10, // 50: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
+	12, // 51: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
+	14, // 52: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
+	16, // 53: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
+	18, // 54: voix.pulse.v1.PulseService.UpdateSurveySettings:input_type -> voix.pulse.v1.UpdateSurveySettingsRequest
+	23, // 55: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
+	27, // 56: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
+	29, // 57: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
+	38, // 58: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
+	40, // 59: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
+	43, // 60: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
+	11, // 61: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
+	13, // 62: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
+	15, // 63: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
+	17, // 64: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
+	19, // 65: voix.pulse.v1.PulseService.UpdateSurveySettings:output_type -> voix.pulse.v1.UpdateSurveySettingsResponse
+	24, // 66: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
+	28, // 67: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
+	36, // 68: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
+	39, // 69: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
+	41, // 70: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
+	44, // 71: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
+	61, // [61:72] is the sub-list for method output_type
+	50, // [50:61] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_voix_pulse_v1_pulse_proto_init() }
@@ -3375,7 +3510,8 @@ func file_voix_pulse_v1_pulse_proto_init() {
 	if File_voix_pulse_v1_pulse_proto != nil {
 		return
 	}
-	file_voix_pulse_v1_pulse_proto_msgTypes[19].OneofWrappers = []any{
+	file_voix_pulse_v1_pulse_proto_msgTypes[13].OneofWrappers = []any{}
+	file_voix_pulse_v1_pulse_proto_msgTypes[21].OneofWrappers = []any{
 		(*Answer_Scale)(nil),
 		(*Answer_Enps)(nil),
 		(*Answer_Choice)(nil),
@@ -3387,7 +3523,7 @@ func file_voix_pulse_v1_pulse_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_pulse_v1_pulse_proto_rawDesc), len(file_voix_pulse_v1_pulse_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

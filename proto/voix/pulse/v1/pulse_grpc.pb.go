@@ -27,6 +27,7 @@ const (
 	PulseService_GetSurvey_FullMethodName              = "/voix.pulse.v1.PulseService/GetSurvey"
 	PulseService_ListSurveys_FullMethodName            = "/voix.pulse.v1.PulseService/ListSurveys"
 	PulseService_CloseSurvey_FullMethodName            = "/voix.pulse.v1.PulseService/CloseSurvey"
+	PulseService_UpdateSurveySettings_FullMethodName   = "/voix.pulse.v1.PulseService/UpdateSurveySettings"
 	PulseService_ListPendingSurveys_FullMethodName     = "/voix.pulse.v1.PulseService/ListPendingSurveys"
 	PulseService_SubmitResponse_FullMethodName         = "/voix.pulse.v1.PulseService/SubmitResponse"
 	PulseService_GetResults_FullMethodName             = "/voix.pulse.v1.PulseService/GetResults"
@@ -54,6 +55,11 @@ type PulseServiceClient interface {
 	// CloseSurvey stops future waves and closes the open one; data stays readable. Roles: hr,
 	// admin.
 	CloseSurvey(ctx context.Context, in *CloseSurveyRequest, opts ...grpc.CallOption) (*CloseSurveyResponse, error)
+	// UpdateSurveySettings changes a survey's anonymity settings and live results. The minimum
+	// group size and the comment threshold are fixed once the first response arrives: changing
+	// them after is FailedPrecondition, since results already read were suppressed under the old
+	// values and a reader comparing the two could isolate a group. Roles: hr, admin.
+	UpdateSurveySettings(ctx context.Context, in *UpdateSurveySettingsRequest, opts ...grpc.CallOption) (*UpdateSurveySettingsResponse, error)
 	// ListPendingSurveys lists the open waves one person has not answered yet, with the
 	// questions in their language. Bots use it to prompt. Roles: submitter.
 	ListPendingSurveys(ctx context.Context, in *ListPendingSurveysRequest, opts ...grpc.CallOption) (*ListPendingSurveysResponse, error)
@@ -118,6 +124,16 @@ func (c *pulseServiceClient) CloseSurvey(ctx context.Context, in *CloseSurveyReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CloseSurveyResponse)
 	err := c.cc.Invoke(ctx, PulseService_CloseSurvey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pulseServiceClient) UpdateSurveySettings(ctx context.Context, in *UpdateSurveySettingsRequest, opts ...grpc.CallOption) (*UpdateSurveySettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateSurveySettingsResponse)
+	err := c.cc.Invoke(ctx, PulseService_UpdateSurveySettings_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +219,11 @@ type PulseServiceServer interface {
 	// CloseSurvey stops future waves and closes the open one; data stays readable. Roles: hr,
 	// admin.
 	CloseSurvey(context.Context, *CloseSurveyRequest) (*CloseSurveyResponse, error)
+	// UpdateSurveySettings changes a survey's anonymity settings and live results. The minimum
+	// group size and the comment threshold are fixed once the first response arrives: changing
+	// them after is FailedPrecondition, since results already read were suppressed under the old
+	// values and a reader comparing the two could isolate a group. Roles: hr, admin.
+	UpdateSurveySettings(context.Context, *UpdateSurveySettingsRequest) (*UpdateSurveySettingsResponse, error)
 	// ListPendingSurveys lists the open waves one person has not answered yet, with the
 	// questions in their language. Bots use it to prompt. Roles: submitter.
 	ListPendingSurveys(context.Context, *ListPendingSurveysRequest) (*ListPendingSurveysResponse, error)
@@ -244,6 +265,9 @@ func (UnimplementedPulseServiceServer) ListSurveys(context.Context, *ListSurveys
 }
 func (UnimplementedPulseServiceServer) CloseSurvey(context.Context, *CloseSurveyRequest) (*CloseSurveyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CloseSurvey not implemented")
+}
+func (UnimplementedPulseServiceServer) UpdateSurveySettings(context.Context, *UpdateSurveySettingsRequest) (*UpdateSurveySettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSurveySettings not implemented")
 }
 func (UnimplementedPulseServiceServer) ListPendingSurveys(context.Context, *ListPendingSurveysRequest) (*ListPendingSurveysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPendingSurveys not implemented")
@@ -352,6 +376,24 @@ func _PulseService_CloseSurvey_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PulseServiceServer).CloseSurvey(ctx, req.(*CloseSurveyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PulseService_UpdateSurveySettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSurveySettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PulseServiceServer).UpdateSurveySettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PulseService_UpdateSurveySettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PulseServiceServer).UpdateSurveySettings(ctx, req.(*UpdateSurveySettingsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -486,6 +528,10 @@ var PulseService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CloseSurvey",
 			Handler:    _PulseService_CloseSurvey_Handler,
+		},
+		{
+			MethodName: "UpdateSurveySettings",
+			Handler:    _PulseService_UpdateSurveySettings_Handler,
 		},
 		{
 			MethodName: "ListPendingSurveys",

@@ -14,6 +14,8 @@
 //	markers          Tag(WaveScope(survey, wave), ref) -> Tag(idempotency scope, ref) or empty
 //	responses        survey id + 0x00 + big-endian wave + random response id -> eventsv1.ResponseSubmitted
 //	                 (without contributor tags)
+//	schedules        survey id -> big-endian uint32 last wave announced open, last announced closed
+//	                 (added within schema 1: Init creates it on older files)
 //
 // Markers and responses share no key or value: the marker says "this person answered this wave",
 // the response says "someone in this segment answered this", and nothing joins them.
@@ -47,11 +49,12 @@ var (
 	Segments       = Bucket("segments")
 	Markers        = Bucket("markers")
 	Responses      = Bucket("responses")
+	Schedules      = Bucket("schedules")
 )
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
-	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses}
+	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules}
 }
 
 func (b Bucket) in(tx *bolt.Tx) (*bolt.Bucket, error) {
@@ -388,4 +391,66 @@ func UnsafeHeadcountsUnder(tx *bolt.Tx, prefix string) (map[string]uint32, error
 		out[s.Path] = s.Headcount
 	}
 	return out, nil
+}
+
+// UnsafeHasResponses reports whether any response to the survey is stored.
+func UnsafeHasResponses(tx *bolt.Tx, surveyID string) (bool, error) {
+	bk, err := Responses.in(tx)
+	if err != nil {
+		return false, err
+	}
+	p := append([]byte(surveyID), 0)
+	k, _ := bk.Cursor().Seek(p)
+	return k != nil && bytes.HasPrefix(k, p), nil
+}
+
+// UnsafeSurveyIDs lists the ids of every stored survey.
+func UnsafeSurveyIDs(tx *bolt.Tx) ([]string, error) {
+	bk, err := Surveys.in(tx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = bk.ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out, err
+}
+
+// --- scheduler ---
+
+// ScheduleState is what the scheduler has announced for a survey: each wave's opening and
+// closing is published once, by wave number, whatever restarts happen in between.
+type ScheduleState struct {
+	// Opened is the last wave whose WaveOpened event is in the outbox; 0 for none.
+	Opened uint32
+	// Closed is the last wave whose WaveClosed event is in the outbox; 0 for none.
+	Closed uint32
+}
+
+// UnsafeGetScheduleState reads a survey's scheduler state; the zero state when none.
+func UnsafeGetScheduleState(tx *bolt.Tx, surveyID string) (ScheduleState, error) {
+	bk, err := Schedules.in(tx)
+	if err != nil {
+		return ScheduleState{}, err
+	}
+	v := bk.Get([]byte(surveyID))
+	switch len(v) {
+	case 0:
+		return ScheduleState{}, nil
+	case 8:
+		return ScheduleState{Opened: binary.BigEndian.Uint32(v), Closed: binary.BigEndian.Uint32(v[4:])}, nil
+	}
+	return ScheduleState{}, fmt.Errorf("store: malformed schedule state for survey %q", surveyID)
+}
+
+// UnsafePutScheduleState stores a survey's scheduler state.
+func UnsafePutScheduleState(tx *bolt.Tx, surveyID string, st ScheduleState) error {
+	bk, err := Schedules.in(tx)
+	if err != nil {
+		return err
+	}
+	v := binary.BigEndian.AppendUint32(nil, st.Opened)
+	return bk.Put([]byte(surveyID), binary.BigEndian.AppendUint32(v, st.Closed))
 }
