@@ -167,7 +167,7 @@ func TestEmptyIsNeutral(t *testing.T) {
 	for _, text := range []string{"", "   ", "\n\t"} {
 		for _, lang := range []string{"fr", "en"} {
 			got := New(lang).Analyze(text)
-			if got != (Result{Score: 0, Label: Neutral, Language: lang}) {
+			if got.Score != 0 || got.Label != Neutral || got.Language != lang || len(got.Dimensions) != 0 || got.Emotion != NoEmotion {
 				t.Errorf("New(%q).Analyze(%q) = %+v", lang, text, got)
 			}
 		}

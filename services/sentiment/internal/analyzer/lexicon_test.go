@@ -8,7 +8,7 @@ import (
 func TestEmbeddedLexiconsParse(t *testing.T) {
 	for _, name := range []string{"lexicon_en.tsv", "lexicon_fr.tsv"} {
 		t.Run(name, func(t *testing.T) {
-			f, err := lexiconFiles.Open(name)
+			f, err := dataFiles.Open(name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -27,12 +27,12 @@ func TestEmbeddedLexiconsParse(t *testing.T) {
 func TestLexiconKeysAreNormalised(t *testing.T) {
 	a := New("fr")
 	for key, want := range map[string]float64{"genial": 3.0, "epuise": -2.2, "burn out": -2.8, "ras le bol": -2.4, "ne importe quoi": -1.7} {
-		if got, ok := a.fr.words[key]; !ok || got != want {
+		if got, ok := a.fr.lex.m[key]; !ok || got != want {
 			t.Errorf("fr[%q] = %v, %v; want %v", key, got, ok, want)
 		}
 	}
 	for _, w := range []string{"epuisees", "contente", "motives", "fieres"} {
-		if _, ok := a.fr.word(w); !ok {
+		if _, ok := a.fr.lex.word(w); !ok {
 			t.Errorf("inflected %q not found", w)
 		}
 	}
@@ -52,7 +52,7 @@ func TestParseLexicon(t *testing.T) {
 		{"no source", "bon\t1\t \n", "line 1: empty source", nil},
 		{"no letters", "--\t1\tvoix\n", "line 1: word", nil},
 		{"punctuation", "bon!\t1\tvoix\n", "line 1: word", nil},
-		{"duplicate after folding", "épuisé\t-2\tvoix\nEPUISE\t-2\tvoix\n", "line 2: \"EPUISE\" is the same word as line 1", nil},
+		{"duplicate after folding", "épuisé\t-2\tvoix\nEPUISE\t-2\tvoix\n", "line 2: \"EPUISE\" is the same entry as line 1", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

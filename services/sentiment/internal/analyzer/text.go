@@ -3,14 +3,18 @@ package analyzer
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
-// token is one normalised word, or a clause boundary (punctuation) that stops
-// negation and intensifiers from reaching across sentences.
+// token is one normalised word, an emoji or Slack reaction, or a clause boundary
+// (punctuation) that stops negation and intensifiers from reaching across clauses.
 type token struct {
-	w        string // stretched letters squeezed to one: "suuuper" → "super"
+	w        string // stretched letters squeezed to one: "suuuper" → "super"; an emoji or ":shortcode:" as typed
 	alt      string // stretched letters kept doubled, for "goooood" → "good"; empty if not stretched
 	boundary bool
+	strong   bool // boundary ends a sentence (. ! ? ; newline), not just a clause (, :)
+	emoji    bool // w is an emoji or a ":shortcode:": looked up in the emoji table only
+	caps     bool // typed in capitals ("GÉNIAL"), which VADER reads as emphasis
 }
 
 // tokenized is a text reduced to what scoring and language detection need.
@@ -19,27 +23,42 @@ type tokenized struct {
 	fr    int // French elisions seen (c', j', qu'…): a strong hint no function-word list gives
 	en    int // English contractions seen (n't, 's, 'm…)
 	bangs int // exclamation marks
+	words int // word tokens with at least two letters
+	caps  int // of which typed in capitals
 }
+
+// allCaps says the whole text is shouted, so capitals emphasise the text rather than
+// single words.
+func (t *tokenized) allCaps() bool { return t.words >= 2 && t.caps == t.words }
 
 // tokenize lowercases, folds diacritics (people type "genial" for "génial" on phones),
 // drops French elided prefixes, splits English n't into "not", and collapses stretched
-// letters. It never fails: anything that is not a letter or digit separates words.
+// letters. Emoji and Slack ":shortcode:" reactions become tokens of their own. It never
+// fails: anything that is not a letter, digit or emoji separates words.
 func tokenize(text string) tokenized {
 	var t tokenized
 	cur := make([]rune, 0, 32)
-	afterApos := false // cur follows an apostrophe: it may be an English clitic
+	upper, lower := 0, 0 // letters of cur as typed
+	afterApos := false   // cur follows an apostrophe: it may be an English clitic
 	flush := func() {
 		if len(cur) == 0 {
 			return
 		}
 		tok := makeToken(cur)
-		cur = cur[:0]
+		if upper+lower >= 2 {
+			t.words++
+			if lower == 0 {
+				tok.caps = true
+				t.caps++
+			}
+		}
+		cur, upper, lower = cur[:0], 0, 0
 		if afterApos {
 			afterApos = false
 			n := len(t.toks)
 			switch {
 			case tok.w == "t" && n > 0 && strings.HasSuffix(t.toks[n-1].w, "n"):
-				t.toks[n-1] = token{w: contractionStem(t.toks[n-1].w)}
+				t.toks[n-1] = token{w: contractionStem(t.toks[n-1].w), caps: t.toks[n-1].caps}
 				t.toks = append(t.toks, token{w: "not"})
 				t.en++
 				return
@@ -50,17 +69,39 @@ func tokenize(text string) tokenized {
 		}
 		t.toks = append(t.toks, tok)
 	}
-	for _, r := range text {
-		r = unicode.ToLower(r)
+	for i := 0; i < len(text); {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+		if r == ':' {
+			if name, n := shortcode(text[i:]); n > 0 {
+				flush()
+				afterApos = false
+				i += n
+				if !strings.HasPrefix(name, ":skin-tone") {
+					t.toks = append(t.toks, token{w: name, emoji: true})
+				}
+				continue
+			}
+		}
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			a, b := fold(r)
+			if unicode.IsUpper(r) {
+				upper++
+			} else if unicode.IsLower(r) {
+				lower++
+			}
+			a, b := fold(unicode.ToLower(r))
 			cur = append(cur, a)
 			if b != 0 {
 				cur = append(cur, b)
 			}
-		case unicode.Is(unicode.Mn, r):
-			// A combining accent from decomposed (NFD) input: drop it, stay in the word.
+		case unicode.Is(unicode.Mn, r) || emojiModifier(r):
+			// A combining accent from decomposed (NFD) input, or an emoji variation
+			// selector, skin tone or joiner: drop it, stay where we are.
+		case isEmoji(r):
+			flush()
+			afterApos = false
+			t.toks = append(t.toks, token{w: string(r), emoji: true})
 		case r == '\'' || r == '’' || r == 'ʼ':
 			if len(cur) == 0 {
 				afterApos = false
@@ -71,7 +112,7 @@ func tokenize(text string) tokenized {
 					t.toks = append(t.toks, token{w: "ne"})
 				}
 				t.fr++
-				cur = cur[:0]
+				cur, upper, lower = cur[:0], 0, 0
 				afterApos = false
 				continue
 			}
@@ -84,14 +125,57 @@ func tokenize(text string) tokenized {
 				if r == '!' {
 					t.bangs++
 				}
-				if n := len(t.toks); n > 0 && !t.toks[n-1].boundary {
-					t.toks = append(t.toks, token{boundary: true})
+				strong := strings.ContainsRune(".;!?…\n", r)
+				n := len(t.toks)
+				switch {
+				case n == 0:
+				case t.toks[n-1].boundary:
+					t.toks[n-1].strong = t.toks[n-1].strong || strong
+				default:
+					t.toks = append(t.toks, token{boundary: true, strong: strong})
 				}
 			}
 		}
 	}
 	flush()
 	return t
+}
+
+// shortcode recognises a Slack reaction such as ":tada:" or ":+1:" at the start of s
+// (just after the opening colon) and returns it with its colons and the bytes it spans.
+// Times ("10:30:00") are not reactions: a name needs a letter, except +1, -1 and 100.
+func shortcode(s string) (string, int) {
+	letter := false
+	for j := 0; j < len(s) && j <= 40; j++ {
+		c := s[j]
+		switch {
+		case c >= 'a' && c <= 'z':
+			letter = true
+		case c >= 'A' && c <= 'Z':
+			return "", 0
+		case c >= '0' && c <= '9', c == '_', c == '+', c == '-':
+		case c == ':':
+			name := s[:j]
+			if j == 0 || !(letter || name == "+1" || name == "-1" || name == "100") {
+				return "", 0
+			}
+			return ":" + name + ":", j + 1
+		default:
+			return "", 0
+		}
+	}
+	return "", 0
+}
+
+// isEmoji covers the pictographic blocks people react with; the table decides which
+// of them carry sentiment.
+func isEmoji(r rune) bool {
+	return (r >= 0x1F000 && r <= 0x1FAFF) || (r >= 0x2600 && r <= 0x27BF) || r == 0x2B50 || r == 0x2B55
+}
+
+// emojiModifier runes change how an emoji looks, not what it says.
+func emojiModifier(r rune) bool {
+	return r == 0xFE0F || r == 0xFE0E || r == 0x200D || (r >= 0x1F3FB && r <= 0x1F3FF)
 }
 
 func isElision(rs []rune) bool {
@@ -189,136 +273,4 @@ func fold(r rune) (rune, rune) {
 		return 'z', 0
 	}
 	return r, 0
-}
-
-// Function words are code, not data: each needs a context rule the TSV format cannot say.
-
-const (
-	boostStep  = 0.293 // VADER's B_INCR
-	negScalar  = -0.74 // VADER's N_SCALAR
-	bangStep   = 0.292 // VADER's per-"!" emphasis
-	maxBangs   = 3
-	contrastLo = 0.5 // weight of sentiment before "but"
-	contrastHi = 1.5 // and after it
-)
-
-// boost is the intensity change a word gives the sentiment word after it; prev
-// disambiguates two-word dampeners ("un peu", "a bit", "kind of").
-func boost(prev, w string) float64 {
-	switch w {
-	case "tres", "vraiment", "trop", "super", "hyper", "tellement", "extremement", "totalement",
-		"completement", "vachement", "bien", "particulierement", "absolument",
-		"very", "really", "so", "extremely", "totally", "completely", "absolutely", "incredibly",
-		"truly", "deeply", "highly", "especially", "particularly":
-		return boostStep
-	case "plutot", "assez", "moyennement", "legerement",
-		"kinda", "somewhat", "slightly", "fairly", "sorta", "barely":
-		return -boostStep
-	case "peu":
-		if prev == "un" {
-			return -boostStep
-		}
-	case "bit", "little":
-		if prev == "a" {
-			return -boostStep
-		}
-	case "of":
-		if prev == "kind" || prev == "sort" {
-			return -boostStep
-		}
-	}
-	return 0
-}
-
-// negates says whether w flips the sentiment words after it. French "ne" and "pas"
-// both count, but a word is flipped at most once, so "ne … pas" is one negation and
-// spoken French without "ne" still works.
-func negates(prev, w, next, lang string) bool {
-	switch w {
-	case "ne", "pas", "jamais", "rien", "aucun", "aucune", "sans", "ni", "guere", "non",
-		"not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "cannot",
-		"nope", "rarely", "seldom", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent",
-		"cant", "couldnt", "wont", "wouldnt", "shouldnt", "havent", "hasnt", "hadnt", "aint":
-		return !(w == "jamais" && prev == "que") // "mieux que jamais"
-	case "manque", "lack", "lacking": // also negative words themselves: a lack of X is bad and not X
-		return next == "de" || next == "of" || w == "lacking"
-	case "peu": // "peu reconnu": little recognised; "un peu" is a dampener, "à peu près" nothing
-		return prev != "un" && prev != "a"
-	case "plus": // "je suis plus motivé", but not "le plus", "de plus en plus", "plus que", nor English "plus"
-		switch prev {
-		case "le", "la", "les", "en", "de", "un", "au", "du", "encore":
-			return false
-		}
-		return lang == "fr" && next != "en" && next != "que"
-	}
-	return false
-}
-
-// contrasts marks the pivot of "X but Y", where Y is what the writer means.
-func contrasts(prev, w string) bool {
-	switch w {
-	case "mais", "cependant", "pourtant", "toutefois", "neanmoins", "but", "however":
-		return true
-	case "contre":
-		return prev == "par"
-	case "revanche":
-		return prev == "en"
-	}
-	return false
-}
-
-// idiom scores set phrases whose meaning is not the sum of their words, before
-// negation could get them backwards ("pas mal" is praise). A zero keeps the phrase
-// out of scoring ("pas mal de" means "quite a lot of").
-func idiom(phrase string) (float64, bool) {
-	switch phrase {
-	case "pas mal", "not bad":
-		return 1.5, true
-	case "not too bad":
-		return 1.2, true
-	case "pas terrible":
-		return -1.5, true
-	case "pas de souci", "pas de soucis", "pas de probleme", "pas de problemes", "aucun souci",
-		"aucun probleme", "sans souci", "sans soucis", "no problem", "no problems", "no worries",
-		"no issue", "no issues":
-		return 0.5, true
-	case "en ai assez", "en peux plus", "not stand", "cannot stand":
-		return -2, true
-	case "pas mal de", "not only":
-		return 0, true
-	}
-	return 0, false
-}
-
-func idiomHead(w string) bool {
-	switch w {
-	case "pas", "aucun", "sans", "en", "not", "no", "cannot":
-		return true
-	}
-	return false
-}
-
-const maxIdiomLen = 3
-
-// Function words used to tell French from English. Words both languages use
-// ("a": English article, French "a"/"à") are left out because they cannot vote.
-func frenchWord(w string) bool {
-	switch w {
-	case "le", "la", "les", "de", "des", "du", "est", "et", "je", "pas", "tres", "pour", "une", "un",
-		"que", "qui", "nous", "on", "ca", "avec", "dans", "mais", "trop", "vraiment", "ne", "ce",
-		"cette", "sont", "suis", "au", "aux", "sur", "il", "elle", "vous", "notre", "nos", "ai", "en",
-		"tout", "tous", "etre", "fait", "beaucoup":
-		return true
-	}
-	return false
-}
-
-func englishWord(w string) bool {
-	switch w {
-	case "the", "is", "and", "i", "not", "very", "for", "to", "we", "it", "of", "with", "in", "but",
-		"really", "too", "this", "that", "are", "was", "my", "our", "be", "have", "so", "they",
-		"you", "at", "just", "feel", "am", "been", "do", "does", "did", "there", "about", "much":
-		return true
-	}
-	return false
 }

@@ -1,0 +1,377 @@
+package analyzer
+
+// unit is a scored position: one token, an emoji, or a phrase (idiom or multi-word entry).
+type unit struct {
+	w         string // token or phrase; "" for a boundary
+	val       float64
+	sentiment bool // val counts
+	fixed     bool // idiom or emoji: modifiers do not apply
+	boundary  bool
+	emoji     bool
+	caps      bool
+	irony     bool    // an emoji that marks irony
+	emotion   Emotion // an emoji's emotion
+	tok       int     // index of the unit's first token
+}
+
+// scored is the outcome of scoring one text, kept per clause and sentence so that
+// dimensions get the sentiment of where they are mentioned.
+type scored struct {
+	total    float64   // contrast-weighted sum with emphasis: the text's raw score
+	clause   []float64 // unweighted sum per clause
+	sentence []float64 // unweighted sum per sentence
+	clauseOf []int     // clause of each token
+	sentOf   []int     // sentence of each clause
+	emotions tally
+}
+
+const (
+	capsStep = 0.733 // VADER's C_INCR: a word in capitals amid lowercase is shouted
+)
+
+// score runs VADER's rules over the tokens.
+func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
+	s := scored{clauseOf: make([]int, len(t.toks))}
+	clause := 0
+	sentence := 0
+	s.sentOf = append(s.sentOf, 0)
+	for i, tk := range t.toks {
+		switch {
+		case tk.boundary:
+			s.clauseOf[i] = clause // the boundary closes its clause
+			clause++
+			if tk.strong {
+				sentence++
+			}
+			s.sentOf = append(s.sentOf, sentence)
+			continue
+		case i > 0 && contrasts(t.toks[i-1].w, tk.w):
+			clause++
+			s.sentOf = append(s.sentOf, sentence)
+		}
+		s.clauseOf[i] = clause
+	}
+	s.clause = make([]float64, clause+1)
+	s.sentence = make([]float64, sentence+1)
+
+	units := a.units(t.toks, primary, secondary)
+	lang := primary.name
+
+	// A word that is both praise and an intensifier ("super", "bien") intensifies when a
+	// sentiment word follows: "super content" is one strong feeling, not two.
+	for i := range units[:max(len(units)-1, 0)] {
+		if units[i].sentiment && !units[i].emoji && boost("", units[i].w) > 0 && units[i+1].sentiment && !units[i+1].fixed {
+			units[i].sentiment = false
+		}
+	}
+
+	pivot := -1 // last contrast word: the conclusion usually comes last
+	for i, u := range units {
+		if contrasts(prev(units, i), u.w) {
+			pivot = i
+		}
+	}
+	ironic := ironic(units)
+	allCaps := t.allCaps()
+
+	for i, u := range units {
+		if u.boundary {
+			continue
+		}
+		negated := false
+		v := u.val
+		if !u.fixed {
+			v, negated = a.modify(units, i, v, lang)
+		}
+		flipped := false
+		if u.sentiment {
+			if u.caps && !allCaps {
+				v += sign(v) * capsStep
+			}
+			if ironic && v > 0 && !u.emoji {
+				v, flipped = -v, true
+			}
+		}
+		if !flipped && !negated {
+			if e := a.emotion(u, primary, secondary); e != NoEmotion {
+				s.emotions.add(e, 1)
+			}
+		}
+		if !u.sentiment {
+			continue
+		}
+		c := s.clauseOf[u.tok]
+		s.clause[c] += v
+		s.sentence[s.sentOf[c]] += v
+		switch {
+		case pivot < 0:
+		case i < pivot:
+			v *= contrastLo
+		case i > pivot:
+			v *= contrastHi
+		}
+		s.total += v
+	}
+	if s.total != 0 {
+		bangs := min(t.bangs, maxBangs)
+		if allCaps {
+			bangs = min(bangs+1, maxBangs+1) // a shouted text is one more "!"
+		}
+		s.total += sign(s.total) * float64(bangs) * bangStep
+	}
+	return s
+}
+
+func sign(v float64) float64 {
+	if v < 0 {
+		return -1
+	}
+	return 1
+}
+
+// emotion is the emotion cue of a unit, if any: emoji carry their own, words are looked
+// up in the text's language first.
+func (a *Analyzer) emotion(u unit, primary, secondary *language) Emotion {
+	if u.emoji {
+		return u.emotion
+	}
+	if e, ok := primary.emotions.word(u.w); ok {
+		return e
+	}
+	e, _ := secondary.emotions.word(u.w)
+	return e
+}
+
+// ironic spots the two forms of sarcasm that survive in short comments: an irony emoji
+// (🙃, 🙄), and praise thrown up front then applied to one more of something ("Génial,
+// encore une réunion", "Great, another reorg") with no other praise to back it.
+func ironic(units []unit) bool {
+	opener := -1
+	for i, u := range units {
+		if u.irony {
+			return true
+		}
+		if opener < 0 && i < 2 && u.sentiment && u.val > 0 && !u.emoji && i+1 < len(units) && units[i+1].boundary {
+			opener = i
+		}
+	}
+	if opener < 0 {
+		return false
+	}
+	repeat := false
+	for i := opener + 1; i < len(units); i++ {
+		u := units[i]
+		if u.sentiment && u.val > 0 && !u.emoji {
+			return false
+		}
+		repeat = repeat || repeats(prev(units, i), u.w, next(units, i))
+	}
+	return repeat
+}
+
+// repeats marks "one more of the same": encore, de plus (not "de plus en plus", nor
+// "de plus," opening a sentence), another, again, one more.
+func repeats(prev, w, next string) bool {
+	switch w {
+	case "encore", "again", "another":
+		return true
+	case "plus":
+		return prev == "de" && next != "en"
+	case "more":
+		return prev == "one"
+	}
+	return false
+}
+
+// modify applies the intensifiers and negators among the three units before i, VADER
+// style, stopping at punctuation and at contrast words since they end the clause. It
+// also reports whether the word was negated, so its emotion does not count.
+func (a *Analyzer) modify(units []unit, i int, v float64, lang string) (float64, bool) {
+	negated, lessened := false, false
+	decay := [...]float64{1, 0.95, 0.9}
+	for k := 1; k <= 3 && i-k >= 0; k++ {
+		j := i - k
+		u := units[j]
+		if u.boundary || u.fixed || contrasts(prev(units, j), u.w) {
+			break
+		}
+		if negates(prev(units, j), u.w, next(units, j), lang) {
+			negated = true // even a sentiment word: "manque de reconnaissance"
+		}
+		if lessens(prev(units, j), u.w) {
+			lessened = true
+		}
+		if u.sentiment {
+			continue
+		}
+		if s := boost(prev(units, j), u.w) * decay[k-1]; s != 0 && v != 0 {
+			if v < 0 {
+				s = -s
+			}
+			v += s
+		}
+	}
+	switch {
+	case negated:
+		v *= negScalar
+	case lessened:
+		v *= lessScalar
+	}
+	return v, negated || lessened
+}
+
+func prev(units []unit, i int) string {
+	if i == 0 {
+		return ""
+	}
+	return units[i-1].w
+}
+
+func next(units []unit, i int) string {
+	if i+1 >= len(units) {
+		return ""
+	}
+	return units[i+1].w
+}
+
+// units groups tokens into idioms and multi-word entries, and looks every word up in
+// the text's language first, then in the other one's authored entries, because people
+// mix languages ("le burnout", "c'est top, thanks") but VADER's English list holds
+// words that mean something else in French ("pain", "dire").
+func (a *Analyzer) units(toks []token, primary, secondary *language) []unit {
+	units := make([]unit, 0, len(toks))
+	for i := 0; i < len(toks); {
+		tk := toks[i]
+		switch {
+		case tk.boundary:
+			units = append(units, unit{boundary: true, tok: i})
+			i++
+			continue
+		case tk.emoji:
+			e, ok := a.emoji[tk.w]
+			units = append(units, unit{w: tk.w, val: e.val, sentiment: ok && e.val != 0, fixed: true, emoji: true,
+				irony: e.irony, emotion: e.emotion, tok: i})
+			i++
+			continue
+		}
+		if u, n := phrase(toks[i:], primary, secondary); n > 0 {
+			u.tok = i
+			units = append(units, u)
+			i += n
+			continue
+		}
+		u := unit{w: tk.w, caps: tk.caps, tok: i}
+		if v, ok := primary.lex.token(tk); ok {
+			u.val, u.sentiment = v, true
+		} else if v, ok := secondary.authored.token(tk); ok {
+			u.val, u.sentiment = v, true
+		}
+		// Zero entries only stop the fallback; pure negators ("no" is -1.2 in VADER)
+		// act on the next words instead of scoring themselves.
+		u.sentiment = u.sentiment && u.val != 0 && !pureNegator(tk.w)
+		units = append(units, u)
+		i++
+	}
+	return units
+}
+
+// phrase matches the longest idiom or multi-word lexicon entry at the start of toks
+// and returns it with the number of tokens it covers, or 0.
+func phrase(toks []token, primary, secondary *language) (unit, int) {
+	if idiomHead(toks[0].w) {
+		for n := min(maxIdiomLen, len(toks)); n >= 2; n-- {
+			if v, ok := idiom(joinWords(toks[:n])); ok {
+				return unit{w: joinWords(toks[:n]), val: v, sentiment: v != 0, fixed: true}, n
+			}
+		}
+	}
+	if v, n := primary.lex.phrase(toks); n > 0 {
+		return unit{w: joinWords(toks[:n]), val: v, sentiment: v != 0}, n
+	}
+	if v, n := secondary.authored.phrase(toks); n > 0 {
+		return unit{w: joinWords(toks[:n]), val: v, sentiment: v != 0}, n
+	}
+	return unit{}, 0
+}
+
+// dimensions finds the dimensions the text mentions and scores each with the clauses
+// that mention it, or their sentences when those clauses carry no sentiment ("Mon
+// manager, franchement : top").
+func dimensions(toks []token, s scored, primary, secondary *language) []DimensionHit {
+	var clauses [Engagement + 1][]int
+	for i := 0; i < len(toks); {
+		tk := toks[i]
+		if tk.boundary || tk.emoji {
+			i++
+			continue
+		}
+		d, n := primary.dims.phrase(toks[i:])
+		if n == 0 {
+			d, n = secondary.dims.phrase(toks[i:])
+		}
+		if n == 0 {
+			var ok bool
+			if d, ok = primary.dims.token(tk); !ok {
+				d, ok = secondary.dims.token(tk)
+			}
+			if ok {
+				n = 1
+			}
+		}
+		if n == 0 {
+			i++
+			continue
+		}
+		c := s.clauseOf[i]
+		if l := clauses[d]; len(l) == 0 || l[len(l)-1] != c {
+			clauses[d] = append(clauses[d], c)
+		}
+		i += n
+	}
+	var hits []DimensionHit
+	for d := Meaning; d <= Engagement; d++ {
+		if len(clauses[d]) == 0 {
+			continue
+		}
+		raw := 0.0
+		for _, c := range clauses[d] {
+			raw += s.clause[c]
+		}
+		if raw == 0 {
+			last := -1
+			for _, c := range clauses[d] {
+				if sn := s.sentOf[c]; sn != last {
+					raw += s.sentence[sn]
+					last = sn
+				}
+			}
+		}
+		score := normalize(raw)
+		hits = append(hits, DimensionHit{Dimension: d, Score: score, Label: labelOf(score)})
+	}
+	return hits
+}
+
+// detect votes with function words and elisions/contractions; too few votes or a tie
+// leaves the organisation's language, which is the best guess for "ok" or "top".
+func (a *Analyzer) detect(t tokenized) string {
+	fr, en := t.fr, t.en
+	for _, tk := range t.toks {
+		if tk.boundary || tk.emoji {
+			continue
+		}
+		if frenchWord(tk.w) {
+			fr++
+		}
+		if englishWord(tk.w) {
+			en++
+		}
+	}
+	switch {
+	case fr+en < 2 || fr == en:
+		return a.defaultLang
+	case fr > en:
+		return "fr"
+	}
+	return "en"
+}

@@ -1,0 +1,164 @@
+package analyzer
+
+// Function words are code, not data: each needs a context rule the TSV format cannot say.
+
+const (
+	boostStep  = 0.293 // VADER's B_INCR
+	negScalar  = -0.74 // VADER's N_SCALAR
+	bangStep   = 0.292 // VADER's per-"!" emphasis
+	maxBangs   = 3
+	contrastLo = 0.5  // weight of sentiment before "but"
+	contrastHi = 1.5  // and after it
+	lessScalar = -0.5 // "moins stressé", "less stressed": the opposite, mildly
+)
+
+// boost is the intensity change a word gives the sentiment word after it; prev
+// disambiguates two-word dampeners ("un peu", "a bit", "kind of").
+func boost(prev, w string) float64 {
+	switch w {
+	case "tres", "vraiment", "trop", "super", "hyper", "tellement", "extremement", "totalement",
+		"completement", "vachement", "bien", "particulierement", "absolument",
+		"grave", "carrement", "archi", "ultra", "beaucoup",
+		"very", "really", "so", "extremely", "pretty", "way", "quite", "seriously", "insanely", "crazy", "damn", "totally", "completely", "absolutely", "incredibly",
+		"truly", "deeply", "highly", "especially", "particularly":
+		return boostStep
+	case "plutot", "assez", "moyennement", "legerement",
+		"kinda", "somewhat", "slightly", "fairly", "sorta", "barely":
+		return -boostStep
+	case "peu":
+		if prev == "un" {
+			return -boostStep
+		}
+	case "bit", "little":
+		if prev == "a" {
+			return -boostStep
+		}
+	case "of":
+		if prev == "kind" || prev == "sort" {
+			return -boostStep
+		}
+	}
+	return 0
+}
+
+// negates says whether w flips the sentiment words after it. French "ne" and "pas"
+// both count, but a word is flipped at most once, so "ne … pas" is one negation and
+// spoken French without "ne" still works.
+func negates(prev, w, next, lang string) bool {
+	switch w {
+	case "ne", "pas", "jamais", "rien", "aucun", "aucune", "sans", "ni", "guere", "non", "zero",
+		"not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "cannot",
+		"nope", "rarely", "seldom", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent",
+		"cant", "couldnt", "wont", "wouldnt", "shouldnt", "havent", "hasnt", "hadnt", "aint":
+		return !(w == "jamais" && prev == "que") // "mieux que jamais"
+	case "absence": // "l'absence de reconnaissance"
+		return next == "de"
+	case "manque", "lack", "lacking": // also negative words themselves: a lack of X is bad and not X
+		return next == "de" || next == "of" || w == "lacking"
+	case "peu": // "peu reconnu": little recognised; "un peu" is a dampener, "à peu près" nothing
+		return prev != "un" && prev != "a"
+	case "plus": // "je suis plus motivé", but not "le plus", "de plus en plus", "plus que", nor English "plus"
+		switch prev {
+		case "le", "la", "les", "en", "de", "un", "au", "du", "encore":
+			return false
+		}
+		return lang == "fr" && next != "en" && next != "que"
+	}
+	return false
+}
+
+// pureNegator words only negate: whatever valence a lexicon gives them ("no" is -1.2
+// in VADER) would count the negation twice.
+func pureNegator(w string) bool {
+	switch w {
+	case "ne", "pas", "jamais", "rien", "aucun", "aucune", "sans", "ni", "non", "zero",
+		"not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "cannot":
+		return true
+	}
+	return false
+}
+
+// lessens marks "moins" and "less": "moins stressé" is mildly good, "moins motivé"
+// mildly bad. "au moins" and "at least" are not comparisons.
+func lessens(prev, w string) bool {
+	switch w {
+	case "moins":
+		return prev != "au" && prev != "du" && prev != "le"
+	case "less":
+		return prev != "at"
+	}
+	return false
+}
+
+// contrasts marks the pivot of "X but Y", where Y is what the writer means.
+func contrasts(prev, w string) bool {
+	switch w {
+	case "mais", "cependant", "pourtant", "toutefois", "neanmoins", "but", "however":
+		return true
+	case "contre":
+		return prev == "par"
+	case "revanche":
+		return prev == "en"
+	}
+	return false
+}
+
+// idiom scores set phrases whose meaning is not the sum of their words, before
+// negation could get them backwards ("pas mal" is praise). A zero keeps the phrase
+// out of scoring ("pas mal de" means "quite a lot of").
+func idiom(phrase string) (float64, bool) {
+	switch phrase {
+	case "pas mal", "not bad":
+		return 1.5, true
+	case "not too bad":
+		return 1.2, true
+	case "pas terrible":
+		return -1.5, true
+	case "pas de souci", "pas de soucis", "pas de probleme", "pas de problemes", "aucun souci",
+		"aucun probleme", "sans souci", "sans soucis", "no problem", "no problems", "no worries",
+		"no issue", "no issues":
+		return 0.5, true
+	case "en ai assez", "en peux plus", "not stand", "cannot stand":
+		return -2, true
+	case "pas mal de", "not only", "pas que", "not just":
+		return 0, true
+	case "trop de", "too many", "too much", "way too":
+		return -1.3, true // "trop de réunions": an excess is a complaint whatever the noun
+	case "merci pour rien", "thanks for nothing":
+		return -2.2, true
+	}
+	return 0, false
+}
+
+func idiomHead(w string) bool {
+	switch w {
+	case "pas", "aucun", "sans", "en", "not", "no", "cannot", "trop", "too", "way", "merci", "thanks":
+		return true
+	}
+	return false
+}
+
+const maxIdiomLen = 3
+
+// Function words used to tell French from English. Words both languages use
+// ("a": English article, French "a"/"à") are left out because they cannot vote.
+func frenchWord(w string) bool {
+	switch w {
+	case "le", "la", "les", "de", "des", "du", "est", "et", "je", "pas", "tres", "pour", "une", "un",
+		"que", "qui", "nous", "on", "ca", "avec", "dans", "mais", "trop", "vraiment", "ne", "ce",
+		"cette", "sont", "suis", "au", "aux", "sur", "il", "elle", "vous", "notre", "nos", "ai", "en",
+		"tout", "tous", "etre", "fait", "beaucoup":
+		return true
+	}
+	return false
+}
+
+func englishWord(w string) bool {
+	switch w {
+	case "the", "is", "and", "i", "not", "very", "for", "to", "we", "it", "of", "with", "in", "but",
+		"really", "too", "this", "that", "are", "was", "my", "our", "be", "have", "so", "they",
+		"you", "at", "just", "feel", "am", "been", "do", "does", "did", "there", "about", "much":
+		return true
+	}
+	return false
+}
