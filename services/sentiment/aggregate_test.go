@@ -149,8 +149,8 @@ func TestTrendPointsCarryConfidenceIntervals(t *testing.T) {
 			ss += (x - m) * (x - m)
 		}
 		half := 1.96 * math.Sqrt(ss/float64(len(want[i])-1)/float64(len(want[i])))
-		if a.Hidden || math.Abs(a.MeanScore-m) > 1e-9 ||
-			math.Abs(p.CiLow-math.Max(-1, m-half)) > 1e-9 || math.Abs(p.CiHigh-math.Min(1, m+half)) > 1e-9 {
+		if a.Hidden || math.Abs(a.MeanScore-m) > 1e-6 ||
+			math.Abs(p.CiLow-math.Max(-1, m-half)) > 1e-6 || math.Abs(p.CiHigh-math.Min(1, m+half)) > 1e-6 {
 			t.Errorf("point %d = mean %.4f [%.4f, %.4f], want %.4f [%.4f, %.4f]", i, a.MeanScore, p.CiLow, p.CiHigh, m, m-half, m+half)
 		}
 	}

@@ -26,6 +26,9 @@ import (
 // DefaultListen is the sentiment service's gRPC address in DESIGN.md.
 const DefaultListen = "127.0.0.1:7103"
 
+// consumerWorkers is how many events each consumer applies at once.
+const consumerWorkers = 16
+
 // Durable consumer names; changing them would replay the streams from the start.
 const (
 	durableFeedback = "sentiment-feedback"
@@ -136,8 +139,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	sentimentv1.RegisterSentimentServiceServer(h.GRPC(), &api{svc: s})
 	for _, c := range []consumer.Config{
-		{Stream: bus.StreamFeedback, Durable: durableFeedback, FilterSubjects: []string{"voix.feedback.submitted.>"}, Handle: s.applyFeedback},
-		{Stream: bus.StreamPulse, Durable: durablePulse, FilterSubjects: []string{"voix.pulse.responded.>"}, Handle: s.applyResponse},
+		// Workers share bbolt commits (db.Batch): sums do not depend on order, and each
+		// event's writes, outbox record included, stay inside its transaction.
+		{Stream: bus.StreamFeedback, Durable: durableFeedback, FilterSubjects: []string{"voix.feedback.submitted.>"}, Handle: s.applyFeedback, Workers: consumerWorkers},
+		{Stream: bus.StreamPulse, Durable: durablePulse, FilterSubjects: []string{"voix.pulse.responded.>"}, Handle: s.applyResponse, Workers: consumerWorkers},
 	} {
 		if err := h.Consume(c); err != nil {
 			h.Close()

@@ -119,8 +119,8 @@ func confidence(st rollup.Stats) (lo, hi float64) {
 	if st.Count < 2 {
 		return -1, 1
 	}
-	mean := st.Sum / n
-	variance := math.Max(0, (st.SumSquares-n*mean*mean)/(n-1))
+	mean := st.Sum() / n
+	variance := math.Max(0, (st.SumSquares()-n*mean*mean)/(n-1))
 	half := 1.96 * math.Sqrt(variance/n)
 	return math.Max(-1, mean-half), math.Min(1, mean+half)
 }

@@ -74,14 +74,14 @@ func Detect(baseline []rollup.Stats, current rollup.Stats, k int) []Drop {
 	var bn, bs, bss float64
 	for _, b := range usable {
 		bn += float64(b.Count)
-		bs += b.Sum
-		bss += b.SumSquares
+		bs += b.Sum()
+		bss += b.SumSquares()
 	}
 	cn := float64(current.Count)
 	if cn >= MinItems && bn >= MinItems {
-		bm, cm := bs/bn, current.Sum/cn
+		bm, cm := bs/bn, current.Sum()/cn
 		bv := math.Max(0, (bss-bn*bm*bm)/(bn-1))
-		cv := math.Max(0, (current.SumSquares-cn*cm*cm)/(cn-1))
+		cv := math.Max(0, (current.SumSquares()-cn*cm*cm)/(cn-1))
 		if d := fire(bm, cm, bv, cv, bn, cn, MinScoreDrop); d != nil {
 			d.Metric = MetricScore
 			out = append(out, *d)

@@ -15,8 +15,8 @@ func week(rng *rand.Rand, n, people int, mean, sd float64, enps ...int) rollup.S
 	for range n {
 		x := math.Max(-1, math.Min(1, mean+sd*rng.NormFloat64()))
 		s.Count++
-		s.Sum += x
-		s.SumSquares += x * x
+		s.MicroSum += int64(math.Round(x * 1e6))
+		s.MicroSquares += int64(math.Round(x * x * 1e6))
 	}
 	for _, a := range enps {
 		switch {

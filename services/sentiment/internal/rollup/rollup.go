@@ -63,16 +63,20 @@ func (k Key) bytes() []byte {
 
 // Stats is one aggregate. Sums allow means and variances without keeping the items.
 type Stats struct {
-	People     uint32  `json:"p"`
-	Count      uint32  `json:"n"`
-	Positive   uint32  `json:"pos"`
-	Neutral    uint32  `json:"neu"`
-	Negative   uint32  `json:"neg"`
-	Sum        float64 `json:"s"`
-	SumSquares float64 `json:"ss"`
-	Promoters  uint32  `json:"pr,omitempty"`
-	Passives   uint32  `json:"pa,omitempty"`
-	Detractors uint32  `json:"de,omitempty"`
+	People   uint32 `json:"p"`
+	Count    uint32 `json:"n"`
+	Positive uint32 `json:"pos"`
+	Neutral  uint32 `json:"neu"`
+	Negative uint32 `json:"neg"`
+	// MicroSum and MicroSquares are the sums of the scores and of their squares in millionths,
+	// as integers: each item adds its own rounded term, so the sums are the same whatever the
+	// order the items arrived in (float sums are not), and a rebuild answers exactly as the
+	// incremental store.
+	MicroSum     int64  `json:"s"`
+	MicroSquares int64  `json:"ss"`
+	Promoters    uint32 `json:"pr,omitempty"`
+	Passives     uint32 `json:"pa,omitempty"`
+	Detractors   uint32 `json:"de,omitempty"`
 	// Version increases with every change, so published updates can be ordered and deduplicated.
 	Version uint64 `json:"v"`
 }
@@ -82,8 +86,17 @@ func (s Stats) Mean() float64 {
 	if s.Count == 0 {
 		return 0
 	}
-	return s.Sum / float64(s.Count)
+	return s.Sum() / float64(s.Count)
 }
+
+// Sum is the sum of the scores.
+func (s Stats) Sum() float64 { return float64(s.MicroSum) / micro }
+
+// SumSquares is the sum of the squared scores.
+func (s Stats) SumSquares() float64 { return float64(s.MicroSquares) / micro }
+
+// micro is the fixed-point unit of the sums.
+const micro = 1e6
 
 // ENPS is promoters minus detractors in percent of ENPS answers, and whether there were any.
 func (s Stats) ENPS() (float64, bool) {
@@ -154,8 +167,8 @@ func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
 	if it.Scored {
 		score := math.Max(-1, math.Min(1, it.Score))
 		s.Count++
-		s.Sum += score
-		s.SumSquares += score * score
+		s.MicroSum += int64(math.Round(score * micro))
+		s.MicroSquares += int64(math.Round(score * score * micro))
 		switch it.Label {
 		case Positive:
 			s.Positive++
@@ -181,10 +194,16 @@ func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
 	if err := tx.Bucket(bucketStats).Put(k.bytes(), v); err != nil {
 		return s, err
 	}
-	if err := tx.Bucket(bucketSegments).Put([]byte(k.Segment), []byte{}); err != nil {
-		return s, err
+	// Marks already present are not written again: an unchanged put still dirties its page.
+	if segs := tx.Bucket(bucketSegments); segs.Get([]byte(k.Segment)) == nil {
+		if err := segs.Put([]byte(k.Segment), []byte{}); err != nil {
+			return s, err
+		}
 	}
-	return s, tx.Bucket(bucketDirty).Put(k.bytes(), []byte{})
+	if dirty := tx.Bucket(bucketDirty); dirty.Get(k.bytes()) == nil {
+		return s, dirty.Put(k.bytes(), []byte{})
+	}
+	return s, nil
 }
 
 // Segments returns the segments that have any aggregate at prefix or below it, in
