@@ -102,9 +102,9 @@ func New(defaultLang string) *Analyzer {
 	})
 	return &Analyzer{
 		defaultLang: defaultLang,
-		fr: language{name: "fr", lex: loadLexicon("lexicon_fr.tsv"), authored: loadLexicon("lexicon_fr.tsv"),
+		fr: language{name: "fr", lex: loadLexicon("fr", "lexicon_fr.tsv"), authored: loadLexicon("fr", "lexicon_fr.tsv"),
 			dims: dims["fr"], emotions: emotions["fr"]},
-		en: language{name: "en", lex: loadLexicon("vader_en.tsv", "lexicon_en.tsv"), authored: loadLexicon("lexicon_en.tsv"),
+		en: language{name: "en", lex: loadLexicon("en", "vader_en.tsv", "lexicon_en.tsv"), authored: loadLexicon("en", "lexicon_en.tsv"),
 			dims: dims["en"], emotions: emotions["en"]},
 		emoji: mustParse("emoji.tsv", parseEmoji),
 	}

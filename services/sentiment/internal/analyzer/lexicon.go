@@ -24,10 +24,11 @@ type table[V any] struct {
 	m      map[string]V
 	heads  map[string]bool // first token of each phrase, to try phrases only where one can start
 	maxLen int             // tokens in the longest key
+	french bool            // inflections to try: French plural s/x and feminine e, else English plural s
 }
 
-func newTable[V any]() table[V] {
-	return table[V]{m: map[string]V{}, heads: map[string]bool{}, maxLen: 1}
+func newTable[V any](lang string) table[V] {
+	return table[V]{m: map[string]V{}, heads: map[string]bool{}, maxLen: 1, french: lang == "fr"}
 }
 
 func (tb *table[V]) put(key string, v V) {
@@ -38,8 +39,9 @@ func (tb *table[V]) put(key string, v V) {
 	}
 }
 
-// word looks a single token up, then without a plural "s" and a feminine "e",
-// because the files list base forms and French inflects most adjectives four ways.
+// word looks a single token up, then without a plural "s" (French "x" too) and, in
+// French, a feminine "e", because the files list base forms and French inflects most
+// adjectives four ways. English keeps its "e": "made" is not "mad".
 func (tb *table[V]) word(w string) (V, bool) {
 	if v, ok := tb.m[w]; ok {
 		return v, true
@@ -48,18 +50,28 @@ func (tb *table[V]) word(w string) (V, bool) {
 	if len(w) < 4 {
 		return zero, false
 	}
-	if w[len(w)-1] == 's' || w[len(w)-1] == 'x' {
+	if w[len(w)-1] == 's' || (tb.french && w[len(w)-1] == 'x') {
 		w = w[:len(w)-1]
 		if v, ok := tb.m[w]; ok {
 			return v, true
 		}
 	}
-	if w[len(w)-1] == 'e' {
+	if tb.french && w[len(w)-1] == 'e' {
 		if v, ok := tb.m[w[:len(w)-1]]; ok {
 			return v, true
 		}
 	}
 	return zero, false
+}
+
+// exact looks a token up without inflections: for borrowing from the other language,
+// where "faire" minus its "e" would be English "fair".
+func (tb *table[V]) exact(tk token) (V, bool) {
+	if v, ok := tb.m[tk.w]; ok {
+		return v, true
+	}
+	v, ok := tb.m[tk.alt]
+	return v, ok && tk.alt != ""
 }
 
 // token looks a token up under its squeezed spelling, then with stretched letters kept
@@ -249,7 +261,7 @@ func parseKeyed[V any](r io.Reader, parse func(string) (V, error)) (map[string]t
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]table[V]{"fr": newTable[V](), "en": newTable[V]()}
+	out := map[string]table[V]{"fr": newTable[V]("fr"), "en": newTable[V]("en")}
 	for _, rec := range recs {
 		tb, ok := out[rec.fields[0]]
 		if !ok {
@@ -282,8 +294,8 @@ func mustParse[T any](name string, parse func(io.Reader) (T, error)) T {
 
 // loadLexicon builds a language's lexicon from its files, later files overriding
 // earlier ones: our own entries win over VADER's where workplace usage differs.
-func loadLexicon(names ...string) lexicon {
-	l := newTable[float64]()
+func loadLexicon(lang string, names ...string) lexicon {
+	l := newTable[float64](lang)
 	for _, name := range names {
 		for k, v := range mustParse(name, parseLexicon) {
 			l.put(k, v)

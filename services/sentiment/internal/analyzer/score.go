@@ -138,7 +138,7 @@ func (a *Analyzer) emotion(u unit, primary, secondary *language) Emotion {
 	if e, ok := primary.emotions.word(u.w); ok {
 		return e
 	}
-	e, _ := secondary.emotions.word(u.w)
+	e, _ := secondary.emotions.exact(token{w: u.w})
 	return e
 }
 
@@ -263,7 +263,7 @@ func (a *Analyzer) units(toks []token, primary, secondary *language) []unit {
 		u := unit{w: tk.w, caps: tk.caps, tok: i}
 		if v, ok := primary.lex.token(tk); ok {
 			u.val, u.sentiment = v, true
-		} else if v, ok := secondary.authored.token(tk); ok {
+		} else if v, ok := secondary.authored.exact(tk); ok {
 			u.val, u.sentiment = v, true
 		}
 		// Zero entries only stop the fallback; pure negators ("no" is -1.2 in VADER)
@@ -312,7 +312,7 @@ func dimensions(toks []token, s scored, primary, secondary *language) []Dimensio
 		if n == 0 {
 			var ok bool
 			if d, ok = primary.dims.token(tk); !ok {
-				d, ok = secondary.dims.token(tk)
+				d, ok = secondary.dims.exact(tk)
 			}
 			if ok {
 				n = 1
