@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
@@ -190,4 +191,36 @@ func TestDayCannotBeSubtractedFromItsWeek(t *testing.T) {
 func weekKey(t time.Time) string {
 	y, w := t.ISOWeek()
 	return fmt.Sprintf("%04d-W%02d", y, w)
+}
+
+func TestCommentDimensionsReachRollupsAndItemScored(t *testing.T) {
+	f := start(t)
+	text := "Je suis épuisé, beaucoup trop de charge de travail"
+	res := f.analyze(t, text)
+	var workload *eventsv1.DimensionScore
+	for _, d := range res.Dimensions {
+		if d.Dimension == commonv1.Dimension_DIMENSION_WORKLOAD {
+			workload = d
+		}
+	}
+	if workload == nil || workload.Score >= 0 || res.Language != "fr" {
+		t.Fatalf("AnalyzeText(%q) = %v, want French with a negative WORKLOAD clause", text, res)
+	}
+	// Five people say it without tagging a dimension: WORKLOAD counts them anyway.
+	for i := range 5 {
+		f.comment(t, fmt.Sprintf("W%d", i), "acme/ops", text)
+	}
+	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", 5)
+	got := f.get(t, "acme/ops", commonv1.Dimension_DIMENSION_WORKLOAD)
+	if got.Hidden || got.People != 5 || got.Count != 5 || math.Abs(got.MeanScore-workload.Score) > 1e-6 {
+		t.Fatalf("acme/ops WORKLOAD = %+v, want 5 people at the clause score %.4f", got, workload.Score)
+	}
+	var scored eventsv1.ItemScored
+	msg := f.lastOn(t, "voix.sentiment.scored.acme.ops")
+	if err := proto.Unmarshal(msg.Data, &scored); err != nil {
+		t.Fatalf("decode ItemScored: %v", err)
+	}
+	if len(scored.Dimensions) == 0 || scored.Language != "fr" || math.Abs(scored.Score-res.Score) > 1e-9 {
+		t.Fatalf("ItemScored = %v, want the analyzer's result %v", &scored, res)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/alert"
+	"github.com/voix-dev/voix/services/sentiment/internal/analyzer"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
@@ -57,8 +58,11 @@ func (a *api) AnalyzeText(_ context.Context, req *sentimentv1.AnalyzeTextRequest
 	if req.Language != "" && req.Language != "fr" && req.Language != "en" {
 		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
 	}
-	res := a.svc.analyzer.Analyze(req.Text)
-	return &sentimentv1.AnalyzeTextResponse{Score: res.Score, Label: labelProto(res.Label), Language: res.Language}, nil
+	res := a.svc.analyze(req.Text, req.Language)
+	return &sentimentv1.AnalyzeTextResponse{
+		Score: res.Score, Label: labelProto(res.Label), Language: res.Language,
+		Dimensions: dimensionScores(res), Emotion: emotionProto(res.Emotion),
+	}, nil
 }
 
 func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentRequest) (*sentimentv1.GetSentimentResponse, error) {
@@ -332,4 +336,24 @@ func (a *api) RebuildRollups(ctx context.Context, _ *sentimentv1.RebuildRollupsR
 		return nil, rpcerr.To(err)
 	}
 	return &sentimentv1.RebuildRollupsResponse{EventsReplayed: n}, nil
+}
+
+func emotionProto(e analyzer.Emotion) sentimentv1.Emotion {
+	switch e {
+	case analyzer.Joy:
+		return sentimentv1.Emotion_EMOTION_JOY
+	case analyzer.Gratitude:
+		return sentimentv1.Emotion_EMOTION_GRATITUDE
+	case analyzer.Pride:
+		return sentimentv1.Emotion_EMOTION_PRIDE
+	case analyzer.Frustration:
+		return sentimentv1.Emotion_EMOTION_FRUSTRATION
+	case analyzer.Sadness:
+		return sentimentv1.Emotion_EMOTION_SADNESS
+	case analyzer.Stress:
+		return sentimentv1.Emotion_EMOTION_STRESS
+	case analyzer.Fatigue:
+		return sentimentv1.Emotion_EMOTION_FATIGUE
+	}
+	return sentimentv1.Emotion_EMOTION_UNSPECIFIED
 }

@@ -25,6 +25,9 @@ const eventSource = "voix/sentiment"
 type contribution struct {
 	item rollup.Item
 	dims []commonv1.Dimension
+	// only leaves "all dimensions" out: a clause's score counts for its dimension, while the
+	// comment counts once, with its overall score, in the total.
+	only bool
 }
 
 // applyFeedback scores a submitted comment, adds it to the rollups of its segment and
@@ -45,21 +48,21 @@ func (s *Service) applyFeedbackEvent(tx *bolt.Tx, ev bus.Event, emit bool) error
 	if err != nil {
 		return fmt.Errorf("%w: FeedbackSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
 	}
-	res := s.analyzer.Analyze(m.Text)
-	item := rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label)}
-	if err := s.aggregate(tx, seg, m.Contributors, []contribution{{item: item, dims: m.Dimensions}}); err != nil {
+	res := s.analyze(m.Text, m.Language)
+	if err := s.aggregate(tx, seg, m.Contributors, commentParts(res, m.Dimensions)); err != nil {
 		return err
 	}
 	if !emit {
 		return nil
 	}
 	scored := &eventsv1.ItemScored{
-		ItemId:   m.FeedbackId,
-		Kind:     eventsv1.ItemKind_ITEM_KIND_FEEDBACK,
-		Segment:  seg.String(),
-		Score:    res.Score,
-		Label:    labelProto(res.Label),
-		Language: res.Language,
+		ItemId:     m.FeedbackId,
+		Kind:       eventsv1.ItemKind_ITEM_KIND_FEEDBACK,
+		Segment:    seg.String(),
+		Score:      res.Score,
+		Label:      labelProto(res.Label),
+		Language:   res.Language,
+		Dimensions: dimensionScores(res),
 	}
 	data, err := proto.Marshal(scored)
 	if err != nil {
@@ -102,7 +105,7 @@ func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error {
 			}
 			parts = append(parts, contribution{item: rollup.Item{ENPS: int(a.Value) + 1}, dims: dims})
 		case commonv1.QuestionKind_QUESTION_KIND_TEXT:
-			res := s.analyzer.Analyze(a.Text)
+			res := s.analyze(a.Text, "")
 			parts = append(parts, contribution{item: rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label)}, dims: dims})
 		default:
 			// A CHOICE answer still makes its author a participant.
@@ -128,7 +131,11 @@ func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.Cont
 	}
 	for _, t := range tags {
 		for _, p := range parts {
-			for _, d := range dimensionsWithAll(p.dims) {
+			dims := dimensionsWithAll(p.dims)
+			if p.only {
+				dims = dims[1:]
+			}
+			for _, d := range dims {
 				k := rollup.Key{Segment: t.Segment, Dimension: int32(d), Window: t.Window}
 				if _, err := rollup.UnsafeAdd(tx, k, t.Tag, p.item); err != nil {
 					return err
@@ -137,6 +144,38 @@ func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.Cont
 		}
 	}
 	return nil
+}
+
+// commentParts is what one comment adds: its overall score to "all dimensions" and to the
+// dimensions the author tagged that the analyzer did not find, and to each dimension the
+// analyzer found, the score of the clause that mentions it.
+func commentParts(res analyzer.Result, tagged []commonv1.Dimension) []contribution {
+	item := func(score float64, l analyzer.Label) rollup.Item {
+		return rollup.Item{Scored: true, Score: score, Label: rollup.Label(l)}
+	}
+	found := map[commonv1.Dimension]bool{}
+	parts := make([]contribution, 0, 1+len(res.Dimensions))
+	for _, h := range res.Dimensions {
+		d := commonv1.Dimension(h.Dimension)
+		found[d] = true
+		parts = append(parts, contribution{item: item(h.Score, h.Label), dims: []commonv1.Dimension{d}, only: true})
+	}
+	var rest []commonv1.Dimension
+	for _, d := range tagged {
+		if !found[d] {
+			rest = append(rest, d)
+		}
+	}
+	return append(parts, contribution{item: item(res.Score, res.Label), dims: rest})
+}
+
+// dimensionScores renders the analyzer's dimension hits for events and responses.
+func dimensionScores(res analyzer.Result) []*eventsv1.DimensionScore {
+	var out []*eventsv1.DimensionScore
+	for _, h := range res.Dimensions {
+		out = append(out, &eventsv1.DimensionScore{Dimension: commonv1.Dimension(h.Dimension), Score: h.Score})
+	}
+	return out
 }
 
 // dimensionsWithAll returns "all dimensions" (UNSPECIFIED) followed by the distinct known

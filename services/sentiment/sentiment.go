@@ -101,10 +101,11 @@ func (c *Config) defaults() error {
 
 // Service is a running sentiment service.
 type Service struct {
-	cfg      Config
-	host     *host.Host
-	analyzer *analyzer.Analyzer
-	publish  map[window.Granularity]bool
+	cfg  Config
+	host *host.Host
+	// analyzers by default language: the organisation's, or the one a caller names.
+	analyzers map[string]*analyzer.Analyzer
+	publish   map[window.Granularity]bool
 }
 
 // Start opens the store, starts the consumers and serves gRPC.
@@ -127,10 +128,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:      cfg,
-		host:     h,
-		analyzer: analyzer.New(cfg.Language),
-		publish:  map[window.Granularity]bool{},
+		cfg:       cfg,
+		host:      h,
+		analyzers: map[string]*analyzer.Analyzer{"en": analyzer.New("en"), "fr": analyzer.New("fr")},
+		publish:   map[window.Granularity]bool{},
 	}
 	s.publish[cfg.Publish] = true
 	if err := store.EnsureBuckets(h.DB, append(rollup.Buckets(), alert.Buckets()...)...); err != nil {
@@ -152,6 +153,16 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	h.Go(s.publishLoop)
 	h.Serve()
 	return s, nil
+}
+
+// analyze scores text; lang, when given, is the language assumed for texts too short to tell,
+// instead of the organisation's.
+func (s *Service) analyze(text, lang string) analyzer.Result {
+	a, ok := s.analyzers[lang]
+	if !ok {
+		a = s.analyzers[s.cfg.Language]
+	}
+	return a.Analyze(text)
 }
 
 // Addr is the gRPC address the service listens on.
