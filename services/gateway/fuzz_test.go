@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{
+		"command=%2Ffeedback&text=hello&user_id=U1&team_id=T1&trigger_id=1.2.abc",
+		"command=/feedback&user_id=U1",
+		"command=%2Ffeedback&user_id=U1&user_id=U2",
+		"command=%2Ffeedback&text=%zz&user_id=U1",
+		"command=%2Ffeedback;user_id=U1",
+		"text=" + strings.Repeat("a", 100),
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := parseCommand(body)
+		if err != nil {
+			return
+		}
+		// Whatever passes is what the handlers rely on.
+		if !commandRule.MatchString(c.Command) || !idRule.MatchString(c.UserID) {
+			t.Fatalf("accepted command %q, user %q", c.Command, c.UserID)
+		}
+		if c.TeamID != "" && !idRule.MatchString(c.TeamID) {
+			t.Fatalf("accepted team %q", c.TeamID)
+		}
+		if !utf8.ValidString(c.Text) || len(c.Text) > maxTextBytes || len(c.TriggerID) > maxIDBytes {
+			t.Fatalf("accepted text of %d bytes or trigger of %d", len(c.Text), len(c.TriggerID))
+		}
+		// And it is what the form said, field by field, each exactly once.
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
+			t.Fatalf("parseCommand accepted what url.ParseQuery refuses: %v", err)
+		}
+		for k, v := range map[string]string{"command": c.Command, "user_id": c.UserID} {
+			if len(vals[k]) != 1 || vals[k][0] != v {
+				t.Fatalf("%s = %q, form has %q", k, v, vals[k])
+			}
+		}
+	})
+}
+
+func FuzzVerify(f *testing.F) {
+	secret := []byte("8f742231b10e8888abcd99yyyzzz85a5")
+	now := time.Unix(1_800_000_000, 0)
+	f.Add([]byte("command=%2Ffeedback&text=hi&user_id=U1"), "1800000000", "", 0)
+	f.Add([]byte(""), "1799999700", "v0=00", 3)
+	f.Add([]byte("x"), "-1", "v0=", 1)
+	f.Fuzz(func(t *testing.T, body []byte, ts, sig string, flip int) {
+		// Arbitrary input never verifies unless it is the real signature, and never panics.
+		if err := verify(secret, ts, sig, body, now); err == nil && sig != sign(secret, ts, body) {
+			t.Fatalf("verified a signature that is not the MAC: ts %q sig %q", ts, sig)
+		}
+		// A fresh, correct signature verifies; any change to the body breaks it.
+		fresh := "1800000000"
+		good := sign(secret, fresh, body)
+		if err := verify(secret, fresh, good, body, now); err != nil {
+			t.Fatalf("a correct signature was refused: %v", err)
+		}
+		if len(body) > 0 {
+			tampered := append([]byte(nil), body...)
+			i := (flip%len(body) + len(body)) % len(body)
+			tampered[i] ^= 0x01
+			if verify(secret, fresh, good, tampered, now) == nil {
+				t.Fatal("a tampered body verified")
+			}
+		}
+		if verify(secret, "1799999699", sign(secret, "1799999699", body), body, now) == nil {
+			t.Fatal("a signature older than 5 minutes verified")
+		}
+	})
+}

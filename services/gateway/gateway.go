@@ -1,0 +1,209 @@
+// Package gateway is voix's HTTP edge for chat bots: a Slack-style slash-command endpoint that
+// carries the anonymous feedback loop (submit, follow the thread, answer), and the directory
+// that maps a chat user to a segment without keeping the user's id.
+//
+// Nothing reaches the services unless the request is signed with the app's signing secret,
+// fresh (5 minutes), at most 64 KiB and a well-formed form. The person typing is passed to the
+// feedback service as an opaque submitter_ref, which that service never stores either.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
+	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/host"
+)
+
+// DefaultListen is the gateway's HTTP address in DESIGN.md.
+const DefaultListen = "127.0.0.1:7180"
+
+// MaxBodyBytes is the largest request body accepted; Slack's forms are far smaller.
+const MaxBodyBytes = 64 << 10
+
+// Config configures the gateway. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the HTTP address. Default DefaultListen; "127.0.0.1:0" picks a port.
+	Listen string
+	// DataDir holds the directory in DataDir/gateway/directory.json, and by default the shared
+	// anonymity secret and token hashes. Required.
+	DataDir string
+	// SigningSecret is the chat app's signing secret. Required.
+	SigningSecret []byte
+	// FeedbackAddr is the feedback service's gRPC address. Required.
+	FeedbackAddr string
+	// Token is a submitter bearer token the gateway presents to the services. Required.
+	Token string
+	// DirectoryFile, if set, is a CSV or JSON file of chat users and segments (ReadEntries)
+	// loaded at start, on top of the persisted directory.
+	DirectoryFile string
+	// TokensFile and SecretFile default to the host's files under DataDir. Tokens authorise
+	// the directory endpoint; the secret keys the directory's hashes.
+	TokensFile, SecretFile string
+	// Log receives structured logs. Default: discarded.
+	Log *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	switch {
+	case c.DataDir == "":
+		return errors.New("gateway: DataDir is required")
+	case len(c.SigningSecret) == 0:
+		return errors.New("gateway: SigningSecret is required: unsigned requests are refused")
+	case c.FeedbackAddr == "":
+		return errors.New("gateway: FeedbackAddr is required (e.g. 127.0.0.1:7102)")
+	case c.Token == "":
+		return errors.New("gateway: Token (a submitter bearer token) is required")
+	}
+	if c.TokensFile == "" {
+		c.TokensFile = host.DefaultTokensFile(c.DataDir)
+	}
+	if c.SecretFile == "" {
+		c.SecretFile = host.DefaultSecretFile(c.DataDir)
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Service is a running gateway.
+type Service struct {
+	cfg      Config
+	dir      *Directory
+	tokens   *auth.Tokens
+	conn     *grpc.ClientConn
+	feedback feedbackv1.FeedbackServiceClient
+	srv      *http.Server
+	ln       net.Listener
+	done     chan struct{}
+}
+
+// Start loads the directory, connects to the feedback service and serves HTTP.
+func Start(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	secret, err := anonymity.LoadOrCreateSecret(cfg.SecretFile)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := auth.LoadTokens(cfg.TokensFile)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := openDirectory(secret, filepath.Join(cfg.DataDir, "gateway", "directory.json"))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DirectoryFile != "" {
+		if err := loadDirectoryFile(dir, cfg.DirectoryFile); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := grpc.NewClient(cfg.FeedbackAddr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearer(cfg.Token)))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: feedback client: %w", err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("gateway: listen: %w", err)
+	}
+	s := &Service{cfg: cfg, dir: dir, tokens: tokens, conn: conn, feedback: feedbackv1.NewFeedbackServiceClient(conn), ln: ln, done: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Log.Error("gateway: serve", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+func loadDirectoryFile(dir *Directory, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("gateway: directory file: %w", err)
+	}
+	defer f.Close()
+	es, err := ReadEntries(f)
+	if err != nil {
+		return fmt.Errorf("gateway: %s: %w", path, err)
+	}
+	if err := dir.Set(es); err != nil {
+		return fmt.Errorf("gateway: %s: %w", path, err)
+	}
+	return nil
+}
+
+// Addr is the HTTP address the gateway listens on.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Close stops serving (letting requests in flight finish, up to five seconds) and closes the
+// connection to the services.
+func (s *Service) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return errors.Join(err, s.conn.Close())
+}
+
+// Handler is the gateway's HTTP API.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /slack/commands", s.handleCommand)
+	mux.HandleFunc("PUT /admin/directory", s.handleDirectory)
+	return mux
+}
+
+// readBody reads at most MaxBodyBytes; a larger body is an error and is not read further.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		http.Error(w, "request body too large or unreadable", http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
+}
+
+// bearer presents a token on every call.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity is false: the services listen on loopback in `voix dev`; put TLS in
+// front of them in a deployment.
+func (bearer) RequireTransportSecurity() bool { return false }
