@@ -577,9 +577,10 @@ type ListFeedbackRequest struct {
 	Dimensions []v1.Dimension `protobuf:"varint,3,rep,packed,name=dimensions,proto3,enum=voix.common.v1.Dimension" json:"dimensions,omitempty"`
 	// Only these sentiment labels.
 	Labels []v1.SentimentLabel `protobuf:"varint,4,rep,packed,name=labels,proto3,enum=voix.common.v1.SentimentLabel" json:"labels,omitempty"`
-	// Only comments made on or after this day.
+	// Only comments made on or after the day (UTC) holding this time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// Only comments made before this day.
+	// Only comments whose day starts before this time: end_time = midnight excludes that day,
+	// any later time of the day includes it. Must be after the day of start_time.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Page size, 1..200; 0 means 50.
 	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -1386,13 +1387,18 @@ type GetLoopStatsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Segment prefix.
 	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
-	// True when fewer comments than the minimum group size exist; all numbers are then zero.
+	// True when the numbers would describe too small a group; all numbers are then empty.
+	// Hidden when the prefix is below the comment threshold (its comments are shown under an
+	// ancestor), or when fewer than the minimum group size of distinct people commented in it
+	// within any one month (people, not comments; tags of different months cannot be joined).
 	Hidden bool `protobuf:"varint,2,opt,name=hidden,proto3" json:"hidden,omitempty"`
 	// Comments per status.
 	ByStatus map[string]uint32 `protobuf:"bytes,3,rep,name=by_status,json=byStatus,proto3" json:"by_status,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	// Median time from submission to acknowledgement.
+	// Median time from submission to acknowledgement (leaving NEW), in whole days: only days
+	// are stored. Unset when none was acknowledged.
 	MedianTimeToAcknowledge *durationpb.Duration `protobuf:"bytes,4,opt,name=median_time_to_acknowledge,json=medianTimeToAcknowledge,proto3" json:"median_time_to_acknowledge,omitempty"`
-	// Median time from submission to resolution or decline.
+	// Median time from submission to resolution or decline, in whole days. Unset when none was
+	// closed.
 	MedianTimeToResolve *durationpb.Duration `protobuf:"bytes,5,opt,name=median_time_to_resolve,json=medianTimeToResolve,proto3" json:"median_time_to_resolve,omitempty"`
 	// Share of comments past a deadline and not closed, in [0, 1].
 	OpenLoopRate  float64 `protobuf:"fixed64,6,opt,name=open_loop_rate,json=openLoopRate,proto3" json:"open_loop_rate,omitempty"`
@@ -1573,8 +1579,12 @@ func (x *AssignOwnerResponse) GetFeedback() *Feedback {
 	return nil
 }
 
-// RoutingRule sends comments of a dimension from a segment subtree to an owner group. The most
-// specific segment wins; among equals, a rule with a dimension beats one without.
+// RoutingRule sends comments of a dimension from a segment subtree to an owner group. The rules
+// matching a comment are those whose prefix holds the author's segment and whose dimension is
+// one of the comment's (its author's tags and the dimensions the sentiment service found) or
+// UNSPECIFIED. The most specific segment wins; among equals, a rule with a dimension beats one
+// without; between dimension rules of equal depth, the dimension the comment is most negative
+// about wins. One rule per prefix and dimension.
 type RoutingRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id of the rule; empty on create.
@@ -1651,7 +1661,8 @@ func (x *RoutingRule) GetOwnerGroup() string {
 // UpsertRoutingRuleRequest creates or replaces a rule.
 type UpsertRoutingRuleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The rule; with an id, replaces that rule.
+	// The rule; with an id, replaces that rule. Without one, replaces the rule of the same
+	// prefix and dimension if there is one, else creates a rule.
 	Rule          *RoutingRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -50,7 +50,10 @@ type FeedbackServiceClient interface {
 	// and returns the comment id and the author's follow-up token. Repeating the call with the
 	// same idempotency_key returns the first result without a second comment. Roles: submitter.
 	SubmitFeedback(ctx context.Context, in *SubmitFeedbackRequest, opts ...grpc.CallOption) (*SubmitFeedbackResponse, error)
-	// GetFeedback returns one comment as readers see it. Roles: manager, hr, admin.
+	// GetFeedback returns one comment as readers see it. A comment is visible only when the
+	// caller's token covers the segment it is shown under (comment threshold): a manager of a
+	// team too small to show comments under does not read that team's comments. Roles: manager,
+	// hr, admin.
 	GetFeedback(ctx context.Context, in *GetFeedbackRequest, opts ...grpc.CallOption) (*GetFeedbackResponse, error)
 	// ListFeedback lists comments under a segment prefix, newest day first, shuffled within a
 	// day. Roles: manager, hr, admin.
@@ -248,7 +251,10 @@ type FeedbackServiceServer interface {
 	// and returns the comment id and the author's follow-up token. Repeating the call with the
 	// same idempotency_key returns the first result without a second comment. Roles: submitter.
 	SubmitFeedback(context.Context, *SubmitFeedbackRequest) (*SubmitFeedbackResponse, error)
-	// GetFeedback returns one comment as readers see it. Roles: manager, hr, admin.
+	// GetFeedback returns one comment as readers see it. A comment is visible only when the
+	// caller's token covers the segment it is shown under (comment threshold): a manager of a
+	// team too small to show comments under does not read that team's comments. Roles: manager,
+	// hr, admin.
 	GetFeedback(context.Context, *GetFeedbackRequest) (*GetFeedbackResponse, error)
 	// ListFeedback lists comments under a segment prefix, newest day first, shuffled within a
 	// day. Roles: manager, hr, admin.
