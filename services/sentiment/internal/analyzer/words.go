@@ -147,7 +147,11 @@ func frenchWord(w string) bool {
 	case "le", "la", "les", "de", "des", "du", "est", "et", "je", "pas", "tres", "pour", "une", "un",
 		"que", "qui", "nous", "on", "ca", "avec", "dans", "mais", "trop", "vraiment", "ne", "ce",
 		"cette", "sont", "suis", "au", "aux", "sur", "il", "elle", "vous", "notre", "nos", "ai", "en",
-		"tout", "tous", "etre", "fait", "beaucoup":
+		"tout", "tous", "etre", "fait", "beaucoup", "mon", "ma", "mes", "ton", "ta", "tes", "son", "sa",
+		"ses", "leur", "leurs", "ont", "avons", "avez", "sommes", "etes", "aussi", "comme", "quand", "ou",
+		"rien", "jamais", "encore", "depuis", "chez", "par", "sans", "bien", "moins", "peu", "ici",
+		"cela", "ceci", "quoi", "pourquoi", "comment", "alors", "donc", "parce", "personne", "toujours",
+		"semaine", "equipe", "travail", "boulot", "merci", "franchement", "y":
 		return true
 	}
 	return false
@@ -157,7 +161,12 @@ func englishWord(w string) bool {
 	switch w {
 	case "the", "is", "and", "i", "not", "very", "for", "to", "we", "it", "of", "with", "in", "but",
 		"really", "too", "this", "that", "are", "was", "my", "our", "be", "have", "so", "they",
-		"you", "at", "just", "feel", "am", "been", "do", "does", "did", "there", "about", "much":
+		"you", "at", "just", "feel", "am", "been", "do", "does", "did", "there", "about", "much",
+		"from", "any", "what", "when", "who", "how", "where", "which", "will", "would", "can", "could",
+		"should", "has", "had", "were", "an", "by", "as", "if", "or", "me", "he", "she", "them",
+		"their", "us", "your", "its", "all", "more", "less", "never", "always", "every", "here",
+		"why", "because", "than", "then", "some", "no", "week", "team", "work", "job", "thanks",
+		"honestly", "anymore", "get", "got":
 		return true
 	}
 	return false
