@@ -3,6 +3,7 @@ module github.com/voix-dev/voix/services/sentiment
 go 1.26.0
 
 require (
+	github.com/jonreiter/govader v0.0.0-20250429093935-f6505c8d03cc
 	github.com/nats-io/nats.go v1.55.0
 	github.com/voix-dev/voix/proto v0.0.0
 	github.com/voix-dev/voix/services/platform v0.0.0
@@ -25,6 +26,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	gonum.org/v1/gonum v0.17.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 )
 
