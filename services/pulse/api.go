@@ -160,6 +160,11 @@ func (a *api) SubmitResponse(ctx context.Context, req *pulsev1.SubmitResponseReq
 	if err != nil {
 		return nil, err
 	}
+	if lifecycleKind(sv.Kind) {
+		if err := a.svc.checkInvited(sv, req.SubmitterRef, now); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	id, err := a.svc.submit(submission{
 		survey: sv, wave: w.Number, seg: seg, ref: req.SubmitterRef, key: req.IdempotencyKey, answers: answers,
 	}, now)
@@ -268,12 +273,45 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 	return resp, nil
 }
 
-func (a *api) TriggerLifecycleSurvey(context.Context, *pulsev1.TriggerLifecycleSurveyRequest) (*pulsev1.TriggerLifecycleSurveyResponse, error) {
-	return nil, toStatus(fmt.Errorf("TriggerLifecycleSurvey: %w", errNotImplemented))
+func (a *api) TriggerLifecycleSurvey(ctx context.Context, req *pulsev1.TriggerLifecycleSurveyRequest) (*pulsev1.TriggerLifecycleSurveyResponse, error) {
+	switch req.Event {
+	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_STARTED, pulsev1.LifecycleEvent_LIFECYCLE_EVENT_LEAVING:
+	default:
+		return nil, rpcerr.InvalidArgument("event", "is required: STARTED or LEAVING")
+	}
+	if err := checkRef("submitter_ref", req.SubmitterRef); err != nil {
+		return nil, err
+	}
+	seg, err := parseSegment("segment", req.Segment)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckSegment(ctx, "segment", seg.String()); err != nil {
+		return nil, err
+	}
+	effective := a.svc.cfg.Now()
+	if req.EffectiveTime != nil {
+		if err := req.EffectiveTime.CheckValid(); err != nil {
+			return nil, rpcerr.InvalidArgument("effective_time", "must be a valid timestamp")
+		}
+		effective = req.EffectiveTime.AsTime()
+	}
+	ids, err := a.svc.trigger(req.Event, req.SubmitterRef, seg.String(), effective)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pulsev1.TriggerLifecycleSurveyResponse{SurveyIds: ids}, nil
 }
 
-func (a *api) ListTemplates(context.Context, *pulsev1.ListTemplatesRequest) (*pulsev1.ListTemplatesResponse, error) {
-	return nil, toStatus(fmt.Errorf("ListTemplates: %w", errNotImplemented))
+func (a *api) ListTemplates(_ context.Context, req *pulsev1.ListTemplatesRequest) (*pulsev1.ListTemplatesResponse, error) {
+	if req.Language != "" && !languages[req.Language] {
+		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
+	}
+	resp := &pulsev1.ListTemplatesResponse{}
+	for _, t := range templates() {
+		resp.Templates = append(resp.Templates, templateView(t, req.Language))
+	}
+	return resp, nil
 }
 
 // within reports whether path is prefix or below it; the empty prefix (a global admin's)

@@ -18,8 +18,8 @@ var (
 	errSurveyClosed     = errors.New("survey is closed")
 	errKeyReused        = errors.New("idempotency_key: already used for a different request")
 	errWaveNotClosed    = errors.New("results not readable yet")
+	errNotInvited       = errors.New("not invited")
 	errSettingsFixed    = errors.New("fixed once the first response arrived: results already read were suppressed with it")
-	errNotImplemented   = errors.New("not implemented yet: see the pulse results and scheduling issue")
 )
 
 // rules maps the domain errors to gRPC codes, here and nowhere else. An unmapped error reaches
@@ -32,7 +32,7 @@ var rules = []rpcerr.Rule{
 	{Err: errKeyReused, Code: codes.InvalidArgument},
 	{Err: errWaveNotClosed, Code: codes.FailedPrecondition},
 	{Err: errSettingsFixed, Code: codes.FailedPrecondition},
-	{Err: errNotImplemented, Code: codes.Unimplemented},
+	{Err: errNotInvited, Code: codes.FailedPrecondition},
 }
 
 // toStatus maps a domain error to its gRPC status.

@@ -643,25 +643,6 @@ func TestRestartKeepsSurveysAndMarkers(t *testing.T) {
 	wantStatus(t, err, codes.AlreadyExists, "")
 }
 
-func TestLaterRPCsAreUnimplemented(t *testing.T) {
-	f := start(t)
-	ctx := f.as(auth.RoleAdmin)
-	for name, call := range map[string]func() error{
-		"TriggerLifecycleSurvey": func() error {
-			_, err := f.client.TriggerLifecycleSurvey(ctx, &pulsev1.TriggerLifecycleSurveyRequest{})
-			return err
-		},
-		"ListTemplates": func() error {
-			_, err := f.client.ListTemplates(ctx, &pulsev1.ListTemplatesRequest{})
-			return err
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			wantStatus(t, call(), codes.Unimplemented, "pulse results and scheduling")
-		})
-	}
-}
-
 // --- helpers ---
 
 func pending(t *testing.T, f *fixture, ref, seg, lang string) []*pulsev1.PendingSurvey {

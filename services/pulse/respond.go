@@ -30,22 +30,31 @@ type submission struct {
 	answers []*eventsv1.ScoredAnswer
 }
 
-// markerTag is the "this person answered this wave" marker: a keyed hash of the person, scoped
-// to the wave, so that markers of two waves cannot be joined.
-func (s *Service) markerTag(surveyID string, wave uint32, ref string) []byte {
-	return s.host.Secret.Tag(anonymity.WaveScope(surveyID, wave), ref)
+// answerScope is the scope of "this person answered": the wave for pulses, the whole survey
+// for lifecycle surveys, which each person answers once.
+func answerScope(sv *pulsev1.Survey, wave uint32) string {
+	if lifecycleKind(sv.Kind) {
+		return "lifecycle/" + sv.Id
+	}
+	return anonymity.WaveScope(sv.Id, wave)
+}
+
+// markerTag is the "this person answered" marker: a keyed hash of the person, scoped to the
+// wave (or lifecycle survey), so that markers of two scopes cannot be joined.
+func (s *Service) markerTag(scope, ref string) []byte {
+	return s.host.Secret.Tag(scope, ref)
 }
 
 // idempotencyTag is the marker's value when the caller gave an idempotency key: a keyed hash
-// of the person under a scope made of the key and the wave. A retry with the same key computes
-// the same value; another key does not. The wave is part of the scope so that a bot reusing a
-// key across waves (say, "k-"+ref) does not write equal values under two waves' markers, which
-// would link them.
-func (s *Service) idempotencyTag(surveyID string, wave uint32, ref, key string) []byte {
+// of the person under a scope made of the key and the marker's scope. A retry with the same
+// key computes the same value; another key does not. The wave is part of the scope so that a
+// bot reusing a key across waves (say, "k-"+ref) does not write equal values under two waves'
+// markers, which would link them.
+func (s *Service) idempotencyTag(scope, ref, key string) []byte {
 	if key == "" {
 		return nil
 	}
-	return s.host.Secret.Tag("pulse/idempotency/"+anonymity.WaveScope(surveyID, wave)+"/"+key, ref)
+	return s.host.Secret.Tag("pulse/idempotency/"+scope+"/"+key, ref)
 }
 
 // submit stores one response, the person's marker and the ResponseSubmitted event in one
@@ -57,8 +66,9 @@ func (s *Service) idempotencyTag(surveyID string, wave uint32, ref, key string) 
 // A second response with another key, or without one, is errAlreadyResponded: without a key,
 // a retry cannot be told apart from a second answer.
 func (s *Service) submit(sub submission, now time.Time) (string, error) {
-	marker := s.markerTag(sub.survey.Id, sub.wave, sub.ref)
-	idem := s.idempotencyTag(sub.survey.Id, sub.wave, sub.ref, sub.key)
+	scope := answerScope(sub.survey, sub.wave)
+	marker := s.markerTag(scope, sub.ref)
+	idem := s.idempotencyTag(scope, sub.ref, sub.key)
 
 	// Only the day is stored or published (DESIGN.md, Anonymity): the order of responses
 	// within a day must not be recoverable, or a reader could match them with who was online.
@@ -148,12 +158,25 @@ func (s *Service) pending(ref, seg, lang string, now time.Time) ([]*pulsev1.Pend
 				if w == nil {
 					continue
 				}
-				_, answered, err := store.UnsafeGetMarker(tx, s.markerTag(sv.Id, w.Number, ref))
+				closes := w.ClosesAt
+				if lifecycleKind(sv.Kind) {
+					inv, ok, err := s.invitation(tx, sv, ref, now)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						continue
+					}
+					closes = timestamppb.New(inv.Closes)
+				}
+				_, answered, err := store.UnsafeGetMarker(tx, s.markerTag(answerScope(sv, w.Number), ref))
 				if err != nil {
 					return err
 				}
 				if !answered {
-					out = append(out, pendingView(sv, w, lang))
+					p := pendingView(sv, w, lang)
+					p.ClosesAt = closes
+					out = append(out, p)
 				}
 			}
 		}

@@ -196,6 +196,13 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	for _, wr := range wrs {
 		out.Trend = append(out.Trend, trendPoint(wr, root, byID))
 	}
+	if sv.Kind == pulsev1.SurveyKind_SURVEY_KIND_DIAGNOSTIC {
+		for _, g := range append([]*pulsev1.GroupResult{out.Total}, out.Children...) {
+			if !g.Hidden {
+				g.Maturity = maturity(g, q.lang)
+			}
+		}
+	}
 	return out, nil
 }
 

@@ -34,6 +34,8 @@ func period(c pulsev1.Cadence) time.Duration {
 		return 14 * 24 * time.Hour
 	case pulsev1.Cadence_CADENCE_MONTHLY:
 		return 28 * 24 * time.Hour
+	case pulsev1.Cadence_CADENCE_QUARTERLY:
+		return 89 * 24 * time.Hour
 	}
 	return maxWindow
 }
@@ -59,7 +61,10 @@ func slot(sv *pulsev1.Survey, n uint32) time.Time {
 		return time.Date(y, m, d+7*steps, hh, mm, ss, ns, loc).UTC()
 	case pulsev1.Cadence_CADENCE_BIWEEKLY:
 		return time.Date(y, m, d+14*steps, hh, mm, ss, ns, loc).UTC()
-	case pulsev1.Cadence_CADENCE_MONTHLY:
+	case pulsev1.Cadence_CADENCE_MONTHLY, pulsev1.Cadence_CADENCE_QUARTERLY:
+		if sv.Cadence == pulsev1.Cadence_CADENCE_QUARTERLY {
+			steps *= 3
+		}
 		month := time.Month(int(m) + steps)
 		last := time.Date(y, month+1, 0, 0, 0, 0, 0, loc).Day()
 		return time.Date(y, month, min(d, last), hh, mm, ss, ns, loc).UTC()
@@ -73,11 +78,11 @@ func slot(sv *pulsev1.Survey, n uint32) time.Time {
 // wave, every question comes back within ceil(b/q) waves.
 func planWave(sv *pulsev1.Survey, n uint32) *pulsev1.Wave {
 	opens := slot(sv, n)
-	w := &pulsev1.Wave{
-		Number:   n,
-		OpensAt:  timestamppb.New(opens),
-		ClosesAt: timestamppb.New(opens.Add(sv.Schedule.ResponseWindow.AsDuration())),
+	closes := opens.Add(sv.Schedule.ResponseWindow.AsDuration())
+	if lifecycleKind(sv.Kind) {
+		closes = slot(sv, n+1) // a cohort: the whole month; each person has their own window
 	}
+	w := &pulsev1.Wave{Number: n, OpensAt: timestamppb.New(opens), ClosesAt: timestamppb.New(closes)}
 	lastAsked := map[string]uint32{}
 	for _, pw := range sv.Waves {
 		for _, id := range pw.QuestionIds {
@@ -128,6 +133,10 @@ func advance(sv *pulsev1.Survey, st *store.ScheduleState, now time.Time) (change
 			sv.Waves = append(sv.Waves, planWave(sv, next))
 			changed = true
 		}
+	}
+	if lifecycleKind(sv.Kind) {
+		// Cohort waves are not announced: announcing them would make bots prompt everybody.
+		return changed, nil, nil
 	}
 	for _, w := range sv.Waves {
 		if w.Number > st.Opened && !now.Before(w.OpensAt.AsTime()) {

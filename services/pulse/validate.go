@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -143,9 +144,13 @@ func normalizeSurvey(in *pulsev1.Survey, now time.Time) (*pulsev1.Survey, segmen
 		return nil, audience, rpcerr.InvalidArgument("survey", "is required")
 	}
 	if in.TemplateId != "" {
-		return nil, audience, fmt.Errorf("survey.template_id: templates are %w", errNotImplemented)
+		tpl := templateByID(in.TemplateId)
+		if tpl == nil {
+			return nil, audience, rpcerr.InvalidArgument("survey.template_id", "is not a built-in template: ListTemplates lists them")
+		}
+		in = fromTemplate(in, tpl)
 	}
-	out := &pulsev1.Survey{LiveResults: in.LiveResults}
+	out := &pulsev1.Survey{LiveResults: in.LiveResults, TemplateId: in.TemplateId}
 
 	switch in.Kind {
 	case pulsev1.SurveyKind_SURVEY_KIND_UNSPECIFIED, pulsev1.SurveyKind_SURVEY_KIND_PULSE:
@@ -153,9 +158,7 @@ func normalizeSurvey(in *pulsev1.Survey, now time.Time) (*pulsev1.Survey, segmen
 	case pulsev1.SurveyKind_SURVEY_KIND_DIAGNOSTIC:
 		out.Kind = in.Kind
 	case pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING, pulsev1.SurveyKind_SURVEY_KIND_EXIT:
-		// Lifecycle surveys are answered per person after TriggerLifecycleSurvey, not in waves
-		// opened for the whole audience: storing one now would prompt everybody.
-		return nil, audience, fmt.Errorf("survey.kind: lifecycle surveys are %w", errNotImplemented)
+		out.Kind = in.Kind
 	default:
 		return nil, audience, rpcerr.InvalidArgument("survey.kind", "must be a known SurveyKind")
 	}
@@ -175,15 +178,49 @@ func normalizeSurvey(in *pulsev1.Survey, now time.Time) (*pulsev1.Survey, segmen
 	}
 	out.Audience = audience.String()
 
+	lifecycle := lifecycleKind(out.Kind)
+	if lifecycle {
+		// Answered person by person; responses are counted in monthly cohorts.
+		if in.Cadence != pulsev1.Cadence_CADENCE_UNSPECIFIED && in.Cadence != pulsev1.Cadence_CADENCE_MONTHLY {
+			return nil, audience, rpcerr.InvalidArgument("survey.cadence", "lifecycle surveys are counted in monthly cohorts: leave it empty or MONTHLY")
+		}
+		in.Cadence = pulsev1.Cadence_CADENCE_MONTHLY
+		sched := &pulsev1.Schedule{}
+		if in.Schedule != nil {
+			sched = proto.CloneOf(in.Schedule)
+		}
+		if sched.FirstOpensAt == nil {
+			sched.FirstOpensAt = timestamppb.New(now) // the first cohort starts now
+		}
+		in.Schedule = sched
+		if in.QuestionsPerWave != 0 {
+			return nil, audience, rpcerr.InvalidArgument("survey.questions_per_wave", "must be 0 for lifecycle surveys: everyone answers the same questions")
+		}
+	}
+	if in.LifecycleDelay != nil {
+		if err := in.LifecycleDelay.CheckValid(); err != nil {
+			return nil, audience, rpcerr.InvalidArgument("survey.lifecycle_delay", "must be a valid duration")
+		}
+		d := in.LifecycleDelay.AsDuration()
+		switch {
+		case d != 0 && !lifecycle:
+			return nil, audience, rpcerr.InvalidArgument("survey.lifecycle_delay", "applies only to ONBOARDING and EXIT surveys")
+		case d < 0 || d > maxLifecycleDelay:
+			return nil, audience, rpcerr.InvalidArgument("survey.lifecycle_delay", "must be 0..366 days")
+		}
+		if lifecycle {
+			out.LifecycleDelay = durationpb.New(d)
+		}
+	}
 	if _, ok := pulsev1.Cadence_name[int32(in.Cadence)]; !ok || in.Cadence == pulsev1.Cadence_CADENCE_UNSPECIFIED {
-		return nil, audience, rpcerr.InvalidArgument("survey.cadence", "is required: ONCE, WEEKLY, BIWEEKLY or MONTHLY")
+		return nil, audience, rpcerr.InvalidArgument("survey.cadence", "is required: ONCE, WEEKLY, BIWEEKLY, MONTHLY or QUARTERLY")
 	}
 	out.Cadence = in.Cadence
 
 	if out.Schedule, err = normalizeSchedule(in.Schedule, now); err != nil {
 		return nil, audience, err
 	}
-	if p := period(out.Cadence); out.Schedule.ResponseWindow.AsDuration() > p {
+	if p := period(out.Cadence); !lifecycle && out.Schedule.ResponseWindow.AsDuration() > p {
 		return nil, audience, rpcerr.InvalidArgument("survey.schedule.response_window",
 			fmt.Sprintf("must be at most %v with cadence %s, so that waves do not overlap", p, strings.TrimPrefix(out.Cadence.String(), "CADENCE_")))
 	}

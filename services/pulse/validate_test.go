@@ -46,8 +46,35 @@ func TestCreateSurveyValidation(t *testing.T) {
 		{"survey missing", func(r *pulsev1.CreateSurveyRequest) { r.Survey = nil }, nil, codes.InvalidArgument, "survey"},
 		{"idempotency key too long", func(r *pulsev1.CreateSurveyRequest) { r.IdempotencyKey = strings.Repeat("k", 129) }, nil, codes.InvalidArgument, "idempotency_key"},
 		{"idempotency key 128 bytes", func(r *pulsev1.CreateSurveyRequest) { r.IdempotencyKey = strings.Repeat("k", 128) }, nil, codes.OK, ""},
-		{"template not yet", func(r *pulsev1.CreateSurveyRequest) { r.Survey.TemplateId = "weekly-pulse" }, nil, codes.Unimplemented, "survey.template_id"},
-		{"lifecycle kind not yet", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_EXIT }, nil, codes.Unimplemented, "survey.kind"},
+		{"template unknown", func(r *pulsev1.CreateSurveyRequest) { r.Survey.TemplateId = "weekly-pulse2" }, nil, codes.InvalidArgument, "survey.template_id"},
+		{"template", func(r *pulsev1.CreateSurveyRequest) { r.Survey.TemplateId = "weekly-pulse" }, nil, codes.OK, ""},
+		{"lifecycle kind", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_EXIT
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_UNSPECIFIED
+		}, nil, codes.OK, ""},
+		{"lifecycle kind, weekly", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_EXIT }, nil, codes.InvalidArgument, "survey.cadence"},
+		{"lifecycle kind, rotation", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_MONTHLY
+			r.Survey.QuestionsPerWave = 2
+		}, nil, codes.InvalidArgument, "survey.questions_per_wave"},
+		{"lifecycle delay 366d", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_UNSPECIFIED
+			r.Survey.LifecycleDelay = durationpb.New(366 * 24 * time.Hour)
+		}, nil, codes.OK, ""},
+		{"lifecycle delay 367d", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_UNSPECIFIED
+			r.Survey.LifecycleDelay = durationpb.New(367 * 24 * time.Hour)
+		}, nil, codes.InvalidArgument, "survey.lifecycle_delay"},
+		{"lifecycle delay negative", func(r *pulsev1.CreateSurveyRequest) {
+			r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_EXIT
+			r.Survey.Cadence = pulsev1.Cadence_CADENCE_UNSPECIFIED
+			r.Survey.LifecycleDelay = durationpb.New(-time.Hour)
+		}, nil, codes.InvalidArgument, "survey.lifecycle_delay"},
+		{"lifecycle delay on a pulse", func(r *pulsev1.CreateSurveyRequest) { r.Survey.LifecycleDelay = durationpb.New(time.Hour) }, nil, codes.InvalidArgument, "survey.lifecycle_delay"},
+		{"quarterly", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Cadence = pulsev1.Cadence_CADENCE_QUARTERLY }, nil, codes.OK, ""},
 		{"unknown kind", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Kind = 42 }, nil, codes.InvalidArgument, "survey.kind"},
 		{"diagnostic kind", func(r *pulsev1.CreateSurveyRequest) { r.Survey.Kind = pulsev1.SurveyKind_SURVEY_KIND_DIAGNOSTIC }, nil, codes.OK, ""},
 		{"default language missing", func(r *pulsev1.CreateSurveyRequest) { r.Survey.DefaultLanguage = "" }, nil, codes.InvalidArgument, "survey.default_language"},

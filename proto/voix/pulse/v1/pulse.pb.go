@@ -42,6 +42,8 @@ const (
 	Cadence_CADENCE_BIWEEKLY Cadence = 3
 	// A wave every month.
 	Cadence_CADENCE_MONTHLY Cadence = 4
+	// A wave every three months (the quarterly eNPS).
+	Cadence_CADENCE_QUARTERLY Cadence = 5
 )
 
 // Enum value maps for Cadence.
@@ -52,6 +54,7 @@ var (
 		2: "CADENCE_WEEKLY",
 		3: "CADENCE_BIWEEKLY",
 		4: "CADENCE_MONTHLY",
+		5: "CADENCE_QUARTERLY",
 	}
 	Cadence_value = map[string]int32{
 		"CADENCE_UNSPECIFIED": 0,
@@ -59,6 +62,7 @@ var (
 		"CADENCE_WEEKLY":      2,
 		"CADENCE_BIWEEKLY":    3,
 		"CADENCE_MONTHLY":     4,
+		"CADENCE_QUARTERLY":   5,
 	}
 )
 
@@ -659,9 +663,13 @@ type Survey struct {
 	// Allow results of an open wave (never below k).
 	LiveResults bool `protobuf:"varint,15,opt,name=live_results,json=liveResults,proto3" json:"live_results,omitempty"`
 	// When it was created.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// ONBOARDING and EXIT only: how long after the reported start or leaving day the survey
+	// becomes pending for the person (30 days for a 30-day check-in); 0 means at once; at most
+	// 366 days. The person then has response_window to answer.
+	LifecycleDelay *durationpb.Duration `protobuf:"bytes,17,opt,name=lifecycle_delay,json=lifecycleDelay,proto3" json:"lifecycle_delay,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Survey) Reset() {
@@ -802,6 +810,13 @@ func (x *Survey) GetLiveResults() bool {
 func (x *Survey) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Survey) GetLifecycleDelay() *durationpb.Duration {
+	if x != nil {
+		return x.LifecycleDelay
 	}
 	return nil
 }
@@ -3142,7 +3157,7 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\bopens_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aopensAt\x127\n" +
 	"\tcloses_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bclosesAt\x12!\n" +
 	"\fquestion_ids\x18\x04 \x03(\tR\vquestionIds\x12\x16\n" +
-	"\x06closed\x18\x05 \x01(\bR\x06closed\"\xc0\x05\n" +
+	"\x06closed\x18\x05 \x01(\bR\x06closed\"\x84\x06\n" +
 	"\x06Survey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
 	"\x05title\x18\x02 \x01(\v2\x1d.voix.common.v1.LocalizedTextR\x05title\x12-\n" +
@@ -3162,7 +3177,8 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x05waves\x18\x0e \x03(\v2\x13.voix.pulse.v1.WaveR\x05waves\x12!\n" +
 	"\flive_results\x18\x0f \x01(\bR\vliveResults\x12;\n" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"m\n" +
+	"createTime\x12B\n" +
+	"\x0flifecycle_delay\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\x0elifecycleDelay\"m\n" +
 	"\x13CreateSurveyRequest\x12-\n" +
 	"\x06survey\x18\x01 \x01(\v2\x15.voix.pulse.v1.SurveyR\x06survey\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"E\n" +
@@ -3317,13 +3333,14 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x14ListTemplatesRequest\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\"N\n" +
 	"\x15ListTemplatesResponse\x125\n" +
-	"\ttemplates\x18\x01 \x03(\v2\x17.voix.pulse.v1.TemplateR\ttemplates*s\n" +
+	"\ttemplates\x18\x01 \x03(\v2\x17.voix.pulse.v1.TemplateR\ttemplates*\x8a\x01\n" +
 	"\aCadence\x12\x17\n" +
 	"\x13CADENCE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fCADENCE_ONCE\x10\x01\x12\x12\n" +
 	"\x0eCADENCE_WEEKLY\x10\x02\x12\x14\n" +
 	"\x10CADENCE_BIWEEKLY\x10\x03\x12\x13\n" +
-	"\x0fCADENCE_MONTHLY\x10\x04*\x8e\x01\n" +
+	"\x0fCADENCE_MONTHLY\x10\x04\x12\x15\n" +
+	"\x11CADENCE_QUARTERLY\x10\x05*\x8e\x01\n" +
 	"\n" +
 	"SurveyKind\x12\x1b\n" +
 	"\x17SURVEY_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -3443,66 +3460,67 @@ var file_voix_pulse_v1_pulse_proto_depIdxs = []int32{
 	2,  // 14: voix.pulse.v1.Survey.state:type_name -> voix.pulse.v1.SurveyState
 	8,  // 15: voix.pulse.v1.Survey.waves:type_name -> voix.pulse.v1.Wave
 	48, // 16: voix.pulse.v1.Survey.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 17: voix.pulse.v1.CreateSurveyRequest.survey:type_name -> voix.pulse.v1.Survey
-	9,  // 18: voix.pulse.v1.CreateSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
-	9,  // 19: voix.pulse.v1.GetSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
-	9,  // 20: voix.pulse.v1.ListSurveysResponse.surveys:type_name -> voix.pulse.v1.Survey
-	9,  // 21: voix.pulse.v1.CloseSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
-	9,  // 22: voix.pulse.v1.UpdateSurveySettingsResponse.survey:type_name -> voix.pulse.v1.Survey
-	46, // 23: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
-	21, // 24: voix.pulse.v1.PendingQuestion.options:type_name -> voix.pulse.v1.PendingOption
-	48, // 25: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
-	20, // 26: voix.pulse.v1.PendingSurvey.questions:type_name -> voix.pulse.v1.PendingQuestion
-	22, // 27: voix.pulse.v1.ListPendingSurveysResponse.surveys:type_name -> voix.pulse.v1.PendingSurvey
-	25, // 28: voix.pulse.v1.Answer.choice:type_name -> voix.pulse.v1.ChoiceAnswer
-	26, // 29: voix.pulse.v1.SubmitResponseRequest.answers:type_name -> voix.pulse.v1.Answer
-	46, // 30: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
-	47, // 31: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
-	30, // 32: voix.pulse.v1.QuestionResult.distribution:type_name -> voix.pulse.v1.Bucket
-	50, // 33: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
-	32, // 34: voix.pulse.v1.QuestionResult.comments:type_name -> voix.pulse.v1.TextAnswer
-	48, // 35: voix.pulse.v1.TextAnswer.date:type_name -> google.protobuf.Timestamp
-	47, // 36: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
-	3,  // 37: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
-	31, // 38: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
-	33, // 39: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
-	50, // 40: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
-	34, // 41: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
-	34, // 42: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
-	35, // 43: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
-	48, // 44: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
-	37, // 45: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
-	4,  // 46: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
-	48, // 47: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
-	9,  // 48: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
-	42, // 49: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
-	10, // 50: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
-	12, // 51: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
-	14, // 52: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
-	16, // 53: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
-	18, // 54: voix.pulse.v1.PulseService.UpdateSurveySettings:input_type -> voix.pulse.v1.UpdateSurveySettingsRequest
-	23, // 55: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
-	27, // 56: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
-	29, // 57: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
-	38, // 58: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
-	40, // 59: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
-	43, // 60: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
-	11, // 61: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
-	13, // 62: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
-	15, // 63: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
-	17, // 64: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
-	19, // 65: voix.pulse.v1.PulseService.UpdateSurveySettings:output_type -> voix.pulse.v1.UpdateSurveySettingsResponse
-	24, // 66: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
-	28, // 67: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
-	36, // 68: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
-	39, // 69: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
-	41, // 70: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
-	44, // 71: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
-	61, // [61:72] is the sub-list for method output_type
-	50, // [50:61] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	49, // 17: voix.pulse.v1.Survey.lifecycle_delay:type_name -> google.protobuf.Duration
+	9,  // 18: voix.pulse.v1.CreateSurveyRequest.survey:type_name -> voix.pulse.v1.Survey
+	9,  // 19: voix.pulse.v1.CreateSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
+	9,  // 20: voix.pulse.v1.GetSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
+	9,  // 21: voix.pulse.v1.ListSurveysResponse.surveys:type_name -> voix.pulse.v1.Survey
+	9,  // 22: voix.pulse.v1.CloseSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
+	9,  // 23: voix.pulse.v1.UpdateSurveySettingsResponse.survey:type_name -> voix.pulse.v1.Survey
+	46, // 24: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
+	21, // 25: voix.pulse.v1.PendingQuestion.options:type_name -> voix.pulse.v1.PendingOption
+	48, // 26: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
+	20, // 27: voix.pulse.v1.PendingSurvey.questions:type_name -> voix.pulse.v1.PendingQuestion
+	22, // 28: voix.pulse.v1.ListPendingSurveysResponse.surveys:type_name -> voix.pulse.v1.PendingSurvey
+	25, // 29: voix.pulse.v1.Answer.choice:type_name -> voix.pulse.v1.ChoiceAnswer
+	26, // 30: voix.pulse.v1.SubmitResponseRequest.answers:type_name -> voix.pulse.v1.Answer
+	46, // 31: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
+	47, // 32: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
+	30, // 33: voix.pulse.v1.QuestionResult.distribution:type_name -> voix.pulse.v1.Bucket
+	50, // 34: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
+	32, // 35: voix.pulse.v1.QuestionResult.comments:type_name -> voix.pulse.v1.TextAnswer
+	48, // 36: voix.pulse.v1.TextAnswer.date:type_name -> google.protobuf.Timestamp
+	47, // 37: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
+	3,  // 38: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
+	31, // 39: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
+	33, // 40: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
+	50, // 41: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
+	34, // 42: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
+	34, // 43: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
+	35, // 44: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
+	48, // 45: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
+	37, // 46: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
+	4,  // 47: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
+	48, // 48: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
+	9,  // 49: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
+	42, // 50: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
+	10, // 51: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
+	12, // 52: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
+	14, // 53: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
+	16, // 54: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
+	18, // 55: voix.pulse.v1.PulseService.UpdateSurveySettings:input_type -> voix.pulse.v1.UpdateSurveySettingsRequest
+	23, // 56: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
+	27, // 57: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
+	29, // 58: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
+	38, // 59: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
+	40, // 60: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
+	43, // 61: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
+	11, // 62: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
+	13, // 63: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
+	15, // 64: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
+	17, // 65: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
+	19, // 66: voix.pulse.v1.PulseService.UpdateSurveySettings:output_type -> voix.pulse.v1.UpdateSurveySettingsResponse
+	24, // 67: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
+	28, // 68: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
+	36, // 69: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
+	39, // 70: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
+	41, // 71: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
+	44, // 72: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
+	62, // [62:73] is the sub-list for method output_type
+	51, // [51:62] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_voix_pulse_v1_pulse_proto_init() }

@@ -16,6 +16,8 @@
 //	                 (without contributor tags)
 //	schedules        survey id -> big-endian uint32 last wave announced open, last announced closed
 //	                 (added within schema 1: Init creates it on older files)
+//	invitations      Tag("pulse/invite/" + survey id, ref) -> big-endian unix seconds opens, closes
+//	                 (lifecycle surveys; added within schema 1 like schedules)
 //
 // Markers and responses share no key or value: the marker says "this person answered this wave",
 // the response says "someone in this segment answered this", and nothing joins them.
@@ -26,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -50,11 +53,12 @@ var (
 	Markers        = Bucket("markers")
 	Responses      = Bucket("responses")
 	Schedules      = Bucket("schedules")
+	Invitations    = Bucket("invitations")
 )
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
-	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules}
+	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations}
 }
 
 func (b Bucket) in(tx *bolt.Tx) (*bolt.Bucket, error) {
@@ -453,4 +457,40 @@ func UnsafePutScheduleState(tx *bolt.Tx, surveyID string, st ScheduleState) erro
 	}
 	v := binary.BigEndian.AppendUint32(nil, st.Opened)
 	return bk.Put([]byte(surveyID), binary.BigEndian.AppendUint32(v, st.Closed))
+}
+
+// --- lifecycle invitations ---
+
+// Invitation is when a lifecycle survey is pending for one person, known only by a tag.
+type Invitation struct {
+	Opens, Closes time.Time
+}
+
+// UnsafeGetInvitation reads the invitation under tag, and whether there is one.
+func UnsafeGetInvitation(tx *bolt.Tx, tag []byte) (Invitation, bool, error) {
+	bk, err := Invitations.in(tx)
+	if err != nil {
+		return Invitation{}, false, err
+	}
+	v := bk.Get(tag)
+	if v == nil {
+		return Invitation{}, false, nil
+	}
+	if len(v) != 16 {
+		return Invitation{}, false, errors.New("store: malformed invitation")
+	}
+	return Invitation{
+		Opens:  time.Unix(int64(binary.BigEndian.Uint64(v)), 0).UTC(),
+		Closes: time.Unix(int64(binary.BigEndian.Uint64(v[8:])), 0).UTC(),
+	}, true, nil
+}
+
+// UnsafePutInvitation stores an invitation under tag, to the second.
+func UnsafePutInvitation(tx *bolt.Tx, tag []byte, inv Invitation) error {
+	bk, err := Invitations.in(tx)
+	if err != nil {
+		return err
+	}
+	v := binary.BigEndian.AppendUint64(nil, uint64(inv.Opens.Unix()))
+	return bk.Put(tag, binary.BigEndian.AppendUint64(v, uint64(inv.Closes.Unix())))
 }
