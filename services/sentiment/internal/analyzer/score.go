@@ -92,7 +92,8 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 				v, flipped = -v, true
 			}
 		}
-		if !flipped && !negated {
+		// An intensifier ("super contente") lends its strength, not its emotion.
+		if !flipped && !negated && (u.sentiment || boost("", u.w) == 0) {
 			if e := a.emotion(u, primary, secondary); e != NoEmotion {
 				s.emotions.add(e, 1)
 			}
