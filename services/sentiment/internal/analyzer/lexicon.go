@@ -272,6 +272,7 @@ func parseKeyed[V any](r io.Reader, parse func(string) (V, error)) (map[string]t
 			return nil, fmt.Errorf("line %d: %w", rec.line, err)
 		}
 		tb.put(rec.key, v)
+		out[rec.fields[0]] = tb // put may lengthen maxLen, a field of this copy
 	}
 	return out, nil
 }

@@ -187,6 +187,8 @@ func TestDimensions(t *testing.T) {
 		{"manager, manager, manager : génial", []hit{{Connections, Positive}}}, // sentence, not clause, carries the opinion
 		{"Great training, but the VPN is awful", []hit{{Growth, Positive}, {Ecosystem, Negative}}},
 		{"le télétravail passe à trois jours", []hit{{Ecosystem, Neutral}}},
+		{"Remote work has been great", []hit{{Ecosystem, Positive}}}, // a phrase keyword
+		{"la charge de travail est lourde", []hit{{Workload, Negative}}},
 		{"il fait beau", nil},
 		{"", nil},
 	}
@@ -249,8 +251,9 @@ func TestEmotion(t *testing.T) {
 }
 
 // TestDimensionQuality measures dimension tagging against the dimensions noted in the
-// development set: precision and recall over (comment, dimension) pairs. It is
-// reported; the floor only catches a broken keyword table.
+// development set: precision and recall over (comment, dimension) pairs. The set notes
+// each comment's main dimension only ("equipe geniale, manager a l'ecoute" is noted
+// with none), so precision is a lower bound. The floors sit under the measurement.
 func TestDimensionQuality(t *testing.T) {
 	for _, lang := range []string{"fr", "en"} {
 		set := loadSet(t, "devset_"+lang+".tsv", lang)
@@ -273,8 +276,8 @@ func TestDimensionQuality(t *testing.T) {
 		}
 		p, r := float64(tp)/float64(tp+fp), float64(tp)/float64(tp+fn)
 		t.Logf("%s dimensions: precision %.3f recall %.3f (tp=%d fp=%d fn=%d)", lang, p, r, tp, fp, fn)
-		if p < 0.5 || r < 0.5 {
-			t.Errorf("%s dimensions: precision %.3f, recall %.3f, want both at least 0.5", lang, p, r)
+		if p < 0.65 || r < 0.9 {
+			t.Errorf("%s dimensions: precision %.3f, recall %.3f, want at least 0.65 and 0.9", lang, p, r)
 		}
 	}
 }
