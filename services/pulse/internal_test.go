@@ -1,14 +1,20 @@
 package pulse
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
 // Invalid UTF-8 cannot travel through gRPC (protobuf rejects it in proto3 strings on both
@@ -38,5 +44,44 @@ func TestPathAndAncestors(t *testing.T) {
 	want := []string{"acme/eng/web", "acme/eng", "acme"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("pathAndAncestors = %v, want %v", got, want)
+	}
+}
+
+// A response validated while its wave was open but committed after the wave closed is
+// refused: results of a closed wave never change.
+func TestSubmitRechecksTheWaveAtCommit(t *testing.T) {
+	env := servicetest.New(t)
+	now := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+	svc, err := Start(context.Background(), Config{
+		Listen: "127.0.0.1:0", DataDir: env.DataDir, NATS: env.NATSConfig(), ScheduleEvery: time.Hour,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	in := &pulsev1.Survey{
+		Title: &commonv1.LocalizedText{Translations: map[string]string{"en": "Pulse"}}, Audience: "acme", DefaultLanguage: "en",
+		Cadence:  pulsev1.Cadence_CADENCE_WEEKLY,
+		Schedule: &pulsev1.Schedule{FirstOpensAt: timestamppb.New(now.Add(-time.Hour))},
+		Questions: []*pulsev1.Question{{Id: "q", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE,
+			Dimension: commonv1.Dimension_DIMENSION_MEANING, Text: &commonv1.LocalizedText{Translations: map[string]string{"en": "Q"}}}},
+	}
+	norm, _, err := normalizeSurvey(in, now)
+	if err != nil {
+		t.Fatalf("normalize: %v", err)
+	}
+	sv, err := svc.createSurvey("hr", &pulsev1.CreateSurveyRequest{Survey: in}, norm, now)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	sub := submission{survey: sv, wave: 1, seg: segment.MustParse("acme"), ref: "U1",
+		answers: []*eventsv1.ScoredAnswer{{QuestionId: "q", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE, Value: 3}}}
+	if _, err := svc.closeSurvey(sv.Id, now); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	// sub still holds the survey as read before the close.
+	if _, err := svc.submit(sub, now); status.Code(toStatus(err)) != codes.FailedPrecondition {
+		t.Fatalf("submit after close = %v, want FailedPrecondition", err)
 	}
 }

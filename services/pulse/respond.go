@@ -105,6 +105,7 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		stored outcome = iota
 		retried
 		duplicate
+		late
 	)
 	var got outcome
 	// Batch coalesces concurrent responses into one commit (two fsyncs each otherwise). The
@@ -113,6 +114,17 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 	// that one duplicate does not make bbolt roll back and replay the whole batch.
 	err = s.host.DB.Batch(func(tx *bolt.Tx) error {
 		got = stored
+		// The wave is checked again at commit: a response committed after the wave closed
+		// (by its time or by CloseSurvey) would change results already read, and the
+		// difference between two reads would be that one person's answers.
+		sv, err := store.UnsafeGetSurvey(tx, sub.survey.Id)
+		if err != nil {
+			return err
+		}
+		if int(sub.wave) > len(sv.Waves) || !isOpen(sv, sv.Waves[sub.wave-1], s.cfg.Now()) {
+			got = late
+			return nil
+		}
 		prev, found, err := store.UnsafeGetMarker(tx, marker)
 		if err != nil {
 			return err
@@ -137,6 +149,8 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		return "", err
 	case got == retried:
 		return "", nil
+	case got == late:
+		return "", fmt.Errorf("%w: wave %d of survey %s closed", errWaveNotOpen, sub.wave, sub.survey.Id)
 	case got == duplicate:
 		return "", fmt.Errorf("%w: wave %d of survey %s already has a response from this person", errAlreadyResponded, sub.wave, sub.survey.Id)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata" // survey time zones must load on hosts without /usr/share/zoneinfo
 
 	"github.com/voix-dev/voix/services/platform/bus"
@@ -27,6 +28,7 @@ func run(args []string) error {
 	var c config.Service
 	c.Register(fs, pulse.DefaultListen)
 	secret := fs.String("secret-file", "", "anonymity secret shared by all services (default <data-dir>/secret.key)")
+	scheduleEvery := fs.Duration("schedule-every", time.Second, "how often the scheduler opens and closes waves")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +47,8 @@ func run(args []string) error {
 		TokensFile: c.TokensFile,
 		SecretFile: *secret,
 		Log:        c.Logger(os.Stderr),
+
+		ScheduleEvery: *scheduleEvery,
 	})
 	if err != nil {
 		return err
