@@ -95,8 +95,16 @@ func (tb *table[V]) phrase(toks []token) (V, int) {
 		return zero, 0
 	}
 	for n := min(tb.maxLen, len(toks)); n >= 2; n-- {
-		if v, ok := tb.m[joinWords(toks[:n])]; ok {
+		key := joinWords(toks[:n])
+		if v, ok := tb.m[key]; ok {
 			return v, n
+		}
+		// A plural last word: "performance reviews", "entretiens annuels" keep the
+		// first word's "s" too, which the singular key does not have.
+		if k := strings.TrimSuffix(key, "s"); len(k) < len(key) {
+			if v, ok := tb.m[k]; ok {
+				return v, n
+			}
 		}
 	}
 	return zero, 0

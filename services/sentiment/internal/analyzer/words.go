@@ -53,6 +53,9 @@ func negates(prev, w, next, lang string) bool {
 		return !(w == "jamais" && prev == "que") // "mieux que jamais"
 	case "absence": // "l'absence de reconnaissance"
 		return next == "de"
+	case "difficile", "dur", "impossible", "hard", "difficult", "tough":
+		// "difficile de rester motivé", "hard to stay motivated": what is hard to get is missing.
+		return next == "de" || next == "to"
 	case "manque", "lack", "lacking": // also negative words themselves: a lack of X is bad and not X
 		return next == "de" || next == "of" || w == "lacking"
 	case "peu": // "peu reconnu": little recognised; "un peu" is a dampener, "à peu près" nothing
