@@ -38,45 +38,48 @@ func (s *Service) deadlineLoop(ctx context.Context) {
 
 // CheckDeadlines queues FeedbackOverdue for every deadline missed at the service's clock and
 // returns how many it queued. The service calls it every DeadlineInterval; it is exported for
-// tools and tests that move the clock. Each deadline is an entry of the store that is deleted
-// in the transaction that queues its event, so a comment is reported overdue at most once per
-// deadline, however often and from however many goroutines this runs. A deadline met in time
-// (the comment acknowledged, or closed) is dropped without an event when it comes due.
+// tools and tests that move the clock.
+//
+// Deadlines count from the day a comment was made, so the comments that reach a deadline are
+// those of whole days: for each kind of deadline the store keeps a mark, the last day whose
+// comments were checked, and each check walks the days after it in the by-day index and moves
+// the mark in the transaction that queues the events. A comment is therefore reported at most
+// once per deadline, however often and from however many goroutines this runs, without an
+// extra write per submission; a deadline met in time is simply not reported. A changed
+// deadline applies from the next check, to the days after the mark.
 func (s *Service) CheckDeadlines() (int, error) {
-	const batch = 256
 	now := s.cfg.Now()
 	total := 0
-	for {
-		n, more := 0, false
+	for _, k := range []struct {
+		kind  store.DeadlineKind
+		after time.Duration
+	}{{store.DeadlineAck, s.cfg.AckDeadline}, {store.DeadlineResolve, s.cfg.ResolveDeadline}} {
+		upTo := today(now.Add(-k.after))
+		n := 0
 		err := s.host.DB.Update(func(tx *bolt.Tx) error {
-			n, more = 0, false
-			due, err := store.UnsafeDueDeadlines(tx, now, batch)
-			if err != nil {
+			n = 0
+			mark, err := store.UnsafeDeadlineMark(tx, k.kind)
+			if err != nil || (!mark.IsZero() && !upTo.After(mark)) {
 				return err
 			}
-			more = len(due) == batch
-			for _, d := range due {
-				sent, err := s.unsafeOverdue(tx, d)
-				if err != nil {
-					return err
-				}
+			err = store.UnsafeScanDayRange(tx, mark, upTo, func(day time.Time, id string) error {
+				sent, err := s.unsafeOverdue(tx, store.Deadline{Due: day.Add(k.after), Kind: k.kind, FeedbackID: id})
 				if sent {
 					n++
 				}
-				if err := store.UnsafeDeleteDeadline(tx, d); err != nil {
-					return err
-				}
+				return err
+			})
+			if err != nil {
+				return err
 			}
-			return nil
+			return store.UnsafeSetDeadlineMark(tx, k.kind, upTo)
 		})
 		if err != nil {
 			return total, err
 		}
 		total += n
-		if !more {
-			return total, nil
-		}
 	}
+	return total, nil
 }
 
 // unsafeOverdue queues FeedbackOverdue for d if its comment missed it.

@@ -173,26 +173,15 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 	return got, nil
 }
 
-// unsafeIndex adds comment c to the listing index and records its deadlines. Both derive from
-// the stored comment alone, so a store migration can call it too.
+// unsafeIndex adds comment c to the by-day index, which serves listings, statistics and
+// deadlines. It derives from the stored comment alone, so a store migration can call it too.
 func (s *Service) unsafeIndex(tx *bolt.Tx, c *feedbackv1.Feedback) error {
 	author, err := authorSegment(c)
 	if err != nil {
 		return err
 	}
 	day := c.CreateDay.AsTime()
-	if err := store.UnsafePutDayKey(tx, store.DayKey(author.Org(), day, s.shuffle(day, c.Id), c.Id)); err != nil {
-		return err
-	}
-	for _, d := range []store.Deadline{
-		{Due: day.Add(s.cfg.AckDeadline), Kind: store.DeadlineAck, FeedbackID: c.Id},
-		{Due: day.Add(s.cfg.ResolveDeadline), Kind: store.DeadlineResolve, FeedbackID: c.Id},
-	} {
-		if err := store.UnsafePutDeadline(tx, d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return store.UnsafePutDayKey(tx, store.DayKey(author.Org(), day, s.shuffle(day, c.Id), c.Id))
 }
 
 // shuffle is the keyed value that orders comments within a day: stable, so paging sees one

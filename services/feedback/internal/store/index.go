@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -46,9 +45,6 @@ func UnsafePutDayKey(tx *bolt.Tx, key []byte) error {
 	return bk.Put(key, nil)
 }
 
-// errStop ends a scan early without an error.
-var errStop = errors.New("stop")
-
 // UnsafeScanDays calls fn with each by_day key under prefix from start on (from the first if
 // start is nil), in key order, until fn returns false. The key is only valid during the call.
 func UnsafeScanDays(tx *bolt.Tx, prefix, start []byte, fn func(k []byte) (bool, error)) error {
@@ -69,7 +65,7 @@ func UnsafeScanDays(tx *bolt.Tx, prefix, start []byte, fn func(k []byte) (bool, 
 	return nil
 }
 
-// DeadlineKind says which deadline an entry of deadlines is.
+// DeadlineKind says which deadline a comment can miss.
 type DeadlineKind byte
 
 // The deadlines of a comment.
@@ -78,54 +74,71 @@ const (
 	DeadlineResolve DeadlineKind = 2
 )
 
-// Deadline is an entry of the deadlines bucket.
+func markKey(kind DeadlineKind) []byte {
+	return []byte{'d', 'e', 'a', 'd', 'l', 'i', 'n', 'e', '/', byte('0' + kind)}
+}
+
+// UnsafeDeadlineMark returns the last day of comments whose deadline of kind was checked; zero
+// before the first check.
+func UnsafeDeadlineMark(tx *bolt.Tx, kind DeadlineKind) (time.Time, error) {
+	bk, err := Meta.in(tx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	v := bk.Get(markKey(kind))
+	if len(v) != 8 {
+		return time.Time{}, nil
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(v)), 0).UTC(), nil
+}
+
+// UnsafeSetDeadlineMark records that comments made up to day had their deadline of kind checked.
+func UnsafeSetDeadlineMark(tx *bolt.Tx, kind DeadlineKind, day time.Time) error {
+	bk, err := Meta.in(tx)
+	if err != nil {
+		return err
+	}
+	return bk.Put(markKey(kind), binary.BigEndian.AppendUint64(nil, uint64(day.Unix())))
+}
+
+// UnsafeScanDayRange calls fn with every comment, of every organisation, made on a day in
+// (after, upTo]. A zero after means from the first day.
+func UnsafeScanDayRange(tx *bolt.Tx, after, upTo time.Time, fn func(day time.Time, id string) error) error {
+	bk, err := ByDay.in(tx)
+	if err != nil {
+		return err
+	}
+	c := bk.Cursor()
+	k, _ := c.First()
+	for k != nil {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		org := bytes.Clone(k[:i+1])
+		for k, _ = c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(org), ^uint64(upTo.Unix()))); k != nil && bytes.HasPrefix(k, org); k, _ = c.Next() {
+			day, id, ok := SplitDayKey(org, k)
+			if !ok {
+				continue
+			}
+			if !after.IsZero() && !day.After(after) {
+				break // older days follow
+			}
+			if err := fn(day, id); err != nil {
+				return err
+			}
+		}
+		// The next organisation: org names never hold bytes below 0x01.
+		org[i] = 1
+		k, _ = c.Seek(org)
+	}
+	return nil
+}
+
+// Deadline is one comment's deadline of one kind.
 type Deadline struct {
 	Due        time.Time
 	Kind       DeadlineKind
 	FeedbackID string
-}
-
-func (d Deadline) key() []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(d.FeedbackID)), uint64(d.Due.Unix()))
-	k = append(k, byte(d.Kind))
-	return append(k, d.FeedbackID...)
-}
-
-// UnsafePutDeadline records that d is pending.
-func UnsafePutDeadline(tx *bolt.Tx, d Deadline) error {
-	bk, err := Deadlines.in(tx)
-	if err != nil {
-		return err
-	}
-	return bk.Put(d.key(), nil)
-}
-
-// UnsafeDeleteDeadline forgets d: it was met, or its overdue event is queued.
-func UnsafeDeleteDeadline(tx *bolt.Tx, d Deadline) error {
-	bk, err := Deadlines.in(tx)
-	if err != nil {
-		return err
-	}
-	return bk.Delete(d.key())
-}
-
-// UnsafeDueDeadlines returns up to limit pending deadlines due at or before now, earliest first.
-func UnsafeDueDeadlines(tx *bolt.Tx, now time.Time, limit int) ([]Deadline, error) {
-	bk, err := Deadlines.in(tx)
-	if err != nil {
-		return nil, err
-	}
-	var out []Deadline
-	c := bk.Cursor()
-	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
-		if len(k) < 10 {
-			continue
-		}
-		due := time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC()
-		if due.After(now) {
-			break
-		}
-		out = append(out, Deadline{Due: due, Kind: DeadlineKind(k[8]), FeedbackID: string(k[9:])})
-	}
-	return out, nil
 }

@@ -1,21 +1,20 @@
 // Package store owns the feedback service's bbolt layout: comments and their threads, the
-// hashes of follow-up tokens, the indexes that list comments and find missed deadlines, routing
-// rules, headcounts, and the keyed tags that stand in for people (idempotency, rate limits,
-// upvotes, distinct-people counts). Buckets are typed values; helpers whose name starts with
+// hashes of follow-up tokens, the index of comments by day (listings, statistics, deadlines),
+// routing rules, headcounts, and the keyed tags that stand in for people (idempotency, rate
+// limits, upvotes, distinct-people counts). Buckets are typed values; helpers whose name starts with
 // Unsafe need the caller's transaction (etcd style), so that a handler can put a comment, its
 // indexes and its outbox event in one commit.
 //
 // Layout (all keys and values are bytes; proto values use deterministic marshalling; "day" is
 // a UTC midnight as big-endian Unix seconds):
 //
-//	meta           "schema" -> "2"
+//	meta           "schema" -> "2"; "deadline/<kind>" -> day (comments made up to it were checked)
 //	comments       feedback id (random) -> feedbackv1.Feedback, segment = the author's own segment
 //	loops          feedback id -> Loop (acknowledge and close days, owner set by hr)
 //	messages       feedback id + 0x00 + big-endian seq -> feedbackv1.Message
 //	follow_ups     sha256(follow-up token) -> feedback id
 //	idempotency    Tag("feedback/idempotency/"+key, ref) -> big-endian unix expiry (8 bytes) + feedback id
 //	by_day         org + 0x00 + ^day (8 bytes, newest first) + shuffle (8 bytes) + feedback id -> empty
-//	deadlines      big-endian unix due (8 bytes) + kind (1 byte) + feedback id -> empty
 //	rate_limits    Tag(DayScope("feedback/rate", day), ref) -> big-endian unix expiry (8 bytes) + count (4 bytes)
 //	upvotes        Tag("feedback/upvote/"+feedback id, ref) -> empty
 //	people         segment + 0x00 + month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref) -> empty
@@ -55,7 +54,6 @@ var (
 	FollowUps    = Bucket("follow_ups")
 	Idempotency  = Bucket("idempotency")
 	ByDay        = Bucket("by_day")
-	Deadlines    = Bucket("deadlines")
 	RateLimits   = Bucket("rate_limits")
 	Upvotes      = Bucket("upvotes")
 	People       = Bucket("people")
@@ -65,7 +63,7 @@ var (
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
-	return []Bucket{Meta, Comments, Loops, Messages, FollowUps, Idempotency, ByDay, Deadlines,
+	return []Bucket{Meta, Comments, Loops, Messages, FollowUps, Idempotency, ByDay,
 		RateLimits, Upvotes, People, RoutingRules, Headcounts}
 }
 
@@ -76,7 +74,7 @@ var schemaKey = []byte("schema")
 
 // Init creates the buckets and records the schema version, or checks it on an existing store.
 // A version 1 store (the submit path alone) is migrated in place: its comments get the index
-// and deadline entries that version 2 writes at submission, computed by reindex.
+// entries that version 2 writes at submission, computed by reindex.
 func Init(db *bolt.DB, reindex func(tx *bolt.Tx, c *feedbackv1.Feedback) error) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		for _, b := range Buckets() {

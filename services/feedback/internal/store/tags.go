@@ -53,8 +53,11 @@ func UnsafeAddPerson(tx *bolt.Tx, seg, month string, tag []byte) error {
 	if err != nil {
 		return err
 	}
-	k := append(append(peoplePrefix(seg), month...), 0)
-	return bk.Put(append(k, tag...), nil)
+	k := append(append(append(peoplePrefix(seg), month...), 0), tag...)
+	if bk.Get(k) != nil {
+		return nil // already counted: no page to write
+	}
+	return bk.Put(k, nil)
 }
 
 // UnsafeMostPeople returns the largest number of distinct people who commented in seg (or
