@@ -119,7 +119,7 @@ func (a *Analyzer) Analyze(text string) Result {
 		primary, secondary = &a.fr, &a.en
 	}
 	s := a.score(t, primary, secondary)
-	res := Result{Score: normalize(s.total), Language: lang, Emotion: s.emotions.dominant()}
+	res := Result{Score: normalize(s.total), Language: lang, Emotion: a.emotion(t.toks, s, primary, secondary)}
 	res.Label = labelOf(res.Score)
 	res.Dimensions = dimensions(t.toks, s, primary, secondary)
 	return res

@@ -34,6 +34,9 @@ var emotionOrder = [...]Emotion{Joy, Gratitude, Pride, Frustration, Sadness, Str
 type tally [len(emotionOrder)]float64
 
 func (t *tally) add(e Emotion, w float64) {
+	if e == NoEmotion {
+		return
+	}
 	for i, o := range emotionOrder {
 		if o == e {
 			t[i] += w

@@ -22,7 +22,7 @@ type scored struct {
 	sentence []float64 // unweighted sum per sentence
 	clauseOf []int     // clause of each token
 	sentOf   []int     // sentence of each clause
-	emotions tally
+	muted    []bool    // per token: negated or ironic, so its emotion does not count
 }
 
 const (
@@ -31,7 +31,7 @@ const (
 
 // score runs VADER's rules over the tokens.
 func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
-	s := scored{clauseOf: make([]int, len(t.toks))}
+	s := scored{clauseOf: make([]int, len(t.toks)), muted: make([]bool, len(t.toks))}
 	clause := 0
 	sentence := 0
 	s.sentOf = append(s.sentOf, 0)
@@ -93,11 +93,7 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 			}
 		}
 		// An intensifier ("super contente") lends its strength, not its emotion.
-		if !flipped && !negated && (u.sentiment || boost("", u.w) == 0) {
-			if e := a.emotion(u, primary, secondary); e != NoEmotion {
-				s.emotions.add(e, 1)
-			}
-		}
+		s.muted[u.tok] = flipped || negated || (!u.sentiment && boost("", u.w) > 0)
 		if !u.sentiment {
 			continue
 		}
@@ -130,17 +126,41 @@ func sign(v float64) float64 {
 	return 1
 }
 
-// emotion is the emotion cue of a unit, if any: emoji carry their own, words are looked
-// up in the text's language first.
-func (a *Analyzer) emotion(u unit, primary, secondary *language) Emotion {
-	if u.emoji {
-		return u.emotion
+// emotion finds the emotion cues, words (and phrases) in the text's language first,
+// then in the other's, and emoji, skipping negated and ironic ones, and returns the one
+// that dominates.
+func (a *Analyzer) emotion(toks []token, s scored, primary, secondary *language) Emotion {
+	var t tally
+	for i := 0; i < len(toks); {
+		tk := toks[i]
+		switch {
+		case tk.boundary:
+			i++
+			continue
+		case tk.emoji:
+			if !s.muted[i] {
+				t.add(a.emoji[tk.w].emotion, 1)
+			}
+			i++
+			continue
+		}
+		e, n := primary.emotions.phrase(toks[i:])
+		if n == 0 {
+			e, n = secondary.emotions.phrase(toks[i:])
+		}
+		if n == 0 {
+			var ok bool
+			if e, ok = primary.emotions.token(tk); !ok {
+				e, ok = secondary.emotions.exact(tk)
+			}
+			n = 1
+		}
+		if !s.muted[i] {
+			t.add(e, 1)
+		}
+		i += n
 	}
-	if e, ok := primary.emotions.word(u.w); ok {
-		return e
-	}
-	e, _ := secondary.emotions.exact(token{w: u.w})
-	return e
+	return t.dominant()
 }
 
 // ironic spots the two forms of sarcasm that survive in short comments: an irony emoji
