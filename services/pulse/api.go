@@ -266,7 +266,7 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp, err := a.svc.results(resultsQuery{survey: sv, first: first, last: last, prefix: prefix, lang: req.Language})
+	resp, err := a.svc.results(resultsQuery{survey: sv, first: first, last: last, prefix: prefix, lang: req.Language, now: now})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -97,11 +97,12 @@ func (g *gTally) question(id string) *qTally {
 
 // waveResult is one wave counted over the whole tree, with what must be hidden.
 type waveResult struct {
-	wave   *pulsev1.Wave
-	cells  []gTally
-	group  []bool            // group hidden
-	hidden map[string][]bool // question hidden, by question id
-	texts  map[string][]bool // TEXT answers hidden, by question id
+	wave      *pulsev1.Wave
+	headcount []int // per node, as the wave closed
+	cells     []gTally
+	group     []bool            // group hidden
+	hidden    map[string][]bool // question hidden, by question id
+	texts     map[string][]bool // TEXT answers hidden, by question id
 }
 
 // resultsQuery is a validated GetResults.
@@ -110,6 +111,7 @@ type resultsQuery struct {
 	first, last uint32
 	prefix      string
 	lang        string
+	now         time.Time
 }
 
 // results computes GetResults. Every wave is counted and suppressed on the whole audience
@@ -121,8 +123,11 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	k := int(sv.MinGroupSize)
 	waves := sv.Waves[q.first-1 : q.last]
 	perWave := make([][]*eventsv1.ResponseSubmitted, len(waves))
-	var headcounts map[string]uint32
-	err := s.host.DB.View(func(tx *bolt.Tx) error {
+	counts, err := s.waveHeadcounts(sv, waves, q.now)
+	if err != nil {
+		return nil, err
+	}
+	err = s.host.DB.View(func(tx *bolt.Tx) error {
 		for i, w := range waves {
 			err := store.UnsafeForEachResponse(tx, sv.Id, w.Number, func(r *eventsv1.ResponseSubmitted) error {
 				perWave[i] = append(perWave[i], r)
@@ -132,17 +137,17 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 				return err
 			}
 		}
-		var err error
-		headcounts, err = store.UnsafeHeadcountsUnder(tx, sv.Audience)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 
 	var paths []string
-	for p := range headcounts {
-		paths = append(paths, p)
+	for _, m := range counts {
+		for p := range m {
+			paths = append(paths, p)
+		}
 	}
 	for _, rs := range perWave {
 		for _, r := range rs {
@@ -150,9 +155,12 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 		}
 	}
 	t := newTree(sv.Audience, paths)
-	headcount := make([]int, len(t.paths))
-	for i, p := range t.paths {
-		headcount[i] = int(headcounts[p])
+	headcounts := make([][]int, len(waves)) // per wave, per node
+	for w, m := range counts {
+		headcounts[w] = make([]int, len(t.paths))
+		for i, p := range t.paths {
+			headcounts[w][i] = int(m[p])
+		}
 	}
 
 	byID := map[string]*pulsev1.Question{}
@@ -161,7 +169,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	}
 	wrs := make([]*waveResult, len(waves))
 	for i, w := range waves {
-		wrs[i] = countWave(t, w, perWave[i], byID, headcount, k, int(sv.CommentThreshold))
+		wrs[i] = countWave(t, w, perWave[i], byID, headcounts[i], k, int(sv.CommentThreshold))
 	}
 
 	// Questions asked in the range, in the bank's order.
@@ -182,16 +190,16 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	if !ok {
 		// Nobody answered under the prefix and it has no headcount: show it empty.
 		root = t.add(q.prefix, -1)
-		headcount = append(headcount, 0)
 		for _, wr := range wrs {
 			wr.cells = append(wr.cells, gTally{})
 			wr.group = append(wr.group, false)
+			wr.headcount = append(wr.headcount, 0)
 		}
 	}
 	out := &pulsev1.GetResultsResponse{SurveyId: sv.Id}
-	out.Total = groupView(sv, t.paths[root], root, wrs, questions, headcount[root], q.lang)
+	out.Total = groupView(sv, t.paths[root], root, wrs, questions, q.lang)
 	for _, c := range t.children[root] {
-		out.Children = append(out.Children, groupView(sv, t.paths[c], c, wrs, questions, headcount[c], q.lang))
+		out.Children = append(out.Children, groupView(sv, t.paths[c], c, wrs, questions, q.lang))
 	}
 	for _, wr := range wrs {
 		out.Trend = append(out.Trend, trendPoint(wr, root, byID))
@@ -212,7 +220,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 // comment threshold. Each step runs the tree suppression again, so that no subtraction of
 // shown numbers, or set difference of shown comments, isolates fewer than k people.
 func countWave(t *tree, w *pulsev1.Wave, rs []*eventsv1.ResponseSubmitted, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
-	wr := &waveResult{wave: w, cells: make([]gTally, len(t.paths)), hidden: map[string][]bool{}, texts: map[string][]bool{}}
+	wr := &waveResult{wave: w, headcount: headcount, cells: make([]gTally, len(t.paths)), hidden: map[string][]bool{}, texts: map[string][]bool{}}
 	for _, r := range rs {
 		i, ok := t.index[r.Segment]
 		if !ok {
@@ -267,19 +275,21 @@ func countWave(t *tree, w *pulsev1.Wave, rs []*eventsv1.ResponseSubmitted, byID 
 }
 
 // groupView is node i over the waves of the range.
-func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questions []*pulsev1.Question, headcount int, lang string) *pulsev1.GroupResult {
-	g := &pulsev1.GroupResult{Segment: path, Headcount: uint32(headcount)}
-	respondents := 0
+func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questions []*pulsev1.Question, lang string) *pulsev1.GroupResult {
+	// The headcount shown is the latest wave's; participation is over every wave's.
+	g := &pulsev1.GroupResult{Segment: path, Headcount: uint32(wrs[len(wrs)-1].headcount[i])}
+	respondents, invited := 0, 0
 	for _, wr := range wrs {
 		if wr.group[i] {
 			g.Hidden = true
 			return g
 		}
 		respondents += wr.cells[i].respondents
+		invited += wr.headcount[i]
 	}
 	g.Respondents = uint32(respondents)
-	if headcount > 0 {
-		g.Participation = min(1, float64(respondents)/float64(headcount*len(wrs)))
+	if invited > 0 {
+		g.Participation = min(1, float64(respondents)/float64(invited))
 	}
 	for _, qu := range questions {
 		text, _ := localize(qu.Text.GetTranslations(), lang, sv.DefaultLanguage)
@@ -433,4 +443,55 @@ func resultWaves(sv *pulsev1.Survey, first, last uint32, now time.Time) (uint32,
 		}
 	}
 	return first, last, nil
+}
+
+// waveHeadcounts returns the headcounts under the audience that each wave's results use. A
+// closed wave uses the headcounts of when its results were first read, stored then: comments
+// are listed by headcount, and a headcount changed between two reads of the same wave would
+// show one segment's comments in one read and its sibling's in the other, whose difference
+// could be a group below k. An open wave (live results) uses today's.
+func (s *Service) waveHeadcounts(sv *pulsev1.Survey, waves []*pulsev1.Wave, now time.Time) ([]map[string]uint32, error) {
+	out := make([]map[string]uint32, len(waves))
+	closed := func(w *pulsev1.Wave) bool {
+		return w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !now.Before(w.ClosesAt.AsTime())
+	}
+	read := func(tx *bolt.Tx, write bool) (missing bool, err error) {
+		current, err := store.UnsafeHeadcountsUnder(tx, sv.Audience)
+		if err != nil {
+			return false, err
+		}
+		for i, w := range waves {
+			if !closed(w) {
+				out[i] = current
+				continue
+			}
+			m, ok, err := store.UnsafeGetWaveHeadcounts(tx, sv.Id, w.Number)
+			switch {
+			case err != nil:
+				return false, err
+			case ok:
+				out[i] = m
+			case write:
+				if err := store.UnsafePutWaveHeadcounts(tx, sv.Id, w.Number, current); err != nil {
+					return false, err
+				}
+				out[i] = current
+			default:
+				missing = true
+			}
+		}
+		return missing, nil
+	}
+	var missing bool
+	err := s.host.DB.View(func(tx *bolt.Tx) (err error) {
+		missing, err = read(tx, false)
+		return err
+	})
+	if err == nil && missing {
+		err = s.host.DB.Update(func(tx *bolt.Tx) error {
+			_, err := read(tx, true)
+			return err
+		})
+	}
+	return out, err
 }

@@ -229,6 +229,16 @@ func TestGetResults(t *testing.T) {
 		t.Fatalf("trend enps %v, want %v", r.Trend[0].Enps, want)
 	}
 
+	// Headcounts are frozen for a closed wave at its first read: lowering web's below the
+	// comment threshold now would move its comments between two reads of the same wave.
+	if _, err := f.client.UpsertSegment(f.hr(), &pulsev1.UpsertSegmentRequest{Path: "acme/eng/web", Headcount: 5}); err != nil {
+		t.Fatalf("UpsertSegment: %v", err)
+	}
+	again := child(f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id}), "acme/eng/web")
+	if again.Headcount != 15 || len(question(again, "say").Comments) != 12 {
+		t.Fatalf("web after a headcount change: headcount %d, %d comments; want the frozen 15 and 12", again.Headcount, len(question(again, "say").Comments))
+	}
+
 	// A prefix below the audience: web alone, no children.
 	sub := f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id, SegmentPrefix: "acme/eng/web"})
 	if sub.Total.Respondents != 12 || len(sub.Children) != 0 {

@@ -16,6 +16,8 @@
 //	                 (without contributor tags)
 //	schedules        survey id -> big-endian uint32 last wave announced open, last announced closed
 //	                 (added within schema 1: Init creates it on older files)
+//	wave_headcounts  survey id + 0x00 + big-endian wave -> JSON {segment path: headcount} under the
+//	                 audience when the closed wave's results were first read (added within schema 1)
 //	invitations      Tag("pulse/invite/" + survey id, ref) -> big-endian unix seconds opens, closes
 //	                 (lifecycle surveys; added within schema 1 like schedules)
 //
@@ -26,6 +28,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -54,11 +57,12 @@ var (
 	Responses      = Bucket("responses")
 	Schedules      = Bucket("schedules")
 	Invitations    = Bucket("invitations")
+	WaveHeadcounts = Bucket("wave_headcounts")
 )
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
-	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations}
+	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations, WaveHeadcounts}
 }
 
 func (b Bucket) in(tx *bolt.Tx) (*bolt.Bucket, error) {
@@ -493,4 +497,36 @@ func UnsafePutInvitation(tx *bolt.Tx, tag []byte, inv Invitation) error {
 	}
 	v := binary.BigEndian.AppendUint64(nil, uint64(inv.Opens.Unix()))
 	return bk.Put(tag, binary.BigEndian.AppendUint64(v, uint64(inv.Closes.Unix())))
+}
+
+// --- headcounts frozen per wave ---
+
+// UnsafeGetWaveHeadcounts reads the headcounts frozen for a wave, and whether there are any.
+func UnsafeGetWaveHeadcounts(tx *bolt.Tx, surveyID string, wave uint32) (map[string]uint32, bool, error) {
+	bk, err := WaveHeadcounts.in(tx)
+	if err != nil {
+		return nil, false, err
+	}
+	v := bk.Get(ResponsePrefix(surveyID, wave))
+	if v == nil {
+		return nil, false, nil
+	}
+	m := map[string]uint32{}
+	if err := json.Unmarshal(v, &m); err != nil {
+		return nil, false, fmt.Errorf("store: decode headcounts of survey %q wave %d: %w", surveyID, wave, err)
+	}
+	return m, true, nil
+}
+
+// UnsafePutWaveHeadcounts freezes a wave's headcounts.
+func UnsafePutWaveHeadcounts(tx *bolt.Tx, surveyID string, wave uint32, m map[string]uint32) error {
+	bk, err := WaveHeadcounts.in(tx)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("store: encode headcounts: %w", err)
+	}
+	return bk.Put(ResponsePrefix(surveyID, wave), v)
 }
