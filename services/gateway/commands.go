@@ -64,6 +64,8 @@ func (s *Service) handleCommand(w http.ResponseWriter, r *http.Request) {
 	switch cmd.Command {
 	case "/feedback":
 		out = s.feedbackCommand(ctx, cmd, body)
+	case "/pulse":
+		out = s.pulseCommand(ctx, cmd, body)
 	default:
 		out = ephemeral("I don't know %s yet. %s", cmd.Command, usage)
 	}

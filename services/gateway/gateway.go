@@ -1,6 +1,7 @@
 // Package gateway is voix's HTTP edge for chat bots: a Slack-style slash-command endpoint that
-// carries the anonymous feedback loop (submit, follow the thread, answer), and the directory
-// that maps a chat user to a segment without keeping the user's id.
+// carries the anonymous feedback loop (submit, follow the thread, answer) and pulse surveys
+// (list what is pending, answer), and the directory that maps a chat user to a segment without
+// keeping the user's id.
 //
 // Nothing reaches the services unless the request is signed with the app's signing secret,
 // fresh (5 minutes), at most 64 KiB and a well-formed form. The person typing is passed to the
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/host"
@@ -45,6 +47,9 @@ type Config struct {
 	SigningSecret []byte
 	// FeedbackAddr is the feedback service's gRPC address. Required.
 	FeedbackAddr string
+	// PulseAddr is the pulse service's gRPC address. Optional: without it /pulse says surveys
+	// are not available.
+	PulseAddr string
 	// Token is a submitter bearer token the gateway presents to the services. Required.
 	Token string
 	// DirectoryFile, if set, is a CSV or JSON file of chat users and segments (ReadEntries)
@@ -93,8 +98,9 @@ type Service struct {
 	cfg      Config
 	dir      *Directory
 	tokens   *auth.Tokens
-	conn     *grpc.ClientConn
+	conns    []*grpc.ClientConn
 	feedback feedbackv1.FeedbackServiceClient
+	pulse    pulsev1.PulseServiceClient
 	srv      *http.Server
 	ln       net.Listener
 	done     chan struct{}
@@ -122,18 +128,33 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	conn, err := grpc.NewClient(cfg.FeedbackAddr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(cfg.Token)))
+	s := &Service{cfg: cfg, dir: dir, tokens: tokens, done: make(chan struct{})}
+	dial := func(addr string) (*grpc.ClientConn, error) {
+		conn, err := grpc.NewClient(addr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(bearer(cfg.Token)))
+		if err == nil {
+			s.conns = append(s.conns, conn)
+		}
+		return conn, err
+	}
+	conn, err := dial(cfg.FeedbackAddr)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: feedback client: %w", err)
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
-	if err != nil {
-		conn.Close()
+	s.feedback = feedbackv1.NewFeedbackServiceClient(conn)
+	if cfg.PulseAddr != "" {
+		conn, err := dial(cfg.PulseAddr)
+		if err != nil {
+			s.closeConns()
+			return nil, fmt.Errorf("gateway: pulse client: %w", err)
+		}
+		s.pulse = pulsev1.NewPulseServiceClient(conn)
+	}
+	if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen); err != nil {
+		s.closeConns()
 		return nil, fmt.Errorf("gateway: listen: %w", err)
 	}
-	s := &Service{cfg: cfg, dir: dir, tokens: tokens, conn: conn, feedback: feedbackv1.NewFeedbackServiceClient(conn), ln: ln, done: make(chan struct{})}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -143,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	go func() {
 		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("gateway: serve", "err", err)
 		}
 	}()
@@ -176,7 +197,15 @@ func (s *Service) Close() error {
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	<-s.done
-	return errors.Join(err, s.conn.Close())
+	return errors.Join(err, s.closeConns())
+}
+
+func (s *Service) closeConns() error {
+	var errs []error
+	for _, c := range s.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Handler is the gateway's HTTP API.

@@ -38,24 +38,39 @@ const (
 )
 
 type fixture struct {
-	env      *servicetest.Env
-	now      time.Time
-	gw       *gateway.Service
-	feedback feedbackv1.FeedbackServiceClient
+	env          *servicetest.Env
+	dirFile      string
+	feedbackAddr string
+	now          time.Time
+	gw           *gateway.Service
+	feedback     feedbackv1.FeedbackServiceClient
 }
 
 func start(t *testing.T, dirFile string) *fixture {
 	t.Helper()
-	f := &fixture{env: servicetest.New(t), now: time.Now()}
+	f := &fixture{env: servicetest.New(t), now: time.Now(), dirFile: dirFile}
 	fb, err := feedback.Start(context.Background(), feedback.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fb.Close() })
+	f.feedbackAddr = fb.Addr()
 	f.feedback = feedbackv1.NewFeedbackServiceClient(servicetest.Dial(t, fb.Addr()))
+	f.restartGateway(t, "")
+	return f
+}
+
+// restartGateway (re)starts the gateway on the fixture's data dir, with pulse at pulseAddr.
+func (f *fixture) restartGateway(t *testing.T, pulseAddr string) {
+	t.Helper()
+	if f.gw != nil {
+		if err := f.gw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	gw, err := gateway.Start(context.Background(), gateway.Config{
 		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, SigningSecret: signingSecret,
-		FeedbackAddr: fb.Addr(), Token: f.env.Tokens[auth.RoleSubmitter], DirectoryFile: dirFile,
+		FeedbackAddr: f.feedbackAddr, PulseAddr: pulseAddr, Token: f.env.Tokens[auth.RoleSubmitter], DirectoryFile: f.dirFile,
 		Now: func() time.Time { return f.now },
 	})
 	if err != nil {
@@ -63,7 +78,6 @@ func start(t *testing.T, dirFile string) *fixture {
 	}
 	t.Cleanup(func() { gw.Close() })
 	f.gw = gw
-	return f
 }
 
 func sign(ts string, body []byte) string {
@@ -73,9 +87,11 @@ func sign(ts string, body []byte) string {
 	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-func form(text string) []byte {
+func form(text string) []byte { return formFor("/feedback", text) }
+
+func formFor(command, text string) []byte {
 	return []byte(url.Values{
-		"command": {"/feedback"}, "text": {text}, "user_id": {userID}, "team_id": {teamID},
+		"command": {command}, "text": {text}, "user_id": {userID}, "team_id": {teamID},
 		"trigger_id": {strconv.FormatInt(time.Now().UnixNano(), 10)},
 	}.Encode())
 }
@@ -106,7 +122,12 @@ func (f *fixture) post(t *testing.T, body []byte, ts, sig string) (int, string) 
 // command sends a signed /feedback and returns Slack's ephemeral text.
 func (f *fixture) command(t *testing.T, text string) string {
 	t.Helper()
-	body := form(text)
+	return f.commandWith(t, "/feedback", text)
+}
+
+func (f *fixture) commandWith(t *testing.T, command, text string) string {
+	t.Helper()
+	body := formFor(command, text)
 	ts := strconv.FormatInt(f.now.Unix(), 10)
 	code, out := f.post(t, body, ts, sign(ts, body))
 	if code != http.StatusOK {

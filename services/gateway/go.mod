@@ -6,13 +6,16 @@ replace (
 	github.com/voix-dev/voix/proto => ../../proto
 	github.com/voix-dev/voix/services/feedback => ../feedback
 	github.com/voix-dev/voix/services/platform => ../platform
+	github.com/voix-dev/voix/services/pulse => ../pulse
 )
 
 require (
 	github.com/voix-dev/voix/proto v0.0.0
 	github.com/voix-dev/voix/services/feedback v0.0.0
 	github.com/voix-dev/voix/services/platform v0.0.0
+	github.com/voix-dev/voix/services/pulse v0.0.0
 	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -32,5 +35,4 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -27,6 +27,7 @@ func run(args []string) error {
 	listen := fs.String("listen", gateway.DefaultListen, "HTTP address")
 	dataDir := fs.String("data-dir", config.DefaultDataDir, "data directory (directory file, shared secret, token hashes)")
 	feedbackAddr := fs.String("feedback-addr", "127.0.0.1:7102", "feedback service gRPC address")
+	pulseAddr := fs.String("pulse-addr", "127.0.0.1:7101", "pulse service gRPC address (empty: no /pulse)")
 	directory := fs.String("directory-file", "", "CSV or JSON file of chat users and segments to load at start")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,7 +44,8 @@ func run(args []string) error {
 	defer stop()
 	svc, err := gateway.Start(ctx, gateway.Config{
 		Listen: *listen, DataDir: *dataDir, SigningSecret: []byte(secret), FeedbackAddr: *feedbackAddr,
-		Token: token, DirectoryFile: *directory, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		PulseAddr: *pulseAddr,
+		Token:     token, DirectoryFile: *directory, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
 		return err
