@@ -263,12 +263,21 @@ func FuzzAnalyze(f *testing.F) {
 		"", "je ne suis pas content", "c'est pas mal !!!", "I don't feel valued", "suuuper",
 		"le projet est top mais je suis épuisé", "n'", "'t", "\xff", "e\u0301", "pas de", "ras le",
 		"de plus en plus", "kind of", "a bit", "par contre", "!!!!", "ŒÆß",
+		"<@U1> <https://x|génial> <", "::+1::", ":tada", "👍🏽❤️‍🔥", "Génial, encore 🙃", "TROP DE RÉUNIONS",
+		"mais, mais. mais", "difficile de", "&lt;&amp;", "http://", "moins", "trop de",
 	} {
 		f.Add(s)
 	}
 	a := New("fr")
 	f.Fuzz(func(t *testing.T, text string) {
-		checkResult(t, text, a.Analyze(text))
+		r := a.Analyze(text)
+		checkResult(t, text, r)
+		for i, h := range r.Dimensions {
+			if h.Dimension < Meaning || h.Dimension > Engagement || h.Label != labelOf(h.Score) || !(h.Score >= -1 && h.Score <= 1) ||
+				(i > 0 && r.Dimensions[i-1].Dimension >= h.Dimension) {
+				t.Errorf("Analyze(%q): bad dimensions %+v", text, r.Dimensions)
+			}
+		}
 		if !utf8.ValidString(text) {
 			return
 		}
@@ -282,6 +291,16 @@ func BenchmarkAnalyze(b *testing.B) {
 	a := New("fr")
 	// A typical 25-word comment.
 	text := "Franchement l'équipe est super sympa et je me sens écoutée, mais on est débordés depuis des semaines et personne ne semble s'en rendre compte !"
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Analyze(text)
+	}
+}
+
+func BenchmarkAnalyzeEnglish(b *testing.B) {
+	a := New("en")
+	// A typical 25-word comment, with a reaction and Slack markup.
+	text := "Honestly <@U024BE7LH> the team is great and I feel listened to, but we've been swamped for weeks and nobody seems to notice :weary:"
 	b.ReportAllocs()
 	for b.Loop() {
 		a.Analyze(text)

@@ -281,3 +281,29 @@ func TestDimensionQuality(t *testing.T) {
 		}
 	}
 }
+
+func TestNegationScope(t *testing.T) {
+	a := New("fr")
+	tests := []struct {
+		text string
+		want Label
+	}{
+		{"on n'est jamais informés", Negative},            // never, alone: a reproach
+		{"my manager never replies", Negative},            //
+		{"jamais eu de problème avec l'équipe", Positive}, // never + a negative word: plain negation
+		{"never had a problem with the team", Positive},
+		{"je ne me suis jamais senti aussi bien", Positive}, // never so: emphasis
+		{"I have never been so happy here", Positive},
+		{"mieux que jamais", Positive},
+		{"je n'ai pas pris de vraies vacances", Negative}, // four words back
+		{"I haven't taken a real vacation", Negative},
+		{"difficile de rester motivé", Negative}, // what is hard to get is missing
+		{"hard to stay motivated", Negative},
+		{"non. je suis content", Positive}, // negation stops at the sentence
+	}
+	for _, tt := range tests {
+		if got := a.Analyze(tt.text); got.Label != tt.want {
+			t.Errorf("Analyze(%q) = %+v, want %v", tt.text, got, tt.want)
+		}
+	}
+}

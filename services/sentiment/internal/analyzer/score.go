@@ -26,7 +26,9 @@ type scored struct {
 }
 
 const (
-	capsStep = 0.733 // VADER's C_INCR: a word in capitals amid lowercase is shouted
+	capsStep          = 0.733 // VADER's C_INCR: a word in capitals amid lowercase is shouted
+	neverSoScalar     = 1.25  // VADER's factor for "never so"
+	neverAloneValence = -1.0
 )
 
 // score runs VADER's rules over the tokens.
@@ -56,6 +58,7 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 
 	units := a.units(t.toks, primary, secondary)
 	lang := primary.name
+	neverAlone(units)
 
 	// A word that is both praise and an intensifier ("super", "bien") intensifies when a
 	// sentiment word follows: "super content" is one strong feeling, not two.
@@ -204,20 +207,26 @@ func repeats(prev, w, next string) bool {
 	return false
 }
 
-// modify applies the intensifiers and negators among the three units before i, VADER
-// style, stopping at punctuation and at contrast words since they end the clause. It
-// also reports whether the word was negated, so its emotion does not count.
+// modify applies the intensifiers and negators among the units before i, VADER style,
+// stopping at punctuation and at contrast words since they end the clause. VADER looks
+// three words back; French puts "pas" before the verb and its object ("je n'ai pas pris
+// de vraies vacances"), so the window here is four. It also reports whether the word was
+// negated, so its emotion does not count.
 func (a *Analyzer) modify(units []unit, i int, v float64, lang string) (float64, bool) {
 	negated, lessened := false, false
-	decay := [...]float64{1, 0.95, 0.9}
-	for k := 1; k <= 3 && i-k >= 0; k++ {
+	decay := [...]float64{1, 0.95, 0.9, 0.9}
+	for k := 1; k <= len(decay) && i-k >= 0; k++ {
 		j := i - k
 		u := units[j]
 		if u.boundary || u.fixed || contrasts(prev(units, j), u.w) {
 			break
 		}
 		if negates(prev(units, j), u.w, next(units, j), lang) {
-			negated = true // even a sentiment word: "manque de reconnaissance"
+			if neverSo(units[j+1 : i]) {
+				v *= neverSoScalar // "never so good", "jamais aussi bien": more, not less
+			} else {
+				negated = true // even a sentiment word: "manque de reconnaissance"
+			}
 		}
 		if lessens(prev(units, j), u.w) {
 			lessened = true
@@ -239,6 +248,42 @@ func (a *Analyzer) modify(units []unit, i int, v float64, lang string) (float64,
 		v *= lessScalar
 	}
 	return v, negated || lessened
+}
+
+// neverSo says "never"/"jamais" is followed by a comparison ("never so", "jamais
+// aussi"), which VADER reads as emphasis.
+func neverSo(between []unit) bool {
+	for _, u := range between {
+		switch u.w {
+		case "so", "this", "aussi", "autant", "si":
+			return true
+		}
+	}
+	return false
+}
+
+// neverAlone turns "never"/"jamais" into a mild complaint when no sentiment word follows
+// it in its clause: in workplace comments "we are never told", "il ne répond jamais" are
+// reproaches, while "never a problem" keeps the ordinary negation.
+func neverAlone(units []unit) {
+	for i, u := range units {
+		if (u.w != "never" && u.w != "jamais") || prev(units, i) == "que" || prev(units, i) == "than" {
+			continue
+		}
+		alone := true
+		for j := i + 1; j < len(units) && j <= i+4; j++ {
+			if units[j].boundary || contrasts(prev(units, j), units[j].w) {
+				break
+			}
+			if units[j].sentiment {
+				alone = false
+				break
+			}
+		}
+		if alone {
+			units[i].val, units[i].sentiment, units[i].fixed = neverAloneValence, true, true
+		}
+	}
 }
 
 func prev(units []unit, i int) string {
