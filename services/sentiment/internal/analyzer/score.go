@@ -9,9 +9,8 @@ type unit struct {
 	boundary  bool
 	emoji     bool
 	caps      bool
-	irony     bool    // an emoji that marks irony
-	emotion   Emotion // an emoji's emotion
-	tok       int     // index of the unit's first token
+	irony     bool // an emoji that marks irony
+	tok       int  // index of the unit's first token
 }
 
 // scored is the outcome of scoring one text, kept per clause and sentence so that
@@ -33,29 +32,7 @@ const (
 
 // score runs VADER's rules over the tokens.
 func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
-	s := scored{clauseOf: make([]int, len(t.toks)), muted: make([]bool, len(t.toks))}
-	clause := 0
-	sentence := 0
-	s.sentOf = append(s.sentOf, 0)
-	for i, tk := range t.toks {
-		switch {
-		case tk.boundary:
-			s.clauseOf[i] = clause // the boundary closes its clause
-			clause++
-			if tk.strong {
-				sentence++
-			}
-			s.sentOf = append(s.sentOf, sentence)
-			continue
-		case i > 0 && contrasts(t.toks[i-1].w, tk.w):
-			clause++
-			s.sentOf = append(s.sentOf, sentence)
-		}
-		s.clauseOf[i] = clause
-	}
-	s.clause = make([]float64, clause+1)
-	s.sentence = make([]float64, sentence+1)
-
+	s := split(t.toks)
 	units := a.units(t.toks, primary, secondary)
 	lang := primary.name
 	neverAlone(units)
@@ -119,6 +96,32 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 		}
 		s.total += sign(s.total) * float64(bangs) * bangStep
 	}
+	return s
+}
+
+// split numbers the clauses and sentences of the text: a clause ends at any
+// punctuation and before a contrast word, a sentence at . ! ? ; or a new line.
+func split(toks []token) scored {
+	s := scored{clauseOf: make([]int, len(toks)), muted: make([]bool, len(toks)), sentOf: []int{0}}
+	clause, sentence := 0, 0
+	for i, tk := range toks {
+		switch {
+		case tk.boundary:
+			s.clauseOf[i] = clause // the boundary closes its clause
+			clause++
+			if tk.strong {
+				sentence++
+			}
+			s.sentOf = append(s.sentOf, sentence)
+			continue
+		case i > 0 && contrasts(toks[i-1].w, tk.w):
+			clause++
+			s.sentOf = append(s.sentOf, sentence)
+		}
+		s.clauseOf[i] = clause
+	}
+	s.clause = make([]float64, clause+1)
+	s.sentence = make([]float64, sentence+1)
 	return s
 }
 
@@ -316,7 +319,7 @@ func (a *Analyzer) units(toks []token, primary, secondary *language) []unit {
 		case tk.emoji:
 			e, ok := a.emoji[tk.w]
 			units = append(units, unit{w: tk.w, val: e.val, sentiment: ok && e.val != 0, fixed: true, emoji: true,
-				irony: e.irony, emotion: e.emotion, tok: i})
+				irony: e.irony, tok: i})
 			i++
 			continue
 		}

@@ -19,8 +19,9 @@ func boost(prev, w string) float64 {
 	case "tres", "vraiment", "trop", "super", "hyper", "tellement", "extremement", "totalement",
 		"completement", "vachement", "bien", "particulierement", "absolument",
 		"grave", "carrement", "archi", "ultra", "beaucoup",
-		"very", "really", "so", "extremely", "pretty", "way", "quite", "seriously", "insanely", "crazy", "damn", "totally", "completely", "absolutely", "incredibly",
-		"truly", "deeply", "highly", "especially", "particularly":
+		"very", "really", "so", "extremely", "pretty", "way", "quite", "seriously", "insanely",
+		"crazy", "damn", "totally", "completely", "absolutely", "incredibly", "truly", "deeply",
+		"highly", "especially", "particularly":
 		return boostStep
 	case "plutot", "assez", "moyennement", "legerement",
 		"kinda", "somewhat", "slightly", "fairly", "sorta", "barely":
