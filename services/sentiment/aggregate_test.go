@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -59,11 +60,11 @@ func mean(xs []float64) float64 {
 func TestHeatmapHidesSmallCellsAndTheirComplement(t *testing.T) {
 	f := start(t)
 	wl := commonv1.Dimension_DIMENSION_WORKLOAD
-	platform := f.group(t, "acme/eng/platform", 6, now, wl, 5, 4, 2)
+	platform := f.group(t, "acme/eng/platform", 7, now, wl, 5, 4, 2)
 	f.group(t, "acme/eng/data", 6, now, wl, 1, 2)
 	f.group(t, "acme/eng/web", 2, now, wl, 3)
 	f.group(t, "acme/sales", 7, now, commonv1.Dimension_DIMENSION_RECOGNITION, 4)
-	f.waitAcked(t, "sentiment-pulse", "PULSE", 21)
+	f.waitAcked(t, "sentiment-pulse", "PULSE", 22)
 
 	resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleManager), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme/eng"})
 	if err != nil {
@@ -85,15 +86,14 @@ func TestHeatmapHidesSmallCellsAndTheirComplement(t *testing.T) {
 	if len(rows) != 3 || rows["acme/eng/platform"] == nil || rows["acme/eng/data"] == nil || rows["acme/eng/web"] == nil {
 		t.Fatalf("rows %v, want the three children of acme/eng", resp.Rows)
 	}
-	// web (2 people) is below k. acme/eng (14) minus platform and data would then give web's
-	// two people, so the smaller of platform and data is hidden too: they tie at six, and data
-	// comes first by name.
+	// web (2 people) is below k. acme/eng (15) minus platform and data would then give web's
+	// two people, so the smaller of platform (7) and data (6) is hidden too.
 	if !rows["acme/eng/web"][wl].Hidden || !rows["acme/eng/data"][wl].Hidden {
 		t.Errorf("web and data WORKLOAD cells must be hidden: %+v, %+v", rows["acme/eng/web"][wl], rows["acme/eng/data"][wl])
 	}
 	p := rows["acme/eng/platform"][wl]
-	if p.Hidden || p.People != 6 || p.Count != 6 || math.Abs(p.MeanScore-mean(platform)) > 1e-9 {
-		t.Errorf("platform WORKLOAD = %+v, want 6 people, mean %.4f", p, mean(platform))
+	if p.Hidden || p.People != 7 || p.Count != 7 || math.Abs(p.MeanScore-mean(platform)) > 1e-9 {
+		t.Errorf("platform WORKLOAD = %+v, want 7 people, mean %.4f", p, mean(platform))
 	}
 	// What a reader can now subtract: acme/eng minus platform is data and web together, eight
 	// people, not fewer than k.
@@ -109,6 +109,21 @@ func TestHeatmapHidesSmallCellsAndTheirComplement(t *testing.T) {
 	// The same rules hold for GetSentiment.
 	if got := f.get(t, "acme/eng/data", wl); !got.Hidden {
 		t.Errorf("GetSentiment(acme/eng/data) = %+v, want hidden like its heatmap cell", got)
+	}
+	// And for events: once acme/eng's update is out, nothing was ever published for data or
+	// web, while platform was.
+	f.waitUpdated(t, "acme/eng", 15)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := f.js.Stream(ctx, "SENTIMENT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seg := range []string{"data", "web", "platform"} {
+		_, err := st.GetLastMsgForSubject(ctx, "voix.sentiment.updated.acme.eng."+seg)
+		if published := err == nil; published != (seg == "platform") {
+			t.Errorf("acme/eng/%s published = %v (%v)", seg, published, err)
+		}
 	}
 }
 
@@ -223,4 +238,143 @@ func TestCommentDimensionsReachRollupsAndItemScored(t *testing.T) {
 	if len(scored.Dimensions) == 0 || scored.Language != "fr" || math.Abs(scored.Score-res.Score) > 1e-9 {
 		t.Fatalf("ItemScored = %v, want the analyzer's result %v", &scored, res)
 	}
+}
+
+func TestReleasesNeedKNewPeople(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	f.group(t, "acme/sales", 6, now, wl, 5)
+	f.waitAcked(t, "sentiment-pulse", "PULSE", 6)
+	first := f.get(t, "acme/sales", wl)
+	if first.Hidden || first.People != 6 {
+		t.Fatalf("first release = %+v, want 6 people", first)
+	}
+	// One more person: a reader comparing before and after would learn their answer, so
+	// nothing changes for them to compare.
+	f.answer(t, "newcomer", "acme/sales", now, wl, 1)
+	f.waitAcked(t, "sentiment-pulse", "PULSE", 7)
+	if got := f.get(t, "acme/sales", wl); !proto.Equal(got, first) {
+		t.Fatalf("after one more person: %+v, want the first release unchanged %+v", got, first)
+	}
+	// Four more: five new people since the first release, and the difference is theirs.
+	for i := range 4 {
+		f.answer(t, fmt.Sprint("more", i), "acme/sales", now, wl, 1)
+	}
+	f.waitAcked(t, "sentiment-pulse", "PULSE", 11)
+	if got := f.get(t, "acme/sales", wl); got.People != 11 || got.Count != 11 {
+		t.Fatalf("after five new people: %+v, want 11", got)
+	}
+}
+
+// TestNoSequenceOfReleasesRevealsASmallGroup lets people arrive in random batches across a
+// small tree, releasing after each batch, and records every value a reader could have seen.
+// Each value is a set of "atoms" (the people of one team in one batch); a reader can combine
+// any of the values seen, so the test checks that no group of 1..k-1 people, as a set of atoms,
+// lies in the span of the values seen: linear algebra over the rationals, which is stricter
+// than the integer combinations a reader could actually use.
+func TestNoSequenceOfReleasesRevealsASmallGroup(t *testing.T) {
+	const k = 5
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	leaves := []string{"acme/eng/platform", "acme/eng/data", "acme/eng/web", "acme/sales"}
+	nodes := []string{"acme", "acme/eng", "acme/eng/platform", "acme/eng/data", "acme/eng/web", "acme/sales"}
+	for seed := range 4 {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			f := start(t)
+			rng := rand.New(rand.NewPCG(uint64(seed), 42))
+			type atom struct{ leaf, batch, people int }
+			var atoms []atom
+			var seen [][]float64 // each value seen, as its atom coefficients (filled at the end)
+			type value struct{ node, batch int }
+			var values []value
+			last := map[string]*commonv1.Aggregate{}
+			sent := 0
+			for b := range 6 {
+				for l := range leaves {
+					n := rng.IntN(4)
+					if n == 0 {
+						continue
+					}
+					for i := range n {
+						f.answer(t, fmt.Sprintf("%d-%d-%d", l, b, i), leaves[l], now, wl, int32(1+rng.IntN(5)))
+					}
+					atoms = append(atoms, atom{l, b, n})
+					sent += n
+				}
+				f.waitAcked(t, "sentiment-pulse", "PULSE", uint64(sent))
+				for ni, node := range nodes {
+					got := f.get(t, node, wl)
+					if got.Hidden || proto.Equal(got, last[node]) {
+						continue
+					}
+					last[node] = got
+					values = append(values, value{ni, b})
+				}
+			}
+			under := func(leaf, node int) bool {
+				return leaves[leaf] == nodes[node] || strings.HasPrefix(leaves[leaf], nodes[node]+"/")
+			}
+			for _, v := range values {
+				row := make([]float64, len(atoms))
+				for a, at := range atoms {
+					if at.batch <= v.batch && under(at.leaf, v.node) {
+						row[a] = 1
+					}
+				}
+				seen = append(seen, row)
+			}
+			base := rank(seen)
+			// Every set of atoms with 1..k-1 people in total.
+			var walk func(from int, set []int, people int)
+			walk = func(from int, set []int, people int) {
+				if people > 0 {
+					row := make([]float64, len(atoms))
+					for _, a := range set {
+						row[a] = 1
+					}
+					if rank(append(append([][]float64{}, seen...), row)) == base {
+						t.Fatalf("the values seen %v reveal atoms %v (%d people)", values, set, people)
+					}
+				}
+				for a := from; a < len(atoms); a++ {
+					if people+atoms[a].people < k {
+						walk(a+1, append(set, a), people+atoms[a].people)
+					}
+				}
+			}
+			walk(0, nil, 0)
+			t.Logf("%d atoms, %d values released", len(atoms), len(values))
+		})
+	}
+}
+
+// rank is the rank of rows by Gaussian elimination.
+func rank(rows [][]float64) int {
+	m := make([][]float64, len(rows))
+	for i := range rows {
+		m[i] = append([]float64(nil), rows[i]...)
+	}
+	r := 0
+	for c := 0; len(m) > 0 && c < len(m[0]); c++ {
+		p := -1
+		for i := r; i < len(m); i++ {
+			if math.Abs(m[i][c]) > 1e-9 {
+				p = i
+				break
+			}
+		}
+		if p < 0 {
+			continue
+		}
+		m[r], m[p] = m[p], m[r]
+		for i := range m {
+			if i != r && math.Abs(m[i][c]) > 1e-9 {
+				f := m[i][c] / m[r][c]
+				for j := c; j < len(m[i]); j++ {
+					m[i][j] -= f * m[r][j]
+				}
+			}
+		}
+		r++
+	}
+	return r
 }

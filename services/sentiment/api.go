@@ -208,16 +208,13 @@ func (a *api) GetHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest
 				rows = append(rows, seg)
 			}
 		}
-		views := make([]treeView, len(heatmapDimensions))
-		for i, d := range heatmapDimensions {
-			if views[i], err = a.svc.viewTree(tx, prefix.Org(), int32(d), tagWindow(w)); err != nil {
-				return err
-			}
-		}
 		for _, seg := range rows {
 			row := &sentimentv1.HeatmapRow{Segment: seg}
-			for i, d := range heatmapDimensions {
-				st, shown := views[i].shown(seg)
+			for _, d := range heatmapDimensions {
+				st, shown, err := a.svc.released(tx, seg, int32(d), tagWindow(w))
+				if err != nil {
+					return err
+				}
 				k := rollup.Key{Segment: seg, Dimension: int32(d), Window: tagWindow(w)}
 				row.Cells = append(row.Cells, aggregateProto(k, w, st, !shown))
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
+	"github.com/voix-dev/voix/services/sentiment/internal/suppress"
 )
 
 // DefaultPublishInterval is how often changed aggregates are published: at most one
@@ -48,99 +49,130 @@ func (s *Service) publishLoop(ctx context.Context) {
 	}
 }
 
-// flush queues a SentimentUpdated for every aggregate that may be shown and changed since it
-// was last published, in the trees the consumers touched since the last flush. The whole tree
-// is looked at, not only the changed aggregate, because a change can unhide a sibling. Taking
-// the changes, queueing the events and recording what was published is one transaction, so a
-// crash publishes each version once or not yet.
+// flush releases the aggregates the consumers changed since the last flush, where the rules
+// allow, and queues a SentimentUpdated for each release of the published window length.
+//
+// A candidate is an aggregate with at least k people who are new since its last release (all
+// its people, before the first). Candidates are tried one by one on their whole tree, where
+// every released value is pinned (readers know it, so it cannot be hidden any more): a
+// candidate is released only if suppress.Check still finds every region empty or of k people.
+// Otherwise it waits, as live data, for the change that makes it safe. Taking the changes,
+// releasing, queueing the events and recording the versions is one transaction, so a crash
+// releases each version once or not yet.
 func (s *Service) flush() (int, error) {
 	queued := 0
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
-		queued = 0
-		keys, err := rollup.UnsafeTakeDirty(tx, maxDirtyPerFlush)
-		if err != nil {
-			return err
-		}
-		trees := map[treeKey]bool{}
-		weekly := map[treeKey][]string{} // changed segments of weekly trees, for alerts
-		for _, k := range keys {
-			w, err := parseTagWindow(k.Window)
-			if err != nil {
-				continue
-			}
-			tk := treeKey{org: orgOf(k.Segment), dim: k.Dimension, win: k.Window}
-			if s.publish[w.Granularity] {
-				trees[tk] = true
-			}
-			if w.Granularity == window.Week {
-				weekly[tk] = append(weekly[tk], k.Segment)
-			}
-		}
-		if err := s.flushAlerts(tx, weekly); err != nil {
-			return err
-		}
-		for _, tk := range sortedTrees(trees) {
-			v, err := s.viewTree(tx, tk.org, tk.dim, tk.win)
-			if err != nil {
-				return err
-			}
-			segs := make([]string, 0, len(v.stats))
-			for seg := range v.stats {
-				segs = append(segs, seg)
-			}
-			slices.Sort(segs)
-			for _, seg := range segs {
-				st, shown := v.shown(seg)
-				k := rollup.Key{Segment: seg, Dimension: tk.dim, Window: tk.win}
-				if !shown || rollup.Published(tx, k) == st.Version {
-					continue
-				}
-				if err := s.queueUpdate(tx, k, st); err != nil {
-					return err
-				}
-				if err := rollup.UnsafeSetPublished(tx, k, st.Version); err != nil {
-					return err
-				}
-				queued++
-			}
-		}
-		return nil
+		var err error
+		queued, _, err = s.unsafeFlush(tx, maxDirtyPerFlush)
+		return err
 	})
 	return queued, err
 }
 
-// flushAlerts evaluates the alert rule for the changed weekly aggregates that may be shown:
-// an alert carries numbers, so it obeys the same hiding rules as an update.
-func (s *Service) flushAlerts(tx *bolt.Tx, weekly map[treeKey][]string) error {
-	// Only the current week: a rebuild marks every past week changed, and a drop found in a
-	// week long gone is not news.
-	current := tagWindow(window.Of(window.Week, s.cfg.Now()))
+// unsafeFlush releases the trees of up to limit changed aggregates in tx. It returns the
+// updates queued and how many changes it took: fewer than limit means none are left.
+func (s *Service) unsafeFlush(tx *bolt.Tx, limit int) (queued, taken int, err error) {
+	keys, err := rollup.UnsafeTakeDirty(tx, limit)
+	if err != nil {
+		return 0, 0, err
+	}
 	trees := map[treeKey]bool{}
-	for tk := range weekly {
-		if tk.win == current {
-			trees[tk] = true
-		}
+	for _, k := range keys {
+		trees[treeKey{org: orgOf(k.Segment), dim: k.Dimension, win: k.Window}] = true
 	}
 	for _, tk := range sortedTrees(trees) {
-		v, err := s.viewTree(tx, tk.org, tk.dim, tk.win)
+		n, err := s.releaseTree(tx, tk)
 		if err != nil {
-			return err
+			return queued, len(keys), err
 		}
-		w, err := parseTagWindow(tk.win)
+		queued += n
+	}
+	return queued, len(keys), nil
+}
+
+// releaseTree releases one tree (an organisation, dimension and window) as a whole, or not
+// at all, and returns how many updates it queued. All of its aggregates move from one release
+// to the next together, so what a reader can combine is the releases themselves and the
+// changes between two of them. Both must pass the hiding rules:
+//
+//   - the new values: every aggregate already released stays shown (suppress.Check with
+//     them pinned), the others are shown where the rules allow;
+//   - the change since the last release: on the same tree, with each aggregate counting the
+//     distinct people who contributed since then (Stats.Pending), every shown aggregate's
+//     change and every region of changes holds no one or at least k people. Otherwise a
+//     reader comparing two releases would learn what the few people in between said.
+//
+// When either fails, nothing moves: the tree waits, as live data, for the contributions that
+// make it safe.
+func (s *Service) releaseTree(tx *bolt.Tx, tk treeKey) (int, error) {
+	w, err := parseTagWindow(tk.win)
+	if err != nil {
+		return 0, nil // not a window this service writes: nothing to release
+	}
+	k := s.cfg.MinGroupSize
+	var (
+		keys    []rollup.Key
+		live    []rollup.Stats
+		values  []suppress.Node // the new values
+		changes []suppress.Node // the change since the last release
+	)
+	for _, seg := range rollup.Segments(tx, tk.org) {
+		key := rollup.Key{Segment: seg, Dimension: tk.dim, Window: tk.win}
+		cur, err := rollup.Get(tx, key)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		segs := weekly[tk]
-		slices.Sort(segs)
-		for _, seg := range slices.Compact(segs) {
-			if st, shown := v.shown(seg); shown {
-				if err := s.evaluateAlerts(tx, rollup.Key{Segment: seg, Dimension: tk.dim, Window: tk.win}, w, st); err != nil {
-					return err
-				}
+		if cur.People == 0 && cur.Count == 0 {
+			continue
+		}
+		_, released, err := rollup.Released(tx, key)
+		if err != nil {
+			return 0, err
+		}
+		keys, live = append(keys, key), append(live, cur)
+		values = append(values, suppress.Node{ID: seg, Parent: parentOf(seg), People: int(cur.People), Pinned: released})
+		changes = append(changes, suppress.Node{ID: seg, Parent: parentOf(seg), People: int(cur.Pending)})
+	}
+	hidden, ok := suppress.Check(values, k)
+	if !ok {
+		return 0, nil
+	}
+	shown := make([]bool, len(values))
+	for i, n := range values {
+		shown[i] = n.People >= k && !hidden[n.ID]
+		changes[i].Pinned = shown[i]
+	}
+	if _, ok := suppress.Check(changes, k); !ok {
+		return 0, nil
+	}
+	queued := 0
+	for i, key := range keys {
+		cur := live[i]
+		if !shown[i] {
+			if err := rollup.UnsafeResetPending(tx, key, cur); err != nil {
+				return queued, err
+			}
+			continue
+		}
+		if cur.Pending == 0 {
+			continue // unchanged since its last release
+		}
+		if err := rollup.UnsafeRelease(tx, key, cur); err != nil {
+			return queued, err
+		}
+		if s.publish[w.Granularity] {
+			if err := s.queueUpdate(tx, key, cur); err != nil {
+				return queued, err
+			}
+			queued++
+		}
+		if w.Granularity == window.Week && tk.win == tagWindow(window.Of(window.Week, s.cfg.Now())) {
+			if err := s.evaluateAlerts(tx, key, w, cur); err != nil {
+				return queued, err
 			}
 		}
 	}
-	return nil
+	return queued, nil
 }
 
 // queueUpdate puts one SentimentUpdated in the outbox. The event id carries the version, so a

@@ -28,8 +28,10 @@ func (s *Service) sources() []source {
 	}
 }
 
-// rebuild recomputes every rollup by replaying the streams from their first message, and
-// returns how many events it applied. It stops the live consumers, then resets and refills the
+// rebuild recomputes every rollup by replaying the streams from their first message, releases
+// them, and returns how many events it applied. The releases start afresh: a rebuilt value is
+// released as if all its events had arrived at once, which is also what the test compares
+// with. It stops the live consumers, then resets and refills the
 // rollups in one bbolt transaction: a crash or an error leaves the old rollups as they were.
 // Each replayed event is recorded as applied for its live consumer, so an event the consumer
 // had not reached yet is not counted twice when it resumes; such an event's ItemScored is
@@ -53,7 +55,14 @@ func (s *Service) rebuild(ctx context.Context) (uint64, error) {
 					return err
 				}
 			}
-			return nil
+			// Release in the same transaction: readers never see the store half rebuilt,
+			// nor empty until the publisher's next tick.
+			for {
+				_, taken, err := s.unsafeFlush(tx, maxDirtyPerFlush)
+				if err != nil || taken < maxDirtyPerFlush {
+					return err
+				}
+			}
 		})
 	})
 	return n, err

@@ -44,7 +44,10 @@ func start(t *testing.T) *fixture {
 	env := servicetest.New(t)
 	svc, err := sentiment.Start(context.Background(), sentiment.Config{
 		Listen: "127.0.0.1:0", DataDir: env.DataDir, NATS: env.NATSConfig(),
-		Now: func() time.Time { return now }, PublishInterval: 20 * time.Millisecond,
+		Now: func() time.Time { return now },
+		// Releases happen when a test says (waitAcked flushes), so that what is released does
+		// not depend on how events and ticks interleave.
+		PublishInterval: time.Hour,
 	})
 	if err != nil {
 		t.Fatalf("start sentiment: %v", err)
@@ -130,9 +133,19 @@ func (f *fixture) get(t *testing.T, seg string, dim commonv1.Dimension) *commonv
 	return resp.Aggregate
 }
 
-// waitAcked waits until the durable consumer acknowledged n messages: each one was applied and
-// committed before its ack.
+// waitAcked waits until the durable consumer acknowledged n messages (each one was applied and
+// committed before its ack), then releases what the rules allow, as the publisher's next tick
+// would.
 func (f *fixture) waitAcked(t *testing.T, durable, stream string, n uint64) {
+	t.Helper()
+	f.waitApplied(t, durable, stream, n)
+	if err := f.svc.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+// waitApplied waits until the durable consumer acknowledged n messages, without releasing.
+func (f *fixture) waitApplied(t *testing.T, durable, stream string, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -367,6 +380,7 @@ func TestWatchSentimentStreamsPublishedAggregates(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.comment(t, fmt.Sprintf("U%d", i), "acme/eng/web", "Great team")
 	}
+	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", 5)
 	seen := map[string]bool{}
 	for len(seen) < 2 {
 		resp, err := stream.Recv()

@@ -11,41 +11,11 @@ import (
 	"github.com/voix-dev/voix/services/sentiment/internal/suppress"
 )
 
-// treeView is every aggregate of one organisation for one dimension and window, with the ones
-// that must not be shown. Readers and the publisher decide through it, so that a number is
-// never published that a reader could not also see, and the reverse.
-type treeView struct {
-	stats  map[string]rollup.Stats
-	hidden map[string]bool
-	k      int
-}
-
-// viewTree reads the aggregates of org's whole tree and applies the hiding rules. The whole
-// organisation is read whatever the caller's prefix: hiding depends on siblings and parents a
-// manager may not see, and must be the same for every reader.
-func (s *Service) viewTree(tx *bolt.Tx, org string, dim int32, win string) (treeView, error) {
-	v := treeView{stats: map[string]rollup.Stats{}, k: s.cfg.MinGroupSize}
-	segs := rollup.Segments(tx, org)
-	nodes := make([]suppress.Node, 0, len(segs))
-	for _, seg := range segs {
-		st, err := rollup.Get(tx, rollup.Key{Segment: seg, Dimension: dim, Window: win})
-		if err != nil {
-			return v, err
-		}
-		if st.People == 0 && st.Count == 0 {
-			continue
-		}
-		v.stats[seg] = st
-		nodes = append(nodes, suppress.Node{ID: seg, Parent: parentOf(seg), People: int(st.People)})
-	}
-	v.hidden = suppress.Hidden(nodes, s.cfg.MinGroupSize)
-	return v, nil
-}
-
-// shown reports whether seg's aggregate may be shown, and returns it.
-func (v treeView) shown(seg string) (rollup.Stats, bool) {
-	st := v.stats[seg]
-	return st, int(st.People) >= v.k && !v.hidden[seg]
+// released returns what readers may see of one aggregate: its released value, if it has one.
+// Every released value passed the hiding rules against everything released before it (see
+// flush), so reads need no decision of their own.
+func (s *Service) released(tx *bolt.Tx, seg string, dim int32, win string) (rollup.Stats, bool, error) {
+	return rollup.Released(tx, rollup.Key{Segment: seg, Dimension: dim, Window: win})
 }
 
 // viewDay decides a day aggregate of seg: the segment tree of that day, then the time families
@@ -72,21 +42,33 @@ func (s *Service) viewDay(tx *bolt.Tx, seg segment.Path, dim int32, day window.W
 	var days []suppress.Day
 	var self rollup.Stats
 	for d := window.Of(window.Day, from); d.Start.Before(to); d = d.Next() {
-		v, err := s.viewTree(tx, seg.Org(), dim, tagWindow(d))
+		st, ok, err := s.released(tx, seg.String(), dim, tagWindow(d))
 		if err != nil {
 			return rollup.Stats{}, false, err
 		}
-		st, ok := v.shown(seg.String())
 		if d.Key() == day.Key() {
 			self = st
 		}
+		people := st.People
+		if !ok {
+			// A day never released still counts in its week: its live size says whether
+			// subtracting it out of the week would isolate a small group.
+			live, err := rollup.Get(tx, rollup.Key{Segment: seg.String(), Dimension: dim, Window: tagWindow(d)})
+			if err != nil {
+				return rollup.Stats{}, false, err
+			}
+			people = live.People
+		}
 		days = append(days, suppress.Day{
 			Key: d.Key(), Week: window.Of(window.Week, d.Start).Key(), Month: window.Of(window.Month, d.Start).Key(),
-			People: int(st.People), Hidden: !ok,
+			People: int(people), Hidden: !ok,
 		})
 	}
 	hidden := suppress.HiddenDays(days, s.cfg.MinGroupSize)
-	return self, int(self.People) >= s.cfg.MinGroupSize && !hidden[day.Key()], nil
+	if hidden[day.Key()] {
+		return rollup.Stats{}, false, nil
+	}
+	return self, self.People > 0, nil
 }
 
 // view decides one aggregate of seg, whatever the window length.
@@ -94,12 +76,7 @@ func (s *Service) view(tx *bolt.Tx, seg segment.Path, dim int32, w window.Window
 	if w.Granularity == window.Day {
 		return s.viewDay(tx, seg, dim, w)
 	}
-	v, err := s.viewTree(tx, seg.Org(), dim, tagWindow(w))
-	if err != nil {
-		return rollup.Stats{}, false, err
-	}
-	st, ok := v.shown(seg.String())
-	return st, ok, nil
+	return s.released(tx, seg.String(), dim, tagWindow(w))
 }
 
 // parentOf is the parent path of seg, "" for an organisation.

@@ -2,6 +2,11 @@
 // and window, and the set of distinct contributor tags behind each, so that the minimum group
 // size counts people rather than comments. Functions named Unsafe… need the caller's write
 // transaction: the consumer applies an event, its rollups and its event id in one commit.
+//
+// Each aggregate has a live value, which every event updates, and a released one, which is
+// all readers and subscribers ever see. Stats.Pending counts the distinct people who
+// contributed since the last release of its tree: the service releases a tree only when the
+// change since the last release, as well as the new values, hides no group below k.
 package rollup
 
 import (
@@ -22,11 +27,13 @@ var (
 	bucketSegments = []byte("rollup_segments")
 	bucketDirty    = []byte("rollup_dirty")
 	bucketSent     = []byte("rollup_published")
+	bucketPending  = []byte("rollup_pending")
+	bucketReleased = []byte("rollup_released")
 )
 
 // Buckets lists the buckets this package writes, for store.EnsureBuckets.
 func Buckets() [][]byte {
-	return [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketSent}
+	return [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketSent, bucketPending, bucketReleased}
 }
 
 // Key names one aggregate. Dimension 0 means all dimensions together. Window is
@@ -79,6 +86,9 @@ type Stats struct {
 	Detractors   uint32 `json:"de,omitempty"`
 	// Version increases with every change, so published updates can be ordered and deduplicated.
 	Version uint64 `json:"v"`
+	// Pending counts the distinct people who contributed since the last release of the tree
+	// (all of them before the first), and is zero in a released value.
+	Pending uint32 `json:"q,omitempty"`
 }
 
 // Mean is the mean score, 0 with no items.
@@ -156,12 +166,17 @@ func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
 	if len(tag) > 0 {
 		pk := append(k.bytes(), 0)
 		pk = append(pk, tag...)
-		people := tx.Bucket(bucketPeople)
-		if people.Get(pk) == nil {
-			if err := people.Put(pk, []byte{}); err != nil {
-				return s, err
+		for _, set := range []struct {
+			bucket []byte
+			n      *uint32
+		}{{bucketPeople, &s.People}, {bucketPending, &s.Pending}} {
+			b := tx.Bucket(set.bucket)
+			if b.Get(pk) == nil {
+				if err := b.Put(pk, []byte{}); err != nil {
+					return s, err
+				}
+				*set.n++
 			}
-			s.People++
 		}
 	}
 	if it.Scored {
@@ -238,10 +253,11 @@ func UnsafeTakeDirty(tx *bolt.Tx, limit int) ([]Key, error) {
 	return keys, nil
 }
 
-// UnsafeReset deletes every aggregate, person tag and segment, for a rebuild. The versions
-// last published stay, so that the rebuilt aggregates publish with newer ones.
+// UnsafeReset deletes every aggregate, live and released, with its person tags and segments,
+// for a rebuild. The versions last released stay, so that the rebuilt aggregates release with
+// newer ones.
 func UnsafeReset(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty} {
+	for _, b := range [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketPending, bucketReleased} {
 		if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
@@ -264,4 +280,55 @@ func Published(tx *bolt.Tx, k Key) uint64 {
 // UnsafeSetPublished records that version of k was queued for publication.
 func UnsafeSetPublished(tx *bolt.Tx, k Key, version uint64) error {
 	return tx.Bucket(bucketSent).Put(k.bytes(), binary.BigEndian.AppendUint64(nil, version))
+}
+
+// Released returns the value of k last released, and whether there is one.
+func Released(tx *bolt.Tx, k Key) (Stats, bool, error) {
+	var s Stats
+	v := tx.Bucket(bucketReleased).Get(k.bytes())
+	if v == nil {
+		return s, false, nil
+	}
+	if err := json.Unmarshal(v, &s); err != nil {
+		return s, false, fmt.Errorf("released rollup %q/%d/%s: %w", k.Segment, k.Dimension, k.Window, err)
+	}
+	return s, true, nil
+}
+
+// UnsafeRelease makes the live value st of k the released one and starts counting pending
+// people afresh.
+func UnsafeRelease(tx *bolt.Tx, k Key, st Stats) error {
+	st.Pending = 0
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketReleased).Put(k.bytes(), v); err != nil {
+		return err
+	}
+	if err := UnsafeResetPending(tx, k, st); err != nil {
+		return err
+	}
+	return UnsafeSetPublished(tx, k, st.Version)
+}
+
+// UnsafeResetPending starts counting pending people of k afresh, without releasing it: the
+// release that just happened around it includes its contributions.
+func UnsafeResetPending(tx *bolt.Tx, k Key, st Stats) error {
+	st.Pending = 0
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketStats).Put(k.bytes(), v); err != nil {
+		return err
+	}
+	prefix := append(k.bytes(), 0)
+	c := tx.Bucket(bucketPending).Cursor()
+	for pk, _ := c.Seek(prefix); pk != nil && bytes.HasPrefix(pk, prefix); pk, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

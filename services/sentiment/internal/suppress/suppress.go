@@ -32,12 +32,28 @@ type Node struct {
 	Parent string
 	// People is the number of distinct people in the node's subtree.
 	People int
+	// Pinned nodes are already known to readers (released earlier): they cannot be hidden,
+	// so a region they leave too small is a violation instead.
+	Pinned bool
 }
 
 // Hidden returns the IDs of the nodes that must not be shown for minimum group size k. Nodes
 // with no one are not reported: they have nothing to hide, and the caller shows them as empty.
-// A parent missing from nodes is treated as absent: its children are roots.
+// A parent missing from nodes is treated as absent: its children are roots. It ignores Pinned.
 func Hidden(nodes []Node, k int) map[string]bool {
+	h, _ := decide(nodes, k, false)
+	return h
+}
+
+// Check is Hidden for a tree where some nodes are pinned: it reports false when a pinned
+// node would have to be hidden (it is below k, or every node that could fix a region is
+// pinned), and the caller must then not show the values it was trying.
+func Check(nodes []Node, k int) (map[string]bool, bool) {
+	return decide(nodes, k, true)
+}
+
+func decide(nodes []Node, k int, pins bool) (map[string]bool, bool) {
+	ok := true
 	idx := make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		idx[n.ID] = i
@@ -57,8 +73,12 @@ func Hidden(nodes []Node, k int) map[string]bool {
 	}
 
 	hidden := make([]bool, len(nodes))
+	pinned := func(i int) bool { return pins && nodes[i].Pinned }
 	for i, n := range nodes {
 		hidden[i] = n.People > 0 && n.People < k
+		if hidden[i] && pinned(i) {
+			ok = false
+		}
 	}
 	// frontier returns the nearest visible non-empty descendants of i.
 	var frontier func(i int, out []int) []int
@@ -106,7 +126,23 @@ func Hidden(nodes []Node, k int) map[string]bool {
 			if r <= 0 || r >= k || len(front) == 0 {
 				continue
 			}
-			hidden[pick(nodes, front, frontier, region)] = true
+			var free []int
+			for _, f := range front {
+				if !pinned(f) {
+					free = append(free, f)
+				}
+			}
+			if len(free) == 0 {
+				// Nothing may be hidden below: the node itself is, unless readers know it too.
+				if pinned(i) {
+					ok = false
+					continue
+				}
+				hidden[i] = true
+				changed = true
+				continue
+			}
+			hidden[pick(nodes, free, frontier, region)] = true
 			changed = true
 		}
 	}
@@ -116,7 +152,7 @@ func Hidden(nodes []Node, k int) map[string]bool {
 			out[nodes[i].ID] = true
 		}
 	}
-	return out
+	return out, ok
 }
 
 // pick chooses which of the frontier nodes to hide: one whose own region is not empty (so that

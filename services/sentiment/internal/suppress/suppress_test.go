@@ -13,14 +13,14 @@ func TestHiddenCases(t *testing.T) {
 		nodes []Node
 		want  []string
 	}{
-		{"all large", []Node{{"p", "", 20}, {"a", "p", 10}, {"b", "p", 10}}, nil},
-		{"one small child alone would be p minus a", []Node{{"p", "", 10}, {"a", "p", 6}, {"b", "p", 4}}, []string{"a", "b"}},
-		{"two small children hide each other", []Node{{"p", "", 12}, {"a", "p", 6}, {"b", "p", 3}, {"c", "p", 3}}, []string{"b", "c"}},
-		{"two small children that add up to less than k", []Node{{"p", "", 10}, {"a", "p", 6}, {"b", "p", 2}, {"c", "p", 2}}, []string{"a", "b", "c"}},
-		{"people at the parent itself are a group too", []Node{{"p", "", 8}, {"a", "p", 6}}, []string{"a"}},
-		{"a small parent hides everything below", []Node{{"p", "", 4}, {"a", "p", 3}, {"b", "a", 1}}, []string{"p", "a", "b"}},
-		{"the smallest visible sibling joins the small ones", []Node{{"p", "", 25}, {"a", "p", 12}, {"b", "p", 9}, {"c", "p", 2}, {"d", "p", 2}}, []string{"b", "c", "d"}},
-		{"empty nodes are not reported", []Node{{"p", "", 10}, {"a", "p", 10}, {"b", "p", 0}}, nil},
+		{"all large", []Node{{"p", "", 20, false}, {"a", "p", 10, false}, {"b", "p", 10, false}}, nil},
+		{"one small child alone would be p minus a", []Node{{"p", "", 10, false}, {"a", "p", 6, false}, {"b", "p", 4, false}}, []string{"a", "b"}},
+		{"two small children hide each other", []Node{{"p", "", 12, false}, {"a", "p", 6, false}, {"b", "p", 3, false}, {"c", "p", 3, false}}, []string{"b", "c"}},
+		{"two small children that add up to less than k", []Node{{"p", "", 10, false}, {"a", "p", 6, false}, {"b", "p", 2, false}, {"c", "p", 2, false}}, []string{"a", "b", "c"}},
+		{"people at the parent itself are a group too", []Node{{"p", "", 8, false}, {"a", "p", 6, false}}, []string{"a"}},
+		{"a small parent hides everything below", []Node{{"p", "", 4, false}, {"a", "p", 3, false}, {"b", "a", 1, false}}, []string{"p", "a", "b"}},
+		{"the smallest visible sibling joins the small ones", []Node{{"p", "", 25, false}, {"a", "p", 12, false}, {"b", "p", 9, false}, {"c", "p", 2, false}, {"d", "p", 2, false}}, []string{"b", "c", "d"}},
+		{"empty nodes are not reported", []Node{{"p", "", 10, false}, {"a", "p", 10, false}, {"b", "p", 0, false}}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +74,22 @@ func TestNoCombinationRevealsASmallGroup(t *testing.T) {
 		}
 		if t.Failed() {
 			return
+		}
+		assertNoDerivableSmallGroup(t, nodes, hidden, k)
+
+		// With some nodes already known to readers: when Check accepts, none of them is
+		// hidden and still nothing small can be derived.
+		for i := range nodes {
+			nodes[i].Pinned = rng.IntN(3) == 0
+		}
+		hidden, ok := Check(nodes, k)
+		if !ok {
+			continue
+		}
+		for _, nd := range nodes {
+			if nd.Pinned && hidden[nd.ID] {
+				t.Fatalf("trial %d: Check accepted but hides pinned node %s", trial, nd.ID)
+			}
 		}
 		assertNoDerivableSmallGroup(t, nodes, hidden, k)
 	}
@@ -157,6 +173,41 @@ func ids(nodes []Node, is []int) []string {
 		out[j] = nodes[i].ID
 	}
 	return out
+}
+
+func TestCheckWithPinnedNodes(t *testing.T) {
+	const k = 5
+	cases := []struct {
+		name   string
+		nodes  []Node
+		ok     bool
+		hidden []string
+	}{
+		{"nothing pinned behaves as Hidden", []Node{{"p", "", 10, false}, {"a", "p", 6, false}, {"b", "p", 4, false}}, true, []string{"a", "b"}},
+		// a and b were shown before b's sibling c arrived: p's region is c alone.
+		{"known children leave the parent to hide", []Node{{"p", "", 14, false}, {"a", "p", 6, true}, {"b", "p", 6, true}, {"c", "p", 2, false}}, true, []string{"c", "p"}},
+		{"a known parent cannot be hidden", []Node{{"p", "", 14, true}, {"a", "p", 6, true}, {"b", "p", 6, true}, {"c", "p", 2, false}}, false, nil},
+		{"an unknown child is hidden first", []Node{{"p", "", 14, true}, {"a", "p", 6, true}, {"b", "p", 6, false}, {"c", "p", 2, false}}, true, []string{"b", "c"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hidden, ok := Check(tc.nodes, k)
+			if ok != tc.ok {
+				t.Fatalf("Check ok = %v, want %v (hidden %v)", ok, tc.ok, hidden)
+			}
+			if !ok {
+				return
+			}
+			want := map[string]bool{}
+			for _, id := range tc.hidden {
+				want[id] = true
+			}
+			if fmt.Sprint(hidden) != fmt.Sprint(want) {
+				t.Fatalf("hidden = %v, want %v", hidden, want)
+			}
+			assertNoDerivableSmallGroup(t, tc.nodes, hidden, k)
+		})
+	}
 }
 
 func BenchmarkHidden200(b *testing.B) {
