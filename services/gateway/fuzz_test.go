@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 )
 
 func FuzzParseCommand(f *testing.F) {
@@ -75,6 +78,51 @@ func FuzzVerify(f *testing.F) {
 		}
 		if verify(secret, "1799999699", sign(secret, "1799999699", body), body, now) == nil {
 			t.Fatal("a signature older than 5 minutes verified")
+		}
+	})
+}
+
+func FuzzParseAnswers(f *testing.F) {
+	qs := []*pulsev1.PendingQuestion{
+		{Id: "s", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE},
+		{Id: "e", Kind: commonv1.QuestionKind_QUESTION_KIND_ENPS},
+		{Id: "c", Kind: commonv1.QuestionKind_QUESTION_KIND_CHOICE, Multiple: true, Options: []*pulsev1.PendingOption{{Id: "x"}, {Id: "y"}}},
+		{Id: "t", Kind: commonv1.QuestionKind_QUESTION_KIND_TEXT},
+	}
+	for _, s := range []string{"4; 9; a,b; fine", "-; -; -; -", "1;0;b;", "5; 10; a; a;b;c", "", ";;;", "4; 9; c; x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		as, err := parseAnswers(qs, s)
+		if err != nil {
+			return
+		}
+		for _, a := range as {
+			switch v := a.Value.(type) {
+			case *pulsev1.Answer_Scale:
+				if a.QuestionId != "s" || v.Scale < 1 || v.Scale > 5 {
+					t.Fatalf("scale answer %v", a)
+				}
+			case *pulsev1.Answer_Enps:
+				if a.QuestionId != "e" || v.Enps < 0 || v.Enps > 10 {
+					t.Fatalf("eNPS answer %v", a)
+				}
+			case *pulsev1.Answer_Choice:
+				if a.QuestionId != "c" || len(v.Choice.OptionIds) == 0 {
+					t.Fatalf("choice answer %v", a)
+				}
+				for _, id := range v.Choice.OptionIds {
+					if id != "x" && id != "y" {
+						t.Fatalf("choice of unknown option %q", id)
+					}
+				}
+			case *pulsev1.Answer_Text:
+				if a.QuestionId != "t" {
+					t.Fatalf("text answer %v", a)
+				}
+			default:
+				t.Fatalf("answer without value %v", a)
+			}
 		}
 	})
 }
