@@ -66,15 +66,9 @@ func (a *api) AnalyzeText(_ context.Context, req *sentimentv1.AnalyzeTextRequest
 }
 
 func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentRequest) (*sentimentv1.GetSentimentResponse, error) {
-	seg, err := segment.Parse(req.Segment)
+	seg, err := readTarget(ctx, req.Segment, req.Dimension)
 	if err != nil {
-		return nil, rpcerr.InvalidArgument("segment", err.Error())
-	}
-	if err := auth.CheckSegment(ctx, "segment", seg.String()); err != nil {
 		return nil, err
-	}
-	if _, ok := commonv1.Dimension_name[int32(req.Dimension)]; !ok {
-		return nil, rpcerr.InvalidArgument("dimension", "must be a known Dimension")
 	}
 	g, err := granularityFrom(req.Granularity)
 	if err != nil {
@@ -104,15 +98,9 @@ func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentReq
 const maxTrendPoints = 366
 
 func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, error) {
-	seg, err := segment.Parse(req.Segment)
+	seg, err := readTarget(ctx, req.Segment, req.Dimension)
 	if err != nil {
-		return nil, rpcerr.InvalidArgument("segment", err.Error())
-	}
-	if err := auth.CheckSegment(ctx, "segment", seg.String()); err != nil {
 		return nil, err
-	}
-	if _, ok := commonv1.Dimension_name[int32(req.Dimension)]; !ok {
-		return nil, rpcerr.InvalidArgument("dimension", "must be a known Dimension")
 	}
 	if req.Granularity == commonv1.Granularity_GRANULARITY_UNSPECIFIED {
 		return nil, rpcerr.InvalidArgument("granularity", "required: DAY, WEEK or MONTH")
@@ -268,6 +256,21 @@ func (a *api) WatchSentiment(req *sentimentv1.WatchSentimentRequest, stream sent
 			}
 		}
 	}
+}
+
+// readTarget checks the segment and dimension of a read, and that the caller may read there.
+func readTarget(ctx context.Context, seg string, dim commonv1.Dimension) (segment.Path, error) {
+	p, err := segment.Parse(seg)
+	if err != nil {
+		return p, rpcerr.InvalidArgument("segment", err.Error())
+	}
+	if err := auth.CheckSegment(ctx, "segment", p.String()); err != nil {
+		return p, err
+	}
+	if _, ok := commonv1.Dimension_name[int32(dim)]; !ok {
+		return p, rpcerr.InvalidArgument("dimension", "must be a known Dimension")
+	}
+	return p, nil
 }
 
 func granularityFrom(g commonv1.Granularity) (window.Granularity, error) {
