@@ -7,9 +7,11 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/voix-dev/voix/proto v0.0.0
 	github.com/voix-dev/voix/services/feedback v0.0.0
+	github.com/voix-dev/voix/services/gateway v0.0.0
 	github.com/voix-dev/voix/services/platform v0.0.0
 	github.com/voix-dev/voix/services/pulse v0.0.0
 	github.com/voix-dev/voix/services/sentiment v0.0.0
+	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -28,12 +30,12 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 )
 
 replace (
 	github.com/voix-dev/voix/proto => ../../proto
 	github.com/voix-dev/voix/services/feedback => ../../services/feedback
+	github.com/voix-dev/voix/services/gateway => ../../services/gateway
 	github.com/voix-dev/voix/services/platform => ../../services/platform
 	github.com/voix-dev/voix/services/pulse => ../../services/pulse
 	github.com/voix-dev/voix/services/sentiment => ../../services/sentiment

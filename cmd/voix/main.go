@@ -61,6 +61,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.PulseListen, "pulse-listen", "", "pulse gRPC address (default <host>:7101)")
 	fs.StringVar(&cfg.FeedbackListen, "feedback-listen", "", "feedback gRPC address (default <host>:7102)")
 	fs.StringVar(&cfg.SentimentListen, "sentiment-listen", "", "sentiment gRPC address (default <host>:7103)")
+	fs.StringVar(&cfg.GatewayListen, "gateway-listen", "", "gateway HTTP address (default <host>:7180)")
 	fs.StringVar(&cfg.Org, "org", "acme", "organisation the dev tokens are limited to")
 	fs.IntVar(&cfg.MinGroupSize, "min-group-size", 5, "k: no aggregate for fewer distinct people")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")

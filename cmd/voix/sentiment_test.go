@@ -20,6 +20,7 @@ func TestSentimentRebuildCommand(t *testing.T) {
 	s, err := dev.Start(context.Background(), dev.Config{
 		DataDir: dir, NATSPort: -1,
 		PulseListen: "127.0.0.1:0", FeedbackListen: "127.0.0.1:0", SentimentListen: "127.0.0.1:0",
+		GatewayListen: "127.0.0.1:0",
 	})
 	if err != nil {
 		t.Fatalf("start dev suite: %v", err)

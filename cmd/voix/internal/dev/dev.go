@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/voix-dev/voix/services/feedback"
+	"github.com/voix-dev/voix/services/gateway"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/embednats"
@@ -37,9 +38,9 @@ type Config struct {
 	Host string
 	// NATSPort default 4222; -1 picks a free port.
 	NATSPort int
-	// PulseListen, FeedbackListen, SentimentListen default to ports 7101, 7102, 7103 on Host;
-	// "127.0.0.1:0" picks a free port.
-	PulseListen, FeedbackListen, SentimentListen string
+	// PulseListen, FeedbackListen, SentimentListen default to ports 7101, 7102, 7103 on Host,
+	// GatewayListen (HTTP) to 7180; "127.0.0.1:0" picks a free port.
+	PulseListen, FeedbackListen, SentimentListen, GatewayListen string
 	// Org is the organisation the non-admin dev tokens are limited to. Default "acme".
 	Org string
 	// MinGroupSize is k for the sentiment aggregates. Default 5.
@@ -68,6 +69,7 @@ func (c *Config) defaults() error {
 	def(&c.PulseListen, 7101)
 	def(&c.FeedbackListen, 7102)
 	def(&c.SentimentListen, 7103)
+	def(&c.GatewayListen, 7180)
 	if c.Org == "" {
 		c.Org = "acme"
 	}
@@ -95,6 +97,8 @@ type Tokens struct {
 	// The services' own NATS user, full permissions.
 	NATSServicesUser     string `json:"nats_services_user"`
 	NATSServicesPassword string `json:"nats_services_password"`
+	// The signing secret a Slack-style app signs its requests to the gateway with.
+	SlackSigningSecret string `json:"slack_signing_secret"`
 }
 
 // Suite is a running dev suite.
@@ -104,6 +108,7 @@ type Suite struct {
 	Pulse     *pulse.Service
 	Feedback  *feedback.Service
 	Sentiment *sentiment.Service
+	Gateway   *gateway.Service
 	Tokens    Tokens
 	// TokensFile is where Tokens was written.
 	TokensFile string
@@ -151,7 +156,8 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 		return nil, fmt.Errorf("sentiment: %w", err)
 	}
 	if s.Feedback, err = feedback.Start(ctx, feedback.Config{
-		Listen: cfg.FeedbackListen, DataDir: cfg.DataDir, NATS: natsCfg, Log: cfg.Log, Now: cfg.Now,
+		Listen: cfg.FeedbackListen, DataDir: cfg.DataDir, NATS: natsCfg, MinGroupSize: cfg.MinGroupSize,
+		Log: cfg.Log, Now: cfg.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("feedback: %w", err)
 	}
@@ -159,6 +165,13 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 		Listen: cfg.PulseListen, DataDir: cfg.DataDir, NATS: natsCfg, Log: cfg.Log, Now: cfg.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("pulse: %w", err)
+	}
+	if s.Gateway, err = gateway.Start(ctx, gateway.Config{
+		Listen: cfg.GatewayListen, DataDir: cfg.DataDir, SigningSecret: []byte(s.Tokens.SlackSigningSecret),
+		FeedbackAddr: s.Feedback.Addr(), PulseAddr: s.Pulse.Addr(), Token: s.Tokens.Submitter,
+		Log: cfg.Log, Now: cfg.Now,
+	}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	return s, nil
 }
@@ -169,6 +182,9 @@ func (s *Suite) NATSURL() string { return s.NATS.ClientURL() }
 // Close stops the services, then NATS. Acknowledged submissions are all on disk.
 func (s *Suite) Close() error {
 	var errs []error
+	if s.Gateway != nil { // first: it calls the others
+		errs = append(errs, s.Gateway.Close())
+	}
 	if s.Pulse != nil {
 		errs = append(errs, s.Pulse.Close())
 	}
@@ -215,6 +231,7 @@ func loadOrCreateTokens(path string) (Tokens, error) {
 		{&t.Submitter, auth.NewToken}, {&t.Manager, auth.NewToken}, {&t.HR, auth.NewToken}, {&t.Admin, auth.NewToken},
 		{&t.NATSPortalUser, fixed("portal")}, {&t.NATSPortalPassword, auth.NewToken},
 		{&t.NATSServicesUser, fixed("services")}, {&t.NATSServicesPassword, auth.NewToken},
+		{&t.SlackSigningSecret, auth.NewToken},
 	} {
 		if err := fill(f.p, f.gen); err != nil {
 			return t, err
@@ -259,6 +276,7 @@ func (s *Suite) Banner() string {
   pulse      %s
   feedback   %s
   sentiment  %s
+  gateway    http://%s/slack/commands   (signing secret: slack_signing_secret in the tokens)
   data       %s
   tokens     %s
 
@@ -273,5 +291,5 @@ Watch aggregates as an HR portal would:
   nats --server %s --user portal --password "$(jq -r .nats_portal_password %s)" sub 'voix.sentiment.updated.>'
 
 `, s.NATSURL(), filepath.Join(abs, "nats"), s.Pulse.Addr(), s.Feedback.Addr(), s.Sentiment.Addr(),
-		abs, s.TokensFile, s.TokensFile, s.cfg.Org, s.Feedback.Addr(), s.NATSURL(), s.TokensFile)
+		s.Gateway.Addr(), abs, s.TokensFile, s.TokensFile, s.cfg.Org, s.Feedback.Addr(), s.NATSURL(), s.TokensFile)
 }

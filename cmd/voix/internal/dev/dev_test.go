@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,7 @@ func startSuite(t *testing.T, dir string, k int) *Suite {
 		PulseListen:     "127.0.0.1:0",
 		FeedbackListen:  "127.0.0.1:0",
 		SentimentListen: "127.0.0.1:0",
+		GatewayListen:   "127.0.0.1:0",
 		MinGroupSize:    k,
 	})
 	if err != nil {
@@ -321,8 +323,8 @@ func redeliverLastFeedbackEvent(t *testing.T, s *Suite) {
 	}
 }
 
-// TestSubmitterRefIsStoredNowhere runs a comment and a survey answer by one person through the
-// whole suite, then reads every byte under the data dir: the person's id must not be there in
+// TestSubmitterRefIsStoredNowhere runs a comment, a survey answer and a slash command by one
+// person through the whole suite, then reads every byte under the data dir: the person's id must not be there in
 // any encoding.
 func TestSubmitterRefIsStoredNowhere(t *testing.T) {
 	const ref = "U0SECRETREF42"
@@ -359,7 +361,13 @@ func TestSubmitterRefIsStoredNowhere(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("SubmitResponse: %v", err)
 	}
-	waitFor(t, "comment scored", func() bool { return scored() == 1 })
+	// And through the gateway, as the chat user ref: the directory keeps only a keyed hash.
+	for _, text := range []string{"team acme/eng/platform", "Le wifi du 3e étage coupe souvent"} {
+		if code, answer := slashCommand(t, s, s.Tokens.SlackSigningSecret, ref, text); code != http.StatusOK {
+			t.Fatalf("/feedback %s: HTTP %d %q", text, code, answer)
+		}
+	}
+	waitFor(t, "comments scored", func() bool { return scored() == 2 })
 	// The response has been through the sentiment consumer once the HR view counts it.
 	waitAcked(t, s, "PULSE", "sentiment-pulse", 1)
 	if resp.FollowUpToken == "" {

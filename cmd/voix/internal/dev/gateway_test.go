@@ -1,0 +1,62 @@
+package dev
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGatewayCarriesASlashCommandToFeedback sends signed /feedback commands, as a chat app
+// configured with tokens.json's signing secret would, and checks that the comment is stored
+// and scored; a request signed with another secret is refused.
+func TestGatewayCarriesASlashCommandToFeedback(t *testing.T) {
+	s := startSuite(t, t.TempDir(), 2)
+	scored := scoredCounter(t, s)
+	post := func(secret, text string) (int, string) { return slashCommand(t, s, secret, "U0GATEWAY1", text) }
+	if code, _ := post("not the secret", "team acme/eng"); code != http.StatusUnauthorized {
+		t.Fatalf("badly signed request: HTTP %d, want 401", code)
+	}
+	if code, text := post(s.Tokens.SlackSigningSecret, "team acme/eng"); code != http.StatusOK || !strings.Contains(text, "acme/eng") {
+		t.Fatalf("team: HTTP %d %q", code, text)
+	}
+	if code, text := post(s.Tokens.SlackSigningSecret, "Les outils de build sont trop lents"); code != http.StatusOK || text == "" {
+		t.Fatalf("feedback: HTTP %d %q", code, text)
+	}
+	// Through feedback, the FEEDBACK stream and the sentiment service.
+	waitFor(t, "the comment scored", func() bool { return scored() == 1 })
+}
+
+// slashCommand posts /feedback text for chat user user, signed with secret, and returns the
+// HTTP status and the text of the answer.
+func slashCommand(t *testing.T, s *Suite, secret, user, text string) (int, string) {
+	t.Helper()
+	body := url.Values{"command": {"/feedback"}, "text": {text}, "user_id": {user}, "team_id": {"T1"}}.Encode()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
+	req, err := http.NewRequest(http.MethodPost, "http://"+s.Gateway.Addr()+"/slack/commands", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /slack/commands: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r struct{ Text string }
+	_ = json.Unmarshal(b, &r)
+	return resp.StatusCode, r.Text
+}
