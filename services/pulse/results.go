@@ -127,9 +127,17 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Live results of an open wave count the days before today only: two reads on the same
+	// day agree, so waiting for one more person and reading again tells nothing. (Reads on
+	// two days still differ by a day's responses; live results are an admin's opt-in.)
+	today := window.Of(window.Day, q.now).Start
 	err = s.host.DB.View(func(tx *bolt.Tx) error {
 		for i, w := range waves {
+			open := !(w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !q.now.Before(w.ClosesAt.AsTime()))
 			err := store.UnsafeForEachResponse(tx, sv.Id, w.Number, func(r *eventsv1.ResponseSubmitted) error {
+				if open && !r.SubmittedDay.AsTime().Before(today) {
+					return nil
+				}
 				perWave[i] = append(perWave[i], r)
 				return nil
 			})

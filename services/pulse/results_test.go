@@ -282,22 +282,34 @@ func TestLiveResultsNeverBelowK(t *testing.T) {
 	in := validSurvey()
 	in.LiveResults = true
 	sv := f.createSurvey(t, in)
+	live := func() *pulsev1.GetResultsResponse {
+		t.Helper()
+		return f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id, FirstWave: 1})
+	}
 	for i := range 4 {
 		f.submit(t, sv.Id, fmt.Sprintf("U%d", i), "acme/eng/web", scale("mood", 4))
 	}
 	_, err := f.client.GetResults(f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id})
 	wantStatus(t, err, codes.FailedPrecondition, "closed") // 0 is the latest closed wave
-	r := f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id, FirstWave: 1})
+	// Today's responses count from tomorrow: on the first day the wave looks empty.
+	if r := live(); r.Total.Hidden || r.Total.Respondents != 0 {
+		t.Fatalf("live total on the first day: %v, want empty", r.Total)
+	}
+	f.clock.Set(t0.Add(24 * time.Hour))
+	r := live()
 	wantHiddenGroup(t, r.Total)
 	if !r.Trend[0].Hidden || r.Trend[0].Respondents != 0 {
 		t.Fatalf("trend of a group below k: %v", r.Trend[0])
 	}
+	// One more person today: reading before and after them on the same day shows the same.
 	f.submit(t, sv.Id, "U4", "acme/eng/web", scale("mood", 2))
-	r = f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id, FirstWave: 1})
+	wantHiddenGroup(t, live().Total)
+	f.clock.Set(t0.Add(48 * time.Hour))
+	r = live()
 	if r.Total.Hidden || r.Total.Respondents != 5 || !near(question(r.Total, "mood").Mean, 18.0/5) {
 		t.Fatalf("live total at k: %v", r.Total)
 	}
-	// Questions nobody answered are shown empty; one answered by fewer than k is hidden.
+	// Questions nobody answered are shown empty.
 	if q := question(r.Total, "enps"); q.Hidden || q.Responses != 0 {
 		t.Fatalf("unanswered enps = %v", q)
 	}

@@ -660,7 +660,8 @@ type Survey struct {
 	State SurveyState `protobuf:"varint,13,opt,name=state,proto3,enum=voix.pulse.v1.SurveyState" json:"state,omitempty"`
 	// Waves so far, oldest first.
 	Waves []*Wave `protobuf:"bytes,14,rep,name=waves,proto3" json:"waves,omitempty"`
-	// Allow results of an open wave (never below k).
+	// Allow results of an open wave (never below k). They count responses up to the end of the
+	// previous UTC day, so that two reads on one day cannot be subtracted to isolate a person.
 	LiveResults bool `protobuf:"varint,15,opt,name=live_results,json=liveResults,proto3" json:"live_results,omitempty"`
 	// When it was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
