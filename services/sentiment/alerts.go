@@ -25,10 +25,10 @@ var ruleText = fmt.Sprintf("weekly %%s at least %%g below the pooled baseline of
 // evaluateAlerts checks the weekly aggregate k of a shown segment against its baseline, raises
 // an alert when a drop episode starts and ends the episode when the drop is gone. It runs in
 // the publisher's transaction.
-func (s *Service) evaluateAlerts(tx *bolt.Tx, k rollup.Key, w window.Window, cur rollup.Stats) error {
+func (s *Service) evaluateAlerts(tx *bolt.Tx, rb rollup.Buckets, k rollup.Key, w window.Window, cur rollup.Stats) error {
 	var base []rollup.Stats
 	for prev, i := w.Prev(), 0; i < alert.BaselineWeeks; prev, i = prev.Prev(), i+1 {
-		st, err := rollup.Get(tx, rollup.Key{Segment: k.Segment, Dimension: k.Dimension, Window: tagWindow(prev)})
+		st, err := rollup.Get(rb, rollup.Key{Segment: k.Segment, Dimension: k.Dimension, Window: tagWindow(prev)})
 		if err != nil {
 			return err
 		}

@@ -34,12 +34,14 @@ type contribution struct {
 // ancestors, and queues ItemScored plus any aggregate update that may now be shown. It runs in
 // the consumer's transaction, which also records the event id.
 func (s *Service) applyFeedback(tx *bolt.Tx, ev bus.Event) error {
-	return s.applyFeedbackEvent(tx, ev, true)
+	return s.applyFeedbackTo(tx, tx, ev, true)
 }
 
 // applyFeedbackEvent is applyFeedback, queueing ItemScored only when emit is set: a rebuild
 // replaying a comment the feedback service already has a score for does not send it again.
-func (s *Service) applyFeedbackEvent(tx *bolt.Tx, ev bus.Event, emit bool) error {
+//
+// The rollups it changes are in rb: the live store, or a rebuild's staging.
+func (s *Service) applyFeedbackTo(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, emit bool) error {
 	var m eventsv1.FeedbackSubmitted
 	if err := proto.Unmarshal(ev.Data, &m); err != nil {
 		return fmt.Errorf("%w: decode FeedbackSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
@@ -49,7 +51,7 @@ func (s *Service) applyFeedbackEvent(tx *bolt.Tx, ev bus.Event, emit bool) error
 		return fmt.Errorf("%w: FeedbackSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
 	}
 	res := s.analyze(m.Text, m.Language)
-	if err := s.aggregate(tx, seg, m.Contributors, commentParts(res, m.Dimensions)); err != nil {
+	if err := s.aggregate(rb, seg, m.Contributors, commentParts(res, m.Dimensions)); err != nil {
 		return err
 	}
 	if !emit {
@@ -80,7 +82,10 @@ func (s *Service) applyFeedbackEvent(tx *bolt.Tx, ev bus.Event, emit bool) error
 
 // applyResponse adds a survey response to the rollups: SCALE answers as scores mapped onto
 // [-1, 1], ENPS answers to the eNPS counters, TEXT answers scored by the analyzer.
-func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error {
+func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error { return s.applyResponseTo(tx, ev) }
+
+// applyResponseTo is applyResponse with the rollups in rb.
+func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
 	var m eventsv1.ResponseSubmitted
 	if err := proto.Unmarshal(ev.Data, &m); err != nil {
 		return fmt.Errorf("%w: decode ResponseSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
@@ -112,12 +117,12 @@ func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error {
 			parts = append(parts, contribution{dims: dims})
 		}
 	}
-	return s.aggregate(tx, seg, m.Contributors, parts)
+	return s.aggregate(rb, seg, m.Contributors, parts)
 }
 
 // aggregate adds the parts to every rollup the contributor tags name. The rollups it changes
 // are marked for the publisher (flush), which decides what may be shown.
-func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.ContributorTag, parts []contribution) error {
+func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv1.ContributorTag, parts []contribution) error {
 	// Every tag is checked before anything is written: a rebuild applies events in one shared
 	// transaction, where a half-applied event could not be rolled back alone.
 	for _, t := range tags {
@@ -137,7 +142,7 @@ func (s *Service) aggregate(tx *bolt.Tx, seg segment.Path, tags []*eventsv1.Cont
 			}
 			for _, d := range dims {
 				k := rollup.Key{Segment: t.Segment, Dimension: int32(d), Window: t.Window}
-				if _, err := rollup.UnsafeAdd(tx, k, t.Tag, p.item); err != nil {
+				if _, err := rollup.UnsafeAdd(rb, k, t.Tag, p.item); err != nil {
 					return err
 				}
 			}

@@ -105,10 +105,10 @@ func BenchmarkApplyResponse(b *testing.B) {
 // responses over 26 weeks from 20,000 people. Loading takes a few minutes: run it alone,
 // go test -run '^$' -bench GetHeatmap -benchtime 200x.
 func BenchmarkGetHeatmap(b *testing.B) {
-	const perTx = 20_000
+	const perTx = 500
 	events := 1_000_000
 	if testing.Short() {
-		events = 100_000
+		events = 20_000
 	}
 	s, env := startBench(b)
 	segs := teams()
@@ -131,7 +131,7 @@ func BenchmarkGetHeatmap(b *testing.B) {
 		var taken int
 		if err := s.host.DB.Update(func(tx *bolt.Tx) error {
 			var err error
-			_, taken, err = s.unsafeFlush(tx, maxDirtyPerFlush)
+			_, taken, err = s.unsafeFlush(tx, tx, maxDirtyPerFlush)
 			return err
 		}); err != nil {
 			b.Fatal(err)

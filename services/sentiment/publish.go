@@ -63,7 +63,7 @@ func (s *Service) flush() (int, error) {
 	queued := 0
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		var err error
-		queued, _, err = s.unsafeFlush(tx, maxDirtyPerFlush)
+		queued, _, err = s.unsafeFlush(tx, tx, maxDirtyPerFlush)
 		return err
 	})
 	return queued, err
@@ -71,8 +71,8 @@ func (s *Service) flush() (int, error) {
 
 // unsafeFlush releases the trees of up to limit changed aggregates in tx. It returns the
 // updates queued and how many changes it took: fewer than limit means none are left.
-func (s *Service) unsafeFlush(tx *bolt.Tx, limit int) (queued, taken int, err error) {
-	keys, err := rollup.UnsafeTakeDirty(tx, limit)
+func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued, taken int, err error) {
+	keys, err := rollup.UnsafeTakeDirty(rb, limit)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -81,7 +81,7 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, limit int) (queued, taken int, err er
 		trees[treeKey{org: orgOf(k.Segment), dim: k.Dimension, win: k.Window}] = true
 	}
 	for _, tk := range sortedTrees(trees) {
-		n, err := s.releaseTree(tx, tk)
+		n, err := s.releaseTree(tx, rb, tk)
 		if err != nil {
 			return queued, len(keys), err
 		}
@@ -104,7 +104,7 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, limit int) (queued, taken int, err er
 //
 // When either fails, nothing moves: the tree waits, as live data, for the contributions that
 // make it safe.
-func (s *Service) releaseTree(tx *bolt.Tx, tk treeKey) (int, error) {
+func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, error) {
 	w, err := parseTagWindow(tk.win)
 	if err != nil {
 		return 0, nil // not a window this service writes: nothing to release
@@ -116,16 +116,16 @@ func (s *Service) releaseTree(tx *bolt.Tx, tk treeKey) (int, error) {
 		values  []suppress.Node // the new values
 		changes []suppress.Node // the change since the last release
 	)
-	for _, seg := range rollup.Segments(tx, tk.org) {
+	for _, seg := range rollup.Segments(rb, tk.org) {
 		key := rollup.Key{Segment: seg, Dimension: tk.dim, Window: tk.win}
-		cur, err := rollup.Get(tx, key)
+		cur, err := rollup.Get(rb, key)
 		if err != nil {
 			return 0, err
 		}
 		if cur.People == 0 && cur.Count == 0 {
 			continue
 		}
-		_, released, err := rollup.Released(tx, key)
+		_, released, err := rollup.Released(rb, key)
 		if err != nil {
 			return 0, err
 		}
@@ -149,7 +149,7 @@ func (s *Service) releaseTree(tx *bolt.Tx, tk treeKey) (int, error) {
 	for i, key := range keys {
 		cur := live[i]
 		if !shown[i] {
-			if err := rollup.UnsafeResetPending(tx, key, cur); err != nil {
+			if err := rollup.UnsafeResetPending(rb, key, cur); err != nil {
 				return queued, err
 			}
 			continue
@@ -157,7 +157,7 @@ func (s *Service) releaseTree(tx *bolt.Tx, tk treeKey) (int, error) {
 		if cur.Pending == 0 {
 			continue // unchanged since its last release
 		}
-		if err := rollup.UnsafeRelease(tx, key, cur); err != nil {
+		if err := rollup.UnsafeRelease(rb, key, cur); err != nil {
 			return queued, err
 		}
 		if s.publish[w.Granularity] {
@@ -167,7 +167,7 @@ func (s *Service) releaseTree(tx *bolt.Tx, tk treeKey) (int, error) {
 			queued++
 		}
 		if w.Granularity == window.Week && tk.win == tagWindow(window.Of(window.Week, s.cfg.Now())) {
-			if err := s.evaluateAlerts(tx, key, w, cur); err != nil {
+			if err := s.evaluateAlerts(tx, rb, key, w, cur); err != nil {
 				return queued, err
 			}
 		}

@@ -1,6 +1,7 @@
 package sentiment
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,62 +15,100 @@ import (
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
+// rebuildChunk is how many events one transaction of a rebuild applies: bbolt transactions
+// slow down more than linearly with the pages they change.
+const rebuildChunk = 500
+
 // source is one stream the aggregates are computed from, with the durable consumer that
-// applies it live and the handler both the consumer and a rebuild use.
+// applies it live and the handler a rebuild uses.
 type source struct {
 	stream, subject, durable string
-	apply                    func(tx *bolt.Tx, ev bus.Event, emit bool) error
+	apply                    func(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, emit bool) error
 }
 
 func (s *Service) sources() []source {
 	return []source{
-		{bus.StreamFeedback, "voix.feedback.submitted.>", durableFeedback, s.applyFeedbackEvent},
-		{bus.StreamPulse, "voix.pulse.responded.>", durablePulse, func(tx *bolt.Tx, ev bus.Event, _ bool) error { return s.applyResponse(tx, ev) }},
+		{bus.StreamFeedback, "voix.feedback.submitted.>", durableFeedback, s.applyFeedbackTo},
+		{bus.StreamPulse, "voix.pulse.responded.>", durablePulse, func(_ *bolt.Tx, rb rollup.Buckets, ev bus.Event, _ bool) error {
+			return s.applyResponseTo(rb, ev)
+		}},
 	}
 }
 
+// rebuiltBucket, inside the staging, lists the events the rebuild applied that the live
+// consumers had not: they are recorded as applied for them only when the staging is swapped
+// in, so that a rebuild that fails half way leaves the live store exactly as it was.
+var rebuiltBucket = []byte("rebuild_applied")
+
 // rebuild recomputes every rollup by replaying the streams from their first message, releases
-// them, and returns how many events it applied. The releases start afresh: a rebuilt value is
-// released as if all its events had arrived at once, which is also what the test compares
-// with. It stops the live consumers, then resets and refills the
-// rollups in one bbolt transaction: a crash or an error leaves the old rollups as they were.
-// Each replayed event is recorded as applied for its live consumer, so an event the consumer
-// had not reached yet is not counted twice when it resumes; such an event's ItemScored is
-// queued by the rebuild, and only then, since the consumer will skip it.
-//
-// The transaction holds every change in memory until it commits: a replay of a few million
-// events needs a few hundred MB. Later writes (the publisher, the outbox relay) wait for it.
+// the result and swaps it in, and returns how many events it applied. The live consumers are
+// stopped meanwhile. The replay fills a staging set of buckets over many transactions of
+// rebuildChunk events; the last transaction releases the staging (as if all its events had
+// arrived at once, which is what the test compares with) and records for the live consumers
+// the events they had not reached; a last one swaps the staging in. An error or a crash before
+// the swap leaves the old rollups (the staging is dropped by the next rebuild); between the
+// last two transactions it also leaves the updates of the staging queued, which a second
+// rebuild publishes again with newer versions.
 func (s *Service) rebuild(ctx context.Context) (uint64, error) {
 	var n uint64
 	err := s.host.Paused(func() error {
-		return s.host.DB.Update(func(tx *bolt.Tx) error {
-			n = 0
-			if err := rollup.UnsafeReset(tx); err != nil {
+		n = 0
+		if err := s.host.DB.Update(func(tx *bolt.Tx) error {
+			st, err := rollup.UnsafeStartStaging(tx)
+			if err != nil {
 				return err
 			}
-			done := map[string]bool{} // ids applied by this rebuild: a republished copy is skipped
-			for _, src := range s.sources() {
-				got, err := s.replay(ctx, tx, src, done)
-				n += got
+			_, err = st.CreateBucket(rebuiltBucket)
+			return err
+		}); err != nil {
+			return err
+		}
+		done := map[string]bool{} // ids applied by this rebuild: a republished copy is skipped
+		for _, src := range s.sources() {
+			got, err := s.replay(ctx, src, done)
+			n += got
+			if err != nil {
+				return err
+			}
+		}
+		if err := s.host.DB.Update(func(tx *bolt.Tx) error {
+			st := rollup.Staging(tx)
+			for {
+				_, taken, err := s.unsafeFlush(tx, st, maxDirtyPerFlush)
 				if err != nil {
 					return err
 				}
-			}
-			// Release in the same transaction: readers never see the store half rebuilt,
-			// nor empty until the publisher's next tick.
-			for {
-				_, taken, err := s.unsafeFlush(tx, maxDirtyPerFlush)
-				if err != nil || taken < maxDirtyPerFlush {
-					return err
+				if taken < maxDirtyPerFlush {
+					break
 				}
 			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		// The swap is a transaction of its own: bbolt moves a bucket as last committed, so
+		// changes made to it in the same transaction would be left behind. The events the
+		// live consumers had not reached are recorded for them in the same transaction as the
+		// swap, so that they are never marked applied while the live rollups lack them.
+		return s.host.DB.Update(func(tx *bolt.Tx) error {
+			st := rollup.Staging(tx)
+			err := st.Bucket(rebuiltBucket).ForEach(func(k, _ []byte) error {
+				durable, id, _ := bytes.Cut(k, []byte{0})
+				_, err := consumer.UnsafeRecord(tx, string(durable), string(id))
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return rollup.UnsafeSwapStaging(tx)
 		})
 	})
 	return n, err
 }
 
-// replay applies every message of src in stream order.
-func (s *Service) replay(ctx context.Context, tx *bolt.Tx, src source, done map[string]bool) (uint64, error) {
+// replay applies every message of src in stream order into the staging, rebuildChunk per
+// transaction.
+func (s *Service) replay(ctx context.Context, src source, done map[string]bool) (uint64, error) {
 	js := s.host.Bus.JetStream()
 	st, err := js.Stream(ctx, src.stream)
 	if err != nil {
@@ -87,40 +126,66 @@ func (s *Service) replay(ctx context.Context, tx *bolt.Tx, src source, done map[
 		return 0, fmt.Errorf("rebuild: read %s: %w", src.stream, err)
 	}
 	var n uint64
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-		if err != nil {
-			return n, fmt.Errorf("rebuild: read %s after %d events: %w", src.stream, n, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return n, fmt.Errorf("rebuild: %s: %w", src.stream, err)
-		}
-		ev, err := bus.EventFromMsg(msg)
-		if err == nil && done[src.durable+"\x00"+ev.ID] {
-			if meta.NumPending == 0 {
-				return n, nil
+	for last := false; !last; {
+		err := s.host.DB.Update(func(tx *bolt.Tx) error {
+			rb := rollup.Staging(tx)
+			if rb == nil {
+				return errors.New("rebuild: staging vanished")
 			}
-			continue
-		}
-		if err == nil {
-			done[src.durable+"\x00"+ev.ID] = true
-			var already bool
-			if already, err = consumer.UnsafeRecord(tx, src.durable, ev.ID); err != nil {
-				return n, err
+			for i := 0; i < rebuildChunk && !last; i++ {
+				msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+				if err != nil {
+					return fmt.Errorf("rebuild: read %s after %d events: %w", src.stream, n, err)
+				}
+				meta, err := msg.Metadata()
+				if err != nil {
+					return fmt.Errorf("rebuild: %s: %w", src.stream, err)
+				}
+				last = meta.NumPending == 0
+				applied, err := s.replayOne(tx, rb, src, msg, done)
+				switch {
+				case err == nil:
+					if applied {
+						n++
+					}
+				case errors.Is(err, consumer.ErrPermanent) || errors.Is(err, bus.ErrInvalidEvent):
+					s.host.Log.Warn("rebuild skips an event that cannot be applied", "stream", src.stream, "seq", meta.Sequence.Stream, "err", err)
+				default:
+					return err
+				}
 			}
-			err = src.apply(tx, ev, !already)
-		}
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, consumer.ErrPermanent) || errors.Is(err, bus.ErrInvalidEvent):
-			s.host.Log.Warn("rebuild skips an event that cannot be applied", "stream", src.stream, "seq", meta.Sequence.Stream, "err", err)
-		default:
+			return nil
+		})
+		if err != nil {
 			return n, err
 		}
-		if meta.NumPending == 0 {
-			return n, nil
+	}
+	return n, nil
+}
+
+// replayOne applies one message into the staging, unless this rebuild already applied its id.
+// An event the live consumer had not reached is noted for it, and its ItemScored is queued,
+// since that consumer will skip it.
+func (s *Service) replayOne(tx *bolt.Tx, rb *bolt.Bucket, src source, msg jetstream.Msg, done map[string]bool) (bool, error) {
+	ev, err := bus.EventFromMsg(msg)
+	if err != nil {
+		return false, err
+	}
+	key := src.durable + "\x00" + ev.ID
+	if done[key] {
+		return false, nil
+	}
+	fresh := !consumer.Applied(tx, src.durable, ev.ID)
+	// Every check of a handler comes before its first write, so a permanent failure leaves
+	// nothing half-applied in this shared transaction.
+	if err := src.apply(tx, rb, ev, fresh); err != nil {
+		return false, err
+	}
+	done[key] = true
+	if fresh {
+		if err := rb.Bucket(rebuiltBucket).Put([]byte(key), []byte{}); err != nil {
+			return false, err
 		}
 	}
+	return true, nil
 }

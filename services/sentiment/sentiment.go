@@ -134,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		publish:   map[window.Granularity]bool{},
 	}
 	s.publish[cfg.Publish] = true
-	if err := store.EnsureBuckets(h.DB, append(rollup.Buckets(), alert.Buckets()...)...); err != nil {
+	if err := store.EnsureBuckets(h.DB, append(rollup.Names(), alert.Buckets()...)...); err != nil {
 		h.Close()
 		return nil, err
 	}

@@ -339,6 +339,16 @@ func UnsafeRecord(tx *bolt.Tx, durable, id string) (already bool, err error) {
 	return false, record(seen, id)
 }
 
+// Applied reports whether the event id was recorded as applied under durable.
+func Applied(tx *bolt.Tx, durable, id string) bool {
+	root := tx.Bucket(processedBucket)
+	if root == nil {
+		return false
+	}
+	seen := root.Bucket([]byte(durable))
+	return seen != nil && seen.Get([]byte(id)) != nil
+}
+
 func seenBucket(tx *bolt.Tx, durable string) (*bolt.Bucket, error) {
 	root, err := tx.CreateBucketIfNotExists(processedBucket)
 	if err != nil {

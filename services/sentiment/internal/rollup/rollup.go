@@ -31,8 +31,14 @@ var (
 	bucketReleased = []byte("rollup_released")
 )
 
-// Buckets lists the buckets this package writes, for store.EnsureBuckets.
-func Buckets() [][]byte {
+// Buckets is where the aggregates live: a transaction (the live store) or the staging bucket
+// of a rebuild. Both *bolt.Tx and *bolt.Bucket are Buckets.
+type Buckets interface {
+	Bucket(name []byte) *bolt.Bucket
+}
+
+// Names lists the buckets this package writes, for store.EnsureBuckets.
+func Names() [][]byte {
 	return [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketSent, bucketPending, bucketReleased}
 }
 
@@ -138,7 +144,7 @@ type Item struct {
 }
 
 // Get reads an aggregate; a missing one is the zero Stats.
-func Get(tx *bolt.Tx, k Key) (Stats, error) {
+func Get(tx Buckets, k Key) (Stats, error) {
 	var s Stats
 	v := tx.Bucket(bucketStats).Get(k.bytes())
 	if v == nil {
@@ -155,7 +161,7 @@ func Get(tx *bolt.Tx, k Key) (Stats, error) {
 //
 // A new aggregate starts its version after the last one published, so that versions keep
 // increasing across a rebuild.
-func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
+func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item) (Stats, error) {
 	s, err := Get(tx, k)
 	if err != nil {
 		return s, err
@@ -223,7 +229,7 @@ func UnsafeAdd(tx *bolt.Tx, k Key, tag []byte, it Item) (Stats, error) {
 
 // Segments returns the segments that have any aggregate at prefix or below it, in
 // lexicographic order: the nodes of the tree the hiding rules work on.
-func Segments(tx *bolt.Tx, prefix string) []string {
+func Segments(tx Buckets, prefix string) []string {
 	var out []string
 	c := tx.Bucket(bucketSegments).Cursor()
 	for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
@@ -237,7 +243,7 @@ func Segments(tx *bolt.Tx, prefix string) []string {
 // UnsafeTakeDirty returns up to limit aggregates changed since they were last taken, and
 // forgets them: the publisher reads and clears them in the transaction that queues their
 // events, so a crash either publishes and clears or does neither.
-func UnsafeTakeDirty(tx *bolt.Tx, limit int) ([]Key, error) {
+func UnsafeTakeDirty(tx Buckets, limit int) ([]Key, error) {
 	var keys []Key
 	c := tx.Bucket(bucketDirty).Cursor()
 	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.First() {
@@ -253,23 +259,8 @@ func UnsafeTakeDirty(tx *bolt.Tx, limit int) ([]Key, error) {
 	return keys, nil
 }
 
-// UnsafeReset deletes every aggregate, live and released, with its person tags and segments,
-// for a rebuild. The versions last released stay, so that the rebuilt aggregates release with
-// newer ones.
-func UnsafeReset(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketPending, bucketReleased} {
-		if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-			return err
-		}
-		if _, err := tx.CreateBucket(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Published returns the version of k last published, 0 if none.
-func Published(tx *bolt.Tx, k Key) uint64 {
+func Published(tx Buckets, k Key) uint64 {
 	v := tx.Bucket(bucketSent).Get(k.bytes())
 	if len(v) != 8 {
 		return 0
@@ -278,12 +269,12 @@ func Published(tx *bolt.Tx, k Key) uint64 {
 }
 
 // UnsafeSetPublished records that version of k was queued for publication.
-func UnsafeSetPublished(tx *bolt.Tx, k Key, version uint64) error {
+func UnsafeSetPublished(tx Buckets, k Key, version uint64) error {
 	return tx.Bucket(bucketSent).Put(k.bytes(), binary.BigEndian.AppendUint64(nil, version))
 }
 
 // Released returns the value of k last released, and whether there is one.
-func Released(tx *bolt.Tx, k Key) (Stats, bool, error) {
+func Released(tx Buckets, k Key) (Stats, bool, error) {
 	var s Stats
 	v := tx.Bucket(bucketReleased).Get(k.bytes())
 	if v == nil {
@@ -297,7 +288,7 @@ func Released(tx *bolt.Tx, k Key) (Stats, bool, error) {
 
 // UnsafeRelease makes the live value st of k the released one and starts counting pending
 // people afresh.
-func UnsafeRelease(tx *bolt.Tx, k Key, st Stats) error {
+func UnsafeRelease(tx Buckets, k Key, st Stats) error {
 	st.Pending = 0
 	v, err := json.Marshal(st)
 	if err != nil {
@@ -314,7 +305,7 @@ func UnsafeRelease(tx *bolt.Tx, k Key, st Stats) error {
 
 // UnsafeResetPending starts counting pending people of k afresh, without releasing it: the
 // release that just happened around it includes its contributions.
-func UnsafeResetPending(tx *bolt.Tx, k Key, st Stats) error {
+func UnsafeResetPending(tx Buckets, k Key, st Stats) error {
 	st.Pending = 0
 	v, err := json.Marshal(st)
 	if err != nil {
@@ -331,4 +322,47 @@ func UnsafeResetPending(tx *bolt.Tx, k Key, st Stats) error {
 		}
 	}
 	return nil
+}
+
+var bucketStaging = []byte("rollup_staging")
+
+// UnsafeStartStaging creates an empty set of aggregates beside the live one, for a rebuild to
+// fill over many transactions, and returns it. A staging left by a rebuild that failed is
+// dropped first. The published versions are copied, so that versions keep increasing.
+func UnsafeStartStaging(tx *bolt.Tx) (*bolt.Bucket, error) {
+	if err := tx.DeleteBucket(bucketStaging); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		return nil, err
+	}
+	st, err := tx.CreateBucket(bucketStaging)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range Names() {
+		if _, err := st.CreateBucket(name); err != nil {
+			return nil, err
+		}
+	}
+	dst := st.Bucket(bucketSent)
+	err = tx.Bucket(bucketSent).ForEach(func(k, v []byte) error { return dst.Put(bytes.Clone(k), bytes.Clone(v)) })
+	return st, err
+}
+
+// Staging returns the staging set of a rebuild in progress, or nil.
+func Staging(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketStaging) }
+
+// UnsafeSwapStaging replaces the live aggregates with the staging ones, in tx.
+func UnsafeSwapStaging(tx *bolt.Tx) error {
+	st := tx.Bucket(bucketStaging)
+	if st == nil {
+		return errors.New("rollup: no staging to swap in")
+	}
+	for _, name := range Names() {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		if err := tx.MoveBucket(name, st, nil); err != nil {
+			return fmt.Errorf("rollup: swap %s: %w", name, err)
+		}
+	}
+	return tx.DeleteBucket(bucketStaging)
 }
