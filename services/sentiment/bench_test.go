@@ -108,7 +108,7 @@ func BenchmarkGetHeatmap(b *testing.B) {
 	const perTx = 500
 	events := 1_000_000
 	if testing.Short() {
-		events = 20_000
+		events = 100_000
 	}
 	s, env := startBench(b)
 	segs := teams()
