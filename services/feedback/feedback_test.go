@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -389,24 +386,6 @@ func TestGetFeedbackObeysTheTokenPrefix(t *testing.T) {
 	}
 }
 
-// findRef looks for secretRef in b, raw and in the encodings a careless program would use.
-func findRef(b []byte) (string, bool) {
-	for name, n := range map[string]string{
-		"raw":          secretRef,
-		"lower":        strings.ToLower(secretRef),
-		"hex":          hex.EncodeToString([]byte(secretRef)),
-		"HEX":          strings.ToUpper(hex.EncodeToString([]byte(secretRef))),
-		"base64":       base64.StdEncoding.EncodeToString([]byte(secretRef)),
-		"base64 raw":   base64.RawStdEncoding.EncodeToString([]byte(secretRef)),
-		"base64url nr": base64.RawURLEncoding.EncodeToString([]byte(secretRef)),
-	} {
-		if bytes.Contains(b, []byte(n)) {
-			return name, true
-		}
-	}
-	return "", false
-}
-
 func readStore(t testing.TB, f *fixture) []byte {
 	t.Helper()
 	path := filepath.Join(f.env.DataDir, "feedback", "feedback.db")
@@ -418,37 +397,6 @@ func readStore(t testing.TB, f *fixture) []byte {
 		t.Fatalf("%s is empty", path)
 	}
 	return data
-}
-
-func jetStream(t testing.TB, f *fixture) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(f.env.NATS.ClientURL())
-	if err != nil {
-		t.Fatalf("connect to NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
-	return js
-}
-
-// nextEvent reads the first event on subject from the FEEDBACK stream, waiting for the outbox
-// relay to publish it.
-func nextEvent(t testing.TB, f *fixture, subject string) jetstream.Msg {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cons, err := jetStream(t, f).OrderedConsumer(ctx, bus.StreamFeedback, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatalf("consumer on %s: %v", subject, err)
-	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-	if err != nil {
-		t.Fatalf("no event on %s: %v", subject, err)
-	}
-	return msg
 }
 
 // waitPublished waits until the outbox holds nothing and the stream n messages.
@@ -467,38 +415,15 @@ func waitPublished(t testing.TB, f *fixture, n int) {
 	}
 }
 
-// publishedIDs lists the event ids the FEEDBACK stream holds on subject, in stream order.
+// findRef looks for secretRef in b in any encoding servicetest.FindSecret knows.
+func findRef(b []byte) (string, bool) { return servicetest.FindSecret(b, secretRef) }
+
+// nextEvent reads the first event on subject, waiting for the outbox relay to publish it.
+func nextEvent(t testing.TB, f *fixture, subject string) jetstream.Msg {
+	return f.env.NextEvent(t, bus.StreamFeedback, subject)
+}
+
+// publishedIDs lists the event ids the service's stream holds on subject.
 func publishedIDs(t testing.TB, f *fixture, subject string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	js := jetStream(t, f)
-	st, err := js.Stream(ctx, bus.StreamFeedback)
-	if err != nil {
-		t.Fatalf("stream %s: %v", bus.StreamFeedback, err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
-	}
-	n := 0
-	for _, c := range info.State.Subjects {
-		n += int(c)
-	}
-	if n == 0 {
-		return nil
-	}
-	cons, err := js.OrderedConsumer(ctx, bus.StreamFeedback, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatalf("consumer on %s: %v", subject, err)
-	}
-	ids := make([]string, 0, n)
-	for range n {
-		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatalf("read %s: %v", subject, err)
-		}
-		ids = append(ids, msg.Headers().Get(bus.HeaderMsgID))
-	}
-	return ids
+	return f.env.PublishedIDs(t, bus.StreamFeedback, subject)
 }

@@ -3,8 +3,6 @@ package pulse_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
@@ -662,93 +659,6 @@ func ids(ps []*pulsev1.PendingSurvey) []string {
 	return out
 }
 
-// findRef looks for secretRef in b, raw and in the encodings a careless program would use.
-func findRef(b []byte) (string, bool) {
-	needles := map[string]string{
-		"raw":          secretRef,
-		"lower":        strings.ToLower(secretRef),
-		"hex":          hex.EncodeToString([]byte(secretRef)),
-		"HEX":          strings.ToUpper(hex.EncodeToString([]byte(secretRef))),
-		"base64":       base64.StdEncoding.EncodeToString([]byte(secretRef)),
-		"base64 raw":   base64.RawStdEncoding.EncodeToString([]byte(secretRef)),
-		"base64url":    base64.URLEncoding.EncodeToString([]byte(secretRef)),
-		"base64url nr": base64.RawURLEncoding.EncodeToString([]byte(secretRef)),
-	}
-	for name, n := range needles {
-		if bytes.Contains(b, []byte(n)) {
-			return name, true
-		}
-	}
-	return "", false
-}
-
-func jetStream(t testing.TB, f *fixture) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(f.env.NATS.ClientURL())
-	if err != nil {
-		t.Fatalf("connect to NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
-	return js
-}
-
-// nextEvent reads the first event on subject from the PULSE stream, waiting for the outbox
-// relay to publish it.
-func nextEvent(t testing.TB, f *fixture, subject string) jetstream.Msg {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cons, err := jetStream(t, f).OrderedConsumer(ctx, bus.StreamPulse, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatalf("consumer on %s: %v", subject, err)
-	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-	if err != nil {
-		t.Fatalf("no event on %s: %v", subject, err)
-	}
-	return msg
-}
-
-// publishedIDs lists the event ids the PULSE stream holds on subject.
-func publishedIDs(t testing.TB, f *fixture, subject string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	js := jetStream(t, f)
-	st, err := js.Stream(ctx, bus.StreamPulse)
-	if err != nil {
-		t.Fatalf("stream %s: %v", bus.StreamPulse, err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
-	}
-	n := 0
-	for _, c := range info.State.Subjects {
-		n += int(c)
-	}
-	if n == 0 {
-		return nil
-	}
-	cons, err := js.OrderedConsumer(ctx, bus.StreamPulse, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatalf("consumer on %s: %v", subject, err)
-	}
-	ids := make([]string, 0, n)
-	for range n {
-		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatalf("read %s: %v", subject, err)
-		}
-		ids = append(ids, msg.Headers().Get(bus.HeaderMsgID))
-	}
-	return ids
-}
-
 // openStore opens the closed service's bbolt file read-only.
 func openStore(t testing.TB, f *fixture) *bolt.DB {
 	t.Helper()
@@ -759,4 +669,17 @@ func openStore(t testing.TB, f *fixture) *bolt.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// findRef looks for secretRef in b in any encoding servicetest.FindSecret knows.
+func findRef(b []byte) (string, bool) { return servicetest.FindSecret(b, secretRef) }
+
+// nextEvent reads the first event on subject, waiting for the outbox relay to publish it.
+func nextEvent(t testing.TB, f *fixture, subject string) jetstream.Msg {
+	return f.env.NextEvent(t, bus.StreamPulse, subject)
+}
+
+// publishedIDs lists the event ids the service's stream holds on subject.
+func publishedIDs(t testing.TB, f *fixture, subject string) []string {
+	return f.env.PublishedIDs(t, bus.StreamPulse, subject)
 }

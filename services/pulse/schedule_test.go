@@ -42,7 +42,7 @@ func eventIDs(t testing.TB, f *fixture, subject string, n int) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cons, err := jetStream(t, f).OrderedConsumer(ctx, bus.StreamPulse, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	cons, err := f.env.JetStream(t).OrderedConsumer(ctx, bus.StreamPulse, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		t.Fatalf("consumer on %s: %v", subject, err)
 	}
