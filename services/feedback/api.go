@@ -33,6 +33,7 @@ var (
 		feedbackv1.FeedbackService_ListRoutingRules_FullMethodName:  routers,
 		feedbackv1.FeedbackService_DeleteRoutingRule_FullMethodName: routers,
 		feedbackv1.FeedbackService_UpsertSegment_FullMethodName:     routers,
+		feedbackv1.FeedbackService_ListSegments_FullMethodName:      {auth.RoleSubmitter, auth.RoleManager, auth.RoleHR, auth.RoleAdmin},
 	}
 )
 
@@ -46,6 +47,9 @@ func (a *api) SubmitFeedback(ctx context.Context, req *feedbackv1.SubmitFeedback
 	sub, err := validateSubmit(req)
 	if err != nil {
 		return nil, err
+	}
+	if err := a.svc.checkNoCode("text", req.Text); err != nil {
+		return nil, toStatus(err)
 	}
 	if err := auth.CheckSegment(ctx, "segment", sub.seg.String()); err != nil {
 		return nil, err
@@ -107,14 +111,18 @@ func (a *api) Reply(ctx context.Context, req *feedbackv1.ReplyRequest) (*feedbac
 }
 
 func (a *api) FollowUp(ctx context.Context, req *feedbackv1.FollowUpRequest) (*feedbackv1.FollowUpResponse, error) {
-	if err := checkToken("follow_up_token", req.FollowUpToken); err != nil {
+	token := normalizeToken(req.FollowUpToken)
+	if err := checkToken("follow_up_token", token); err != nil {
 		return nil, err
 	}
 	text, err := checkText("text", req.Text)
 	if err != nil {
 		return nil, err
 	}
-	m, err := a.svc.followUp(ctx, req.FollowUpToken, text)
+	if err := a.svc.checkNoCode("text", req.Text); err != nil {
+		return nil, toStatus(err)
+	}
+	m, err := a.svc.followUp(ctx, token, text)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -122,10 +130,11 @@ func (a *api) FollowUp(ctx context.Context, req *feedbackv1.FollowUpRequest) (*f
 }
 
 func (a *api) GetThread(ctx context.Context, req *feedbackv1.GetThreadRequest) (*feedbackv1.GetThreadResponse, error) {
-	if err := checkToken("follow_up_token", req.FollowUpToken); err != nil {
+	token := normalizeToken(req.FollowUpToken)
+	if err := checkToken("follow_up_token", token); err != nil {
 		return nil, err
 	}
-	resp, err := a.svc.thread(ctx, req.FollowUpToken)
+	resp, err := a.svc.thread(ctx, token)
 	if err != nil {
 		return nil, toStatus(err)
 	}

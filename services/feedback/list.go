@@ -153,6 +153,10 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 		from = store.DayKey(q.prefix.Org(), last, make([]byte, store.ShuffleSize), "")
 	}
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
+		pl, err := s.unsafePlacement(tx, segment.MustParse(q.prefix.Org()))
+		if err != nil {
+			return err
+		}
 		var last []byte
 		return store.UnsafeScanDays(tx, prefix, from, func(k []byte) (bool, error) {
 			day, id, ok := store.SplitDayKey(prefix, k)
@@ -172,7 +176,11 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 			if !q.matches(c) {
 				return true, nil
 			}
-			view, shown, err := s.unsafeView(tx, c)
+			author, err := authorSegment(c)
+			if err != nil {
+				return false, err
+			}
+			view, shown, err := pl.view(c, author)
 			if err != nil {
 				return false, err
 			}

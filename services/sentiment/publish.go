@@ -11,11 +11,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity/suppress"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
-	"github.com/voix-dev/voix/services/sentiment/internal/suppress"
 )
 
 // DefaultPublishInterval is how often changed aggregates are published: at most one

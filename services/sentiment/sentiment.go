@@ -5,7 +5,7 @@
 // Readers and subscribers never see the live rollups: a publisher releases each tree of
 // aggregates (an organisation, a dimension, a window) as a whole, when neither its new values
 // nor their change since the last release would let anyone work out what fewer than k people
-// said (see publish.go and internal/suppress). Releases of the published window length go out
+// said (see publish.go and platform/anonymity/suppress). Releases of the published window length go out
 // as voix.sentiment.updated.<segment>; drops against the trailing baseline as alerts.
 package sentiment
 

@@ -5,10 +5,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/voix-dev/voix/services/platform/anonymity/suppress"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
-	"github.com/voix-dev/voix/services/sentiment/internal/suppress"
 )
 
 // released returns what readers may see of one aggregate: its released value, if it has one.

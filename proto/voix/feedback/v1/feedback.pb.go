@@ -2083,6 +2083,125 @@ func (x *UpsertSegmentResponse) GetSegment() *Segment {
 	return nil
 }
 
+// ListSegmentsRequest asks for the registered segments under a prefix.
+type ListSegmentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment prefix. Required; within the caller's token prefix.
+	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// Page size, 1..1000; 0 means 200.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque cursor from a previous response.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentsRequest) Reset() {
+	*x = ListSegmentsRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentsRequest) ProtoMessage() {}
+
+func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListSegmentsRequest) GetSegmentPrefix() string {
+	if x != nil {
+		return x.SegmentPrefix
+	}
+	return ""
+}
+
+func (x *ListSegmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSegmentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListSegmentsResponse is one page of registered segments.
+type ListSegmentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segments with a headcount set, in path order. Headcounts are 0 for submitters.
+	Segments []*Segment `protobuf:"bytes,1,rep,name=segments,proto3" json:"segments,omitempty"`
+	// Cursor for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentsResponse) Reset() {
+	*x = ListSegmentsResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentsResponse) ProtoMessage() {}
+
+func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListSegmentsResponse) GetSegments() []*Segment {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+func (x *ListSegmentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_voix_feedback_v1_feedback_proto protoreflect.FileDescriptor
 
 const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
@@ -2225,7 +2344,15 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
 	"\theadcount\x18\x02 \x01(\rR\theadcount\"L\n" +
 	"\x15UpsertSegmentResponse\x123\n" +
-	"\asegment\x18\x01 \x01(\v2\x19.voix.feedback.v1.SegmentR\asegment*j\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.voix.feedback.v1.SegmentR\asegment\"x\n" +
+	"\x13ListSegmentsRequest\x12%\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"u\n" +
+	"\x14ListSegmentsResponse\x125\n" +
+	"\bsegments\x18\x01 \x03(\v2\x19.voix.feedback.v1.SegmentR\bsegments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*j\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fCHANNEL_CHAT\x10\x01\x12\x0f\n" +
@@ -2235,8 +2362,7 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x06Author\x12\x16\n" +
 	"\x12AUTHOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTHOR_EMPLOYEE\x10\x01\x12\x14\n" +
-	"\x10AUTHOR_RESPONDER\x10\x022\xb4\n" +
-	"\n" +
+	"\x10AUTHOR_RESPONDER\x10\x022\x93\v\n" +
 	"\x0fFeedbackService\x12c\n" +
 	"\x0eSubmitFeedback\x12'.voix.feedback.v1.SubmitFeedbackRequest\x1a(.voix.feedback.v1.SubmitFeedbackResponse\x12Z\n" +
 	"\vGetFeedback\x12$.voix.feedback.v1.GetFeedbackRequest\x1a%.voix.feedback.v1.GetFeedbackResponse\x12]\n" +
@@ -2251,7 +2377,8 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x11UpsertRoutingRule\x12*.voix.feedback.v1.UpsertRoutingRuleRequest\x1a+.voix.feedback.v1.UpsertRoutingRuleResponse\x12i\n" +
 	"\x10ListRoutingRules\x12).voix.feedback.v1.ListRoutingRulesRequest\x1a*.voix.feedback.v1.ListRoutingRulesResponse\x12l\n" +
 	"\x11DeleteRoutingRule\x12*.voix.feedback.v1.DeleteRoutingRuleRequest\x1a+.voix.feedback.v1.DeleteRoutingRuleResponse\x12`\n" +
-	"\rUpsertSegment\x12&.voix.feedback.v1.UpsertSegmentRequest\x1a'.voix.feedback.v1.UpsertSegmentResponseB<Z:github.com/voix-dev/voix/proto/voix/feedback/v1;feedbackv1b\x06proto3"
+	"\rUpsertSegment\x12&.voix.feedback.v1.UpsertSegmentRequest\x1a'.voix.feedback.v1.UpsertSegmentResponse\x12]\n" +
+	"\fListSegments\x12%.voix.feedback.v1.ListSegmentsRequest\x1a&.voix.feedback.v1.ListSegmentsResponseB<Z:github.com/voix-dev/voix/proto/voix/feedback/v1;feedbackv1b\x06proto3"
 
 var (
 	file_voix_feedback_v1_feedback_proto_rawDescOnce sync.Once
@@ -2266,7 +2393,7 @@ func file_voix_feedback_v1_feedback_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_feedback_v1_feedback_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_voix_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_voix_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_voix_feedback_v1_feedback_proto_goTypes = []any{
 	(Channel)(0),                      // 0: voix.feedback.v1.Channel
 	(Author)(0),                       // 1: voix.feedback.v1.Author
@@ -2302,81 +2429,86 @@ var file_voix_feedback_v1_feedback_proto_goTypes = []any{
 	(*Segment)(nil),                   // 31: voix.feedback.v1.Segment
 	(*UpsertSegmentRequest)(nil),      // 32: voix.feedback.v1.UpsertSegmentRequest
 	(*UpsertSegmentResponse)(nil),     // 33: voix.feedback.v1.UpsertSegmentResponse
-	nil,                               // 34: voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
-	(v1.FeedbackStatus)(0),            // 35: voix.common.v1.FeedbackStatus
-	(v1.Dimension)(0),                 // 36: voix.common.v1.Dimension
-	(v1.SentimentLabel)(0),            // 37: voix.common.v1.SentimentLabel
-	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 39: google.protobuf.Duration
+	(*ListSegmentsRequest)(nil),       // 34: voix.feedback.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),      // 35: voix.feedback.v1.ListSegmentsResponse
+	nil,                               // 36: voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
+	(v1.FeedbackStatus)(0),            // 37: voix.common.v1.FeedbackStatus
+	(v1.Dimension)(0),                 // 38: voix.common.v1.Dimension
+	(v1.SentimentLabel)(0),            // 39: voix.common.v1.SentimentLabel
+	(*timestamppb.Timestamp)(nil),     // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 41: google.protobuf.Duration
 }
 var file_voix_feedback_v1_feedback_proto_depIdxs = []int32{
 	0,  // 0: voix.feedback.v1.Feedback.channel:type_name -> voix.feedback.v1.Channel
-	35, // 1: voix.feedback.v1.Feedback.status:type_name -> voix.common.v1.FeedbackStatus
-	36, // 2: voix.feedback.v1.Feedback.dimensions:type_name -> voix.common.v1.Dimension
-	37, // 3: voix.feedback.v1.Feedback.sentiment_label:type_name -> voix.common.v1.SentimentLabel
-	38, // 4: voix.feedback.v1.Feedback.create_day:type_name -> google.protobuf.Timestamp
-	38, // 5: voix.feedback.v1.Feedback.update_day:type_name -> google.protobuf.Timestamp
+	37, // 1: voix.feedback.v1.Feedback.status:type_name -> voix.common.v1.FeedbackStatus
+	38, // 2: voix.feedback.v1.Feedback.dimensions:type_name -> voix.common.v1.Dimension
+	39, // 3: voix.feedback.v1.Feedback.sentiment_label:type_name -> voix.common.v1.SentimentLabel
+	40, // 4: voix.feedback.v1.Feedback.create_day:type_name -> google.protobuf.Timestamp
+	40, // 5: voix.feedback.v1.Feedback.update_day:type_name -> google.protobuf.Timestamp
 	0,  // 6: voix.feedback.v1.SubmitFeedbackRequest.channel:type_name -> voix.feedback.v1.Channel
-	36, // 7: voix.feedback.v1.SubmitFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
-	35, // 8: voix.feedback.v1.SubmitFeedbackResponse.status:type_name -> voix.common.v1.FeedbackStatus
+	38, // 7: voix.feedback.v1.SubmitFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
+	37, // 8: voix.feedback.v1.SubmitFeedbackResponse.status:type_name -> voix.common.v1.FeedbackStatus
 	2,  // 9: voix.feedback.v1.GetFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	35, // 10: voix.feedback.v1.ListFeedbackRequest.statuses:type_name -> voix.common.v1.FeedbackStatus
-	36, // 11: voix.feedback.v1.ListFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
-	37, // 12: voix.feedback.v1.ListFeedbackRequest.labels:type_name -> voix.common.v1.SentimentLabel
-	38, // 13: voix.feedback.v1.ListFeedbackRequest.start_time:type_name -> google.protobuf.Timestamp
-	38, // 14: voix.feedback.v1.ListFeedbackRequest.end_time:type_name -> google.protobuf.Timestamp
+	37, // 10: voix.feedback.v1.ListFeedbackRequest.statuses:type_name -> voix.common.v1.FeedbackStatus
+	38, // 11: voix.feedback.v1.ListFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
+	39, // 12: voix.feedback.v1.ListFeedbackRequest.labels:type_name -> voix.common.v1.SentimentLabel
+	40, // 13: voix.feedback.v1.ListFeedbackRequest.start_time:type_name -> google.protobuf.Timestamp
+	40, // 14: voix.feedback.v1.ListFeedbackRequest.end_time:type_name -> google.protobuf.Timestamp
 	2,  // 15: voix.feedback.v1.ListFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
 	1,  // 16: voix.feedback.v1.Message.author:type_name -> voix.feedback.v1.Author
-	38, // 17: voix.feedback.v1.Message.create_day:type_name -> google.protobuf.Timestamp
-	35, // 18: voix.feedback.v1.Message.status:type_name -> voix.common.v1.FeedbackStatus
+	40, // 17: voix.feedback.v1.Message.create_day:type_name -> google.protobuf.Timestamp
+	37, // 18: voix.feedback.v1.Message.status:type_name -> voix.common.v1.FeedbackStatus
 	9,  // 19: voix.feedback.v1.ReplyResponse.message:type_name -> voix.feedback.v1.Message
 	9,  // 20: voix.feedback.v1.FollowUpResponse.message:type_name -> voix.feedback.v1.Message
 	2,  // 21: voix.feedback.v1.GetThreadResponse.feedback:type_name -> voix.feedback.v1.Feedback
 	9,  // 22: voix.feedback.v1.GetThreadResponse.messages:type_name -> voix.feedback.v1.Message
-	35, // 23: voix.feedback.v1.UpdateStatusRequest.status:type_name -> voix.common.v1.FeedbackStatus
+	37, // 23: voix.feedback.v1.UpdateStatusRequest.status:type_name -> voix.common.v1.FeedbackStatus
 	2,  // 24: voix.feedback.v1.UpdateStatusResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	34, // 25: voix.feedback.v1.GetLoopStatsResponse.by_status:type_name -> voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
-	39, // 26: voix.feedback.v1.GetLoopStatsResponse.median_time_to_acknowledge:type_name -> google.protobuf.Duration
-	39, // 27: voix.feedback.v1.GetLoopStatsResponse.median_time_to_resolve:type_name -> google.protobuf.Duration
+	36, // 25: voix.feedback.v1.GetLoopStatsResponse.by_status:type_name -> voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
+	41, // 26: voix.feedback.v1.GetLoopStatsResponse.median_time_to_acknowledge:type_name -> google.protobuf.Duration
+	41, // 27: voix.feedback.v1.GetLoopStatsResponse.median_time_to_resolve:type_name -> google.protobuf.Duration
 	2,  // 28: voix.feedback.v1.AssignOwnerResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	36, // 29: voix.feedback.v1.RoutingRule.dimension:type_name -> voix.common.v1.Dimension
+	38, // 29: voix.feedback.v1.RoutingRule.dimension:type_name -> voix.common.v1.Dimension
 	24, // 30: voix.feedback.v1.UpsertRoutingRuleRequest.rule:type_name -> voix.feedback.v1.RoutingRule
 	24, // 31: voix.feedback.v1.UpsertRoutingRuleResponse.rule:type_name -> voix.feedback.v1.RoutingRule
 	24, // 32: voix.feedback.v1.ListRoutingRulesResponse.rules:type_name -> voix.feedback.v1.RoutingRule
 	31, // 33: voix.feedback.v1.UpsertSegmentResponse.segment:type_name -> voix.feedback.v1.Segment
-	3,  // 34: voix.feedback.v1.FeedbackService.SubmitFeedback:input_type -> voix.feedback.v1.SubmitFeedbackRequest
-	5,  // 35: voix.feedback.v1.FeedbackService.GetFeedback:input_type -> voix.feedback.v1.GetFeedbackRequest
-	7,  // 36: voix.feedback.v1.FeedbackService.ListFeedback:input_type -> voix.feedback.v1.ListFeedbackRequest
-	10, // 37: voix.feedback.v1.FeedbackService.Reply:input_type -> voix.feedback.v1.ReplyRequest
-	12, // 38: voix.feedback.v1.FeedbackService.FollowUp:input_type -> voix.feedback.v1.FollowUpRequest
-	14, // 39: voix.feedback.v1.FeedbackService.GetThread:input_type -> voix.feedback.v1.GetThreadRequest
-	16, // 40: voix.feedback.v1.FeedbackService.UpdateStatus:input_type -> voix.feedback.v1.UpdateStatusRequest
-	18, // 41: voix.feedback.v1.FeedbackService.Upvote:input_type -> voix.feedback.v1.UpvoteRequest
-	20, // 42: voix.feedback.v1.FeedbackService.GetLoopStats:input_type -> voix.feedback.v1.GetLoopStatsRequest
-	22, // 43: voix.feedback.v1.FeedbackService.AssignOwner:input_type -> voix.feedback.v1.AssignOwnerRequest
-	25, // 44: voix.feedback.v1.FeedbackService.UpsertRoutingRule:input_type -> voix.feedback.v1.UpsertRoutingRuleRequest
-	27, // 45: voix.feedback.v1.FeedbackService.ListRoutingRules:input_type -> voix.feedback.v1.ListRoutingRulesRequest
-	29, // 46: voix.feedback.v1.FeedbackService.DeleteRoutingRule:input_type -> voix.feedback.v1.DeleteRoutingRuleRequest
-	32, // 47: voix.feedback.v1.FeedbackService.UpsertSegment:input_type -> voix.feedback.v1.UpsertSegmentRequest
-	4,  // 48: voix.feedback.v1.FeedbackService.SubmitFeedback:output_type -> voix.feedback.v1.SubmitFeedbackResponse
-	6,  // 49: voix.feedback.v1.FeedbackService.GetFeedback:output_type -> voix.feedback.v1.GetFeedbackResponse
-	8,  // 50: voix.feedback.v1.FeedbackService.ListFeedback:output_type -> voix.feedback.v1.ListFeedbackResponse
-	11, // 51: voix.feedback.v1.FeedbackService.Reply:output_type -> voix.feedback.v1.ReplyResponse
-	13, // 52: voix.feedback.v1.FeedbackService.FollowUp:output_type -> voix.feedback.v1.FollowUpResponse
-	15, // 53: voix.feedback.v1.FeedbackService.GetThread:output_type -> voix.feedback.v1.GetThreadResponse
-	17, // 54: voix.feedback.v1.FeedbackService.UpdateStatus:output_type -> voix.feedback.v1.UpdateStatusResponse
-	19, // 55: voix.feedback.v1.FeedbackService.Upvote:output_type -> voix.feedback.v1.UpvoteResponse
-	21, // 56: voix.feedback.v1.FeedbackService.GetLoopStats:output_type -> voix.feedback.v1.GetLoopStatsResponse
-	23, // 57: voix.feedback.v1.FeedbackService.AssignOwner:output_type -> voix.feedback.v1.AssignOwnerResponse
-	26, // 58: voix.feedback.v1.FeedbackService.UpsertRoutingRule:output_type -> voix.feedback.v1.UpsertRoutingRuleResponse
-	28, // 59: voix.feedback.v1.FeedbackService.ListRoutingRules:output_type -> voix.feedback.v1.ListRoutingRulesResponse
-	30, // 60: voix.feedback.v1.FeedbackService.DeleteRoutingRule:output_type -> voix.feedback.v1.DeleteRoutingRuleResponse
-	33, // 61: voix.feedback.v1.FeedbackService.UpsertSegment:output_type -> voix.feedback.v1.UpsertSegmentResponse
-	48, // [48:62] is the sub-list for method output_type
-	34, // [34:48] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	31, // 34: voix.feedback.v1.ListSegmentsResponse.segments:type_name -> voix.feedback.v1.Segment
+	3,  // 35: voix.feedback.v1.FeedbackService.SubmitFeedback:input_type -> voix.feedback.v1.SubmitFeedbackRequest
+	5,  // 36: voix.feedback.v1.FeedbackService.GetFeedback:input_type -> voix.feedback.v1.GetFeedbackRequest
+	7,  // 37: voix.feedback.v1.FeedbackService.ListFeedback:input_type -> voix.feedback.v1.ListFeedbackRequest
+	10, // 38: voix.feedback.v1.FeedbackService.Reply:input_type -> voix.feedback.v1.ReplyRequest
+	12, // 39: voix.feedback.v1.FeedbackService.FollowUp:input_type -> voix.feedback.v1.FollowUpRequest
+	14, // 40: voix.feedback.v1.FeedbackService.GetThread:input_type -> voix.feedback.v1.GetThreadRequest
+	16, // 41: voix.feedback.v1.FeedbackService.UpdateStatus:input_type -> voix.feedback.v1.UpdateStatusRequest
+	18, // 42: voix.feedback.v1.FeedbackService.Upvote:input_type -> voix.feedback.v1.UpvoteRequest
+	20, // 43: voix.feedback.v1.FeedbackService.GetLoopStats:input_type -> voix.feedback.v1.GetLoopStatsRequest
+	22, // 44: voix.feedback.v1.FeedbackService.AssignOwner:input_type -> voix.feedback.v1.AssignOwnerRequest
+	25, // 45: voix.feedback.v1.FeedbackService.UpsertRoutingRule:input_type -> voix.feedback.v1.UpsertRoutingRuleRequest
+	27, // 46: voix.feedback.v1.FeedbackService.ListRoutingRules:input_type -> voix.feedback.v1.ListRoutingRulesRequest
+	29, // 47: voix.feedback.v1.FeedbackService.DeleteRoutingRule:input_type -> voix.feedback.v1.DeleteRoutingRuleRequest
+	32, // 48: voix.feedback.v1.FeedbackService.UpsertSegment:input_type -> voix.feedback.v1.UpsertSegmentRequest
+	34, // 49: voix.feedback.v1.FeedbackService.ListSegments:input_type -> voix.feedback.v1.ListSegmentsRequest
+	4,  // 50: voix.feedback.v1.FeedbackService.SubmitFeedback:output_type -> voix.feedback.v1.SubmitFeedbackResponse
+	6,  // 51: voix.feedback.v1.FeedbackService.GetFeedback:output_type -> voix.feedback.v1.GetFeedbackResponse
+	8,  // 52: voix.feedback.v1.FeedbackService.ListFeedback:output_type -> voix.feedback.v1.ListFeedbackResponse
+	11, // 53: voix.feedback.v1.FeedbackService.Reply:output_type -> voix.feedback.v1.ReplyResponse
+	13, // 54: voix.feedback.v1.FeedbackService.FollowUp:output_type -> voix.feedback.v1.FollowUpResponse
+	15, // 55: voix.feedback.v1.FeedbackService.GetThread:output_type -> voix.feedback.v1.GetThreadResponse
+	17, // 56: voix.feedback.v1.FeedbackService.UpdateStatus:output_type -> voix.feedback.v1.UpdateStatusResponse
+	19, // 57: voix.feedback.v1.FeedbackService.Upvote:output_type -> voix.feedback.v1.UpvoteResponse
+	21, // 58: voix.feedback.v1.FeedbackService.GetLoopStats:output_type -> voix.feedback.v1.GetLoopStatsResponse
+	23, // 59: voix.feedback.v1.FeedbackService.AssignOwner:output_type -> voix.feedback.v1.AssignOwnerResponse
+	26, // 60: voix.feedback.v1.FeedbackService.UpsertRoutingRule:output_type -> voix.feedback.v1.UpsertRoutingRuleResponse
+	28, // 61: voix.feedback.v1.FeedbackService.ListRoutingRules:output_type -> voix.feedback.v1.ListRoutingRulesResponse
+	30, // 62: voix.feedback.v1.FeedbackService.DeleteRoutingRule:output_type -> voix.feedback.v1.DeleteRoutingRuleResponse
+	33, // 63: voix.feedback.v1.FeedbackService.UpsertSegment:output_type -> voix.feedback.v1.UpsertSegmentResponse
+	35, // 64: voix.feedback.v1.FeedbackService.ListSegments:output_type -> voix.feedback.v1.ListSegmentsResponse
+	50, // [50:65] is the sub-list for method output_type
+	35, // [35:50] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_voix_feedback_v1_feedback_proto_init() }
@@ -2390,7 +2522,7 @@ func file_voix_feedback_v1_feedback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_feedback_v1_feedback_proto_rawDesc), len(file_voix_feedback_v1_feedback_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	FeedbackService_ListRoutingRules_FullMethodName  = "/voix.feedback.v1.FeedbackService/ListRoutingRules"
 	FeedbackService_DeleteRoutingRule_FullMethodName = "/voix.feedback.v1.FeedbackService/DeleteRoutingRule"
 	FeedbackService_UpsertSegment_FullMethodName     = "/voix.feedback.v1.FeedbackService/UpsertSegment"
+	FeedbackService_ListSegments_FullMethodName      = "/voix.feedback.v1.FeedbackService/ListSegments"
 )
 
 // FeedbackServiceClient is the client API for FeedbackService service.
@@ -89,6 +90,11 @@ type FeedbackServiceClient interface {
 	// contract carries no headcounts, and the feedback service must not depend on pulse being up
 	// to hide a small team. An unknown headcount counts as too small. Roles: admin, hr.
 	UpsertSegment(ctx context.Context, in *UpsertSegmentRequest, opts ...grpc.CallOption) (*UpsertSegmentResponse, error)
+	// ListSegments lists the segments whose headcount is set, under a prefix, in path order.
+	// Chat gateways use it to let a person the directory does not know pick a real team, and to
+	// answer a typo with the teams that exist. Submitters get paths only (headcount 0). Roles:
+	// submitter, manager, hr, admin.
+	ListSegments(ctx context.Context, in *ListSegmentsRequest, opts ...grpc.CallOption) (*ListSegmentsResponse, error)
 }
 
 type feedbackServiceClient struct {
@@ -239,6 +245,16 @@ func (c *feedbackServiceClient) UpsertSegment(ctx context.Context, in *UpsertSeg
 	return out, nil
 }
 
+func (c *feedbackServiceClient) ListSegments(ctx context.Context, in *ListSegmentsRequest, opts ...grpc.CallOption) (*ListSegmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentsResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_ListSegments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FeedbackServiceServer is the server API for FeedbackService service.
 // All implementations must embed UnimplementedFeedbackServiceServer
 // for forward compatibility.
@@ -290,6 +306,11 @@ type FeedbackServiceServer interface {
 	// contract carries no headcounts, and the feedback service must not depend on pulse being up
 	// to hide a small team. An unknown headcount counts as too small. Roles: admin, hr.
 	UpsertSegment(context.Context, *UpsertSegmentRequest) (*UpsertSegmentResponse, error)
+	// ListSegments lists the segments whose headcount is set, under a prefix, in path order.
+	// Chat gateways use it to let a person the directory does not know pick a real team, and to
+	// answer a typo with the teams that exist. Submitters get paths only (headcount 0). Roles:
+	// submitter, manager, hr, admin.
+	ListSegments(context.Context, *ListSegmentsRequest) (*ListSegmentsResponse, error)
 	mustEmbedUnimplementedFeedbackServiceServer()
 }
 
@@ -341,6 +362,9 @@ func (UnimplementedFeedbackServiceServer) DeleteRoutingRule(context.Context, *De
 }
 func (UnimplementedFeedbackServiceServer) UpsertSegment(context.Context, *UpsertSegmentRequest) (*UpsertSegmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpsertSegment not implemented")
+}
+func (UnimplementedFeedbackServiceServer) ListSegments(context.Context, *ListSegmentsRequest) (*ListSegmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegments not implemented")
 }
 func (UnimplementedFeedbackServiceServer) mustEmbedUnimplementedFeedbackServiceServer() {}
 func (UnimplementedFeedbackServiceServer) testEmbeddedByValue()                         {}
@@ -615,6 +639,24 @@ func _FeedbackService_UpsertSegment_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FeedbackService_ListSegments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).ListSegments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_ListSegments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).ListSegments(ctx, req.(*ListSegmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FeedbackService_ServiceDesc is the grpc.ServiceDesc for FeedbackService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -677,6 +719,10 @@ var FeedbackService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpsertSegment",
 			Handler:    _FeedbackService_UpsertSegment_Handler,
+		},
+		{
+			MethodName: "ListSegments",
+			Handler:    _FeedbackService_ListSegments_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
