@@ -1,6 +1,9 @@
 package feedback_test
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -8,7 +11,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/feedback"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
 // toFullWidth writes ASCII letters and digits in their full-width forms, as some phone
@@ -81,4 +88,38 @@ func TestFollowUpTokenIsReadAsPeoplePasteIt(t *testing.T) {
 	if _, err := f.client.FollowUp(sub, &feedbackv1.FollowUpRequest{FollowUpToken: strings.ToLower(r.FollowUpToken), Text: "any news?"}); err != nil {
 		t.Fatalf("FollowUp with a lowercase token: %v", err)
 	}
+}
+
+// TestServiceRefusesToStartWithoutTheDeploymentSecret: a service with a data dir of its own
+// used to make a secret of its own, and a person's comment and survey answer then counted as
+// two people. It now refuses to start, saying how to share the secret.
+func TestServiceRefusesToStartWithoutTheDeploymentSecret(t *testing.T) {
+	env := servicetest.New(t)
+	own := t.TempDir()
+	_, err := feedback.Start(context.Background(), feedback.Config{
+		Listen: "127.0.0.1:0", DataDir: own, TokensFile: host.DefaultTokensFile(env.DataDir), NATS: env.NATSConfig(),
+	})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(own, "secret.key")) || !strings.Contains(err.Error(), "--create-secret") {
+		t.Fatalf("Start without a secret = %v, want an error naming the file and --create-secret", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(own, "secret.key")); statErr == nil {
+		t.Fatal("the service made a secret of its own")
+	}
+	// Given the deployment's secret in the environment form, it starts with no file at all.
+	key, err := os.ReadFile(host.DefaultSecretFile(env.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := anonymity.NewSecret(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := feedback.Start(context.Background(), feedback.Config{
+		Listen: "127.0.0.1:0", DataDir: own, TokensFile: host.DefaultTokensFile(env.DataDir), NATS: env.NATSConfig(),
+		Secret: anonymity.SecretSource{Key: anonymity.EncodeSecret(secret)},
+	})
+	if err != nil {
+		t.Fatalf("Start with the secret in the environment form: %v", err)
+	}
+	svc.Close()
 }

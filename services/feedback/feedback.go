@@ -54,8 +54,11 @@ type Config struct {
 	DataDir string
 	// NATS says how to reach NATS. URL required.
 	NATS bus.Config
-	// TokensFile and SecretFile default to the host's files under DataDir.
-	TokensFile, SecretFile string
+	// TokensFile defaults to the host's file under DataDir.
+	TokensFile string
+	// Secret is the deployment's shared anonymity secret; its File defaults to
+	// <DataDir>/secret.key, which must exist unless Secret.Create (host.Config).
+	Secret anonymity.SecretSource
 	// IdempotencyTTL is how long an idempotency key is remembered. Default DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
 	// CommentThreshold is the headcount a segment needs before comments are shown under it.
@@ -151,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		DataDir:    cfg.DataDir,
 		NATS:       cfg.NATS,
 		TokensFile: cfg.TokensFile,
-		SecretFile: cfg.SecretFile,
+		Secret:     cfg.Secret,
 		Policy:     policy,
 		Log:        cfg.Log,
 	})

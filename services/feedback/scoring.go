@@ -42,7 +42,7 @@ func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 	}
 	c, err := store.UnsafeGetComment(tx, it.ItemId)
 	if errors.Is(err, store.ErrNotFound) {
-		s.host.Log.Warn("score for an unknown comment skipped", "event", ev.ID)
+		s.host.Log.Warn("score for an unknown comment skipped")
 		return nil
 	}
 	if err != nil {

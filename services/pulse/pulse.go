@@ -17,6 +17,7 @@ import (
 	"time"
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
@@ -33,8 +34,11 @@ type Config struct {
 	DataDir string
 	// NATS says how to reach NATS. URL required.
 	NATS bus.Config
-	// TokensFile and SecretFile default to the host's files under DataDir.
-	TokensFile, SecretFile string
+	// TokensFile defaults to the host's file under DataDir.
+	TokensFile string
+	// Secret is the deployment's shared anonymity secret; its File defaults to
+	// <DataDir>/secret.key, which must exist unless Secret.Create (host.Config).
+	Secret anonymity.SecretSource
 	// Log receives structured logs. Default: discarded.
 	Log *slog.Logger
 	// Now is the clock: waves are open when opens_at <= Now() < closes_at. Default time.Now.
@@ -81,7 +85,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		DataDir:    cfg.DataDir,
 		NATS:       cfg.NATS,
 		TokensFile: cfg.TokensFile,
-		SecretFile: cfg.SecretFile,
+		Secret:     cfg.Secret,
 		Policy:     policy,
 		Log:        cfg.Log,
 	})

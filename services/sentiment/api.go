@@ -333,7 +333,7 @@ func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest
 func (a *api) RebuildRollups(ctx context.Context, _ *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {
 	n, err := a.svc.rebuild(ctx)
 	if err != nil {
-		return nil, rpcerr.To(err)
+		return nil, rpcerr.To(err, rpcerr.Rule{Err: errHistoryAgedOut, Code: codes.FailedPrecondition})
 	}
 	return &sentimentv1.RebuildRollupsResponse{EventsReplayed: n}, nil
 }

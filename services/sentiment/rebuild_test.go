@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -107,4 +109,30 @@ func (f *fixture) snapshot(t *testing.T) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRebuildRefusesWhenHistoryHasAgedOut: the streams keep events for a retention only. A
+// rebuild from what is left would drop the older events from every aggregate, including
+// values already published, so it is refused and the aggregates stay as they were.
+func TestRebuildRefusesWhenHistoryHasAgedOut(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	n := len(f.group(t, "acme/sales", 7, now, wl, 4, 3))
+	f.waitApplied(t, "sentiment-pulse", "PULSE", uint64(n))
+	before := f.snapshot(t)
+	// The first event goes, as MaxAge would remove it.
+	st, err := f.js.Stream(context.Background(), "PULSE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMsg(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleAdmin), &sentimentv1.RebuildRollupsRequest{})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "PULSE") {
+		t.Fatalf("RebuildRollups with the first event gone = %v, want FailedPrecondition naming the stream", err)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Fatalf("a refused rebuild changed the store:\n--- before\n%s\n--- after\n%s", before, after)
+	}
 }

@@ -48,8 +48,11 @@ type Config struct {
 	DataDir string
 	// NATS says how to reach NATS. URL required.
 	NATS bus.Config
-	// TokensFile and SecretFile default to the host's files under DataDir.
-	TokensFile, SecretFile string
+	// TokensFile defaults to the host's file under DataDir.
+	TokensFile string
+	// Secret is the deployment's shared anonymity secret; its File defaults to
+	// <DataDir>/secret.key, which must exist unless Secret.Create (host.Config).
+	Secret anonymity.SecretSource
 	// MinGroupSize is k: no aggregate is shown or published for fewer distinct people.
 	// Default anonymity.DefaultMinGroupSize; at least 2.
 	MinGroupSize int
@@ -125,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		DataDir:    cfg.DataDir,
 		NATS:       cfg.NATS,
 		TokensFile: cfg.TokensFile,
-		SecretFile: cfg.SecretFile,
+		Secret:     cfg.Secret,
 		Policy:     policy,
 		Log:        cfg.Log,
 	})

@@ -53,7 +53,7 @@ func start(t *testing.T) *fixture {
 		t.Fatalf("start sentiment: %v", err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	// The service created the shared secret; producers (feedback, pulse) load the same file.
+	// The deployment's secret (servicetest made it); producers use the same.
 	secret, err := anonymity.LoadOrCreateSecret(host.DefaultSecretFile(env.DataDir))
 	if err != nil {
 		t.Fatalf("load secret: %v", err)

@@ -13,7 +13,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,13 +55,71 @@ type Secret struct {
 }
 
 // NewSecret returns a Secret with a copy of key, which must be at least SecretSize bytes.
-// Services load theirs with LoadOrCreateSecret; this is for tests and tools.
+// Services load theirs with SecretSource.Load; this is for tests and tools.
 func NewSecret(key []byte) (*Secret, error) {
 	if len(key) < SecretSize {
 		return nil, fmt.Errorf("%w: key is %d bytes, need at least %d", ErrInvalidSecret, len(key), SecretSize)
 	}
 	return &Secret{key: append([]byte(nil), key...)}, nil
 }
+
+// SecretEnv is the environment variable that may hold the deployment's secret itself, base64
+// (standard or URL alphabet, padded or not) or hex, instead of a file.
+const SecretEnv = "VOIX_SECRET"
+
+// SecretSource says where a service finds the deployment's secret. Every service of one
+// deployment must hold the same secret: a person's comment and survey answer are counted as
+// one person only if their contributor tags were made with one key. A service therefore never
+// makes a secret of its own unless told to (Create), which only the first service of a new
+// deployment, or `voix dev`, should be.
+type SecretSource struct {
+	// Key is the secret itself, encoded as SecretEnv is. When set, File is not read.
+	Key string
+	// File is the path of the SecretSize-byte key file.
+	File string
+	// Create makes a new random secret at File when it does not exist (LoadOrCreateSecret).
+	Create bool
+}
+
+// Load returns the secret. A missing file is an error that says how to share one, unless
+// Create is set.
+func (src SecretSource) Load() (*Secret, error) {
+	if src.Key != "" {
+		return ParseSecret(src.Key)
+	}
+	if src.File == "" {
+		return nil, fmt.Errorf("%w: no key and no key file given", ErrInvalidSecret)
+	}
+	if src.Create {
+		return LoadOrCreateSecret(src.File)
+	}
+	s, err := loadSecret(src.File)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("anonymity: secret file %s does not exist. Every service of a deployment must share one secret: "+
+			"copy the file from the service that created it (--secret-file), or set %s to its base64, "+
+			"or start the first service of a new deployment once with --create-secret", src.File, SecretEnv)
+	}
+	return s, err
+}
+
+// ParseSecret decodes a secret written as base64 or hex of exactly SecretSize bytes.
+func ParseSecret(encoded string) (*Secret, error) {
+	encoded = strings.TrimSpace(encoded)
+	for _, dec := range []func(string) ([]byte, error){
+		hex.DecodeString,
+		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
+		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString,
+	} {
+		if key, err := dec(encoded); err == nil && len(key) == SecretSize {
+			return &Secret{key: key}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s must be the base64 or hex of exactly %d bytes (e.g. `base64 secret.key`)", ErrInvalidSecret, SecretEnv, SecretSize)
+}
+
+// EncodeSecret writes s as SecretEnv takes it (standard base64), for an operator who moves
+// the secret into the environment.
+func EncodeSecret(s *Secret) string { return base64.StdEncoding.EncodeToString(s.key) }
 
 // LoadOrCreateSecret reads the SecretSize-byte secret at path, creating it with fresh random
 // bytes (file mode 0600, missing directories 0700) when it does not exist. Creation is atomic

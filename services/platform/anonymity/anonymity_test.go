@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -315,5 +316,50 @@ func BenchmarkContributors(b *testing.B) {
 	at := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
 	for b.Loop() {
 		s.Contributors("U123ABC", seg, at)
+	}
+}
+
+// TestSecretSourceNeverInventsASecret: run as separate processes with separate data dirs, each
+// service used to make a secret of its own, and one person's comment and survey answer were
+// counted as two people. A missing file is now an error that says how to share the secret.
+func TestSecretSourceNeverInventsASecret(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secret.key")
+	_, err := SecretSource{File: path}.Load()
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "--create-secret") || !strings.Contains(err.Error(), SecretEnv) {
+		t.Fatalf("Load of a missing file = %v, want an error naming the file, --create-secret and %s", err, SecretEnv)
+	}
+	if _, statErr := os.Stat(path); !errors.Is(statErr, fs.ErrNotExist) {
+		t.Fatalf("Load without Create wrote %s (%v)", path, statErr)
+	}
+	made, err := SecretSource{File: path, Create: true}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := SecretSource{File: path}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(made.Tag("s", "r"), again.Tag("s", "r")) {
+		t.Fatal("the file loaded is not the secret created")
+	}
+	// The environment form: the same key, so the same tags.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, enc := range []string{EncodeSecret(made), hex.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw) + "\n"} {
+		env, err := SecretSource{Key: enc, File: filepath.Join(dir, "absent")}.Load()
+		if err != nil {
+			t.Fatalf("Load(Key %q): %v", enc, err)
+		}
+		if !bytes.Equal(env.Tag("s", "r"), made.Tag("s", "r")) {
+			t.Fatalf("Key %q gives other tags than the file", enc)
+		}
+	}
+	for _, bad := range []string{"short", base64.StdEncoding.EncodeToString(raw[:16]), hex.EncodeToString(append(raw, 0))} {
+		if _, err := (SecretSource{Key: bad}).Load(); !errors.Is(err, ErrInvalidSecret) || strings.Contains(err.Error(), bad) {
+			t.Errorf("Load(Key %q) = %v, want ErrInvalidSecret without the value", bad, err)
+		}
 	}
 }

@@ -33,6 +33,11 @@ const (
 // event within it (after a crash between the ack and the delete) stores nothing new.
 const DuplicateWindow = 2 * time.Minute
 
+// DefaultRetention is the retention the commands use: long enough for a consumer down over a
+// long weekend or a rebuild after a bad release, short enough that events do not become an
+// archive of who said what, when.
+const DefaultRetention = 30 * 24 * time.Hour
+
 // ReconnectWait is the pause between reconnect attempts (plus the client's jitter).
 const ReconnectWait = 250 * time.Millisecond
 
@@ -46,6 +51,12 @@ type Config struct {
 	Name string
 	// Replicas of each stream created by EnsureStreams. Default 1; use 3 on a cluster.
 	Replicas int
+	// Retention is how long the streams keep an event (JetStream MaxAge). 0 keeps events
+	// forever. Events carry contributor tags and item ids, and JetStream stamps each with its
+	// exact receive time: whoever can read the streams and holds the anonymity secret can
+	// attribute the events still kept, so keep them only as long as consumers may lag and a
+	// rebuild may need them (DefaultRetention).
+	Retention time.Duration
 	// Log receives connection events (disconnects, reconnects, async errors). Default: discarded.
 	Log *slog.Logger
 	// Options are applied after voix's own, so they win (tests use them for
@@ -55,9 +66,10 @@ type Config struct {
 
 // Bus is a NATS connection with its JetStream context.
 type Bus struct {
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	replicas int
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	replicas  int
+	retention time.Duration
 }
 
 // Connect dials NATS. The connection reconnects forever: a NATS restart must not kill a
@@ -138,7 +150,7 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		r.nc.Close()
 		return nil, fmt.Errorf("bus: jetstream: %w", err)
 	}
-	return &Bus{nc: r.nc, js: js, replicas: cfg.Replicas}, nil
+	return &Bus{nc: r.nc, js: js, replicas: cfg.Replicas, retention: cfg.Retention}, nil
 }
 
 // Conn is the underlying connection, for core subscriptions.
@@ -151,9 +163,9 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 // only means a redelivery, which consumers absorb).
 func (b *Bus) Close() { b.nc.Close() }
 
-// StreamConfigs are the streams of the event contract. They keep events forever (no MaxAge):
-// a new consumer, such as a sentiment rebuild, replays from the first event.
-func StreamConfigs(replicas int) []jetstream.StreamConfig {
+// StreamConfigs are the streams of the event contract, keeping events for retention (0:
+// forever). A new consumer, such as a sentiment rebuild, replays from the first event kept.
+func StreamConfigs(replicas int, retention time.Duration) []jetstream.StreamConfig {
 	if replicas < 1 {
 		replicas = 1
 	}
@@ -166,6 +178,7 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Replicas:    replicas,
 			Duplicates:  DuplicateWindow,
+			MaxAge:      retention,
 		}
 	}
 	return []jetstream.StreamConfig{
@@ -178,7 +191,7 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 // EnsureStreams creates the streams, or updates them to this configuration. Every service
 // calls it at start, so the order in which services start does not matter.
 func (b *Bus) EnsureStreams(ctx context.Context) error {
-	for _, sc := range StreamConfigs(b.replicas) {
+	for _, sc := range StreamConfigs(b.replicas, b.retention) {
 		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("bus: ensure stream %s (%s): %w", sc.Name, sc.Subjects[0], err)
 		}

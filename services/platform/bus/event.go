@@ -65,19 +65,28 @@ func (ev Event) Validate() error {
 	return nil
 }
 
-// Header is the envelope of ev as NATS headers.
-func (ev Event) Header() nats.Header {
-	t := ev.Time
+// Day is the time an event carries: the start of the UTC day holding t (now, for a zero t).
+// Events, like everything voix stores or shows, carry days, never instants: the order and
+// the time of day of comments and answers must not be recoverable, or a reader could match
+// them with who was online. It is applied here, for every event, so that no publisher can
+// forget it.
+func Day(t time.Time) time.Time {
 	if t.IsZero() {
 		t = time.Now()
 	}
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// Header is the envelope of ev as NATS headers.
+func (ev Event) Header() nats.Header {
 	h := nats.Header{}
 	h.Set(HeaderMsgID, ev.ID)
 	h.Set(HeaderSpecVersion, SpecVersion)
 	h.Set(HeaderID, ev.ID)
 	h.Set(HeaderType, ev.Type)
 	h.Set(HeaderSource, ev.Source)
-	h.Set(HeaderTime, t.UTC().Format(time.RFC3339Nano))
+	h.Set(HeaderTime, Day(ev.Time).Format(time.RFC3339))
 	h.Set(HeaderContentType, ContentTypeProtobuf)
 	return h
 }
@@ -92,10 +101,10 @@ func (b *Bus) Publish(ctx context.Context, ev Event) error {
 	msg := &nats.Msg{Subject: ev.Subject, Data: ev.Data, Header: ev.Header()}
 	ack, err := b.js.PublishMsg(ctx, msg)
 	if err != nil {
-		return fmt.Errorf("bus: publish %s %s to %s: %w", ev.Type, ev.ID, ev.Subject, err)
+		return fmt.Errorf("bus: publish %s: %w", ev.Type, err)
 	}
 	if ack == nil || ack.Stream == "" {
-		return fmt.Errorf("bus: publish %s %s to %s: no stream acknowledged it", ev.Type, ev.ID, ev.Subject)
+		return fmt.Errorf("bus: publish %s: no stream acknowledged it", ev.Type)
 	}
 	return nil
 }
@@ -125,15 +134,15 @@ func decode(subject string, h nats.Header, data []byte) (Event, error) {
 		ev.ID = h.Get(HeaderMsgID)
 	}
 	if ev.ID == "" {
-		return Event{}, fmt.Errorf("%w: message on %s has neither %s nor %s", ErrInvalidEvent, subject, HeaderID, HeaderMsgID)
+		return Event{}, fmt.Errorf("%w: a message has neither %s nor %s", ErrInvalidEvent, HeaderID, HeaderMsgID)
 	}
 	if ev.Type == "" {
-		return Event{}, fmt.Errorf("%w: message %s on %s has no %s", ErrInvalidEvent, ev.ID, subject, HeaderType)
+		return Event{}, fmt.Errorf("%w: a message has no %s", ErrInvalidEvent, HeaderType)
 	}
 	if s := h.Get(HeaderTime); s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return Event{}, fmt.Errorf("%w: message %s on %s: %s %q is not RFC 3339", ErrInvalidEvent, ev.ID, subject, HeaderTime, s)
+			return Event{}, fmt.Errorf("%w: a message's %s is not RFC 3339", ErrInvalidEvent, HeaderTime)
 		}
 		ev.Time = t
 	}
@@ -161,7 +170,7 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []Event) (int, error) {
 		}
 		f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: ev.Subject, Data: ev.Data, Header: ev.Header()})
 		if err != nil {
-			sendErr = fmt.Errorf("bus: publish %s %s to %s: %w", ev.Type, ev.ID, ev.Subject, err)
+			sendErr = fmt.Errorf("bus: publish %s: %w", ev.Type, err)
 			break
 		}
 		futures = append(futures, f)
@@ -171,12 +180,12 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []Event) (int, error) {
 		select {
 		case ack := <-f.Ok():
 			if ack == nil || ack.Stream == "" {
-				return i, fmt.Errorf("bus: publish %s %s to %s: no stream acknowledged it", ev.Type, ev.ID, ev.Subject)
+				return i, fmt.Errorf("bus: publish %s: no stream acknowledged it", ev.Type)
 			}
 		case err := <-f.Err():
-			return i, fmt.Errorf("bus: publish %s %s to %s: %w", ev.Type, ev.ID, ev.Subject, err)
+			return i, fmt.Errorf("bus: publish %s: %w", ev.Type, err)
 		case <-ctx.Done():
-			return i, fmt.Errorf("bus: publish %s %s to %s: waiting for ack: %w", ev.Type, ev.ID, ev.Subject, ctx.Err())
+			return i, fmt.Errorf("bus: publish %s: waiting for ack: %w", ev.Type, ctx.Err())
 		}
 	}
 	return len(futures), sendErr

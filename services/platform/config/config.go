@@ -13,6 +13,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/voix-dev/voix/services/platform/anonymity"
+	"github.com/voix-dev/voix/services/platform/bus"
 )
 
 // EnvName is the environment variable that sets flag name: "nats-url" → "VOIX_NATS_URL".
@@ -54,9 +58,14 @@ type Service struct {
 	NATSPassword string
 	// TokensFile is empty unless set: the service host then uses its default under DataDir
 	// (host.DefaultTokensFile), so that the default lives in one place.
-	TokensFile   string
-	LogLevel     string
-	MinGroupSize int
+	TokensFile string
+	// SecretFile is empty unless set: the host then uses <DataDir>/secret.key.
+	SecretFile   string
+	CreateSecret bool
+	// EventRetention is how long the streams keep events (bus.Config.Retention).
+	EventRetention time.Duration
+	LogLevel       string
+	MinGroupSize   int
 }
 
 // Defaults for the shared flags.
@@ -75,9 +84,25 @@ func (c *Service) Register(fs *flag.FlagSet, defaultListen string) {
 	fs.StringVar(&c.NATSUser, "nats-user", "", "NATS user")
 	fs.StringVar(&c.NATSPassword, "nats-password", "", "NATS password (prefer VOIX_NATS_PASSWORD: flags show in ps)")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "token hashes file (default <data-dir>/auth/token-hashes.json)")
+	fs.StringVar(&c.SecretFile, "secret-file", "", "anonymity secret shared by every service of the deployment (default <data-dir>/secret.key); "+
+		anonymity.SecretEnv+" may hold the key itself instead")
+	fs.BoolVar(&c.CreateSecret, "create-secret", false, "create the secret file when it is missing: only for the first service of a new deployment, then copy the file to the others")
+	fs.DurationVar(&c.EventRetention, "event-retention", bus.DefaultRetention,
+		"how long the streams keep events (0: forever); whoever reads the streams and holds the secret can attribute the events kept")
 	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.MinGroupSize, "min-group-size", DefaultMinGroupSize,
 		"k: no result or aggregate is shown for fewer distinct people (at least 2)")
+}
+
+// Secret is where the service finds the deployment's secret: the key in the environment
+// variable anonymity.SecretEnv when getenv has it, else the file.
+func (c *Service) Secret(getenv func(string) string) anonymity.SecretSource {
+	return anonymity.SecretSource{Key: getenv(anonymity.SecretEnv), File: c.SecretFile, Create: c.CreateSecret}
+}
+
+// Bus is how the service reaches NATS.
+func (c *Service) Bus() bus.Config {
+	return bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword, Retention: c.EventRetention}
 }
 
 // Validate checks every field and reports all problems at once, each naming its flag.
@@ -101,6 +126,9 @@ func (c *Service) Validate() error {
 	}
 	if c.NATSPassword != "" && c.NATSUser == "" {
 		bad("nats-user", "must be set when --nats-password is")
+	}
+	if c.EventRetention != 0 && c.EventRetention < bus.DuplicateWindow {
+		bad("event-retention", "is %v; must be 0 (forever) or at least the duplicate window, %v", c.EventRetention, bus.DuplicateWindow)
 	}
 	if c.MinGroupSize < 2 {
 		bad("min-group-size", "is %d; must be at least 2, or results would describe single people", c.MinGroupSize)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config"
 )
 
@@ -92,7 +93,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ApplyEnv: %v", err)
 	}
-	want := config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", MinGroupSize: 5}
+	want := config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", MinGroupSize: 5, EventRetention: bus.DefaultRetention}
 	if *c != want {
 		t.Fatalf("defaults = %+v, want %+v", *c, want)
 	}

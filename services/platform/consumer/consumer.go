@@ -229,7 +229,7 @@ func (c *Consumer) handle(m jetstream.Msg) {
 func (c *Consumer) process(m jetstream.Msg, apply func(*bolt.DB, string, Handler, bus.Event) (bool, error)) {
 	ev, err := bus.EventFromMsg(m)
 	if err != nil {
-		c.log.Error("terminating undecodable message", "subject", m.Subject(), "err", err)
+		c.log.Error("terminating undecodable message", "seq", seq(m), "err", err)
 		_ = m.TermWithReason("undecodable envelope")
 		return
 	}
@@ -237,18 +237,29 @@ func (c *Consumer) process(m jetstream.Msg, apply func(*bolt.DB, string, Handler
 	switch {
 	case err == nil:
 		if !applied {
-			c.log.Debug("event already applied", "id", ev.ID, "type", ev.Type)
+			c.log.Debug("event already applied", "type", ev.Type, "seq", seq(m))
 		}
 		// A lost ack means a redelivery, which Apply absorbs.
 		_ = m.Ack()
 	case errors.Is(err, ErrPermanent):
-		c.log.Error("terminating event that can never be applied", "id", ev.ID, "type", ev.Type, "subject", ev.Subject, "err", err)
+		c.log.Error("terminating event that can never be applied", "type", ev.Type, "seq", seq(m), "err", err)
 		_ = m.TermWithReason(trim(err.Error(), 200))
 	default:
 		delay := c.retryDelay(m)
-		c.log.Warn("event not applied, will retry", "id", ev.ID, "type", ev.Type, "err", err, "retry_in", delay)
+		c.log.Warn("event not applied, will retry", "type", ev.Type, "seq", seq(m), "err", err, "retry_in", delay)
 		_ = m.NakWithDelay(delay)
 	}
+}
+
+// seq is the message's stream sequence, which is how log lines name an event: never by its id
+// or subject, which name an item or a team next to the log line's exact time. The stream
+// already holds the sequence with its own receive time, so the log adds nothing to it.
+func seq(m jetstream.Msg) uint64 {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	return md.Sequence.Stream
 }
 
 func (c *Consumer) retryDelay(m jetstream.Msg) time.Duration {

@@ -41,9 +41,9 @@ type Config struct {
 	NATS bus.Config
 	// TokensFile holds token hashes (auth.TokenFile). Default <DataDir>/auth/token-hashes.json.
 	TokensFile string
-	// SecretFile holds the anonymity secret shared by all services. Default
-	// <DataDir>/secret.key; created when absent.
-	SecretFile string
+	// Secret is where the anonymity secret shared by all services of the deployment is; its
+	// File defaults to <DataDir>/secret.key. A missing file is an error unless Secret.Create.
+	Secret anonymity.SecretSource
 	// Policy lists the roles allowed on each RPC; RPCs missing from it are denied.
 	Policy auth.Policy
 	// Log receives structured logs. Default: discarded.
@@ -71,8 +71,8 @@ func (c *Config) defaults() error {
 	if c.TokensFile == "" {
 		c.TokensFile = DefaultTokensFile(c.DataDir)
 	}
-	if c.SecretFile == "" {
-		c.SecretFile = DefaultSecretFile(c.DataDir)
+	if c.Secret.File == "" {
+		c.Secret.File = DefaultSecretFile(c.DataDir)
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		}
 	}()
 
-	h.Secret, err = anonymity.LoadOrCreateSecret(cfg.SecretFile)
+	h.Secret, err = cfg.Secret.Load()
 	if err != nil {
 		return nil, err
 	}

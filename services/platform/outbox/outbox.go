@@ -108,14 +108,13 @@ type record struct {
 // Add stores ev in tx, the caller's write transaction (Update or Batch), and wakes the relay
 // when tx commits. If tx rolls back, the record goes with it and nothing is published; that
 // is also why Add is safe in a Batch function that bbolt runs a second time: the first run's
-// transaction was rolled back. A zero ev.Time is set to now, so retries carry the same time.
+// transaction was rolled back. The record keeps the event's day (bus.Day; today for a zero
+// ev.Time), never an instant, so retries carry the same time and the store no finer one.
 func (o *Outbox) Add(tx *bolt.Tx, ev bus.Event) error {
 	if err := ev.Validate(); err != nil {
 		return err
 	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
+	ev.Time = bus.Day(ev.Time)
 	b := tx.Bucket(bucket)
 	if b == nil {
 		return fmt.Errorf("outbox: bucket %q missing: create the Outbox with New on this db", BucketName)
@@ -126,10 +125,10 @@ func (o *Outbox) Add(tx *bolt.Tx, ev bus.Event) error {
 	}
 	v, err := json.Marshal(record{ev.ID, ev.Type, ev.Source, ev.Subject, ev.Time.UTC(), ev.Data})
 	if err != nil {
-		return fmt.Errorf("outbox: encode event %s: %w", ev.ID, err)
+		return fmt.Errorf("outbox: encode event %s: %w", ev.Type, err)
 	}
 	if err := b.Put(key(seq), v); err != nil {
-		return fmt.Errorf("outbox: store event %s: %w", ev.ID, err)
+		return fmt.Errorf("outbox: store event %s: %w", ev.Type, err)
 	}
 	tx.OnCommit(o.notify)
 	return nil
@@ -253,7 +252,7 @@ func (o *Outbox) publish(ctx context.Context, batch []pending) (int, error) {
 	}
 	for i, p := range batch {
 		if err := o.pub.Publish(ctx, p.ev); err != nil {
-			return i, fmt.Errorf("outbox: publish %s %s: %w", p.ev.Type, p.ev.ID, err)
+			return i, fmt.Errorf("outbox: publish %s: %w", p.ev.Type, err)
 		}
 	}
 	return len(batch), nil

@@ -152,7 +152,7 @@ func TestCommittedAddIsPublishedOnceAndDeleted(t *testing.T) {
 	m := msgs[0]
 	for k, v := range map[string]string{
 		"Nats-Msg-Id": "e1", "ce-id": "e1", "ce-specversion": "1.0", "ce-type": ev.Type,
-		"ce-source": ev.Source, "ce-time": "2026-01-02T03:04:05Z", "content-type": "application/protobuf",
+		"ce-source": ev.Source, "ce-time": "2026-01-02T00:00:00Z", "content-type": "application/protobuf",
 	} {
 		if got := m.Header.Get(k); got != v {
 			t.Errorf("header %s = %q, want %q", k, got, v)

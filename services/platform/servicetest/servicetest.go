@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/host"
@@ -64,6 +65,10 @@ func New(t testing.TB) *Env {
 	e.SubtreeManager = add(auth.RoleManager, Org+"/eng")
 	if err := auth.WriteTokens(host.DefaultTokensFile(e.DataDir), file); err != nil {
 		t.Fatalf("servicetest: write tokens: %v", err)
+	}
+	// Services never make a secret of their own: the deployment's is there before they start.
+	if _, err := anonymity.LoadOrCreateSecret(host.DefaultSecretFile(e.DataDir)); err != nil {
+		t.Fatalf("servicetest: create secret: %v", err)
 	}
 	return e
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/gateway"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/embednats"
@@ -134,6 +135,11 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 	if err := writeTokenHashes(host.DefaultTokensFile(cfg.DataDir), s.Tokens, cfg.Org); err != nil {
 		return nil, err
 	}
+	// One secret for the whole suite, made on the first run: the services share the data dir
+	// and never make one of their own.
+	if _, err := anonymity.LoadOrCreateSecret(host.DefaultSecretFile(cfg.DataDir)); err != nil {
+		return nil, err
+	}
 	s.NATS, err = embednats.Start(embednats.Config{
 		Host:       cfg.Host,
 		Port:       cfg.NATSPort,
@@ -147,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	natsCfg := bus.Config{URL: s.NATS.ClientURL(), User: s.Tokens.NATSServicesUser, Password: s.Tokens.NATSServicesPassword}
+	natsCfg := bus.Config{URL: s.NATS.ClientURL(), User: s.Tokens.NATSServicesUser, Password: s.Tokens.NATSServicesPassword, Retention: bus.DefaultRetention}
 
 	if s.Sentiment, err = sentiment.Start(ctx, sentiment.Config{
 		Listen: cfg.SentimentListen, DataDir: cfg.DataDir, NATS: natsCfg,

@@ -11,7 +11,6 @@ import (
 
 	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/platform/anonymity"
-	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config"
 )
 
@@ -26,9 +25,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("feedback", flag.ContinueOnError)
 	var c config.Service
 	c.Register(fs, feedback.DefaultListen)
-	secret := fs.String("secret-file", "", "anonymity secret shared by all services (default <data-dir>/secret.key)")
 	threshold := fs.Int("comment-threshold", anonymity.DefaultCommentThreshold, "headcount a segment needs before comments are shown under it; fix it before the first comment")
-	minGroup := fs.Int("min-group-size", anonymity.DefaultMinGroupSize, "distinct people below which loop statistics are hidden")
 	daily := fs.Int("daily-limit", feedback.DefaultDailyLimit, "comments one person may submit per UTC day")
 	ack := fs.Duration("ack-deadline", feedback.DefaultAckDeadline, "time a comment may stay NEW before it is overdue")
 	resolve := fs.Duration("resolve-deadline", feedback.DefaultResolveDeadline, "time a comment may stay open before it is overdue")
@@ -46,13 +43,13 @@ func run(args []string) error {
 	svc, err := feedback.Start(ctx, feedback.Config{
 		Listen:     c.Listen,
 		DataDir:    c.DataDir,
-		NATS:       bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword},
+		NATS:       c.Bus(),
 		TokensFile: c.TokensFile,
-		SecretFile: *secret,
+		Secret:     c.Secret(os.Getenv),
 		Log:        c.Logger(os.Stderr),
 
 		CommentThreshold: *threshold,
-		MinGroupSize:     *minGroup,
+		MinGroupSize:     c.MinGroupSize,
 		DailyLimit:       *daily,
 		AckDeadline:      *ack,
 		ResolveDeadline:  *resolve,

@@ -11,7 +11,6 @@ import (
 	"time"
 	_ "time/tzdata" // survey time zones must load on hosts without /usr/share/zoneinfo
 
-	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config"
 	"github.com/voix-dev/voix/services/pulse"
 )
@@ -27,7 +26,6 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("pulse", flag.ContinueOnError)
 	var c config.Service
 	c.Register(fs, pulse.DefaultListen)
-	secret := fs.String("secret-file", "", "anonymity secret shared by all services (default <data-dir>/secret.key)")
 	scheduleEvery := fs.Duration("schedule-every", time.Second, "how often the scheduler opens and closes waves")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,9 +41,9 @@ func run(args []string) error {
 	svc, err := pulse.Start(ctx, pulse.Config{
 		Listen:     c.Listen,
 		DataDir:    c.DataDir,
-		NATS:       bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword},
+		NATS:       c.Bus(),
 		TokensFile: c.TokensFile,
-		SecretFile: *secret,
+		Secret:     c.Secret(os.Getenv),
 		Log:        c.Logger(os.Stderr),
 
 		ScheduleEvery: *scheduleEvery,

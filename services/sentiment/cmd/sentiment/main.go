@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config"
 	"github.com/voix-dev/voix/services/sentiment"
 )
@@ -26,7 +25,6 @@ func run(args []string) error {
 	var c config.Service
 	c.Register(fs, sentiment.DefaultListen)
 	lang := fs.String("language", "en", "organisation language for texts too short to tell: en or fr")
-	secret := fs.String("secret-file", "", "anonymity secret shared by all services (default <data-dir>/secret.key)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,9 +39,9 @@ func run(args []string) error {
 	svc, err := sentiment.Start(ctx, sentiment.Config{
 		Listen:       c.Listen,
 		DataDir:      c.DataDir,
-		NATS:         bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword},
+		NATS:         c.Bus(),
 		TokensFile:   c.TokensFile,
-		SecretFile:   *secret,
+		Secret:       c.Secret(os.Getenv),
 		MinGroupSize: c.MinGroupSize,
 		Language:     *lang,
 		Log:          c.Logger(os.Stderr),
