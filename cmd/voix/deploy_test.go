@@ -17,7 +17,8 @@ import (
 // fsynced, the services user runs JetStream, and the portal user reads aggregates only.
 func TestDeployNATSConfig(t *testing.T) {
 	t.Setenv("VOIX_NATS_SERVICES_PASSWORD", "svc-pass")
-	t.Setenv("VOIX_NATS_PORTAL_PASSWORD", "portal-pass")
+	t.Setenv("VOIX_NATS_PORTAL_ACME_PASSWORD", "portal-pass")
+	t.Setenv("VOIX_NATS_PORTAL_GLOBEX_PASSWORD", "globex-pass")
 	t.Setenv("VOIX_NATS_SYS_PASSWORD", "sys-pass")
 	for i := 1; i <= 3; i++ {
 		path := filepath.Join("..", "..", "deploy", "nats", "nats-"+string(rune('0'+i))+".conf")
@@ -27,6 +28,9 @@ func TestDeployNATSConfig(t *testing.T) {
 		}
 		if !opts.SyncAlways {
 			t.Errorf("%s: sync_interval is not always: acknowledged events could be lost in a crash", path)
+		}
+		if opts.HTTPHost != "127.0.0.1" {
+			t.Errorf("%s: monitoring listens on %q: it has no authentication, keep it on loopback", path, opts.HTTPHost)
 		}
 		if len(opts.Routes) != 3 || opts.Cluster.Name != "voix" {
 			t.Errorf("%s: want 3 routes in cluster voix, got %d routes in %q", path, len(opts.Routes), opts.Cluster.Name)
@@ -67,29 +71,32 @@ func TestDeployNATSConfig(t *testing.T) {
 	}
 
 	errs := make(chan error, 4)
-	portal, err := nats.Connect(s.ClientURL(), nats.UserInfo("portal", "portal-pass"),
+	portal, err := nats.Connect(s.ClientURL(), nats.UserInfo("portal-acme", "portal-pass"),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
 	if err != nil {
 		t.Fatalf("portal user: %v", err)
 	}
 	defer portal.Close()
-	ok, err := portal.SubscribeSync("voix.sentiment.updated.>")
+	ok, err := portal.SubscribeSync("voix.sentiment.updated.acme.>")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := portal.SubscribeSync("voix.feedback.>"); err != nil {
-		t.Fatal(err)
-	}
-	portal.Flush()
-	select {
-	case err := <-errs:
-		if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") || !strings.Contains(err.Error(), "voix.feedback.>") {
-			t.Fatalf("want a permissions violation for voix.feedback.>, got %v", err)
+	// Raw comments and other organisations are refused.
+	for _, subj := range []string{"voix.feedback.>", "voix.sentiment.updated.>", "voix.sentiment.updated.globex"} {
+		if _, err := portal.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the portal user's subscription to voix.feedback.> was accepted")
+		portal.Flush()
+		select {
+		case err := <-errs:
+			if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") || !strings.Contains(err.Error(), subj) {
+				t.Fatalf("want a permissions violation for %s, got %v", subj, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the portal user's subscription to %s was accepted", subj)
+		}
 	}
-	if _, err := js.Publish(ctx, "voix.sentiment.updated.acme", []byte("x")); err != nil {
+	if _, err := js.Publish(ctx, "voix.sentiment.updated.acme.eng", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ok.NextMsg(5 * time.Second); err != nil {

@@ -25,16 +25,22 @@ type User struct {
 	PublishAllow, SubscribeAllow []string
 }
 
-// PortalUser is the user an HR portal gets: it can subscribe to aggregated sentiment
-// (voix.sentiment.updated.> and voix.sentiment.alert.>) and nothing else, and publish nothing.
-// That excludes raw comments (voix.feedback.>), per-item scores (voix.sentiment.scored.>) and
-// the JetStream API, so a portal reads live events with core subscriptions only.
-func PortalUser(name, password string) User {
+// PortalUser is the user an HR portal of one organisation gets: it can subscribe to that
+// organisation's aggregated sentiment and alerts (voix.sentiment.updated.<org>, .<org>.> and
+// the same under voix.sentiment.alert) and nothing else, and publish nothing. That excludes
+// other organisations, raw comments (voix.feedback.>), per-item scores
+// (voix.sentiment.scored.>) and the JetStream API, so a portal reads live events with core
+// subscriptions only. Give each organisation its own portal user.
+func PortalUser(name, password, org string) User {
+	var allow []string
+	for _, prefix := range []string{"voix.sentiment.updated.", "voix.sentiment.alert."} {
+		allow = append(allow, prefix+org, prefix+org+".>")
+	}
 	return User{
 		Name:           name,
 		Password:       password,
 		PublishAllow:   []string{},
-		SubscribeAllow: []string{"voix.sentiment.updated.>", "voix.sentiment.alert.>"},
+		SubscribeAllow: allow,
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 
 var (
 	service = embednats.User{Name: "svc", Password: "svc-secret"}
-	portal  = embednats.PortalUser("portal", "portal-secret")
+	portal  = embednats.PortalUser("portal", "portal-secret", "acme")
 )
 
 func TestPortalUserSeesAggregatesOnly(t *testing.T) {
@@ -65,17 +65,40 @@ func TestPortalUserSeesAggregatesOnly(t *testing.T) {
 		t.Fatalf("portal got %+v, want %+v", got, ev)
 	}
 
-	// Raw comments are refused by the server.
-	if _, err := pc.SubscribeSync("voix.feedback.>"); err != nil {
-		t.Fatalf("subscribe call itself failed: %v", err)
-	}
-	select {
-	case err := <-asyncErrs:
-		if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), "voix.feedback.>") {
-			t.Fatalf("async error = %v, want a permissions violation for voix.feedback.>", err)
+	// Raw comments, and every other organisation (the whole tree included), are refused by
+	// the server.
+	for _, subj := range []string{"voix.feedback.>", "voix.sentiment.updated.globex.>", "voix.sentiment.updated.>", "voix.sentiment.alert.*", "voix.sentiment.updated.acmex"} {
+		if _, err := pc.SubscribeSync(subj); err != nil {
+			t.Fatalf("subscribe call itself failed: %v", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no permissions violation reported for voix.feedback.>")
+		select {
+		case err := <-asyncErrs:
+			if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), subj) {
+				t.Fatalf("async error = %v, want a permissions violation for %s", err, subj)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no permissions violation reported for %s", subj)
+		}
+	}
+	// Its own organisation's alerts and the organisation's own aggregate arrive.
+	for _, c := range []struct{ sub, pub string }{
+		{"voix.sentiment.alert.acme.>", "voix.sentiment.alert.acme.eng"},
+		{"voix.sentiment.updated.acme", "voix.sentiment.updated.acme"},
+	} {
+		sub, err := pc.SubscribeSync(c.sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		ev := bus.Event{ID: "ev-" + c.pub, Type: "voix.sentiment.x.v1", Source: "voix/sentiment", Subject: c.pub, Data: []byte{1}}
+		if err := svc.Publish(context.Background(), ev); err != nil {
+			t.Fatalf("service publish: %v", err)
+		}
+		if _, err := sub.NextMsg(5 * time.Second); err != nil {
+			t.Fatalf("portal subscribed to %s did not receive %s: %v", c.sub, c.pub, err)
+		}
 	}
 
 	// And the portal cannot publish, not even to the subjects it reads.

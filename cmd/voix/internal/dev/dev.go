@@ -147,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 		SyncAlways: true,
 		Users: []embednats.User{
 			{Name: s.Tokens.NATSServicesUser, Password: s.Tokens.NATSServicesPassword},
-			embednats.PortalUser(s.Tokens.NATSPortalUser, s.Tokens.NATSPortalPassword),
+			embednats.PortalUser(s.Tokens.NATSPortalUser, s.Tokens.NATSPortalPassword, cfg.Org),
 		},
 	})
 	if err != nil {
