@@ -91,7 +91,7 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		Dimensions:   c.Dimensions,
 		SubmittedDay: c.CreateDay,
 	}
-	for _, t := range s.host.Secret.Contributors(sub.ref, sub.seg, now) {
+	for _, t := range s.host.Secret.SealedContributors(sub.ref, sub.seg, now) {
 		ev.Contributors = append(ev.Contributors, &eventsv1.ContributorTag{Segment: t.Segment, Window: t.Window, Tag: t.Tag})
 	}
 	data, err := proto.Marshal(ev)

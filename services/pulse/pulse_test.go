@@ -484,8 +484,14 @@ func TestResponseSubmittedEvent(t *testing.T) {
 	}
 	covered := map[string]bool{}
 	for i, c := range ev.Contributors {
-		if c.Segment != want[i].Segment || c.Window != want[i].Window || !bytes.Equal(c.Tag, want[i].Tag) {
-			t.Errorf("contributor %d = %v, want %v", i, c, want[i])
+		// Sealed in the event (a reader of the stream cannot link two of one person's
+		// events); the secret opens it to the person's tag.
+		opened, err := secret.OpenTag(c.Segment, c.Window, c.Tag)
+		if c.Segment != want[i].Segment || c.Window != want[i].Window || err != nil || !bytes.Equal(opened, want[i].Tag) {
+			t.Errorf("contributor %d = %v (opened %x, %v), want %v", i, c, opened, err, want[i])
+		}
+		if bytes.Contains(c.Tag, want[i].Tag[:8]) {
+			t.Errorf("contributor %d carries its tag in clear", i)
 		}
 		covered[c.Segment] = true
 	}

@@ -82,7 +82,7 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		SubmittedDay: timestamppb.New(day),
 	}
 	ev := proto.CloneOf(rec)
-	for _, c := range s.host.Secret.Contributors(sub.ref, sub.seg, now) {
+	for _, c := range s.host.Secret.SealedContributors(sub.ref, sub.seg, now) {
 		ev.Contributors = append(ev.Contributors, &eventsv1.ContributorTag{
 			Segment: c.Segment, Window: c.Window, Tag: c.Tag,
 		})

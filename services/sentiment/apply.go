@@ -125,7 +125,13 @@ func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
 func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv1.ContributorTag, parts []contribution) error {
 	// Every tag is checked before anything is written: a rebuild applies events in one shared
 	// transaction, where a half-applied event could not be rolled back alone.
-	for _, t := range tags {
+	opened := make([][]byte, len(tags))
+	for i, t := range tags {
+		tag, err := s.host.Secret.OpenTag(t.Segment, t.Window, t.Tag)
+		if err != nil {
+			return fmt.Errorf("%w: contributor tag of %s: %v", consumer.ErrPermanent, t.Window, err)
+		}
+		opened[i] = tag
 		tagSeg, err := segment.Parse(t.Segment)
 		if err != nil || !seg.Within(tagSeg) {
 			return fmt.Errorf("%w: contributor tag segment %q is not %q or one of its ancestors", consumer.ErrPermanent, t.Segment, seg)
@@ -134,7 +140,7 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 			return fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
 		}
 	}
-	for _, t := range tags {
+	for i, t := range tags {
 		for _, p := range parts {
 			dims := dimensionsWithAll(p.dims)
 			if p.only {
@@ -142,7 +148,7 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 			}
 			for _, d := range dims {
 				k := rollup.Key{Segment: t.Segment, Dimension: int32(d), Window: t.Window}
-				if _, err := rollup.UnsafeAdd(rb, k, t.Tag, p.item); err != nil {
+				if _, err := rollup.UnsafeAdd(rb, k, opened[i], p.item); err != nil {
 					return err
 				}
 			}
