@@ -64,8 +64,11 @@ type Service struct {
 	CreateSecret bool
 	// EventRetention is how long the streams keep events (bus.Config.Retention).
 	EventRetention time.Duration
-	LogLevel       string
-	MinGroupSize   int
+	// ClockOffset shifts the service's clock (Now). For audits and demos that replay days
+	// of activity; a deployment leaves it 0.
+	ClockOffset  time.Duration
+	LogLevel     string
+	MinGroupSize int
 }
 
 // Defaults for the shared flags.
@@ -89,6 +92,7 @@ func (c *Service) Register(fs *flag.FlagSet, defaultListen string) {
 	fs.BoolVar(&c.CreateSecret, "create-secret", false, "create the secret file when it is missing: only for the first service of a new deployment, then copy the file to the others")
 	fs.DurationVar(&c.EventRetention, "event-retention", bus.DefaultRetention,
 		"how long the streams keep events (0: forever); whoever reads the streams and holds the secret can attribute the events kept")
+	fs.DurationVar(&c.ClockOffset, "clock-offset", 0, "shift the service clock by this much (e.g. -48h): for audits and demos that replay days of activity, never in production")
 	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.MinGroupSize, "min-group-size", DefaultMinGroupSize,
 		"k: no result or aggregate is shown for fewer distinct people (at least 2)")
@@ -98,6 +102,15 @@ func (c *Service) Register(fs *flag.FlagSet, defaultListen string) {
 // variable anonymity.SecretEnv when getenv has it, else the file.
 func (c *Service) Secret(getenv func(string) string) anonymity.SecretSource {
 	return anonymity.SecretSource{Key: getenv(anonymity.SecretEnv), File: c.SecretFile, Create: c.CreateSecret}
+}
+
+// Now is the service's clock: time.Now shifted by ClockOffset.
+func (c *Service) Now() func() time.Time {
+	if c.ClockOffset == 0 {
+		return time.Now
+	}
+	off := c.ClockOffset
+	return func() time.Time { return time.Now().Add(off) }
 }
 
 // Bus is how the service reaches NATS.

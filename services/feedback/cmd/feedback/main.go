@@ -47,6 +47,7 @@ func run(args []string) error {
 		TokensFile: c.TokensFile,
 		Secret:     c.Secret(os.Getenv),
 		Log:        c.Logger(os.Stderr),
+		Now:        c.Now(),
 
 		CommentThreshold: *threshold,
 		MinGroupSize:     c.MinGroupSize,

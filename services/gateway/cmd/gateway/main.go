@@ -29,11 +29,22 @@ func run(args []string) error {
 	feedbackAddr := fs.String("feedback-addr", "127.0.0.1:7102", "feedback service gRPC address")
 	pulseAddr := fs.String("pulse-addr", "127.0.0.1:7101", "pulse service gRPC address (empty: no /pulse)")
 	directory := fs.String("directory-file", "", "CSV or JSON file of chat users and segments to load at start")
+	workspaces := map[string]string{}
+	fs.Func("workspace", "chat workspace id and its organisation, e.g. T123=acme; repeatable, or comma-separated "+
+		"(env VOIX_WORKSPACES). Without it, every workspace belongs to the organisation of the gateway's token",
+		func(v string) error { return gateway.ParseWorkspaces(v, workspaces) })
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "workspace" })
 	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
 		return err
+	}
+	if v := os.Getenv("VOIX_WORKSPACES"); v != "" && !given {
+		if err := gateway.ParseWorkspaces(v, workspaces); err != nil {
+			return fmt.Errorf("environment VOIX_WORKSPACES: %w", err)
+		}
 	}
 	// Secrets come from the environment only, never from flags that show in process lists.
 	secret, token := os.Getenv("VOIX_SLACK_SIGNING_SECRET"), os.Getenv("VOIX_GATEWAY_TOKEN")
@@ -44,8 +55,8 @@ func run(args []string) error {
 	defer stop()
 	svc, err := gateway.Start(ctx, gateway.Config{
 		Listen: *listen, DataDir: *dataDir, SigningSecret: []byte(secret), FeedbackAddr: *feedbackAddr,
-		PulseAddr: *pulseAddr,
-		Token:     token, DirectoryFile: *directory, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		PulseAddr: *pulseAddr, Workspaces: workspaces,
+		Token: token, DirectoryFile: *directory, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ func run(args []string) error {
 		TokensFile: c.TokensFile,
 		Secret:     c.Secret(os.Getenv),
 		Log:        c.Logger(os.Stderr),
+		Now:        c.Now(),
 
 		ScheduleEvery: *scheduleEvery,
 	})

@@ -45,6 +45,7 @@ func run(args []string) error {
 		MinGroupSize: c.MinGroupSize,
 		Language:     *lang,
 		Log:          c.Logger(os.Stderr),
+		Now:          c.Now(),
 	})
 	if err != nil {
 		return err
