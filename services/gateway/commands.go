@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,7 +16,6 @@ import (
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
-	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 // reply is Slack's response format for a slash command.
@@ -30,21 +29,42 @@ func ephemeral(format string, args ...any) reply {
 	return reply{ResponseType: "ephemeral", Text: fmt.Sprintf(format, args...)}
 }
 
-// codeRule is the shape of a follow-up code (the feedback service's token): 26 characters of
-// base32. Only a word of that shape makes "status" or "reply" a subcommand, so a comment that
-// starts with those words is still a comment.
-var codeRule = regexp.MustCompile(`^[A-Z2-7]{26}$`)
-
 // callTimeout bounds a call to the services: Slack waits 3 seconds for an answer.
 const callTimeout = 2500 * time.Millisecond
 
-const usage = "Share feedback anonymously with `/feedback <what you want to say>`. " +
-	"Follow it with `/feedback status <code>` and answer with `/feedback reply <code> <text>`. " +
-	"Set your team once with `/feedback team <team>`, e.g. `/feedback team acme/eng`."
+// usage is the help of /feedback. It states the rule of parseFeedback in short.
+const usage = "Share feedback anonymously with `/feedback <what you want to say>`: I give you a follow-up code. " +
+	"See answers with `/feedback status <code>` and answer with `/feedback reply <code> <text>`. " +
+	"Keep the code to yourself: a message holding something shaped like a code (26 letters and digits) is never sent as feedback. " +
+	"Your team: `/feedback team` shows it and the teams to pick from, `/feedback team <team>` picks one (unless HR set it). " +
+	"Language of survey questions: `/feedback lang fr` or `/feedback lang en`. " +
+	"A message starting with status or reply followed by a code, or of one or two words starting with status, reply, team, lang or help, " +
+	"is read as a command and never sent as feedback."
+
+// Help for a malformed subcommand. Each says nothing was sent, and how to send it as feedback
+// if that was meant.
+var topicHelp = map[string]string{
+	kwStatus: "To see the answers to your feedback, send `/feedback status <code>` with the 26-character code I gave you.",
+	kwReply:  "To add to your thread, send `/feedback reply <code> <your text>` with the 26-character code I gave you.",
+	kwTeam:   "To pick your team, send `/feedback team <team>` with the team alone, e.g. `/feedback team acme/eng`; `/feedback team` lists them.",
+	kwLang:   "To choose the language of survey questions, send `/feedback lang fr` or `/feedback lang en`.",
+}
+
+const notAComment = " Nothing was sent. If you meant this as feedback, write a longer sentence that does not start with that word."
+
+// codeInText answers a comment that holds something shaped like a follow-up code.
+const codeInText = "I did not send this: it looks like it contains a follow-up code, and whoever reads it could read and answer that thread as you. " +
+	"To add to a thread, send `/feedback reply <code> <text>`; to share new feedback, send it again without the code."
 
 func (s *Service) handleCommand(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r)
 	if !ok {
+		return
+	}
+	// Slack checks the endpoint's certificate with a form holding ssl_check=1 (and a token),
+	// signed or not, and wants 200 with nothing in it. Such a form is never a command.
+	if vals, err := url.ParseQuery(string(body)); err == nil && vals.Has("ssl_check") {
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if err := verify(s.cfg.SigningSecret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, s.cfg.Now()); err != nil {
@@ -69,43 +89,75 @@ func (s *Service) handleCommand(w http.ResponseWriter, r *http.Request) {
 	default:
 		out = ephemeral("I don't know %s yet. %s", cmd.Command, usage)
 	}
+	out.Text = escapeSlack(out.Text)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(out)
 }
 
-// feedbackCommand runs /feedback and its subcommands.
+// feedbackCommand runs /feedback and its subcommands (parseFeedback says which).
 func (s *Service) feedbackCommand(ctx context.Context, cmd command, body []byte) reply {
-	text := strings.TrimSpace(cmd.Text)
-	verb, rest, _ := strings.Cut(text, " ")
-	rest = strings.TrimSpace(rest)
-	code, after, _ := strings.Cut(rest, " ")
-	switch {
-	case text == "" || text == "help":
-		return ephemeral("%s", usage)
-	case verb == "status" && codeRule.MatchString(rest):
-		return s.status(ctx, rest)
-	case verb == "reply" && codeRule.MatchString(code) && strings.TrimSpace(after) != "":
-		return s.followUp(ctx, code, strings.TrimSpace(after))
-	case verb == "team" && !strings.ContainsAny(rest, " \t\n"):
-		if p, err := segment.Parse(rest); err == nil {
-			return s.pickTeam(cmd, p)
+	in := parseFeedback(cmd.Text)
+	switch in.verb {
+	case verbHelp:
+		if h, ok := topicHelp[in.topic]; ok {
+			return ephemeral("%s%s", h, notAComment)
 		}
+		return ephemeral("%s", usage)
+	case verbCodeInText:
+		return ephemeral("%s", codeInText)
+	case verbStatus:
+		out := s.status(ctx, in.code)
+		if in.extra {
+			out.Text += "\n(The words after the code were not sent. To add to the thread, use `/feedback reply <code> <text>`.)"
+		}
+		return out
+	case verbReply:
+		if containsCodeShape(in.arg) {
+			return ephemeral("%s", codeInText)
+		}
+		return s.followUp(ctx, in.code, in.arg)
+	case verbTeam:
+		return s.pickTeam(ctx, cmd, in.arg)
+	case verbLang:
+		return s.setLanguage(cmd, in.arg, "/feedback")
 	}
-	return s.submit(ctx, cmd, text, body)
+	return s.submit(ctx, cmd, in.text, body)
 }
 
-func (s *Service) pickTeam(cmd command, p segment.Path) reply {
-	if err := s.dir.Set([]Entry{{TeamID: cmd.TeamID, UserID: cmd.UserID, Segment: p.String()}}); err != nil {
-		s.cfg.Log.Error("directory: set", "err", err)
-		return ephemeral("Sorry, I could not save your team. Please try again in a minute.")
-	}
-	return ephemeral("Got it: your feedback will count for %s. Nobody can see who you are.", p)
-}
-
-func (s *Service) submit(ctx context.Context, cmd command, text string, body []byte) reply {
-	seg, ok := s.dir.Lookup(cmd.TeamID, cmd.UserID)
+// setLanguage runs "/feedback lang <fr|en>" and "/pulse lang <fr|en>".
+func (s *Service) setLanguage(cmd command, typed, command string) reply {
+	lang, ok := parseLanguage(typed)
 	if !ok {
-		return ephemeral("I don't know your team yet, so I did not send this. Pick it with `/feedback team <team>` (for example `/feedback team acme/eng`), then send your feedback again.")
+		tail := " Nothing was changed."
+		if command == "/feedback" {
+			tail = notAComment
+		}
+		return ephemeral("To choose the language of survey questions, send `%s lang fr` or `%s lang en`.%s", command, command, tail)
+	}
+	m, r := s.lookup(cmd)
+	if r != nil {
+		return *r
+	}
+	if err := s.dir.SetLanguage(m.org, cmd.TeamID, cmd.UserID, lang); err != nil {
+		s.cfg.Log.Error("directory: set language", "err", err)
+		return ephemeral("Sorry, I could not save your language. Please try again in a minute.")
+	}
+	name := map[string]string{"fr": "French", "en": "English"}[lang]
+	return ephemeral("Got it: survey questions will come in %s when the survey has them.", name)
+}
+
+// submit files a comment for the person's segment. The text is never kept here: if the
+// person has no team, they are told plainly that it was not sent.
+func (s *Service) submit(ctx context.Context, cmd command, text string, body []byte) reply {
+	m, r := s.lookup(cmd)
+	if r != nil {
+		return *r
+	}
+	seg, r := s.segmentOf(ctx, m, "I did not send this (and kept no copy): send it again once your team is set.")
+	if r != nil {
+		return *r
 	}
 	// Slack retries a command whose answer was slow with the same body: the same key makes the
 	// retry return the first comment instead of a second one.
@@ -160,7 +212,7 @@ func (s *Service) followUp(ctx context.Context, code, text string) reply {
 // (without the person: the log line names the action and the status only).
 func (s *Service) failed(action string, err error) reply {
 	st := status.Convert(err)
-	s.cfg.Log.Warn("feedback call failed", "action", action, "code", st.Code().String(), "message", st.Message())
+	s.cfg.Log.Warn("feedback call failed", "action", action, "code", st.Code().String(), "message", redactCodes(st.Message()))
 	switch st.Code() {
 	case codes.NotFound:
 		return ephemeral("I can't find feedback with that code. Check it and try again.")
@@ -168,7 +220,10 @@ func (s *Service) failed(action string, err error) reply {
 		return ephemeral("You have shared a lot today, thank you! Please come back tomorrow.")
 	case codes.InvalidArgument:
 		if field, rule, ok := strings.Cut(st.Message(), ": "); ok && field == "text" {
-			return ephemeral("That message can't be sent: it %s.", strings.TrimPrefix(rule, "must "))
+			if strings.HasPrefix(rule, "must ") {
+				return ephemeral("That message can't be sent: the text %s.", strings.TrimSuffix(rule, "."))
+			}
+			return ephemeral("That message can't be sent: %s.", strings.TrimSuffix(rule, "."))
 		}
 		return ephemeral("That can't be sent as it is. Please rephrase and try again.")
 	case codes.PermissionDenied:

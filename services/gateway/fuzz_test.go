@@ -126,3 +126,72 @@ func FuzzParseAnswers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseFeedback: the parser never panics; a text whose first word is status or reply and
+// whose second word has the shape of a code is never a comment; no comment holds a code shape;
+// codes handed to the service are upper-case base32.
+func FuzzParseFeedback(f *testing.F) {
+	for _, s := range []string{
+		"status " + testCode,
+		"status `" + strings.ToLower(testCode) + "`.",
+		"Reply\t" + testCode + "\nmore",
+		"reply " + testCode,
+		"status update: the build is slow",
+		"team Acme/Ops",
+		"team acme/eng please",
+		"lang fr",
+		"my code is " + testCode,
+		"&lt;" + testCode + "&gt;",
+		"/feedback status " + testCode,
+		"status\u200b" + testCode,
+		"“status” «" + testCode + "»",
+		"",
+		"\xff\xfe",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		in := parseFeedback(text)
+		if in.verb == verbComment {
+			if in.text == "" || containsCodeShape(in.text) || containsCodeShape(text) {
+				t.Fatalf("%q is a comment %q holding a code shape or empty", text, in.text)
+			}
+		}
+		if in.verb == verbStatus || in.verb == verbReply {
+			if len(in.code) != codeLen || strings.ToUpper(in.code) != in.code || !isCodeShape(in.code) {
+				t.Fatalf("%q gave the code %q", text, in.code)
+			}
+		}
+		if in.verb == verbReply && strings.TrimSpace(in.arg) == "" {
+			t.Fatalf("%q: a reply without text", text)
+		}
+		// Compute the first two words independently of the parser's own path.
+		words := strings.FieldsFunc(unescapeSlack(text), isSeparator)
+		if len(words) > 0 && strings.EqualFold(strings.Trim(words[0], wrapping), "/feedback") {
+			words = words[1:]
+		}
+		if len(words) >= 2 {
+			first := strings.ToLower(strings.Trim(words[0], wrapping))
+			if (first == "status" || first == "reply") && isCodeShape(strings.Trim(words[1], wrapping)) && in.verb == verbComment {
+				t.Fatalf("%q: %s followed by a code was filed as a comment", text, first)
+			}
+		}
+	})
+}
+
+// FuzzSlackText: redacted log text holds no code shape, and escaping for Slack leaves no raw
+// control character and round-trips.
+func FuzzSlackText(f *testing.F) {
+	for _, s := range []string{testCode, "a " + testCode + "b " + testCode, "<!channel> & <@U1|jo>", "&amp;lt;", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if r := redactCodes(s); containsCodeShape(r) {
+			t.Fatalf("redactCodes(%q) = %q still holds a code shape", s, r)
+		}
+		e := escapeSlack(s)
+		if strings.ContainsAny(e, "<>") || unescapeSlack(e) != s {
+			t.Fatalf("escapeSlack(%q) = %q", s, e)
+		}
+	})
+}

@@ -4,8 +4,20 @@
 // keeping the user's id.
 //
 // Nothing reaches the services unless the request is signed with the app's signing secret,
-// fresh (5 minutes), at most 64 KiB and a well-formed form. The person typing is passed to the
-// feedback service as an opaque submitter_ref, which that service never stores either.
+// fresh (5 minutes), at most 64 KiB and a well-formed form (Slack's ssl_check ping is answered
+// with an empty 200 and goes nowhere). The person typing is passed to the feedback service as
+// an opaque submitter_ref, which that service never stores either.
+//
+// What protects anonymity here:
+//   - A follow-up code never becomes comment text: subcommands are read tolerantly (text.go),
+//     a malformed one gets help, and a comment holding anything shaped like a code is refused.
+//   - The directory set by HR is the authority on a person's segment; a person the directory
+//     does not know picks among the teams registered in the feedback service (teams.go).
+//   - Directory entries are scoped by organisation, and a workspace belongs to exactly one
+//     (workspace.go): one organisation's HR cannot move another's people.
+//   - Replies escape &, < and > (text.go), so no comment, answer or survey text can notify a
+//     channel or forge a link.
+//   - Logs name no chat user, hold no comment text and no follow-up code.
 package gateway
 
 import (
@@ -53,11 +65,21 @@ type Config struct {
 	// Token is a submitter bearer token the gateway presents to the services. Required.
 	Token string
 	// DirectoryFile, if set, is a CSV or JSON file of chat users and segments (ReadEntries)
-	// loaded at start, on top of the persisted directory.
+	// loaded at start, on top of the persisted directory, as HR's entries.
 	DirectoryFile string
-	// TokensFile and SecretFile default to the host's files under DataDir. Tokens authorise
-	// the directory endpoint; the secret keys the directory's hashes.
-	TokensFile, SecretFile string
+	// Workspaces maps a chat workspace id (Slack's team_id) to the organisation (the first
+	// element of a segment, e.g. "acme") its people belong to. Set, it is exhaustive: commands
+	// from a workspace it does not list are answered that the workspace is not connected, and
+	// directory entries for it are refused. Empty, every workspace belongs to the organisation
+	// of Token's prefix, which the token file must then know. See workspace.go.
+	Workspaces map[string]string
+	// TokensFile defaults to the host's file under DataDir. Tokens authorise the directory
+	// endpoint.
+	TokensFile string
+	// Secret is the deployment's shared anonymity secret, which keys the directory's hashes
+	// (its File defaults to the host's file under DataDir, which must exist unless
+	// Secret.Create).
+	Secret anonymity.SecretSource
 	// Log receives structured logs. Default: discarded.
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -81,8 +103,8 @@ func (c *Config) defaults() error {
 	if c.TokensFile == "" {
 		c.TokensFile = host.DefaultTokensFile(c.DataDir)
 	}
-	if c.SecretFile == "" {
-		c.SecretFile = host.DefaultSecretFile(c.DataDir)
+	if c.Secret.File == "" {
+		c.Secret.File = host.DefaultSecretFile(c.DataDir)
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -98,6 +120,7 @@ type Service struct {
 	cfg      Config
 	dir      *Directory
 	tokens   *auth.Tokens
+	orgs     orgScope
 	conns    []*grpc.ClientConn
 	feedback feedbackv1.FeedbackServiceClient
 	pulse    pulsev1.PulseServiceClient
@@ -111,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	secret, err := anonymity.LoadOrCreateSecret(cfg.SecretFile)
+	secret, err := cfg.Secret.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -119,16 +142,20 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	orgs, err := newOrgScope(cfg, tokens)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := openDirectory(secret, filepath.Join(cfg.DataDir, "gateway", "directory.json"))
 	if err != nil {
 		return nil, err
 	}
+	s := &Service{cfg: cfg, dir: dir, tokens: tokens, orgs: orgs, done: make(chan struct{})}
 	if cfg.DirectoryFile != "" {
-		if err := loadDirectoryFile(dir, cfg.DirectoryFile); err != nil {
+		if err := s.loadDirectoryFile(cfg.DirectoryFile); err != nil {
 			return nil, err
 		}
 	}
-	s := &Service{cfg: cfg, dir: dir, tokens: tokens, done: make(chan struct{})}
 	dial := func(addr string) (*grpc.ClientConn, error) {
 		conn, err := grpc.NewClient(addr,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -171,7 +198,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-func loadDirectoryFile(dir *Directory, path string) error {
+// loadDirectoryFile loads the operator's file as HR's entries, with the organisation checks of
+// PUT /admin/directory (the file is the operator's, so any segment is allowed).
+func (s *Service) loadDirectoryFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("gateway: directory file: %w", err)
@@ -181,7 +210,10 @@ func loadDirectoryFile(dir *Directory, path string) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %s: %w", path, err)
 	}
-	if err := dir.Set(es); err != nil {
+	if err := s.checkEntries(es, nil); err != nil {
+		return fmt.Errorf("gateway: %s: %w", path, err)
+	}
+	if err := s.dir.SetHR(es); err != nil {
 		return fmt.Errorf("gateway: %s: %w", path, err)
 	}
 	return nil

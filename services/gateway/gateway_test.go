@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,11 +46,33 @@ type fixture struct {
 	now          time.Time
 	gw           *gateway.Service
 	feedback     feedbackv1.FeedbackServiceClient
+	// logs holds everything the gateway logged.
+	logs *syncBuffer
+	// configure, if set, changes the gateway's Config before each (re)start.
+	configure func(*gateway.Config)
+}
+
+// syncBuffer is a bytes.Buffer the gateway's handlers may log to concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }
 
 func start(t *testing.T, dirFile string) *fixture {
 	t.Helper()
-	f := &fixture{env: servicetest.New(t), now: time.Now(), dirFile: dirFile}
+	f := &fixture{env: servicetest.New(t), now: time.Now(), dirFile: dirFile, logs: &syncBuffer{}}
 	fb, err := feedback.Start(context.Background(), feedback.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()})
 	if err != nil {
 		t.Fatal(err)
@@ -68,16 +92,71 @@ func (f *fixture) restartGateway(t *testing.T, pulseAddr string) {
 			t.Fatal(err)
 		}
 	}
-	gw, err := gateway.Start(context.Background(), gateway.Config{
-		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, SigningSecret: signingSecret,
-		FeedbackAddr: f.feedbackAddr, PulseAddr: pulseAddr, Token: f.env.Tokens[auth.RoleSubmitter], DirectoryFile: f.dirFile,
-		Now: func() time.Time { return f.now },
-	})
+	f.gw = nil
+	gw, err := gateway.Start(context.Background(), f.config(pulseAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
 	f.gw = gw
+}
+
+// config is the gateway's Config on the fixture, with pulse at pulseAddr.
+func (f *fixture) config(pulseAddr string) gateway.Config {
+	cfg := gateway.Config{
+		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, SigningSecret: signingSecret,
+		FeedbackAddr: f.feedbackAddr, PulseAddr: pulseAddr, Token: f.env.Tokens[auth.RoleSubmitter], DirectoryFile: f.dirFile,
+		Now: func() time.Time { return f.now },
+		Log: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if f.configure != nil {
+		f.configure(&cfg)
+	}
+	return cfg
+}
+
+// register sets headcounts in the feedback service: the teams people may pick.
+func (f *fixture) register(t *testing.T, headcounts map[string]uint32) {
+	t.Helper()
+	hr := f.env.As(context.Background(), auth.RoleHR)
+	for path, n := range headcounts {
+		if _, err := f.feedback.UpsertSegment(hr, &feedbackv1.UpsertSegmentRequest{Path: path, Headcount: n}); err != nil {
+			t.Fatalf("UpsertSegment %s: %v", path, err)
+		}
+	}
+}
+
+// acmeTeams are the registered segments of most tests.
+var acmeTeams = map[string]uint32{"acme": 200, "acme/eng": 60, "acme/ops": 40, "acme/sales": 50, "acme/support": 50}
+
+// comments returns the comments HR reads under prefix.
+func (f *fixture) comments(t *testing.T, prefix string) []*feedbackv1.Feedback {
+	t.Helper()
+	list, err := f.feedback.ListFeedback(f.env.As(context.Background(), auth.RoleHR), &feedbackv1.ListFeedbackRequest{SegmentPrefix: prefix, PageSize: 100})
+	if err != nil {
+		t.Fatalf("ListFeedback %s: %v", prefix, err)
+	}
+	return list.Feedback
+}
+
+// put sends a directory to PUT /admin/directory and returns the status and body.
+func (f *fixture) put(t *testing.T, token, contentType, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, "http://"+f.gw.Addr()+"/admin/directory", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func sign(ts string, body []byte) string {
@@ -89,9 +168,11 @@ func sign(ts string, body []byte) string {
 
 func form(text string) []byte { return formFor("/feedback", text) }
 
-func formFor(command, text string) []byte {
+func formFor(command, text string) []byte { return formAs(teamID, userID, command, text) }
+
+func formAs(team, user, command, text string) []byte {
 	return []byte(url.Values{
-		"command": {command}, "text": {text}, "user_id": {userID}, "team_id": {teamID},
+		"command": {command}, "text": {text}, "user_id": {user}, "team_id": {team},
 		"trigger_id": {strconv.FormatInt(time.Now().UnixNano(), 10)},
 	}.Encode())
 }
@@ -127,7 +208,13 @@ func (f *fixture) command(t *testing.T, text string) string {
 
 func (f *fixture) commandWith(t *testing.T, command, text string) string {
 	t.Helper()
-	body := formFor(command, text)
+	return f.commandAs(t, teamID, userID, command, text)
+}
+
+// commandAs sends a signed slash command as user of workspace team and returns the text.
+func (f *fixture) commandAs(t *testing.T, team, user, command, text string) string {
+	t.Helper()
+	body := formAs(team, user, command, text)
 	ts := strconv.FormatInt(f.now.Unix(), 10)
 	code, out := f.post(t, body, ts, sign(ts, body))
 	if code != http.StatusOK {
@@ -147,6 +234,7 @@ var codeRE = regexp.MustCompile("`([A-Z2-7]{26})`")
 
 func TestFeedbackLoopThroughSlashCommands(t *testing.T) {
 	f := start(t, "")
+	f.register(t, acmeTeams)
 	if got := f.command(t, "the VPN drops every hour"); !strings.Contains(got, "/feedback team") {
 		t.Fatalf("unknown user: %q, want to be asked for a team", got)
 	}
@@ -192,7 +280,10 @@ func TestFeedbackLoopThroughSlashCommands(t *testing.T) {
 
 func TestRefusedRequestsNeverReachTheServices(t *testing.T) {
 	f := start(t, "")
-	f.command(t, "team acme/eng")
+	f.register(t, acmeTeams)
+	if got := f.command(t, "team acme/eng"); !strings.Contains(got, "Got it") {
+		t.Fatalf("team: %q", got)
+	}
 	body := form("a real comment")
 	ts := strconv.FormatInt(f.now.Unix(), 10)
 	good := sign(ts, body)
@@ -246,17 +337,8 @@ func TestDirectoryFromFileAndEndpoint(t *testing.T) {
 		t.Fatalf("user of the CSV file: %q, want submitted", got)
 	}
 	put := func(token, contentType, body string) int {
-		req, _ := http.NewRequest(http.MethodPut, "http://"+f.gw.Addr()+"/admin/directory", strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		req.Header.Set("Content-Type", contentType)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := f.put(t, token, contentType, body)
+		return code
 	}
 	entry := `[{"team_id":"` + teamID + `","user_id":"U0OTHERUSER","segment":"acme/eng"}]`
 	for _, tc := range []struct {

@@ -16,36 +16,64 @@ import (
 )
 
 const pulseUsage = "See your open surveys with `/pulse`, answer one with `/pulse answer <survey> <answer 1>; <answer 2>; …`: " +
-	"one answer per question in order, `-` to skip one: 1–5 for a scale, 0–10 for a recommendation, option letters for a choice (`a` or `a,c`), words for text."
+	"one answer per question in order, `-` to skip one: 1–5 for a scale, 0–10 for a recommendation, option letters for a choice (`a` or `a,c`), words for text. " +
+	"Questions come in your language when the survey has it: choose it with `/pulse lang fr` or `/pulse lang en`."
 
-// pulseCommand runs /pulse: list the person's pending questions, or answer a survey.
+// pulseCommand runs /pulse: list the person's pending questions (in their language), answer a
+// survey, or choose the language. The verb is read like /feedback's: any case, formatting
+// around it removed.
 func (s *Service) pulseCommand(ctx context.Context, cmd command, body []byte) reply {
 	if s.pulse == nil {
 		return ephemeral("Surveys are not available here yet.")
 	}
-	seg, ok := s.dir.Lookup(cmd.TeamID, cmd.UserID)
-	if !ok {
-		return ephemeral("I don't know your team yet. Pick it with `/feedback team <team>` (for example `/feedback team acme/eng`), then try again.")
+	text := strings.TrimFunc(unescapeSlack(cmd.Text), isSeparator)
+	words := splitWords(text)
+	verb := ""
+	if len(words) > 0 {
+		verb = strings.ToLower(cleanWord(words[0].s))
 	}
-	text := strings.TrimSpace(cmd.Text)
-	verb, rest, _ := strings.Cut(text, " ")
-	pending, err := s.pulse.ListPendingSurveys(ctx, &pulsev1.ListPendingSurveysRequest{SubmitterRef: submitterRef(cmd), Segment: seg.String()})
+	switch verb {
+	case kwLang, kwLanguage:
+		arg := ""
+		if len(words) > 1 {
+			arg = words[1].s
+		}
+		return s.setLanguage(cmd, arg, "/pulse")
+	case "", "list", "answer":
+	default:
+		return ephemeral("%s", pulseUsage)
+	}
+	m, r := s.lookup(cmd)
+	if r != nil {
+		return *r
+	}
+	seg, r := s.segmentOf(ctx, m, "I can't show your surveys yet: try `/pulse` again once your team is set.")
+	if r != nil {
+		return *r
+	}
+	pending, err := s.pulse.ListPendingSurveys(ctx, &pulsev1.ListPendingSurveysRequest{
+		SubmitterRef: submitterRef(cmd), Segment: seg.String(), Language: m.rec.Language,
+	})
 	if err != nil {
 		return s.pulseFailed("list", err)
 	}
-	switch verb {
-	case "", "list":
+	if verb != "answer" {
 		return listPending(pending.Surveys)
-	case "answer":
-		id, answers, _ := strings.Cut(strings.TrimSpace(rest), " ")
-		for _, sv := range pending.Surveys {
-			if sv.SurveyId == id {
-				return s.answer(ctx, cmd, seg.String(), sv, answers, body)
-			}
-		}
-		return ephemeral("You have no open survey `%s`: it may be closed or already answered. `/pulse` lists the open ones.", clip(id))
 	}
-	return ephemeral("%s", pulseUsage)
+	if len(words) < 2 {
+		return ephemeral("%s", pulseUsage)
+	}
+	id := cleanWord(words[1].s)
+	answers := strings.TrimFunc(text[words[1].end:], isSeparator)
+	if containsCodeShape(answers) {
+		return ephemeral("Nothing was sent: an answer looks like it contains a follow-up code, and survey answers are read by others. Keep your code to yourself and answer again without it.")
+	}
+	for _, sv := range pending.Surveys {
+		if sv.SurveyId == id {
+			return s.answer(ctx, cmd, seg.String(), sv, answers, body)
+		}
+	}
+	return ephemeral("You have no open survey `%s`: it may be closed or already answered. `/pulse` lists the open ones.", clip(id))
 }
 
 func listPending(surveys []*pulsev1.PendingSurvey) reply {
@@ -161,7 +189,7 @@ func (s *Service) answer(ctx context.Context, cmd command, seg string, sv *pulse
 
 func (s *Service) pulseFailed(action string, err error) reply {
 	st := status.Convert(err)
-	s.cfg.Log.Warn("pulse call failed", "action", action, "code", st.Code().String(), "message", st.Message())
+	s.cfg.Log.Warn("pulse call failed", "action", action, "code", st.Code().String(), "message", redactCodes(st.Message()))
 	switch st.Code() {
 	case codes.AlreadyExists:
 		return ephemeral("You already answered this survey: thank you!")

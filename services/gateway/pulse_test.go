@@ -2,6 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,10 +54,13 @@ func TestPulseListsAndAnswersPendingQuestions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateSurvey: %v", err)
 	}
+	f.register(t, acmeTeams)
 	if got := f.slash(t, "/pulse", ""); !strings.Contains(got, "/feedback team") {
 		t.Fatalf("unknown user: %q", got)
 	}
-	f.command(t, "team acme/eng")
+	if got := f.command(t, "team acme/eng"); !strings.Contains(got, "Got it") {
+		t.Fatalf("team: %q", got)
+	}
 	list := f.slash(t, "/pulse", "")
 	for _, want := range []string{"Weekly pulse", "My workload is manageable (1–5)", "(0–10)", "a) CI", "b) VPN"} {
 		if !strings.Contains(list, want) {
@@ -84,5 +90,93 @@ func TestPulseListsAndAnswersPendingQuestions(t *testing.T) {
 	}
 	if got := f.slash(t, "/pulse", "answer "+id+" 4; 9; a; again"); !strings.Contains(got, "no open survey") {
 		t.Errorf("second answer: %q", got)
+	}
+}
+
+func both(en, fr string) *commonv1.LocalizedText {
+	return &commonv1.LocalizedText{Translations: map[string]string{"en": en, "fr": fr}}
+}
+
+// TestPulseSpeaksThePersonsLanguage: /pulse asks the questions in the language the person
+// chose (/pulse lang, /feedback lang, even before picking a team) or HR set (directory JSON or
+// CSV), else in the survey's default; survey text reaches Slack escaped, with the bot's bold
+// kept; a person without a team is asked to pick one among the registered teams.
+func TestPulseSpeaksThePersonsLanguage(t *testing.T) {
+	dir := t.TempDir()
+	csvFile := filepath.Join(dir, "people.csv")
+	if err := os.WriteFile(csvFile, []byte("user_id,segment,team_id,language\nU0CSVFRENCH,acme/sales,"+teamID+",FR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, csvFile)
+	f.register(t, acmeTeams)
+	p, err := pulse.Start(context.Background(), pulse.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	f.restartGateway(t, p.Addr())
+	client := pulsev1.NewPulseServiceClient(servicetest.Dial(t, p.Addr()))
+	_, err = client.CreateSurvey(f.env.As(context.Background(), auth.RoleHR), &pulsev1.CreateSurveyRequest{Survey: &pulsev1.Survey{
+		Title: both("R&D <weekly> pulse", "Pouls R&D"), Audience: "acme", Cadence: pulsev1.Cadence_CADENCE_WEEKLY, DefaultLanguage: "en",
+		Schedule: &pulsev1.Schedule{FirstOpensAt: timestamppb.New(time.Now().Add(-time.Hour))},
+		Questions: []*pulsev1.Question{
+			{Id: "mood", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE, Dimension: commonv1.Dimension_DIMENSION_WORKLOAD,
+				Text: both("My workload is manageable", "Ma charge de travail est gérable")},
+		},
+	}})
+	if err != nil {
+		t.Fatalf("CreateSurvey: %v", err)
+	}
+	const english, french = "My workload is manageable", "Ma charge de travail est gérable"
+
+	if got := f.commandAs(t, teamID, "U0NOTEAM", "/pulse", ""); !strings.Contains(got, "I don't know your team") || !strings.Contains(got, "`acme/eng`") {
+		t.Errorf("person without a team: %q, want to be asked to pick among the teams", got)
+	}
+
+	// The language first, the team after.
+	if got := f.slash(t, "/pulse", "lang fr"); !strings.Contains(got, "French") {
+		t.Fatalf("/pulse lang fr: %q", got)
+	}
+	f.command(t, "team acme/eng")
+	if got := f.slash(t, "/pulse", ""); !strings.Contains(got, french) || strings.Contains(got, english) {
+		t.Errorf("after /pulse lang fr: %q, want the question in French", got)
+	}
+
+	if got := f.commandAs(t, teamID, "U0ENGLISH", "/feedback", "team acme/eng"); !strings.Contains(got, "Got it") {
+		t.Fatalf("team: %q", got)
+	}
+	got := f.commandAs(t, teamID, "U0ENGLISH", "/pulse", "")
+	for _, want := range []string{english, "*R&amp;D &lt;weekly&gt; pulse*"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("default language: %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "<weekly>") {
+		t.Errorf("survey title reached Slack unescaped: %q", got)
+	}
+	f.commandAs(t, teamID, "U0ENGLISH", "/feedback", "LANG French")
+	if got := f.commandAs(t, teamID, "U0ENGLISH", "/pulse", ""); !strings.Contains(got, french) || !strings.Contains(got, "*Pouls R&amp;D*") {
+		t.Errorf("after /feedback LANG French: %q", got)
+	}
+
+	if code, out := f.put(t, f.env.Tokens[auth.RoleHR], "application/json",
+		`[{"team_id":"`+teamID+`","user_id":"U0HRFRENCH","segment":"acme/sales","language":"fr"}]`); code != http.StatusOK {
+		t.Fatalf("PUT: HTTP %d %s", code, out)
+	}
+	for _, user := range []string{"U0HRFRENCH", "U0CSVFRENCH"} {
+		if got := f.commandAs(t, teamID, user, "/pulse", ""); !strings.Contains(got, french) {
+			t.Errorf("%s, French in the directory: %q", user, got)
+		}
+	}
+	if code, out := f.put(t, f.env.Tokens[auth.RoleHR], "application/json",
+		`[{"team_id":"`+teamID+`","user_id":"U0HRFRENCH","segment":"acme/sales","language":"de"}]`); code != http.StatusBadRequest {
+		t.Errorf("PUT with language de: HTTP %d %s, want 400", code, out)
+	}
+	if got := f.slash(t, "/pulse", "lang de"); !strings.Contains(got, "/pulse lang fr") {
+		t.Errorf("/pulse lang de: %q, want help", got)
+	}
+	// The answer of a text question must not carry a follow-up code either.
+	if got := f.slash(t, "/pulse", "answer x 4; see AAAAAAAAAAAAAAAAAAAAAAAAAA"); !strings.Contains(got, "follow-up code") {
+		t.Errorf("answer holding a code: %q", got)
 	}
 }

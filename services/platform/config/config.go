@@ -87,15 +87,26 @@ func (c *Service) Register(fs *flag.FlagSet, defaultListen string) {
 	fs.StringVar(&c.NATSUser, "nats-user", "", "NATS user")
 	fs.StringVar(&c.NATSPassword, "nats-password", "", "NATS password (prefer VOIX_NATS_PASSWORD: flags show in ps)")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "token hashes file (default <data-dir>/auth/token-hashes.json)")
-	fs.StringVar(&c.SecretFile, "secret-file", "", "anonymity secret shared by every service of the deployment (default <data-dir>/secret.key); "+
-		anonymity.SecretEnv+" may hold the key itself instead")
-	fs.BoolVar(&c.CreateSecret, "create-secret", false, "create the secret file when it is missing: only for the first service of a new deployment, then copy the file to the others")
+	c.RegisterSecret(fs)
 	fs.DurationVar(&c.EventRetention, "event-retention", bus.DefaultRetention,
 		"how long the streams keep events (0: forever); whoever reads the streams and holds the secret can attribute the events kept")
-	fs.DurationVar(&c.ClockOffset, "clock-offset", 0, "shift the service clock by this much (e.g. -48h): for audits and demos that replay days of activity, never in production")
+	c.RegisterClock(fs)
 	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.MinGroupSize, "min-group-size", DefaultMinGroupSize,
 		"k: no result or aggregate is shown for fewer distinct people (at least 2)")
+}
+
+// RegisterSecret defines --secret-file and --create-secret on fs. Register calls it; commands
+// that are not services on NATS (the gateway) call it alone.
+func (c *Service) RegisterSecret(fs *flag.FlagSet) {
+	fs.StringVar(&c.SecretFile, "secret-file", "", "anonymity secret shared by every service of the deployment (default <data-dir>/secret.key); "+
+		anonymity.SecretEnv+" may hold the key itself instead")
+	fs.BoolVar(&c.CreateSecret, "create-secret", false, "create the secret file when it is missing: only for the first service of a new deployment, then copy the file to the others")
+}
+
+// RegisterClock defines --clock-offset on fs.
+func (c *Service) RegisterClock(fs *flag.FlagSet) {
+	fs.DurationVar(&c.ClockOffset, "clock-offset", 0, "shift the service clock by this much (e.g. -48h): for audits and demos that replay days of activity, never in production")
 }
 
 // Secret is where the service finds the deployment's secret: the key in the environment

@@ -1,7 +1,8 @@
 // Package grpcserver is the gRPC server every voix service runs: one listener, the standard
 // health service and reflection (so probes and grpcurl work), interceptors that log one line
-// per call, turn panics into Internal errors and check bearer tokens, and a shutdown that
-// drains calls without hanging on streams that never end.
+// per call, turn panics into Internal errors, check bearer tokens and answer InvalidArgument
+// to requests that do not decode, and a shutdown that drains calls without hanging on streams
+// that never end.
 package grpcserver
 
 import (
@@ -42,7 +43,8 @@ type Config struct {
 	// only, and handlers that call auth.CheckSegment then refuse every call.
 	Auth *auth.Authenticator
 	// Options are appended after the defaults, so they can override them (keepalive, message
-	// sizes, credentials).
+	// sizes, credentials). A codec set here replaces the one that turns undecodable requests
+	// into InvalidArgument.
 	Options []grpc.ServerOption
 }
 
@@ -99,7 +101,12 @@ func New(cfg Config) (*Server, error) {
 		unary = append(unary, cfg.Auth.Unary())
 		stream = append(stream, cfg.Auth.Stream())
 	}
+	// Innermost, after auth (a caller without a token learns only that it needs one): a
+	// request that did not decode fails with InvalidArgument (codec.go).
+	unary = append(unary, checkRequestUnary)
+	stream = append(stream, checkRequestStream)
 	opts := append([]grpc.ServerOption{
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.KeepaliveEnforcementPolicy(enforcement),

@@ -53,12 +53,14 @@ func probeDesc(p *probe) *grpc.ServiceDesc {
 	for _, name := range []string{"Ok", "Panic", "Plain", "Field", "Block"} {
 		d.Methods = append(d.Methods, grpc.MethodDesc{
 			MethodName: name,
+			// As generated code does: decode, then hand the request to the interceptors.
 			Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-				if err := dec(new(wrapperspb.StringValue)); err != nil {
+				in := new(wrapperspb.StringValue)
+				if err := dec(in); err != nil {
 					return nil, err
 				}
 				h := func(ctx context.Context, _ any) (any, error) { return p.call(ctx, name) }
-				return icpt(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/" + serviceName + "/" + name}, h)
+				return icpt(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/" + serviceName + "/" + name}, h)
 			},
 		})
 	}

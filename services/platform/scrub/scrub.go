@@ -1,11 +1,18 @@
 // Package scrub removes identifying details from free text before voix stores it (DESIGN.md,
-// Anonymity): e-mail addresses, phone numbers and chat mentions become "[email]", "[phone]"
-// and "[mention]". Everything else is kept byte for byte, so accents, emoji and even invalid
-// UTF-8 come out as they went in.
+// Anonymity): e-mail addresses (also spelled out: "jean dot dupont at acme dot com",
+// "marie(at)acme.fr", "arobase"), phone numbers, chat mentions, IBANs, payment card numbers and
+// voix follow-up codes become "[email]", "[phone]", "[mention]", "[iban]", "[card]" and
+// "[code]".
+//
+// Before matching, the text is normalized (see normalize): invisible characters slipped into
+// an address or a number are removed and Unicode NFKC folds full-width and other look-alike
+// forms ("０６…", "ｊｅａｎ＠ａｃｍｅ．ｆｒ") to ASCII. The output is that normalized text with
+// the replacements; the no-break spaces of French typography are kept, and so are accents,
+// emoji and even invalid UTF-8.
 //
 // It is a safety net, not a guarantee: a name typed in plain words stays. Its rules lean
 // towards scrubbing what looks like contact data, while leaving the numbers people write
-// about work alone (dates, years, times, percentages, amounts, "3 days").
+// about work alone (dates, years, times, percentages, amounts, versions, "3 days").
 package scrub
 
 import (
@@ -20,15 +27,22 @@ const (
 	Email   = "[email]"
 	Phone   = "[phone]"
 	Mention = "[mention]"
+	IBAN    = "[iban]"
+	Card    = "[card]"
+	Code    = "[code]"
 )
 
-// Report counts what Text replaced.
+// Report counts what Text replaced. Normalization (full-width forms, invisible characters) is
+// not a replacement and is not counted.
 type Report struct {
 	Emails, Phones, Mentions int
+	IBANs, Cards, Codes      int
 }
 
 // Total returns the number of replacements.
-func (r Report) Total() int { return r.Emails + r.Phones + r.Mentions }
+func (r Report) Total() int {
+	return r.Emails + r.Phones + r.Mentions + r.IBANs + r.Cards + r.Codes
+}
 
 // The patterns are compiled once: regexp values are safe for concurrent use and hold no
 // state that a caller could observe.
@@ -43,17 +57,23 @@ var (
 	// does not follow a word character, so that "réunion@14h" is not a mention.
 	handle = regexp.MustCompile(`@\p{L}(?:[\p{L}\p{M}\p{N}_.\-]*[\p{L}\p{M}\p{N}_])?`)
 	// A run of digit groups that might hold phone numbers: an optional '+', then groups of
-	// digits or "(digits)" joined by at most one ' ', '.' or '-'. phoneIn decides.
-	numberRun = regexp.MustCompile(`\+?(?:\(\d{1,4}\)|\d+)(?:[ .\-]?(?:\(\d{1,4}\)|\d+))*`)
+	// digits or "(digits)" joined by at most one ' ' (or no-break space), '.', '-' or '/'.
+	// phonesIn decides.
+	numberRun = regexp.MustCompile(`\+?(?:\(\d{1,4}\)|\d+)(?:(?:[ .\-/]|\x{a0}|\x{202f})?(?:\(\d{1,4}\)|\d+))*`)
 )
 
-// Text returns s with e-mail addresses, phone numbers and mentions replaced, and what it
-// replaced.
+// Text returns s normalized, with e-mail addresses, phone numbers, mentions, IBANs, card
+// numbers and follow-up codes replaced, and what it replaced. Text(Text(s)) is Text(s), and
+// text on one line never changes what is found on another.
 func Text(s string) (string, Report) {
 	var r Report
+	s = normalize(s)
 	s = slackMention.ReplaceAllStringFunc(s, func(string) string { r.Mentions++; return Mention })
-	s = emailAddr.ReplaceAllStringFunc(s, func(string) string { r.Emails++; return Email })
+	s, r.Emails = replaceEmails(s, r.Emails)
 	s, r.Mentions = replaceHandles(s, r.Mentions)
+	s, r.Codes = replaceCodes(s)
+	s, r.IBANs = replaceIBANs(s)
+	s, r.Cards = replaceCards(s)
 	s, r.Phones = replacePhones(s)
 	return s, r
 }
@@ -113,7 +133,7 @@ func replacePhones(s string) (string, int) {
 }
 
 // phonesIn returns the phone numbers in the run s[start:end], left to right. The run is cut
-// into chunks at its spaces; from each chunk on, the longest sequence of whole chunks that
+// into chunks at its spaces (no-break ones included); from each chunk on, the longest sequence of whole chunks that
 // reads as a phone number is taken, so that "le 2026-11-23 06 12 34 56 78" finds the number
 // after the date.
 //
@@ -123,9 +143,10 @@ func phonesIn(s string, start, end, after int) [][2]int {
 	chunks := [][2]int{}
 	cs := start
 	for i := start; i < end; i++ {
-		if s[i] == ' ' {
+		if w := spaceAt(s, i); w > 0 {
 			chunks = append(chunks, [2]int{cs, i})
-			cs = i + 1
+			cs = i + w
+			i += w - 1
 		}
 	}
 	chunks = append(chunks, [2]int{cs, end})
@@ -167,6 +188,22 @@ func isPhoneAt(s string, from, to, after int) bool {
 	return isPhone(s[from:to])
 }
 
+// spaceAt returns the width of the space at s[i]: 1 for ' ', 2 or 3 for the no-break spaces
+// U+00A0 and U+202F, 0 for anything else or at the end of s.
+func spaceAt(s string, i int) int {
+	switch {
+	case i >= len(s):
+		return 0
+	case s[i] == ' ':
+		return 1
+	case strings.HasPrefix(s[i:], "\u00a0"):
+		return len("\u00a0")
+	case strings.HasPrefix(s[i:], "\u202f"):
+		return len("\u202f")
+	}
+	return 0
+}
+
 // isPercentAfter reports whether rest starts with '%', optionally after one space (French
 // typography writes "12 %", often with a no-break space).
 func isPercentAfter(rest string) bool {
@@ -181,7 +218,7 @@ func isPercentAfter(rest string) bool {
 type group struct {
 	digits string
 	paren  bool
-	sep    byte // the separator before the group: ' ', '.', '-', or 0 for none
+	sep    byte // the separator before the group: ' ' (any space), '.', '-', '/', or 0 for none
 }
 
 // parseGroups splits a candidate made of the numberRun alphabet into its groups.
@@ -191,8 +228,15 @@ func parseGroups(c string) (plus bool, gs []group, ok bool) {
 	}
 	var sep byte
 	for len(c) > 0 {
+		if w := spaceAt(c, 0); w > 1 { // a no-break space counts as a space
+			if sep != 0 {
+				return false, nil, false
+			}
+			sep, c = ' ', c[w:]
+			continue
+		}
 		switch c[0] {
-		case ' ', '.', '-':
+		case ' ', '.', '-', '/':
 			if sep != 0 {
 				return false, nil, false
 			}
@@ -226,7 +270,7 @@ func parseGroups(c string) (plus bool, gs []group, ok bool) {
 //   - an area code in parentheses: "(555) 123-4567";
 //   - North American 3-3-4: "555-123-4567", "555.123.4567";
 //   - national numbers with a trunk '0' in groups of 2 to 4: "06 12 34 56 78",
-//     "06.12.34.56.78", "020 7946 0958";
+//     "06.12.34.56.78", "06/12/34/56/78", "020 7946 0958";
 //   - ten digits in one block ("0612345678"), or 11 to 15 after an "00" exit code.
 //
 // With 8 to 15 digits in all. Shapes of dates ("2026-11-23", "23.11.2026"), thousands

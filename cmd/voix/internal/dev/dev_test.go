@@ -362,6 +362,7 @@ func TestSubmitterRefIsStoredNowhere(t *testing.T) {
 		t.Fatalf("SubmitResponse: %v", err)
 	}
 	// And through the gateway, as the chat user ref: the directory keeps only a keyed hash.
+	registerTeam(t, s, "acme/eng/platform", 12)
 	for _, text := range []string{"team acme/eng/platform", "Le wifi du 3e étage coupe souvent"} {
 		if code, answer := slashCommand(t, s, s.Tokens.SlackSigningSecret, ref, text); code != http.StatusOK {
 			t.Fatalf("/feedback %s: HTTP %d %q", text, code, answer)

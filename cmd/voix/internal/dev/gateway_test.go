@@ -1,6 +1,7 @@
 package dev
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
 // TestGatewayCarriesASlashCommandToFeedback sends signed /feedback commands, as a chat app
@@ -22,6 +26,7 @@ func TestGatewayCarriesASlashCommandToFeedback(t *testing.T) {
 	s := startSuite(t, t.TempDir(), 2)
 	scored := scoredCounter(t, s)
 	post := func(secret, text string) (int, string) { return slashCommand(t, s, secret, "U0GATEWAY1", text) }
+	registerTeam(t, s, "acme/eng", 40) // a person picks among the teams HR registered
 	if code, _ := post("not the secret", "team acme/eng"); code != http.StatusUnauthorized {
 		t.Fatalf("badly signed request: HTTP %d, want 401", code)
 	}
@@ -33,6 +38,16 @@ func TestGatewayCarriesASlashCommandToFeedback(t *testing.T) {
 	}
 	// Through feedback, the FEEDBACK stream and the sentiment service.
 	waitFor(t, "the comment scored", func() bool { return scored() == 1 })
+}
+
+// registerTeam sets a segment's headcount in the feedback service as hr, which makes it a team
+// a chat user may pick.
+func registerTeam(t *testing.T, s *Suite, path string, headcount uint32) {
+	t.Helper()
+	hr := servicetest.WithToken(context.Background(), s.Tokens.HR)
+	if _, err := feedbackClient(t, s).UpsertSegment(hr, &feedbackv1.UpsertSegmentRequest{Path: path, Headcount: headcount}); err != nil {
+		t.Fatalf("UpsertSegment(%s): %v", path, err)
+	}
 }
 
 // slashCommand posts /feedback text for chat user user, signed with secret, and returns the

@@ -29,6 +29,10 @@ func run(args []string) error {
 	feedbackAddr := fs.String("feedback-addr", "127.0.0.1:7102", "feedback service gRPC address")
 	pulseAddr := fs.String("pulse-addr", "127.0.0.1:7101", "pulse service gRPC address (empty: no /pulse)")
 	directory := fs.String("directory-file", "", "CSV or JSON file of chat users and segments to load at start")
+	tokensFile := fs.String("tokens-file", "", "token hashes file (default <data-dir>/auth/token-hashes.json)")
+	var shared config.Service
+	shared.RegisterSecret(fs)
+	shared.RegisterClock(fs)
 	workspaces := map[string]string{}
 	fs.Func("workspace", "chat workspace id and its organisation, e.g. T123=acme; repeatable, or comma-separated "+
 		"(env VOIX_WORKSPACES). Without it, every workspace belongs to the organisation of the gateway's token",
@@ -57,6 +61,7 @@ func run(args []string) error {
 		Listen: *listen, DataDir: *dataDir, SigningSecret: []byte(secret), FeedbackAddr: *feedbackAddr,
 		PulseAddr: *pulseAddr, Workspaces: workspaces,
 		Token: token, DirectoryFile: *directory, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		TokensFile: *tokensFile, Secret: shared.Secret(os.Getenv), Now: shared.Now(),
 	})
 	if err != nil {
 		return err
