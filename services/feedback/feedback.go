@@ -29,7 +29,8 @@ import (
 // DefaultListen is the feedback service's gRPC address in DESIGN.md.
 const DefaultListen = "127.0.0.1:7102"
 
-// DefaultIdempotencyTTL is how long a SubmitFeedback idempotency key is remembered: long
+// DefaultIdempotencyTTL is how long a SubmitFeedback idempotency key is at least remembered
+// (until the end of the UTC day it ends in, since its record keeps days only): long
 // enough for any bot's retries, short enough that the record (a keyed hash of the author
 // scoped to the key) does not outlive them.
 const DefaultIdempotencyTTL = 24 * time.Hour

@@ -214,7 +214,9 @@ func TestIdempotencyKeyReturnsTheFirstComment(t *testing.T) {
 	if again := f.submit(t, req); again.FeedbackId != first.FeedbackId {
 		t.Fatalf("after restart the retry made comment %s, want %s", again.FeedbackId, first.FeedbackId)
 	}
-	f.clock.Add(feedback.DefaultIdempotencyTTL + time.Minute)
+	// The record keeps the day it expires (the end of the UTC day holding the time to live),
+	// never an instant, which would be the comment's exact time: a day later at the latest.
+	f.clock.Add(feedback.DefaultIdempotencyTTL + 24*time.Hour)
 	if late := f.submit(t, req); late.FeedbackId == first.FeedbackId {
 		t.Fatal("an idempotency key was honoured after its time to live")
 	}

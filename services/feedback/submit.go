@@ -139,7 +139,9 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 				got.id, got.status = first.Id, first.Status
 				return nil
 			}
-			if err := store.UnsafePutIdempotency(tx, idem, c.Id, now.Add(s.cfg.IdempotencyTTL)); err != nil {
+			// The record names the comment: it keeps the day it expires, never the instant
+			// (now + TTL would be the comment's exact time).
+			if err := store.UnsafePutIdempotency(tx, idem, c.Id, window.Of(window.Day, now.Add(s.cfg.IdempotencyTTL)).End); err != nil {
 				return err
 			}
 		}

@@ -368,8 +368,10 @@ func seenBucket(tx *bolt.Tx, durable string) (*bolt.Bucket, error) {
 	return root.CreateBucketIfNotExists([]byte(durable))
 }
 
+// record notes id as applied, with the day it was (for pruning), never the instant: the id
+// names an item, and the time it reached this service is close to the time its author spoke.
 func record(seen *bolt.Bucket, id string) error {
 	v := make([]byte, 8)
-	binary.BigEndian.PutUint64(v, uint64(time.Now().UnixNano()))
+	binary.BigEndian.PutUint64(v, uint64(bus.Day(time.Now()).Unix()))
 	return seen.Put([]byte(id), v)
 }
