@@ -22,6 +22,8 @@ const usage = `usage: voix <command> [flags]
 commands:
   dev        run NATS and every service in one process, data under ./data
   sentiment  sentiment administration: 'voix sentiment rebuild'
+  audit      run every service as its own process through a simulated week, then attack
+             its anonymity: byte scan, differencing, linkage (make audit)
 `
 
 func main() {
@@ -43,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runDev(args[1:], stdout, stderr)
 	case "sentiment":
 		return runSentiment(args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

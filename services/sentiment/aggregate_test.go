@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -172,7 +174,11 @@ func TestTrendPointsCarryConfidenceIntervals(t *testing.T) {
 	}
 }
 
-func TestDayCannotBeSubtractedFromItsWeek(t *testing.T) {
+// TestReadersSeeThePublishedWindowLengthOnly: a day, its week and its month of the same people
+// overlap, and weeks and months do not nest. With days and months readable beside weeks, the
+// audit isolated single people (a month minus its weeks, a department's day minus a team's
+// day worked out from the team's month). Readers now get the published length only.
+func TestReadersSeeThePublishedWindowLengthOnly(t *testing.T) {
 	f := start(t)
 	wl := commonv1.Dimension_DIMENSION_WORKLOAD
 	mon := time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
@@ -180,26 +186,26 @@ func TestDayCannotBeSubtractedFromItsWeek(t *testing.T) {
 	f.group(t, "acme/sales", 7, mon.AddDate(0, 0, 1), wl, 2)
 	f.group(t, "acme/sales", 2, mon.AddDate(0, 0, 2), wl, 1)
 	f.waitAcked(t, "sentiment-pulse", "PULSE", 15)
-
-	day := func(at time.Time) *commonv1.Aggregate {
-		resp, err := f.client.GetSentiment(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetSentimentRequest{
-			Segment: "acme/sales", Dimension: wl, Granularity: commonv1.Granularity_GRANULARITY_DAY, Time: timestamppb.New(at),
-		})
-		if err != nil {
-			t.Fatalf("GetSentiment(day %v): %v", at, err)
+	hr := f.env.As(context.Background(), auth.RoleHR)
+	for _, g := range []commonv1.Granularity{commonv1.Granularity_GRANULARITY_DAY, commonv1.Granularity_GRANULARITY_MONTH} {
+		_, err := f.client.GetSentiment(hr, &sentimentv1.GetSentimentRequest{Segment: "acme/sales", Dimension: wl, Granularity: g, Time: timestamppb.New(mon)})
+		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "granularity: ") {
+			t.Errorf("GetSentiment %s = %v, want InvalidArgument on granularity", g, err)
 		}
-		return resp.Aggregate
+		_, err = f.client.GetTrend(hr, &sentimentv1.GetTrendRequest{Segment: "acme/sales", Dimension: wl, Granularity: g, StartTime: timestamppb.New(mon)})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("GetTrend %s = %v, want InvalidArgument", g, err)
+		}
+		_, err = f.client.GetHeatmap(hr, &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme", Granularity: g, Time: timestamppb.New(mon)})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("GetHeatmap %s = %v, want InvalidArgument", g, err)
+		}
 	}
-	// Wednesday (2 people) is hidden; the week minus Monday and Tuesday would give it, so
-	// Monday, the smaller of the two, is hidden as well. The week itself stays visible.
-	if !day(mon.AddDate(0, 0, 2)).Hidden || !day(mon).Hidden {
-		t.Error("Wednesday and Monday must be hidden")
-	}
-	if tue := day(mon.AddDate(0, 0, 1)); tue.Hidden || tue.People != 7 {
-		t.Errorf("Tuesday = %+v, want 7 people shown", tue)
-	}
-	if week := f.get(t, "acme/sales", wl); week.Hidden || week.People != 15 {
-		t.Errorf("week = %+v, want 15 people shown", week)
+	for _, g := range []commonv1.Granularity{commonv1.Granularity_GRANULARITY_UNSPECIFIED, commonv1.Granularity_GRANULARITY_WEEK} {
+		resp, err := f.client.GetSentiment(hr, &sentimentv1.GetSentimentRequest{Segment: "acme/sales", Dimension: wl, Granularity: g, Time: timestamppb.New(mon)})
+		if err != nil || resp.Aggregate.Hidden || resp.Aggregate.People != 15 {
+			t.Errorf("GetSentiment %s = %v, %v; want the week, 15 people", g, resp.GetAggregate(), err)
+		}
 	}
 }
 

@@ -70,7 +70,7 @@ func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentReq
 	if err != nil {
 		return nil, err
 	}
-	g, err := granularityFrom(req.Granularity)
+	g, err := a.granularity(req.Granularity)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +102,7 @@ func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if req.Granularity == commonv1.Granularity_GRANULARITY_UNSPECIFIED {
-		return nil, rpcerr.InvalidArgument("granularity", "required: DAY, WEEK or MONTH")
-	}
-	g, err := granularityFrom(req.Granularity)
+	g, err := a.granularity(req.Granularity)
 	if err != nil {
 		return nil, err
 	}
@@ -171,14 +168,9 @@ func (a *api) GetHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest
 	if err := auth.CheckSegment(ctx, "segment_prefix", prefix.String()); err != nil {
 		return nil, err
 	}
-	g, err := granularityFrom(req.Granularity)
+	g, err := a.granularity(req.Granularity)
 	if err != nil {
 		return nil, err
-	}
-	if g == window.Day {
-		// A day heatmap would need the day rules for every cell against its week and month:
-		// read days one segment at a time with GetSentiment or GetTrend instead.
-		return nil, rpcerr.InvalidArgument("granularity", "must be WEEK or MONTH for a heatmap")
 	}
 	t := a.svc.cfg.Now()
 	if req.Time != nil {
@@ -273,16 +265,33 @@ func readTarget(ctx context.Context, seg string, dim commonv1.Dimension) (segmen
 	return p, nil
 }
 
-func granularityFrom(g commonv1.Granularity) (window.Granularity, error) {
+// granularity is the window length of a read: only the published one (Config.Publish).
+// Days, weeks and months of the same people overlap, and weeks and months do not even nest:
+// with two lengths readable, a reader could subtract one from the other (a month minus its
+// whole weeks, a week minus its other days) and reach values the hiding rules of the segment
+// tree never weighed, which is how the audit isolated single people. One length, one family
+// of disjoint windows, each released as a tree.
+func (a *api) granularity(g commonv1.Granularity) (window.Granularity, error) {
+	pub := a.svc.cfg.Publish
+	var want window.Granularity
 	switch g {
+	case commonv1.Granularity_GRANULARITY_UNSPECIFIED:
+		return pub, nil
 	case commonv1.Granularity_GRANULARITY_DAY:
-		return window.Day, nil
-	case commonv1.Granularity_GRANULARITY_UNSPECIFIED, commonv1.Granularity_GRANULARITY_WEEK:
-		return window.Week, nil
+		want = window.Day
+	case commonv1.Granularity_GRANULARITY_WEEK:
+		want = window.Week
 	case commonv1.Granularity_GRANULARITY_MONTH:
-		return window.Month, nil
+		want = window.Month
+	default:
+		return 0, rpcerr.InvalidArgument("granularity", "must be a known Granularity")
 	}
-	return 0, rpcerr.InvalidArgument("granularity", "must be DAY, WEEK or MONTH")
+	if want != pub {
+		name := granularityName(pub)
+		return 0, rpcerr.InvalidArgument("granularity", fmt.Sprintf("must be %s (or unset): this deployment shows %s aggregates only, "+
+			"since two window lengths of the same people could be subtracted from each other", strings.ToUpper(name), name))
+	}
+	return want, nil
 }
 
 func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest) (*sentimentv1.ListAlertsResponse, error) {

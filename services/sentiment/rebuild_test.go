@@ -97,12 +97,11 @@ func (f *fixture) snapshot(t *testing.T) string {
 	}
 	for _, p := range []string{"acme", "acme/eng"} {
 		add(f.client.GetHeatmap(ctx, &sentimentv1.GetHeatmapRequest{SegmentPrefix: p}))
-		add(f.client.GetHeatmap(ctx, &sentimentv1.GetHeatmapRequest{SegmentPrefix: p, Granularity: commonv1.Granularity_GRANULARITY_MONTH}))
 	}
 	for _, seg := range []string{"acme", "acme/eng", "acme/eng/platform", "acme/eng/data", "acme/sales"} {
 		for _, d := range []commonv1.Dimension{0, commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_GROWTH} {
-			for _, g := range []commonv1.Granularity{commonv1.Granularity_GRANULARITY_DAY, commonv1.Granularity_GRANULARITY_WEEK, commonv1.Granularity_GRANULARITY_MONTH} {
-				add(f.client.GetSentiment(ctx, &sentimentv1.GetSentimentRequest{Segment: seg, Dimension: d, Granularity: g}))
+			for _, at := range []time.Time{now, now.AddDate(0, 0, -7), now.AddDate(0, 0, -14), now.AddDate(0, 0, -21)} {
+				add(f.client.GetSentiment(ctx, &sentimentv1.GetSentimentRequest{Segment: seg, Dimension: d, Time: timestamppb.New(at)}))
 			}
 			add(f.client.GetTrend(ctx, &sentimentv1.GetTrendRequest{Segment: seg, Dimension: d,
 				Granularity: commonv1.Granularity_GRANULARITY_WEEK, StartTime: timestamppb.New(now.AddDate(0, 0, -28))}))

@@ -245,7 +245,9 @@ type GetSentimentRequest struct {
 	Segment string `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
 	// Dimension; UNSPECIFIED for all together.
 	Dimension v1.Dimension `protobuf:"varint,2,opt,name=dimension,proto3,enum=voix.common.v1.Dimension" json:"dimension,omitempty"`
-	// Window length; UNSPECIFIED means WEEK.
+	// Window length: only the published one (WEEK unless the deployment publishes MONTH) is
+	// readable, since two lengths of the same people could be subtracted from each other;
+	// UNSPECIFIED means it. Another length is InvalidArgument.
 	Granularity v1.Granularity `protobuf:"varint,3,opt,name=granularity,proto3,enum=voix.common.v1.Granularity" json:"granularity,omitempty"`
 	// Any instant in the wanted window; empty means now.
 	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
@@ -364,7 +366,8 @@ type GetTrendRequest struct {
 	Segment string `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
 	// Dimension; UNSPECIFIED for all together.
 	Dimension v1.Dimension `protobuf:"varint,2,opt,name=dimension,proto3,enum=voix.common.v1.Dimension" json:"dimension,omitempty"`
-	// Window length of each point. Required.
+	// Window length of each point: only the published one (WEEK unless the deployment
+	// publishes MONTH); UNSPECIFIED means it. Another length is InvalidArgument.
 	Granularity v1.Granularity `protobuf:"varint,3,opt,name=granularity,proto3,enum=voix.common.v1.Granularity" json:"granularity,omitempty"`
 	// Start of the series. Required.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
@@ -554,7 +557,9 @@ type GetHeatmapRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Segment prefix whose children form the rows. Required; within the token prefix.
 	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
-	// Window length; UNSPECIFIED means WEEK.
+	// Window length: only the published one (WEEK unless the deployment publishes MONTH) is
+	// readable, since two lengths of the same people could be subtracted from each other;
+	// UNSPECIFIED means it. Another length is InvalidArgument.
 	Granularity v1.Granularity `protobuf:"varint,2,opt,name=granularity,proto3,enum=voix.common.v1.Granularity" json:"granularity,omitempty"`
 	// Any instant in the wanted window; empty means now.
 	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
