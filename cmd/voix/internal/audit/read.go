@@ -319,9 +319,41 @@ func (r *run) shownGroup(query string, rg [2]uint32, g *pulsev1.GroupResult) {
 
 func (r *run) readFeedback(ctx context.Context, rd reader) error {
 	c := r.as(ctx, rd.role)
+	// Every filter: a comment is placed the same whatever the filter, which the placements
+	// of all listings together check (the elimination intersects them).
+	filters := []struct {
+		name string
+		set  func(*feedbackv1.ListFeedbackRequest)
+	}{
+		{"", func(*feedbackv1.ListFeedbackRequest) {}},
+		{" status NEW", func(q *feedbackv1.ListFeedbackRequest) {
+			q.Statuses = []commonv1.FeedbackStatus{commonv1.FeedbackStatus_FEEDBACK_STATUS_NEW}
+		}},
+		{" label NEGATIVE", func(q *feedbackv1.ListFeedbackRequest) {
+			q.Labels = []commonv1.SentimentLabel{commonv1.SentimentLabel_SENTIMENT_LABEL_NEGATIVE}
+		}},
+		{" dimension WORKLOAD", func(q *feedbackv1.ListFeedbackRequest) {
+			q.Dimensions = []commonv1.Dimension{commonv1.Dimension_DIMENSION_WORKLOAD}
+		}},
+		{" today", func(q *feedbackv1.ListFeedbackRequest) {
+			q.StartTime = timestamppb.New(r.w.day(r.today))
+		}},
+	}
 	for _, seg := range r.segmentsWithin(rd.prefix) {
-		q := fmt.Sprintf("ListFeedback %s as %s", seg, rd.role)
+		for _, f := range filters {
+			if err := r.listFeedback(c, rd, seg, f.name, f.set); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *run) listFeedback(c context.Context, rd reader, seg, filter string, set func(*feedbackv1.ListFeedbackRequest)) error {
+	{
+		q := fmt.Sprintf("ListFeedback %s%s as %s", seg, filter, rd.role)
 		req := &feedbackv1.ListFeedbackRequest{SegmentPrefix: seg, PageSize: 50}
+		set(req)
 		for {
 			resp, err := r.fb.ListFeedback(c, req)
 			r.res.Queries++
