@@ -3,7 +3,6 @@ package feedback
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -11,13 +10,7 @@ import (
 
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
-)
-
-// Event names of deadlines (DESIGN.md, Events).
-const (
-	typeOverdue    = "voix.feedback.overdue.v1"
-	subjectOverdue = "voix.feedback.overdue"
-	eventIDOverdue = "feedback.overdue/%s/%s" // feedback id, "acknowledge" or "resolve"
+	"github.com/voix-dev/voix/services/platform/events"
 )
 
 // deadlineLoop looks for missed deadlines every DeadlineInterval.
@@ -116,5 +109,5 @@ func (s *Service) unsafeOverdue(tx *bolt.Tx, d store.Deadline) (bool, error) {
 		FeedbackId: c.Id, Segment: shown.String(), Deadline: kind, OwnerGroup: c.OwnerGroup,
 		Status: c.Status, DueDay: timestamppb.New(day),
 	}
-	return true, s.unsafePublish(tx, fmt.Sprintf(eventIDOverdue, c.Id, name), typeOverdue, subjectOverdue, shown, day, ev)
+	return true, s.unsafePublish(tx, events.FeedbackOverdue, events.OverdueID(c.Id, name), shown, day, ev)
 }

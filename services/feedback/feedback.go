@@ -23,6 +23,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/host"
 )
 
@@ -169,9 +170,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	feedbackv1.RegisterFeedbackServiceServer(h.GRPC(), &api{svc: s})
 	if err := h.Consume(consumer.Config{
-		Stream:         bus.StreamSentiment,
-		Durable:        durableScored,
-		FilterSubjects: []string{subjectScored + ".>"},
+		Stream:         events.Sentiment.Name,
+		Durable:        events.DurableFeedbackScored,
+		FilterSubjects: []string{events.SentimentScored.All()},
 		Handle:         s.applyScored,
 		Log:            h.Log,
 	}); err != nil {

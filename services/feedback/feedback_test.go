@@ -24,6 +24,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/platform/natstest"
 	"github.com/voix-dev/voix/services/platform/segment"
@@ -428,10 +429,10 @@ func findRef(b []byte) (string, bool) { return servicetest.FindSecret(b, secretR
 
 // nextEvent reads the first event on subject, waiting for the outbox relay to publish it.
 func nextEvent(t testing.TB, f *fixture, subject string) jetstream.Msg {
-	return f.env.NextEvent(t, bus.StreamFeedback, subject)
+	return f.env.NextEvent(t, events.Feedback.Name, subject)
 }
 
 // publishedIDs lists the event ids the service's stream holds on subject.
 func publishedIDs(t testing.TB, f *fixture, subject string) []string {
-	return f.env.PublishedIDs(t, bus.StreamFeedback, subject)
+	return f.env.PublishedIDs(t, events.Feedback.Name, subject)
 }

@@ -16,12 +16,6 @@ import (
 	"github.com/voix-dev/voix/services/platform/consumer"
 )
 
-// The sentiment service's per-item results (DESIGN.md, Events).
-const (
-	subjectScored = "voix.sentiment.scored"
-	durableScored = "feedback-scored"
-)
-
 // applyScored stores an ItemScored result on its comment and, unless hr chose the owner, routes
 // the comment. It runs in the consumer's transaction, which also records the event id, so a
 // redelivery changes nothing. Results for survey responses, and for comments this store does

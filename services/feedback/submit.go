@@ -17,15 +17,12 @@ import (
 	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/window"
 )
 
 // Event names of the submit path (DESIGN.md, Events).
 const (
-	eventSource        = "voix/feedback"
-	typeSubmitted      = "voix.feedback.submitted.v1"
-	subjectSubmitted   = "voix.feedback.submitted"
-	eventIDSubmitted   = "feedback.submitted/%s" // feedback id
 	idempotencyPurpose = "feedback/idempotency/"
 	followUpPurpose    = "feedback/follow-up/"
 	ratePurpose        = "feedback/rate"
@@ -99,10 +96,10 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		return receipt{}, fmt.Errorf("encode FeedbackSubmitted: %w", err)
 	}
 	event := bus.Event{
-		ID:      fmt.Sprintf(eventIDSubmitted, c.Id),
-		Type:    typeSubmitted,
-		Source:  eventSource,
-		Subject: subjectSubmitted + "." + sub.seg.Subject(),
+		ID:      events.SubmittedID(c.Id),
+		Type:    events.FeedbackSubmitted.Type,
+		Source:  events.FeedbackSubmitted.Source,
+		Subject: events.FeedbackSubmitted.Subject(sub.seg),
 		Time:    day, // ce-time too: a finer time would undo the coarsening of submitted_day
 		Data:    data,
 	}

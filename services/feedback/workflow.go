@@ -15,15 +15,9 @@ import (
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
-)
-
-// Event names of the workflow (DESIGN.md, Events).
-const (
-	typeStatusChanged    = "voix.feedback.status_changed.v1"
-	subjectStatusChanged = "voix.feedback.status_changed"
-	eventIDStatusChanged = "feedback.status_changed/%s/%d" // feedback id, thread seq
 )
 
 // Statuses, short.
@@ -120,7 +114,7 @@ func (s *Service) updateStatus(ctx context.Context, id string, to commonv1.Feedb
 			FeedbackId: id, Segment: shown.String(), From: from, To: to, Note: note,
 			OwnerGroup: c.OwnerGroup, ChangedDay: timestamppb.New(day),
 		}
-		if err := s.unsafePublish(tx, fmt.Sprintf(eventIDStatusChanged, id, seq), typeStatusChanged, subjectStatusChanged, shown, day, ev); err != nil {
+		if err := s.unsafePublish(tx, events.FeedbackStatusChanged, events.StatusChangedID(id, uint64(seq)), shown, day, ev); err != nil {
 			return err
 		}
 		out = view
@@ -130,13 +124,13 @@ func (s *Service) updateStatus(ctx context.Context, id string, to commonv1.Feedb
 }
 
 // unsafePublish queues an event in the outbox of tx. Its time is a day, like its payload's.
-func (s *Service) unsafePublish(tx *bolt.Tx, id, typ, subject string, seg segment.Path, day time.Time, m proto.Message) error {
+func (s *Service) unsafePublish(tx *bolt.Tx, k events.Kind, id string, seg segment.Path, day time.Time, m proto.Message) error {
 	data, err := proto.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", typ, err)
+		return fmt.Errorf("encode %s: %w", k.Type, err)
 	}
 	return s.host.Outbox.Add(tx, bus.Event{
-		ID: id, Type: typ, Source: eventSource, Subject: bus.SegmentSubject(subject, seg.String()),
+		ID: id, Type: k.Type, Source: k.Source, Subject: k.Subject(seg),
 		Time: day, Data: data,
 	})
 }

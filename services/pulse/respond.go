@@ -15,6 +15,7 @@ import (
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
@@ -92,10 +93,10 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		return "", fmt.Errorf("encode ResponseSubmitted: %w", err)
 	}
 	event := bus.Event{
-		ID:      fmt.Sprintf(eventIDResponded, rec.ResponseId),
-		Type:    typeResponded,
-		Source:  eventSource,
-		Subject: subjectResponded + "." + sub.seg.Subject(),
+		ID:      events.RespondedID(rec.ResponseId),
+		Type:    events.PulseResponded.Type,
+		Source:  events.PulseResponded.Source,
+		Subject: events.PulseResponded.Subject(sub.seg),
 		Time:    day, // ce-time too: a finer time would undo the coarsening of submitted_day
 		Data:    data,
 	}

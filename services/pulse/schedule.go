@@ -14,14 +14,9 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
-)
-
-// Scheduler events (DESIGN.md, Events).
-const (
-	typeWaveClosed    = "voix.pulse.wave_closed.v1"
-	subjectWaveClosed = "voix.pulse.wave_closed"
-	eventIDWaveClosed = "pulse.wave_closed/%s/%d" // survey id, wave
 )
 
 // period is the time between two openings of a cadence, at its shortest (a month can be 28
@@ -262,10 +257,10 @@ func waveClosedEvent(sv *pulsev1.Survey, w *pulsev1.Wave) (bus.Event, error) {
 		return bus.Event{}, fmt.Errorf("encode WaveClosed: %w", err)
 	}
 	return bus.Event{
-		ID:      fmt.Sprintf(eventIDWaveClosed, sv.Id, w.Number),
-		Type:    typeWaveClosed,
-		Source:  eventSource,
-		Subject: bus.SegmentSubject(subjectWaveClosed, sv.Audience),
+		ID:      events.WaveClosedID(sv.Id, w.Number),
+		Type:    events.PulseWaveClosed.Type,
+		Source:  events.PulseWaveClosed.Source,
+		Subject: events.PulseWaveClosed.Subject(segment.MustParse(sv.Audience)),
 		Time:    w.ClosesAt.AsTime(),
 		Data:    data,
 	}, nil

@@ -17,6 +17,7 @@ import (
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -42,7 +43,7 @@ func eventIDs(t testing.TB, f *fixture, subject string, n int) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cons, err := f.env.JetStream(t).OrderedConsumer(ctx, bus.StreamPulse, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	cons, err := f.env.JetStream(t).OrderedConsumer(ctx, events.Pulse.Name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		t.Fatalf("consumer on %s: %v", subject, err)
 	}

@@ -17,20 +17,12 @@ import (
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
-// Events of the pulse service (DESIGN.md, Events).
-const (
-	eventSource         = "voix/pulse"
-	typeWaveOpened      = "voix.pulse.wave_opened.v1"
-	typeResponded       = "voix.pulse.responded.v1"
-	subjectWaveOpened   = "voix.pulse.wave_opened"
-	subjectResponded    = "voix.pulse.responded"
-	eventIDWaveOpened   = "pulse.wave_opened/%s/%d" // survey id, wave
-	eventIDResponded    = "pulse.responded/%s"      // response id
-	unknownSurveyFormat = "survey %q: %w"
-)
+const unknownSurveyFormat = "survey %q: %w"
 
 // createSurvey stores a normalised survey with its first wave, and the WaveOpened event if
 // that wave is open already, in one transaction. With an idempotency key, a retry by the same
@@ -202,10 +194,10 @@ func waveOpenedEvent(sv *pulsev1.Survey, w *pulsev1.Wave, now time.Time) (bus.Ev
 		return bus.Event{}, fmt.Errorf("encode WaveOpened: %w", err)
 	}
 	return bus.Event{
-		ID:      fmt.Sprintf(eventIDWaveOpened, sv.Id, w.Number),
-		Type:    typeWaveOpened,
-		Source:  eventSource,
-		Subject: bus.SegmentSubject(subjectWaveOpened, sv.Audience),
+		ID:      events.WaveOpenedID(sv.Id, w.Number),
+		Type:    events.PulseWaveOpened.Type,
+		Source:  events.PulseWaveOpened.Source,
+		Subject: events.PulseWaveOpened.Subject(segment.MustParse(sv.Audience)),
 		Time:    now,
 		Data:    data,
 	}, nil

@@ -11,6 +11,7 @@ import (
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/alert"
@@ -84,10 +85,10 @@ func (s *Service) raise(tx *bolt.Tx, k rollup.Key, w window.Window, cur rollup.S
 		return err
 	}
 	return s.host.Outbox.Add(tx, bus.Event{
-		ID:      "sentiment.alert/" + a.AlertId,
-		Type:    "voix.sentiment.alert.v1",
-		Source:  eventSource,
-		Subject: "voix.sentiment.alert." + seg.Subject(),
+		ID:      events.AlertID(a.AlertId),
+		Type:    events.SentimentAlert.Type,
+		Source:  events.SentimentAlert.Source,
+		Subject: events.SentimentAlert.Subject(seg),
 		Time:    s.cfg.Now(),
 		Data:    data,
 	})

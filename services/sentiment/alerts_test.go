@@ -13,7 +13,7 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
-	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 )
 
 func TestAWeeklyDropRaisesOneAlertPerEpisode(t *testing.T) {
@@ -108,9 +108,9 @@ func (f *fixture) lastOn(t *testing.T, subject string) *jetstream.RawStreamMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream := bus.StreamSentiment
+	stream := events.Sentiment.Name
 	if strings.HasPrefix(subject, "voix.feedback.") {
-		stream = bus.StreamFeedback
+		stream = events.Feedback.Name
 	}
 	st, err := f.js.Stream(ctx, stream)
 	if err != nil {

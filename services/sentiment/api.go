@@ -19,6 +19,7 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
@@ -220,8 +221,7 @@ func (a *api) WatchSentiment(req *sentimentv1.WatchSentimentRequest, stream sent
 	}
 	msgs := make(chan *nats.Msg, 256)
 	nc := a.svc.host.Bus.Conn()
-	base := "voix.sentiment.updated." + seg.Subject()
-	for _, subj := range []string{base, base + ".>"} {
+	for _, subj := range events.SentimentUpdated.Filters(seg) {
 		sub, err := nc.ChanSubscribe(subj, msgs)
 		if err != nil {
 			return status.Errorf(codes.Unavailable, "subscribe to %s: %v", subj, err)

@@ -12,13 +12,12 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/analyzer"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
-
-const eventSource = "voix/sentiment"
 
 // contribution is one scored part of an event: it counts for the dimensions listed (plus "all")
 // in every segment and window the event's contributor tags name.
@@ -71,10 +70,10 @@ func (s *Service) applyFeedbackTo(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, 
 		return err
 	}
 	return s.host.Outbox.Add(tx, bus.Event{
-		ID:      "sentiment.scored/feedback/" + m.FeedbackId,
-		Type:    "voix.sentiment.scored.v1",
-		Source:  eventSource,
-		Subject: "voix.sentiment.scored." + seg.Subject(),
+		ID:      events.ScoredID(m.FeedbackId),
+		Type:    events.SentimentScored.Type,
+		Source:  events.SentimentScored.Source,
+		Subject: events.SentimentScored.Subject(seg),
 		Time:    s.cfg.Now(),
 		Data:    data,
 	})

@@ -3,7 +3,6 @@ package sentiment
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity/suppress"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
@@ -194,10 +194,10 @@ func (s *Service) queueUpdate(tx *bolt.Tx, k rollup.Key, st rollup.Stats) error 
 		return err
 	}
 	return s.host.Outbox.Add(tx, bus.Event{
-		ID:      fmt.Sprintf("sentiment.updated/%s/%d/%s/%d", k.Segment, k.Dimension, k.Window, st.Version),
-		Type:    "voix.sentiment.updated.v1",
-		Source:  eventSource,
-		Subject: "voix.sentiment.updated." + seg.Subject(),
+		ID:      events.UpdatedID(k.Segment, k.Dimension, k.Window, st.Version),
+		Type:    events.SentimentUpdated.Type,
+		Source:  events.SentimentUpdated.Source,
+		Subject: events.SentimentUpdated.Subject(seg),
 		Time:    s.cfg.Now(),
 		Data:    data,
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
@@ -19,19 +20,20 @@ import (
 // slow down more than linearly with the pages they change.
 const rebuildChunk = 500
 
-// source is one stream the aggregates are computed from, with the durable consumer that
-// applies it live and the handler a rebuild uses.
+// source is one kind of event the aggregates are computed from, with the durable consumer
+// that applies it live and the handlers of the live consumer and of a rebuild. Start and the
+// rebuild both take their streams and filters from here.
 type source struct {
 	stream, subject, durable string
+	live                     consumer.Handler
 	apply                    func(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, emit bool) error
 }
 
 func (s *Service) sources() []source {
 	return []source{
-		{bus.StreamFeedback, "voix.feedback.submitted.>", durableFeedback, s.applyFeedbackTo},
-		{bus.StreamPulse, "voix.pulse.responded.>", durablePulse, func(_ *bolt.Tx, rb rollup.Buckets, ev bus.Event, _ bool) error {
-			return s.applyResponseTo(rb, ev)
-		}},
+		{events.FeedbackSubmitted.Stream.Name, events.FeedbackSubmitted.All(), events.DurableSentimentFeedback, s.applyFeedback, s.applyFeedbackTo},
+		{events.PulseResponded.Stream.Name, events.PulseResponded.All(), events.DurableSentimentPulse, s.applyResponse,
+			func(_ *bolt.Tx, rb rollup.Buckets, ev bus.Event, _ bool) error { return s.applyResponseTo(rb, ev) }},
 	}
 }
 

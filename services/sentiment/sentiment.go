@@ -34,12 +34,6 @@ const DefaultListen = "127.0.0.1:7103"
 // consumerWorkers is how many events each consumer applies at once.
 const consumerWorkers = 16
 
-// Durable consumer names; changing them would replay the streams from the start.
-const (
-	durableFeedback = "sentiment-feedback"
-	durablePulse    = "sentiment-pulse"
-)
-
 // Config configures the service. Zero values take the documented defaults.
 type Config struct {
 	// Listen is the gRPC address. Default DefaultListen.
@@ -147,12 +141,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	sentimentv1.RegisterSentimentServiceServer(h.GRPC(), &api{svc: s})
-	for _, c := range []consumer.Config{
+	for _, src := range s.sources() {
 		// Workers share bbolt commits (db.Batch): sums do not depend on order, and each
 		// event's writes, outbox record included, stay inside its transaction.
-		{Stream: bus.StreamFeedback, Durable: durableFeedback, FilterSubjects: []string{"voix.feedback.submitted.>"}, Handle: s.applyFeedback, Workers: consumerWorkers},
-		{Stream: bus.StreamPulse, Durable: durablePulse, FilterSubjects: []string{"voix.pulse.responded.>"}, Handle: s.applyResponse, Workers: consumerWorkers},
-	} {
+		c := consumer.Config{Stream: src.stream, Durable: src.durable, FilterSubjects: []string{src.subject}, Handle: src.live, Workers: consumerWorkers}
 		if err := h.Consume(c); err != nil {
 			h.Close()
 			return nil, err

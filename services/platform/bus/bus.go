@@ -1,5 +1,5 @@
 // Package bus owns voix's connection to NATS JetStream: the connection settings every service
-// shares, the three streams of the event contract, and the event envelope (a protobuf payload
+// shares, the streams of the event contract (package events) with their limits, and the event envelope (a protobuf payload
 // with its id in Nats-Msg-Id and CloudEvents binary-mode headers). Publishing directly is for
 // the outbox relay; services write events through package outbox so that an event exists if
 // and only if the transaction that caused it committed.
@@ -11,22 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// Stream names and the subjects each captures (the event contract in DESIGN.md).
-const (
-	StreamFeedback  = "FEEDBACK"
-	StreamPulse     = "PULSE"
-	StreamSentiment = "SENTIMENT"
-
-	SubjectsFeedback  = "voix.feedback.>"
-	SubjectsPulse     = "voix.pulse.>"
-	SubjectsSentiment = "voix.sentiment.>"
+	"github.com/voix-dev/voix/services/platform/events"
 )
 
 // DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. A relay that republishes an
@@ -169,23 +159,20 @@ func StreamConfigs(replicas int, retention time.Duration) []jetstream.StreamConf
 	if replicas < 1 {
 		replicas = 1
 	}
-	mk := func(name, subjects, what string) jetstream.StreamConfig {
-		return jetstream.StreamConfig{
-			Name:        name,
-			Description: what,
-			Subjects:    []string{subjects},
+	var out []jetstream.StreamConfig
+	for _, st := range events.Streams() {
+		out = append(out, jetstream.StreamConfig{
+			Name:        st.Name,
+			Description: st.Description,
+			Subjects:    []string{st.Subjects},
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    replicas,
 			Duplicates:  DuplicateWindow,
 			MaxAge:      retention,
-		}
+		})
 	}
-	return []jetstream.StreamConfig{
-		mk(StreamFeedback, SubjectsFeedback, "voix feedback events"),
-		mk(StreamPulse, SubjectsPulse, "voix pulse survey events"),
-		mk(StreamSentiment, SubjectsSentiment, "voix sentiment events: scores, aggregates, alerts"),
-	}
+	return out
 }
 
 // EnsureStreams creates the streams, or updates them to this configuration. Every service
@@ -197,15 +184,4 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// SegmentSubject appends a segment path to a subject prefix:
-// SegmentSubject("voix.feedback.submitted", "acme/eng") is "voix.feedback.submitted.acme.eng",
-// so subscribers pick a subtree with "voix.feedback.submitted.acme.>". The segment must already
-// be valid (its elements are NATS-safe tokens).
-func SegmentSubject(prefix, segment string) string {
-	if segment == "" {
-		return prefix
-	}
-	return prefix + "." + strings.ReplaceAll(segment, "/", ".")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/natstest"
 )
 
@@ -34,9 +35,9 @@ func TestEnsureStreams(t *testing.T) {
 		t.Fatalf("ensure again: %v", err)
 	}
 	for _, want := range []struct{ name, subj string }{
-		{bus.StreamFeedback, "voix.feedback.>"},
-		{bus.StreamPulse, "voix.pulse.>"},
-		{bus.StreamSentiment, "voix.sentiment.>"},
+		{events.Feedback.Name, "voix.feedback.>"},
+		{events.Pulse.Name, "voix.pulse.>"},
+		{events.Sentiment.Name, "voix.sentiment.>"},
 	} {
 		st, err := b.JetStream().Stream(ctx, want.name)
 		if err != nil {
@@ -64,7 +65,7 @@ func TestPublishRoundTrip(t *testing.T) {
 	if err := b.Publish(ctx, ev); err != nil {
 		t.Fatalf("publish duplicate: %v", err)
 	}
-	st, err := b.JetStream().Stream(ctx, bus.StreamFeedback)
+	st, err := b.JetStream().Stream(ctx, events.Feedback.Name)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -181,12 +182,6 @@ func TestConnect(t *testing.T) {
 	}
 }
 
-func TestSegmentSubject(t *testing.T) {
-	if got := bus.SegmentSubject("voix.feedback.submitted", "acme/eng/platform"); got != "voix.feedback.submitted.acme.eng.platform" {
-		t.Fatalf("got %q", got)
-	}
-}
-
 func TestPublishBatch(t *testing.T) {
 	s := natstest.Start(t)
 	b := natstest.Connect(t, s)
@@ -203,7 +198,7 @@ func TestPublishBatch(t *testing.T) {
 	if n, err := b.PublishBatch(ctx, evs); err != nil || n != len(evs) {
 		t.Fatalf("publish batch again: %d, %v", n, err)
 	}
-	st, err := b.JetStream().Stream(ctx, bus.StreamFeedback)
+	st, err := b.JetStream().Stream(ctx, events.Feedback.Name)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -253,7 +248,7 @@ func TestEnsureStreamsKeepsEventsForTheRetention(t *testing.T) {
 		if err := b.EnsureStreams(ctx); err != nil {
 			t.Fatalf("ensure streams with retention %v: %v", retention, err)
 		}
-		for _, name := range []string{bus.StreamFeedback, bus.StreamPulse, bus.StreamSentiment} {
+		for _, name := range []string{events.Feedback.Name, events.Pulse.Name, events.Sentiment.Name} {
 			st, err := b.JetStream().Stream(ctx, name)
 			if err != nil {
 				t.Fatal(err)

@@ -52,7 +52,7 @@ const stopTimeout = 2 * time.Second
 
 // Config configures a durable consumer.
 type Config struct {
-	// Stream to consume, e.g. bus.StreamFeedback. Required.
+	// Stream to consume, e.g. "FEEDBACK" (events.Feedback.Name). Required.
 	Stream string
 	// Durable is the consumer's name, kept by the server across restarts, and the scope of
 	// the applied event ids in the store. Required.
@@ -89,7 +89,7 @@ type Config struct {
 func (c *Config) validate() error {
 	switch {
 	case c.Stream == "":
-		return errors.New("consumer: Config.Stream is required (e.g. bus.StreamFeedback)")
+		return errors.New("consumer: Config.Stream is required (e.g. FEEDBACK, events.Feedback.Name)")
 	case c.Durable == "":
 		return errors.New("consumer: Config.Durable is required (a stable name per service and purpose)")
 	case c.DB == nil:

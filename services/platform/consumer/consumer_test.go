@@ -17,6 +17,7 @@ import (
 
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/natstest"
 	"github.com/voix-dev/voix/services/platform/store"
 )
@@ -112,7 +113,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func start(t testing.TB, b *bus.Bus, db *bolt.DB, h consumer.Handler, durable string, edit ...func(*consumer.Config)) *consumer.Consumer {
 	t.Helper()
 	cfg := consumer.Config{
-		Stream:         bus.StreamFeedback,
+		Stream:         events.Feedback.Name,
 		Durable:        durable,
 		FilterSubjects: []string{"voix.feedback.submitted.>"},
 		DB:             db,
@@ -156,7 +157,7 @@ func publishAgain(t testing.TB, b *bus.Bus, ev bus.Event) {
 func settled(t testing.TB, b *bus.Bus, durable string) {
 	t.Helper()
 	eventually(t, "consumer "+durable+" to settle", func() bool {
-		c, err := b.JetStream().Consumer(context.Background(), bus.StreamFeedback, durable)
+		c, err := b.JetStream().Consumer(context.Background(), events.Feedback.Name, durable)
 		if err != nil {
 			t.Fatalf("consumer info: %v", err)
 		}
@@ -369,9 +370,9 @@ func TestStartValidates(t *testing.T) {
 	h := newCounter().handle
 	for name, cfg := range map[string]consumer.Config{
 		"Stream":  {Durable: "d", DB: db, Handle: h},
-		"Durable": {Stream: bus.StreamFeedback, DB: db, Handle: h},
-		"DB":      {Stream: bus.StreamFeedback, Durable: "d", Handle: h},
-		"Handle":  {Stream: bus.StreamFeedback, Durable: "d", DB: db},
+		"Durable": {Stream: events.Feedback.Name, DB: db, Handle: h},
+		"DB":      {Stream: events.Feedback.Name, Durable: "d", Handle: h},
+		"Handle":  {Stream: events.Feedback.Name, Durable: "d", DB: db},
 	} {
 		_, err := consumer.Start(context.Background(), b.JetStream(), cfg)
 		if err == nil || !strings.Contains(err.Error(), name) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 // ReadyTimeout bounds how long Start waits for the server to accept connections.
@@ -33,8 +35,8 @@ type User struct {
 // subscriptions only. Give each organisation its own portal user.
 func PortalUser(name, password, org string) User {
 	var allow []string
-	for _, prefix := range []string{"voix.sentiment.updated.", "voix.sentiment.alert."} {
-		allow = append(allow, prefix+org, prefix+org+".>")
+	for _, k := range []events.Kind{events.SentimentUpdated, events.SentimentAlert} {
+		allow = append(allow, k.Filters(segment.MustParse(org))...)
 	}
 	return User{
 		Name:           name,

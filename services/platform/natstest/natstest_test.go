@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/natstest"
 )
 
@@ -37,7 +38,7 @@ func TestRestartKeepsStoreAndURL(t *testing.T) {
 	defer cancel()
 	var msgs uint64
 	for ctx.Err() == nil {
-		st, err := b.JetStream().Stream(ctx, bus.StreamPulse)
+		st, err := b.JetStream().Stream(ctx, events.Pulse.Name)
 		if err == nil {
 			msgs = st.CachedInfo().State.Msgs
 			break

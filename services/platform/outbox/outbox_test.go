@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/natstest"
 	"github.com/voix-dev/voix/services/platform/outbox"
 	"github.com/voix-dev/voix/services/platform/store"
@@ -106,7 +107,7 @@ func pending(t testing.TB, o *outbox.Outbox) int {
 func stored(t testing.TB, b *bus.Bus) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := context.Background()
-	st, err := b.JetStream().Stream(ctx, bus.StreamFeedback)
+	st, err := b.JetStream().Stream(ctx, events.Feedback.Name)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}

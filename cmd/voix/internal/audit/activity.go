@@ -27,6 +27,7 @@ import (
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/gateway"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
 )
 
 // The survey's questions: a scale, an eNPS and a free text, in two dimensions and "all".
@@ -254,7 +255,7 @@ func (r *run) comment(ctx context.Context, p *person, d int) error {
 		it.scored[ds.Dimension] = 1
 	}
 	r.comments++
-	if err := r.settle(ctx, "FEEDBACK", "sentiment-feedback", "voix.feedback.submitted.>", r.comments); err != nil {
+	if err := r.settle(ctx, events.FeedbackSubmitted, events.DurableSentimentFeedback, r.comments); err != nil {
 		return err
 	}
 	r.w.items = append(r.w.items, it)
@@ -378,7 +379,7 @@ func (r *run) respond(ctx context.Context, p *person, d int, wave uint32) error 
 	}
 	r.answered[wave][p.id] = []string{"load", "enps", "say"}
 	r.responses++
-	if err := r.settle(ctx, "PULSE", "sentiment-pulse", "voix.pulse.responded.>", r.responses); err != nil {
+	if err := r.settle(ctx, events.PulseResponded, events.DurableSentimentPulse, r.responses); err != nil {
 		return err
 	}
 	r.w.items = append(r.w.items, it)
@@ -389,7 +390,8 @@ func (r *run) respond(ctx context.Context, p *person, d int, wave uint32) error 
 // settle waits until the stream holds want events on subject and the sentiment service has
 // applied them all: items then reach the aggregates in the order the harness sent them, which
 // is what lets it tell which of them a shown number includes.
-func (r *run) settle(ctx context.Context, stream, durable, subject string, want int) error {
+func (r *run) settle(ctx context.Context, k events.Kind, durable string, want int) error {
+	stream, subject := k.Stream.Name, k.All()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ok, err := r.settled(ctx, stream, durable, subject, want)

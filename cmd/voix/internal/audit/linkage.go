@@ -21,6 +21,7 @@ import (
 
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
 )
 
 // window is how many bytes two records must share to count as a shared identifier: an id or
@@ -47,11 +48,11 @@ func (rc record) holds(b []byte) bool {
 // itemEvents maps the ce-types that describe one item to their payloads: their times must be
 // days.
 var itemEvents = map[string]func() proto.Message{
-	"voix.feedback.submitted.v1":      func() proto.Message { return &eventsv1.FeedbackSubmitted{} },
-	"voix.feedback.status_changed.v1": func() proto.Message { return &eventsv1.FeedbackStatusChanged{} },
-	"voix.feedback.overdue.v1":        func() proto.Message { return &eventsv1.FeedbackOverdue{} },
-	"voix.pulse.responded.v1":         func() proto.Message { return &eventsv1.ResponseSubmitted{} },
-	"voix.sentiment.scored.v1":        func() proto.Message { return &eventsv1.ItemScored{} },
+	events.FeedbackSubmitted.Type:     func() proto.Message { return &eventsv1.FeedbackSubmitted{} },
+	events.FeedbackStatusChanged.Type: func() proto.Message { return &eventsv1.FeedbackStatusChanged{} },
+	events.FeedbackOverdue.Type:       func() proto.Message { return &eventsv1.FeedbackOverdue{} },
+	events.PulseResponded.Type:        func() proto.Message { return &eventsv1.ResponseSubmitted{} },
+	events.SentimentScored.Type:       func() proto.Message { return &eventsv1.ItemScored{} },
 }
 
 // linkage checks that one person's items cannot be linked: two comments on two days, a
@@ -113,7 +114,7 @@ func (r *run) linkage(ctx context.Context) error {
 // events reads every message of the three streams, checking the time of those about an item.
 func (r *run) events(ctx context.Context) ([]record, error) {
 	var out []record
-	for _, name := range []string{bus.StreamFeedback, bus.StreamPulse, bus.StreamSentiment} {
+	for _, name := range []string{events.Feedback.Name, events.Pulse.Name, events.Sentiment.Name} {
 		st, err := r.js.Stream(ctx, name)
 		if err != nil {
 			return nil, err
@@ -267,7 +268,8 @@ func (r *run) known() [][]byte {
 		y, wk := t.ISOWeek()
 		out = append(out, t.Format(time.DateOnly), fmt.Sprintf("%04d-W%02d", y, wk), t.Format("2006-01"), t.Format("20060102"))
 	}
-	out = append(out, r.surveyID)
+	out = append(out, r.surveyID, events.SubmittedID(""), events.StatusChangedID("", 0)[:len("feedback.status_changed/")],
+		events.OverdueID("", ""), events.RespondedID(""), events.ScoredID(""))
 	for _, q := range questions {
 		out = append(out, q.id, q.fr, q.en)
 	}
@@ -275,7 +277,9 @@ func (r *run) known() [][]byte {
 		out = append(out, typ)
 	}
 	for _, it := range r.w.items {
-		out = append(out, it.text)
+		// Ids are cut out too: a record naming two items is checked on its own, and a run
+		// across an id and its neighbours only shows that two ids begin alike.
+		out = append(out, it.text, it.id)
 	}
 	for t := range r.textAuthor {
 		out = append(out, t)
@@ -339,8 +343,7 @@ func (r *run) sharedBytes(recs []record, a, b *item) string {
 	}
 	background := runs(others)
 	for s, where := range ra {
-		// The items' own ids are allowed: a record about a that names b is caught below.
-		if _, ok := rb[s]; ok && background[s] == "" && !strings.Contains(a.id, s) && !strings.Contains(b.id, s) {
+		if _, ok := rb[s]; ok && background[s] == "" {
 			return fmt.Sprintf("the bytes %q (in %s and %s)", s, where, rb[s])
 		}
 	}

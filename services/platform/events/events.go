@@ -1,0 +1,159 @@
+// Package events is voix's event contract in code: the streams, and for each kind of event its
+// stream, subject, CloudEvents type and source, the format of its id, and the durable consumers
+// that read it. Every service, the rebuild, the deploy configs' tests and the audit take these
+// names from here; none spells a subject.
+//
+// Subjects end with the segment the event is about, one token per element:
+// voix.feedback.submitted.acme.eng.platform. A subscriber picks an organisation or a subtree
+// with Kind.Filters. Ids are the CloudEvents id and the Nats-Msg-Id: stable for one fact, so
+// that a republished copy is recognised and applied once.
+package events
+
+import (
+	"fmt"
+
+	"github.com/voix-dev/voix/services/platform/segment"
+)
+
+// Stream is a JetStream stream of the contract and the subjects it captures.
+type Stream struct {
+	// Name is the stream's name, e.g. "FEEDBACK".
+	Name string
+	// Subjects is the one wildcard subject it captures, e.g. "voix.feedback.>".
+	Subjects string
+	// Description is shown by the NATS tools.
+	Description string
+}
+
+// The streams.
+var (
+	Feedback  = Stream{"FEEDBACK", "voix.feedback.>", "voix feedback events"}
+	Pulse     = Stream{"PULSE", "voix.pulse.>", "voix pulse survey events"}
+	Sentiment = Stream{"SENTIMENT", "voix.sentiment.>", "voix sentiment events: scores, aggregates, alerts"}
+)
+
+// Streams lists every stream of the contract.
+func Streams() []Stream { return []Stream{Feedback, Pulse, Sentiment} }
+
+// Kind is one kind of event.
+type Kind struct {
+	// Stream is the stream the kind is stored in.
+	Stream Stream
+	// Prefix is the subject without its segment, e.g. "voix.feedback.submitted".
+	Prefix string
+	// Type is the CloudEvents type, e.g. "voix.feedback.submitted.v1".
+	Type string
+	// Source is the CloudEvents source: the producing service, e.g. "voix/feedback".
+	Source string
+}
+
+func kind(s Stream, source, name string) Kind {
+	prefix := s.Subjects[:len(s.Subjects)-1] + name // "voix.feedback." + "submitted"
+	return Kind{Stream: s, Prefix: prefix, Type: prefix + ".v1", Source: source}
+}
+
+// The kinds of event, with their payloads in proto/voix/events/v1.
+var (
+	// FeedbackSubmitted (FeedbackSubmitted) is a stored comment, on its author's segment.
+	FeedbackSubmitted = kind(Feedback, "voix/feedback", "submitted")
+	// FeedbackStatusChanged (FeedbackStatusChanged) is a workflow step, on the segment the
+	// comment is shown under.
+	FeedbackStatusChanged = kind(Feedback, "voix/feedback", "status_changed")
+	// FeedbackOverdue (FeedbackOverdue) is a missed deadline, on the shown segment.
+	FeedbackOverdue = kind(Feedback, "voix/feedback", "overdue")
+	// PulseWaveOpened and PulseWaveClosed (WaveOpened, WaveClosed) are on the audience.
+	PulseWaveOpened = kind(Pulse, "voix/pulse", "wave_opened")
+	PulseWaveClosed = kind(Pulse, "voix/pulse", "wave_closed")
+	// PulseResponded (ResponseSubmitted) is a stored survey response, on its segment.
+	PulseResponded = kind(Pulse, "voix/pulse", "responded")
+	// PulseSegmentUpserted (SegmentUpserted) is a headcount set in the segment registry,
+	// which pulse owns; on the segment.
+	PulseSegmentUpserted = kind(Pulse, "voix/pulse", "segment_upserted")
+	// SentimentScored (ItemScored) is one item's score, for the feedback service only.
+	SentimentScored = kind(Sentiment, "voix/sentiment", "scored")
+	// SentimentUpdated (SentimentUpdated) is a released aggregate, for portals.
+	SentimentUpdated = kind(Sentiment, "voix/sentiment", "updated")
+	// SentimentAlert (SentimentAlert) is a significant drop, for portals.
+	SentimentAlert = kind(Sentiment, "voix/sentiment", "alert")
+)
+
+// Kinds lists every kind of event.
+func Kinds() []Kind {
+	return []Kind{FeedbackSubmitted, FeedbackStatusChanged, FeedbackOverdue, PulseWaveOpened, PulseWaveClosed,
+		PulseResponded, PulseSegmentUpserted, SentimentScored, SentimentUpdated, SentimentAlert}
+}
+
+// Subject is the subject of an event of kind k about seg: "voix.feedback.submitted.acme.eng".
+func (k Kind) Subject(seg segment.Path) string {
+	if seg.IsZero() {
+		return k.Prefix
+	}
+	return k.Prefix + "." + seg.Subject()
+}
+
+// All is the filter of every event of kind k: "voix.feedback.submitted.>".
+func (k Kind) All() string { return k.Prefix + ".>" }
+
+// Filters are the subjects of every event of kind k about seg or below it: NATS's ">" needs
+// one more token, so seg itself has a subject of its own.
+func (k Kind) Filters(seg segment.Path) []string {
+	s := k.Subject(seg)
+	return []string{s, s + ".>"}
+}
+
+// Durable consumers. Changing a name makes its consumer replay its stream from the start.
+const (
+	// DurableSentimentFeedback applies FeedbackSubmitted in the sentiment service.
+	DurableSentimentFeedback = "sentiment-feedback"
+	// DurableSentimentPulse applies PulseResponded in the sentiment service.
+	DurableSentimentPulse = "sentiment-pulse"
+	// DurableFeedbackScored applies SentimentScored in the feedback service.
+	DurableFeedbackScored = "feedback-scored"
+	// DurableFeedbackSegments applies PulseSegmentUpserted in the feedback service.
+	DurableFeedbackSegments = "feedback-segments"
+)
+
+// Event ids, one function per kind: the fact an event states names it.
+
+// SubmittedID is the id of FeedbackSubmitted for comment feedbackID.
+func SubmittedID(feedbackID string) string { return "feedback.submitted/" + feedbackID }
+
+// StatusChangedID is the id of the status change numbered seq in the thread of feedbackID.
+func StatusChangedID(feedbackID string, seq uint64) string {
+	return fmt.Sprintf("feedback.status_changed/%s/%d", feedbackID, seq)
+}
+
+// OverdueID is the id of FeedbackOverdue for feedbackID and deadline ("acknowledge" or
+// "resolve").
+func OverdueID(feedbackID, deadline string) string {
+	return "feedback.overdue/" + feedbackID + "/" + deadline
+}
+
+// WaveOpenedID and WaveClosedID name a wave of a survey.
+func WaveOpenedID(surveyID string, wave uint32) string {
+	return fmt.Sprintf("pulse.wave_opened/%s/%d", surveyID, wave)
+}
+
+// WaveClosedID is the id of WaveClosed.
+func WaveClosedID(surveyID string, wave uint32) string {
+	return fmt.Sprintf("pulse.wave_closed/%s/%d", surveyID, wave)
+}
+
+// RespondedID is the id of ResponseSubmitted for responseID.
+func RespondedID(responseID string) string { return "pulse.responded/" + responseID }
+
+// SegmentUpsertedID names version version of a segment's registry entry.
+func SegmentUpsertedID(path string, version uint64) string {
+	return fmt.Sprintf("pulse.segment_upserted/%s/%d", path, version)
+}
+
+// ScoredID is the id of ItemScored for a comment.
+func ScoredID(feedbackID string) string { return "sentiment.scored/feedback/" + feedbackID }
+
+// UpdatedID names a release: segment, dimension, window and version.
+func UpdatedID(seg string, dim int32, window string, version uint64) string {
+	return fmt.Sprintf("sentiment.updated/%s/%d/%s/%d", seg, dim, window, version)
+}
+
+// AlertID is the id of SentimentAlert alertID.
+func AlertID(alertID string) string { return "sentiment.alert/" + alertID }
