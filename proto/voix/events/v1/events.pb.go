@@ -844,6 +844,74 @@ func (x *WaveClosed) GetClosedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// SegmentUpserted is a headcount set in the segment registry, which the pulse service owns
+// (PulseService.UpsertSegment). The feedback service keeps a copy for comment placement and
+// team choice; any service that needs headcounts consumes it. Subject:
+// voix.pulse.segment_upserted.<segment>.
+type SegmentUpserted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment path.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Number of people in the segment and below it; 0 unregisters it.
+	Headcount uint32 `protobuf:"varint,2,opt,name=headcount,proto3" json:"headcount,omitempty"`
+	// Version of the entry, increasing with each change of this segment: a consumer keeps the
+	// highest, so a redelivered older event changes nothing.
+	Version       uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentUpserted) Reset() {
+	*x = SegmentUpserted{}
+	mi := &file_voix_events_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentUpserted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentUpserted) ProtoMessage() {}
+
+func (x *SegmentUpserted) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_events_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentUpserted.ProtoReflect.Descriptor instead.
+func (*SegmentUpserted) Descriptor() ([]byte, []int) {
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SegmentUpserted) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SegmentUpserted) GetHeadcount() uint32 {
+	if x != nil {
+		return x.Headcount
+	}
+	return 0
+}
+
+func (x *SegmentUpserted) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 // DimensionScore is the sentiment of the part of a text that talks about one dimension.
 type DimensionScore struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -857,7 +925,7 @@ type DimensionScore struct {
 
 func (x *DimensionScore) Reset() {
 	*x = DimensionScore{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[8]
+	mi := &file_voix_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +937,7 @@ func (x *DimensionScore) String() string {
 func (*DimensionScore) ProtoMessage() {}
 
 func (x *DimensionScore) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[8]
+	mi := &file_voix_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +950,7 @@ func (x *DimensionScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionScore.ProtoReflect.Descriptor instead.
 func (*DimensionScore) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DimensionScore) GetDimension() v1.Dimension {
@@ -923,7 +991,7 @@ type ItemScored struct {
 
 func (x *ItemScored) Reset() {
 	*x = ItemScored{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[9]
+	mi := &file_voix_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1003,7 @@ func (x *ItemScored) String() string {
 func (*ItemScored) ProtoMessage() {}
 
 func (x *ItemScored) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[9]
+	mi := &file_voix_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1016,7 @@ func (x *ItemScored) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemScored.ProtoReflect.Descriptor instead.
 func (*ItemScored) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ItemScored) GetItemId() string {
@@ -1014,7 +1082,7 @@ type SentimentUpdated struct {
 
 func (x *SentimentUpdated) Reset() {
 	*x = SentimentUpdated{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[10]
+	mi := &file_voix_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1094,7 @@ func (x *SentimentUpdated) String() string {
 func (*SentimentUpdated) ProtoMessage() {}
 
 func (x *SentimentUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[10]
+	mi := &file_voix_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1107,7 @@ func (x *SentimentUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SentimentUpdated.ProtoReflect.Descriptor instead.
 func (*SentimentUpdated) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SentimentUpdated) GetAggregate() *v1.Aggregate {
@@ -1086,7 +1154,7 @@ type SentimentAlert struct {
 
 func (x *SentimentAlert) Reset() {
 	*x = SentimentAlert{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[11]
+	mi := &file_voix_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1166,7 @@ func (x *SentimentAlert) String() string {
 func (*SentimentAlert) ProtoMessage() {}
 
 func (x *SentimentAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[11]
+	mi := &file_voix_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1179,7 @@ func (x *SentimentAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SentimentAlert.ProtoReflect.Descriptor instead.
 func (*SentimentAlert) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SentimentAlert) GetAlertId() string {
@@ -1258,7 +1326,11 @@ const file_voix_events_v1_events_proto_rawDesc = "" +
 	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x12\x12\n" +
 	"\x04wave\x18\x02 \x01(\rR\x04wave\x12\x1a\n" +
 	"\baudience\x18\x03 \x01(\tR\baudience\x127\n" +
-	"\tclosed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\"_\n" +
+	"\tclosed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\"]\n" +
+	"\x0fSegmentUpserted\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
+	"\theadcount\x18\x02 \x01(\rR\theadcount\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"_\n" +
 	"\x0eDimensionScore\x127\n" +
 	"\tdimension\x18\x01 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\"\x95\x02\n" +
@@ -1306,7 +1378,7 @@ func file_voix_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_voix_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_voix_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_voix_events_v1_events_proto_goTypes = []any{
 	(ItemKind)(0),                 // 0: voix.events.v1.ItemKind
 	(FeedbackOverdue_Deadline)(0), // 1: voix.events.v1.FeedbackOverdue.Deadline
@@ -1318,44 +1390,45 @@ var file_voix_events_v1_events_proto_goTypes = []any{
 	(*ResponseSubmitted)(nil),     // 7: voix.events.v1.ResponseSubmitted
 	(*WaveOpened)(nil),            // 8: voix.events.v1.WaveOpened
 	(*WaveClosed)(nil),            // 9: voix.events.v1.WaveClosed
-	(*DimensionScore)(nil),        // 10: voix.events.v1.DimensionScore
-	(*ItemScored)(nil),            // 11: voix.events.v1.ItemScored
-	(*SentimentUpdated)(nil),      // 12: voix.events.v1.SentimentUpdated
-	(*SentimentAlert)(nil),        // 13: voix.events.v1.SentimentAlert
-	(v1.Dimension)(0),             // 14: voix.common.v1.Dimension
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(v1.FeedbackStatus)(0),        // 16: voix.common.v1.FeedbackStatus
-	(v1.QuestionKind)(0),          // 17: voix.common.v1.QuestionKind
-	(v1.SentimentLabel)(0),        // 18: voix.common.v1.SentimentLabel
-	(*v1.Aggregate)(nil),          // 19: voix.common.v1.Aggregate
-	(*v1.TimeWindow)(nil),         // 20: voix.common.v1.TimeWindow
+	(*SegmentUpserted)(nil),       // 10: voix.events.v1.SegmentUpserted
+	(*DimensionScore)(nil),        // 11: voix.events.v1.DimensionScore
+	(*ItemScored)(nil),            // 12: voix.events.v1.ItemScored
+	(*SentimentUpdated)(nil),      // 13: voix.events.v1.SentimentUpdated
+	(*SentimentAlert)(nil),        // 14: voix.events.v1.SentimentAlert
+	(v1.Dimension)(0),             // 15: voix.common.v1.Dimension
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(v1.FeedbackStatus)(0),        // 17: voix.common.v1.FeedbackStatus
+	(v1.QuestionKind)(0),          // 18: voix.common.v1.QuestionKind
+	(v1.SentimentLabel)(0),        // 19: voix.common.v1.SentimentLabel
+	(*v1.Aggregate)(nil),          // 20: voix.common.v1.Aggregate
+	(*v1.TimeWindow)(nil),         // 21: voix.common.v1.TimeWindow
 }
 var file_voix_events_v1_events_proto_depIdxs = []int32{
-	14, // 0: voix.events.v1.FeedbackSubmitted.dimensions:type_name -> voix.common.v1.Dimension
-	15, // 1: voix.events.v1.FeedbackSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
+	15, // 0: voix.events.v1.FeedbackSubmitted.dimensions:type_name -> voix.common.v1.Dimension
+	16, // 1: voix.events.v1.FeedbackSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
 	2,  // 2: voix.events.v1.FeedbackSubmitted.contributors:type_name -> voix.events.v1.ContributorTag
-	16, // 3: voix.events.v1.FeedbackStatusChanged.from:type_name -> voix.common.v1.FeedbackStatus
-	16, // 4: voix.events.v1.FeedbackStatusChanged.to:type_name -> voix.common.v1.FeedbackStatus
-	15, // 5: voix.events.v1.FeedbackStatusChanged.changed_day:type_name -> google.protobuf.Timestamp
+	17, // 3: voix.events.v1.FeedbackStatusChanged.from:type_name -> voix.common.v1.FeedbackStatus
+	17, // 4: voix.events.v1.FeedbackStatusChanged.to:type_name -> voix.common.v1.FeedbackStatus
+	16, // 5: voix.events.v1.FeedbackStatusChanged.changed_day:type_name -> google.protobuf.Timestamp
 	1,  // 6: voix.events.v1.FeedbackOverdue.deadline:type_name -> voix.events.v1.FeedbackOverdue.Deadline
-	16, // 7: voix.events.v1.FeedbackOverdue.status:type_name -> voix.common.v1.FeedbackStatus
-	15, // 8: voix.events.v1.FeedbackOverdue.due_day:type_name -> google.protobuf.Timestamp
-	17, // 9: voix.events.v1.ScoredAnswer.kind:type_name -> voix.common.v1.QuestionKind
-	14, // 10: voix.events.v1.ScoredAnswer.dimension:type_name -> voix.common.v1.Dimension
+	17, // 7: voix.events.v1.FeedbackOverdue.status:type_name -> voix.common.v1.FeedbackStatus
+	16, // 8: voix.events.v1.FeedbackOverdue.due_day:type_name -> google.protobuf.Timestamp
+	18, // 9: voix.events.v1.ScoredAnswer.kind:type_name -> voix.common.v1.QuestionKind
+	15, // 10: voix.events.v1.ScoredAnswer.dimension:type_name -> voix.common.v1.Dimension
 	6,  // 11: voix.events.v1.ResponseSubmitted.answers:type_name -> voix.events.v1.ScoredAnswer
-	15, // 12: voix.events.v1.ResponseSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
+	16, // 12: voix.events.v1.ResponseSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
 	2,  // 13: voix.events.v1.ResponseSubmitted.contributors:type_name -> voix.events.v1.ContributorTag
-	15, // 14: voix.events.v1.WaveOpened.opens_at:type_name -> google.protobuf.Timestamp
-	15, // 15: voix.events.v1.WaveOpened.closes_at:type_name -> google.protobuf.Timestamp
-	15, // 16: voix.events.v1.WaveClosed.closed_at:type_name -> google.protobuf.Timestamp
-	14, // 17: voix.events.v1.DimensionScore.dimension:type_name -> voix.common.v1.Dimension
+	16, // 14: voix.events.v1.WaveOpened.opens_at:type_name -> google.protobuf.Timestamp
+	16, // 15: voix.events.v1.WaveOpened.closes_at:type_name -> google.protobuf.Timestamp
+	16, // 16: voix.events.v1.WaveClosed.closed_at:type_name -> google.protobuf.Timestamp
+	15, // 17: voix.events.v1.DimensionScore.dimension:type_name -> voix.common.v1.Dimension
 	0,  // 18: voix.events.v1.ItemScored.kind:type_name -> voix.events.v1.ItemKind
-	18, // 19: voix.events.v1.ItemScored.label:type_name -> voix.common.v1.SentimentLabel
-	10, // 20: voix.events.v1.ItemScored.dimensions:type_name -> voix.events.v1.DimensionScore
-	19, // 21: voix.events.v1.SentimentUpdated.aggregate:type_name -> voix.common.v1.Aggregate
-	14, // 22: voix.events.v1.SentimentAlert.dimension:type_name -> voix.common.v1.Dimension
-	20, // 23: voix.events.v1.SentimentAlert.window:type_name -> voix.common.v1.TimeWindow
-	15, // 24: voix.events.v1.SentimentAlert.raised_at:type_name -> google.protobuf.Timestamp
+	19, // 19: voix.events.v1.ItemScored.label:type_name -> voix.common.v1.SentimentLabel
+	11, // 20: voix.events.v1.ItemScored.dimensions:type_name -> voix.events.v1.DimensionScore
+	20, // 21: voix.events.v1.SentimentUpdated.aggregate:type_name -> voix.common.v1.Aggregate
+	15, // 22: voix.events.v1.SentimentAlert.dimension:type_name -> voix.common.v1.Dimension
+	21, // 23: voix.events.v1.SentimentAlert.window:type_name -> voix.common.v1.TimeWindow
+	16, // 24: voix.events.v1.SentimentAlert.raised_at:type_name -> google.protobuf.Timestamp
 	25, // [25:25] is the sub-list for method output_type
 	25, // [25:25] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
@@ -1374,7 +1447,7 @@ func file_voix_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_events_v1_events_proto_rawDesc), len(file_voix_events_v1_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1756,6 +1756,10 @@ type ListRoutingRulesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Segment prefix. Required; within the caller's token prefix.
 	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// Page size, 1..200; 0 means 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque cursor from a previous response.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1797,11 +1801,27 @@ func (x *ListRoutingRulesRequest) GetSegmentPrefix() string {
 	return ""
 }
 
+func (x *ListRoutingRulesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRoutingRulesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListRoutingRulesResponse lists rules.
 type ListRoutingRulesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The rules, most specific first.
-	Rules         []*RoutingRule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	Rules []*RoutingRule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	// Cursor for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1841,6 +1861,13 @@ func (x *ListRoutingRulesResponse) GetRules() []*RoutingRule {
 		return x.Rules
 	}
 	return nil
+}
+
+func (x *ListRoutingRulesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // DeleteRoutingRuleRequest names a rule.
@@ -2329,11 +2356,15 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x18UpsertRoutingRuleRequest\x121\n" +
 	"\x04rule\x18\x01 \x01(\v2\x1d.voix.feedback.v1.RoutingRuleR\x04rule\"N\n" +
 	"\x19UpsertRoutingRuleResponse\x121\n" +
-	"\x04rule\x18\x01 \x01(\v2\x1d.voix.feedback.v1.RoutingRuleR\x04rule\"@\n" +
+	"\x04rule\x18\x01 \x01(\v2\x1d.voix.feedback.v1.RoutingRuleR\x04rule\"|\n" +
 	"\x17ListRoutingRulesRequest\x12%\n" +
-	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\"O\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"w\n" +
 	"\x18ListRoutingRulesResponse\x123\n" +
-	"\x05rules\x18\x01 \x03(\v2\x1d.voix.feedback.v1.RoutingRuleR\x05rules\"*\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1d.voix.feedback.v1.RoutingRuleR\x05rules\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"*\n" +
 	"\x18DeleteRoutingRuleRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1b\n" +
 	"\x19DeleteRoutingRuleResponse\";\n" +
@@ -2362,7 +2393,7 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x06Author\x12\x16\n" +
 	"\x12AUTHOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTHOR_EMPLOYEE\x10\x01\x12\x14\n" +
-	"\x10AUTHOR_RESPONDER\x10\x022\x93\v\n" +
+	"\x10AUTHOR_RESPONDER\x10\x022\x98\v\n" +
 	"\x0fFeedbackService\x12c\n" +
 	"\x0eSubmitFeedback\x12'.voix.feedback.v1.SubmitFeedbackRequest\x1a(.voix.feedback.v1.SubmitFeedbackResponse\x12Z\n" +
 	"\vGetFeedback\x12$.voix.feedback.v1.GetFeedbackRequest\x1a%.voix.feedback.v1.GetFeedbackResponse\x12]\n" +
@@ -2376,8 +2407,8 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\vAssignOwner\x12$.voix.feedback.v1.AssignOwnerRequest\x1a%.voix.feedback.v1.AssignOwnerResponse\x12l\n" +
 	"\x11UpsertRoutingRule\x12*.voix.feedback.v1.UpsertRoutingRuleRequest\x1a+.voix.feedback.v1.UpsertRoutingRuleResponse\x12i\n" +
 	"\x10ListRoutingRules\x12).voix.feedback.v1.ListRoutingRulesRequest\x1a*.voix.feedback.v1.ListRoutingRulesResponse\x12l\n" +
-	"\x11DeleteRoutingRule\x12*.voix.feedback.v1.DeleteRoutingRuleRequest\x1a+.voix.feedback.v1.DeleteRoutingRuleResponse\x12`\n" +
-	"\rUpsertSegment\x12&.voix.feedback.v1.UpsertSegmentRequest\x1a'.voix.feedback.v1.UpsertSegmentResponse\x12]\n" +
+	"\x11DeleteRoutingRule\x12*.voix.feedback.v1.DeleteRoutingRuleRequest\x1a+.voix.feedback.v1.DeleteRoutingRuleResponse\x12e\n" +
+	"\rUpsertSegment\x12&.voix.feedback.v1.UpsertSegmentRequest\x1a'.voix.feedback.v1.UpsertSegmentResponse\"\x03\x88\x02\x01\x12]\n" +
 	"\fListSegments\x12%.voix.feedback.v1.ListSegmentsRequest\x1a&.voix.feedback.v1.ListSegmentsResponseB<Z:github.com/voix-dev/voix/proto/voix/feedback/v1;feedbackv1b\x06proto3"
 
 var (

@@ -85,12 +85,13 @@ type FeedbackServiceClient interface {
 	ListRoutingRules(ctx context.Context, in *ListRoutingRulesRequest, opts ...grpc.CallOption) (*ListRoutingRulesResponse, error)
 	// DeleteRoutingRule deletes a routing rule. Roles: admin, hr.
 	DeleteRoutingRule(ctx context.Context, in *DeleteRoutingRuleRequest, opts ...grpc.CallOption) (*DeleteRoutingRuleResponse, error)
-	// UpsertSegment tells this service a segment's headcount, which decides the segment a
-	// comment is shown under (comment threshold). It mirrors pulse's UpsertSegment: the event
-	// contract carries no headcounts, and the feedback service must not depend on pulse being up
-	// to hide a small team. An unknown headcount counts as too small. Roles: admin, hr.
+	// Deprecated: Do not use.
+	// UpsertSegment is replaced by PulseService.UpsertSegment, the one segment registry, which
+	// this service receives as SegmentUpserted events: it answers FailedPrecondition naming it.
+	// Roles: admin, hr.
 	UpsertSegment(ctx context.Context, in *UpsertSegmentRequest, opts ...grpc.CallOption) (*UpsertSegmentResponse, error)
-	// ListSegments lists the segments whose headcount is set, under a prefix, in path order.
+	// ListSegments lists the segments whose headcount is set in the registry (received from the
+	// pulse service), under a prefix, in path order.
 	// Chat gateways use it to let a person the directory does not know pick a real team, and to
 	// answer a typo with the teams that exist. Submitters get paths only (headcount 0). Roles:
 	// submitter, manager, hr, admin.
@@ -235,6 +236,7 @@ func (c *feedbackServiceClient) DeleteRoutingRule(ctx context.Context, in *Delet
 	return out, nil
 }
 
+// Deprecated: Do not use.
 func (c *feedbackServiceClient) UpsertSegment(ctx context.Context, in *UpsertSegmentRequest, opts ...grpc.CallOption) (*UpsertSegmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpsertSegmentResponse)
@@ -301,12 +303,13 @@ type FeedbackServiceServer interface {
 	ListRoutingRules(context.Context, *ListRoutingRulesRequest) (*ListRoutingRulesResponse, error)
 	// DeleteRoutingRule deletes a routing rule. Roles: admin, hr.
 	DeleteRoutingRule(context.Context, *DeleteRoutingRuleRequest) (*DeleteRoutingRuleResponse, error)
-	// UpsertSegment tells this service a segment's headcount, which decides the segment a
-	// comment is shown under (comment threshold). It mirrors pulse's UpsertSegment: the event
-	// contract carries no headcounts, and the feedback service must not depend on pulse being up
-	// to hide a small team. An unknown headcount counts as too small. Roles: admin, hr.
+	// Deprecated: Do not use.
+	// UpsertSegment is replaced by PulseService.UpsertSegment, the one segment registry, which
+	// this service receives as SegmentUpserted events: it answers FailedPrecondition naming it.
+	// Roles: admin, hr.
 	UpsertSegment(context.Context, *UpsertSegmentRequest) (*UpsertSegmentResponse, error)
-	// ListSegments lists the segments whose headcount is set, under a prefix, in path order.
+	// ListSegments lists the segments whose headcount is set in the registry (received from the
+	// pulse service), under a prefix, in path order.
 	// Chat gateways use it to let a person the directory does not know pick a real team, and to
 	// answer a typo with the teams that exist. Submitters get paths only (headcount 0). Roles:
 	// submitter, manager, hr, admin.

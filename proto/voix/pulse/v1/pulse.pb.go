@@ -1019,7 +1019,8 @@ func (x *GetSurveyResponse) GetSurvey() *Survey {
 // ListSurveysRequest filters surveys.
 type ListSurveysRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Segment prefix; surveys whose audience is within it. Required; within the token prefix.
+	// Segment prefix; surveys whose audience covers it or is within it. Required; within the
+	// token prefix.
 	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
 	// Page size, 1..200; 0 means 50.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`

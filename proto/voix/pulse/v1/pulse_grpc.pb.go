@@ -49,8 +49,8 @@ type PulseServiceClient interface {
 	CreateSurvey(ctx context.Context, in *CreateSurveyRequest, opts ...grpc.CallOption) (*CreateSurveyResponse, error)
 	// GetSurvey returns a survey with its waves. Roles: hr, manager, admin.
 	GetSurvey(ctx context.Context, in *GetSurveyRequest, opts ...grpc.CallOption) (*GetSurveyResponse, error)
-	// ListSurveys lists surveys whose audience is within a segment prefix. Roles: hr, manager,
-	// admin.
+	// ListSurveys lists the surveys whose audience covers or is within a segment prefix: a
+	// manager of acme/eng/platform sees a survey of acme/eng. Roles: hr, manager, admin.
 	ListSurveys(ctx context.Context, in *ListSurveysRequest, opts ...grpc.CallOption) (*ListSurveysResponse, error)
 	// CloseSurvey stops future waves and closes the open one; data stays readable. Roles: hr,
 	// admin.
@@ -71,8 +71,10 @@ type PulseServiceClient interface {
 	// group below the minimum size and any group whose numbers could be subtracted out. Roles:
 	// hr, manager, admin.
 	GetResults(ctx context.Context, in *GetResultsRequest, opts ...grpc.CallOption) (*GetResultsResponse, error)
-	// UpsertSegment sets a segment's headcount, used for participation rates and the comment
-	// threshold. Roles: admin, hr.
+	// UpsertSegment sets a segment's headcount in the segment registry, the one source of
+	// headcounts: participation rates here, comment placement and team choice in the feedback
+	// service, which receives it as voix.pulse.segment_upserted.<segment> (SegmentUpserted).
+	// Headcount 0 unregisters the segment. Roles: admin, hr.
 	UpsertSegment(ctx context.Context, in *UpsertSegmentRequest, opts ...grpc.CallOption) (*UpsertSegmentResponse, error)
 	// TriggerLifecycleSurvey tells voix that a person started or is leaving, so that the
 	// onboarding or exit survey becomes pending for them. Called by an HR system. Roles: admin,
@@ -213,8 +215,8 @@ type PulseServiceServer interface {
 	CreateSurvey(context.Context, *CreateSurveyRequest) (*CreateSurveyResponse, error)
 	// GetSurvey returns a survey with its waves. Roles: hr, manager, admin.
 	GetSurvey(context.Context, *GetSurveyRequest) (*GetSurveyResponse, error)
-	// ListSurveys lists surveys whose audience is within a segment prefix. Roles: hr, manager,
-	// admin.
+	// ListSurveys lists the surveys whose audience covers or is within a segment prefix: a
+	// manager of acme/eng/platform sees a survey of acme/eng. Roles: hr, manager, admin.
 	ListSurveys(context.Context, *ListSurveysRequest) (*ListSurveysResponse, error)
 	// CloseSurvey stops future waves and closes the open one; data stays readable. Roles: hr,
 	// admin.
@@ -235,8 +237,10 @@ type PulseServiceServer interface {
 	// group below the minimum size and any group whose numbers could be subtracted out. Roles:
 	// hr, manager, admin.
 	GetResults(context.Context, *GetResultsRequest) (*GetResultsResponse, error)
-	// UpsertSegment sets a segment's headcount, used for participation rates and the comment
-	// threshold. Roles: admin, hr.
+	// UpsertSegment sets a segment's headcount in the segment registry, the one source of
+	// headcounts: participation rates here, comment placement and team choice in the feedback
+	// service, which receives it as voix.pulse.segment_upserted.<segment> (SegmentUpserted).
+	// Headcount 0 unregisters the segment. Roles: admin, hr.
 	UpsertSegment(context.Context, *UpsertSegmentRequest) (*UpsertSegmentResponse, error)
 	// TriggerLifecycleSurvey tells voix that a person started or is leaving, so that the
 	// onboarding or exit survey becomes pending for them. Called by an HR system. Roles: admin,
