@@ -8,7 +8,7 @@ TOOLS_BIN  := $(CURDIR)/bin/tools
 BUF        := $(TOOLS_BIN)/buf
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test lint proto proto-check build tools clean audit
+.PHONY: run test lint proto proto-check build tools clean audit breaking api-release
 
 ## run: one process with embedded NATS, every service, data under ./data
 run:
@@ -42,6 +42,14 @@ proto-check: $(BUF)
 ## differencing attack and linkage checks; ends with "audit: hits=0 reconstructions=0 …"
 audit: build
 	go run ./cmd/voix audit --bin-dir bin
+
+## breaking: no breaking change of the API against the last release (api/release.binpb)
+breaking: $(BUF)
+	$(BUF) breaking --against api/release.binpb
+
+## api-release: record the API as it is now as the last release
+api-release: $(BUF)
+	$(BUF) build -o api/release.binpb
 
 ## build: every binary into ./bin
 build:
