@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
-
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/auth"
@@ -65,12 +63,7 @@ func (a *api) GetFeedback(ctx context.Context, req *feedbackv1.GetFeedbackReques
 	if err := checkID("feedback_id", req.FeedbackId); err != nil {
 		return nil, err
 	}
-	var view *feedbackv1.Feedback
-	err := a.svc.host.DB.View(func(tx *bolt.Tx) error {
-		var err error
-		_, view, _, err = a.svc.unsafeReadable(ctx, tx, req.FeedbackId)
-		return err
-	})
+	view, err := a.svc.getFeedback(ctx, req.FeedbackId)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -107,7 +100,7 @@ func (a *api) Reply(ctx context.Context, req *feedbackv1.ReplyRequest) (*feedbac
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &feedbackv1.ReplyResponse{Message: m}, nil
+	return &feedbackv1.ReplyResponse{Message: apiMessage(m)}, nil
 }
 
 func (a *api) FollowUp(ctx context.Context, req *feedbackv1.FollowUpRequest) (*feedbackv1.FollowUpResponse, error) {
@@ -126,7 +119,7 @@ func (a *api) FollowUp(ctx context.Context, req *feedbackv1.FollowUpRequest) (*f
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &feedbackv1.FollowUpResponse{Message: m}, nil
+	return &feedbackv1.FollowUpResponse{Message: apiMessage(m)}, nil
 }
 
 func (a *api) GetThread(ctx context.Context, req *feedbackv1.GetThreadRequest) (*feedbackv1.GetThreadResponse, error) {
@@ -134,9 +127,13 @@ func (a *api) GetThread(ctx context.Context, req *feedbackv1.GetThreadRequest) (
 	if err := checkToken("follow_up_token", token); err != nil {
 		return nil, err
 	}
-	resp, err := a.svc.thread(ctx, token)
+	view, msgs, err := a.svc.thread(ctx, token)
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	resp := &feedbackv1.GetThreadResponse{Feedback: view}
+	for _, m := range msgs {
+		resp.Messages = append(resp.Messages, apiMessage(m))
 	}
 	return resp, nil
 }
@@ -160,14 +157,14 @@ func (a *api) UpsertRoutingRule(ctx context.Context, req *feedbackv1.UpsertRouti
 	if err != nil {
 		return nil, err
 	}
-	if err := auth.CheckSegment(ctx, "rule.segment_prefix", r.SegmentPrefix); err != nil {
+	if err := auth.CheckSegment(ctx, "rule.segment_prefix", r.Prefix.String()); err != nil {
 		return nil, err
 	}
 	stored, err := a.svc.upsertRule(ctx, r)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &feedbackv1.UpsertRoutingRuleResponse{Rule: stored}, nil
+	return &feedbackv1.UpsertRoutingRuleResponse{Rule: apiRule(stored)}, nil
 }
 
 func (a *api) ListRoutingRules(ctx context.Context, req *feedbackv1.ListRoutingRulesRequest) (*feedbackv1.ListRoutingRulesResponse, error) {
@@ -175,11 +172,37 @@ func (a *api) ListRoutingRules(ctx context.Context, req *feedbackv1.ListRoutingR
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.svc.listRules(prefix)
+	size, err := checkPageSize("page_size", req.PageSize, defaultRulePage, maxRulePage)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := fingerprint(req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &feedbackv1.ListRoutingRulesResponse{Rules: rs}, nil
+	key, err := readPageToken(req.PageToken, fp, "ListRoutingRules")
+	if err != nil {
+		return nil, err
+	}
+	var after store.Rule
+	if key != nil {
+		var ok bool
+		if after, ok = readRuleKey(key); !ok {
+			return nil, rpcerr.InvalidArgument("page_token", "not a token of ListRoutingRules")
+		}
+	}
+	rs, more, err := a.svc.listRules(prefix, after, size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &feedbackv1.ListRoutingRulesResponse{}
+	for _, r := range rs {
+		resp.Rules = append(resp.Rules, apiRule(r))
+	}
+	if more {
+		resp.NextPageToken = pageToken(fp, ruleKey(rs[len(rs)-1]))
+	}
+	return resp, nil
 }
 
 func (a *api) DeleteRoutingRule(ctx context.Context, req *feedbackv1.DeleteRoutingRuleRequest) (*feedbackv1.DeleteRoutingRuleResponse, error) {
@@ -192,21 +215,55 @@ func (a *api) DeleteRoutingRule(ctx context.Context, req *feedbackv1.DeleteRouti
 	return &feedbackv1.DeleteRoutingRuleResponse{}, nil
 }
 
-func (a *api) UpsertSegment(ctx context.Context, req *feedbackv1.UpsertSegmentRequest) (*feedbackv1.UpsertSegmentResponse, error) {
-	p, err := checkPrefix(ctx, "path", req.Path)
+// UpsertSegment is deprecated (feedback.proto): the segment registry is the pulse service's,
+// and this service copies it from its events (segments.go). It answers FailedPrecondition,
+// naming PulseService.UpsertSegment, and writes nothing.
+func (a *api) UpsertSegment(context.Context, *feedbackv1.UpsertSegmentRequest) (*feedbackv1.UpsertSegmentResponse, error) {
+	return nil, toStatus(fmt.Errorf("path: %w", errRegistryMoved))
+}
+
+func (a *api) ListSegments(ctx context.Context, req *feedbackv1.ListSegmentsRequest) (*feedbackv1.ListSegmentsResponse, error) {
+	prefix, err := checkPrefix(ctx, "segment_prefix", req.SegmentPrefix)
 	if err != nil {
 		return nil, err
 	}
-	if req.Headcount > maxHeadcount {
-		return nil, rpcerr.InvalidArgument("headcount", fmt.Sprintf("must be at most %d, got %d", maxHeadcount, req.Headcount))
+	size, err := checkPageSize("page_size", req.PageSize, defaultSegmentPage, maxSegmentPage)
+	if err != nil {
+		return nil, err
 	}
-	err = a.svc.host.DB.Update(func(tx *bolt.Tx) error {
-		return store.UnsafePutHeadcount(tx, p.String(), req.Headcount)
-	})
+	fp, err := fingerprint(req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &feedbackv1.UpsertSegmentResponse{Segment: &feedbackv1.Segment{Path: p.String(), Headcount: req.Headcount}}, nil
+	key, err := readPageToken(req.PageToken, fp, "ListSegments")
+	if err != nil {
+		return nil, err
+	}
+	var after segment.Path
+	if key != nil {
+		// The key is the last path of the previous page.
+		if after, err = segment.Parse(string(key)); err != nil || !after.Within(prefix) {
+			return nil, rpcerr.InvalidArgument("page_token", "not a token of ListSegments")
+		}
+	}
+	segs, more, err := a.svc.listSegments(prefix, after, size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	principal, _ := auth.FromContext(ctx)
+	withCounts := principal.Role != auth.RoleSubmitter
+	resp := &feedbackv1.ListSegmentsResponse{}
+	for _, sc := range segs {
+		seg := &feedbackv1.Segment{Path: sc.path.String()}
+		if withCounts {
+			seg.Headcount = sc.n
+		}
+		resp.Segments = append(resp.Segments, seg)
+	}
+	if more {
+		resp.NextPageToken = pageToken(fp, []byte(segs[len(segs)-1].path.String()))
+	}
+	return resp, nil
 }
 
 // checkPrefix parses a segment prefix of a request and checks it against the caller's token.

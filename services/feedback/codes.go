@@ -52,13 +52,13 @@ func codeCandidates(text string) []string {
 	return out
 }
 
-// unsafeCheckNoCode refuses a text that holds a follow-up token of any thread. Filed as a
+// checkNoCodeIn refuses a text that holds a follow-up token of any thread. Filed as a
 // comment, the code would be read by everyone who reads comments, and whoever reads it could
 // follow and answer the author's thread and link the two comments. The check runs on what the
 // author typed, before scrubbing; the scrubber then removes anything else of that shape.
-func unsafeCheckNoCode(tx *bolt.Tx, field, text string) error {
+func checkNoCodeIn(tx store.ReadTx, field, text string) error {
 	for _, c := range codeCandidates(text) {
-		id, err := store.UnsafeFollowUp(tx, tokenHash(c))
+		id, err := store.FollowUp(tx, tokenHash(c))
 		if err != nil {
 			return err
 		}
@@ -70,10 +70,10 @@ func unsafeCheckNoCode(tx *bolt.Tx, field, text string) error {
 	return nil
 }
 
-// checkNoCode is unsafeCheckNoCode in a read transaction of its own.
+// checkNoCode is checkNoCodeIn in a read transaction of its own.
 func (s *Service) checkNoCode(field, text string) error {
 	if len(codeCandidates(text)) == 0 {
 		return nil
 	}
-	return s.host.DB.View(func(tx *bolt.Tx) error { return unsafeCheckNoCode(tx, field, text) })
+	return s.host.DB.View(func(tx *bolt.Tx) error { return checkNoCodeIn(tx, field, text) })
 }

@@ -51,11 +51,11 @@ func (s *Service) CheckDeadlines() (int, error) {
 		n := 0
 		err := s.host.DB.Update(func(tx *bolt.Tx) error {
 			n = 0
-			mark, err := store.UnsafeDeadlineMark(tx, k.kind)
+			mark, err := store.DeadlineMark(tx, k.kind)
 			if err != nil || (!mark.IsZero() && !upTo.After(mark)) {
 				return err
 			}
-			err = store.UnsafeScanDayRange(tx, mark, upTo, func(day time.Time, id string) error {
+			err = store.ScanDayRange(tx, mark, upTo, func(day time.Time, id string) error {
 				sent, err := s.unsafeOverdue(tx, store.Deadline{Due: day.Add(k.after), Kind: k.kind, FeedbackID: id})
 				if sent {
 					n++
@@ -77,7 +77,7 @@ func (s *Service) CheckDeadlines() (int, error) {
 
 // unsafeOverdue queues FeedbackOverdue for d if its comment missed it.
 func (s *Service) unsafeOverdue(tx *bolt.Tx, d store.Deadline) (bool, error) {
-	c, err := store.UnsafeGetComment(tx, d.FeedbackID)
+	c, err := store.GetComment(tx, d.FeedbackID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -100,14 +100,14 @@ func (s *Service) unsafeOverdue(tx *bolt.Tx, d store.Deadline) (bool, error) {
 	default:
 		return false, nil
 	}
-	_, shown, err := s.unsafeView(tx, c)
+	_, shown, err := s.view(tx, c)
 	if err != nil {
 		return false, err
 	}
 	day := today(d.Due)
 	ev := &eventsv1.FeedbackOverdue{
-		FeedbackId: c.Id, Segment: shown.String(), Deadline: kind, OwnerGroup: c.OwnerGroup,
+		FeedbackId: c.ID, Segment: shown.String(), Deadline: kind, OwnerGroup: c.OwnerGroup,
 		Status: c.Status, DueDay: timestamppb.New(day),
 	}
-	return true, s.unsafePublish(tx, events.FeedbackOverdue, events.OverdueID(c.Id, name), shown, day, ev)
+	return true, s.unsafePublish(tx, events.FeedbackOverdue, events.OverdueID(c.ID, name), shown, day, ev)
 }

@@ -14,6 +14,8 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -74,15 +76,15 @@ func TestDeadlinesEmitOverdueOncePerCommentAndKind(t *testing.T) {
 	}
 
 	waitPublished(t, f, 3+1+1+4)
-	got := publishedIDs(t, f, "voix.feedback.overdue.>")
+	got := publishedIDs(t, f, events.FeedbackOverdue.All())
 	want := []string{
-		"feedback.overdue/" + c[0] + "/acknowledge", "feedback.overdue/" + c[2] + "/acknowledge",
-		"feedback.overdue/" + c[0] + "/resolve", "feedback.overdue/" + c[1] + "/resolve",
+		events.OverdueID(c[0], "acknowledge"), events.OverdueID(c[2], "acknowledge"),
+		events.OverdueID(c[0], "resolve"), events.OverdueID(c[1], "resolve"),
 	}
 	if !slices.Equal(sorted(got), sorted(want)) {
 		t.Fatalf("overdue events %v, want %v", got, want)
 	}
-	msg := nextEvent(t, f, "voix.feedback.overdue.acme.eng")
+	msg := nextEvent(t, f, events.FeedbackOverdue.Subject(segment.MustParse("acme/eng")))
 	var ev eventsv1.FeedbackOverdue
 	if err := proto.Unmarshal(msg.Data(), &ev); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,12 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
@@ -36,23 +38,25 @@ type placement struct {
 	show map[string]bool // displayable segments, the organisation excluded
 }
 
-// unsafePlacement computes the placement of org from the registered headcounts.
-func (s *Service) unsafePlacement(tx *bolt.Tx, org segment.Path) (placement, error) {
+// placementOf computes the placement of org from the registered headcounts.
+func (s *Service) placementOf(tx store.ReadTx, org segment.Path) (placement, error) {
 	pl := placement{org: org, show: map[string]bool{}}
 	heads := map[string]int{}
-	err := store.UnsafeScanHeadcounts(tx, org.String(), "", func(path string, n uint32) bool {
-		heads[path] = int(n)
+	var paths []segment.Path
+	err := store.ScanHeadcounts(tx, org, segment.Path{}, func(p segment.Path, n uint32) bool {
+		heads[p.String()] = int(n)
+		paths = append(paths, p)
 		return true
 	})
 	if err != nil {
 		return pl, err
 	}
 	root := org.String()
-	parent := func(path string) string {
-		p := segment.MustParse(path)
+	// parent is the nearest registered ancestor, else the organisation.
+	parent := func(p segment.Path) string {
 		for {
 			up, ok := p.Parent()
-			if !ok || up.String() == root {
+			if !ok || up.Equal(org) {
 				return root
 			}
 			if _, known := heads[up.String()]; known {
@@ -63,9 +67,9 @@ func (s *Service) unsafePlacement(tx *bolt.Tx, org segment.Path) (placement, err
 	}
 	// People of a node: its headcount, or the sum of its registered children if larger.
 	kids := map[string][]string{}
-	for path := range heads {
-		if path != root {
-			kids[parent(path)] = append(kids[parent(path)], path)
+	for _, p := range paths {
+		if !p.Equal(org) {
+			kids[parent(p)] = append(kids[parent(p)], p.String())
 		}
 	}
 	people := map[string]int{}
@@ -81,19 +85,22 @@ func (s *Service) unsafePlacement(tx *bolt.Tx, org segment.Path) (placement, err
 	}
 	count(root)
 	nodes := []suppress.Node{{ID: root, People: people[root], Pinned: true}}
-	for path := range heads {
-		if path != root {
-			nodes = append(nodes, suppress.Node{ID: path, Parent: parent(path), People: people[path]})
+	for _, p := range paths {
+		if !p.Equal(org) {
+			nodes = append(nodes, suppress.Node{ID: p.String(), Parent: parent(p), People: people[p.String()]})
 		}
 	}
 	hidden, _ := suppress.Check(nodes, s.cfg.CommentThreshold)
-	for path, n := range heads {
-		if path != root && n >= s.cfg.CommentThreshold && !hidden[path] {
+	for _, p := range paths {
+		if path := p.String(); !p.Equal(org) && heads[path] >= s.cfg.CommentThreshold && !hidden[path] {
 			pl.show[path] = true
 		}
 	}
 	return pl, nil
 }
+
+// orgOf is the organisation of p, a parsed (not zero) path.
+func orgOf(p segment.Path) segment.Path { return p.Ancestors()[0] }
 
 // of is the segment comments by an author of seg are shown under.
 func (pl placement) of(seg segment.Path) segment.Path {
@@ -106,68 +113,80 @@ func (pl placement) of(seg segment.Path) segment.Path {
 	return anc[0]
 }
 
-// unsafeShown is the segment a comment by an author of seg is shown under (placement).
-func (s *Service) unsafeShown(tx *bolt.Tx, seg segment.Path) (segment.Path, error) {
-	pl, err := s.unsafePlacement(tx, segment.MustParse(seg.Org()))
+// displayable reports whether comments can be shown under p itself: the organisation always,
+// a deeper segment when its headcount reaches the threshold. Then every comment made within p
+// is shown within p, so statistics over p reveal nothing about a smaller group.
+func (s *Service) displayable(tx store.ReadTx, p segment.Path) (bool, error) {
+	pl, err := s.placementOf(tx, orgOf(p))
 	if err != nil {
-		return segment.Path{}, err
+		return false, err
 	}
-	return pl.of(seg), nil
+	return pl.of(p).Equal(p), nil
 }
 
-// unsafeDisplayable reports whether comments can be shown under p itself: the organisation
-// always, a deeper segment when its headcount reaches the threshold. Then every comment made
-// within p is shown within p, so statistics over p reveal nothing about a smaller group.
-func (s *Service) unsafeDisplayable(tx *bolt.Tx, p segment.Path) (bool, error) {
-	shown, err := s.unsafeShown(tx, p)
-	return shown.Equal(p), err
+// view is stored comment c as readers see it, placed by pl, and the segment it is shown
+// under. It is the one mapping of a stored comment to the API: the API's segment is where the
+// comment is shown, and the author's own segment goes nowhere else.
+func (pl placement) view(c *store.Comment) (*feedbackv1.Feedback, segment.Path) {
+	shown := pl.of(c.AuthorSegment)
+	return &feedbackv1.Feedback{
+		Id:             c.ID,
+		Segment:        shown.String(),
+		Text:           c.Text,
+		Channel:        c.Channel,
+		Status:         c.Status,
+		Dimensions:     slices.Clone(c.Dimensions),
+		SentimentScore: c.SentimentScore,
+		SentimentLabel: c.SentimentLabel,
+		OwnerGroup:     c.OwnerGroup,
+		Upvotes:        c.Upvotes,
+		CreateDay:      timestamppb.New(c.CreateDay),
+		UpdateDay:      timestamppb.New(c.UpdateDay),
+		MessageCount:   c.MessageCount,
+		Language:       c.Language,
+	}, shown
 }
 
-// authorSegment parses the author's segment of a stored comment.
-func authorSegment(c *feedbackv1.Feedback) (segment.Path, error) {
-	p, err := segment.Parse(c.Segment)
-	if err != nil {
-		return segment.Path{}, fmt.Errorf("stored comment %s: %w", c.Id, err)
-	}
-	return p, nil
-}
-
-// unsafeView is a stored comment as readers see it, with the segment it is shown under.
-func (s *Service) unsafeView(tx *bolt.Tx, c *feedbackv1.Feedback) (*feedbackv1.Feedback, segment.Path, error) {
-	author, err := authorSegment(c)
+// view is stored comment c as readers see it, with the segment it is shown under.
+func (s *Service) view(tx store.ReadTx, c *store.Comment) (*feedbackv1.Feedback, segment.Path, error) {
+	pl, err := s.placementOf(tx, orgOf(c.AuthorSegment))
 	if err != nil {
 		return nil, segment.Path{}, err
 	}
-	pl, err := s.unsafePlacement(tx, segment.MustParse(author.Org()))
-	if err != nil {
-		return nil, segment.Path{}, err
-	}
-	return pl.view(c, author)
-}
-
-// view is comment c by an author of seg as readers see it, placed by pl.
-func (pl placement) view(c *feedbackv1.Feedback, author segment.Path) (*feedbackv1.Feedback, segment.Path, error) {
-	shown := pl.of(author)
-	v := proto.CloneOf(c)
-	v.Segment = shown.String()
+	v, shown := pl.view(c)
 	return v, shown, nil
 }
 
-// unsafeReadable loads comment id for a reader on ctx. A reader sees a comment only when their
-// token covers the segment it is shown under: a manager of a team below the threshold must not
-// read its comments, or the threshold would hide nothing. Anything else is the same NotFound
-// as an unknown id, so that ids cannot be probed across teams or organisations.
-func (s *Service) unsafeReadable(ctx context.Context, tx *bolt.Tx, id string) (stored, view *feedbackv1.Feedback, shown segment.Path, err error) {
-	c, err := store.UnsafeGetComment(tx, id)
-	if err != nil {
-		return nil, nil, segment.Path{}, fmt.Errorf("feedback_id: %w", err)
+// readable loads comment id for a reader on ctx. A reader sees a comment only when their token
+// covers the segment it is shown under: a manager of a team below the threshold must not read
+// its comments, or the threshold would hide nothing. Anything else is the same NotFound as an
+// unknown id, so that ids cannot be probed across teams or organisations.
+func (s *Service) readable(ctx context.Context, tx store.ReadTx, id string) (stored *store.Comment, view *feedbackv1.Feedback, shown segment.Path, err error) {
+	notFound := fmt.Errorf("feedback_id: %w: feedback %q", errNotFound, id)
+	c, err := store.GetComment(tx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, segment.Path{}, notFound
 	}
-	v, shown, err := s.unsafeView(tx, c)
+	if err != nil {
+		return nil, nil, segment.Path{}, err
+	}
+	v, shown, err := s.view(tx, c)
 	if err != nil {
 		return nil, nil, segment.Path{}, err
 	}
 	if p, _ := auth.FromContext(ctx); !p.Covers(shown.String()) {
-		return nil, nil, segment.Path{}, fmt.Errorf("feedback_id: %w: feedback %q", errNotFound, id)
+		return nil, nil, segment.Path{}, notFound
 	}
 	return c, v, shown, nil
+}
+
+// getFeedback is GetFeedback: comment id as the reader on ctx may see it.
+func (s *Service) getFeedback(ctx context.Context, id string) (*feedbackv1.Feedback, error) {
+	var out *feedbackv1.Feedback
+	err := s.host.DB.View(func(tx *bolt.Tx) error {
+		_, v, _, err := s.readable(ctx, tx, id)
+		out = v
+		return err
+	})
+	return out, err
 }

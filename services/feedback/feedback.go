@@ -6,8 +6,9 @@
 // anonymous two-way thread, routing to an owner group once the sentiment service has scored a
 // comment, upvotes, deadlines and loop statistics. And it owns what readers may learn: a
 // comment is shown under a segment only when that segment's headcount reaches the comment
-// threshold, times are days, and aggregates obey the minimum group size. The bbolt layout is in
-// internal/store.
+// threshold, times are days, and aggregates obey the minimum group size. Headcounts are the
+// pulse service's segment registry, which this service copies from its SegmentUpserted events.
+// The bbolt layout is in internal/store.
 package feedback
 
 import (
@@ -27,7 +28,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/host"
 )
 
-// DefaultListen is the feedback service's gRPC address in DESIGN.md.
+// DefaultListen is the feedback service's gRPC address in docs/design.md.
 const DefaultListen = "127.0.0.1:7102"
 
 // DefaultIdempotencyTTL is how long a SubmitFeedback idempotency key is at least remembered
@@ -169,15 +170,25 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	feedbackv1.RegisterFeedbackServiceServer(h.GRPC(), &api{svc: s})
-	if err := h.Consume(consumer.Config{
-		Stream:         events.Sentiment.Name,
+	for _, c := range []consumer.Config{{
+		// Scores of comments, for their labels and routing.
+		Stream:         events.SentimentScored.Stream.Name,
 		Durable:        events.DurableFeedbackScored,
 		FilterSubjects: []string{events.SentimentScored.All()},
 		Handle:         s.applyScored,
 		Log:            h.Log,
-	}); err != nil {
-		h.Close()
-		return nil, err
+	}, {
+		// The segment registry's headcounts, for placement and ListSegments.
+		Stream:         events.PulseSegmentUpserted.Stream.Name,
+		Durable:        events.DurableFeedbackSegments,
+		FilterSubjects: []string{events.PulseSegmentUpserted.All()},
+		Handle:         s.applySegment,
+		Log:            h.Log,
+	}} {
+		if err := h.Consume(c); err != nil {
+			h.Close()
+			return nil, err
+		}
 	}
 	h.Go(s.pruneLoop)
 	h.Go(s.deadlineLoop)

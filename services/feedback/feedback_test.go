@@ -27,6 +27,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/platform/natstest"
+	"github.com/voix-dev/voix/services/platform/poll"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
@@ -66,6 +67,8 @@ type fixture struct {
 	clock  *clock
 	svc    *feedback.Service
 	client feedbackv1.FeedbackServiceClient
+	// versions is the segment registry's last version of each segment's entry (headcount).
+	versions map[string]uint64
 }
 
 func start(t testing.TB) *fixture {
@@ -96,12 +99,85 @@ func (f *fixture) restart(t testing.TB) {
 
 func (f *fixture) as(role auth.Role) context.Context { return f.env.As(context.Background(), role) }
 
-// headcount tells the service a segment's headcount, as hr.
+// publish publishes m as an event of kind k about seg, with id, through the bus, as the
+// kind's producer does: subject, type and source are the contract's.
+func (f *fixture) publish(t testing.TB, k events.Kind, id string, seg segment.Path, m proto.Message) {
+	t.Helper()
+	b, err := bus.Connect(context.Background(), f.env.NATSConfig())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer b.Close()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Publish(context.Background(), bus.Event{ID: id, Type: k.Type, Source: k.Source, Subject: k.Subject(seg), Data: data})
+	if err != nil {
+		t.Fatalf("publish %s %s: %v", k.Type, id, err)
+	}
+}
+
+// publishSegment publishes version version of path's entry in the segment registry, as the
+// pulse service does.
+func (f *fixture) publishSegment(t testing.TB, path string, n uint32, version uint64) {
+	t.Helper()
+	f.publish(t, events.PulseSegmentUpserted, events.SegmentUpsertedID(path, version), segment.MustParse(path),
+		&eventsv1.SegmentUpserted{Path: path, Headcount: n, Version: version})
+}
+
+// headcount sets a segment's headcount in the segment registry, which the pulse service owns:
+// it publishes the entry's next version on the pulse stream, and waits until the service
+// applied it, that is until ListSegments shows hr the headcount (a segment of 0 is not listed).
 func (f *fixture) headcount(t testing.TB, path string, n uint32) {
 	t.Helper()
-	if _, err := f.client.UpsertSegment(f.as(auth.RoleHR), &feedbackv1.UpsertSegmentRequest{Path: path, Headcount: n}); err != nil {
-		t.Fatalf("UpsertSegment(%s, %d): %v", path, n, err)
+	if f.versions == nil {
+		f.versions = map[string]uint64{}
 	}
+	f.versions[path]++
+	f.publishSegment(t, path, n, f.versions[path])
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got, err := f.listedHeadcount(path); err != nil || got != n {
+			return fmt.Errorf("ListSegments shows %s with %d people (%v), want %d", path, got, err, n)
+		}
+		return nil
+	})
+}
+
+// listedHeadcount is the headcount ListSegments shows hr for path; 0 when it is not listed.
+func (f *fixture) listedHeadcount(path string) (uint32, error) {
+	resp, err := f.client.ListSegments(f.as(auth.RoleHR), &feedbackv1.ListSegmentsRequest{SegmentPrefix: path, PageSize: 1})
+	if err != nil {
+		return 0, err
+	}
+	if len(resp.Segments) == 1 && resp.Segments[0].Path == path {
+		return resp.Segments[0].Headcount, nil
+	}
+	return 0, nil
+}
+
+// segmentsApplied waits until the service has applied, or refused for good, every event of
+// the segment registry published so far: its durable consumer has nothing pending and nothing
+// unacknowledged, and it acknowledges an event after the transaction that applied it commits.
+func (f *fixture) segmentsApplied(t testing.TB) {
+	t.Helper()
+	js := f.env.JetStream(t)
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, events.PulseSegmentUpserted.Stream.Name, events.DurableFeedbackSegments)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("consumer %s: %d pending, %d unacknowledged", events.DurableFeedbackSegments, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
 }
 
 func (f *fixture) submit(t testing.TB, req *feedbackv1.SubmitFeedbackRequest) *feedbackv1.SubmitFeedbackResponse {
@@ -148,12 +224,12 @@ func TestSubmitStoresScrubbedCommentAndPublishesIt(t *testing.T) {
 		t.Errorf("comment shown under %q, want the organisation until headcounts are known", c.Segment)
 	}
 
-	msg := nextEvent(t, f, "voix.feedback.submitted.acme.eng.platform")
+	msg := nextEvent(t, f, events.FeedbackSubmitted.Subject(segment.MustParse("acme/eng/platform")))
 	h := msg.Headers()
 	for k, want := range map[string]string{
-		bus.HeaderMsgID:  "feedback.submitted/" + resp.FeedbackId,
-		bus.HeaderType:   "voix.feedback.submitted.v1",
-		bus.HeaderSource: "voix/feedback",
+		bus.HeaderMsgID:  events.SubmittedID(resp.FeedbackId),
+		bus.HeaderType:   events.FeedbackSubmitted.Type,
+		bus.HeaderSource: events.FeedbackSubmitted.Source,
 		bus.HeaderTime:   day.Format(time.RFC3339Nano),
 	} {
 		if got := h.Get(k); got != want {
@@ -204,8 +280,8 @@ func TestIdempotencyKeyReturnsTheFirstComment(t *testing.T) {
 	if other.FeedbackId == first.FeedbackId || other.FollowUpToken == first.FollowUpToken {
 		t.Fatal("another person's request with the same key returned the first person's comment")
 	}
-	nextEvent(t, f, "voix.feedback.submitted.>")
-	if ids := publishedIDs(t, f, "voix.feedback.submitted.>"); len(ids) != 2 {
+	nextEvent(t, f, events.FeedbackSubmitted.All())
+	if ids := publishedIDs(t, f, events.FeedbackSubmitted.All()); len(ids) != 2 {
 		t.Fatalf("%d FeedbackSubmitted events (%v), want 2: one per comment", len(ids), ids)
 	}
 
@@ -275,7 +351,7 @@ func TestSubmitterRefIsStoredNowhere(t *testing.T) {
 	if _, err := f.client.UpdateStatus(hr, &feedbackv1.UpdateStatusRequest{FeedbackId: first.FeedbackId, Status: commonv1.FeedbackStatus_FEEDBACK_STATUS_ACKNOWLEDGED, Note: "seen"}); err != nil {
 		t.Fatalf("UpdateStatus: %v", err)
 	}
-	nextEvent(t, f, "voix.feedback.submitted.>")
+	nextEvent(t, f, events.FeedbackSubmitted.All())
 	waitPublished(t, f, feedback.DefaultDailyLimit+1)
 	f.svc.Close()
 	if name, found := findRef(readStore(t, f)); found {
@@ -353,8 +429,8 @@ func TestSubmitFeedbackRejectsBadInput(t *testing.T) {
 	ok.Text, ok.IdempotencyKey, ok.SubmitterRef = strings.Repeat("é", 4000), strings.Repeat("k", 128), strings.Repeat("u", 256)
 	f.submit(t, ok)
 	// Nothing was half-written by the rejected calls: one comment, one event.
-	nextEvent(t, f, "voix.feedback.submitted.>")
-	if ids := publishedIDs(t, f, "voix.feedback.submitted.>"); len(ids) != 1 {
+	nextEvent(t, f, events.FeedbackSubmitted.All())
+	if ids := publishedIDs(t, f, events.FeedbackSubmitted.All()); len(ids) != 1 {
 		t.Fatalf("%d events after %d rejected calls and one accepted, want 1", len(ids), len(cases))
 	}
 }
@@ -408,20 +484,15 @@ func readStore(t testing.TB, f *fixture) []byte {
 	return data
 }
 
-// waitPublished waits until the outbox holds nothing and the stream n messages.
+// waitPublished waits until the service's stream holds at least n events.
 func waitPublished(t testing.TB, f *fixture, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := len(publishedIDs(t, f, "voix.feedback.>"))
-		if got >= n {
-			return
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if got := len(publishedIDs(t, f, events.Feedback.Subjects)); got < n {
+			return fmt.Errorf("%d events published, want %d", got, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events published, want %d", got, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // findRef looks for secretRef in b in any encoding servicetest.FindSecret knows.

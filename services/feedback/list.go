@@ -3,14 +3,11 @@ package feedback
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
@@ -24,7 +21,6 @@ import (
 const (
 	defaultPageSize = 50
 	maxPageSize     = 200
-	fingerprintSize = 8
 )
 
 // listQuery is a validated ListFeedback.
@@ -36,25 +32,6 @@ type listQuery struct {
 	start, end time.Time // start is a day; end an exclusive instant; zero means open
 	size       int
 	after      []byte // by_day key of the last comment of the previous page
-}
-
-// pageToken is opaque to callers: a fingerprint of the request's filters, so that a cursor is
-// not replayed against another listing, then the by_day key of the last comment returned. The
-// key holds a day, a keyed hash and an id the caller already saw: nothing it did not know.
-func pageToken(fp, key []byte) string {
-	return base64.RawURLEncoding.EncodeToString(append(slices.Clip(fp), key...))
-}
-
-// fingerprint identifies a listing: the request without its paging fields.
-func fingerprint(req *feedbackv1.ListFeedbackRequest) ([]byte, error) {
-	r := proto.CloneOf(req)
-	r.PageSize, r.PageToken = 0, ""
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(data)
-	return h[:fingerprintSize], nil
 }
 
 // validateList checks every field of req; the prefix's place under the caller's token is
@@ -98,33 +75,24 @@ func validateList(req *feedbackv1.ListFeedbackRequest) (listQuery, []byte, error
 			return q, nil, rpcerr.InvalidArgument("end_time", "must be after the day of start_time")
 		}
 	}
-	switch {
-	case req.PageSize == 0:
-		q.size = defaultPageSize
-	case req.PageSize < 0 || req.PageSize > maxPageSize:
-		return q, nil, rpcerr.InvalidArgument("page_size", fmt.Sprintf("must be 0..%d, got %d", maxPageSize, req.PageSize))
-	default:
-		q.size = int(req.PageSize)
+	if q.size, err = checkPageSize("page_size", req.PageSize, defaultPageSize, maxPageSize); err != nil {
+		return q, nil, err
 	}
 	fp, err := fingerprint(req)
 	if err != nil {
+		return q, nil, toStatus(err)
+	}
+	if q.after, err = readPageToken(req.PageToken, fp, "ListFeedback"); err != nil {
 		return q, nil, err
 	}
-	if req.PageToken != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-		if err != nil || len(raw) <= fingerprintSize || !bytes.HasPrefix(raw[fingerprintSize:], store.DayPrefix(p.Org())) {
-			return q, nil, rpcerr.InvalidArgument("page_token", "not a token of ListFeedback")
-		}
-		if !bytes.Equal(raw[:fingerprintSize], fp) {
-			return q, nil, rpcerr.InvalidArgument("page_token", "was issued for other filters: repeat them, or start over without it")
-		}
-		q.after = raw[fingerprintSize:]
+	if q.after != nil && !bytes.HasPrefix(q.after, store.DayPrefix(p.Org())) {
+		return q, nil, rpcerr.InvalidArgument("page_token", "not a token of ListFeedback")
 	}
 	return q, fp, nil
 }
 
 // matches applies the filters but the prefix and the time range to a stored comment.
-func (q listQuery) matches(c *feedbackv1.Feedback) bool {
+func (q listQuery) matches(c *store.Comment) bool {
 	if len(q.statuses) > 0 && !slices.Contains(q.statuses, c.Status) {
 		return false
 	}
@@ -153,12 +121,12 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 		from = store.DayKey(q.prefix.Org(), last, make([]byte, store.ShuffleSize), "")
 	}
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
-		pl, err := s.unsafePlacement(tx, segment.MustParse(q.prefix.Org()))
+		pl, err := s.placementOf(tx, orgOf(q.prefix))
 		if err != nil {
 			return err
 		}
 		var last []byte
-		return store.UnsafeScanDays(tx, prefix, from, func(k []byte) (bool, error) {
+		return store.ScanDays(tx, prefix, from, func(k []byte) (bool, error) {
 			day, id, ok := store.SplitDayKey(prefix, k)
 			if !ok {
 				return true, nil
@@ -169,21 +137,14 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 			if !q.end.IsZero() && !day.Before(q.end) {
 				return true, nil
 			}
-			c, err := store.UnsafeGetComment(tx, id)
+			c, err := store.GetComment(tx, id)
 			if err != nil {
 				return false, err
 			}
 			if !q.matches(c) {
 				return true, nil
 			}
-			author, err := authorSegment(c)
-			if err != nil {
-				return false, err
-			}
-			view, shown, err := pl.view(c, author)
-			if err != nil {
-				return false, err
-			}
+			view, shown := pl.view(c)
 			if !shown.Within(q.prefix) {
 				return true, nil
 			}

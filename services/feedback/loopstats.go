@@ -23,11 +23,11 @@ func (s *Service) loopStats(prefix segment.Path) (*feedbackv1.GetLoopStatsRespon
 	now := s.cfg.Now()
 	out := &feedbackv1.GetLoopStatsResponse{SegmentPrefix: prefix.String(), Hidden: true}
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
-		ok, err := s.unsafeDisplayable(tx, prefix)
+		ok, err := s.displayable(tx, prefix)
 		if err != nil || !ok {
 			return err
 		}
-		people, err := store.UnsafeMostPeople(tx, prefix.String())
+		people, err := store.MostPeople(tx, prefix.String())
 		if err != nil || !anonymity.MeetsMinimum(people, s.cfg.MinGroupSize) {
 			return err
 		}
@@ -38,27 +38,23 @@ func (s *Service) loopStats(prefix segment.Path) (*feedbackv1.GetLoopStatsRespon
 		var toAck, toClose []time.Duration
 		total, open := 0, 0
 		dayPrefix := store.DayPrefix(prefix.Org())
-		err = store.UnsafeScanDays(tx, dayPrefix, nil, func(k []byte) (bool, error) {
+		err = store.ScanDays(tx, dayPrefix, nil, func(k []byte) (bool, error) {
 			_, id, ok := store.SplitDayKey(dayPrefix, k)
 			if !ok {
 				return true, nil
 			}
-			c, err := store.UnsafeGetComment(tx, id)
+			c, err := store.GetComment(tx, id)
 			if err != nil {
 				return false, err
 			}
-			author, err := authorSegment(c)
-			if err != nil {
-				return false, err
-			}
-			if !author.Within(prefix) {
+			if !c.AuthorSegment.Within(prefix) {
 				return true, nil
 			}
-			loop, err := store.UnsafeGetLoop(tx, id)
+			loop, err := store.GetLoop(tx, id)
 			if err != nil {
 				return false, err
 			}
-			made := c.CreateDay.AsTime()
+			made := c.CreateDay
 			total++
 			byStatus[c.Status.String()]++
 			if !loop.AckDay.IsZero() {

@@ -1,6 +1,10 @@
 package feedback_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,4 +67,125 @@ func TestSchema1StoreIsMigrated(t *testing.T) {
 	if n := f.checkDeadlines(t); n != 1 {
 		t.Fatalf("%d overdue after migration, want the old comment's acknowledge deadline", n)
 	}
+}
+
+// A store written in schema 2 (comments, messages and rules as API protobuf, the comment's
+// segment its author's; headcounts without a registry version) is migrated when the service
+// starts: the comment is shown, threaded, listed, routed and counted as before, the
+// headcounts place it until the segment registry sends a version of its own, and the file is
+// in schema 3.
+func TestSchema2StoreIsMigrated(t *testing.T) {
+	f := &fixture{env: servicetest.New(t), clock: &clock{now: t0}}
+	path := filepath.Join(f.env.DataDir, "feedback", "feedback.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := t0.Truncate(day)
+	const token = "ABCDEFGHIJKLMNOPQRSTUVWXY2"
+	old := &feedbackv1.Feedback{
+		Id: "OLDCOMMENT", Segment: "acme/eng/platform", Text: "from before", Channel: feedbackv1.Channel_CHANNEL_CHAT,
+		Status: stAck, Dimensions: []commonv1.Dimension{dimWorkload}, SentimentScore: -0.25,
+		SentimentLabel: commonv1.SentimentLabel_SENTIMENT_LABEL_NEGATIVE, OwnerGroup: "it-support", Upvotes: 2,
+		CreateDay: timestamppb.New(made), UpdateDay: timestamppb.New(made.Add(day)), MessageCount: 1, Language: "en",
+	}
+	msg := &feedbackv1.Message{Id: "OLDMESSAGE", Author: feedbackv1.Author_AUTHOR_RESPONDER, Text: "on it", CreateDay: timestamppb.New(made.Add(day)), Status: stAck}
+	rule := &feedbackv1.RoutingRule{Id: "OLDRULE", SegmentPrefix: "acme/eng", Dimension: dimWorkload, OwnerGroup: "managers"}
+	put := func(tx *bolt.Tx, b string, k []byte, m proto.Message) error {
+		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(b)).Put(k, data)
+	}
+	hash := sha256.Sum256([]byte(token))
+	dayKey := binary.BigEndian.AppendUint64([]byte("acme\x00"), ^uint64(made.Unix()))
+	dayKey = append(append(dayKey, make([]byte, 8)...), old.Id...)
+	loop := append(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(made.Add(day).Unix())), 0), 0)
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range []string{"meta", "comments", "loops", "messages", "follow_ups", "idempotency", "by_day",
+			"rate_limits", "upvotes", "people", "routing_rules", "headcounts"} {
+			if _, err := tx.CreateBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		for _, e := range []struct {
+			b    string
+			k, v []byte
+		}{
+			{"meta", []byte("schema"), []byte("2")},
+			{"follow_ups", hash[:], []byte(old.Id)},
+			{"by_day", dayKey, nil},
+			{"loops", []byte(old.Id), loop},
+			{"headcounts", []byte("acme"), binary.BigEndian.AppendUint32(nil, 200)},
+			{"headcounts", []byte("acme/eng"), binary.BigEndian.AppendUint32(nil, 12)},
+		} {
+			if err := tx.Bucket([]byte(e.b)).Put(e.k, e.v); err != nil {
+				return err
+			}
+		}
+		if err := put(tx, "comments", []byte(old.Id), old); err != nil {
+			return err
+		}
+		if err := put(tx, "messages", binary.BigEndian.AppendUint32([]byte(old.Id+"\x00"), 1), msg); err != nil {
+			return err
+		}
+		return put(tx, "routing_rules", []byte(rule.Id), rule)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	f.restart(t)
+	hr := f.as(auth.RoleHR)
+	want := proto.CloneOf(old)
+	want.Segment = "acme/eng" // shown under the team's department, by the migrated headcounts
+	got, err := f.client.GetFeedback(hr, &feedbackv1.GetFeedbackRequest{FeedbackId: old.Id})
+	if err != nil || !proto.Equal(got.Feedback, want) {
+		t.Fatalf("GetFeedback after migration = %v, %v; want %v", got.GetFeedback(), err, want)
+	}
+	mgr := servicetest.WithToken(context.Background(), f.env.SubtreeManager)
+	if _, err := f.client.GetFeedback(mgr, &feedbackv1.GetFeedbackRequest{FeedbackId: old.Id}); err != nil {
+		t.Errorf("manager of acme/eng: %v", err)
+	}
+	th, err := f.client.GetThread(f.as(auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: token})
+	if err != nil || !proto.Equal(th.Feedback, want) || len(th.Messages) != 1 || !proto.Equal(th.Messages[0], msg) {
+		t.Fatalf("GetThread after migration = %v, %v; want the comment and its message %v", th, err, msg)
+	}
+	if list := listAll(t, f, hr, &feedbackv1.ListFeedbackRequest{SegmentPrefix: "acme/eng"}); len(list) != 1 || list[0].Id != old.Id {
+		t.Errorf("listed under acme/eng: %v", ids(list))
+	}
+	rules, err := f.client.ListRoutingRules(hr, &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme"})
+	if err != nil || len(rules.Rules) != 1 || !proto.Equal(rules.Rules[0], rule) {
+		t.Errorf("rules after migration = %v, %v; want %v", rules, err, rule)
+	}
+	if n, err := f.listedHeadcount("acme/eng"); err != nil || n != 12 {
+		t.Errorf("acme/eng listed with %d, %v; want 12", n, err)
+	}
+	// The old headcounts have version 0: the registry's first version of a segment replaces it.
+	f.headcount(t, "acme/eng", 0)
+	if got := f.shownUnder(t, old.Id); got != "acme" {
+		t.Errorf("after the registry unregistered acme/eng the comment is shown under %s, want acme", got)
+	}
+	f.svc.Close()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(v) != "3" {
+			t.Errorf("schema %q after the migration, want 3", v)
+		}
+		if raw := tx.Bucket([]byte("comments")).Get([]byte(old.Id)); !bytes.Contains(raw, []byte(`"author_segment":"acme/eng/platform"`)) {
+			t.Errorf("the migrated comment does not name its author's segment as such: %q", raw)
+		}
+		return nil
+	})
 }

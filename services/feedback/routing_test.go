@@ -1,19 +1,21 @@
 package feedback_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
-	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/poll"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
@@ -27,41 +29,25 @@ const (
 // publishScored publishes an ItemScored as the sentiment service does.
 func publishScored(t testing.TB, f *fixture, it *eventsv1.ItemScored) {
 	t.Helper()
-	b, err := bus.Connect(context.Background(), f.env.NATSConfig())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer b.Close()
-	data, err := proto.Marshal(it)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = b.Publish(context.Background(), bus.Event{
-		ID: "sentiment.scored/test/" + it.ItemId, Type: "voix.sentiment.scored.v1", Source: "voix/sentiment",
-		Subject: "voix.sentiment.scored." + segment.MustParse(it.Segment).Subject(), Data: data,
-	})
-	if err != nil {
-		t.Fatalf("publish ItemScored: %v", err)
-	}
+	f.publish(t, events.SentimentScored, events.ScoredID(it.ItemId), segment.MustParse(it.Segment), it)
 }
 
 // waitScored waits until the service stored a label on comment id, and returns the comment.
 func waitScored(t testing.TB, f *fixture, id string) *feedbackv1.Feedback {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var c *feedbackv1.Feedback
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		r, err := f.client.GetFeedback(f.as(auth.RoleHR), &feedbackv1.GetFeedbackRequest{FeedbackId: id})
 		if err != nil {
-			t.Fatalf("GetFeedback: %v", err)
+			return err
 		}
-		if r.Feedback.SentimentLabel != commonv1.SentimentLabel_SENTIMENT_LABEL_UNSPECIFIED {
-			return r.Feedback
+		if r.Feedback.SentimentLabel == commonv1.SentimentLabel_SENTIMENT_LABEL_UNSPECIFIED {
+			return fmt.Errorf("comment %s not scored yet", id)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("comment %s never scored", id)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		c = r.Feedback
+		return nil
+	})
+	return c
 }
 
 func (f *fixture) rule(t testing.TB, prefix string, dim commonv1.Dimension, owner string) *feedbackv1.RoutingRule {
@@ -207,4 +193,126 @@ func TestRoutingRulesAreManagedWithinTheTokenPrefix(t *testing.T) {
 	if err != nil || len(list.Rules) != 1 || list.Rules[0].Id != other.Id || list.Rules[0].OwnerGroup != "eng-growth" {
 		t.Fatalf("rules after the rejected calls and one delete = %v, %v; want only %v", list, err, other)
 	}
+}
+
+// listRules pages through ListRoutingRules with page size size and returns the rules in order,
+// failing on a page larger than asked.
+func listRules(t testing.TB, f *fixture, ctx context.Context, req *feedbackv1.ListRoutingRulesRequest) []*feedbackv1.RoutingRule {
+	t.Helper()
+	var out []*feedbackv1.RoutingRule
+	for range 1000 {
+		resp, err := f.client.ListRoutingRules(ctx, req)
+		if err != nil {
+			t.Fatalf("ListRoutingRules(%v): %v", req, err)
+		}
+		if want := cmp.Or(int(req.PageSize), 50); len(resp.Rules) > want || (resp.NextPageToken != "" && len(resp.Rules) != want) {
+			t.Fatalf("page of %d rules (next %q), asked %d", len(resp.Rules), resp.NextPageToken, req.PageSize)
+		}
+		out = append(out, resp.Rules...)
+		if resp.NextPageToken == "" {
+			return out
+		}
+		req.PageToken = resp.NextPageToken
+	}
+	t.Fatal("paging does not end")
+	return nil
+}
+
+func owners(rs []*feedbackv1.RoutingRule) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.OwnerGroup)
+	}
+	return out
+}
+
+// ListRoutingRules pages through the rules most specific first with a cursor bound to the
+// prefix: rules added between pages are neither repeated nor skipped, whatever the page size.
+func TestListRoutingRulesPages(t *testing.T) {
+	f := start(t)
+	hr := f.as(auth.RoleHR)
+	f.rule(t, "acme", 0, "o-acme")
+	f.rule(t, "acme/eng/platform", dimWorkload, "o-platform-work")
+	f.rule(t, "acme/eng", dimGrowth, "o-eng-growth")
+	f.rule(t, "acme/sales", 0, "o-sales")
+	f.rule(t, "acme/eng", 0, "o-eng")
+	f.rule(t, "acme", dimEcosystem, "o-acme-eco")
+	f.rule(t, "acme/eng/platform", 0, "o-platform")
+	f.rule(t, "globex", 0, "o-globex") // another organisation's, by the global admin
+	want := []string{"o-platform-work", "o-platform", "o-eng-growth", "o-eng", "o-sales", "o-acme-eco", "o-acme"}
+	for _, size := range []int32{0, 1, 2, 3, 7, 200} {
+		if got := owners(listRules(t, f, hr, &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageSize: size})); !slices.Equal(got, want) {
+			t.Errorf("page size %d: %v, want %v", size, got, want)
+		}
+	}
+	if got := owners(listRules(t, f, hr, &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme/eng", PageSize: 2})); !slices.Equal(got, want[:4]) {
+		t.Errorf("under acme/eng: %v, want %v", got, want[:4])
+	}
+
+	// Rules added after the first page: one before the cursor is for a later listing, one
+	// after it comes in its place, and none of the others moves.
+	req := &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageSize: 3}
+	first, err := f.client.ListRoutingRules(hr, req)
+	if err != nil || first.NextPageToken == "" {
+		t.Fatalf("first page: %v, %v", first, err)
+	}
+	f.rule(t, "acme/eng/web", dimGrowth, "o-web-growth") // deeper: before the cursor
+	f.rule(t, "acme/eng", dimWorkload, "o-eng-work")     // between o-eng-growth and o-eng: after it
+	req.PageToken = first.NextPageToken
+	rest := listRules(t, f, hr, req)
+	got := append(owners(first.Rules), owners(rest)...)
+	if wantNow := []string{"o-platform-work", "o-platform", "o-eng-growth", "o-eng-work", "o-eng", "o-sales", "o-acme-eco", "o-acme"}; !slices.Equal(got, wantNow) {
+		t.Errorf("pages across inserts: %v, want %v", got, wantNow)
+	}
+
+	// The default page is 50 rules, the largest 200.
+	for i := range 51 {
+		f.rule(t, fmt.Sprintf("acme/team%02d", i), 0, "o-many")
+	}
+	page, err := f.client.ListRoutingRules(hr, &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme"})
+	if err != nil || len(page.Rules) != 50 || page.NextPageToken == "" {
+		t.Fatalf("default page: %d rules, next %q, %v; want 50 and a next page", len(page.GetRules()), page.GetNextPageToken(), err)
+	}
+	if all := listRules(t, f, hr, &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageSize: 200}); len(all) != 9+51 {
+		t.Errorf("%d rules in pages of 200, want %d", len(all), 9+51)
+	}
+
+	// A token only continues the listing it came from.
+	feedbackToken := func() string {
+		f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "a", SubmitterRef: "U1"})
+		f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "b", SubmitterRef: "U2"})
+		r, err := f.client.ListFeedback(hr, &feedbackv1.ListFeedbackRequest{SegmentPrefix: "acme", PageSize: 1})
+		if err != nil || r.NextPageToken == "" {
+			t.Fatalf("ListFeedback: %v, %v", r, err)
+		}
+		return r.NextPageToken
+	}()
+	f.headcount(t, "acme/eng", 40)
+	f.headcount(t, "acme/sales", 40)
+	segmentsToken, err := f.client.ListSegments(hr, &feedbackv1.ListSegmentsRequest{SegmentPrefix: "acme", PageSize: 1})
+	if err != nil || segmentsToken.NextPageToken == "" {
+		t.Fatalf("ListSegments: %v, %v", segmentsToken, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		req   *feedbackv1.ListRoutingRulesRequest
+		field string
+	}{
+		{"page too large", &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageSize: 201}, "page_size"},
+		{"negative page", &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageSize: -1}, "page_size"},
+		{"garbage token", &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageToken: "!!"}, "page_token"},
+		{"token of another prefix", &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme/eng", PageToken: first.NextPageToken}, "page_token"},
+		{"token of ListFeedback", &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageToken: feedbackToken}, "page_token"},
+		{"token of ListSegments", &feedbackv1.ListRoutingRulesRequest{SegmentPrefix: "acme", PageToken: segmentsToken.NextPageToken}, "page_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.client.ListRoutingRules(hr, tc.req)
+			wantCode(t, err, codes.InvalidArgument, tc.field)
+		})
+	}
+	// And tokens of ListRoutingRules continue no other listing.
+	_, err = f.client.ListSegments(hr, &feedbackv1.ListSegmentsRequest{SegmentPrefix: "acme", PageToken: first.NextPageToken})
+	wantCode(t, err, codes.InvalidArgument, "page_token")
+	_, err = f.client.ListFeedback(hr, &feedbackv1.ListFeedbackRequest{SegmentPrefix: "acme", PageToken: first.NextPageToken})
+	wantCode(t, err, codes.InvalidArgument, "page_token")
 }

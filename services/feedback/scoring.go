@@ -34,7 +34,7 @@ func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 	if _, ok := commonv1.SentimentLabel_name[int32(it.Label)]; !ok {
 		return fmt.Errorf("ItemScored %s: unknown label %d: %w", ev.ID, it.Label, consumer.ErrPermanent)
 	}
-	c, err := store.UnsafeGetComment(tx, it.ItemId)
+	c, err := store.GetComment(tx, it.ItemId)
 	if errors.Is(err, store.ErrNotFound) {
 		s.host.Log.Warn("score for an unknown comment skipped")
 		return nil
@@ -53,20 +53,16 @@ func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 			c.Dimensions = append(c.Dimensions, d.Dimension)
 		}
 	}
-	loop, err := store.UnsafeGetLoop(tx, c.Id)
+	loop, err := store.GetLoop(tx, c.ID)
 	if err != nil {
 		return err
 	}
 	if !loop.OwnerByHR {
-		rules, err := unsafeRules(tx)
+		rules, err := sortedRules(tx)
 		if err != nil {
 			return err
 		}
-		author, err := authorSegment(c)
-		if err != nil {
-			return err
-		}
-		if owner := route(rules, author, c.Dimensions, scores); owner != "" {
+		if owner := route(rules, c.AuthorSegment, c.Dimensions, scores); owner != "" {
 			c.OwnerGroup = owner
 		}
 	}

@@ -1,18 +1,21 @@
 package feedback
 
 import (
-	"context"
-	"encoding/base64"
 	"fmt"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
-	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
-	"github.com/voix-dev/voix/services/platform/auth"
-	"github.com/voix-dev/voix/services/platform/rpcerr"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
+
+// Headcounts come from the segment registry, which the pulse service owns
+// (PulseService.UpsertSegment). The service keeps a copy, applied from the registry's
+// SegmentUpserted events, for placement (display.go) and ListSegments.
 
 // Page sizes of ListSegments (feedback.proto).
 const (
@@ -20,52 +23,53 @@ const (
 	maxSegmentPage     = 1000
 )
 
-// segmentCursor is ListSegments' page token: the prefix and the last path returned, so that a
-// cursor from one prefix is not replayed against another.
-func segmentCursor(prefix, last string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(prefix + "\x00" + last))
+// applySegment copies one entry of the segment registry. It runs in the consumer's
+// transaction, which also records the event id. The registry's version decides: an event no
+// newer than the copy changes nothing, so a redelivered or replayed older event cannot bring
+// back a headcount since changed. Headcount 0 unregisters the segment; its record stays, with
+// its version, so that an older event does not register it again.
+func (s *Service) applySegment(tx *bolt.Tx, ev bus.Event) error {
+	var su eventsv1.SegmentUpserted
+	if err := proto.Unmarshal(ev.Data, &su); err != nil {
+		return fmt.Errorf("decode SegmentUpserted %s: %v: %w", ev.ID, err, consumer.ErrPermanent)
+	}
+	p, err := segment.Parse(su.Path)
+	if err != nil {
+		return fmt.Errorf("SegmentUpserted %s: path: %v: %w", ev.ID, err, consumer.ErrPermanent)
+	}
+	if su.Headcount > maxHeadcount {
+		return fmt.Errorf("SegmentUpserted %s: headcount %d above %d: %w", ev.ID, su.Headcount, maxHeadcount, consumer.ErrPermanent)
+	}
+	old, found, err := store.GetHeadcount(tx, p)
+	if err != nil {
+		return err
+	}
+	if found && su.Version <= old.Version {
+		return nil
+	}
+	return store.UnsafePutHeadcount(tx, p, store.Headcount{People: su.Headcount, Version: su.Version})
 }
 
-func (a *api) ListSegments(ctx context.Context, req *feedbackv1.ListSegmentsRequest) (*feedbackv1.ListSegmentsResponse, error) {
-	p, err := checkPrefix(ctx, "segment_prefix", req.SegmentPrefix)
-	if err != nil {
-		return nil, err
-	}
-	size := int(req.PageSize)
-	switch {
-	case size == 0:
-		size = defaultSegmentPage
-	case size < 0 || size > maxSegmentPage:
-		return nil, rpcerr.InvalidArgument("page_size", fmt.Sprintf("must be 0..%d, got %d", maxSegmentPage, req.PageSize))
-	}
-	var after string
-	if req.PageToken != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-		prefix, last, ok := strings.Cut(string(raw), "\x00")
-		if err != nil || !ok || prefix != p.String() {
-			return nil, rpcerr.InvalidArgument("page_token", "not a token of ListSegments for this segment_prefix")
-		}
-		after = last
-	}
-	principal, _ := auth.FromContext(ctx)
-	withCounts := principal.Role != auth.RoleSubmitter
-	out := &feedbackv1.ListSegmentsResponse{}
-	err = a.svc.host.DB.View(func(tx *bolt.Tx) error {
-		return store.UnsafeScanHeadcounts(tx, p.String(), after, func(path string, n uint32) bool {
-			if len(out.Segments) == size {
-				out.NextPageToken = segmentCursor(p.String(), out.Segments[size-1].Path)
+// segmentCount is a registered segment and its headcount.
+type segmentCount struct {
+	path segment.Path
+	n    uint32
+}
+
+// listSegments returns up to size registered segments within prefix, in path order, after the
+// path after (the zero Path for the first page), and whether more follow.
+func (s *Service) listSegments(prefix, after segment.Path, size int) ([]segmentCount, bool, error) {
+	var out []segmentCount
+	more := false
+	err := s.host.DB.View(func(tx *bolt.Tx) error {
+		return store.ScanHeadcounts(tx, prefix, after, func(p segment.Path, n uint32) bool {
+			if len(out) == size {
+				more = true
 				return false
 			}
-			s := &feedbackv1.Segment{Path: path}
-			if withCounts {
-				s.Headcount = n
-			}
-			out.Segments = append(out.Segments, s)
+			out = append(out, segmentCount{p, n})
 			return true
 		})
 	})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return out, nil
+	return out, more, err
 }

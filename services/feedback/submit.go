@@ -13,7 +13,6 @@ import (
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
-	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
@@ -21,7 +20,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/window"
 )
 
-// Event names of the submit path (DESIGN.md, Events).
+// Event names of the submit path (docs/design.md, Events).
 const (
 	idempotencyPurpose = "feedback/idempotency/"
 	followUpPurpose    = "feedback/follow-up/"
@@ -66,27 +65,28 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		idem = s.host.Secret.Tag(idempotencyPurpose+sub.key, sub.ref)
 	}
 
-	// Only the day is stored or published (DESIGN.md, Anonymity): the order of comments within
+	// Only the day is stored or published (docs/design.md, Anonymity): the order of comments within
 	// a day must not be recoverable, or a reader could match them with who was online.
 	day := window.Of(window.Day, now).Start
-	c := &feedbackv1.Feedback{
-		Id:         rand.Text(),
-		Segment:    sub.seg.String(),
-		Text:       sub.text,
-		Channel:    sub.channel,
-		Status:     commonv1.FeedbackStatus_FEEDBACK_STATUS_NEW,
-		Dimensions: sub.dims,
-		CreateDay:  timestamppb.New(day),
-		UpdateDay:  timestamppb.New(day),
-		Language:   sub.lang,
+	c := &store.Comment{
+		ID:            rand.Text(),
+		AuthorSegment: sub.seg,
+		Text:          sub.text,
+		Channel:       sub.channel,
+		Status:        commonv1.FeedbackStatus_FEEDBACK_STATUS_NEW,
+		Dimensions:    sub.dims,
+		CreateDay:     day,
+		UpdateDay:     day,
+		Language:      sub.lang,
 	}
+	// The event is on the author's own segment, as the contract says (events.FeedbackSubmitted).
 	ev := &eventsv1.FeedbackSubmitted{
-		FeedbackId:   c.Id,
-		Segment:      c.Segment,
+		FeedbackId:   c.ID,
+		Segment:      sub.seg.String(),
 		Text:         c.Text,
 		Language:     c.Language,
 		Dimensions:   c.Dimensions,
-		SubmittedDay: c.CreateDay,
+		SubmittedDay: timestamppb.New(day),
 	}
 	for _, t := range s.host.Secret.SealedContributors(sub.ref, sub.seg, now) {
 		ev.Contributors = append(ev.Contributors, &eventsv1.ContributorTag{Segment: t.Segment, Window: t.Window, Tag: t.Tag})
@@ -96,7 +96,7 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		return receipt{}, fmt.Errorf("encode FeedbackSubmitted: %w", err)
 	}
 	event := bus.Event{
-		ID:      events.SubmittedID(c.Id),
+		ID:      events.SubmittedID(c.ID),
 		Type:    events.FeedbackSubmitted.Type,
 		Source:  events.FeedbackSubmitted.Source,
 		Subject: events.FeedbackSubmitted.Subject(sub.seg),
@@ -122,23 +122,24 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 	// Batch coalesces concurrent submissions into one commit. The function may run more than
 	// once; it sets got afresh each time.
 	err = s.host.DB.Batch(func(tx *bolt.Tx) error {
-		got = receipt{id: c.Id, token: token, status: c.Status}
+		got = receipt{id: c.ID, token: token, status: c.Status}
 		if idem != nil {
-			prev, err := store.UnsafeIdempotency(tx, idem, now)
+			prev, err := store.IdempotencyRecord(tx, idem, now)
 			if err != nil {
 				return err
 			}
 			if prev != "" {
-				first, err := store.UnsafeGetComment(tx, prev)
+				first, err := store.GetComment(tx, prev)
 				if err != nil {
-					return err
+					// Not the caller's NotFound: the store lost a comment it had recorded.
+					return fmt.Errorf("idempotency record of comment %s: %v", prev, err)
 				}
-				got.id, got.status = first.Id, first.Status
+				got.id, got.status = first.ID, first.Status
 				return nil
 			}
 			// The record names the comment: it keeps the day it expires, never the instant
 			// (now + TTL would be the comment's exact time).
-			if err := store.UnsafePutIdempotency(tx, idem, c.Id, window.Of(window.Day, now.Add(s.cfg.IdempotencyTTL)).End); err != nil {
+			if err := store.UnsafePutIdempotency(tx, idem, c.ID, window.Of(window.Day, now.Add(s.cfg.IdempotencyTTL)).End); err != nil {
 				return err
 			}
 		}
@@ -161,7 +162,7 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		if err := s.unsafeIndex(tx, c); err != nil {
 			return err
 		}
-		if err := store.UnsafePutFollowUp(tx, tokenHash(token), c.Id); err != nil {
+		if err := store.UnsafePutFollowUp(tx, tokenHash(token), c.ID); err != nil {
 			return err
 		}
 		return s.host.Outbox.Add(tx, event)
@@ -174,13 +175,8 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 
 // unsafeIndex adds comment c to the by-day index, which serves listings, statistics and
 // deadlines. It derives from the stored comment alone, so a store migration can call it too.
-func (s *Service) unsafeIndex(tx *bolt.Tx, c *feedbackv1.Feedback) error {
-	author, err := authorSegment(c)
-	if err != nil {
-		return err
-	}
-	day := c.CreateDay.AsTime()
-	return store.UnsafePutDayKey(tx, store.DayKey(author.Org(), day, s.shuffle(day, c.Id), c.Id))
+func (s *Service) unsafeIndex(tx store.WriteTx, c *store.Comment) error {
+	return store.UnsafePutDayKey(tx, store.DayKey(c.AuthorSegment.Org(), c.CreateDay, s.shuffle(c.CreateDay, c.ID), c.ID))
 }
 
 // shuffle is the keyed value that orders comments within a day: stable, so paging sees one
@@ -188,15 +184,4 @@ func (s *Service) unsafeIndex(tx *bolt.Tx, c *feedbackv1.Feedback) error {
 // in the day, or in which order, comments came.
 func (s *Service) shuffle(day time.Time, id string) []byte {
 	return s.host.Secret.Tag(shufflePurpose+window.Of(window.Day, day).Key(), id)[:store.ShuffleSize]
-}
-
-// comment returns a stored comment.
-func (s *Service) comment(id string) (*feedbackv1.Feedback, error) {
-	var c *feedbackv1.Feedback
-	err := s.host.DB.View(func(tx *bolt.Tx) error {
-		var err error
-		c, err = store.UnsafeGetComment(tx, id)
-		return err
-	})
-	return c, err
 }

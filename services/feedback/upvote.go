@@ -18,7 +18,7 @@ func (s *Service) upvote(ctx context.Context, id, ref string) (uint32, bool, err
 	var n uint32
 	var counted bool
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
-		c, _, _, err := s.unsafeReadable(ctx, tx, id)
+		c, _, _, err := s.readable(ctx, tx, id)
 		if err != nil {
 			return err
 		}

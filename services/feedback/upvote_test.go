@@ -10,6 +10,7 @@ import (
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
 )
 
 func TestUpvoteCountsEachPersonOnce(t *testing.T) {
@@ -92,9 +93,9 @@ func TestRateLimitPerPersonAndDay(t *testing.T) {
 	if err := sub(secretRef, "k-tomorrow"); err != nil {
 		t.Fatalf("next day: %v", err)
 	}
-	nextEvent(t, f, "voix.feedback.submitted.>")
+	nextEvent(t, f, events.FeedbackSubmitted.All())
 	waitPublished(t, f, feedback.DefaultDailyLimit+2)
-	if n := len(publishedIDs(t, f, "voix.feedback.submitted.>")); n != feedback.DefaultDailyLimit+2 {
+	if n := len(publishedIDs(t, f, events.FeedbackSubmitted.All())); n != feedback.DefaultDailyLimit+2 {
 		t.Fatalf("%d comments published, want %d: the refused one must leave no trace", n, feedback.DefaultDailyLimit+2)
 	}
 }

@@ -57,12 +57,12 @@ func closed(st commonv1.FeedbackStatus) bool { return st == statusResolved || st
 // today is the day of now: the only time kept for anything a comment's author did or was told.
 func today(now time.Time) time.Time { return window.Of(window.Day, now).Start }
 
-// unsafeAppend adds m as the next message of c's thread and marks c updated today. The caller
-// stores c afterwards.
-func unsafeAppend(tx *bolt.Tx, c *feedbackv1.Feedback, m *feedbackv1.Message) (uint32, error) {
+// unsafeAppend adds m as the next message of c's thread and marks c updated on its day. The
+// caller stores c afterwards.
+func unsafeAppend(tx store.WriteTx, c *store.Comment, m *store.Message) (uint32, error) {
 	c.MessageCount++
-	c.UpdateDay = m.CreateDay
-	return c.MessageCount, store.UnsafeAddMessage(tx, c.Id, c.MessageCount, m)
+	c.UpdateDay = m.Day
+	return c.MessageCount, store.UnsafeAddMessage(tx, c.ID, c.MessageCount, m)
 }
 
 // updateStatus moves a comment along the workflow, adds the note to its thread and queues
@@ -73,7 +73,7 @@ func (s *Service) updateStatus(ctx context.Context, id string, to commonv1.Feedb
 	msgID := rand.Text()
 	var out *feedbackv1.Feedback
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
-		c, _, _, err := s.unsafeReadable(ctx, tx, id)
+		c, _, _, err := s.readable(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -82,14 +82,13 @@ func (s *Service) updateStatus(ctx context.Context, id string, to commonv1.Feedb
 			return fmt.Errorf("status: %w from %s to %s", errIllegalTransition, from, to)
 		}
 		c.Status = to
-		seq, err := unsafeAppend(tx, c, &feedbackv1.Message{
-			Id: msgID, Author: feedbackv1.Author_AUTHOR_RESPONDER, Text: note,
-			CreateDay: timestamppb.New(day), Status: to,
+		seq, err := unsafeAppend(tx, c, &store.Message{
+			ID: msgID, Author: feedbackv1.Author_AUTHOR_RESPONDER, Text: note, Day: day, Status: to,
 		})
 		if err != nil {
 			return err
 		}
-		loop, err := store.UnsafeGetLoop(tx, id)
+		loop, err := store.GetLoop(tx, id)
 		if err != nil {
 			return err
 		}
@@ -106,7 +105,7 @@ func (s *Service) updateStatus(ctx context.Context, id string, to commonv1.Feedb
 			return err
 		}
 		// The view after the change: the event names the segment readers see, never a smaller one.
-		view, shown, err := s.unsafeView(tx, c)
+		view, shown, err := s.view(tx, c)
 		if err != nil {
 			return err
 		}
@@ -141,12 +140,12 @@ func (s *Service) unsafePublish(tx *bolt.Tx, k events.Kind, id string, seg segme
 func (s *Service) assignOwner(ctx context.Context, id, owner string) (*feedbackv1.Feedback, error) {
 	var out *feedbackv1.Feedback
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
-		c, view, _, err := s.unsafeReadable(ctx, tx, id)
+		c, _, _, err := s.readable(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		c.OwnerGroup, view.OwnerGroup = owner, owner
-		loop, err := store.UnsafeGetLoop(tx, id)
+		c.OwnerGroup = owner
+		loop, err := store.GetLoop(tx, id)
 		if err != nil {
 			return err
 		}
@@ -154,8 +153,11 @@ func (s *Service) assignOwner(ctx context.Context, id, owner string) (*feedbackv
 		if err := store.UnsafePutLoop(tx, id, loop); err != nil {
 			return err
 		}
-		out = view
-		return store.UnsafePutComment(tx, c)
+		if err := store.UnsafePutComment(tx, c); err != nil {
+			return err
+		}
+		out, _, err = s.view(tx, c)
+		return err
 	})
 	return out, err
 }

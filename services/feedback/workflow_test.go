@@ -16,6 +16,8 @@ import (
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -99,8 +101,8 @@ func TestStatusChangeIsPublishedWithTheOwnerAndReadByTheAuthor(t *testing.T) {
 		t.Fatalf("after UpdateStatus: %v", c)
 	}
 
-	msg := nextEvent(t, f, "voix.feedback.status_changed.>")
-	if msg.Subject() != "voix.feedback.status_changed.acme.eng" {
+	msg := nextEvent(t, f, events.FeedbackStatusChanged.All())
+	if msg.Subject() != events.FeedbackStatusChanged.Subject(segment.MustParse("acme/eng")) {
 		t.Errorf("subject %q, want the shown segment acme/eng (never the author's small team)", msg.Subject())
 	}
 	if got := msg.Headers().Get(bus.HeaderTime); got != day.Format(time.RFC3339Nano) {
@@ -246,7 +248,7 @@ func TestWorkflowAndThreadRejectBadInput(t *testing.T) {
 	if err != nil || c.Feedback.Status != stNew || c.Feedback.MessageCount != 0 || c.Feedback.OwnerGroup != "" {
 		t.Fatalf("after rejected calls: %v, %v", c, err)
 	}
-	if ids := publishedIDs(t, f, "voix.feedback.status_changed.>"); len(ids) != 0 {
+	if ids := publishedIDs(t, f, events.FeedbackStatusChanged.All()); len(ids) != 0 {
 		t.Fatalf("status events after rejected calls: %v", ids)
 	}
 }

@@ -42,7 +42,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/host"
 )
 
-// DefaultListen is the gateway's HTTP address in DESIGN.md.
+// DefaultListen is the gateway's HTTP address in docs/design.md.
 const DefaultListen = "127.0.0.1:7180"
 
 // MaxBodyBytes is the largest request body accepted; Slack's forms are far smaller.

@@ -28,6 +28,7 @@ import (
 	"github.com/voix-dev/voix/services/gateway"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/natstest"
+	"github.com/voix-dev/voix/services/platform/poll"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -115,15 +116,30 @@ func (f *fixture) config(pulseAddr string) gateway.Config {
 	return cfg
 }
 
-// register sets headcounts in the feedback service: the teams people may pick.
+// register sets headcounts in the segment registry, as the pulse service publishes them, and
+// waits until the feedback service holds them: the teams people may pick.
 func (f *fixture) register(t *testing.T, headcounts map[string]uint32) {
 	t.Helper()
-	hr := f.env.As(context.Background(), auth.RoleHR)
 	for path, n := range headcounts {
-		if _, err := f.feedback.UpsertSegment(hr, &feedbackv1.UpsertSegmentRequest{Path: path, Headcount: n}); err != nil {
-			t.Fatalf("UpsertSegment %s: %v", path, err)
-		}
+		f.env.RegisterSegment(t, path, n)
 	}
+	hr := f.env.As(context.Background(), auth.RoleHR)
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		resp, err := f.feedback.ListSegments(hr, &feedbackv1.ListSegmentsRequest{SegmentPrefix: "acme", PageSize: 1000})
+		if err != nil {
+			return err
+		}
+		got := map[string]uint32{}
+		for _, s := range resp.Segments {
+			got[s.Path] = s.Headcount
+		}
+		for path, n := range headcounts {
+			if strings.HasPrefix(path, "acme") && got[path] != n {
+				return fmt.Errorf("the feedback service holds %s = %d, want %d", path, got[path], n)
+			}
+		}
+		return nil
+	})
 }
 
 // acmeTeams are the registered segments of most tests.

@@ -2,13 +2,12 @@ package pulse
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strings"
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 var (
@@ -41,7 +40,7 @@ func (a *api) CreateSurvey(ctx context.Context, req *pulsev1.CreateSurveyRequest
 		return nil, err
 	}
 	now := a.svc.cfg.Now()
-	sv, audience, err := normalizeSurvey(req.Survey, now)
+	in, audience, err := normalizeSurvey(req.Survey, now)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -49,11 +48,11 @@ func (a *api) CreateSurvey(ctx context.Context, req *pulsev1.CreateSurveyRequest
 		return nil, err
 	}
 	p, _ := auth.FromContext(ctx)
-	sv, err = a.svc.createSurvey(p.Name, req, sv, now)
+	sv, err := a.svc.createSurvey(p.Name, req, &survey{Survey: in, audience: audience}, now)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pulsev1.CreateSurveyResponse{Survey: surveyView(sv, now)}, nil
+	return &pulsev1.CreateSurveyResponse{Survey: surveyView(sv.Survey, now)}, nil
 }
 
 func (a *api) GetSurvey(ctx context.Context, req *pulsev1.GetSurveyRequest) (*pulsev1.GetSurveyResponse, error) {
@@ -64,7 +63,7 @@ func (a *api) GetSurvey(ctx context.Context, req *pulsev1.GetSurveyRequest) (*pu
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pulsev1.GetSurveyResponse{Survey: surveyView(sv, a.svc.cfg.Now())}, nil
+	return &pulsev1.GetSurveyResponse{Survey: surveyView(sv.Survey, a.svc.cfg.Now())}, nil
 }
 
 func (a *api) ListSurveys(ctx context.Context, req *pulsev1.ListSurveysRequest) (*pulsev1.ListSurveysResponse, error) {
@@ -75,33 +74,23 @@ func (a *api) ListSurveys(ctx context.Context, req *pulsev1.ListSurveysRequest) 
 	if err := auth.CheckSegment(ctx, "segment_prefix", prefix.String()); err != nil {
 		return nil, err
 	}
-	size := int(req.PageSize)
-	switch {
-	case size == 0:
-		size = defaultPageSize
-	case size < 0 || size > maxPageSize:
-		return nil, rpcerr.InvalidArgument("page_size", fmt.Sprintf("must be 1..%d; 0 means %d", maxPageSize, defaultPageSize))
+	q, fp, err := validateList(req, prefix)
+	if err != nil {
+		return nil, err
 	}
-	var after []byte
-	if req.PageToken != "" {
-		// The cursor is the last index key of the previous page. It is checked against the
-		// prefix so that a token cannot be used to read outside the caller's prefix.
-		after, err = base64.RawURLEncoding.DecodeString(req.PageToken)
-		if err != nil || !strings.HasPrefix(string(after), prefix.String()) {
-			return nil, rpcerr.InvalidArgument("page_token", "must be a next_page_token returned for the same segment_prefix")
-		}
-	}
-	surveys, next, err := a.svc.listSurveys(prefix.String(), after, size)
+	// Every survey listed is visible to the caller: its audience is within the prefix, which
+	// is within the caller's, or covers the prefix, so it overlaps the caller's.
+	surveys, next, err := a.svc.listSurveys(q)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	now := a.svc.cfg.Now()
 	resp := &pulsev1.ListSurveysResponse{}
 	for _, sv := range surveys {
-		resp.Surveys = append(resp.Surveys, surveyView(sv, now))
+		resp.Surveys = append(resp.Surveys, surveyView(sv.Survey, now))
 	}
 	if next != nil {
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
+		resp.NextPageToken = listPageToken(fp, next)
 	}
 	return resp, nil
 }
@@ -117,11 +106,11 @@ func (a *api) UpsertSegment(ctx context.Context, req *pulsev1.UpsertSegmentReque
 	if req.Headcount > maxHeadcount {
 		return nil, rpcerr.InvalidArgument("headcount", fmt.Sprintf("must be 0..%d", maxHeadcount))
 	}
-	seg, err := a.svc.upsertSegment(path.String(), req.Headcount)
+	seg, err := a.svc.upsertSegment(path, req.Headcount)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pulsev1.UpsertSegmentResponse{Segment: seg}, nil
+	return &pulsev1.UpsertSegmentResponse{Segment: segmentView(path, seg)}, nil
 }
 
 func (a *api) SubmitResponse(ctx context.Context, req *pulsev1.SubmitResponseRequest) (*pulsev1.SubmitResponseResponse, error) {
@@ -148,20 +137,20 @@ func (a *api) SubmitResponse(ctx context.Context, req *pulsev1.SubmitResponseReq
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if !within(seg.String(), sv.Audience) {
-		return nil, rpcerr.InvalidArgument("segment", fmt.Sprintf("must be within the survey's audience %q", sv.Audience))
+	if !seg.Within(sv.audience) {
+		return nil, rpcerr.InvalidArgument("segment", fmt.Sprintf("must be within the survey's audience %q", sv.audience))
 	}
 	now := a.svc.cfg.Now()
-	w, err := answerableWave(sv, req.Wave, now)
+	w, err := answerableWave(sv.Survey, req.Wave, now)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	answers, err := scoreAnswers(req.Answers, askedIn(sv, w))
+	answers, err := scoreAnswers(req.Answers, askedIn(sv.Survey, w))
 	if err != nil {
 		return nil, err
 	}
 	if lifecycleKind(sv.Kind) {
-		if err := a.svc.checkInvited(sv, req.SubmitterRef, now); err != nil {
+		if err := a.svc.checkInvited(sv.Survey, req.SubmitterRef, now); err != nil {
 			return nil, toStatus(err)
 		}
 	}
@@ -188,7 +177,7 @@ func (a *api) ListPendingSurveys(ctx context.Context, req *pulsev1.ListPendingSu
 	if req.Language != "" && !languages[req.Language] {
 		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
 	}
-	pending, err := a.svc.pending(req.SubmitterRef, seg.String(), req.Language, a.svc.cfg.Now())
+	pending, err := a.svc.pending(req.SubmitterRef, seg, req.Language, a.svc.cfg.Now())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -210,7 +199,7 @@ func (a *api) CloseSurvey(ctx context.Context, req *pulsev1.CloseSurveyRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pulsev1.CloseSurveyResponse{Survey: surveyView(sv, now)}, nil
+	return &pulsev1.CloseSurveyResponse{Survey: surveyView(sv.Survey, now)}, nil
 }
 
 func (a *api) UpdateSurveySettings(ctx context.Context, req *pulsev1.UpdateSurveySettingsRequest) (*pulsev1.UpdateSurveySettingsResponse, error) {
@@ -226,7 +215,7 @@ func (a *api) UpdateSurveySettings(ctx context.Context, req *pulsev1.UpdateSurve
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pulsev1.UpdateSurveySettingsResponse{Survey: surveyView(sv, a.svc.cfg.Now())}, nil
+	return &pulsev1.UpdateSurveySettingsResponse{Survey: surveyView(sv.Survey, a.svc.cfg.Now())}, nil
 }
 
 func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*pulsev1.GetResultsResponse, error) {
@@ -236,7 +225,7 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 	if req.Language != "" && !languages[req.Language] {
 		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
 	}
-	var prefix string
+	var prefix segment.Path // zero: not given
 	if req.SegmentPrefix != "" {
 		p, err := parseSegment("segment_prefix", req.SegmentPrefix)
 		if err != nil {
@@ -245,7 +234,7 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 		if err := auth.CheckSegment(ctx, "segment_prefix", p.String()); err != nil {
 			return nil, err
 		}
-		prefix = p.String()
+		prefix = p
 	}
 	sv, err := a.svc.visibleSurvey(ctx, req.SurveyId)
 	if err != nil {
@@ -253,16 +242,19 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 	}
 	caller, _ := auth.FromContext(ctx)
 	switch {
-	case prefix == "" && caller.Covers(sv.Audience):
-		prefix = sv.Audience
-	case prefix == "":
-		// A manager of acme/eng reading a survey sent to all of acme sees their subtree.
-		prefix = caller.Prefix
-	case !within(prefix, sv.Audience):
-		return nil, rpcerr.InvalidArgument("segment_prefix", fmt.Sprintf("must be within the survey's audience %q", sv.Audience))
+	case prefix.IsZero() && caller.Covers(sv.audience.String()):
+		prefix = sv.audience
+	case prefix.IsZero():
+		// A manager of acme/eng reading a survey sent to all of acme sees their subtree: the
+		// survey is visible to them, so their prefix is within its audience.
+		if prefix, err = segment.Parse(caller.Prefix); err != nil {
+			return nil, toStatus(fmt.Errorf("token prefix %q: %w", caller.Prefix, err))
+		}
+	case !prefix.Within(sv.audience):
+		return nil, rpcerr.InvalidArgument("segment_prefix", fmt.Sprintf("must be within the survey's audience %q", sv.audience))
 	}
 	now := a.svc.cfg.Now()
-	first, last, err := resultWaves(sv, req.FirstWave, req.LastWave, now)
+	first, last, err := resultWaves(sv.Survey, req.FirstWave, req.LastWave, now)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -296,7 +288,7 @@ func (a *api) TriggerLifecycleSurvey(ctx context.Context, req *pulsev1.TriggerLi
 		}
 		effective = req.EffectiveTime.AsTime()
 	}
-	ids, err := a.svc.trigger(req.Event, req.SubmitterRef, seg.String(), effective)
+	ids, err := a.svc.trigger(req.Event, req.SubmitterRef, seg, effective)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -312,10 +304,4 @@ func (a *api) ListTemplates(_ context.Context, req *pulsev1.ListTemplatesRequest
 		resp.Templates = append(resp.Templates, templateView(t, req.Language))
 	}
 	return resp, nil
-}
-
-// within reports whether path is prefix or below it; the empty prefix (a global admin's)
-// contains everything.
-func within(path, prefix string) bool {
-	return prefix == "" || path == prefix || strings.HasPrefix(path, prefix+"/")
 }

@@ -6,20 +6,22 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/voix-dev/voix/services/platform/rpcerr"
-	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
-// Domain errors. Handlers wrap them with detail (fmt.Errorf("%w: ...")); toStatus maps them to
-// gRPC codes, here and nowhere else.
+// Domain errors. The service wraps them with the field they are about first and the detail
+// after, fmt.Errorf("<field>: %w: <detail>", errX, ...), so that every message reads
+// "<field>: <rule>: <detail>" ("wave: wave is not open: wave 2 opens at ..."); rules maps them
+// to gRPC codes, here and nowhere else. A store error that the service did not translate
+// (store.ErrNotFound included) matches no rule and reaches the client as a bare Internal.
 var (
-	errNotFound         = store.ErrNotFound
+	errNotFound         = errors.New("not found")
 	errAlreadyResponded = errors.New("already answered this wave")
 	errWaveNotOpen      = errors.New("wave is not open")
 	errSurveyClosed     = errors.New("survey is closed")
-	errKeyReused        = errors.New("idempotency_key: already used for a different request")
+	errKeyReused        = errors.New("already used for a different request")
 	errWaveNotClosed    = errors.New("results not readable yet")
 	errNotInvited       = errors.New("not invited")
-	errSettingsFixed    = errors.New("fixed once the first response arrived: results already read were suppressed with it")
+	errSettingsFixed    = errors.New("fixed once the first response arrived")
 )
 
 // rules maps the domain errors to gRPC codes, here and nowhere else. An unmapped error reaches

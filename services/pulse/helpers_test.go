@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,11 +51,19 @@ type fixture struct {
 	clock  *clock
 	svc    *pulse.Service
 	client pulsev1.PulseServiceClient
+	js     jetstream.JetStream // a test client of the Env's NATS, made on first use
 }
 
 func start(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{env: servicetest.New(t), clock: newClock(t0)}
+	f.launch(t)
+	return f
+}
+
+// launch starts the service on f's data dir and clock, and dials it.
+func (f *fixture) launch(t testing.TB) {
+	t.Helper()
 	svc, err := pulse.Start(context.Background(), pulse.Config{
 		Listen:  "127.0.0.1:0",
 		DataDir: f.env.DataDir,
@@ -69,7 +78,6 @@ func start(t testing.TB) *fixture {
 	t.Cleanup(func() { svc.Close() })
 	f.svc = svc
 	f.client = pulsev1.NewPulseServiceClient(servicetest.Dial(t, svc.Addr()))
-	return f
 }
 
 func (f *fixture) as(role auth.Role) context.Context { return f.env.As(context.Background(), role) }
@@ -173,15 +181,7 @@ func (f *fixture) restart(t testing.TB, fn func(db *bolt.DB)) {
 			t.Fatalf("close %s: %v", path, err)
 		}
 	}
-	svc, err := pulse.Start(context.Background(), pulse.Config{
-		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(), Now: f.clock.Now, ScheduleEvery: time.Hour,
-	})
-	if err != nil {
-		t.Fatalf("restart: %v", err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	f.svc = svc
-	f.client = pulsev1.NewPulseServiceClient(servicetest.Dial(t, svc.Addr()))
+	f.launch(t)
 }
 
 // submit answers sv's open wave as ref in seg.

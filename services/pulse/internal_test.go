@@ -39,11 +39,14 @@ func TestInvalidUTF8IsInvalidArgument(t *testing.T) {
 	})
 }
 
-func TestPathAndAncestors(t *testing.T) {
-	got := pathAndAncestors("acme/eng/web")
+func TestContaining(t *testing.T) {
+	var got []string
+	for _, p := range containing(segment.MustParse("acme/eng/web")) {
+		got = append(got, p.String())
+	}
 	want := []string{"acme/eng/web", "acme/eng", "acme"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("pathAndAncestors = %v, want %v", got, want)
+		t.Fatalf("containing = %v, want %v", got, want)
 	}
 }
 
@@ -67,11 +70,11 @@ func TestSubmitRechecksTheWaveAtCommit(t *testing.T) {
 		Questions: []*pulsev1.Question{{Id: "q", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE,
 			Dimension: commonv1.Dimension_DIMENSION_MEANING, Text: &commonv1.LocalizedText{Translations: map[string]string{"en": "Q"}}}},
 	}
-	norm, _, err := normalizeSurvey(in, now)
+	norm, audience, err := normalizeSurvey(in, now)
 	if err != nil {
 		t.Fatalf("normalize: %v", err)
 	}
-	sv, err := svc.createSurvey("hr", &pulsev1.CreateSurveyRequest{Survey: in}, norm, now)
+	sv, err := svc.createSurvey("hr", &pulsev1.CreateSurveyRequest{Survey: in}, &survey{Survey: norm, audience: audience}, now)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -81,7 +84,11 @@ func TestSubmitRechecksTheWaveAtCommit(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	// sub still holds the survey as read before the close.
-	if _, err := svc.submit(sub, now); status.Code(toStatus(err)) != codes.FailedPrecondition {
-		t.Fatalf("submit after close = %v, want FailedPrecondition", err)
+	st := status.Convert(toStatus(func() error { _, err := svc.submit(sub, now); return err }()))
+	if st.Code() != codes.FailedPrecondition {
+		t.Fatalf("submit after close = %v, want FailedPrecondition", st.Err())
+	}
+	if !strings.HasPrefix(st.Message(), "wave: wave is not open: ") {
+		t.Fatalf("submit after close: message %q, want it to start with the field", st.Message())
 	}
 }

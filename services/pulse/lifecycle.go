@@ -7,6 +7,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
@@ -30,8 +31,8 @@ func (s *Service) inviteTag(surveyID, ref string) []byte {
 }
 
 // invitation returns the person's invitation to sv if it is pending at now.
-func (s *Service) invitation(tx *bolt.Tx, sv *pulsev1.Survey, ref string, now time.Time) (store.Invitation, bool, error) {
-	inv, ok, err := store.UnsafeGetInvitation(tx, s.inviteTag(sv.Id, ref))
+func (s *Service) invitation(tx store.ReadTx, sv *pulsev1.Survey, ref string, now time.Time) (store.Invitation, bool, error) {
+	inv, ok, err := store.GetInvitation(tx, s.inviteTag(sv.Id, ref))
 	if err != nil || !ok {
 		return inv, false, err
 	}
@@ -50,13 +51,13 @@ func kindFor(ev pulsev1.LifecycleEvent) pulsev1.SurveyKind {
 // whose audience contains seg, from the day of effective time plus the survey's delay (to the
 // day: a finer time would date the person), for the survey's response window. A person who
 // already answered is not invited again; a repeated trigger moves the invitation.
-func (s *Service) trigger(ev pulsev1.LifecycleEvent, ref, seg string, effective time.Time) ([]string, error) {
+func (s *Service) trigger(ev pulsev1.LifecycleEvent, ref string, seg segment.Path, effective time.Time) ([]string, error) {
 	kind := kindFor(ev)
 	var ids []string
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		ids = ids[:0]
-		for _, audience := range pathAndAncestors(seg) {
-			surveys, err := store.UnsafeSurveysWithAudience(tx, audience)
+		for _, audience := range containing(seg) {
+			surveys, err := surveysWithAudience(tx, audience)
 			if err != nil {
 				return err
 			}
@@ -64,7 +65,7 @@ func (s *Service) trigger(ev pulsev1.LifecycleEvent, ref, seg string, effective 
 				if sv.Kind != kind || sv.State != pulsev1.SurveyState_SURVEY_STATE_ACTIVE {
 					continue
 				}
-				_, answered, err := store.UnsafeGetMarker(tx, s.markerTag(answerScope(sv, 0), ref))
+				_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, 0), ref))
 				if err != nil {
 					return err
 				}
@@ -95,7 +96,7 @@ func (s *Service) checkInvited(sv *pulsev1.Survey, ref string, now time.Time) er
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%w: survey %s is answered after an HR system reports the person's start or leaving, and nothing is pending for this person now", errNotInvited, sv.Id)
+			return fmt.Errorf("submitter_ref: %w: survey %s is answered after an HR system reports the person's start or leaving, and nothing is pending for this person now", errNotInvited, sv.Id)
 		}
 		return nil
 	})

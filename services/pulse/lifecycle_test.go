@@ -13,6 +13,7 @@ import (
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -95,7 +96,7 @@ func TestLifecycleSurveys(t *testing.T) {
 	}
 
 	// Cohort waves are not announced: bots would prompt everybody.
-	if got := publishedIDs(t, f, "voix.pulse.wave_opened.>"); len(got) != 0 {
+	if got := publishedIDs(t, f, events.PulseWaveOpened.All()); len(got) != 0 {
 		t.Fatalf("wave_opened events for lifecycle surveys: %v", got)
 	}
 

@@ -17,12 +17,12 @@ import (
 // managedSurvey reads a survey the caller may change: visible to them and with an audience
 // within their prefix (a manager of a subtree sees an organisation-wide survey but may not
 // close it for everyone).
-func (s *Service) managedSurvey(ctx context.Context, id string) (*pulsev1.Survey, error) {
+func (s *Service) managedSurvey(ctx context.Context, id string) (*survey, error) {
 	sv, err := s.visibleSurvey(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := auth.CheckSegment(ctx, "survey_id", sv.Audience); err != nil {
+	if err := auth.CheckSegment(ctx, "survey_id", sv.audience.String()); err != nil {
 		return nil, err
 	}
 	return sv, nil
@@ -31,10 +31,10 @@ func (s *Service) managedSurvey(ctx context.Context, id string) (*pulsev1.Survey
 // closeSurvey stops future waves and closes the open one now; its WaveClosed event goes out in
 // the same transaction. Waves that have not opened yet are dropped: no one answered them.
 // Closing a closed survey changes nothing.
-func (s *Service) closeSurvey(id string, now time.Time) (*pulsev1.Survey, error) {
-	var sv *pulsev1.Survey
+func (s *Service) closeSurvey(id string, now time.Time) (*survey, error) {
+	var sv *survey
 	err := s.host.DB.Update(func(tx *bolt.Tx) (err error) {
-		if sv, err = store.UnsafeGetSurvey(tx, id); err != nil {
+		if sv, err = getSurvey(tx, id); err != nil {
 			return err
 		}
 		if sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED {
@@ -58,7 +58,7 @@ func (s *Service) closeSurvey(id string, now time.Time) (*pulsev1.Survey, error)
 			kept = append(kept, w)
 		}
 		sv.Waves = kept
-		if err := store.UnsafePutSurvey(tx, sv); err != nil {
+		if err := unsafePutSurvey(tx, sv); err != nil {
 			return err
 		}
 		return s.unsafeAdvance(tx, sv, now)
@@ -79,10 +79,10 @@ type settings struct {
 // updateSettings applies new settings. k and the comment threshold may change only while the
 // survey has no response: results computed under one k and then another could be subtracted
 // from each other.
-func (s *Service) updateSettings(id string, set settings) (*pulsev1.Survey, error) {
-	var sv *pulsev1.Survey
+func (s *Service) updateSettings(id string, set settings) (*survey, error) {
+	var sv *survey
 	err := s.host.DB.Update(func(tx *bolt.Tx) (err error) {
-		if sv, err = store.UnsafeGetSurvey(tx, id); err != nil {
+		if sv, err = getSurvey(tx, id); err != nil {
 			return err
 		}
 		k, threshold := sv.MinGroupSize, sv.CommentThreshold
@@ -99,7 +99,7 @@ func (s *Service) updateSettings(id string, set settings) (*pulsev1.Survey, erro
 			return rpcerr.InvalidArgument("comment_threshold", fmt.Sprintf("must be at least min_group_size (%d)", k))
 		}
 		if k != sv.MinGroupSize || threshold != sv.CommentThreshold {
-			answered, err := store.UnsafeHasResponses(tx, id)
+			answered, err := store.HasResponses(tx, id)
 			if err != nil {
 				return err
 			}
@@ -108,14 +108,14 @@ func (s *Service) updateSettings(id string, set settings) (*pulsev1.Survey, erro
 				if k == sv.MinGroupSize {
 					field = "comment_threshold"
 				}
-				return fmt.Errorf("%s: %w", field, errSettingsFixed)
+				return fmt.Errorf("%s: %w: survey %s has responses, and results already read were suppressed with the current value", field, errSettingsFixed, id)
 			}
 		}
 		sv.MinGroupSize, sv.CommentThreshold = k, threshold
 		if set.liveResults != nil {
 			sv.LiveResults = *set.liveResults
 		}
-		return store.UnsafePutSurvey(tx, sv)
+		return unsafePutSurvey(tx, sv)
 	})
 	if err != nil {
 		return nil, err

@@ -6,7 +6,7 @@ import (
 )
 
 // The maturity diagnostic scores the five dimensions of employee experience. Fulfilment is
-// the GROWTH dimension of DESIGN.md.
+// the GROWTH dimension of docs/design.md.
 
 // Mean scores (1..5) at which a level starts: below developingFrom is emerging, from
 // matureFrom mature. A mean of 3 is "neither agree nor disagree": practices exist but do not

@@ -3,10 +3,12 @@
 // every response is stored and published without anything that says who gave it.
 //
 // This package holds the gRPC face (validation, authorisation, proto mapping); the bbolt
-// layout is in internal/store. A scheduler inside the service opens and closes waves on the
-// survey's calendar and rotates questions through the bank; results are cut from one
-// suppression of the whole audience tree so that no view, alone or with others, shows a group
-// smaller than the minimum size.
+// layout and its records are in internal/store, mapped to and from the API and event messages
+// in records.go. Pulse also owns the segment registry (registry.go), the one source of
+// headcounts, which it publishes as SegmentUpserted events. A scheduler inside the service
+// opens and closes waves on the survey's calendar and rotates questions through the bank;
+// results are cut from one suppression of the whole audience tree so that no view, alone or
+// with others, shows a group smaller than the minimum size.
 package pulse
 
 import (
@@ -23,7 +25,7 @@ import (
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
-// DefaultListen is the pulse service's gRPC address in DESIGN.md.
+// DefaultListen is the pulse service's gRPC address in docs/design.md.
 const DefaultListen = "127.0.0.1:7101"
 
 // Config configures the service. Zero values take the documented defaults.
@@ -92,11 +94,13 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Init(h.DB); err != nil {
+	s := &Service{cfg: cfg, host: h}
+	// A store of an older schema is migrated here; the segment entries it holds are announced
+	// through the outbox, which the host opened on the same file.
+	if err := store.Init(h.DB, s.v1()); err != nil {
 		h.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, host: h}
 	if err := s.tick(cfg.Now()); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("pulse: first scheduling pass: %w", err)

@@ -87,11 +87,11 @@ func TestCreateSurveyStoresDefaultsAndOpensWaveOne(t *testing.T) {
 		t.Fatalf("comment_threshold with k=20 = %d, want 20", sv.CommentThreshold)
 	}
 
-	msg := nextEvent(t, f, "voix.pulse.wave_opened.acme.eng")
-	if id := msg.Headers().Get(bus.HeaderMsgID); id != "pulse.wave_opened/"+sv.Id+"/1" {
-		t.Fatalf("Nats-Msg-Id = %q, want pulse.wave_opened/%s/1", id, sv.Id)
+	msg := nextEvent(t, f, events.PulseWaveOpened.Subject(segment.MustParse("acme/eng")))
+	if id := msg.Headers().Get(bus.HeaderMsgID); id != events.WaveOpenedID(sv.Id, 1) {
+		t.Fatalf("Nats-Msg-Id = %q, want %s", id, events.WaveOpenedID(sv.Id, 1))
 	}
-	if typ := msg.Headers().Get(bus.HeaderType); typ != "voix.pulse.wave_opened.v1" {
+	if typ := msg.Headers().Get(bus.HeaderType); typ != events.PulseWaveOpened.Type {
 		t.Fatalf("ce-type = %q", typ)
 	}
 	var ev eventsv1.WaveOpened
@@ -214,8 +214,9 @@ func TestListSurveys(t *testing.T) {
 	if got, want := all(admin, "acme", 3), []string{"acme", "acme/eng", "acme/eng/web", "acme/sales"}; !slices.Equal(got, want) {
 		t.Fatalf("acme by pages of 3 = %v, want %v", got, want)
 	}
+	// The survey of all acme asks the people of acme/eng too: it is listed for acme/eng.
 	subtree := servicetest.WithToken(context.Background(), f.env.SubtreeManager)
-	if got, want := all(subtree, "acme/eng", 50), []string{"acme/eng", "acme/eng/web"}; !slices.Equal(got, want) {
+	if got, want := all(subtree, "acme/eng", 50), []string{"acme", "acme/eng", "acme/eng/web"}; !slices.Equal(got, want) {
 		t.Fatalf("acme/eng = %v, want %v", got, want)
 	}
 
@@ -339,16 +340,18 @@ func TestIdempotentRetryStoresOneResponse(t *testing.T) {
 	var pendingEvents []string
 	err = db.View(func(tx *bolt.Tx) error {
 		var err error
-		if responses, err = store.UnsafeCountResponses(tx, sv.Id, 1); err != nil {
+		if responses, err = store.CountResponses(tx, sv.Id, 1); err != nil {
 			return err
 		}
 		markers = tx.Bucket(store.Markers).Stats().KeyN
 		return tx.Bucket([]byte(outbox.BucketName)).ForEach(func(_, v []byte) error {
-			var rec struct{ ID string }
+			var rec struct{ ID, Type string }
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
-			pendingEvents = append(pendingEvents, rec.ID)
+			if rec.Type == events.PulseResponded.Type {
+				pendingEvents = append(pendingEvents, rec.ID)
+			}
 			return nil
 		})
 	})
@@ -361,13 +364,11 @@ func TestIdempotentRetryStoresOneResponse(t *testing.T) {
 	// Every event is published or still in the outbox (the relay stopped with Close); a record
 	// may be both if Close came between the publish ack and the delete, hence distinct ids.
 	responded := map[string]bool{}
-	for _, id := range publishedIDs(t, f, "voix.pulse.responded.>") {
+	for _, id := range publishedIDs(t, f, events.PulseResponded.All()) {
 		responded[id] = true
 	}
 	for _, id := range pendingEvents {
-		if strings.HasPrefix(id, "pulse.responded/") {
-			responded[id] = true
-		}
+		responded[id] = true
 	}
 	if len(responded) != 1 {
 		t.Fatalf("ResponseSubmitted events %v, want 1", responded)
@@ -424,13 +425,13 @@ func TestResponseSubmittedEvent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SubmitResponse: %v", err)
 	}
-	msg := nextEvent(t, f, "voix.pulse.responded.acme.eng.platform")
+	msg := nextEvent(t, f, events.PulseResponded.Subject(segment.MustParse("acme/eng/platform")))
 	h := msg.Headers()
 	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 	for k, want := range map[string]string{
-		bus.HeaderMsgID:  "pulse.responded/" + receipt.ResponseId,
-		bus.HeaderType:   "voix.pulse.responded.v1",
-		bus.HeaderSource: "voix/pulse",
+		bus.HeaderMsgID:  events.RespondedID(receipt.ResponseId),
+		bus.HeaderType:   events.PulseResponded.Type,
+		bus.HeaderSource: events.PulseResponded.Source,
 		bus.HeaderTime:   day.Format(time.RFC3339Nano),
 	} {
 		if got := h.Get(k); got != want {
@@ -518,7 +519,7 @@ func TestSubmitterRefIsStoredNowhere(t *testing.T) {
 			t.Fatalf("SubmitResponse: %v", err)
 		}
 	}
-	nextEvent(t, f, "voix.pulse.responded.>") // published: it went through the outbox
+	nextEvent(t, f, events.PulseResponded.All()) // published: it went through the outbox
 	if err := f.svc.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -689,4 +690,48 @@ func nextEvent(t testing.TB, f *fixture, subject string) jetstream.Msg {
 // publishedIDs lists the event ids the service's stream holds on subject.
 func publishedIDs(t testing.TB, f *fixture, subject string) []string {
 	return f.env.PublishedIDs(t, events.Pulse.Name, subject)
+}
+
+// streamEvents reads every event the service's stream holds on subject, in stream order.
+func streamEvents(t testing.TB, f *fixture, subject string) []jetstream.Msg {
+	t.Helper()
+	n := publishedCount(t, f, subject)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := f.env.JetStream(t).OrderedConsumer(ctx, events.Pulse.Name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatalf("consumer on %s: %v", subject, err)
+	}
+	msgs := make([]jetstream.Msg, 0, n)
+	for range n {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("read %s: %v", subject, err)
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs
+}
+
+// publishedCount is the number of events the service's stream holds on subject.
+func publishedCount(t testing.TB, f *fixture, subject string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if f.js == nil {
+		f.js = f.env.JetStream(t)
+	}
+	st, err := f.js.Stream(ctx, events.Pulse.Name)
+	if err != nil {
+		t.Fatalf("stream %s: %v", events.Pulse.Name, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
 }

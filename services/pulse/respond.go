@@ -23,7 +23,7 @@ import (
 
 // submission is a validated SubmitResponse.
 type submission struct {
-	survey  *pulsev1.Survey
+	survey  *survey
 	wave    uint32
 	seg     segment.Path
 	ref     string
@@ -67,14 +67,14 @@ func (s *Service) idempotencyTag(scope, ref, key string) []byte {
 // A second response with another key, or without one, is errAlreadyResponded: without a key,
 // a retry cannot be told apart from a second answer.
 func (s *Service) submit(sub submission, now time.Time) (string, error) {
-	scope := answerScope(sub.survey, sub.wave)
+	scope := answerScope(sub.survey.Survey, sub.wave)
 	marker := s.markerTag(scope, sub.ref)
 	idem := s.idempotencyTag(scope, sub.ref, sub.key)
 
-	// Only the day is stored or published (DESIGN.md, Anonymity): the order of responses
+	// Only the day is stored or published (docs/design.md, Anonymity): the order of responses
 	// within a day must not be recoverable, or a reader could match them with who was online.
 	day := window.Of(window.Day, now).Start
-	rec := &eventsv1.ResponseSubmitted{
+	ev := &eventsv1.ResponseSubmitted{
 		ResponseId:   rand.Text(),
 		SurveyId:     sub.survey.Id,
 		Wave:         sub.wave,
@@ -82,7 +82,10 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		Answers:      sub.answers,
 		SubmittedDay: timestamppb.New(day),
 	}
-	ev := proto.CloneOf(rec)
+	rec, err := responseRecord(ev) // before the contributor tags, which are not stored
+	if err != nil {
+		return "", err
+	}
 	for _, c := range s.host.Secret.SealedContributors(sub.ref, sub.seg, now) {
 		ev.Contributors = append(ev.Contributors, &eventsv1.ContributorTag{
 			Segment: c.Segment, Window: c.Window, Tag: c.Tag,
@@ -93,7 +96,7 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		return "", fmt.Errorf("encode ResponseSubmitted: %w", err)
 	}
 	event := bus.Event{
-		ID:      events.RespondedID(rec.ResponseId),
+		ID:      events.RespondedID(rec.ID),
 		Type:    events.PulseResponded.Type,
 		Source:  events.PulseResponded.Source,
 		Subject: events.PulseResponded.Subject(sub.seg),
@@ -118,15 +121,15 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		// The wave is checked again at commit: a response committed after the wave closed
 		// (by its time or by CloseSurvey) would change results already read, and the
 		// difference between two reads would be that one person's answers.
-		sv, err := store.UnsafeGetSurvey(tx, sub.survey.Id)
+		sv, err := getSurvey(tx, sub.survey.Id)
 		if err != nil {
 			return err
 		}
-		if int(sub.wave) > len(sv.Waves) || !isOpen(sv, sv.Waves[sub.wave-1], s.cfg.Now()) {
+		if int(sub.wave) > len(sv.Waves) || !isOpen(sv.Survey, sv.Waves[sub.wave-1], s.cfg.Now()) {
 			got = late
 			return nil
 		}
-		prev, found, err := store.UnsafeGetMarker(tx, marker)
+		prev, found, err := store.GetMarker(tx, marker)
 		if err != nil {
 			return err
 		}
@@ -151,31 +154,31 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 	case got == retried:
 		return "", nil
 	case got == late:
-		return "", fmt.Errorf("%w: wave %d of survey %s closed", errWaveNotOpen, sub.wave, sub.survey.Id)
+		return "", fmt.Errorf("wave: %w: wave %d of survey %s closed", errWaveNotOpen, sub.wave, sub.survey.Id)
 	case got == duplicate:
-		return "", fmt.Errorf("%w: wave %d of survey %s already has a response from this person", errAlreadyResponded, sub.wave, sub.survey.Id)
+		return "", fmt.Errorf("submitter_ref: %w: wave %d of survey %s already has a response from this person", errAlreadyResponded, sub.wave, sub.survey.Id)
 	}
-	return rec.ResponseId, nil
+	return rec.ID, nil
 }
 
 // pending lists the open waves of surveys whose audience contains seg and that the person has
 // not answered, most urgent first, in lang (or each survey's default language).
-func (s *Service) pending(ref, seg, lang string, now time.Time) ([]*pulsev1.PendingSurvey, error) {
+func (s *Service) pending(ref string, seg segment.Path, lang string, now time.Time) ([]*pulsev1.PendingSurvey, error) {
 	var out []*pulsev1.PendingSurvey
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
-		for _, audience := range pathAndAncestors(seg) {
-			surveys, err := store.UnsafeSurveysWithAudience(tx, audience)
+		for _, audience := range containing(seg) {
+			surveys, err := surveysWithAudience(tx, audience)
 			if err != nil {
 				return err
 			}
 			for _, sv := range surveys {
-				w := openWave(sv, now)
+				w := openWave(sv.Survey, now)
 				if w == nil {
 					continue
 				}
 				closes := w.ClosesAt
 				if lifecycleKind(sv.Kind) {
-					inv, ok, err := s.invitation(tx, sv, ref, now)
+					inv, ok, err := s.invitation(tx, sv.Survey, ref, now)
 					if err != nil {
 						return err
 					}
@@ -184,12 +187,12 @@ func (s *Service) pending(ref, seg, lang string, now time.Time) ([]*pulsev1.Pend
 					}
 					closes = timestamppb.New(inv.Closes)
 				}
-				_, answered, err := store.UnsafeGetMarker(tx, s.markerTag(answerScope(sv, w.Number), ref))
+				_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, w.Number), ref))
 				if err != nil {
 					return err
 				}
 				if !answered {
-					p := pendingView(sv, w, lang)
+					p := pendingView(sv.Survey, w, lang)
 					p.ClosesAt = closes
 					out = append(out, p)
 				}
@@ -203,14 +206,11 @@ func (s *Service) pending(ref, seg, lang string, now time.Time) ([]*pulsev1.Pend
 	return out, err
 }
 
-// pathAndAncestors is "acme/eng/web", "acme/eng", "acme": every audience that contains it.
-func pathAndAncestors(path string) []string {
-	out := []string{path}
-	for i := len(path) - 1; i > 0; i-- {
-		if path[i] == '/' {
-			out = append(out, path[:i])
-		}
-	}
+// containing is every audience that path is within, nearest first: acme/eng/web, acme/eng,
+// acme.
+func containing(path segment.Path) []segment.Path {
+	out := path.Ancestors()
+	slices.Reverse(out)
 	return out
 }
 

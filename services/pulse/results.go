@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
-	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
@@ -28,16 +28,16 @@ type qTally struct {
 	texts           []string
 }
 
-func (q *qTally) add(a *eventsv1.ScoredAnswer) {
+func (q *qTally) add(a store.Answer) {
 	q.answers++
 	switch a.Kind {
-	case commonv1.QuestionKind_QUESTION_KIND_SCALE:
+	case store.QuestionScale:
 		q.bucket(strconv.Itoa(int(a.Value)), 1)
 		q.sum += int(a.Value)
 		if a.Value >= 4 {
 			q.fav++
 		}
-	case commonv1.QuestionKind_QUESTION_KIND_ENPS:
+	case store.QuestionENPS:
 		q.bucket(strconv.Itoa(int(a.Value)), 1)
 		q.sum += int(a.Value)
 		switch {
@@ -48,11 +48,11 @@ func (q *qTally) add(a *eventsv1.ScoredAnswer) {
 		default:
 			q.det++
 		}
-	case commonv1.QuestionKind_QUESTION_KIND_CHOICE:
-		for _, id := range a.OptionIds {
+	case store.QuestionChoice:
+		for _, id := range a.OptionIDs {
 			q.bucket(id, 1)
 		}
-	case commonv1.QuestionKind_QUESTION_KIND_TEXT:
+	case store.QuestionText:
 		q.texts = append(q.texts, a.Text)
 	}
 }
@@ -107,9 +107,9 @@ type waveResult struct {
 
 // resultsQuery is a validated GetResults.
 type resultsQuery struct {
-	survey      *pulsev1.Survey
+	survey      *survey
 	first, last uint32
-	prefix      string
+	prefix      segment.Path
 	lang        string
 	now         time.Time
 }
@@ -122,7 +122,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	sv := q.survey
 	k := int(sv.MinGroupSize)
 	waves := sv.Waves[q.first-1 : q.last]
-	perWave := make([][]*eventsv1.ResponseSubmitted, len(waves))
+	perWave := make([][]store.Response, len(waves))
 	counts, err := s.waveHeadcounts(sv, waves, q.now)
 	if err != nil {
 		return nil, err
@@ -134,8 +134,8 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	err = s.host.DB.View(func(tx *bolt.Tx) error {
 		for i, w := range waves {
 			open := !(w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !q.now.Before(w.ClosesAt.AsTime()))
-			err := store.UnsafeForEachResponse(tx, sv.Id, w.Number, func(r *eventsv1.ResponseSubmitted) error {
-				if open && !r.SubmittedDay.AsTime().Before(today) {
+			err := store.ForEachResponse(tx, sv.Id, w.Number, func(r store.Response) error {
+				if open && !r.Day.Before(today) {
 					return nil
 				}
 				perWave[i] = append(perWave[i], r)
@@ -151,18 +151,36 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 		return nil, err
 	}
 
-	var paths []string
+	// The segments read from the store are parsed here, once.
+	seen := map[string]bool{}
+	var paths []segment.Path
+	addPath := func(s string) error {
+		if seen[s] {
+			return nil
+		}
+		seen[s] = true
+		p, err := segment.Parse(s)
+		if err != nil {
+			return fmt.Errorf("survey %s: stored segment %q: %w", sv.Id, s, err)
+		}
+		paths = append(paths, p)
+		return nil
+	}
 	for _, m := range counts {
 		for p := range m {
-			paths = append(paths, p)
+			if err := addPath(p); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, rs := range perWave {
 		for _, r := range rs {
-			paths = append(paths, r.Segment)
+			if err := addPath(r.Segment); err != nil {
+				return nil, err
+			}
 		}
 	}
-	t := newTree(sv.Audience, paths)
+	t := newTree(sv.audience, paths)
 	headcounts := make([][]int, len(waves)) // per wave, per node
 	for w, m := range counts {
 		headcounts[w] = make([]int, len(t.paths))
@@ -194,10 +212,10 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 		}
 	}
 
-	root, ok := t.index[q.prefix]
+	root, ok := t.index[q.prefix.String()]
 	if !ok {
 		// Nobody answered under the prefix and it has no headcount: show it empty.
-		root = t.add(q.prefix, -1)
+		root = t.add(q.prefix.String(), -1)
 		for _, wr := range wrs {
 			wr.cells = append(wr.cells, gTally{})
 			wr.group = append(wr.group, false)
@@ -205,9 +223,9 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 		}
 	}
 	out := &pulsev1.GetResultsResponse{SurveyId: sv.Id}
-	out.Total = groupView(sv, t.paths[root], root, wrs, questions, q.lang)
+	out.Total = groupView(sv.Survey, t.paths[root], root, wrs, questions, q.lang)
 	for _, c := range t.children[root] {
-		out.Children = append(out.Children, groupView(sv, t.paths[c], c, wrs, questions, q.lang))
+		out.Children = append(out.Children, groupView(sv.Survey, t.paths[c], c, wrs, questions, q.lang))
 	}
 	for _, wr := range wrs {
 		out.Trend = append(out.Trend, trendPoint(wr, root, byID))
@@ -227,7 +245,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 // groups still shown, then TEXT answers among those groups whose headcount reaches the
 // comment threshold. Each step runs the tree suppression again, so that no subtraction of
 // shown numbers, or set difference of shown comments, isolates fewer than k people.
-func countWave(t *tree, w *pulsev1.Wave, rs []*eventsv1.ResponseSubmitted, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
+func countWave(t *tree, w *pulsev1.Wave, rs []store.Response, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
 	wr := &waveResult{wave: w, headcount: headcount, cells: make([]gTally, len(t.paths)), hidden: map[string][]bool{}, texts: map[string][]bool{}}
 	for _, r := range rs {
 		i, ok := t.index[r.Segment]
@@ -237,8 +255,8 @@ func countWave(t *tree, w *pulsev1.Wave, rs []*eventsv1.ResponseSubmitted, byID 
 		c := &wr.cells[i]
 		c.respondents++
 		for _, a := range r.Answers {
-			if _, known := byID[a.QuestionId]; known {
-				c.question(a.QuestionId).add(a)
+			if _, known := byID[a.QuestionID]; known {
+				c.question(a.QuestionID).add(a)
 			}
 		}
 	}
@@ -430,7 +448,7 @@ func resultWaves(sv *pulsev1.Survey, first, last uint32, now time.Time) (uint32,
 			}
 		}
 		if first == 0 {
-			return 0, 0, fmt.Errorf("%w: no wave of survey %s has closed yet; results are readable once one does", errWaveNotClosed, sv.Id)
+			return 0, 0, fmt.Errorf("first_wave: %w: no wave of survey %s has closed yet; results are readable once one does", errWaveNotClosed, sv.Id)
 		}
 	}
 	if last == 0 {
@@ -446,8 +464,12 @@ func resultWaves(sv *pulsev1.Survey, first, last uint32, now time.Time) (uint32,
 	}
 	for _, w := range sv.Waves[first-1 : last] {
 		if !readable(sv, w, now) {
-			return 0, 0, fmt.Errorf("%w: wave %d is open until %s; its results are readable once it closes",
-				errWaveNotClosed, w.Number, w.ClosesAt.AsTime().Format(time.RFC3339))
+			field := "last_wave"
+			if w.Number == first {
+				field = "first_wave"
+			}
+			return 0, 0, fmt.Errorf("%s: %w: wave %d is open until %s; its results are readable once it closes",
+				field, errWaveNotClosed, w.Number, w.ClosesAt.AsTime().Format(time.RFC3339))
 		}
 	}
 	return first, last, nil
@@ -458,13 +480,13 @@ func resultWaves(sv *pulsev1.Survey, first, last uint32, now time.Time) (uint32,
 // are listed by headcount, and a headcount changed between two reads of the same wave would
 // show one segment's comments in one read and its sibling's in the other, whose difference
 // could be a group below k. An open wave (live results) uses today's.
-func (s *Service) waveHeadcounts(sv *pulsev1.Survey, waves []*pulsev1.Wave, now time.Time) ([]map[string]uint32, error) {
+func (s *Service) waveHeadcounts(sv *survey, waves []*pulsev1.Wave, now time.Time) ([]map[string]uint32, error) {
 	out := make([]map[string]uint32, len(waves))
 	closed := func(w *pulsev1.Wave) bool {
 		return w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !now.Before(w.ClosesAt.AsTime())
 	}
 	read := func(tx *bolt.Tx, write bool) (missing bool, err error) {
-		current, err := store.UnsafeHeadcountsUnder(tx, sv.Audience)
+		current, err := store.HeadcountsUnder(tx, sv.audience)
 		if err != nil {
 			return false, err
 		}
@@ -473,7 +495,7 @@ func (s *Service) waveHeadcounts(sv *pulsev1.Survey, waves []*pulsev1.Wave, now 
 				out[i] = current
 				continue
 			}
-			m, ok, err := store.UnsafeGetWaveHeadcounts(tx, sv.Id, w.Number)
+			m, ok, err := store.GetWaveHeadcounts(tx, sv.Id, w.Number)
 			switch {
 			case err != nil:
 				return false, err

@@ -12,10 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
-	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/servicetest"
@@ -470,13 +468,13 @@ func TestResultsOf10000Respondents(t *testing.T) {
 					want[i].enps.add(int(e))
 					all.mood.add(int(mood))
 					all.enps.add(int(e))
-					r := &eventsv1.ResponseSubmitted{
-						ResponseId: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), SurveyId: sv.Id, Wave: 1, Segment: fmt.Sprintf("acme/eng/s%02d", i),
-						Answers: []*eventsv1.ScoredAnswer{
-							{QuestionId: "mood", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE, Dimension: commonv1.Dimension_DIMENSION_WORKLOAD, Value: mood},
-							{QuestionId: "enps", Kind: commonv1.QuestionKind_QUESTION_KIND_ENPS, Dimension: commonv1.Dimension_DIMENSION_ENGAGEMENT, Value: e},
+					r := store.Response{
+						ID: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), SurveyID: sv.Id, Wave: 1, Segment: fmt.Sprintf("acme/eng/s%02d", i),
+						Answers: []store.Answer{
+							{QuestionID: "mood", Kind: store.QuestionScale, Value: mood},
+							{QuestionID: "enps", Kind: store.QuestionENPS, Value: e},
 						},
-						SubmittedDay: timestamppb.New(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)),
+						Day: time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC),
 					}
 					if err := store.UnsafePutResponse(tx, r); err != nil {
 						return err

@@ -15,7 +15,6 @@ import (
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
-	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
@@ -117,15 +116,15 @@ func planWave(sv *pulsev1.Survey, n uint32) *pulsev1.Wave {
 // slots, so none is skipped) and puts in events the WaveOpened and WaveClosed not yet
 // announced, each exactly once by wave number (st records them in the same transaction).
 // It reports whether sv changed.
-func advance(sv *pulsev1.Survey, st *store.ScheduleState, now time.Time) (changed bool, events []bus.Event, err error) {
+func advance(sv *survey, st *store.ScheduleState, now time.Time) (changed bool, events []bus.Event, err error) {
 	active := sv.State == pulsev1.SurveyState_SURVEY_STATE_ACTIVE
 	if active && sv.Cadence != pulsev1.Cadence_CADENCE_ONCE && len(sv.Waves) > 0 {
 		for {
 			next := uint32(len(sv.Waves)) + 1
-			if now.Before(slot(sv, next)) {
+			if now.Before(slot(sv.Survey, next)) {
 				break
 			}
-			sv.Waves = append(sv.Waves, planWave(sv, next))
+			sv.Waves = append(sv.Waves, planWave(sv.Survey, next))
 			changed = true
 		}
 	}
@@ -160,16 +159,16 @@ func advance(sv *pulsev1.Survey, st *store.ScheduleState, now time.Time) (change
 func (s *Service) tick(now time.Time) error {
 	var due []string
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
-		ids, err := store.UnsafeSurveyIDs(tx)
+		ids, err := store.SurveyIDs(tx)
 		if err != nil {
 			return err
 		}
 		for _, id := range ids {
-			sv, err := store.UnsafeGetSurvey(tx, id)
+			sv, err := getSurvey(tx, id)
 			if err != nil {
 				return err
 			}
-			st, err := store.UnsafeGetScheduleState(tx, id)
+			st, err := store.GetScheduleState(tx, id)
 			if err != nil {
 				return err
 			}
@@ -188,7 +187,7 @@ func (s *Service) tick(now time.Time) error {
 	}
 	for _, id := range due {
 		err := s.host.DB.Update(func(tx *bolt.Tx) error {
-			sv, err := store.UnsafeGetSurvey(tx, id)
+			sv, err := getSurvey(tx, id)
 			if err != nil {
 				return err
 			}
@@ -203,8 +202,8 @@ func (s *Service) tick(now time.Time) error {
 
 // unsafeAdvance runs advance on sv inside tx and stores what it changed: the survey, the
 // scheduler state and the events, so that a crash leaves all or nothing.
-func (s *Service) unsafeAdvance(tx *bolt.Tx, sv *pulsev1.Survey, now time.Time) error {
-	st, err := store.UnsafeGetScheduleState(tx, sv.Id)
+func (s *Service) unsafeAdvance(tx *bolt.Tx, sv *survey, now time.Time) error {
+	st, err := store.GetScheduleState(tx, sv.Id)
 	if err != nil {
 		return err
 	}
@@ -214,7 +213,7 @@ func (s *Service) unsafeAdvance(tx *bolt.Tx, sv *pulsev1.Survey, now time.Time) 
 		return err
 	}
 	if changed {
-		if err := store.UnsafePutSurvey(tx, sv); err != nil {
+		if err := unsafePutSurvey(tx, sv); err != nil {
 			return err
 		}
 	}
@@ -251,7 +250,7 @@ func (s *Service) schedule(ctx context.Context) {
 	}
 }
 
-func waveClosedEvent(sv *pulsev1.Survey, w *pulsev1.Wave) (bus.Event, error) {
+func waveClosedEvent(sv *survey, w *pulsev1.Wave) (bus.Event, error) {
 	data, err := proto.Marshal(&eventsv1.WaveClosed{SurveyId: sv.Id, Wave: w.Number, Audience: sv.Audience, ClosedAt: w.ClosesAt})
 	if err != nil {
 		return bus.Event{}, fmt.Errorf("encode WaveClosed: %w", err)
@@ -260,7 +259,7 @@ func waveClosedEvent(sv *pulsev1.Survey, w *pulsev1.Wave) (bus.Event, error) {
 		ID:      events.WaveClosedID(sv.Id, w.Number),
 		Type:    events.PulseWaveClosed.Type,
 		Source:  events.PulseWaveClosed.Source,
-		Subject: events.PulseWaveClosed.Subject(segment.MustParse(sv.Audience)),
+		Subject: events.PulseWaveClosed.Subject(sv.audience),
 		Time:    w.ClosesAt.AsTime(),
 		Data:    data,
 	}, nil

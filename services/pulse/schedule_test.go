@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -16,8 +15,9 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
-	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/poll"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -38,24 +38,18 @@ func (f *fixture) survey(t testing.TB, id string) *pulsev1.Survey {
 	return resp.Survey
 }
 
-// eventIDs waits for n events on subject and returns their ids, in stream order.
+// eventIDs waits for n events on subject and returns the ids of the first n, in stream order.
 func eventIDs(t testing.TB, f *fixture, subject string, n int) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cons, err := f.env.JetStream(t).OrderedConsumer(ctx, events.Pulse.Name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatalf("consumer on %s: %v", subject, err)
-	}
 	var ids []string
-	for len(ids) < n {
-		msg, err := cons.Next(jetstream.FetchMaxWait(15 * time.Second))
-		if err != nil {
-			t.Fatalf("%d events on %s, want %d: %v (got %v)", len(ids), subject, n, err, ids)
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if got := publishedCount(t, f, subject); got < n {
+			return fmt.Errorf("%d events on %s, want %d", got, subject, n)
 		}
-		ids = append(ids, msg.Headers().Get(bus.HeaderMsgID))
-	}
-	return ids
+		return nil
+	})
+	ids = publishedIDs(t, f, subject)
+	return ids[:n]
 }
 
 // A weekly survey at 9:00 in Paris opens at 9:00 Paris time on both sides of the change to
@@ -117,24 +111,25 @@ func TestSchedulerAcrossDSTAndRestart(t *testing.T) {
 	f.tick(t, time.Date(2026, 4, 14, 8, 0, 1, 0, time.UTC))
 	f.restart(t, nil)
 
-	opened := eventIDs(t, f, "voix.pulse.wave_opened.acme.eng", 4)
-	closed := eventIDs(t, f, "voix.pulse.wave_closed.acme.eng", 3)
+	eng := segment.MustParse("acme/eng")
+	opened := eventIDs(t, f, events.PulseWaveOpened.Subject(eng), 4)
+	closed := eventIDs(t, f, events.PulseWaveClosed.Subject(eng), 3)
 	for i := range 4 {
-		if want := fmt.Sprintf("pulse.wave_opened/%s/%d", sv.Id, i+1); opened[i] != want {
+		if want := events.WaveOpenedID(sv.Id, uint32(i+1)); opened[i] != want {
 			t.Fatalf("opened events %v, want waves 1..4 in order", opened)
 		}
-		if want := fmt.Sprintf("pulse.wave_closed/%s/%d", sv.Id, i+1); i < 3 && closed[i] != want {
+		if want := events.WaveClosedID(sv.Id, uint32(i+1)); i < 3 && closed[i] != want {
 			t.Fatalf("closed events %v, want waves 1..3 in order", closed)
 		}
 	}
 	// Nothing more was published, even under another event id.
-	if ids := publishedIDs(t, f, "voix.pulse.wave_opened.>"); len(ids) != 4 {
+	if ids := publishedIDs(t, f, events.PulseWaveOpened.All()); len(ids) != 4 {
 		t.Fatalf("wave_opened events %v, want 4", ids)
 	}
-	if ids := publishedIDs(t, f, "voix.pulse.wave_closed.>"); len(ids) != 3 {
+	if ids := publishedIDs(t, f, events.PulseWaveClosed.All()); len(ids) != 3 {
 		t.Fatalf("wave_closed events %v, want 3", ids)
 	}
-	msg := nextEvent(t, f, "voix.pulse.wave_closed.acme.eng")
+	msg := nextEvent(t, f, events.PulseWaveClosed.Subject(eng))
 	var ev eventsv1.WaveClosed
 	if err := proto.Unmarshal(msg.Data(), &ev); err != nil {
 		t.Fatalf("decode WaveClosed: %v", err)
@@ -194,7 +189,7 @@ func TestCloseSurvey(t *testing.T) {
 	if got := f.survey(t, sv.Id); len(got.Waves) != 1 {
 		t.Fatalf("closed survey got waves %v", got.Waves)
 	}
-	if ids := eventIDs(t, f, "voix.pulse.wave_closed.acme.eng", 1); ids[0] != "pulse.wave_closed/"+sv.Id+"/1" {
+	if ids := eventIDs(t, f, events.PulseWaveClosed.Subject(segment.MustParse("acme/eng")), 1); ids[0] != events.WaveClosedID(sv.Id, 1) {
 		t.Fatalf("wave_closed events %v", ids)
 	}
 	// Closing again changes nothing.

@@ -3,7 +3,8 @@ package pulse
 import (
 	"cmp"
 	"slices"
-	"strings"
+
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 // tree is the segment tree of one survey's results: the audience at the root and every
@@ -19,27 +20,23 @@ type tree struct {
 	order    []int // top-down
 }
 
-// newTree builds the tree under root holding every path of paths (each within root) and their
-// ancestors up to root.
-func newTree(root string, paths []string) *tree {
+// newTree builds the tree under root holding every path of paths within root and their
+// ancestors down from root.
+func newTree(root segment.Path, paths []segment.Path) *tree {
 	t := &tree{index: map[string]int{}}
-	t.add(root, -1)
+	t.add(root.String(), -1)
 	for _, p := range paths {
-		if !within(p, root) {
+		if !p.Within(root) {
 			continue
 		}
 		// Walk down from root, adding the missing levels.
 		parent := 0
-		rest := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
-		cur := root
-		for rest != "" {
-			el, tail, _ := strings.Cut(rest, "/")
-			cur, rest = cur+"/"+el, tail
-			if i, ok := t.index[cur]; ok {
+		for _, a := range p.Ancestors()[root.Depth():] {
+			if i, ok := t.index[a.String()]; ok {
 				parent = i
 				continue
 			}
-			parent = t.add(cur, parent)
+			parent = t.add(a.String(), parent)
 		}
 	}
 	for _, c := range t.children {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 // On random trees of any depth, with people attached to inner segments too, every region a
@@ -13,15 +15,15 @@ func TestSuppressRegions(t *testing.T) {
 	for seed := range uint64(300) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		k := 3 + rng.IntN(5)
-		var paths []string
+		var paths []segment.Path
 		for i := range 2 + rng.IntN(25) {
 			p := "acme"
 			for d := range 1 + rng.IntN(3) {
 				p += fmt.Sprintf("/s%d", (i+d)%(1+rng.IntN(4)))
 			}
-			paths = append(paths, p)
+			paths = append(paths, segment.MustParse(p))
 		}
-		tr := newTree("acme", paths)
+		tr := newTree(segment.MustParse("acme"), paths)
 		own := make([]int, len(tr.paths))
 		for i := range own {
 			if rng.IntN(3) > 0 {

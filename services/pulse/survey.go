@@ -22,16 +22,14 @@ import (
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
-const unknownSurveyFormat = "survey %q: %w"
-
 // createSurvey stores a normalised survey with its first wave, and the WaveOpened event if
 // that wave is open already, in one transaction. With an idempotency key, a retry by the same
 // caller returns the survey the first call created.
-func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, sv *pulsev1.Survey, now time.Time) (*pulsev1.Survey, error) {
+func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, sv *survey, now time.Time) (*survey, error) {
 	sv.Id = rand.Text()
 	sv.State = pulsev1.SurveyState_SURVEY_STATE_ACTIVE
 	sv.CreateTime = timestamppb.New(now)
-	sv.Waves = []*pulsev1.Wave{planWave(sv, 1)}
+	sv.Waves = []*pulsev1.Wave{planWave(sv.Survey, 1)}
 
 	var hash []byte
 	if req.IdempotencyKey != "" {
@@ -42,16 +40,16 @@ func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, 
 		sum := sha256.Sum256(b)
 		hash = sum[:]
 	}
-	var out *pulsev1.Survey
+	var out *survey
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		if req.IdempotencyKey != "" {
-			sk, err := store.UnsafeGetSurveyKey(tx, caller, req.IdempotencyKey)
+			sk, err := store.GetSurveyKey(tx, caller, req.IdempotencyKey)
 			switch {
 			case err == nil:
 				if !bytes.Equal(sk.RequestHash, hash) {
-					return fmt.Errorf("%w: it created survey %s from another request; use a new key", errKeyReused, sk.SurveyID)
+					return fmt.Errorf("idempotency_key: %w: it created survey %s from another request; use a new key", errKeyReused, sk.SurveyID)
 				}
-				out, err = store.UnsafeGetSurvey(tx, sk.SurveyID)
+				out, err = getSurvey(tx, sk.SurveyID)
 				return err
 			case !errors.Is(err, store.ErrNotFound):
 				return err
@@ -60,7 +58,7 @@ func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, 
 				return err
 			}
 		}
-		if err := store.UnsafePutSurvey(tx, sv); err != nil {
+		if err := unsafePutSurvey(tx, sv); err != nil {
 			return err
 		}
 		out = sv
@@ -81,37 +79,57 @@ func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, 
 // visibleSurvey reads a survey the caller may see: its audience and the caller's prefix
 // overlap (a manager of acme/eng sees the survey sent to all of acme, since it asks their
 // people). Any other survey is NotFound, as if it did not exist.
-func (s *Service) visibleSurvey(ctx context.Context, id string) (*pulsev1.Survey, error) {
-	var sv *pulsev1.Survey
+func (s *Service) visibleSurvey(ctx context.Context, id string) (*survey, error) {
+	var sv *survey
 	err := s.host.DB.View(func(tx *bolt.Tx) (err error) {
-		sv, err = store.UnsafeGetSurvey(tx, id)
+		sv, err = getSurvey(tx, id)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	p, ok := auth.FromContext(ctx)
-	if !ok || !(within(sv.Audience, p.Prefix) || within(p.Prefix, sv.Audience)) {
-		return nil, fmt.Errorf(unknownSurveyFormat, id, errNotFound)
+	if !overlaps(ctx, sv.audience) {
+		return nil, surveyNotFound(id)
 	}
 	return sv, nil
 }
 
-func (s *Service) listSurveys(prefix string, after []byte, limit int) (surveys []*pulsev1.Survey, next []byte, err error) {
-	err = s.host.DB.View(func(tx *bolt.Tx) error {
-		surveys, next, err = store.UnsafeListSurveys(tx, prefix, after, limit)
-		return err
-	})
-	return surveys, next, err
+// overlaps reports whether the caller's prefix and path are one within the other: a global
+// admin overlaps everything; a caller without a valid prefix, nothing.
+func overlaps(ctx context.Context, path segment.Path) bool {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	if p.Global() {
+		return true
+	}
+	prefix, err := segment.Parse(p.Prefix)
+	if err != nil {
+		return false
+	}
+	return path.Within(prefix) || prefix.Within(path)
 }
 
-func (s *Service) upsertSegment(path string, headcount uint32) (*pulsev1.Segment, error) {
-	seg := &pulsev1.Segment{Path: path, Headcount: headcount, UpdateTime: timestamppb.New(s.cfg.Now())}
-	err := s.host.DB.Update(func(tx *bolt.Tx) error { return store.UnsafePutSegment(tx, seg) })
-	if err != nil {
-		return nil, err
-	}
-	return seg, nil
+// listSurveys reads one page of ListSurveys: the surveys whose audience covers q.prefix or is
+// within it, after q.after. next is the index key of the last one when more follow.
+func (s *Service) listSurveys(q listQuery) (surveys []*survey, next []byte, err error) {
+	err = s.host.DB.View(func(tx *bolt.Tx) error {
+		recs, n, err := store.ListSurveys(tx, q.prefix, q.after, q.size)
+		if err != nil {
+			return err
+		}
+		surveys, next = surveys[:0], n
+		for _, r := range recs {
+			sv, err := surveyFromRecord(r)
+			if err != nil {
+				return err
+			}
+			surveys = append(surveys, sv)
+		}
+		return nil
+	})
+	return surveys, next, err
 }
 
 // surveyView is a stored survey as readers see it at now: a wave is closed once its closing
@@ -148,25 +166,25 @@ func openWave(sv *pulsev1.Survey, now time.Time) *pulsev1.Wave {
 // answerableWave resolves the wave a response is for: number 0 means the open one.
 func answerableWave(sv *pulsev1.Survey, number uint32, now time.Time) (*pulsev1.Wave, error) {
 	if sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED {
-		return nil, fmt.Errorf("%w: survey %s no longer takes responses", errSurveyClosed, sv.Id)
+		return nil, fmt.Errorf("survey_id: %w: survey %s no longer takes responses", errSurveyClosed, sv.Id)
 	}
 	if number == 0 {
 		if w := openWave(sv, now); w != nil {
 			return w, nil
 		}
 		last := sv.Waves[len(sv.Waves)-1]
-		return nil, fmt.Errorf("%w: survey %s has no open wave now (wave %d opens %s and closes %s)", errWaveNotOpen, sv.Id,
+		return nil, fmt.Errorf("wave: %w: survey %s has no open wave now (wave %d opens %s and closes %s)", errWaveNotOpen, sv.Id,
 			last.Number, last.OpensAt.AsTime().Format(time.RFC3339), last.ClosesAt.AsTime().Format(time.RFC3339))
 	}
 	if int(number) > len(sv.Waves) {
-		return nil, fmt.Errorf("%w: wave %d of survey %s has not opened yet", errWaveNotOpen, number, sv.Id)
+		return nil, fmt.Errorf("wave: %w: wave %d of survey %s has not opened yet", errWaveNotOpen, number, sv.Id)
 	}
 	w := sv.Waves[number-1]
 	switch {
 	case now.Before(w.OpensAt.AsTime()):
-		return nil, fmt.Errorf("%w: wave %d opens at %s", errWaveNotOpen, number, w.OpensAt.AsTime().Format(time.RFC3339))
+		return nil, fmt.Errorf("wave: %w: wave %d opens at %s", errWaveNotOpen, number, w.OpensAt.AsTime().Format(time.RFC3339))
 	case !isOpen(sv, w, now):
-		return nil, fmt.Errorf("%w: wave %d closed at %s", errWaveNotOpen, number, w.ClosesAt.AsTime().Format(time.RFC3339))
+		return nil, fmt.Errorf("wave: %w: wave %d closed at %s", errWaveNotOpen, number, w.ClosesAt.AsTime().Format(time.RFC3339))
 	}
 	return w, nil
 }
@@ -186,7 +204,7 @@ func askedIn(sv *pulsev1.Survey, w *pulsev1.Wave) map[string]*pulsev1.Question {
 	return asked
 }
 
-func waveOpenedEvent(sv *pulsev1.Survey, w *pulsev1.Wave, now time.Time) (bus.Event, error) {
+func waveOpenedEvent(sv *survey, w *pulsev1.Wave, now time.Time) (bus.Event, error) {
 	data, err := proto.Marshal(&eventsv1.WaveOpened{
 		SurveyId: sv.Id, Wave: w.Number, Audience: sv.Audience, OpensAt: w.OpensAt, ClosesAt: w.ClosesAt,
 	})
@@ -197,7 +215,7 @@ func waveOpenedEvent(sv *pulsev1.Survey, w *pulsev1.Wave, now time.Time) (bus.Ev
 		ID:      events.WaveOpenedID(sv.Id, w.Number),
 		Type:    events.PulseWaveOpened.Type,
 		Source:  events.PulseWaveOpened.Source,
-		Subject: events.PulseWaveOpened.Subject(segment.MustParse(sv.Audience)),
+		Subject: events.PulseWaveOpened.Subject(sv.audience),
 		Time:    now,
 		Data:    data,
 	}, nil

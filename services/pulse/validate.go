@@ -45,9 +45,10 @@ const (
 // languages are the languages voix reads and writes.
 var languages = map[string]bool{"fr": true, "en": true}
 
-// validID reports whether s matches [a-z0-9][a-z0-9_-]{0,62}, the shape of question and
-// option ids (and segment elements).
-func validID(s string) bool {
+// validBankID reports whether s matches [a-z0-9][a-z0-9_-]{0,62}, the shape of the ids of a
+// survey's questions and of their options. It is their own rule, not a segment's: segments are
+// parsed by segment.Parse (parseSegment), never checked with this.
+func validBankID(s string) bool {
 	if len(s) == 0 || len(s) > 63 {
 		return false
 	}
@@ -63,6 +64,7 @@ func validID(s string) bool {
 	return true
 }
 
+// idRule is validBankID as quoted in error messages.
 const idRule = "must match [a-z0-9][a-z0-9_-]{0,62}"
 
 // checkLocalized checks a LocalizedText: at least one language, only "fr" and "en", each text
@@ -305,7 +307,7 @@ func normalizeQuestions(in []*pulsev1.Question, defaultLang string) ([]*pulsev1.
 			continue
 		}
 		f := fmt.Sprintf("survey.questions[%d].id", i)
-		if !validID(q.Id) {
+		if !validBankID(q.Id) {
 			return nil, rpcerr.InvalidArgument(f, idRule)
 		}
 		if used[q.Id] {
@@ -351,7 +353,7 @@ func normalizeQuestions(in []*pulsev1.Question, defaultLang string) ([]*pulsev1.
 			if o == nil {
 				return nil, rpcerr.InvalidArgument(of, "is required")
 			}
-			if !validID(o.Id) {
+			if !validBankID(o.Id) {
 				return nil, rpcerr.InvalidArgument(of+".id", idRule)
 			}
 			if optIDs[o.Id] {

@@ -18,6 +18,7 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 )
 
@@ -30,7 +31,7 @@ func (f *fixture) answer(t *testing.T, ref, seg string, at time.Time, dim common
 	for _, c := range f.secret.Contributors(ref, p, at) {
 		tags = append(tags, &eventsv1.ContributorTag{Segment: c.Segment, Window: c.Window, Tag: c.Tag})
 	}
-	f.publish(t, "voix.pulse.responded."+strings.ReplaceAll(seg, "/", "."), "voix.pulse.responded.v1", &eventsv1.ResponseSubmitted{
+	f.publish(t, events.PulseResponded.Subject(p), events.PulseResponded.Type, &eventsv1.ResponseSubmitted{
 		ResponseId: fmt.Sprintf("r-%d", f.seq+1), SurveyId: "s1", Wave: 1, Segment: seg,
 		Answers:      []*eventsv1.ScoredAnswer{{QuestionId: "q", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE, Dimension: dim, Value: v}},
 		SubmittedDay: timestamppb.New(at.Truncate(24 * time.Hour)),
@@ -66,7 +67,7 @@ func TestHeatmapHidesSmallCellsAndTheirComplement(t *testing.T) {
 	f.group(t, "acme/eng/data", 6, now, wl, 1, 2)
 	f.group(t, "acme/eng/web", 2, now, wl, 3)
 	f.group(t, "acme/sales", 7, now, commonv1.Dimension_DIMENSION_RECOGNITION, 4)
-	f.waitAcked(t, "sentiment-pulse", "PULSE", 22)
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, 22)
 
 	resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleManager), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme/eng"})
 	if err != nil {
@@ -117,12 +118,12 @@ func TestHeatmapHidesSmallCellsAndTheirComplement(t *testing.T) {
 	f.waitUpdated(t, "acme/eng", 15)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := f.js.Stream(ctx, "SENTIMENT")
+	st, err := f.js.Stream(ctx, events.Sentiment.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, seg := range []string{"data", "web", "platform"} {
-		_, err := st.GetLastMsgForSubject(ctx, "voix.sentiment.updated.acme.eng."+seg)
+		_, err := st.GetLastMsgForSubject(ctx, events.SentimentUpdated.Subject(segment.MustParse("acme/eng/"+seg)))
 		if published := err == nil; published != (seg == "platform") {
 			t.Errorf("acme/eng/%s published = %v (%v)", seg, published, err)
 		}
@@ -138,7 +139,7 @@ func TestTrendPointsCarryConfidenceIntervals(t *testing.T) {
 		f.group(t, "acme/sales", 3, weeks[1], wl, 1), // below k: hidden
 		f.group(t, "acme/sales", 8, weeks[2], wl, 1, 2, 4, 5, 5),
 	}
-	f.waitAcked(t, "sentiment-pulse", "PULSE", 17)
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, 17)
 
 	resp, err := f.client.GetTrend(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetTrendRequest{
 		Segment: "acme/sales", Dimension: wl, Granularity: commonv1.Granularity_GRANULARITY_WEEK,
@@ -185,7 +186,7 @@ func TestReadersSeeThePublishedWindowLengthOnly(t *testing.T) {
 	f.group(t, "acme/sales", 6, mon, wl, 4)
 	f.group(t, "acme/sales", 7, mon.AddDate(0, 0, 1), wl, 2)
 	f.group(t, "acme/sales", 2, mon.AddDate(0, 0, 2), wl, 1)
-	f.waitAcked(t, "sentiment-pulse", "PULSE", 15)
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, 15)
 	hr := f.env.As(context.Background(), auth.RoleHR)
 	for _, g := range []commonv1.Granularity{commonv1.Granularity_GRANULARITY_DAY, commonv1.Granularity_GRANULARITY_MONTH} {
 		_, err := f.client.GetSentiment(hr, &sentimentv1.GetSentimentRequest{Segment: "acme/sales", Dimension: wl, Granularity: g, Time: timestamppb.New(mon)})
@@ -231,13 +232,13 @@ func TestCommentDimensionsReachRollupsAndItemScored(t *testing.T) {
 	for i := range 5 {
 		f.comment(t, fmt.Sprintf("W%d", i), "acme/ops", text)
 	}
-	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", 5)
+	f.waitAcked(t, events.DurableSentimentFeedback, events.Feedback.Name, 5)
 	got := f.get(t, "acme/ops", commonv1.Dimension_DIMENSION_WORKLOAD)
 	if got.Hidden || got.People != 5 || got.Count != 5 || math.Abs(got.MeanScore-workload.Score) > 1e-6 {
 		t.Fatalf("acme/ops WORKLOAD = %+v, want 5 people at the clause score %.4f", got, workload.Score)
 	}
 	var scored eventsv1.ItemScored
-	msg := f.lastOn(t, "voix.sentiment.scored.acme.ops")
+	msg := f.lastOn(t, events.SentimentScored, "acme/ops")
 	if err := proto.Unmarshal(msg.Data, &scored); err != nil {
 		t.Fatalf("decode ItemScored: %v", err)
 	}
@@ -250,7 +251,7 @@ func TestReleasesNeedKNewPeople(t *testing.T) {
 	f := start(t)
 	wl := commonv1.Dimension_DIMENSION_WORKLOAD
 	f.group(t, "acme/sales", 6, now, wl, 5)
-	f.waitAcked(t, "sentiment-pulse", "PULSE", 6)
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, 6)
 	first := f.get(t, "acme/sales", wl)
 	if first.Hidden || first.People != 6 {
 		t.Fatalf("first release = %+v, want 6 people", first)
@@ -258,7 +259,7 @@ func TestReleasesNeedKNewPeople(t *testing.T) {
 	// One more person: a reader comparing before and after would learn their answer, so
 	// nothing changes for them to compare.
 	f.answer(t, "newcomer", "acme/sales", now, wl, 1)
-	f.waitAcked(t, "sentiment-pulse", "PULSE", 7)
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, 7)
 	if got := f.get(t, "acme/sales", wl); !proto.Equal(got, first) {
 		t.Fatalf("after one more person: %+v, want the first release unchanged %+v", got, first)
 	}
@@ -266,7 +267,7 @@ func TestReleasesNeedKNewPeople(t *testing.T) {
 	for i := range 4 {
 		f.answer(t, fmt.Sprint("more", i), "acme/sales", now, wl, 1)
 	}
-	f.waitAcked(t, "sentiment-pulse", "PULSE", 11)
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, 11)
 	if got := f.get(t, "acme/sales", wl); got.People != 11 || got.Count != 11 {
 		t.Fatalf("after five new people: %+v, want 11", got)
 	}
@@ -306,7 +307,7 @@ func TestNoSequenceOfReleasesRevealsASmallGroup(t *testing.T) {
 					atoms = append(atoms, atom{l, b, n})
 					sent += n
 				}
-				f.waitAcked(t, "sentiment-pulse", "PULSE", uint64(sent))
+				f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(sent))
 				for ni, node := range nodes {
 					got := f.get(t, node, wl)
 					if got.Hidden || proto.Equal(got, last[node]) {
@@ -317,7 +318,7 @@ func TestNoSequenceOfReleasesRevealsASmallGroup(t *testing.T) {
 				}
 			}
 			under := func(leaf, node int) bool {
-				return leaves[leaf] == nodes[node] || strings.HasPrefix(leaves[leaf], nodes[node]+"/")
+				return segment.MustParse(leaves[leaf]).Within(segment.MustParse(nodes[node]))
 			}
 			for _, v := range values {
 				row := make([]float64, len(atoms))

@@ -2,30 +2,22 @@ package sentiment
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
-	bolt "go.etcd.io/bbolt"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
-	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
-	"github.com/voix-dev/voix/services/sentiment/internal/alert"
 	"github.com/voix-dev/voix/services/sentiment/internal/analyzer"
-	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
 var (
@@ -75,24 +67,15 @@ func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentReq
 	if err != nil {
 		return nil, err
 	}
-	t := a.svc.cfg.Now()
-	if req.Time != nil {
-		if err := req.Time.CheckValid(); err != nil {
-			return nil, rpcerr.InvalidArgument("time", "must be a valid timestamp")
-		}
-		t = req.Time.AsTime()
+	t, err := a.instant("time", req.Time)
+	if err != nil {
+		return nil, err
 	}
-	w := window.Of(g, t)
-	k := rollup.Key{Segment: seg.String(), Dimension: int32(req.Dimension), Window: tagWindow(w)}
-	var st rollup.Stats
-	var shown bool
-	if err := a.svc.host.DB.View(func(tx *bolt.Tx) error {
-		st, shown, err = a.svc.view(tx, seg, k.Dimension, w)
-		return err
-	}); err != nil {
-		return nil, rpcerr.To(err)
+	agg, err := a.svc.readAggregate(ctx, seg, req.Dimension, window.Of(g, t))
+	if err != nil {
+		return nil, toStatus(err)
 	}
-	return &sentimentv1.GetSentimentResponse{Aggregate: aggregateProto(k, w, st, !shown)}, nil
+	return &sentimentv1.GetSentimentResponse{Aggregate: agg}, nil
 }
 
 // maxTrendPoints bounds a GetTrend series (sentiment.proto).
@@ -110,17 +93,15 @@ func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*
 	if req.StartTime == nil {
 		return nil, rpcerr.InvalidArgument("start_time", "required")
 	}
-	if err := req.StartTime.CheckValid(); err != nil {
-		return nil, rpcerr.InvalidArgument("start_time", "must be a valid timestamp")
+	start, err := a.instant("start_time", req.StartTime)
+	if err != nil {
+		return nil, err
 	}
-	end := a.svc.cfg.Now()
-	if req.EndTime != nil {
-		if err := req.EndTime.CheckValid(); err != nil {
-			return nil, rpcerr.InvalidArgument("end_time", "must be a valid timestamp")
-		}
-		end = req.EndTime.AsTime()
+	end, err := a.instant("end_time", req.EndTime)
+	if err != nil {
+		return nil, err
 	}
-	first, last := window.Of(g, req.StartTime.AsTime()), window.Of(g, end)
+	first, last := window.Of(g, start), window.Of(g, end)
 	if last.Start.Before(first.Start) {
 		return nil, rpcerr.InvalidArgument("end_time", "must not be before start_time")
 	}
@@ -131,123 +112,47 @@ func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*
 		}
 		windows = append(windows, w)
 	}
-	resp := &sentimentv1.GetTrendResponse{}
-	err = a.svc.host.DB.View(func(tx *bolt.Tx) error {
-		for _, w := range windows {
-			st, shown, err := a.svc.view(tx, seg, int32(req.Dimension), w)
-			if err != nil {
-				return err
-			}
-			k := rollup.Key{Segment: seg.String(), Dimension: int32(req.Dimension), Window: tagWindow(w)}
-			p := &sentimentv1.TrendPoint{Aggregate: aggregateProto(k, w, st, !shown)}
-			if shown {
-				p.CiLow, p.CiHigh = confidence(st)
-			}
-			resp.Points = append(resp.Points, p)
-		}
-		return nil
-	})
+	points, err := a.svc.trend(ctx, seg, req.Dimension, windows)
 	if err != nil {
-		return nil, rpcerr.To(err)
+		return nil, toStatus(err)
 	}
-	return resp, nil
-}
-
-// heatmapDimensions are the columns of a heatmap: every dimension of DESIGN.md.
-var heatmapDimensions = []commonv1.Dimension{
-	commonv1.Dimension_DIMENSION_MEANING, commonv1.Dimension_DIMENSION_GROWTH,
-	commonv1.Dimension_DIMENSION_CONNECTIONS, commonv1.Dimension_DIMENSION_IMAGE,
-	commonv1.Dimension_DIMENSION_ECOSYSTEM, commonv1.Dimension_DIMENSION_RECOGNITION,
-	commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_ENGAGEMENT,
+	return &sentimentv1.GetTrendResponse{Points: points}, nil
 }
 
 func (a *api) GetHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest) (*sentimentv1.GetHeatmapResponse, error) {
-	prefix, err := segment.Parse(req.SegmentPrefix)
+	prefix, err := readPrefix(ctx, req.SegmentPrefix)
 	if err != nil {
-		return nil, rpcerr.InvalidArgument("segment_prefix", err.Error())
-	}
-	if err := auth.CheckSegment(ctx, "segment_prefix", prefix.String()); err != nil {
 		return nil, err
 	}
 	g, err := a.granularity(req.Granularity)
 	if err != nil {
 		return nil, err
 	}
-	t := a.svc.cfg.Now()
-	if req.Time != nil {
-		if err := req.Time.CheckValid(); err != nil {
-			return nil, rpcerr.InvalidArgument("time", "must be a valid timestamp")
-		}
-		t = req.Time.AsTime()
-	}
-	w := window.Of(g, t)
-	resp := &sentimentv1.GetHeatmapResponse{}
-	err = a.svc.host.DB.View(func(tx *bolt.Tx) error {
-		var rows []string
-		for _, seg := range rollup.Segments(tx, prefix.String()) {
-			if parentOf(seg) == prefix.String() {
-				rows = append(rows, seg)
-			}
-		}
-		for _, seg := range rows {
-			row := &sentimentv1.HeatmapRow{Segment: seg}
-			for _, d := range heatmapDimensions {
-				st, shown, err := a.svc.released(tx, seg, int32(d), tagWindow(w))
-				if err != nil {
-					return err
-				}
-				k := rollup.Key{Segment: seg, Dimension: int32(d), Window: tagWindow(w)}
-				row.Cells = append(row.Cells, aggregateProto(k, w, st, !shown))
-			}
-			resp.Rows = append(resp.Rows, row)
-		}
-		return nil
-	})
+	t, err := a.instant("time", req.Time)
 	if err != nil {
-		return nil, rpcerr.To(err)
+		return nil, err
 	}
-	return resp, nil
+	rows, err := a.svc.heatmap(ctx, prefix, window.Of(g, t))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &sentimentv1.GetHeatmapResponse{Rows: rows}, nil
 }
 
-// WatchSentiment relays voix.sentiment.updated.<prefix> and everything below it. It reads the
-// same subjects HR portals subscribe to, so both see exactly the published aggregates.
+// WatchSentiment relays voix.sentiment.updated.<prefix> and everything below it (Service.watch).
+// Headers tell the client the subscription is in place: nothing published from then on is
+// missed.
 func (a *api) WatchSentiment(req *sentimentv1.WatchSentimentRequest, stream sentimentv1.SentimentService_WatchSentimentServer) error {
-	seg, err := segment.Parse(req.SegmentPrefix)
+	prefix, err := readPrefix(stream.Context(), req.SegmentPrefix)
 	if err != nil {
-		return rpcerr.InvalidArgument("segment_prefix", err.Error())
-	}
-	if err := auth.CheckSegment(stream.Context(), "segment_prefix", seg.String()); err != nil {
 		return err
 	}
-	msgs := make(chan *nats.Msg, 256)
-	nc := a.svc.host.Bus.Conn()
-	for _, subj := range events.SentimentUpdated.Filters(seg) {
-		sub, err := nc.ChanSubscribe(subj, msgs)
-		if err != nil {
-			return status.Errorf(codes.Unavailable, "subscribe to %s: %v", subj, err)
-		}
-		defer sub.Unsubscribe()
-	}
-	// Headers tell the client the subscription is in place: nothing published from now on is
-	// missed.
-	if err := stream.SendHeader(metadata.MD{}); err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-stream.Context().Done():
-			return nil
-		case m := <-msgs:
-			var u eventsv1.SentimentUpdated
-			if err := proto.Unmarshal(m.Data, &u); err != nil {
-				a.svc.host.Log.Warn("undecodable sentiment update", "subject", m.Subject, "err", err)
-				continue
-			}
-			if err := stream.Send(&sentimentv1.WatchSentimentResponse{Update: &u}); err != nil {
-				return err
-			}
-		}
-	}
+	err = a.svc.watch(stream.Context(), prefix,
+		func() error { return stream.SendHeader(metadata.MD{}) },
+		func(u *eventsv1.SentimentUpdated) error {
+			return stream.Send(&sentimentv1.WatchSentimentResponse{Update: u})
+		})
+	return toStatus(err)
 }
 
 // readTarget checks the segment and dimension of a read, and that the caller may read there.
@@ -256,13 +161,36 @@ func readTarget(ctx context.Context, seg string, dim commonv1.Dimension) (segmen
 	if err != nil {
 		return p, rpcerr.InvalidArgument("segment", err.Error())
 	}
-	if err := auth.CheckSegment(ctx, "segment", p.String()); err != nil {
+	if err := auth.CheckPath(ctx, "segment", p); err != nil {
 		return p, err
 	}
 	if _, ok := commonv1.Dimension_name[int32(dim)]; !ok {
 		return p, rpcerr.InvalidArgument("dimension", "must be a known Dimension")
 	}
 	return p, nil
+}
+
+// readPrefix checks the segment_prefix of a read, and that the caller may read there.
+func readPrefix(ctx context.Context, prefix string) (segment.Path, error) {
+	p, err := segment.Parse(prefix)
+	if err != nil {
+		return p, rpcerr.InvalidArgument("segment_prefix", err.Error())
+	}
+	if err := auth.CheckPath(ctx, "segment_prefix", p); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// instant is the time a read names in field, or now when it names none.
+func (a *api) instant(field string, ts *timestamppb.Timestamp) (time.Time, error) {
+	if ts == nil {
+		return a.svc.cfg.Now(), nil
+	}
+	if err := ts.CheckValid(); err != nil {
+		return time.Time{}, rpcerr.InvalidArgument(field, "must be a valid timestamp")
+	}
+	return ts.AsTime(), nil
 }
 
 // granularity is the window length of a read: only the published one (Config.Publish).
@@ -287,7 +215,7 @@ func (a *api) granularity(g commonv1.Granularity) (window.Granularity, error) {
 		return 0, rpcerr.InvalidArgument("granularity", "must be a known Granularity")
 	}
 	if want != pub {
-		name := granularityName(pub)
+		name := pub.String()
 		return 0, rpcerr.InvalidArgument("granularity", fmt.Sprintf("must be %s (or unset): this deployment shows %s aggregates only, "+
 			"since two window lengths of the same people could be subtracted from each other", strings.ToUpper(name), name))
 	}
@@ -295,44 +223,17 @@ func (a *api) granularity(g commonv1.Granularity) (window.Granularity, error) {
 }
 
 func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest) (*sentimentv1.ListAlertsResponse, error) {
-	prefix, err := segment.Parse(req.SegmentPrefix)
+	prefix, err := readPrefix(ctx, req.SegmentPrefix)
 	if err != nil {
-		return nil, rpcerr.InvalidArgument("segment_prefix", err.Error())
-	}
-	if err := auth.CheckSegment(ctx, "segment_prefix", prefix.String()); err != nil {
 		return nil, err
 	}
-	size := int(req.PageSize)
-	switch {
-	case size == 0:
-		size = 50
-	case size < 1 || size > 200:
-		return nil, rpcerr.InvalidArgument("page_size", "must be 1..200 (0 means 50)")
-	}
-	offset := 0
-	if req.PageToken != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-		if err != nil || !strings.HasPrefix(string(raw), "alerts:") {
-			return nil, rpcerr.InvalidArgument("page_token", "is not a token from a previous ListAlerts")
-		}
-		if offset, err = strconv.Atoi(strings.TrimPrefix(string(raw), "alerts:")); err != nil || offset < 0 {
-			return nil, rpcerr.InvalidArgument("page_token", "is not a token from a previous ListAlerts")
-		}
-	}
-	resp := &sentimentv1.ListAlertsResponse{}
-	err = a.svc.host.DB.View(func(tx *bolt.Tx) error {
-		alerts, more, err := alert.List(tx, prefix.String(), offset, size)
-		if err != nil {
-			return rpcerr.InvalidArgument("page_token", err.Error())
-		}
-		resp.Alerts = alerts
-		if more {
-			resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte("alerts:" + strconv.Itoa(offset+len(alerts))))
-		}
-		return nil
-	})
+	q, err := validateListAlerts(req, prefix)
 	if err != nil {
-		return nil, rpcerr.To(err)
+		return nil, toStatus(err)
+	}
+	resp, err := a.svc.listAlerts(ctx, q)
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	return resp, nil
 }
@@ -342,7 +243,7 @@ func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest
 func (a *api) RebuildRollups(ctx context.Context, _ *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {
 	n, err := a.svc.rebuild(ctx)
 	if err != nil {
-		return nil, rpcerr.To(err, rpcerr.Rule{Err: errHistoryAgedOut, Code: codes.FailedPrecondition})
+		return nil, toStatus(err)
 	}
 	return &sentimentv1.RebuildRollupsResponse{EventsReplayed: n}, nil
 }

@@ -2,7 +2,6 @@ package sentiment
 
 import (
 	"fmt"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -10,6 +9,7 @@ import (
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/events"
@@ -135,7 +135,7 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 		if err != nil || !seg.Within(tagSeg) {
 			return fmt.Errorf("%w: contributor tag segment %q is not %q or one of its ancestors", consumer.ErrPermanent, t.Segment, seg)
 		}
-		if _, err := parseTagWindow(t.Window); err != nil {
+		if _, err := anonymity.ParseContributorWindow(t.Window); err != nil {
 			return fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
 		}
 	}
@@ -205,37 +205,6 @@ func dimensionsWithAll(dims []commonv1.Dimension) []commonv1.Dimension {
 		}
 	}
 	return out
-}
-
-// parseTagWindow reads "<granularity>:<key>" as written by anonymity.Contributors.
-func parseTagWindow(s string) (window.Window, error) {
-	g, key, ok := strings.Cut(s, ":")
-	if !ok {
-		return window.Window{}, fmt.Errorf("window %q: want <granularity>:<key>", s)
-	}
-	w, err := window.ParseKey(key)
-	if err != nil {
-		return window.Window{}, fmt.Errorf("window %q: %v", s, err)
-	}
-	if granularityName(w.Granularity) != g {
-		return window.Window{}, fmt.Errorf("window %q: granularity %q does not match the key", s, g)
-	}
-	return w, nil
-}
-
-// tagWindow is the inverse of parseTagWindow.
-func tagWindow(w window.Window) string { return granularityName(w.Granularity) + ":" + w.Key() }
-
-func granularityName(g window.Granularity) string {
-	switch g {
-	case window.Day:
-		return "day"
-	case window.Week:
-		return "week"
-	case window.Month:
-		return "month"
-	}
-	return "unknown"
 }
 
 func labelOf(score float64) rollup.Label {

@@ -17,6 +17,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
@@ -54,7 +55,7 @@ func responseEvent(b *testing.B, secret *anonymity.Secret, i int, seg segment.Pa
 	if err != nil {
 		b.Fatal(err)
 	}
-	return bus.Event{ID: fmt.Sprint("bench/", i), Type: "voix.pulse.responded.v1", Source: "bench", Time: at, Data: data}
+	return bus.Event{ID: fmt.Sprint("bench/", i), Type: events.PulseResponded.Type, Source: "bench", Time: at, Data: data}
 }
 
 // teams is an organisation of 10 departments of 19 teams: with the departments and the
@@ -106,13 +107,13 @@ func BenchmarkApplyResponse(b *testing.B) {
 // go test -run '^$' -bench GetHeatmap -benchtime 200x.
 func BenchmarkGetHeatmap(b *testing.B) {
 	const perTx = 500
-	events := 1_000_000
+	total := 1_000_000
 	if testing.Short() {
-		events = 100_000
+		total = 100_000
 	}
 	s, env := startBench(b)
 	segs := teams()
-	for start := 0; start < events; start += perTx {
+	for start := 0; start < total; start += perTx {
 		err := s.host.DB.Update(func(tx *bolt.Tx) error {
 			for i := start; i < start+perTx; i++ {
 				at := benchNow.AddDate(0, 0, -7*(i%26))
@@ -140,7 +141,7 @@ func BenchmarkGetHeatmap(b *testing.B) {
 			break
 		}
 	}
-	b.Logf("loaded %d events; released every tree in %v", events, time.Since(release))
+	b.Logf("loaded %d events; released every tree in %v", total, time.Since(release))
 	client := sentimentv1.NewSentimentServiceClient(servicetest.Dial(b, s.Addr()))
 	ctx := env.As(context.Background(), auth.RoleHR)
 	b.ResetTimer()

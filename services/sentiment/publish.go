@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/anonymity/suppress"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
@@ -78,7 +79,12 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 	}
 	trees := map[treeKey]bool{}
 	for _, k := range keys {
-		trees[treeKey{org: orgOf(k.Segment), dim: k.Dimension, win: k.Window}] = true
+		seg, err := segment.Parse(k.Segment)
+		if err != nil { // not a segment this service writes (aggregate parses every tag's)
+			s.host.Log.Warn("publisher skips an aggregate of a malformed segment", "segment", k.Segment, "err", err)
+			continue
+		}
+		trees[treeKey{org: seg.Org(), dim: k.Dimension, win: k.Window}] = true
 	}
 	for _, tk := range sortedTrees(trees) {
 		n, err := s.releaseTree(tx, rb, tk)
@@ -105,9 +111,17 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 // When either fails, nothing moves: the tree waits, as live data, for the contributions that
 // make it safe.
 func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, error) {
-	w, err := parseTagWindow(tk.win)
+	w, err := anonymity.ParseContributorWindow(tk.win)
 	if err != nil {
 		return 0, nil // not a window this service writes: nothing to release
+	}
+	org, err := segment.Parse(tk.org)
+	if err != nil {
+		return 0, err
+	}
+	segs, err := rollup.Segments(rb, org)
+	if err != nil {
+		return 0, err
 	}
 	k := s.cfg.MinGroupSize
 	var (
@@ -116,8 +130,8 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 		values  []suppress.Node // the new values
 		changes []suppress.Node // the change since the last release
 	)
-	for _, seg := range rollup.Segments(rb, tk.org) {
-		key := rollup.Key{Segment: seg, Dimension: tk.dim, Window: tk.win}
+	for _, seg := range segs {
+		key := rollup.Key{Segment: seg.String(), Dimension: tk.dim, Window: tk.win}
 		cur, err := rollup.Get(rb, key)
 		if err != nil {
 			return 0, err
@@ -130,8 +144,8 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 			return 0, err
 		}
 		keys, live = append(keys, key), append(live, cur)
-		values = append(values, suppress.Node{ID: seg, Parent: parentOf(seg), People: int(cur.People), Pinned: released})
-		changes = append(changes, suppress.Node{ID: seg, Parent: parentOf(seg), People: int(cur.Pending)})
+		values = append(values, suppress.Node{ID: key.Segment, Parent: parentID(seg), People: int(cur.People), Pinned: released})
+		changes = append(changes, suppress.Node{ID: key.Segment, Parent: parentID(seg), People: int(cur.Pending)})
 	}
 	hidden, ok := suppress.Check(values, k)
 	if !ok {
@@ -166,7 +180,7 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 			}
 			queued++
 		}
-		if w.Granularity == window.Week && tk.win == tagWindow(window.Of(window.Week, s.cfg.Now())) {
+		if w.Granularity == window.Week && tk.win == anonymity.ContributorWindow(window.Of(window.Week, s.cfg.Now())) {
 			if err := s.evaluateAlerts(tx, rb, key, w, cur); err != nil {
 				return queued, err
 			}
@@ -178,7 +192,7 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 // queueUpdate puts one SentimentUpdated in the outbox. The event id carries the version, so a
 // retried publication dedups in JetStream.
 func (s *Service) queueUpdate(tx *bolt.Tx, k rollup.Key, st rollup.Stats) error {
-	w, err := parseTagWindow(k.Window)
+	w, err := anonymity.ParseContributorWindow(k.Window)
 	if err != nil {
 		return err
 	}
@@ -214,12 +228,10 @@ func sortedTrees(m map[treeKey]bool) []treeKey {
 	return out
 }
 
-// orgOf is the first element of a segment path.
-func orgOf(seg string) string {
-	for i := 0; i < len(seg); i++ {
-		if seg[i] == '/' {
-			return seg[:i]
-		}
+// parentID is the suppress.Node id of seg's parent: its path, or "" for an organisation.
+func parentID(seg segment.Path) string {
+	if p, ok := seg.Parent(); ok {
+		return p.String()
 	}
-	return seg
+	return ""
 }

@@ -37,9 +37,6 @@ func (s *Service) sources() []source {
 	}
 }
 
-// errHistoryAgedOut refuses a rebuild that would replay only part of the history.
-var errHistoryAgedOut = errors.New("rebuild refused")
-
 // rebuiltBucket, inside the staging, lists the events the rebuild applied that the live
 // consumers had not: they are recorded as applied for them only when the staging is swapped
 // in, so that a rebuild that fails half way leaves the live store exactly as it was.
@@ -126,7 +123,7 @@ func (s *Service) replay(ctx context.Context, src source, done map[string]bool) 
 	if info.State.FirstSeq > 1 {
 		// Events older than the stream's retention are gone: replaying the rest would drop
 		// them from every aggregate, including values already published.
-		return 0, fmt.Errorf("%w: stream %s no longer holds its first %d events (MaxAge %v: the oldest kept is from %s): "+
+		return 0, fmt.Errorf("history: %w: stream %s no longer holds its first %d events (MaxAge %v: the oldest kept is from %s): "+
 			"a rebuild would drop them from every aggregate, so it is refused; the aggregates stay as they are",
 			errHistoryAgedOut, src.stream, info.State.FirstSeq-1, info.Config.MaxAge, info.State.FirstTime.Format("2006-01-02"))
 	}

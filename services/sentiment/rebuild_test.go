@@ -17,6 +17,8 @@ import (
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 func TestRebuildAnswersExactlyAsTheIncrementalStore(t *testing.T) {
@@ -35,12 +37,12 @@ func TestRebuildAnswersExactlyAsTheIncrementalStore(t *testing.T) {
 	}
 	// A republished copy of the last comment (new Nats-Msg-Id, same ce-id) and a poison
 	// message: neither may change a number, live or rebuilt.
-	f.republishLast(t, "voix.feedback.submitted.acme.eng.platform")
-	f.publishRaw(t, "voix.feedback.submitted.acme", "voix.feedback.submitted.v1", []byte{0xff})
+	f.republishLast(t, events.FeedbackSubmitted, "acme/eng/platform")
+	f.publishRaw(t, events.FeedbackSubmitted.Subject(segment.MustParse("acme")), events.FeedbackSubmitted.Type, []byte{0xff})
 	// One release for everything, as the rebuild does: releases made between events would
 	// differ (see flush) while the values underneath are the same.
-	f.waitApplied(t, "sentiment-pulse", "PULSE", uint64(n))
-	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", uint64(len(texts)+2))
+	f.waitApplied(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	f.waitAcked(t, events.DurableSentimentFeedback, events.Feedback.Name, uint64(len(texts)+2))
 
 	before := f.snapshot(t)
 	resp, err := f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleAdmin), &sentimentv1.RebuildRollupsRequest{})
@@ -59,7 +61,7 @@ func TestRebuildAnswersExactlyAsTheIncrementalStore(t *testing.T) {
 	for i := range 5 {
 		f.answer(t, fmt.Sprint("late", i), "acme/sales", now, wl, 5)
 	}
-	f.waitAcked(t, "sentiment-pulse", "PULSE", uint64(n+5))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n+5))
 	if got := f.get(t, "acme/sales", wl); got.People != 12 {
 		t.Fatalf("acme/sales after the rebuild and five more people = %+v, want 12 people", got)
 	}
@@ -68,12 +70,12 @@ func TestRebuildAnswersExactlyAsTheIncrementalStore(t *testing.T) {
 	}
 }
 
-// republishLast stores the newest message of subject again with a fresh Nats-Msg-Id, as a
+// republishLast stores the newest event of kind about seg again with a fresh Nats-Msg-Id, as a
 // relay retrying outside JetStream's duplicate window would.
-func (f *fixture) republishLast(t *testing.T, subject string) {
+func (f *fixture) republishLast(t *testing.T, kind events.Kind, seg string) {
 	t.Helper()
-	last := f.lastOn(t, subject)
-	msg := nats.NewMsg(subject)
+	last := f.lastOn(t, kind, seg)
+	msg := nats.NewMsg(last.Subject)
 	msg.Data = last.Data
 	msg.Header = last.Header
 	msg.Header.Set("Nats-Msg-Id", last.Header.Get("Nats-Msg-Id")+"-again")
@@ -117,10 +119,10 @@ func TestRebuildRefusesWhenHistoryHasAgedOut(t *testing.T) {
 	f := start(t)
 	wl := commonv1.Dimension_DIMENSION_WORKLOAD
 	n := len(f.group(t, "acme/sales", 7, now, wl, 4, 3))
-	f.waitApplied(t, "sentiment-pulse", "PULSE", uint64(n))
+	f.waitApplied(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
 	before := f.snapshot(t)
 	// The first event goes, as MaxAge would remove it.
-	st, err := f.js.Stream(context.Background(), "PULSE")
+	st, err := f.js.Stream(context.Background(), events.Pulse.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +130,11 @@ func TestRebuildRefusesWhenHistoryHasAgedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleAdmin), &sentimentv1.RebuildRollupsRequest{})
-	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "PULSE") {
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), events.Pulse.Name) {
 		t.Fatalf("RebuildRollups with the first event gone = %v, want FailedPrecondition naming the stream", err)
+	}
+	if msg := status.Convert(err).Message(); !strings.HasPrefix(msg, "history: ") {
+		t.Fatalf("RebuildRollups refusal %q does not start with what is wrong (history: )", msg)
 	}
 	if after := f.snapshot(t); after != before {
 		t.Fatalf("a refused rebuild changed the store:\n--- before\n%s\n--- after\n%s", before, after)

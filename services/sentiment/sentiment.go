@@ -28,7 +28,7 @@ import (
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
-// DefaultListen is the sentiment service's gRPC address in DESIGN.md.
+// DefaultListen is the sentiment service's gRPC address in docs/design.md.
 const DefaultListen = "127.0.0.1:7103"
 
 // consumerWorkers is how many events each consumer applies at once.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/poll"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 	"github.com/voix-dev/voix/services/sentiment"
@@ -37,14 +40,18 @@ type fixture struct {
 	js     jetstream.JetStream
 	secret *anonymity.Secret
 	seq    int
+	// clock is the service's clock in Unix nanoseconds: now, unless a test moves it (setNow).
+	clock atomic.Int64
 }
 
 func start(t *testing.T) *fixture {
 	t.Helper()
+	f := &fixture{}
+	f.clock.Store(now.UnixNano())
 	env := servicetest.New(t)
 	svc, err := sentiment.Start(context.Background(), sentiment.Config{
 		Listen: "127.0.0.1:0", DataDir: env.DataDir, NATS: env.NATSConfig(),
-		Now: func() time.Time { return now },
+		Now: func() time.Time { return time.Unix(0, f.clock.Load()).UTC() },
 		// Releases happen when a test says (waitAcked flushes), so that what is released does
 		// not depend on how events and ticks interleave.
 		PublishInterval: time.Hour,
@@ -67,11 +74,13 @@ func start(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	return &fixture{
-		env: env, svc: svc, secret: secret, js: js,
-		client: sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, svc.Addr())),
-	}
+	f.env, f.svc, f.secret, f.js = env, svc, secret, js
+	f.client = sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, svc.Addr()))
+	return f
 }
+
+// setNow moves the service's clock; the events a test publishes keep their own times.
+func (f *fixture) setNow(t time.Time) { f.clock.Store(t.UnixNano()) }
 
 func (f *fixture) contributors(t *testing.T, ref, seg string) []*eventsv1.ContributorTag {
 	t.Helper()
@@ -116,7 +125,7 @@ func (f *fixture) publishRaw(t *testing.T, subject, typ string, data []byte) {
 
 func (f *fixture) comment(t *testing.T, ref, seg, text string, dims ...commonv1.Dimension) {
 	t.Helper()
-	f.publish(t, "voix.feedback.submitted."+strings.ReplaceAll(seg, "/", "."), "voix.feedback.submitted.v1",
+	f.publish(t, events.FeedbackSubmitted.Subject(segment.MustParse(seg)), events.FeedbackSubmitted.Type,
 		&eventsv1.FeedbackSubmitted{
 			FeedbackId: fmt.Sprintf("fb-%d", f.seq+1), Segment: seg, Text: text, Dimensions: dims,
 			SubmittedDay: timestamppb.New(now.Truncate(24 * time.Hour)), Contributors: f.contributors(t, ref, seg),
@@ -147,19 +156,20 @@ func (f *fixture) waitAcked(t *testing.T, durable, stream string, n uint64) {
 // waitApplied waits until the durable consumer acknowledged n messages, without releasing.
 func (f *fixture) waitApplied(t *testing.T, durable, stream string, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	poll.Until(t, 15*time.Second, 20*time.Millisecond, func() error {
 		c, err := f.js.Consumer(context.Background(), stream, durable)
-		if err == nil {
-			if info, err := c.Info(context.Background()); err == nil && info.AckFloor.Consumer >= n {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("consumer %s: %w", durable, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer %s did not ack %d messages in time", durable, n)
+		info, err := c.Info(context.Background())
+		if err != nil {
+			return fmt.Errorf("consumer %s: %w", durable, err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		if info.AckFloor.Consumer < n {
+			return fmt.Errorf("consumer %s acknowledged %d messages, want %d", durable, info.AckFloor.Consumer, n)
+		}
+		return nil
+	})
 }
 
 func (f *fixture) analyze(t *testing.T, text string) *sentimentv1.AnalyzeTextResponse {
@@ -191,7 +201,7 @@ func TestRollupsCountDistinctPeopleInEveryAncestor(t *testing.T) {
 	for _, x := range cs {
 		f.comment(t, x.ref, x.seg, x.text, commonv1.Dimension_DIMENSION_WORKLOAD)
 	}
-	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", uint64(len(cs)))
+	f.waitAcked(t, events.DurableSentimentFeedback, events.Feedback.Name, uint64(len(cs)))
 
 	// The expected numbers, computed here from the analyzer's per-text answers (the service
 	// sums scores in millionths, hence the 1e-6 tolerance on means).
@@ -255,7 +265,7 @@ func TestSurveyAnswersFeedScoresAndENPS(t *testing.T) {
 	enps := []int32{10, 9, 7, 6, 0, 8}
 	for i := range scale {
 		ref := fmt.Sprintf("P%d", i)
-		f.publish(t, "voix.pulse.responded.acme.sales", "voix.pulse.responded.v1", &eventsv1.ResponseSubmitted{
+		f.publish(t, events.PulseResponded.Subject(segment.MustParse("acme/sales")), events.PulseResponded.Type, &eventsv1.ResponseSubmitted{
 			ResponseId: fmt.Sprintf("r%d", i), SurveyId: "s1", Wave: 1, Segment: "acme/sales",
 			Answers: []*eventsv1.ScoredAnswer{
 				{QuestionId: "q1", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE, Dimension: commonv1.Dimension_DIMENSION_GROWTH, Value: scale[i]},
@@ -264,7 +274,7 @@ func TestSurveyAnswersFeedScoresAndENPS(t *testing.T) {
 			Contributors: f.contributors(t, ref, "acme/sales"),
 		})
 	}
-	f.waitAcked(t, "sentiment-pulse", "PULSE", uint64(len(scale)))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(len(scale)))
 
 	var sum float64
 	for _, v := range scale {
@@ -291,11 +301,11 @@ func TestSurveyAnswersFeedScoresAndENPS(t *testing.T) {
 
 func TestUndecodableEventIsSetAsideAndLaterOnesApply(t *testing.T) {
 	f := start(t)
-	f.publishRaw(t, "voix.feedback.submitted.acme", "voix.feedback.submitted.v1", []byte{0xff, 0xff, 0xff})
+	f.publishRaw(t, events.FeedbackSubmitted.Subject(segment.MustParse("acme")), events.FeedbackSubmitted.Type, []byte{0xff, 0xff, 0xff})
 	for i := 0; i < 5; i++ {
 		f.comment(t, fmt.Sprintf("U%d", i), "acme", "Merci pour la reconnaissance")
 	}
-	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", 6)
+	f.waitAcked(t, events.DurableSentimentFeedback, events.Feedback.Name, 6)
 	if got := f.get(t, "acme", 0); got.Hidden || got.Count != 5 {
 		t.Fatalf("after a poison message and five comments: %+v; want 5 counted", got)
 	}
@@ -380,7 +390,7 @@ func TestWatchSentimentStreamsPublishedAggregates(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.comment(t, fmt.Sprintf("U%d", i), "acme/eng/web", "Great team")
 	}
-	f.waitAcked(t, "sentiment-feedback", "FEEDBACK", 5)
+	f.waitAcked(t, events.DurableSentimentFeedback, events.Feedback.Name, 5)
 	seen := map[string]bool{}
 	for len(seen) < 2 {
 		resp, err := stream.Recv()

@@ -1,4 +1,4 @@
-// Package anonymity owns the rules that keep voix anonymous (DESIGN.md, Anonymity): the
+// Package anonymity owns the rules that keep voix anonymous (docs/design.md, Anonymity): the
 // server secret, the keyed tags that stand in for a person inside one scope, and the minimum
 // group size below which nothing is shown.
 //

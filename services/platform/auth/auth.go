@@ -10,12 +10,12 @@ package auth
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/voix-dev/voix/services/platform/rpcerr"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 // Role is what a token may do; the Policy lists the roles allowed on each method.
@@ -54,19 +54,25 @@ type Principal struct {
 // Global reports whether p is a global admin, the only principal without a prefix.
 func (p Principal) Global() bool { return p.Role == RoleAdmin && p.Prefix == "" }
 
-// Covers reports whether segment is p's prefix or lies below it. The comparison is on whole
-// elements: "acme/eng" covers "acme/eng" and "acme/eng/x" but not "acme/engineering". A global
-// admin covers everything, the empty root included; any other principal with an empty prefix
-// covers nothing, so a malformed Principal fails closed.
-func (p Principal) Covers(segment string) bool {
+// Covers reports whether seg is p's prefix or lies below it (segment.Path.Within, on whole
+// elements: "acme/eng" covers "acme/eng" and "acme/eng/x" but not "acme/engineering"). A global
+// admin covers everything, the empty root included. Everything else fails closed: a principal
+// with an empty or malformed prefix covers nothing, and nobody else covers a malformed seg.
+func (p Principal) Covers(seg string) bool {
 	if p.Global() {
 		return true
 	}
-	if p.Prefix == "" {
-		return false
+	path, err := segment.Parse(seg)
+	return err == nil && p.covers(path)
+}
+
+// covers is Covers for a parsed path; the zero Path is the root of every organisation.
+func (p Principal) covers(seg segment.Path) bool {
+	if p.Global() {
+		return true
 	}
-	rest, ok := strings.CutPrefix(segment, p.Prefix)
-	return ok && (rest == "" || rest[0] == '/')
+	prefix, err := segment.Parse(p.Prefix)
+	return err == nil && seg.Within(prefix)
 }
 
 type principalKey struct{}
@@ -90,51 +96,41 @@ func FromContext(ctx context.Context) (Principal, bool) {
 //
 // The message names only what the caller sent and its own prefix, so it reveals nothing about
 // segments it cannot see. A context without a Principal (a server without auth) is
-// Unauthenticated: handlers fail closed. A malformed segment is InvalidArgument, although
-// handlers should have parsed it before.
-func CheckSegment(ctx context.Context, field, segment string) error {
-	p, ok := FromContext(ctx)
-	if !ok {
-		return status.Errorf(codes.Unauthenticated, "%s: no authenticated caller: %s", field, missingAuth)
-	}
-	if segment != "" {
-		if err := checkSegment(segment); err != nil {
+// Unauthenticated: handlers fail closed. A malformed segment is InvalidArgument, with
+// segment.Parse's reason, although handlers should have parsed it before (and then call
+// CheckPath). The empty segment is the root of every organisation.
+func CheckSegment(ctx context.Context, field, seg string) error {
+	var path segment.Path
+	if seg != "" {
+		var err error
+		if path, err = segment.Parse(seg); err != nil {
+			if _, ok := FromContext(ctx); !ok {
+				return unauthenticated(field)
+			}
 			return rpcerr.InvalidArgument(field, err.Error())
 		}
 	}
-	if p.Covers(segment) {
+	return CheckPath(ctx, field, path)
+}
+
+// CheckPath is CheckSegment for a path parsed at the edge; the zero Path is the root of every
+// organisation, which only global admins cover.
+func CheckPath(ctx context.Context, field string, seg segment.Path) error {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return unauthenticated(field)
+	}
+	if p.covers(seg) {
 		return nil
 	}
-	if segment == "" {
+	if seg.IsZero() {
 		return rpcerr.Field(codes.PermissionDenied, field,
 			fmt.Sprintf("the whole tree is visible to global admins only; name a segment under your token's prefix %q", p.Prefix))
 	}
 	return rpcerr.Field(codes.PermissionDenied, field,
-		fmt.Sprintf("segment %q is outside your token's prefix %q", segment, p.Prefix))
+		fmt.Sprintf("segment %q is outside your token's prefix %q", seg, p.Prefix))
 }
 
-// checkSegment is a minimal copy of the segment rules (DESIGN.md, Segments) so that auth does
-// not depend on the segment package: elements [a-z0-9][a-z0-9_-]{0,62}, at most 8 of them.
-func checkSegment(s string) error {
-	const maxLevels, maxElem = 8, 63
-	if s == "" {
-		return fmt.Errorf("is empty; want a path like \"acme/engineering\"")
-	}
-	elems := strings.Split(s, "/")
-	if len(elems) > maxLevels {
-		return fmt.Errorf("%q has %d levels; at most %d are allowed", s, len(elems), maxLevels)
-	}
-	for i, e := range elems {
-		if e == "" || len(e) > maxElem {
-			return fmt.Errorf("%q: element %d must be 1..%d characters", s, i+1, maxElem)
-		}
-		for j := 0; j < len(e); j++ {
-			c := e[j]
-			lowerDigit := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-			if !lowerDigit && (j == 0 || c != '_' && c != '-') {
-				return fmt.Errorf("%q: element %q must match [a-z0-9][a-z0-9_-]*", s, e)
-			}
-		}
-	}
-	return nil
+func unauthenticated(field string) error {
+	return status.Errorf(codes.Unauthenticated, "%s: no authenticated caller: %s", field, missingAuth)
 }

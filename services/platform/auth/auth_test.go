@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 func TestCovers(t *testing.T) {
@@ -18,6 +19,7 @@ func TestCovers(t *testing.T) {
 	eng := auth.Principal{Name: "m", Role: auth.RoleManager, Prefix: "acme/eng"}
 	orgAdmin := auth.Principal{Name: "a", Role: auth.RoleAdmin, Prefix: "acme"}
 	noPrefix := auth.Principal{Name: "broken", Role: auth.RoleHR}
+	badPrefix := auth.Principal{Name: "typo", Role: auth.RoleManager, Prefix: "Acme/eng"}
 	for _, tc := range []struct {
 		p       auth.Principal
 		segment string
@@ -42,6 +44,13 @@ func TestCovers(t *testing.T) {
 		{global, "other/x", true},
 		{noPrefix, "acme", false}, // a non-admin without prefix fails closed
 		{noPrefix, "", false},
+		// Malformed paths are covered by nobody but a global admin, whatever their letters.
+		{eng, "acme/eng/", false},
+		{eng, "acme/eng//x", false},
+		{eng, "acme/eng/X", false},
+		{badPrefix, "Acme/eng", false},
+		{badPrefix, "Acme/eng/x", false},
+		{global, "Acme//x", true},
 	} {
 		if got := tc.p.Covers(tc.segment); got != tc.want {
 			t.Errorf("%s %s(%q).Covers(%q) = %v, want %v", tc.p.Name, tc.p.Role, tc.p.Prefix, tc.segment, got, tc.want)
@@ -104,6 +113,30 @@ func TestCheckSegment(t *testing.T) {
 				if !found {
 					t.Fatalf("PermissionDenied without a field violation for segment: %v", st.Details())
 				}
+			}
+		})
+	}
+}
+
+func TestCheckPath(t *testing.T) {
+	mgr := auth.NewContext(context.Background(), auth.Principal{Name: "m", Role: auth.RoleManager, Prefix: "acme/eng"})
+	root := auth.NewContext(context.Background(), auth.Principal{Name: "root", Role: auth.RoleAdmin})
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		seg  segment.Path
+		code codes.Code
+	}{
+		{"inside", mgr, segment.MustParse("acme/eng/web"), codes.OK},
+		{"sibling sharing letters", mgr, segment.MustParse("acme/engineering"), codes.PermissionDenied},
+		{"root for a manager", mgr, segment.Path{}, codes.PermissionDenied},
+		{"root for a global admin", root, segment.Path{}, codes.OK},
+		{"no principal", context.Background(), segment.MustParse("acme/eng"), codes.Unauthenticated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := auth.CheckPath(tc.ctx, "segment_prefix", tc.seg)
+			if st := status.Convert(err); st.Code() != tc.code || (err != nil && !strings.HasPrefix(st.Message(), "segment_prefix: ")) {
+				t.Fatalf("CheckPath(%q) = %v, want code %v naming segment_prefix", tc.seg, err, tc.code)
 			}
 		})
 	}

@@ -1,8 +1,11 @@
 package auth
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 func FuzzCovers(f *testing.F) {
@@ -16,21 +19,29 @@ func FuzzCovers(f *testing.F) {
 	} {
 		f.Add(s[0], s[1], s[2])
 	}
-	f.Fuzz(func(t *testing.T, role, prefix, segment string) {
+	f.Fuzz(func(t *testing.T, role, prefix, seg string) {
 		p := Principal{Role: Role(role), Prefix: prefix}
-		got := p.Covers(segment)
+		got := p.Covers(seg)
 		if p.Global() {
 			if !got {
-				t.Fatalf("global admin does not cover %q", segment)
+				t.Fatalf("global admin does not cover %q", seg)
 			}
 			return
 		}
-		// Anyone else covers exactly its prefix and what lies below it at an element boundary.
-		want := prefix != "" && (segment == prefix || strings.HasPrefix(segment, prefix+"/"))
-		if got != want {
-			t.Fatalf("%+v.Covers(%q) = %v, want %v", p, segment, got, want)
+		// Anyone else covers exactly its prefix and the paths it is an ancestor of (whole
+		// elements); a malformed prefix or segment is covered by nobody.
+		pp, perr := segment.Parse(prefix)
+		sp, serr := segment.Parse(seg)
+		want := false
+		if perr == nil && serr == nil {
+			for _, a := range sp.Ancestors() {
+				want = want || a.Equal(pp)
+			}
 		}
-		if prefix != "" && !p.Covers(prefix) {
+		if got != want {
+			t.Fatalf("%+v.Covers(%q) = %v, want %v", p, seg, got, want)
+		}
+		if perr == nil && !p.Covers(prefix) {
 			t.Fatalf("%+v does not cover its own prefix", p)
 		}
 	})
@@ -60,19 +71,22 @@ func FuzzParseTokens(f *testing.F) {
 			if p.Prefix == "" && p.Role != RoleAdmin {
 				t.Fatalf("accepted %s without prefix", p.Role)
 			}
-			if p.Prefix != "" && checkSegment(p.Prefix) != nil {
+			if _, err := segment.Parse(p.Prefix); p.Prefix != "" && err != nil {
 				t.Fatalf("accepted malformed prefix %q", p.Prefix)
 			}
 		}
 	})
 }
 
+// FuzzCheckSegment: whatever CheckSegment lets a global admin name (the root "" aside) follows
+// the segment grammar.
 func FuzzCheckSegment(f *testing.F) {
 	for _, s := range []string{"acme", "acme/eng", "a/b/c/d/e/f/g/h", "Acme", "a//b", "a/", "-a", "a_b-c"} {
 		f.Add(s)
 	}
+	root := NewContext(context.Background(), Principal{Name: "root", Role: RoleAdmin})
 	f.Fuzz(func(t *testing.T, s string) {
-		if checkSegment(s) != nil {
+		if s == "" || CheckSegment(root, "segment", s) != nil {
 			return
 		}
 		elems := strings.Split(s, "/")

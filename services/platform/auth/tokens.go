@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 // ErrInvalidTokens is wrapped by every error about the content of a token file.
@@ -129,7 +131,7 @@ func checkRecord(r TokenRecord) error {
 		}
 		return nil
 	}
-	if err := checkSegment(r.Prefix); err != nil {
+	if _, err := segment.Parse(r.Prefix); err != nil {
 		return fmt.Errorf("prefix: %w", err)
 	}
 	return nil

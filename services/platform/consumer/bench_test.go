@@ -9,6 +9,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/natstest"
+	"github.com/voix-dev/voix/services/platform/poll"
 )
 
 // BenchmarkApply measures consumer.Apply alone: one bbolt Update (two fdatasyncs) per event,
@@ -51,9 +52,12 @@ func benchConsumer(b *testing.B, workers int) {
 	b.ResetTimer()
 	begin := time.Now()
 	start(b, bb, db, c.handle, "bench", func(cfg *consumer.Config) { cfg.Workers = workers; cfg.Batch = max(cfg.Batch, 2*workers) })
-	for stored(b, db, "total") < uint64(b.N) {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(b, 10*time.Minute, time.Millisecond, func() error {
+		if n := stored(b, db, "total"); n < uint64(b.N) {
+			return fmt.Errorf("%d of %d events applied", n, b.N)
+		}
+		return nil
+	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "events/s")
 }

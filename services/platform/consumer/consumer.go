@@ -23,8 +23,8 @@ import (
 
 // ProcessedBucketName is the top-level bucket that records applied event ids, in one nested
 // bucket per durable consumer name: two consumers of one store that receive the same event
-// (say, a live consumer and a rebuild) each apply it once. Values are the time applied (Unix
-// nanoseconds, big-endian), for pruning.
+// (say, a live consumer and a rebuild) each apply it once. Values are the day applied (Unix
+// seconds of its UTC midnight, big-endian), for pruning: never the instant.
 const ProcessedBucketName = "processed_events"
 
 var processedBucket = []byte(ProcessedBucketName)

@@ -19,6 +19,8 @@ import (
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/natstest"
+	"github.com/voix-dev/voix/services/platform/poll"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/store"
 )
 
@@ -95,18 +97,23 @@ func openDB(t testing.TB) *bolt.DB {
 }
 
 func event(id string) bus.Event {
-	return bus.Event{ID: id, Type: "voix.feedback.submitted.v1", Source: "voix/feedback",
-		Subject: "voix.feedback.submitted.acme.eng", Data: []byte(id)}
+	return bus.Event{ID: id, Type: events.FeedbackSubmitted.Type, Source: events.FeedbackSubmitted.Source,
+		Subject: events.FeedbackSubmitted.Subject(segment.MustParse("acme/eng")), Data: []byte(id)}
 }
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// How long a test waits for the consumer, and how often it looks (poll.Until).
+const (
+	wait = 15 * time.Second
+	tick = 10 * time.Millisecond
+)
+
+// appliedOnce is a poll.Until check: the event id has been applied, once.
+func appliedOnce(t testing.TB, db *bolt.DB, id string) func() error {
+	return func() error {
+		if n := stored(t, db, "id:"+id); n != 1 {
+			return fmt.Errorf("event %s applied %d times, want 1", id, n)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
 	}
 }
 
@@ -115,7 +122,7 @@ func start(t testing.TB, b *bus.Bus, db *bolt.DB, h consumer.Handler, durable st
 	cfg := consumer.Config{
 		Stream:         events.Feedback.Name,
 		Durable:        durable,
-		FilterSubjects: []string{"voix.feedback.submitted.>"},
+		FilterSubjects: []string{events.FeedbackSubmitted.All()},
 		DB:             db,
 		Handle:         h,
 		RetryDelay:     20 * time.Millisecond,
@@ -156,7 +163,7 @@ func publishAgain(t testing.TB, b *bus.Bus, ev bus.Event) {
 // settled waits until the consumer has nothing pending or unacknowledged.
 func settled(t testing.TB, b *bus.Bus, durable string) {
 	t.Helper()
-	eventually(t, "consumer "+durable+" to settle", func() bool {
+	poll.Until(t, wait, tick, func() error {
 		c, err := b.JetStream().Consumer(context.Background(), events.Feedback.Name, durable)
 		if err != nil {
 			t.Fatalf("consumer info: %v", err)
@@ -165,7 +172,10 @@ func settled(t testing.TB, b *bus.Bus, durable string) {
 		if err != nil {
 			t.Fatalf("consumer info: %v", err)
 		}
-		return info.NumPending == 0 && info.NumAckPending == 0
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("consumer %s has %d messages pending and %d awaiting an ack", durable, info.NumPending, info.NumAckPending)
+		}
+		return nil
 	})
 }
 
@@ -267,7 +277,7 @@ func TestTransientFailureIsRetried(t *testing.T) {
 	start(t, b, db, c.handle, "svc")
 
 	publish(t, b, event("flaky"))
-	eventually(t, "flaky to be applied", func() bool { return stored(t, db, "id:flaky") == 1 })
+	poll.Until(t, wait, tick, appliedOnce(t, db, "flaky"))
 	settled(t, b, "svc")
 	if got := c.callsFor("flaky"); got != 3 {
 		t.Fatalf("handler called %d times for flaky, want 3", got)
@@ -293,13 +303,13 @@ func TestPermanentFailureIsTerminated(t *testing.T) {
 	publish(t, b, event("poison"))
 	// An envelope without ce-type cannot even be decoded: terminated before the handler.
 	if _, err := b.JetStream().PublishMsg(context.Background(), &nats.Msg{
-		Subject: "voix.feedback.submitted.acme",
+		Subject: events.FeedbackSubmitted.Subject(segment.MustParse("acme")),
 		Header:  nats.Header{"Nats-Msg-Id": []string{"no-type"}, "ce-id": []string{"no-type"}},
 	}); err != nil {
 		t.Fatalf("publish bad envelope: %v", err)
 	}
 	publish(t, b, event("after"))
-	eventually(t, "later event to be applied", func() bool { return stored(t, db, "id:after") == 1 })
+	poll.Until(t, wait, tick, appliedOnce(t, db, "after"))
 	// Nothing left waiting for an ack or a redelivery: a nak'd message would still count as
 	// pending an ack until redelivered and acked.
 	settled(t, b, "svc")
@@ -349,15 +359,20 @@ func TestSurvivesNATSRestart(t *testing.T) {
 	publish(t, b, event("before"))
 	settled(t, b, "svc")
 	natstest.Restart(t, s)
-	eventually(t, "client to reconnect", b.Conn().IsConnected)
+	poll.Until(t, wait, tick, func() error {
+		if !b.Conn().IsConnected() {
+			return errors.New("the client has not reconnected")
+		}
+		return nil
+	})
 
 	// Publishing right after a reconnect may race JetStream's recovery: retry briefly.
-	eventually(t, "publish after restart", func() bool {
+	poll.Until(t, wait, tick, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		return b.Publish(ctx, event("after")) == nil
+		return b.Publish(ctx, event("after"))
 	})
-	eventually(t, "event after restart to be applied", func() bool { return stored(t, db, "id:after") == 1 })
+	poll.Until(t, wait, tick, appliedOnce(t, db, "after"))
 	if got := stored(t, db, "total"); got != 2 {
 		t.Fatalf("total = %d, want 2", got)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/grpcserver"
+	"github.com/voix-dev/voix/services/platform/poll"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 )
 
@@ -291,14 +292,13 @@ func TestStopDrainsInFlightCalls(t *testing.T) {
 // waitHealthGone waits until the server refuses new calls, which shows Stop has begun.
 func (f *fixture) waitHealthGone(t *testing.T) {
 	t.Helper()
-	for i := 0; i < 3000; i++ {
+	poll.Until(t, 30*time.Second, 10*time.Millisecond, func() error {
 		resp, err := healthpb.NewHealthClient(f.cc).Check(context.Background(), &healthpb.HealthCheckRequest{Service: serviceName})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return errors.New("health still SERVING after Stop was called")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("health still SERVING after Stop was called")
+		return nil
+	})
 }
 
 func TestStopBeforeServe(t *testing.T) {

@@ -9,9 +9,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/embednats"
 	"github.com/voix-dev/voix/services/platform/natstest"
+	"github.com/voix-dev/voix/services/platform/poll"
 )
 
 // BenchmarkOutboxAddRelay measures end to end throughput: 64 writers each commit an event
@@ -40,8 +40,8 @@ func BenchmarkOutboxAddRelay(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for i := w; i < b.N; i += writers {
-						ev := bus.Event{ID: fmt.Sprintf("bench-%d-%d", b.N, i), Type: "voix.bench.v1", Source: "voix/bench",
-							Subject: "voix.feedback.bench.acme", Data: payload}
+						ev := event(fmt.Sprintf("bench-%d-%d", b.N, i))
+						ev.Data = payload
 						if err := db.Batch(func(tx *bolt.Tx) error { return o.Add(tx, ev) }); err != nil {
 							b.Errorf("add: %v", err)
 							return
@@ -50,9 +50,12 @@ func BenchmarkOutboxAddRelay(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			for pending(b, o) > 0 {
-				time.Sleep(time.Millisecond)
-			}
+			poll.Until(b, 10*time.Minute, time.Millisecond, func() error {
+				if n := pending(b, o); n > 0 {
+					return fmt.Errorf("%d events still in the outbox", n)
+				}
+				return nil
+			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 		})

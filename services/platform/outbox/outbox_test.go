@@ -17,15 +17,17 @@ import (
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/natstest"
 	"github.com/voix-dev/voix/services/platform/outbox"
+	"github.com/voix-dev/voix/services/platform/poll"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/store"
 )
 
 func event(id string) bus.Event {
 	return bus.Event{
 		ID:      id,
-		Type:    "voix.feedback.submitted.v1",
-		Source:  "voix/feedback",
-		Subject: "voix.feedback.submitted.acme.eng",
+		Type:    events.FeedbackSubmitted.Type,
+		Source:  events.FeedbackSubmitted.Source,
+		Subject: events.FeedbackSubmitted.Subject(segment.MustParse("acme/eng")),
 		Data:    []byte("payload-" + id),
 	}
 }
@@ -83,14 +85,22 @@ func add(t testing.TB, db *bolt.DB, o *outbox.Outbox, evs ...bus.Event) {
 	}
 }
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// How long a test waits for the relay, and how often it looks (poll.Until).
+const (
+	wait = 15 * time.Second
+	tick = 10 * time.Millisecond
+)
+
+// drained is a poll.Until check: the outbox is empty and the stream holds at least n messages.
+func drained(t testing.TB, o *outbox.Outbox, b *bus.Bus, n int) func() error {
+	return func() error {
+		if p := pending(t, o); p != 0 {
+			return fmt.Errorf("%d events still in the outbox", p)
 		}
-		time.Sleep(10 * time.Millisecond)
+		if got := len(stored(t, b)); got < n {
+			return fmt.Errorf("the stream holds %d messages, want at least %d", got, n)
+		}
+		return nil
 	}
 }
 
@@ -144,7 +154,7 @@ func TestCommittedAddIsPublishedOnceAndDeleted(t *testing.T) {
 	ev := event("e1")
 	ev.Time = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	add(t, db, o, ev)
-	eventually(t, "outbox to drain", func() bool { return pending(t, o) == 0 })
+	poll.Until(t, wait, tick, drained(t, o, b, 0))
 
 	msgs := stored(t, b)
 	if len(msgs) != 1 {
@@ -176,7 +186,7 @@ func TestPublishesInCommitOrder(t *testing.T) {
 		add(t, db, o, event(id))
 	}
 	run(t, o)
-	eventually(t, "outbox to drain", func() bool { return pending(t, o) == 0 })
+	poll.Until(t, wait, tick, drained(t, o, b, 0))
 	got := ids(stored(t, b))
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("stream order:\n got %v\nwant %v", got, want)
@@ -202,7 +212,7 @@ func TestRolledBackAddPublishesNothing(t *testing.T) {
 	}
 	// A later committed event proves the relay ran past the point the first would be.
 	add(t, db, o, event("marker"))
-	eventually(t, "marker to be published", func() bool { return pending(t, o) == 0 && len(stored(t, b)) > 0 })
+	poll.Until(t, wait, tick, drained(t, o, b, 1))
 	if got := ids(stored(t, b)); fmt.Sprint(got) != "[marker]" {
 		t.Fatalf("stream holds %v, want only the marker", got)
 	}
@@ -241,7 +251,7 @@ func TestBatchRetriesPublishOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	eventually(t, "outbox to drain", func() bool { return pending(t, o) == 0 && len(stored(t, b)) >= n-n/10 })
+	poll.Until(t, wait, tick, drained(t, o, b, n-n/10))
 	got := ids(stored(t, b))
 	seen := map[string]int{}
 	for _, id := range got {
@@ -281,7 +291,7 @@ func TestCrashBetweenCommitAndPublish(t *testing.T) {
 		t.Fatalf("pending after reopen = %d, want 1", n)
 	}
 	run(t, o)
-	eventually(t, "outbox to drain", func() bool { return pending(t, o) == 0 })
+	poll.Until(t, wait, tick, drained(t, o, b, 0))
 	if got := ids(stored(t, b)); fmt.Sprint(got) != "[survivor]" {
 		t.Fatalf("stream holds %v, want [survivor]", got)
 	}
@@ -302,7 +312,7 @@ func TestCrashAfterPublishBeforeDelete(t *testing.T) {
 	add(t, db, o, ev)
 
 	run(t, o)
-	eventually(t, "outbox to drain", func() bool { return pending(t, o) == 0 })
+	poll.Until(t, wait, tick, drained(t, o, b, 0))
 	if got := ids(stored(t, b)); fmt.Sprint(got) != "[twice]" {
 		t.Fatalf("stream holds %v, want one copy", got)
 	}
@@ -360,16 +370,26 @@ func testNATSDown(t *testing.T, batch bool) {
 
 	dir, port := natstest.StoreDir(t, s), natstest.Port(t, s)
 	natstest.Stop(s)
-	eventually(t, "client to see the outage", func() bool { return !b.Conn().IsConnected() })
+	poll.Until(t, wait, tick, func() error {
+		if b.Conn().IsConnected() {
+			return errors.New("the client has not seen the outage")
+		}
+		return nil
+	})
 
 	add(t, db, o, event("during-outage"))
-	eventually(t, "two failed publish attempts", func() bool { return counts.failures.Load() >= 2 })
+	poll.Until(t, wait, tick, func() error {
+		if n := counts.failures.Load(); n < 2 {
+			return fmt.Errorf("%d failed publish attempts, want at least 2", n)
+		}
+		return nil
+	})
 	if n := pending(t, o); n != 1 {
 		t.Fatalf("pending during outage = %d, want 1", n)
 	}
 
 	natstest.StartAt(t, dir, port)
-	eventually(t, "outbox to drain after NATS is back", func() bool { return pending(t, o) == 0 })
+	poll.Until(t, wait, tick, drained(t, o, b, 0))
 	if got := ids(stored(t, b)); fmt.Sprint(got) != "[during-outage]" {
 		t.Fatalf("stream holds %v, want [during-outage]", got)
 	}

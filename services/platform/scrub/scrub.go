@@ -1,4 +1,4 @@
-// Package scrub removes identifying details from free text before voix stores it (DESIGN.md,
+// Package scrub removes identifying details from free text before voix stores it (docs/design.md,
 // Anonymity): e-mail addresses (also spelled out: "jean dot dupont at acme dot com",
 // "marie(at)acme.fr", "arobase"), phone numbers, chat mentions, IBANs, payment card numbers and
 // voix follow-up codes become "[email]", "[phone]", "[mention]", "[iban]", "[card]" and

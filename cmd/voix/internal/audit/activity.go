@@ -51,13 +51,24 @@ var codeRE = regexp.MustCompile("`([A-Z2-7]{26})`")
 // weekly survey.
 func (r *run) setup(ctx context.Context) error {
 	hr := r.as(ctx, auth.RoleHR)
-	for seg, n := range r.w.segments() {
-		if _, err := r.fb.UpsertSegment(hr, &feedbackv1.UpsertSegmentRequest{Path: seg, Headcount: uint32(n)}); err != nil {
-			return fmt.Errorf("feedback UpsertSegment %s: %w", seg, err)
-		}
+	segs := r.w.segments()
+	for seg, n := range segs {
 		if _, err := r.pl.UpsertSegment(hr, &pulsev1.UpsertSegmentRequest{Path: seg, Headcount: uint32(n)}); err != nil {
 			return fmt.Errorf("pulse UpsertSegment %s: %w", seg, err)
 		}
+	}
+	// The registry reaches the feedback service as events: wait until it holds every team.
+	if err := waitFor(60*time.Second, func() error {
+		resp, err := r.fb.ListSegments(hr, &feedbackv1.ListSegmentsRequest{SegmentPrefix: org, PageSize: 1000})
+		if err != nil {
+			return err
+		}
+		if len(resp.Segments) != len(segs) {
+			return fmt.Errorf("the feedback service holds %d of the %d registered segments", len(resp.Segments), len(segs))
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	var entries []gateway.Entry
 	for _, p := range r.w.people {
@@ -392,17 +403,22 @@ func (r *run) respond(ctx context.Context, p *person, d int, wave uint32) error 
 // is what lets it tell which of them a shown number includes.
 func (r *run) settle(ctx context.Context, k events.Kind, durable string, want int) error {
 	stream, subject := k.Stream.Name, k.All()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	return waitFor(60*time.Second, func() error {
 		ok, err := r.settled(ctx, stream, durable, subject, want)
-		if err != nil {
+		if err == nil && !ok {
+			err = fmt.Errorf("sentiment has not applied %d events of %s", want, subject)
+		}
+		return err
+	})
+}
+
+// waitFor calls check until it returns nil, or returns its last error after wait.
+func waitFor(wait time.Duration, check func() error) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := check()
+		if err == nil || time.Now().After(deadline) {
 			return err
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sentiment did not apply %d events of %s within 60 s", want, subject)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

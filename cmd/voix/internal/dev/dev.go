@@ -30,7 +30,7 @@ import (
 	"github.com/voix-dev/voix/services/sentiment"
 )
 
-// Config configures a dev suite. Zero values take the defaults of DESIGN.md (Running).
+// Config configures a dev suite. Zero values take the defaults of docs/design.md (Running).
 type Config struct {
 	// DataDir holds everything: NATS under nats/, one store per service, tokens.json. Default
 	// "./data".

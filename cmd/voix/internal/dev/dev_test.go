@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -25,6 +26,12 @@ import (
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
+	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/poll"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -47,7 +54,7 @@ func startSuite(t *testing.T, dir string, k int) *Suite {
 	return s
 }
 
-// updates collects SentimentUpdated events as the HR portal user receives them.
+// updates collects SentimentUpdated events in the order one connection receives them.
 type updates struct {
 	mu  sync.Mutex
 	got []*eventsv1.SentimentUpdated
@@ -59,6 +66,41 @@ func (u *updates) snapshot() []*eventsv1.SentimentUpdated {
 	return append([]*eventsv1.SentimentUpdated(nil), u.got...)
 }
 
+// before returns the updates received before the first one of seg, and whether that one came.
+func (u *updates) before(seg string) ([]*eventsv1.SentimentUpdated, bool) {
+	got := u.snapshot()
+	for i, ev := range got {
+		if ev.Aggregate.Segment == seg {
+			return got[:i], true
+		}
+	}
+	return nil, false
+}
+
+// collect subscribes nc to subjects and collects the updates they carry.
+func collect(t *testing.T, nc *nats.Conn, subjects []string) *updates {
+	t.Helper()
+	u := &updates{}
+	for _, subj := range subjects {
+		if _, err := nc.Subscribe(subj, func(m *nats.Msg) {
+			var ev eventsv1.SentimentUpdated
+			if err := proto.Unmarshal(m.Data, &ev); err != nil {
+				t.Errorf("undecodable update on %s: %v", m.Subject, err)
+				return
+			}
+			u.mu.Lock()
+			u.got = append(u.got, &ev)
+			u.mu.Unlock()
+		}); err != nil {
+			t.Fatalf("subscribe %s: %v", subj, err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	return u
+}
+
 // subscribePortal connects as the portal user and subscribes to the org and everything below.
 // NATS's ">" needs at least one more token, so the org's own aggregate has its own subject.
 func subscribePortal(t *testing.T, s *Suite, org string) *updates {
@@ -68,25 +110,70 @@ func subscribePortal(t *testing.T, s *Suite, org string) *updates {
 		t.Fatalf("portal connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	u := &updates{}
-	for _, subj := range []string{"voix.sentiment.updated." + org, "voix.sentiment.updated." + org + ".>"} {
-		if _, err := nc.Subscribe(subj, func(m *nats.Msg) {
-			var ev eventsv1.SentimentUpdated
-			if err := proto.Unmarshal(m.Data, &ev); err != nil {
-				t.Errorf("portal got undecodable update on %s: %v", m.Subject, err)
-				return
-			}
-			u.mu.Lock()
-			u.got = append(u.got, &ev)
-			u.mu.Unlock()
-		}); err != nil {
-			t.Fatalf("portal subscribe %s: %v", subj, err)
+	return collect(t, nc, events.SentimentUpdated.Filters(segment.MustParse(org)))
+}
+
+// subscribeAllUpdates collects every SentimentUpdated of every organisation, as the services'
+// NATS user. The sentiment service publishes them all from one connection, so this sees them
+// in the order they were released.
+func subscribeAllUpdates(t *testing.T, s *Suite) *updates {
+	t.Helper()
+	nc, err := nats.Connect(s.NATSURL(), nats.UserInfo(s.Tokens.NATSServicesUser, s.Tokens.NATSServicesPassword))
+	if err != nil {
+		t.Fatalf("services connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return collect(t, nc, []string{events.SentimentUpdated.All()})
+}
+
+// markerOrg is an organisation of its own for markers: it sorts after every organisation the
+// tests use, and the publisher releases the trees of one flush in organisation order.
+const markerOrg = "zz-marker"
+
+// releaseMarker makes the sentiment service release an aggregate of markerOrg, and returns its
+// segment: k people answer a survey there, their responses published straight to the PULSE
+// stream with contributor tags made with the suite's secret (dir is its data dir).
+//
+// Everything the sentiment service applied before these responses were published is released
+// (or held back) in the same flush as the marker or an earlier one, and the publisher releases
+// the trees of one flush in organisation order and publishes its updates in commit order: an
+// update that was going to be released for it comes before the marker's.
+func releaseMarker(t *testing.T, s *Suite, dir string, k int) string {
+	t.Helper()
+	secret, err := anonymity.SecretSource{File: host.DefaultSecretFile(dir)}.Load()
+	if err != nil {
+		t.Fatalf("load the suite's secret: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := bus.Connect(ctx, bus.Config{URL: s.NATSURL(), User: s.Tokens.NATSServicesUser, Password: s.Tokens.NATSServicesPassword})
+	if err != nil {
+		t.Fatalf("services connect: %v", err)
+	}
+	defer b.Close()
+	seg := segment.MustParse(markerOrg)
+	at := time.Now()
+	for i := range k {
+		ref := fmt.Sprintf("marker-%d", i)
+		m := &eventsv1.ResponseSubmitted{
+			ResponseId: ref, SurveyId: "marker", Wave: 1, Segment: seg.String(),
+			Answers: []*eventsv1.ScoredAnswer{{QuestionId: "q", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE,
+				Dimension: commonv1.Dimension_DIMENSION_WORKLOAD, Value: 4}},
+			SubmittedDay: timestamppb.New(bus.Day(at)),
+		}
+		for _, c := range secret.Contributors(ref, seg, at) {
+			m.Contributors = append(m.Contributors, &eventsv1.ContributorTag{Segment: c.Segment, Window: c.Window, Tag: c.Tag})
+		}
+		data, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatalf("marshal marker response: %v", err)
+		}
+		if err := b.Publish(ctx, bus.Event{ID: events.RespondedID(ref), Type: events.PulseResponded.Type,
+			Source: events.PulseResponded.Source, Subject: events.PulseResponded.Subject(seg), Time: at, Data: data}); err != nil {
+			t.Fatalf("publish marker response: %v", err)
 		}
 	}
-	if err := nc.Flush(); err != nil {
-		t.Fatalf("portal flush: %v", err)
-	}
-	return u
+	return seg.String()
 }
 
 // scoredCounter counts ItemScored events: once n have arrived, every comment before them has
@@ -100,7 +187,7 @@ func scoredCounter(t *testing.T, s *Suite) func() int {
 	t.Cleanup(nc.Close)
 	var mu sync.Mutex
 	n := 0
-	if _, err := nc.Subscribe("voix.sentiment.scored.>", func(*nats.Msg) { mu.Lock(); n++; mu.Unlock() }); err != nil {
+	if _, err := nc.Subscribe(events.SentimentScored.All(), func(*nats.Msg) { mu.Lock(); n++; mu.Unlock() }); err != nil {
 		t.Fatalf("subscribe scored: %v", err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -123,14 +210,19 @@ func submit(t *testing.T, s *Suite, c feedbackv1.FeedbackServiceClient, seg, ref
 	return resp
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// How long a test waits for the suite, and how often it looks (poll.Until).
+const (
+	wait = 20 * time.Second
+	tick = 20 * time.Millisecond
+)
+
+// scoredN is a poll.Until check: n comments have been scored.
+func scoredN(scored func() int, n int) func() error {
+	return func() error {
+		if got := scored(); got != n {
+			return fmt.Errorf("%d comments scored, want %d", got, n)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
 	}
 }
 
@@ -157,8 +249,10 @@ func TestMinimumGroupCountsPeopleNotComments(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startSuite(t, t.TempDir(), 5)
+			dir := t.TempDir()
+			s := startSuite(t, dir, 5)
 			portal := subscribePortal(t, s, "acme")
+			released := subscribeAllUpdates(t, s)
 			scored := scoredCounter(t, s)
 			c := feedbackClient(t, s)
 			for i, ref := range tc.refs {
@@ -166,31 +260,51 @@ func TestMinimumGroupCountsPeopleNotComments(t *testing.T) {
 			}
 			// Every comment scored means every comment went through the rollups; the updates
 			// they caused were committed in the same transactions and follow in order.
-			waitFor(t, "all comments scored", func() bool { return scored() == len(tc.refs) })
+			poll.Until(t, wait, tick, scoredN(scored, len(tc.refs)))
+			// Whatever the comments were going to release comes before the marker's update:
+			// once it is here, nothing more of theirs is on its way.
+			marker := releaseMarker(t, s, dir, 5)
+			var before []*eventsv1.SentimentUpdated
+			poll.Until(t, wait, tick, func() error {
+				var ok bool
+				if before, ok = released.before(marker); !ok {
+					return fmt.Errorf("no update of the marker %s yet", marker)
+				}
+				return nil
+			})
 			if len(tc.published) > 0 {
-				waitFor(t, "updates for "+strings.Join(tc.published, ", "), func() bool {
+				poll.Until(t, wait, tick, func() error {
 					seen := map[string]bool{}
 					for _, u := range portal.snapshot() {
 						if u.Aggregate.People == tc.want && u.Aggregate.Dimension == 0 {
 							seen[u.Aggregate.Segment] = true
 						}
 					}
-					return len(seen) == len(tc.published)
+					if len(seen) != len(tc.published) {
+						return fmt.Errorf("the portal received updates of 5 people for %v, want %s", seen, strings.Join(tc.published, ", "))
+					}
+					return nil
 				})
-			} else {
-				// Give a wrongly published update the time to arrive before asserting none did.
-				time.Sleep(500 * time.Millisecond)
 			}
-			for _, u := range portal.snapshot() {
-				a := u.Aggregate
-				if a.Hidden || int(a.People) < 5 {
-					t.Errorf("portal received an aggregate below k: %s people=%d hidden=%v", a.Segment, a.People, a.Hidden)
+			acme := segment.MustParse("acme")
+			var mine []*eventsv1.SentimentUpdated
+			for _, u := range before {
+				if segment.MustParse(u.Aggregate.Segment).Within(acme) {
+					mine = append(mine, u)
 				}
-				if len(tc.published) == 0 {
-					t.Errorf("portal received %s with people=%d; want nothing", a.Segment, a.People)
-				}
-				if a.People == tc.want && a.Count != uint32(len(tc.refs)) {
-					t.Errorf("%s: count=%d, want %d comments", a.Segment, a.Count, len(tc.refs))
+			}
+			for who, got := range map[string][]*eventsv1.SentimentUpdated{"the sentiment service published": mine, "the portal received": portal.snapshot()} {
+				for _, u := range got {
+					a := u.Aggregate
+					if a.Hidden || int(a.People) < 5 {
+						t.Errorf("%s an aggregate below k: %s people=%d hidden=%v", who, a.Segment, a.People, a.Hidden)
+					}
+					if len(tc.published) == 0 {
+						t.Errorf("%s %s with people=%d; want nothing", who, a.Segment, a.People)
+					}
+					if a.People == tc.want && a.Count != uint32(len(tc.refs)) {
+						t.Errorf("%s %s: count=%d, want %d comments", who, a.Segment, a.Count, len(tc.refs))
+					}
 				}
 			}
 		})
@@ -207,7 +321,7 @@ func TestPortalCannotReadComments(t *testing.T) {
 		t.Fatalf("portal connect: %v", err)
 	}
 	defer nc.Close()
-	sub, err := nc.SubscribeSync("voix.feedback.>")
+	sub, err := nc.SubscribeSync(events.Feedback.Subjects)
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
@@ -218,12 +332,25 @@ func TestPortalCannotReadComments(t *testing.T) {
 			t.Fatalf("want a permissions violation, got %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("the server accepted the portal user's subscription to voix.feedback.>")
+		t.Fatalf("the server accepted the portal user's subscription to %s", events.Feedback.Subjects)
 	}
-	// And nothing is delivered to it, even when a comment is submitted.
-	submit(t, s, feedbackClient(t, s), "acme/eng", "U1", "Les outils sont lents")
-	if m, err := sub.NextMsg(500 * time.Millisecond); err == nil {
-		t.Fatalf("portal received a comment on %s", m.Subject)
+	// And nothing is delivered to it, even when comments are submitted. Five people comment,
+	// so that their aggregate is released to the portal, on the same connection: the server
+	// queued any copy of a comment for the portal when the comment was published, before the
+	// sentiment service could read it, so it would be there before the aggregate.
+	updates := collect(t, nc, events.SentimentUpdated.Filters(segment.MustParse("acme")))
+	c := feedbackClient(t, s)
+	for i := range 5 {
+		submit(t, s, c, "acme/eng", fmt.Sprintf("U%d", i), "Les outils sont lents")
+	}
+	poll.Until(t, wait, tick, func() error {
+		if _, ok := updates.before("acme/eng"); !ok {
+			return errors.New("the portal has not received the aggregate of acme/eng")
+		}
+		return nil
+	})
+	if n, _, err := sub.Pending(); err != nil || n != 0 {
+		t.Fatalf("the portal's subscription to %s holds %d messages (%v), want none", events.Feedback.Subjects, n, err)
 	}
 }
 
@@ -233,7 +360,7 @@ func TestCrashBetweenCommitAndPublishDeliversOnce(t *testing.T) {
 	c := feedbackClient(t, s)
 	scored := scoredCounter(t, s)
 	submit(t, s, c, "acme/eng", "U1", "Great team, I feel valued")
-	waitFor(t, "first comment scored", func() bool { return scored() == 1 })
+	poll.Until(t, wait, tick, scoredN(scored, 1))
 
 	// NATS dies: the submission is still acknowledged, because it only needs the local commit.
 	s.NATS.Shutdown()
@@ -271,7 +398,7 @@ func waitForCount(t *testing.T, s *Suite, seg string, want uint32) *commonv1.Agg
 	c := sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, s.Sentiment.Addr()))
 	ctx := servicetest.WithToken(context.Background(), s.Tokens.HR)
 	var last *sentimentv1.GetSentimentResponse
-	waitFor(t, fmt.Sprintf("%s to count %d comments", seg, want), func() bool {
+	poll.Until(t, wait, tick, func() error {
 		resp, err := c.GetSentiment(ctx, &sentimentv1.GetSentimentRequest{Segment: seg})
 		if err != nil {
 			t.Fatalf("GetSentiment(%s): %v", seg, err)
@@ -280,7 +407,10 @@ func waitForCount(t *testing.T, s *Suite, seg string, want uint32) *commonv1.Agg
 		if resp.Aggregate.Count > want {
 			t.Fatalf("%s counts %d comments, want %d: an event was counted twice", seg, resp.Aggregate.Count, want)
 		}
-		return resp.Aggregate.Count == want
+		if resp.Aggregate.Count != want {
+			return fmt.Errorf("%s counts %d comments, want %d", seg, resp.Aggregate.Count, want)
+		}
+		return nil
 	})
 	return last.Aggregate
 }
@@ -300,11 +430,11 @@ func redeliverLastFeedbackEvent(t *testing.T, s *Suite) {
 		t.Fatalf("jetstream: %v", err)
 	}
 	ctx := context.Background()
-	stream, err := js.Stream(ctx, "FEEDBACK")
+	stream, err := js.Stream(ctx, events.Feedback.Name)
 	if err != nil {
-		t.Fatalf("stream FEEDBACK: %v", err)
+		t.Fatalf("stream %s: %v", events.Feedback.Name, err)
 	}
-	last, err := stream.GetLastMsgForSubject(ctx, "voix.feedback.submitted.>")
+	last, err := stream.GetLastMsgForSubject(ctx, events.FeedbackSubmitted.All())
 	if err != nil {
 		t.Fatalf("last feedback event: %v", err)
 	}
@@ -368,9 +498,9 @@ func TestSubmitterRefIsStoredNowhere(t *testing.T) {
 			t.Fatalf("/feedback %s: HTTP %d %q", text, code, answer)
 		}
 	}
-	waitFor(t, "comments scored", func() bool { return scored() == 2 })
+	poll.Until(t, wait, tick, scoredN(scored, 2))
 	// The response has been through the sentiment consumer once the HR view counts it.
-	waitAcked(t, s, "PULSE", "sentiment-pulse", 1)
+	waitAcked(t, s, events.Pulse.Name, events.DurableSentimentPulse, 1)
 	if resp.FollowUpToken == "" {
 		t.Fatal("no follow-up token returned")
 	}
@@ -433,12 +563,18 @@ func waitAcked(t *testing.T, s *Suite, stream, durable string, n uint64) {
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	waitFor(t, fmt.Sprintf("%s/%s to ack %d messages", stream, durable, n), func() bool {
+	poll.Until(t, wait, tick, func() error {
 		c, err := js.Consumer(context.Background(), stream, durable)
 		if err != nil {
-			return false
+			return fmt.Errorf("consumer %s/%s: %w", stream, durable, err)
 		}
 		info, err := c.Info(context.Background())
-		return err == nil && info.AckFloor.Consumer >= n
+		if err != nil {
+			return fmt.Errorf("consumer %s/%s: %w", stream, durable, err)
+		}
+		if info.AckFloor.Consumer < n {
+			return fmt.Errorf("%s/%s acknowledged %d messages, want %d", stream, durable, info.AckFloor.Consumer, n)
+		}
+		return nil
 	})
 }

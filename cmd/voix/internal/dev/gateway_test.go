@@ -16,6 +16,8 @@ import (
 	"time"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/poll"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -37,17 +39,31 @@ func TestGatewayCarriesASlashCommandToFeedback(t *testing.T) {
 		t.Fatalf("feedback: HTTP %d %q", code, text)
 	}
 	// Through feedback, the FEEDBACK stream and the sentiment service.
-	waitFor(t, "the comment scored", func() bool { return scored() == 1 })
+	poll.Until(t, wait, tick, scoredN(scored, 1))
 }
 
-// registerTeam sets a segment's headcount in the feedback service as hr, which makes it a team
-// a chat user may pick.
+// registerTeam sets a segment's headcount in the segment registry (the pulse service) as hr,
+// which makes it a team a chat user may pick once the feedback service has its copy.
 func registerTeam(t *testing.T, s *Suite, path string, headcount uint32) {
 	t.Helper()
 	hr := servicetest.WithToken(context.Background(), s.Tokens.HR)
-	if _, err := feedbackClient(t, s).UpsertSegment(hr, &feedbackv1.UpsertSegmentRequest{Path: path, Headcount: headcount}); err != nil {
+	pc := pulsev1.NewPulseServiceClient(servicetest.Dial(t, s.Pulse.Addr()))
+	if _, err := pc.UpsertSegment(hr, &pulsev1.UpsertSegmentRequest{Path: path, Headcount: headcount}); err != nil {
 		t.Fatalf("UpsertSegment(%s): %v", path, err)
 	}
+	fc := feedbackClient(t, s)
+	poll.Until(t, wait, tick, func() error {
+		resp, err := fc.ListSegments(hr, &feedbackv1.ListSegmentsRequest{SegmentPrefix: path})
+		if err != nil {
+			return fmt.Errorf("feedback ListSegments(%s): %w", path, err)
+		}
+		for _, seg := range resp.Segments {
+			if seg.Path == path && seg.Headcount == headcount {
+				return nil
+			}
+		}
+		return fmt.Errorf("the feedback service has no copy of %s with headcount %d yet: %v", path, headcount, resp.Segments)
+	})
 }
 
 // slashCommand posts /feedback text for chat user user, signed with secret, and returns the

@@ -26,7 +26,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Dimension is one of the fixed dimensions of employee experience (DESIGN.md, Dimensions).
+// Dimension is one of the fixed dimensions of employee experience (docs/design.md, Dimensions).
 // Questions, comments and aggregates carry them.
 type Dimension int32
 

@@ -147,7 +147,7 @@ type Feedback struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id of the comment.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Segment the comment is shown under (see DESIGN.md, comment threshold).
+	// Segment the comment is shown under (see docs/design.md, comment threshold).
 	Segment string `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
 	// Text after scrubbing.
 	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`

@@ -1,66 +1,95 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
-// UnsafePutHeadcount sets the headcount of segment path.
-func UnsafePutHeadcount(tx *bolt.Tx, path string, n uint32) error {
+// Headcount is the service's copy of a segment's entry in the segment registry, which the
+// pulse service owns.
+type Headcount struct {
+	// People is the segment's headcount; 0 means unregistered. An unregistered segment keeps
+	// its record, so that its version is remembered.
+	People uint32
+	// Version is the registry's version of the entry; 0 for a headcount set before the
+	// registry moved to the pulse service.
+	Version uint64
+}
+
+const headcountSize = 4 + 8
+
+func decodeHeadcount(path, v []byte) (Headcount, error) {
+	if len(v) != headcountSize {
+		return Headcount{}, fmt.Errorf("store: headcount of %s has %d bytes, want %d", path, len(v), headcountSize)
+	}
+	return Headcount{People: binary.BigEndian.Uint32(v), Version: binary.BigEndian.Uint64(v[4:])}, nil
+}
+
+func encodeHeadcount(h Headcount) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(make([]byte, 0, headcountSize), h.People), h.Version)
+}
+
+// UnsafePutHeadcount stores the entry of segment path.
+func UnsafePutHeadcount(tx WriteTx, path segment.Path, h Headcount) error {
+	bk, err := Headcounts.writable(tx)
+	if err != nil {
+		return err
+	}
+	return bk.Put([]byte(path.String()), encodeHeadcount(h))
+}
+
+// GetHeadcount returns the entry of segment path, and false when there is none.
+func GetHeadcount(tx ReadTx, path segment.Path) (Headcount, bool, error) {
+	bk, err := Headcounts.in(tx)
+	if err != nil {
+		return Headcount{}, false, err
+	}
+	v := bk.Get([]byte(path.String()))
+	if v == nil {
+		return Headcount{}, false, nil
+	}
+	h, err := decodeHeadcount([]byte(path.String()), v)
+	return h, err == nil, err
+}
+
+// ScanHeadcounts calls fn for each registered segment (headcount not zero) within prefix, the
+// prefix itself included, in path order, starting after the path after (the zero Path for the
+// start), until fn returns false.
+func ScanHeadcounts(tx ReadTx, prefix, after segment.Path, fn func(path segment.Path, n uint32) bool) error {
 	bk, err := Headcounts.in(tx)
 	if err != nil {
 		return err
 	}
-	return bk.Put([]byte(path), binary.BigEndian.AppendUint32(nil, n))
-}
-
-// UnsafeHeadcount returns the headcount of segment path, 0 when unknown.
-func UnsafeHeadcount(tx *bolt.Tx, path string) (uint32, error) {
-	bk, err := Headcounts.in(tx)
-	if err != nil {
-		return 0, err
-	}
-	v := bk.Get([]byte(path))
-	switch len(v) {
-	case 0:
-		return 0, nil
-	case 4:
-		return binary.BigEndian.Uint32(v), nil
-	}
-	return 0, fmt.Errorf("store: headcount of %s has %d bytes, want 4", path, len(v))
-}
-
-// UnsafeScanHeadcounts calls fn for each segment within prefix (the prefix itself included)
-// whose headcount is set and not zero, in path order, starting after the path after ("" for
-// the start), until fn returns false.
-func UnsafeScanHeadcounts(tx *bolt.Tx, prefix, after string, fn func(path string, n uint32) bool) error {
-	bk, err := Headcounts.in(tx)
-	if err != nil {
-		return err
-	}
+	// Every path within prefix starts with its bytes: they bound the scan. Which of those paths
+	// are within it ("acme/eng-x" is not within "acme/eng") is the segment package's answer.
+	lo := []byte(prefix.String())
 	c := bk.Cursor()
-	k, v := c.Seek([]byte(prefix))
-	if after != "" {
-		k, v = c.Seek([]byte(after))
-		if string(k) == after {
+	k, v := c.Seek(lo)
+	if !after.IsZero() && bytes.Compare([]byte(after.String()), lo) >= 0 {
+		k, v = c.Seek([]byte(after.String()))
+		if string(k) == after.String() {
 			k, v = c.Next()
 		}
 	}
-	for ; k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
-		if len(k) > len(prefix) && k[len(prefix)] != '/' {
-			continue // "acme/eng-x" is not within "acme/eng"
+	for ; k != nil && bytes.HasPrefix(k, lo); k, v = c.Next() {
+		p, err := segment.Parse(string(k))
+		if err != nil {
+			return fmt.Errorf("store: headcount key %q: %w", k, err)
 		}
-		if len(v) != 4 {
-			return fmt.Errorf("store: headcount of %s has %d bytes, want 4", k, len(v))
-		}
-		n := binary.BigEndian.Uint32(v)
-		if n == 0 {
+		if !p.Within(prefix) {
 			continue
 		}
-		if !fn(string(k), n) {
+		h, err := decodeHeadcount(k, v)
+		if err != nil {
+			return err
+		}
+		if h.People == 0 {
+			continue
+		}
+		if !fn(p, h.People) {
 			return nil
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // ShuffleSize is the length of the keyed shuffle value in a by_day key.
@@ -37,17 +35,17 @@ func SplitDayKey(prefix, k []byte) (time.Time, string, bool) {
 }
 
 // UnsafePutDayKey indexes a comment in by_day.
-func UnsafePutDayKey(tx *bolt.Tx, key []byte) error {
-	bk, err := ByDay.in(tx)
+func UnsafePutDayKey(tx WriteTx, key []byte) error {
+	bk, err := ByDay.writable(tx)
 	if err != nil {
 		return err
 	}
 	return bk.Put(key, nil)
 }
 
-// UnsafeScanDays calls fn with each by_day key under prefix from start on (from the first if
+// ScanDays calls fn with each by_day key under prefix from start on (from the first if
 // start is nil), in key order, until fn returns false. The key is only valid during the call.
-func UnsafeScanDays(tx *bolt.Tx, prefix, start []byte, fn func(k []byte) (bool, error)) error {
+func ScanDays(tx ReadTx, prefix, start []byte, fn func(k []byte) (bool, error)) error {
 	bk, err := ByDay.in(tx)
 	if err != nil {
 		return err
@@ -78,9 +76,9 @@ func markKey(kind DeadlineKind) []byte {
 	return []byte{'d', 'e', 'a', 'd', 'l', 'i', 'n', 'e', '/', byte('0' + kind)}
 }
 
-// UnsafeDeadlineMark returns the last day of comments whose deadline of kind was checked; zero
+// DeadlineMark returns the last day of comments whose deadline of kind was checked; zero
 // before the first check.
-func UnsafeDeadlineMark(tx *bolt.Tx, kind DeadlineKind) (time.Time, error) {
+func DeadlineMark(tx ReadTx, kind DeadlineKind) (time.Time, error) {
 	bk, err := Meta.in(tx)
 	if err != nil {
 		return time.Time{}, err
@@ -93,17 +91,17 @@ func UnsafeDeadlineMark(tx *bolt.Tx, kind DeadlineKind) (time.Time, error) {
 }
 
 // UnsafeSetDeadlineMark records that comments made up to day had their deadline of kind checked.
-func UnsafeSetDeadlineMark(tx *bolt.Tx, kind DeadlineKind, day time.Time) error {
-	bk, err := Meta.in(tx)
+func UnsafeSetDeadlineMark(tx WriteTx, kind DeadlineKind, day time.Time) error {
+	bk, err := Meta.writable(tx)
 	if err != nil {
 		return err
 	}
 	return bk.Put(markKey(kind), binary.BigEndian.AppendUint64(nil, uint64(day.Unix())))
 }
 
-// UnsafeScanDayRange calls fn with every comment, of every organisation, made on a day in
+// ScanDayRange calls fn with every comment, of every organisation, made on a day in
 // (after, upTo]. A zero after means from the first day.
-func UnsafeScanDayRange(tx *bolt.Tx, after, upTo time.Time, fn func(day time.Time, id string) error) error {
+func ScanDayRange(tx ReadTx, after, upTo time.Time, fn func(day time.Time, id string) error) error {
 	bk, err := ByDay.in(tx)
 	if err != nil {
 		return err

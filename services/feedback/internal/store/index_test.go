@@ -9,7 +9,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
 )
 
@@ -20,7 +19,7 @@ func open(t *testing.T) *bolt.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := store.Init(db, func(*bolt.Tx, *feedbackv1.Feedback) error { return nil }); err != nil {
+	if err := store.Init(db, func(store.WriteTx, *store.Comment) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -49,7 +48,7 @@ func TestScanDayRangeCoversEveryOrganisation(t *testing.T) {
 	scan := func(after, upTo time.Time) []string {
 		var got []string
 		err := db.View(func(tx *bolt.Tx) error {
-			return store.UnsafeScanDayRange(tx, after, upTo, func(day time.Time, id string) error {
+			return store.ScanDayRange(tx, after, upTo, func(day time.Time, id string) error {
 				if want := fmt.Sprintf("-%d", int(day.Sub(d0).Hours()/24)); id[len(id)-2:] != want {
 					t.Errorf("id %s given with day %v", id, day)
 				}
@@ -93,7 +92,7 @@ func TestMostPeopleCountsDistinctTagsWithinAMonth(t *testing.T) {
 	}
 	_ = db.View(func(tx *bolt.Tx) error {
 		for seg, want := range map[string]int{"acme/eng": 3, "acme/engineering": 2, "acme": 0} {
-			if n, err := store.UnsafeMostPeople(tx, seg); err != nil || n != want {
+			if n, err := store.MostPeople(tx, seg); err != nil || n != want {
 				t.Errorf("MostPeople(%s) = %d, %v; want %d", seg, n, err, want)
 			}
 		}

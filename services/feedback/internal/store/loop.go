@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Loop is the part of a comment's workflow state that readers do not see as such: the days it
@@ -38,8 +36,8 @@ func getDay(b []byte) time.Time {
 	return time.Unix(int64(v), 0).UTC()
 }
 
-// UnsafeGetLoop returns the loop state of comment id; a comment without one has the zero Loop.
-func UnsafeGetLoop(tx *bolt.Tx, id string) (Loop, error) {
+// GetLoop returns the loop state of comment id; a comment without one has the zero Loop.
+func GetLoop(tx ReadTx, id string) (Loop, error) {
 	bk, err := Loops.in(tx)
 	if err != nil {
 		return Loop{}, err
@@ -55,8 +53,8 @@ func UnsafeGetLoop(tx *bolt.Tx, id string) (Loop, error) {
 }
 
 // UnsafePutLoop stores the loop state of comment id.
-func UnsafePutLoop(tx *bolt.Tx, id string, l Loop) error {
-	bk, err := Loops.in(tx)
+func UnsafePutLoop(tx WriteTx, id string, l Loop) error {
+	bk, err := Loops.writable(tx)
 	if err != nil {
 		return err
 	}

@@ -1,25 +1,37 @@
 // Package store owns the feedback service's bbolt layout: comments and their threads, the
 // hashes of follow-up tokens, the index of comments by day (listings, statistics, deadlines),
-// routing rules, headcounts, and the keyed tags that stand in for people (idempotency, rate
-// limits, upvotes, distinct-people counts). Buckets are typed values; helpers whose name starts with
-// Unsafe need the caller's transaction (etcd style), so that a handler can put a comment, its
-// indexes and its outbox event in one commit.
+// routing rules, the copy of the segment registry's headcounts, and the keyed tags that stand
+// in for people (idempotency, rate limits, upvotes, distinct-people counts).
 //
-// Layout (all keys and values are bytes; proto values use deterministic marshalling; "day" is
-// a UTC midnight as big-endian Unix seconds):
+// Records are this package's own types (Comment, Message, Rule, Headcount, Loop), never the
+// API's or the events' messages: the service maps them at its edge, a comment only through
+// its placement, which decides the segment readers see. So the API, the events and the disk
+// change independently, and a comment's author segment is named as such: on disk it never sits
+// in a field that, in the API, means the segment a comment is shown under.
 //
-//	meta           "schema" -> "2"; "deadline/<kind>" -> day (comments made up to it were checked)
-//	comments       feedback id (random) -> feedbackv1.Feedback, segment = the author's own segment
-//	loops          feedback id -> Loop (acknowledge and close days, owner set by hr)
-//	messages       feedback id + 0x00 + big-endian seq -> feedbackv1.Message
+// Buckets are typed values. Reads take a ReadTx (any transaction); helpers whose name starts
+// with Unsafe write, and need the caller's write transaction (etcd style), so that a handler
+// can put a comment, its indexes and its outbox event in one commit.
+//
+// Layout, schema 3 (all keys and values are bytes; "day" is a UTC midnight as big-endian Unix
+// seconds; JSON records keep days as "2006-01-02", so they cannot hold an instant):
+//
+//	meta           "schema" -> "3"; "deadline/<kind>" -> day (comments made up to it were checked)
+//	comments       feedback id (random) -> Comment as JSON, with author_segment
+//	loops          feedback id -> Loop: ack day, close day, 1 byte owner set by hr
+//	messages       feedback id + 0x00 + big-endian seq -> Message as JSON
 //	follow_ups     sha256(follow-up token) -> feedback id
 //	idempotency    Tag("feedback/idempotency/"+key, ref) -> big-endian unix expiry (8 bytes) + feedback id
 //	by_day         org + 0x00 + ^day (8 bytes, newest first) + shuffle (8 bytes) + feedback id -> empty
 //	rate_limits    Tag(DayScope("feedback/rate", day), ref) -> big-endian unix expiry (8 bytes) + count (4 bytes)
 //	upvotes        Tag("feedback/upvote/"+feedback id, ref) -> empty
 //	people         segment + 0x00 + month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref) -> empty
-//	routing_rules  rule id (random) -> feedbackv1.RoutingRule
-//	headcounts     segment path -> big-endian uint32
+//	routing_rules  rule id (random) -> Rule as JSON
+//	headcounts     segment path -> big-endian uint32 headcount + big-endian uint64 registry version
+//
+// Schema 2 kept feedbackv1.Feedback (whose segment was the author's), feedbackv1.Message and
+// feedbackv1.RoutingRule as deterministic protobuf, and headcounts as a bare big-endian
+// uint32; Init migrates it (migrate2). Schema 1 lacked the indexes (migrate1).
 //
 // Nothing here holds a submitter ref, or a tag of one that joins two comments: idempotency
 // tags are scoped to one key and expire, rate-limit tags to one day and expire, upvote tags to
@@ -34,13 +46,23 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
-
-	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 )
 
 // SchemaVersion is the layout described in the package comment.
-const SchemaVersion = "2"
+const SchemaVersion = "3"
+
+// ReadTx is what a read needs of a transaction: its buckets. A *bolt.Tx of View, Update or
+// Batch is one.
+type ReadTx interface {
+	Bucket(name []byte) *bolt.Bucket
+}
+
+// WriteTx is a transaction the Unsafe helpers write in: the caller's Update or Batch, which
+// commits their changes together with the caller's own.
+type WriteTx interface {
+	ReadTx
+	Writable() bool
+}
 
 // Bucket is a top-level bbolt bucket of the feedback store.
 type Bucket []byte
@@ -67,15 +89,19 @@ func Buckets() []Bucket {
 		RateLimits, Upvotes, People, RoutingRules, Headcounts}
 }
 
-// ErrNotFound is returned for a comment, rule or token that does not exist.
+// ErrNotFound is returned for a comment or rule that does not exist.
 var ErrNotFound = errors.New("not found")
 
 var schemaKey = []byte("schema")
 
-// Init creates the buckets and records the schema version, or checks it on an existing store.
-// A version 1 store (the submit path alone) is migrated in place: its comments get the index
-// entries that version 2 writes at submission, computed by reindex.
-func Init(db *bolt.DB, reindex func(tx *bolt.Tx, c *feedbackv1.Feedback) error) error {
+// Reindex writes the index entries of a stored comment; the service's, since the by-day key
+// holds a keyed hash only it can compute. Init calls it when it migrates a schema 1 store.
+type Reindex func(tx WriteTx, c *Comment) error
+
+// Init creates the buckets and records the schema version, or checks it on an existing store
+// and migrates an older one in place, one version after the other, in one transaction: a
+// failed migration leaves the file as it was.
+func Init(db *bolt.DB, reindex Reindex) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		for _, b := range Buckets() {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -83,43 +109,35 @@ func Init(db *bolt.DB, reindex func(tx *bolt.Tx, c *feedbackv1.Feedback) error) 
 			}
 		}
 		meta := tx.Bucket(Meta)
-		switch v := meta.Get(schemaKey); {
-		case v == nil:
+		v := meta.Get(schemaKey)
+		if v == nil {
 			return meta.Put(schemaKey, []byte(SchemaVersion))
-		case string(v) == "1":
-			if err := migrate1(tx, reindex); err != nil {
-				return err
-			}
-			return meta.Put(schemaKey, []byte(SchemaVersion))
-		case string(v) != SchemaVersion:
-			return fmt.Errorf("store: schema version %q, this build reads %q: migrate or restore a matching backup", v, SchemaVersion)
 		}
-		return nil
+		for version := string(v); version != SchemaVersion; {
+			m, ok := migrations[version]
+			if !ok {
+				return fmt.Errorf("store: schema version %q, this build reads %q: migrate or restore a matching backup", version, SchemaVersion)
+			}
+			if err := m.run(tx, reindex); err != nil {
+				return fmt.Errorf("store: migrate schema %s to %s: %w", version, m.to, err)
+			}
+			version = m.to
+		}
+		return meta.Put(schemaKey, []byte(SchemaVersion))
 	})
 }
 
-// migrate1 gives every comment of a version 1 store its version 2 entries.
-func migrate1(tx *bolt.Tx, reindex func(tx *bolt.Tx, c *feedbackv1.Feedback) error) error {
-	var ids []string
-	if err := tx.Bucket(Comments).ForEach(func(k, _ []byte) error {
-		ids = append(ids, string(k))
-		return nil
-	}); err != nil {
-		return err
+// Schema returns the schema version recorded in the store, "" before Init.
+func Schema(tx ReadTx) string {
+	bk := tx.Bucket(Meta)
+	if bk == nil {
+		return ""
 	}
-	for _, id := range ids {
-		c, err := UnsafeGetComment(tx, id)
-		if err != nil {
-			return err
-		}
-		if err := reindex(tx, c); err != nil {
-			return fmt.Errorf("store: migrate comment %s: %w", id, err)
-		}
-	}
-	return nil
+	return string(bk.Get(schemaKey))
 }
 
-func (b Bucket) in(tx *bolt.Tx) (*bolt.Bucket, error) {
+// in returns bucket b of tx for reading.
+func (b Bucket) in(tx ReadTx) (*bolt.Bucket, error) {
 	bk := tx.Bucket(b)
 	if bk == nil {
 		return nil, fmt.Errorf("store: bucket %q missing: open the store with Init", b)
@@ -127,52 +145,25 @@ func (b Bucket) in(tx *bolt.Tx) (*bolt.Bucket, error) {
 	return bk, nil
 }
 
-var marshal = proto.MarshalOptions{Deterministic: true}
-
-// UnsafePutComment stores c under c.Id.
-func UnsafePutComment(tx *bolt.Tx, c *feedbackv1.Feedback) error {
-	bk, err := Comments.in(tx)
-	if err != nil {
-		return err
+// writable returns bucket b of tx for writing.
+func (b Bucket) writable(tx WriteTx) (*bolt.Bucket, error) {
+	if !tx.Writable() {
+		return nil, fmt.Errorf("store: write to %q in a read-only transaction", b)
 	}
-	if c.GetId() == "" {
-		return errors.New("store: comment without id")
-	}
-	data, err := marshal.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("store: encode comment %s: %w", c.Id, err)
-	}
-	return bk.Put([]byte(c.Id), data)
-}
-
-// UnsafeGetComment returns the comment id, or ErrNotFound.
-func UnsafeGetComment(tx *bolt.Tx, id string) (*feedbackv1.Feedback, error) {
-	bk, err := Comments.in(tx)
-	if err != nil {
-		return nil, err
-	}
-	data := bk.Get([]byte(id))
-	if data == nil {
-		return nil, fmt.Errorf("%w: feedback %q", ErrNotFound, id)
-	}
-	c := &feedbackv1.Feedback{}
-	if err := proto.Unmarshal(data, c); err != nil {
-		return nil, fmt.Errorf("store: decode comment %s: %w", id, err)
-	}
-	return c, nil
+	return b.in(tx)
 }
 
 // UnsafePutFollowUp maps the hash of a follow-up token to its comment.
-func UnsafePutFollowUp(tx *bolt.Tx, tokenHash []byte, id string) error {
-	bk, err := FollowUps.in(tx)
+func UnsafePutFollowUp(tx WriteTx, tokenHash []byte, id string) error {
+	bk, err := FollowUps.writable(tx)
 	if err != nil {
 		return err
 	}
 	return bk.Put(bytes.Clone(tokenHash), []byte(id))
 }
 
-// UnsafeFollowUp returns the comment id a token hash opens, or "" when none.
-func UnsafeFollowUp(tx *bolt.Tx, tokenHash []byte) (string, error) {
+// FollowUp returns the comment id a token hash opens, or "" when none.
+func FollowUp(tx ReadTx, tokenHash []byte) (string, error) {
 	bk, err := FollowUps.in(tx)
 	if err != nil {
 		return "", err
@@ -181,8 +172,8 @@ func UnsafeFollowUp(tx *bolt.Tx, tokenHash []byte) (string, error) {
 }
 
 // UnsafePutIdempotency records that the request tagged tag created comment id, until expires.
-func UnsafePutIdempotency(tx *bolt.Tx, tag []byte, id string, expires time.Time) error {
-	bk, err := Idempotency.in(tx)
+func UnsafePutIdempotency(tx WriteTx, tag []byte, id string, expires time.Time) error {
+	bk, err := Idempotency.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -190,9 +181,9 @@ func UnsafePutIdempotency(tx *bolt.Tx, tag []byte, id string, expires time.Time)
 	return bk.Put(bytes.Clone(tag), append(v, id...))
 }
 
-// UnsafeIdempotency returns the comment a request tagged tag created, or "" when there is none
-// or its record expired before now.
-func UnsafeIdempotency(tx *bolt.Tx, tag []byte, now time.Time) (string, error) {
+// IdempotencyRecord returns the comment a request tagged tag created, or "" when there is
+// none or its record expired before now.
+func IdempotencyRecord(tx ReadTx, tag []byte, now time.Time) (string, error) {
 	bk, err := Idempotency.in(tx)
 	if err != nil {
 		return "", err
@@ -227,7 +218,7 @@ func prune(db *bolt.DB, b Bucket, now time.Time, limit int) (int, error) {
 	n := 0
 	err := db.Update(func(tx *bolt.Tx) error {
 		n = 0
-		bk, err := b.in(tx)
+		bk, err := b.writable(tx)
 		if err != nil {
 			return err
 		}

@@ -5,15 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // UnsafeCountSubmission counts one comment against the rate-limit counter tag (one person and
 // one day) and reports whether it stays within limit. Past the limit it counts nothing. The
 // counter expires at expires, when its day is over.
-func UnsafeCountSubmission(tx *bolt.Tx, tag []byte, now, expires time.Time, limit uint32) (bool, error) {
-	bk, err := RateLimits.in(tx)
+func UnsafeCountSubmission(tx WriteTx, tag []byte, now, expires time.Time, limit uint32) (bool, error) {
+	bk, err := RateLimits.writable(tx)
 	if err != nil {
 		return false, err
 	}
@@ -34,8 +32,8 @@ func UnsafeCountSubmission(tx *bolt.Tx, tag []byte, now, expires time.Time, limi
 }
 
 // UnsafeAddVote records the vote tag and reports whether it is new.
-func UnsafeAddVote(tx *bolt.Tx, tag []byte) (bool, error) {
-	bk, err := Upvotes.in(tx)
+func UnsafeAddVote(tx WriteTx, tag []byte) (bool, error) {
+	bk, err := Upvotes.writable(tx)
 	if err != nil {
 		return false, err
 	}
@@ -48,8 +46,8 @@ func UnsafeAddVote(tx *bolt.Tx, tag []byte) (bool, error) {
 func peoplePrefix(seg string) []byte { return append([]byte(seg), 0) }
 
 // UnsafeAddPerson records that the person tagged tag commented in seg during month.
-func UnsafeAddPerson(tx *bolt.Tx, seg, month string, tag []byte) error {
-	bk, err := People.in(tx)
+func UnsafeAddPerson(tx WriteTx, seg, month string, tag []byte) error {
+	bk, err := People.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -60,10 +58,10 @@ func UnsafeAddPerson(tx *bolt.Tx, seg, month string, tag []byte) error {
 	return bk.Put(k, nil)
 }
 
-// UnsafeMostPeople returns the largest number of distinct people who commented in seg (or
+// MostPeople returns the largest number of distinct people who commented in seg (or
 // below it) within one month. Tags of different months cannot be joined, so this is a lower
 // bound of the people behind seg's comments: what a minimum group size may safely rely on.
-func UnsafeMostPeople(tx *bolt.Tx, seg string) (int, error) {
+func MostPeople(tx ReadTx, seg string) (int, error) {
 	bk, err := People.in(tx)
 	if err != nil {
 		return 0, err

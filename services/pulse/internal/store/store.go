@@ -1,25 +1,29 @@
 // Package store owns the pulse service's bbolt layout: surveys and their audience index, the
-// idempotency keys of CreateSurvey, segment headcounts, the "already answered" markers and the
-// anonymous responses. Buckets are typed values; helpers whose name starts with Unsafe need the
-// caller's transaction (etcd style), so that a handler can put an entity, its markers and its
-// outbox record in one commit.
+// idempotency keys of CreateSurvey, the segment registry, the "already answered" markers and
+// the anonymous responses. Its records are its own types (records.go), which the service maps
+// to and from the API and event messages. Buckets are typed values. Reads take a ReadTx, any
+// transaction; functions whose name starts with Unsafe write, and need the caller's write
+// transaction (etcd style), so that a handler can put an entity, its markers and its outbox
+// record in one commit.
 //
-// Layout (all keys and values are bytes; proto values use deterministic marshalling):
+// Layout (all keys and values are bytes; records are JSON):
 //
-//	meta             "schema" -> "1"
-//	surveys          survey id -> pulsev1.Survey (normalised, waves without the derived Closed)
-//	survey_audience  audience path + 0x00 + survey id -> empty (prefix scans for lists and pending)
+//	meta             "schema" -> "2"
+//	surveys          survey id -> Survey (waves without the derived Closed)
+//	survey_audience  audience path + 0x00 + survey id -> empty (scans for lists and pending)
 //	survey_keys      caller name + 0x00 + idempotency key -> survey id + 0x00 + sha256(request)
-//	segments         segment path -> pulsev1.Segment
+//	segments         segment path -> Segment (headcount, version, last set)
 //	markers          Tag(WaveScope(survey, wave), ref) -> Tag(idempotency scope, ref) or empty
-//	responses        survey id + 0x00 + big-endian wave + random response id -> eventsv1.ResponseSubmitted
-//	                 (without contributor tags)
+//	responses        survey id + 0x00 + big-endian wave + random response id -> Response
 //	schedules        survey id -> big-endian uint32 last wave announced open, last announced closed
-//	                 (added within schema 1: Init creates it on older files)
 //	wave_headcounts  survey id + 0x00 + big-endian wave -> JSON {segment path: headcount} under the
-//	                 audience when the closed wave's results were first read (added within schema 1)
+//	                 audience when the closed wave's results were first read
 //	invitations      Tag("pulse/invite/" + survey id, ref) -> big-endian unix seconds opens, closes
-//	                 (lifecycle surveys; added within schema 1 like schedules)
+//	                 (lifecycle surveys)
+//
+// Schema 1 had the same buckets and keys, but stored API and event messages as values
+// (pulsev1.Survey, pulsev1.Segment, eventsv1.ResponseSubmitted) and no segment versions. Init
+// migrates it (migrate.go).
 //
 // Markers and responses share no key or value: the marker says "this person answered this wave",
 // the response says "someone in this segment answered this", and nothing joins them.
@@ -34,14 +38,23 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
-	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
-	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 // SchemaVersion is the layout described in the package comment.
-const SchemaVersion = "1"
+const SchemaVersion = "2"
+
+// ReadTx is what a read needs of a transaction: *bolt.Tx, read-only or writable.
+type ReadTx interface {
+	Bucket(name []byte) *bolt.Bucket
+}
+
+// WriteTx is a writable transaction (*bolt.Tx of Update or Batch): what Unsafe functions need.
+type WriteTx interface {
+	ReadTx
+	Writable() bool
+}
 
 // Bucket is a top-level bbolt bucket of the pulse store.
 type Bucket []byte
@@ -65,12 +78,20 @@ func Buckets() []Bucket {
 	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations, WaveHeadcounts}
 }
 
-func (b Bucket) in(tx *bolt.Tx) (*bolt.Bucket, error) {
+func (b Bucket) in(tx ReadTx) (*bolt.Bucket, error) {
 	bk := tx.Bucket(b)
 	if bk == nil {
 		return nil, fmt.Errorf("store: bucket %q missing: open the store with Init", b)
 	}
 	return bk, nil
+}
+
+// writable is b in a transaction that may write.
+func (b Bucket) writable(tx WriteTx) (*bolt.Bucket, error) {
+	if !tx.Writable() {
+		return nil, fmt.Errorf("store: write to %q in a read-only transaction", b)
+	}
+	return b.in(tx)
 }
 
 // Errors callers test with errors.Is.
@@ -81,8 +102,11 @@ var (
 	ErrSchema = errors.New("store: unsupported schema version")
 )
 
+var schemaKey = []byte("schema")
+
 // Init creates the buckets and records the schema version, or checks it on an existing file.
-func Init(db *bolt.DB) error {
+// A schema 1 file is migrated in place with v1's conversions, in the same transaction.
+func Init(db *bolt.DB, v1 V1) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		for _, name := range Buckets() {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -90,9 +114,14 @@ func Init(db *bolt.DB) error {
 			}
 		}
 		meta := tx.Bucket(Meta)
-		switch v := meta.Get([]byte("schema")); {
+		switch v := meta.Get(schemaKey); {
 		case v == nil:
-			return meta.Put([]byte("schema"), []byte(SchemaVersion))
+			return meta.Put(schemaKey, []byte(SchemaVersion))
+		case string(v) == "1":
+			if err := migrate1(tx, v1); err != nil {
+				return err
+			}
+			return meta.Put(schemaKey, []byte(SchemaVersion))
 		case string(v) != SchemaVersion:
 			return fmt.Errorf("%w: file has %q, this build reads %q", ErrSchema, v, SchemaVersion)
 		}
@@ -100,67 +129,80 @@ func Init(db *bolt.DB) error {
 	})
 }
 
-var marshal = proto.MarshalOptions{Deterministic: true}
-
 // --- surveys ---
 
-// UnsafeGetSurvey reads a survey; ErrNotFound when absent.
-func UnsafeGetSurvey(tx *bolt.Tx, id string) (*pulsev1.Survey, error) {
+// GetSurvey reads a survey; ErrNotFound when absent.
+func GetSurvey(tx ReadTx, id string) (Survey, error) {
 	bk, err := Surveys.in(tx)
 	if err != nil {
-		return nil, err
+		return Survey{}, err
 	}
 	v := bk.Get([]byte(id))
 	if v == nil {
-		return nil, fmt.Errorf("survey %q: %w", id, ErrNotFound)
+		return Survey{}, fmt.Errorf("%w: survey %q", ErrNotFound, id)
 	}
-	s := &pulsev1.Survey{}
-	// proto.Unmarshal copies what it keeps, so the value may be used after the tx ends.
-	if err := proto.Unmarshal(v, s); err != nil {
-		return nil, fmt.Errorf("store: decode survey %q: %w", id, err)
+	var s Survey
+	if err := decode(fmt.Sprintf("survey %q", id), v, &s); err != nil {
+		return Survey{}, err
 	}
 	return s, nil
 }
 
-// UnsafePutSurvey stores s under s.Id and indexes it by audience. The audience of a stored
+// UnsafePutSurvey stores s under s.ID and indexes it by audience. The audience of a stored
 // survey never changes, so the index entry is written once.
-func UnsafePutSurvey(tx *bolt.Tx, s *pulsev1.Survey) error {
-	if s.GetId() == "" || s.GetAudience() == "" {
-		return errors.New("store: a survey needs an id and an audience")
+func UnsafePutSurvey(tx WriteTx, s Survey) error {
+	if s.ID == "" {
+		return errors.New("store: a survey needs an id")
 	}
-	v, err := marshal.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("store: encode survey %q: %w", s.Id, err)
+	if _, err := segment.Parse(s.Audience); err != nil {
+		return fmt.Errorf("store: survey %q: audience: %w", s.ID, err)
 	}
-	bk, err := Surveys.in(tx)
-	if err != nil {
-		return err
-	}
-	if err := bk.Put([]byte(s.Id), v); err != nil {
-		return fmt.Errorf("store: put survey %q: %w", s.Id, err)
-	}
-	idx, err := SurveyAudience.in(tx)
+	v, err := encode(fmt.Sprintf("survey %q", s.ID), s)
 	if err != nil {
 		return err
 	}
-	return idx.Put(audienceKey(s.Audience, s.Id), nil)
+	bk, err := Surveys.writable(tx)
+	if err != nil {
+		return err
+	}
+	if err := bk.Put([]byte(s.ID), v); err != nil {
+		return fmt.Errorf("store: put survey %q: %w", s.ID, err)
+	}
+	idx, err := SurveyAudience.writable(tx)
+	if err != nil {
+		return err
+	}
+	return idx.Put(audienceKey(s.Audience, s.ID), nil)
 }
 
 func audienceKey(audience, id string) []byte {
 	return append(append([]byte(audience), 0), id...)
 }
 
-// UnsafeSurveysWithAudience returns the surveys whose audience is exactly path.
-func UnsafeSurveysWithAudience(tx *bolt.Tx, path string) ([]*pulsev1.Survey, error) {
+// splitAudienceKey returns the audience and survey id of an index key.
+func splitAudienceKey(k []byte) (segment.Path, string, error) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 {
+		return segment.Path{}, "", fmt.Errorf("store: malformed audience index key %q", k)
+	}
+	aud, err := segment.Parse(string(k[:i]))
+	if err != nil {
+		return segment.Path{}, "", fmt.Errorf("store: audience index key %q: %w", k, err)
+	}
+	return aud, string(k[i+1:]), nil
+}
+
+// SurveysWithAudience returns the surveys whose audience is exactly path.
+func SurveysWithAudience(tx ReadTx, path segment.Path) ([]Survey, error) {
 	idx, err := SurveyAudience.in(tx)
 	if err != nil {
 		return nil, err
 	}
-	prefix := append([]byte(path), 0)
-	var out []*pulsev1.Survey
+	prefix := append([]byte(path.String()), 0)
+	var out []Survey
 	c := idx.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		s, err := UnsafeGetSurvey(tx, string(k[len(prefix):]))
+		s, err := GetSurvey(tx, string(k[len(prefix):]))
 		if err != nil {
 			return nil, err
 		}
@@ -169,45 +211,77 @@ func UnsafeSurveysWithAudience(tx *bolt.Tx, path string) ([]*pulsev1.Survey, err
 	return out, nil
 }
 
-// UnsafeListSurveys returns up to limit surveys whose audience is prefix or below it, in
-// (audience, id) order, starting after the cursor after (nil: from the start). next is the
-// cursor of the following page, nil at the end.
-func UnsafeListSurveys(tx *bolt.Tx, prefix string, after []byte, limit int) (_ []*pulsev1.Survey, next []byte, _ error) {
+// ListSurveys returns up to limit surveys whose audience covers prefix or is within it (a
+// survey of acme/eng is listed for acme/eng/platform, and for acme), in the order of their
+// index keys, starting after the index key after (nil: from the start). next is the index key
+// of the last survey returned when more follow, nil at the end. Since the cursor is a key,
+// surveys created between two pages are listed or not by where they sort, but none listed
+// before is repeated or skipped.
+func ListSurveys(tx ReadTx, prefix segment.Path, after []byte, limit int) (_ []Survey, next []byte, _ error) {
+	if prefix.IsZero() {
+		return nil, nil, errors.New("store: ListSurveys needs a prefix")
+	}
 	idx, err := SurveyAudience.in(tx)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Index keys under prefix start with prefix+0x00 (the prefix itself) or prefix+"/" (below
-	// it). Other keys sharing the string prefix ("acme-corp" for "acme") are skipped.
-	p := []byte(prefix)
-	c := idx.Cursor()
-	k, _ := c.Seek(p)
-	if after != nil {
-		if k, _ = c.Seek(after); k != nil && bytes.Equal(k, after) {
-			k, _ = c.Next()
+	// The keys to visit, in key order: each ancestor's own surveys (its path and 0x00, which
+	// sorts before any longer path), then every key spelled with the prefix. Within is the
+	// judge of what is listed; the spans only bound the scan.
+	var spans [][]byte // each span is the keys that start with it
+	for _, a := range prefix.Ancestors() {
+		if a.Equal(prefix) {
+			spans = append(spans, []byte(a.String()))
+		} else {
+			spans = append(spans, append([]byte(a.String()), 0))
 		}
 	}
-	var out []*pulsev1.Survey
-	for ; k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-		rest := k[len(p):]
-		if len(rest) == 0 || (rest[0] != 0 && rest[0] != '/') {
-			continue
+	var out []Survey
+	var last []byte
+	c := idx.Cursor()
+	for _, span := range spans {
+		var k []byte
+		if after != nil && bytes.Compare(after, span) >= 0 {
+			if k, _ = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, _ = c.Next()
+			}
+		} else {
+			k, _ = c.Seek(span)
 		}
-		if len(out) == limit {
-			return out, next, nil // there is at least one more
+		for ; k != nil && bytes.HasPrefix(k, span); k, _ = c.Next() {
+			aud, id, err := splitAudienceKey(k)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !aud.Within(prefix) && !prefix.Within(aud) {
+				continue // "acme-corp" for "acme": spelled alike, not related
+			}
+			if len(out) == limit {
+				return out, last, nil // there is at least one more
+			}
+			s, err := GetSurvey(tx, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, s)
+			last = bytes.Clone(k)
 		}
-		i := bytes.IndexByte(k, 0)
-		if i < 0 {
-			return nil, nil, fmt.Errorf("store: malformed audience index key %q", k)
-		}
-		s, err := UnsafeGetSurvey(tx, string(k[i+1:]))
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, s)
-		next = bytes.Clone(k)
 	}
 	return out, nil, nil
+}
+
+// SurveyIDs lists the ids of every stored survey.
+func SurveyIDs(tx ReadTx) ([]string, error) {
+	bk, err := Surveys.in(tx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = bk.ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out, err
 }
 
 // --- CreateSurvey idempotency ---
@@ -224,8 +298,8 @@ func surveyKeyKey(caller, key string) []byte {
 	return append(append([]byte(caller), 0), key...)
 }
 
-// UnsafeGetSurveyKey reads what (caller, key) points to; ErrNotFound when unused.
-func UnsafeGetSurveyKey(tx *bolt.Tx, caller, key string) (SurveyKey, error) {
+// GetSurveyKey reads what (caller, key) points to; ErrNotFound when unused.
+func GetSurveyKey(tx ReadTx, caller, key string) (SurveyKey, error) {
 	bk, err := SurveyKeys.in(tx)
 	if err != nil {
 		return SurveyKey{}, err
@@ -242,8 +316,8 @@ func UnsafeGetSurveyKey(tx *bolt.Tx, caller, key string) (SurveyKey, error) {
 }
 
 // UnsafePutSurveyKey records that (caller, key) created sk.SurveyID.
-func UnsafePutSurveyKey(tx *bolt.Tx, caller, key string, sk SurveyKey) error {
-	bk, err := SurveyKeys.in(tx)
+func UnsafePutSurveyKey(tx WriteTx, caller, key string, sk SurveyKey) error {
+	bk, err := SurveyKeys.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -251,43 +325,73 @@ func UnsafePutSurveyKey(tx *bolt.Tx, caller, key string, sk SurveyKey) error {
 	return bk.Put(surveyKeyKey(caller, key), v)
 }
 
-// --- segments ---
+// --- segment registry ---
 
-// UnsafePutSegment stores a segment's admin record.
-func UnsafePutSegment(tx *bolt.Tx, s *pulsev1.Segment) error {
-	v, err := marshal.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("store: encode segment %q: %w", s.GetPath(), err)
-	}
+// GetSegment reads a segment's registry entry, and whether there is one.
+func GetSegment(tx ReadTx, path segment.Path) (Segment, bool, error) {
 	bk, err := Segments.in(tx)
+	if err != nil {
+		return Segment{}, false, err
+	}
+	v := bk.Get([]byte(path.String()))
+	if v == nil {
+		return Segment{}, false, nil
+	}
+	var s Segment
+	if err := decode(fmt.Sprintf("segment %q", path), v, &s); err != nil {
+		return Segment{}, false, err
+	}
+	return s, true, nil
+}
+
+// UnsafePutSegment stores a segment's registry entry.
+func UnsafePutSegment(tx WriteTx, path segment.Path, s Segment) error {
+	if path.IsZero() {
+		return errors.New("store: a segment needs a path")
+	}
+	v, err := encode(fmt.Sprintf("segment %q", path), s)
 	if err != nil {
 		return err
 	}
-	return bk.Put([]byte(s.GetPath()), v)
+	bk, err := Segments.writable(tx)
+	if err != nil {
+		return err
+	}
+	return bk.Put([]byte(path.String()), v)
 }
 
-// UnsafeGetSegment reads a segment's admin record; ErrNotFound when never set.
-func UnsafeGetSegment(tx *bolt.Tx, path string) (*pulsev1.Segment, error) {
+// HeadcountsUnder returns the headcount of prefix and of every segment within it that has a
+// registry entry, by path.
+func HeadcountsUnder(tx ReadTx, prefix segment.Path) (map[string]uint32, error) {
 	bk, err := Segments.in(tx)
 	if err != nil {
 		return nil, err
 	}
-	v := bk.Get([]byte(path))
-	if v == nil {
-		return nil, fmt.Errorf("segment %q: %w", path, ErrNotFound)
+	out := map[string]uint32{}
+	p := []byte(prefix.String())
+	c := bk.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		path, err := segment.Parse(string(k))
+		if err != nil {
+			return nil, fmt.Errorf("store: segment key %q: %w", k, err)
+		}
+		if !path.Within(prefix) {
+			continue // "acme-corp" for "acme"
+		}
+		var s Segment
+		if err := decode(fmt.Sprintf("segment %q", k), v, &s); err != nil {
+			return nil, err
+		}
+		out[path.String()] = s.Headcount
 	}
-	s := &pulsev1.Segment{}
-	if err := proto.Unmarshal(v, s); err != nil {
-		return nil, fmt.Errorf("store: decode segment %q: %w", path, err)
-	}
-	return s, nil
+	return out, nil
 }
 
 // --- markers ---
 
-// UnsafeGetMarker returns the value stored under a marker tag, and whether there is one. The
+// GetMarker returns the value stored under a marker tag, and whether there is one. The
 // value is copied.
-func UnsafeGetMarker(tx *bolt.Tx, tag []byte) ([]byte, bool, error) {
+func GetMarker(tx ReadTx, tag []byte) ([]byte, bool, error) {
 	bk, err := Markers.in(tx)
 	if err != nil {
 		return nil, false, err
@@ -301,8 +405,8 @@ func UnsafeGetMarker(tx *bolt.Tx, tag []byte) ([]byte, bool, error) {
 
 // UnsafePutMarker stores a marker. value may be empty (no idempotency key was given); it is
 // stored as an empty, non-nil value so that the marker exists.
-func UnsafePutMarker(tx *bolt.Tx, tag, value []byte) error {
-	bk, err := Markers.in(tx)
+func UnsafePutMarker(tx WriteTx, tag, value []byte) error {
+	bk, err := Markers.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -320,29 +424,24 @@ func ResponsePrefix(surveyID string, wave uint32) []byte {
 	return binary.BigEndian.AppendUint32(k, wave)
 }
 
-// UnsafePutResponse stores an anonymous response. Its contributor tags are dropped: they only
-// travel in the event, where the aggregator needs them.
-func UnsafePutResponse(tx *bolt.Tx, r *eventsv1.ResponseSubmitted) error {
-	if r.GetResponseId() == "" || r.GetSurveyId() == "" || r.GetWave() == 0 {
+// UnsafePutResponse stores an anonymous response.
+func UnsafePutResponse(tx WriteTx, r Response) error {
+	if r.ID == "" || r.SurveyID == "" || r.Wave == 0 {
 		return errors.New("store: a response needs an id, a survey and a wave")
 	}
-	if len(r.Contributors) > 0 {
-		r = proto.CloneOf(r)
-		r.Contributors = nil
-	}
-	v, err := marshal.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("store: encode response: %w", err)
-	}
-	bk, err := Responses.in(tx)
+	v, err := encode("response", r)
 	if err != nil {
 		return err
 	}
-	return bk.Put(append(ResponsePrefix(r.SurveyId, r.Wave), r.ResponseId...), v)
+	bk, err := Responses.writable(tx)
+	if err != nil {
+		return err
+	}
+	return bk.Put(append(ResponsePrefix(r.SurveyID, r.Wave), r.ID...), v)
 }
 
-// UnsafeCountResponses counts the responses stored for one wave.
-func UnsafeCountResponses(tx *bolt.Tx, surveyID string, wave uint32) (int, error) {
+// CountResponses counts the responses stored for one wave.
+func CountResponses(tx ReadTx, surveyID string, wave uint32) (int, error) {
 	bk, err := Responses.in(tx)
 	if err != nil {
 		return 0, err
@@ -356,10 +455,9 @@ func UnsafeCountResponses(tx *bolt.Tx, surveyID string, wave uint32) (int, error
 	return n, nil
 }
 
-// UnsafeForEachResponse calls fn with each response stored for one wave, in key order (random
-// ids, so no order of arrival). fn must not keep the transaction's memory: the response is
-// decoded into a fresh value.
-func UnsafeForEachResponse(tx *bolt.Tx, surveyID string, wave uint32, fn func(*eventsv1.ResponseSubmitted) error) error {
+// ForEachResponse calls fn with each response stored for one wave, in key order (random ids,
+// so no order of arrival). Each response is decoded afresh: fn may keep it.
+func ForEachResponse(tx ReadTx, surveyID string, wave uint32, fn func(Response) error) error {
 	bk, err := Responses.in(tx)
 	if err != nil {
 		return err
@@ -367,9 +465,9 @@ func UnsafeForEachResponse(tx *bolt.Tx, surveyID string, wave uint32, fn func(*e
 	p := ResponsePrefix(surveyID, wave)
 	c := bk.Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		r := &eventsv1.ResponseSubmitted{}
-		if err := proto.Unmarshal(v, r); err != nil {
-			return fmt.Errorf("store: decode response %q: %w", k, err)
+		r := Response{ID: string(k[len(p):]), SurveyID: surveyID, Wave: wave}
+		if err := decode(fmt.Sprintf("response %q", k), v, &r); err != nil {
+			return err
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -378,31 +476,8 @@ func UnsafeForEachResponse(tx *bolt.Tx, surveyID string, wave uint32, fn func(*e
 	return nil
 }
 
-// UnsafeHeadcountsUnder returns the headcount of prefix and of every segment below it that has
-// an admin record.
-func UnsafeHeadcountsUnder(tx *bolt.Tx, prefix string) (map[string]uint32, error) {
-	bk, err := Segments.in(tx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]uint32{}
-	p := []byte(prefix)
-	c := bk.Cursor()
-	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		if len(k) > len(p) && k[len(p)] != '/' {
-			continue // "acme-corp" for "acme"
-		}
-		s := &pulsev1.Segment{}
-		if err := proto.Unmarshal(v, s); err != nil {
-			return nil, fmt.Errorf("store: decode segment %q: %w", k, err)
-		}
-		out[s.Path] = s.Headcount
-	}
-	return out, nil
-}
-
-// UnsafeHasResponses reports whether any response to the survey is stored.
-func UnsafeHasResponses(tx *bolt.Tx, surveyID string) (bool, error) {
+// HasResponses reports whether any response to the survey is stored.
+func HasResponses(tx ReadTx, surveyID string) (bool, error) {
 	bk, err := Responses.in(tx)
 	if err != nil {
 		return false, err
@@ -410,20 +485,6 @@ func UnsafeHasResponses(tx *bolt.Tx, surveyID string) (bool, error) {
 	p := append([]byte(surveyID), 0)
 	k, _ := bk.Cursor().Seek(p)
 	return k != nil && bytes.HasPrefix(k, p), nil
-}
-
-// UnsafeSurveyIDs lists the ids of every stored survey.
-func UnsafeSurveyIDs(tx *bolt.Tx) ([]string, error) {
-	bk, err := Surveys.in(tx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	err = bk.ForEach(func(k, _ []byte) error {
-		out = append(out, string(k))
-		return nil
-	})
-	return out, err
 }
 
 // --- scheduler ---
@@ -437,8 +498,8 @@ type ScheduleState struct {
 	Closed uint32
 }
 
-// UnsafeGetScheduleState reads a survey's scheduler state; the zero state when none.
-func UnsafeGetScheduleState(tx *bolt.Tx, surveyID string) (ScheduleState, error) {
+// GetScheduleState reads a survey's scheduler state; the zero state when none.
+func GetScheduleState(tx ReadTx, surveyID string) (ScheduleState, error) {
 	bk, err := Schedules.in(tx)
 	if err != nil {
 		return ScheduleState{}, err
@@ -454,8 +515,8 @@ func UnsafeGetScheduleState(tx *bolt.Tx, surveyID string) (ScheduleState, error)
 }
 
 // UnsafePutScheduleState stores a survey's scheduler state.
-func UnsafePutScheduleState(tx *bolt.Tx, surveyID string, st ScheduleState) error {
-	bk, err := Schedules.in(tx)
+func UnsafePutScheduleState(tx WriteTx, surveyID string, st ScheduleState) error {
+	bk, err := Schedules.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -470,8 +531,8 @@ type Invitation struct {
 	Opens, Closes time.Time
 }
 
-// UnsafeGetInvitation reads the invitation under tag, and whether there is one.
-func UnsafeGetInvitation(tx *bolt.Tx, tag []byte) (Invitation, bool, error) {
+// GetInvitation reads the invitation under tag, and whether there is one.
+func GetInvitation(tx ReadTx, tag []byte) (Invitation, bool, error) {
 	bk, err := Invitations.in(tx)
 	if err != nil {
 		return Invitation{}, false, err
@@ -490,8 +551,8 @@ func UnsafeGetInvitation(tx *bolt.Tx, tag []byte) (Invitation, bool, error) {
 }
 
 // UnsafePutInvitation stores an invitation under tag, to the second.
-func UnsafePutInvitation(tx *bolt.Tx, tag []byte, inv Invitation) error {
-	bk, err := Invitations.in(tx)
+func UnsafePutInvitation(tx WriteTx, tag []byte, inv Invitation) error {
+	bk, err := Invitations.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -501,8 +562,8 @@ func UnsafePutInvitation(tx *bolt.Tx, tag []byte, inv Invitation) error {
 
 // --- headcounts frozen per wave ---
 
-// UnsafeGetWaveHeadcounts reads the headcounts frozen for a wave, and whether there are any.
-func UnsafeGetWaveHeadcounts(tx *bolt.Tx, surveyID string, wave uint32) (map[string]uint32, bool, error) {
+// GetWaveHeadcounts reads the headcounts frozen for a wave, and whether there are any.
+func GetWaveHeadcounts(tx ReadTx, surveyID string, wave uint32) (map[string]uint32, bool, error) {
 	bk, err := WaveHeadcounts.in(tx)
 	if err != nil {
 		return nil, false, err
@@ -519,8 +580,8 @@ func UnsafeGetWaveHeadcounts(tx *bolt.Tx, surveyID string, wave uint32) (map[str
 }
 
 // UnsafePutWaveHeadcounts freezes a wave's headcounts.
-func UnsafePutWaveHeadcounts(tx *bolt.Tx, surveyID string, wave uint32, m map[string]uint32) error {
-	bk, err := WaveHeadcounts.in(tx)
+func UnsafePutWaveHeadcounts(tx WriteTx, surveyID string, wave uint32, m map[string]uint32) error {
+	bk, err := WaveHeadcounts.writable(tx)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ package alert
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -28,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
@@ -170,33 +170,64 @@ func alertKey(a *eventsv1.SentimentAlert) []byte {
 	return append(k, a.AlertId...)
 }
 
-// List returns the alerts of prefix and its subtree, newest first, skipping the first offset.
-func List(tx *bolt.Tx, prefix string, offset, limit int) ([]*eventsv1.SentimentAlert, bool, error) {
-	var all []*eventsv1.SentimentAlert
+// sortTimeSize is the size of the time part of a SortKey.
+const sortTimeSize = 8
+
+// SortKey is a's place in a listing: newest first, then by id. The time is the raise instant's Unix
+// nanoseconds, sign bit flipped (so that signed order is byte order) and inverted (so that the
+// newest comes first). A listing carries the key of the last alert it returned in its page
+// token, and the next page starts after it, so alerts raised in between (all newer) neither
+// shift nor repeat the rest.
+func SortKey(a *eventsv1.SentimentAlert) []byte {
+	k := binary.BigEndian.AppendUint64(nil, ^(uint64(a.RaisedAt.AsTime().UnixNano()) ^ 1<<63))
+	return append(k, a.AlertId...)
+}
+
+// ValidSortKey reports whether b has the shape of a SortKey: a time and a non-empty id.
+func ValidSortKey(b []byte) bool { return len(b) > sortTimeSize }
+
+// List returns up to limit alerts of prefix and its subtree that come after the sort key after
+// (nil for the first page), newest first (SortKey order), and whether more follow.
+func List(tx *bolt.Tx, prefix segment.Path, after []byte, limit int) ([]*eventsv1.SentimentAlert, bool, error) {
+	type listed struct {
+		key []byte
+		a   *eventsv1.SentimentAlert
+	}
+	var all []listed
 	c := tx.Bucket(bucketAlerts).Cursor()
-	for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
-		if rest := k[len(prefix):]; rest[0] != 0 && rest[0] != '/' {
+	// Keys start with the segment: every alert of the subtree is in the range of keys that
+	// start with the prefix's bytes, and Within picks them out of it.
+	start := []byte(prefix.String())
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, start); k, v = c.Next() {
+		raw, _, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			return nil, false, fmt.Errorf("alert key %q has no segment", k)
+		}
+		seg, err := segment.Parse(string(raw))
+		if err != nil {
+			return nil, false, fmt.Errorf("alert key %q: %w", k, err)
+		}
+		if !seg.Within(prefix) {
 			continue
 		}
 		a := &eventsv1.SentimentAlert{}
 		if err := proto.Unmarshal(v, a); err != nil {
 			return nil, false, fmt.Errorf("alert %q: %w", k, err)
 		}
-		all = append(all, a)
-	}
-	slices.SortStableFunc(all, func(a, b *eventsv1.SentimentAlert) int {
-		if c := b.RaisedAt.AsTime().Compare(a.RaisedAt.AsTime()); c != 0 {
-			return c
+		key := SortKey(a)
+		if after != nil && bytes.Compare(key, after) <= 0 {
+			continue
 		}
-		return bytes.Compare([]byte(a.AlertId), []byte(b.AlertId))
-	})
-	if offset > len(all) {
-		return nil, false, errors.New("page_token is past the end")
+		all = append(all, listed{key, a})
 	}
-	all = all[offset:]
+	slices.SortFunc(all, func(a, b listed) int { return bytes.Compare(a.key, b.key) })
 	more := len(all) > limit
 	if more {
 		all = all[:limit]
 	}
-	return all, more, nil
+	out := make([]*eventsv1.SentimentAlert, len(all))
+	for i, l := range all {
+		out[i] = l.a
+	}
+	return out, more, nil
 }

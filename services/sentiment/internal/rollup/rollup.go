@@ -19,6 +19,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/voix-dev/voix/services/platform/segment"
 )
 
 var (
@@ -227,17 +229,23 @@ func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item) (Stats, error) {
 	return s, nil
 }
 
-// Segments returns the segments that have any aggregate at prefix or below it, in
-// lexicographic order: the nodes of the tree the hiding rules work on.
-func Segments(tx Buckets, prefix string) []string {
-	var out []string
+// Segments returns the segments that have any aggregate within prefix (segment.Path.Within),
+// in lexicographic order: the nodes of the tree the hiding rules work on.
+func Segments(tx Buckets, prefix segment.Path) ([]segment.Path, error) {
+	var out []segment.Path
+	// Every segment within the prefix is in the range of keys that start with its bytes.
+	start := []byte(prefix.String())
 	c := tx.Bucket(bucketSegments).Cursor()
-	for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
-		if len(k) == len(prefix) || k[len(prefix)] == '/' {
-			out = append(out, string(k))
+	for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, start); k, _ = c.Next() {
+		seg, err := segment.Parse(string(k))
+		if err != nil {
+			return nil, fmt.Errorf("rollup segment %q: %w", k, err)
+		}
+		if seg.Within(prefix) {
+			out = append(out, seg)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // UnsafeTakeDirty returns up to limit aggregates changed since they were last taken, and

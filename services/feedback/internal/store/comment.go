@@ -1,0 +1,151 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/platform/segment"
+)
+
+// Comment is a stored comment. It keeps its author's segment, which readers never see as such:
+// the service shows a comment under the segment its placement gives, and maps a Comment to the
+// API nowhere else. Enumerations keep the numbers of their voix protobuf enums, which protobuf's
+// compatibility rules keep stable. Days are UTC midnights; only the day is written.
+type Comment struct {
+	ID string
+	// AuthorSegment is the segment the author gave: possibly a team too small to show.
+	AuthorSegment  segment.Path
+	Text           string // scrubbed
+	Channel        feedbackv1.Channel
+	Status         commonv1.FeedbackStatus
+	Dimensions     []commonv1.Dimension
+	SentimentScore float64
+	SentimentLabel commonv1.SentimentLabel
+	OwnerGroup     string
+	Upvotes        uint32
+	// CreateDay is the day the comment was made; UpdateDay the day of its last message or
+	// status change.
+	CreateDay, UpdateDay time.Time
+	// MessageCount numbers the thread's messages: the next one is MessageCount+1.
+	MessageCount uint32
+	Language     string
+}
+
+// commentJSON is a Comment on disk (schema 3).
+type commentJSON struct {
+	ID             string  `json:"id"`
+	AuthorSegment  string  `json:"author_segment"`
+	Text           string  `json:"text"`
+	Channel        int32   `json:"channel,omitempty"`
+	Status         int32   `json:"status"`
+	Dimensions     []int32 `json:"dimensions,omitempty"`
+	SentimentScore float64 `json:"sentiment_score,omitempty"`
+	SentimentLabel int32   `json:"sentiment_label,omitempty"`
+	OwnerGroup     string  `json:"owner_group,omitempty"`
+	Upvotes        uint32  `json:"upvotes,omitempty"`
+	CreateDay      string  `json:"create_day"`
+	UpdateDay      string  `json:"update_day"`
+	MessageCount   uint32  `json:"message_count,omitempty"`
+	Language       string  `json:"language,omitempty"`
+}
+
+const dayLayout = "2006-01-02"
+
+// formatDay writes the UTC day of t; "" for the zero time.
+func formatDay(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(dayLayout)
+}
+
+// parseDay reads formatDay's output.
+func parseDay(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(dayLayout, s)
+}
+
+func encodeComment(c *Comment) ([]byte, error) {
+	if c.ID == "" {
+		return nil, errors.New("store: comment without id")
+	}
+	if c.AuthorSegment.IsZero() {
+		return nil, fmt.Errorf("store: comment %s without an author segment", c.ID)
+	}
+	r := commentJSON{
+		ID: c.ID, AuthorSegment: c.AuthorSegment.String(), Text: c.Text, Channel: int32(c.Channel),
+		Status: int32(c.Status), SentimentScore: c.SentimentScore, SentimentLabel: int32(c.SentimentLabel),
+		OwnerGroup: c.OwnerGroup, Upvotes: c.Upvotes, CreateDay: formatDay(c.CreateDay),
+		UpdateDay: formatDay(c.UpdateDay), MessageCount: c.MessageCount, Language: c.Language,
+	}
+	for _, d := range c.Dimensions {
+		r.Dimensions = append(r.Dimensions, int32(d))
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode comment %s: %w", c.ID, err)
+	}
+	return data, nil
+}
+
+func decodeComment(id string, data []byte) (*Comment, error) {
+	var r commentJSON
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("store: decode comment %s: %w", id, err)
+	}
+	author, err := segment.Parse(r.AuthorSegment)
+	if err != nil {
+		return nil, fmt.Errorf("store: comment %s: author segment: %w", id, err)
+	}
+	created, err := parseDay(r.CreateDay)
+	if err != nil {
+		return nil, fmt.Errorf("store: comment %s: create day: %w", id, err)
+	}
+	updated, err := parseDay(r.UpdateDay)
+	if err != nil {
+		return nil, fmt.Errorf("store: comment %s: update day: %w", id, err)
+	}
+	c := &Comment{
+		ID: r.ID, AuthorSegment: author, Text: r.Text, Channel: feedbackv1.Channel(r.Channel),
+		Status: commonv1.FeedbackStatus(r.Status), SentimentScore: r.SentimentScore,
+		SentimentLabel: commonv1.SentimentLabel(r.SentimentLabel), OwnerGroup: r.OwnerGroup,
+		Upvotes: r.Upvotes, CreateDay: created, UpdateDay: updated, MessageCount: r.MessageCount,
+		Language: r.Language,
+	}
+	for _, d := range r.Dimensions {
+		c.Dimensions = append(c.Dimensions, commonv1.Dimension(d))
+	}
+	return c, nil
+}
+
+// UnsafePutComment stores c under c.ID.
+func UnsafePutComment(tx WriteTx, c *Comment) error {
+	bk, err := Comments.writable(tx)
+	if err != nil {
+		return err
+	}
+	data, err := encodeComment(c)
+	if err != nil {
+		return err
+	}
+	return bk.Put([]byte(c.ID), data)
+}
+
+// GetComment returns the comment id, or ErrNotFound.
+func GetComment(tx ReadTx, id string) (*Comment, error) {
+	bk, err := Comments.in(tx)
+	if err != nil {
+		return nil, err
+	}
+	data := bk.Get([]byte(id))
+	if data == nil {
+		return nil, fmt.Errorf("%w: feedback %q", ErrNotFound, id)
+	}
+	return decodeComment(id, data)
+}
