@@ -7,6 +7,7 @@ import (
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/page"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 )
@@ -172,15 +173,15 @@ func (a *api) ListRoutingRules(ctx context.Context, req *feedbackv1.ListRoutingR
 	if err != nil {
 		return nil, err
 	}
-	size, err := checkPageSize("page_size", req.PageSize, defaultRulePage, maxRulePage)
+	size, err := page.Size("page_size", req.PageSize, defaultRulePage, maxRulePage)
 	if err != nil {
 		return nil, err
 	}
-	fp, err := fingerprint(req)
+	fp, err := page.Fingerprint(req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	key, err := readPageToken(req.PageToken, fp, "ListRoutingRules")
+	key, err := page.Read(req.PageToken, fp, "ListRoutingRules")
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +201,7 @@ func (a *api) ListRoutingRules(ctx context.Context, req *feedbackv1.ListRoutingR
 		resp.Rules = append(resp.Rules, apiRule(r))
 	}
 	if more {
-		resp.NextPageToken = pageToken(fp, ruleKey(rs[len(rs)-1]))
+		resp.NextPageToken = page.Token(fp, ruleKey(rs[len(rs)-1]))
 	}
 	return resp, nil
 }
@@ -227,15 +228,15 @@ func (a *api) ListSegments(ctx context.Context, req *feedbackv1.ListSegmentsRequ
 	if err != nil {
 		return nil, err
 	}
-	size, err := checkPageSize("page_size", req.PageSize, defaultSegmentPage, maxSegmentPage)
+	size, err := page.Size("page_size", req.PageSize, defaultSegmentPage, maxSegmentPage)
 	if err != nil {
 		return nil, err
 	}
-	fp, err := fingerprint(req)
+	fp, err := page.Fingerprint(req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	key, err := readPageToken(req.PageToken, fp, "ListSegments")
+	key, err := page.Read(req.PageToken, fp, "ListSegments")
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +262,7 @@ func (a *api) ListSegments(ctx context.Context, req *feedbackv1.ListSegmentsRequ
 		resp.Segments = append(resp.Segments, seg)
 	}
 	if more {
-		resp.NextPageToken = pageToken(fp, []byte(segs[len(segs)-1].path.String()))
+		resp.NextPageToken = page.Token(fp, []byte(segs[len(segs)-1].path.String()))
 	}
 	return resp, nil
 }

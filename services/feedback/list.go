@@ -12,6 +12,7 @@ import (
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback/internal/store"
+	"github.com/voix-dev/voix/services/platform/page"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
@@ -75,14 +76,14 @@ func validateList(req *feedbackv1.ListFeedbackRequest) (listQuery, []byte, error
 			return q, nil, rpcerr.InvalidArgument("end_time", "must be after the day of start_time")
 		}
 	}
-	if q.size, err = checkPageSize("page_size", req.PageSize, defaultPageSize, maxPageSize); err != nil {
+	if q.size, err = page.Size("page_size", req.PageSize, defaultPageSize, maxPageSize); err != nil {
 		return q, nil, err
 	}
-	fp, err := fingerprint(req)
+	fp, err := page.Fingerprint(req)
 	if err != nil {
 		return q, nil, toStatus(err)
 	}
-	if q.after, err = readPageToken(req.PageToken, fp, "ListFeedback"); err != nil {
+	if q.after, err = page.Read(req.PageToken, fp, "ListFeedback"); err != nil {
 		return q, nil, err
 	}
 	if q.after != nil && !bytes.HasPrefix(q.after, store.DayPrefix(p.Org())) {
@@ -150,7 +151,7 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 			}
 			if len(out.Feedback) == q.size {
 				// One more match exists: the page is full and there is a next one.
-				out.NextPageToken = pageToken(fp, last)
+				out.NextPageToken = page.Token(fp, last)
 				return false, nil
 			}
 			out.Feedback = append(out.Feedback, view)

@@ -6,6 +6,7 @@ import (
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/page"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 )
@@ -90,7 +91,7 @@ func (a *api) ListSurveys(ctx context.Context, req *pulsev1.ListSurveysRequest) 
 		resp.Surveys = append(resp.Surveys, surveyView(sv.Survey, now))
 	}
 	if next != nil {
-		resp.NextPageToken = listPageToken(fp, next)
+		resp.NextPageToken = page.Token(fp, next)
 	}
 	return resp, nil
 }

@@ -1,13 +1,9 @@
 package sentiment
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -19,6 +15,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/page"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
@@ -106,7 +103,6 @@ func (s *Service) raise(tx *bolt.Tx, k rollup.Key, w window.Window, cur rollup.S
 const (
 	defaultAlertPageSize = 50
 	maxAlertPageSize     = 200
-	fingerprintSize      = 8
 )
 
 // alertQuery is a validated ListAlerts.
@@ -117,51 +113,22 @@ type alertQuery struct {
 	after  []byte // alert.SortKey of the last alert of the previous page; nil for the first
 }
 
-// alertFingerprint identifies a listing: the request without its paging fields.
-func alertFingerprint(req *sentimentv1.ListAlertsRequest) ([]byte, error) {
-	r := proto.CloneOf(req)
-	r.PageSize, r.PageToken = 0, ""
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(data)
-	return h[:fingerprintSize], nil
-}
-
-// alertPageToken is opaque to callers: the listing's fingerprint, so that a cursor is not
-// replayed against another listing, then the sort key of the last alert returned (its raise
-// time and id, which the caller already saw).
-func alertPageToken(fp, key []byte) string {
-	return base64.RawURLEncoding.EncodeToString(append(slices.Clip(fp), key...))
-}
-
 // validateListAlerts checks the paging fields of req, whose prefix was parsed (and its place
 // under the caller's token checked) by the caller.
 func validateListAlerts(req *sentimentv1.ListAlertsRequest, prefix segment.Path) (alertQuery, error) {
 	q := alertQuery{prefix: prefix}
-	switch {
-	case req.PageSize == 0:
-		q.size = defaultAlertPageSize
-	case req.PageSize < 1 || req.PageSize > maxAlertPageSize:
-		return q, rpcerr.InvalidArgument("page_size", fmt.Sprintf("must be 1..%d (0 means %d)", maxAlertPageSize, defaultAlertPageSize))
-	default:
-		q.size = int(req.PageSize)
-	}
-	fp, err := alertFingerprint(req)
-	if err != nil {
+	var err error
+	if q.size, err = page.Size("page_size", req.PageSize, defaultAlertPageSize, maxAlertPageSize); err != nil {
 		return q, err
 	}
-	q.fp = fp
-	if req.PageToken != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-		if err != nil || len(raw) < fingerprintSize || !alert.ValidSortKey(raw[fingerprintSize:]) {
-			return q, rpcerr.InvalidArgument("page_token", "is not a token from a previous ListAlerts")
-		}
-		if !bytes.Equal(raw[:fingerprintSize], fp) {
-			return q, rpcerr.InvalidArgument("page_token", "was issued for another segment_prefix: repeat it, or start over without a token")
-		}
-		q.after = raw[fingerprintSize:]
+	if q.fp, err = page.Fingerprint(req); err != nil {
+		return q, err
+	}
+	if q.after, err = page.Read(req.PageToken, q.fp, "ListAlerts"); err != nil {
+		return q, err
+	}
+	if q.after != nil && !alert.ValidSortKey(q.after) {
+		return q, rpcerr.InvalidArgument("page_token", "not a token of ListAlerts")
 	}
 	return q, nil
 }
@@ -177,7 +144,7 @@ func (s *Service) listAlerts(_ context.Context, q alertQuery) (*sentimentv1.List
 		}
 		resp.Alerts = alerts
 		if more {
-			resp.NextPageToken = alertPageToken(q.fp, alert.SortKey(alerts[len(alerts)-1]))
+			resp.NextPageToken = page.Token(q.fp, alert.SortKey(alerts[len(alerts)-1]))
 		}
 		return nil
 	})
