@@ -60,72 +60,86 @@ func mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-func TestHeatmapHidesSmallCellsAndTheirComplement(t *testing.T) {
+func TestHeatmapShowsTeamsAndHidesWhatWouldIsolateASmallOne(t *testing.T) {
 	f := start(t)
 	wl := commonv1.Dimension_DIMENSION_WORKLOAD
 	platform := f.group(t, "acme/eng/platform", 7, now, wl, 5, 4, 2)
-	f.group(t, "acme/eng/data", 6, now, wl, 1, 2)
+	data := f.group(t, "acme/eng/data", 6, now, wl, 1, 2)
 	f.group(t, "acme/eng/web", 2, now, wl, 3)
 	f.group(t, "acme/sales", 7, now, commonv1.Dimension_DIMENSION_RECOGNITION, 4)
 	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, 22)
 
-	resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleManager), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme/eng"})
-	if err != nil {
-		t.Fatalf("GetHeatmap: %v", err)
-	}
-	rows := map[string]map[commonv1.Dimension]*commonv1.Aggregate{}
-	for _, r := range resp.Rows {
-		if len(r.Cells) != 8 {
-			t.Fatalf("row %s has %d cells, want one per dimension (8)", r.Segment, len(r.Cells))
+	heatmap := func() map[string]map[commonv1.Dimension]*commonv1.Aggregate {
+		t.Helper()
+		resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleManager), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme/eng", Time: timestamppb.New(now)})
+		if err != nil {
+			t.Fatalf("GetHeatmap: %v", err)
 		}
-		rows[r.Segment] = map[commonv1.Dimension]*commonv1.Aggregate{}
-		for _, c := range r.Cells {
-			rows[r.Segment][c.Dimension] = c
-			if c.Hidden && (c.People != 0 || c.Count != 0 || c.MeanScore != 0 || c.Enps != nil) {
-				t.Errorf("hidden cell %s/%v carries numbers: %+v", r.Segment, c.Dimension, c)
+		rows := map[string]map[commonv1.Dimension]*commonv1.Aggregate{}
+		for _, r := range resp.Rows {
+			if len(r.Cells) != 8 {
+				t.Fatalf("row %s has %d cells, want one per dimension (8)", r.Segment, len(r.Cells))
+			}
+			rows[r.Segment] = map[commonv1.Dimension]*commonv1.Aggregate{}
+			for _, c := range r.Cells {
+				rows[r.Segment][c.Dimension] = c
+				if c.Hidden && (c.People != 0 || c.Count != 0 || c.MeanScore != 0 || c.Enps != nil) {
+					t.Errorf("hidden cell %s/%v carries numbers: %+v", r.Segment, c.Dimension, c)
+				}
 			}
 		}
+		if len(rows) != 3 || rows["acme/eng/platform"] == nil || rows["acme/eng/data"] == nil || rows["acme/eng/web"] == nil {
+			t.Fatalf("rows %v, want the three children of acme/eng", resp.Rows)
+		}
+		return rows
 	}
-	if len(rows) != 3 || rows["acme/eng/platform"] == nil || rows["acme/eng/data"] == nil || rows["acme/eng/web"] == nil {
-		t.Fatalf("rows %v, want the three children of acme/eng", resp.Rows)
-	}
-	// web (2 people) is below k. acme/eng (15) minus platform and data would then give web's
-	// two people, so the smaller of platform (7) and data (6) is hidden too.
-	if !rows["acme/eng/web"][wl].Hidden || !rows["acme/eng/data"][wl].Hidden {
-		t.Errorf("web and data WORKLOAD cells must be hidden: %+v, %+v", rows["acme/eng/web"][wl], rows["acme/eng/data"][wl])
-	}
-	p := rows["acme/eng/platform"][wl]
-	if p.Hidden || p.People != 7 || p.Count != 7 || math.Abs(p.MeanScore-mean(platform)) > 1e-9 {
-		t.Errorf("platform WORKLOAD = %+v, want 7 people, mean %.4f", p, mean(platform))
-	}
-	// What a reader can now subtract: acme/eng minus platform is data and web together, eight
-	// people, not fewer than k.
-	eng := f.get(t, "acme/eng", wl)
-	if eng.Hidden || eng.People-p.People < 5 {
-		t.Errorf("acme/eng = %+v: its remainder after platform is below k", eng)
-	}
-	for seg, cells := range rows {
-		if !cells[commonv1.Dimension_DIMENSION_GROWTH].Hidden {
-			t.Errorf("%s GROWTH has no answers and must be hidden", seg)
+	check := func(when string) {
+		t.Helper()
+		rows := heatmap()
+		// Each team with k people shows them; web (2 people) is below k.
+		for seg, want := range map[string][]float64{"acme/eng/platform": platform, "acme/eng/data": data} {
+			c := rows[seg][wl]
+			if c.Hidden || int(c.People) != len(want) || int(c.Count) != len(want) || math.Abs(c.MeanScore-mean(want)) > 1e-9 {
+				t.Errorf("%s: %s WORKLOAD = %+v, want %d people, mean %.4f", when, seg, c, len(want), mean(want))
+			}
+		}
+		if !rows["acme/eng/web"][wl].Hidden {
+			t.Errorf("%s: web WORKLOAD (2 people) must be hidden: %+v", when, rows["acme/eng/web"][wl])
+		}
+		// acme/eng minus platform and data would give web's two people: it stays hidden, even
+		// once the week is over.
+		if eng := f.getAt(t, "acme/eng", wl, now); !eng.Hidden {
+			t.Errorf("%s: acme/eng = %+v: minus its two teams, it would show web's two people", when, eng)
+		}
+		for seg, cells := range rows {
+			if !cells[commonv1.Dimension_DIMENSION_GROWTH].Hidden {
+				t.Errorf("%s: %s GROWTH has no answers and must be hidden", when, seg)
+			}
+		}
+		// The same rules hold for GetSentiment.
+		if got := f.getAt(t, "acme/eng/web", wl, now); !got.Hidden {
+			t.Errorf("%s: GetSentiment(acme/eng/web) = %+v, want hidden like its heatmap cell", when, got)
 		}
 	}
-	// The same rules hold for GetSentiment.
-	if got := f.get(t, "acme/eng/data", wl); !got.Hidden {
-		t.Errorf("GetSentiment(acme/eng/data) = %+v, want hidden like its heatmap cell", got)
+	check("during the week")
+	f.setNow(now.AddDate(0, 0, 7))
+	if err := f.svc.Flush(); err != nil {
+		t.Fatal(err)
 	}
-	// And for events: once acme/eng's update is out, nothing was ever published for data or
-	// web, while platform was.
-	f.waitUpdated(t, "acme/eng", 15)
+	check("after the week")
+	// And for events: the teams' updates are out; nothing was ever published for web or eng.
+	f.waitUpdated(t, "acme/eng/data", 6)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := f.js.Stream(ctx, events.Sentiment.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, seg := range []string{"data", "web", "platform"} {
-		_, err := st.GetLastMsgForSubject(ctx, events.SentimentUpdated.Subject(segment.MustParse("acme/eng/"+seg)))
-		if published := err == nil; published != (seg == "platform") {
-			t.Errorf("acme/eng/%s published = %v (%v)", seg, published, err)
+	for _, seg := range []string{"acme/eng/data", "acme/eng/web", "acme/eng/platform", "acme/eng"} {
+		_, err := st.GetLastMsgForSubject(ctx, events.SentimentUpdated.Subject(segment.MustParse(seg)))
+		want := seg == "acme/eng/platform" || seg == "acme/eng/data"
+		if published := err == nil; published != want {
+			t.Errorf("%s published = %v (%v), want %v", seg, published, err, want)
 		}
 	}
 }

@@ -147,7 +147,7 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 			}
 			for _, d := range dims {
 				k := rollup.Key{Segment: t.Segment, Dimension: int32(d), Window: t.Window}
-				if _, err := rollup.UnsafeAdd(rb, k, opened[i], p.item); err != nil {
+				if _, err := rollup.UnsafeAdd(rb, k, opened[i], p.item, t.Segment == seg.String()); err != nil {
 					return err
 				}
 			}

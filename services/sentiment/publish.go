@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -11,7 +13,7 @@ import (
 
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
-	"github.com/voix-dev/voix/services/platform/anonymity/suppress"
+	"github.com/voix-dev/voix/services/platform/anonymity/release"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
@@ -34,6 +36,24 @@ type treeKey struct {
 	win string
 }
 
+// name is the tree's key in the store: organisation, dimension and window.
+func (tk treeKey) name() string {
+	return tk.org + "\x00" + strconv.Itoa(int(tk.dim)) + "\x00" + tk.win
+}
+
+// parseTreeName is the inverse of treeKey.name.
+func parseTreeName(s string) (treeKey, bool) {
+	parts := strings.Split(s, "\x00")
+	if len(parts) != 3 {
+		return treeKey{}, false
+	}
+	dim, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return treeKey{}, false
+	}
+	return treeKey{org: parts[0], dim: int32(dim), win: parts[2]}, true
+}
+
 // publishLoop flushes the changed aggregates every PublishInterval until ctx is done.
 func (s *Service) publishLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PublishInterval)
@@ -53,13 +73,9 @@ func (s *Service) publishLoop(ctx context.Context) {
 // flush releases the aggregates the consumers changed since the last flush, where the rules
 // allow, and queues a SentimentUpdated for each release of the published window length.
 //
-// A candidate is an aggregate with at least k people who are new since its last release (all
-// its people, before the first). Candidates are tried one by one on their whole tree, where
-// every released value is pinned (readers know it, so it cannot be hidden any more): a
-// candidate is released only if suppress.Check still finds every region empty or of k people.
-// Otherwise it waits, as live data, for the change that makes it safe. Taking the changes,
-// releasing, queueing the events and recording the versions is one transaction, so a crash
-// releases each version once or not yet.
+// Each changed tree, and each tree whose window ended while people waited in it, is decided
+// by releaseTree. Taking the changes, releasing, queueing the events and recording the
+// versions is one transaction, so a crash releases each version once or not yet.
 func (s *Service) flush() (int, error) {
 	queued := 0
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
@@ -86,6 +102,12 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 		}
 		trees[treeKey{org: seg.Org(), dim: k.Dimension, win: k.Window}] = true
 	}
+	// Trees whose window is over while people wait in them get their last flush.
+	for _, name := range rollup.DueWaiting(rb, s.cfg.Now()) {
+		if tk, ok := parseTreeName(name); ok {
+			trees[tk] = true
+		}
+	}
 	for _, tk := range sortedTrees(trees) {
 		n, err := s.releaseTree(tx, rb, tk)
 		if err != nil {
@@ -96,20 +118,14 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 	return queued, len(keys), nil
 }
 
-// releaseTree releases one tree (an organisation, dimension and window) as a whole, or not
-// at all, and returns how many updates it queued. All of its aggregates move from one release
-// to the next together, so what a reader can combine is the releases themselves and the
-// changes between two of them. Both must pass the hiding rules:
-//
-//   - the new values: every aggregate already released stays shown (suppress.Check with
-//     them pinned), the others are shown where the rules allow;
-//   - the change since the last release: on the same tree, with each aggregate counting the
-//     distinct people who contributed since then (Stats.Pending), every shown aggregate's
-//     change and every region of changes holds no one or at least k people. Otherwise a
-//     reader comparing two releases would learn what the few people in between said.
-//
-// When either fails, nothing moves: the tree waits, as live data, for the contributions that
-// make it safe.
+// releaseTree decides, node by node, which aggregates of one tree (an organisation, dimension
+// and window) show their new values at this flush, with package release: every shown value,
+// now and before, is a sum of atoms of no one or at least k people, so no combination of them
+// isolates a smaller group. A team with k new people shows them even when its department
+// cannot; a node that cannot advance keeps showing its previous release. Until the window is
+// over, a node does not take in its teams' people that no release of theirs includes yet (it
+// waits for them); once it is over, everything that may be shown is. It returns how many
+// updates it queued.
 func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, error) {
 	w, err := anonymity.ParseContributorWindow(tk.win)
 	if err != nil {
@@ -123,12 +139,11 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 	if err != nil {
 		return 0, err
 	}
-	k := s.cfg.MinGroupSize
 	var (
-		keys    []rollup.Key
-		live    []rollup.Stats
-		values  []suppress.Node // the new values
-		changes []suppress.Node // the change since the last release
+		nodes []*release.Node
+		keys  = map[string]rollup.Key{}
+		live  = map[string]rollup.Stats{}
+		cands []string
 	)
 	for _, seg := range segs {
 		key := rollup.Key{Segment: seg.String(), Dimension: tk.dim, Window: tk.win}
@@ -139,37 +154,52 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 		if cur.People == 0 && cur.Count == 0 {
 			continue
 		}
-		_, released, err := rollup.Released(rb, key)
+		cells, err := rollup.Cells(rb, key)
 		if err != nil {
 			return 0, err
 		}
-		keys, live = append(keys, key), append(live, cur)
-		values = append(values, suppress.Node{ID: key.Segment, Parent: parentID(seg), People: int(cur.People), Pinned: released})
-		changes = append(changes, suppress.Node{ID: key.Segment, Parent: parentID(seg), People: int(cur.Pending)})
+		nodes = append(nodes, &release.Node{Path: key.Segment, Parent: parentID(seg), Releases: rollup.Releases(rb, key), Cells: cells})
+		keys[key.Segment], live[key.Segment] = key, cur
+		cands = append(cands, key.Segment)
 	}
-	hidden, ok := suppress.Check(values, k)
-	if !ok {
+	tree := release.New(s.cfg.MinGroupSize, nodes)
+	name := tk.name()
+	n := rollup.Flushes(rb, name) + 1
+	final := !s.cfg.Now().Before(w.End)
+	released := tree.Release(n, cands, final)
+	waiting := false
+	for _, path := range cands {
+		waiting = waiting || tree.Pending(path)
+	}
+	if waiting && !final {
+		if err := rollup.UnsafeSetWaiting(rb, name, w.End); err != nil {
+			return 0, err
+		}
+	} else if err := rollup.UnsafeClearWaiting(rb, name); err != nil {
+		return 0, err
+	}
+	if len(released) == 0 {
 		return 0, nil
 	}
-	shown := make([]bool, len(values))
-	for i, n := range values {
-		shown[i] = n.People >= k && !hidden[n.ID]
-		changes[i].Pinned = shown[i]
+	if err := rollup.UnsafeSetFlushes(rb, name, n); err != nil {
+		return 0, err
 	}
-	if _, ok := suppress.Check(changes, k); !ok {
-		return 0, nil
+	// Cells the releases closed: store them, and forget their tags.
+	for _, node := range tree.Nodes() {
+		if c := node.Cells; len(c) > 0 && c[len(c)-1].End == n {
+			if err := rollup.UnsafePutCells(rb, keys[node.Path], c); err != nil {
+				return 0, err
+			}
+			if err := rollup.UnsafeCloseOpen(rb, keys[node.Path]); err != nil {
+				return 0, err
+			}
+		}
 	}
 	queued := 0
-	for i, key := range keys {
-		cur := live[i]
-		if !shown[i] {
-			if err := rollup.UnsafeResetPending(rb, key, cur); err != nil {
-				return queued, err
-			}
-			continue
-		}
-		if cur.Pending == 0 {
-			continue // unchanged since its last release
+	for _, path := range released {
+		key, cur := keys[path], live[path]
+		if err := rollup.UnsafeAddRelease(rb, key, n); err != nil {
+			return queued, err
 		}
 		if err := rollup.UnsafeRelease(rb, key, cur); err != nil {
 			return queued, err

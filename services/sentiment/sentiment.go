@@ -2,11 +2,10 @@
 // survey responses from JetStream, scores their text, and keeps rollups per segment (and every
 // ancestor), dimension and window, counting distinct people rather than comments.
 //
-// Readers and subscribers never see the live rollups: a publisher releases each tree of
-// aggregates (an organisation, a dimension, a window) as a whole, when neither its new values
-// nor their change since the last release would let anyone work out what fewer than k people
-// said (see publish.go and platform/anonymity/suppress). Releases of the published window length go out
-// as voix.sentiment.updated.<segment>; drops against the trailing baseline as alerts.
+// Readers and subscribers never see the live rollups: a publisher releases aggregates node by
+// node, when nothing shown, now or before, would let anyone work out what fewer than k people
+// said (see publish.go and platform/anonymity/release). Releases of the published window length
+// go out as voix.sentiment.updated.<segment>; drops against the trailing baseline as alerts.
 package sentiment
 
 import (

@@ -16,10 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/voix-dev/voix/services/platform/anonymity/release"
 	"github.com/voix-dev/voix/services/platform/segment"
 )
 
@@ -31,6 +33,16 @@ var (
 	bucketSent     = []byte("rollup_published")
 	bucketPending  = []byte("rollup_pending")
 	bucketReleased = []byte("rollup_released")
+	// The release state (package release): per aggregate, the flushes at which it released
+	// and the cells of the segment's own members; per tree, the flushes decided so far; and
+	// the tags of each open cell, to count its people once.
+	bucketReleases = []byte("rollup_releases")
+	bucketCells    = []byte("rollup_cells")
+	bucketOpen     = []byte("rollup_open")
+	bucketFlushes  = []byte("rollup_flushes")
+	// Trees with people waiting to be shown until their window is over, by tree, with the
+	// window's end (Unix seconds).
+	bucketWaiting = []byte("rollup_waiting")
 )
 
 // Buckets is where the aggregates live: a transaction (the live store) or the staging bucket
@@ -41,7 +53,8 @@ type Buckets interface {
 
 // Names lists the buckets this package writes, for store.EnsureBuckets.
 func Names() [][]byte {
-	return [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketSent, bucketPending, bucketReleased}
+	return [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketSent, bucketPending, bucketReleased,
+		bucketReleases, bucketCells, bucketOpen, bucketFlushes, bucketWaiting}
 }
 
 // Key names one aggregate. Dimension 0 means all dimensions together. Window is
@@ -159,11 +172,13 @@ func Get(tx Buckets, k Key) (Stats, error) {
 }
 
 // UnsafeAdd adds item to the aggregate k, counting tag as a person if this is the first item of
-// that tag in k, and returns the aggregate after the change.
+// that tag in k, and returns the aggregate after the change. own says that the contributor is
+// a member of k's segment itself (not of a sub-segment): they then count in the segment's open
+// cell too, once per cell (package release).
 //
 // A new aggregate starts its version after the last one published, so that versions keep
 // increasing across a rebuild.
-func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item) (Stats, error) {
+func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item, own bool) (Stats, error) {
 	s, err := Get(tx, k)
 	if err != nil {
 		return s, err
@@ -184,6 +199,25 @@ func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item) (Stats, error) {
 					return s, err
 				}
 				*set.n++
+			}
+		}
+		if own {
+			ob := tx.Bucket(bucketOpen)
+			if ob.Get(pk) == nil {
+				if err := ob.Put(pk, []byte{}); err != nil {
+					return s, err
+				}
+				cells, err := Cells(tx, k)
+				if err != nil {
+					return s, err
+				}
+				if n := len(cells); n == 0 || cells[n-1].End != 0 {
+					cells = append(cells, release.Cell{})
+				}
+				cells[len(cells)-1].People++
+				if err := UnsafePutCells(tx, k, cells); err != nil {
+					return s, err
+				}
 			}
 		}
 	}
@@ -330,6 +364,97 @@ func UnsafeResetPending(tx Buckets, k Key, st Stats) error {
 		}
 	}
 	return nil
+}
+
+// Cells returns the cells of the own members of k's segment: closed ones by their end, then
+// the open one if any.
+func Cells(tx Buckets, k Key) ([]release.Cell, error) {
+	v := tx.Bucket(bucketCells).Get(k.bytes())
+	if len(v)%12 != 0 {
+		return nil, fmt.Errorf("cells of %q/%d/%s: %d bytes", k.Segment, k.Dimension, k.Window, len(v))
+	}
+	out := make([]release.Cell, 0, len(v)/12)
+	for i := 0; i < len(v); i += 12 {
+		out = append(out, release.Cell{End: binary.BigEndian.Uint64(v[i:]), People: int(binary.BigEndian.Uint32(v[i+8:]))})
+	}
+	return out, nil
+}
+
+// UnsafePutCells stores the cells of k's segment's own members.
+func UnsafePutCells(tx Buckets, k Key, cells []release.Cell) error {
+	v := make([]byte, 0, 12*len(cells))
+	for _, c := range cells {
+		v = binary.BigEndian.AppendUint64(v, c.End)
+		v = binary.BigEndian.AppendUint32(v, uint32(c.People))
+	}
+	return tx.Bucket(bucketCells).Put(k.bytes(), v)
+}
+
+// UnsafeCloseOpen forgets the tags of k's open cell, which a cut just closed: a person who
+// comes back counts in the next cell.
+func UnsafeCloseOpen(tx Buckets, k Key) error {
+	prefix := append(k.bytes(), 0)
+	c := tx.Bucket(bucketOpen).Cursor()
+	for pk, _ := c.Seek(prefix); pk != nil && bytes.HasPrefix(pk, prefix); pk, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Releases returns the flushes at which k released, increasing.
+func Releases(tx Buckets, k Key) []uint64 {
+	v := tx.Bucket(bucketReleases).Get(k.bytes())
+	out := make([]uint64, 0, len(v)/8)
+	for i := 0; i+8 <= len(v); i += 8 {
+		out = append(out, binary.BigEndian.Uint64(v[i:]))
+	}
+	return out
+}
+
+// UnsafeAddRelease records that k released at flush n.
+func UnsafeAddRelease(tx Buckets, k Key, n uint64) error {
+	v := bytes.Clone(tx.Bucket(bucketReleases).Get(k.bytes()))
+	return tx.Bucket(bucketReleases).Put(k.bytes(), binary.BigEndian.AppendUint64(v, n))
+}
+
+// Flushes returns how many flushes the tree named tree (an organisation, dimension and
+// window, as the caller encodes it) has had.
+func Flushes(tx Buckets, tree string) uint64 {
+	v := tx.Bucket(bucketFlushes).Get([]byte(tree))
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// UnsafeSetFlushes records the flushes of tree.
+func UnsafeSetFlushes(tx Buckets, tree string, n uint64) error {
+	return tx.Bucket(bucketFlushes).Put([]byte(tree), binary.BigEndian.AppendUint64(nil, n))
+}
+
+// UnsafeSetWaiting records that tree has people waiting for its window, which ends at end,
+// to be over.
+func UnsafeSetWaiting(tx Buckets, tree string, end time.Time) error {
+	return tx.Bucket(bucketWaiting).Put([]byte(tree), binary.BigEndian.AppendUint64(nil, uint64(end.Unix())))
+}
+
+// UnsafeClearWaiting forgets that tree waits.
+func UnsafeClearWaiting(tx Buckets, tree string) error {
+	return tx.Bucket(bucketWaiting).Delete([]byte(tree))
+}
+
+// DueWaiting lists the waiting trees whose window is over at now.
+func DueWaiting(tx Buckets, now time.Time) []string {
+	var out []string
+	_ = tx.Bucket(bucketWaiting).ForEach(func(k, v []byte) error {
+		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now.Unix() {
+			out = append(out, string(k))
+		}
+		return nil
+	})
+	return out
 }
 
 var bucketStaging = []byte("rollup_staging")
