@@ -80,7 +80,7 @@ func (r *run) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+r.gateway.addr+"/admin/directory", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+r.gateway.Addr+"/admin/directory", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (r *run) slash(ctx context.Context, user, command, text string) (string, er
 	ts := strconv.FormatInt(time.Now().Add(r.offset).Unix(), 10)
 	mac := hmac.New(sha256.New, []byte(r.signingSecret))
 	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+r.gateway.addr+"/slack/commands", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+r.gateway.Addr+"/slack/commands", strings.NewReader(body))
 	if err != nil {
 		return "", err
 	}

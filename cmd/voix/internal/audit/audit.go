@@ -32,6 +32,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"github.com/voix-dev/voix/cmd/voix/internal/proc"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,7 +105,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("audit: BinDir and Dir are required")
 	}
 	for _, b := range []string{"pulse", "feedback", "sentiment", "gateway"} {
-		if _, err := os.Stat(binPath(cfg.BinDir, b)); err != nil {
+		if _, err := os.Stat(proc.BinPath(cfg.BinDir, b)); err != nil {
 			return Result{}, fmt.Errorf("audit: binary %s: %w (build them with `make build`)", b, err)
 		}
 	}

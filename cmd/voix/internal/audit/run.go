@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/voix-dev/voix/cmd/voix/internal/proc"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
@@ -52,7 +53,7 @@ type run struct {
 	secretFile    string
 	secretKey     string // the same secret, as VOIX_SECRET takes it
 
-	feedback, pulse, sentiment, gateway *proc
+	feedback, pulse, sentiment, gateway *proc.Proc
 	conns                               []*grpc.ClientConn
 	fb                                  feedbackv1.FeedbackServiceClient
 	pl                                  pulsev1.PulseServiceClient
@@ -168,7 +169,7 @@ func (r *run) natsStop() {
 func (r *run) defineProcs() error {
 	addrs := make([]string, 4)
 	for i := range addrs {
-		a, err := freeAddr()
+		a, err := proc.FreeAddr()
 		if err != nil {
 			return err
 		}
@@ -177,11 +178,11 @@ func (r *run) defineProcs() error {
 	r.secretFile = filepath.Join(r.cfg.Dir, "shared", "secret.key")
 	tokens := filepath.Join(r.cfg.Dir, "shared", "token-hashes.json")
 	natsEnv := []string{"VOIX_NATS_PASSWORD=" + r.natsPass}
-	svc := func(name, addr string, extra ...string) *proc {
-		return &proc{
-			name: name, bin: binPath(r.cfg.BinDir, name), addr: addr, grpc: true,
-			log: filepath.Join(r.cfg.Dir, "logs", name+".log"), env: natsEnv,
-			args: append([]string{
+	svc := func(name, addr string, extra ...string) *proc.Proc {
+		return &proc.Proc{
+			Name: name, Bin: proc.BinPath(r.cfg.BinDir, name), Addr: addr, GRPC: true,
+			Log: filepath.Join(r.cfg.Dir, "logs", name+".log"), Env: natsEnv,
+			Args: append([]string{
 				"--listen", addr, "--data-dir", filepath.Join(r.cfg.Dir, name),
 				"--nats-url", r.nats.ClientURL(), "--nats-user", natsUser,
 				"--tokens-file", tokens, "--log-level", "debug",
@@ -191,19 +192,19 @@ func (r *run) defineProcs() error {
 	r.feedback = svc("feedback", addrs[0], "--secret-file", r.secretFile)
 	r.pulse = svc("pulse", addrs[1], "--secret-file", r.secretFile)
 	r.sentiment = svc("sentiment", addrs[2])
-	r.gateway = &proc{
-		name: "gateway", bin: binPath(r.cfg.BinDir, "gateway"), addr: addrs[3],
-		log: filepath.Join(r.cfg.Dir, "logs", "gateway.log"),
-		env: []string{"VOIX_SLACK_SIGNING_SECRET=" + r.signingSecret, "VOIX_GATEWAY_TOKEN=" + r.tokens[auth.RoleSubmitter]},
-		args: []string{
+	r.gateway = &proc.Proc{
+		Name: "gateway", Bin: proc.BinPath(r.cfg.BinDir, "gateway"), Addr: addrs[3],
+		Log: filepath.Join(r.cfg.Dir, "logs", "gateway.log"),
+		Env: []string{"VOIX_SLACK_SIGNING_SECRET=" + r.signingSecret, "VOIX_GATEWAY_TOKEN=" + r.tokens[auth.RoleSubmitter]},
+		Args: []string{
 			"--listen", addrs[3], "--data-dir", filepath.Join(r.cfg.Dir, "gateway"),
 			"--feedback-addr", addrs[0], "--pulse-addr", addrs[1],
 			"--tokens-file", tokens, "--secret-file", r.secretFile,
 			"--workspace", workspace + "=" + org,
 		},
 	}
-	for _, p := range []*proc{r.feedback, r.pulse, r.sentiment} {
-		cc, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	for _, p := range []*proc.Proc{r.feedback, r.pulse, r.sentiment} {
+		cc, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return err
 		}
@@ -222,7 +223,7 @@ func (r *run) startAll(ctx context.Context, d int) error {
 	first := r.secretKey == ""
 	if first {
 		// The first service of a new deployment makes the secret; the others then share it.
-		if err := r.feedback.start(ctx, off, "--create-secret"); err != nil {
+		if err := r.feedback.Start(ctx, off, "--create-secret"); err != nil {
 			return err
 		}
 		s, err := anonymity.SecretSource{File: r.secretFile}.Load()
@@ -230,12 +231,12 @@ func (r *run) startAll(ctx context.Context, d int) error {
 			return err
 		}
 		r.secretKey = anonymity.EncodeSecret(s)
-		r.sentiment.env = append(r.sentiment.env, anonymity.SecretEnv+"="+r.secretKey)
-	} else if err := r.feedback.start(ctx, off); err != nil {
+		r.sentiment.Env = append(r.sentiment.Env, anonymity.SecretEnv+"="+r.secretKey)
+	} else if err := r.feedback.Start(ctx, off); err != nil {
 		return err
 	}
-	for _, p := range []*proc{r.sentiment, r.pulse, r.gateway} {
-		if err := p.start(ctx, off); err != nil {
+	for _, p := range []*proc.Proc{r.sentiment, r.pulse, r.gateway} {
+		if err := p.Start(ctx, off); err != nil {
 			return err
 		}
 	}
@@ -245,9 +246,9 @@ func (r *run) startAll(ctx context.Context, d int) error {
 // stopAll stops the processes, the gateway first.
 func (r *run) stopAll() error {
 	var errs []error
-	for _, p := range []*proc{r.gateway, r.pulse, r.feedback, r.sentiment} {
+	for _, p := range []*proc.Proc{r.gateway, r.pulse, r.feedback, r.sentiment} {
 		if p != nil {
-			errs = append(errs, p.stop())
+			errs = append(errs, p.Stop())
 		}
 	}
 	return errors.Join(errs...)
