@@ -1,6 +1,7 @@
 package pulse
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -12,11 +13,91 @@ import (
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity/suppress"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
+
+// tree is the segment tree of one survey's results: the audience at the root and every
+// segment between it and a respondent's segment (or a segment with a headcount). Results of
+// every prefix are cut from the one tree, and suppression is decided on the whole tree at once:
+// deciding it per requested prefix would let a reader un-hide a segment hidden in its parent's
+// view with the view in which it is the prefix.
+type tree struct {
+	paths    []string
+	index    map[string]int
+	parent   []int // -1 for the root
+	children [][]int
+	order    []int // top-down
+}
+
+// newTree builds the tree under root holding every path of paths within root and their
+// ancestors down from root.
+func newTree(root segment.Path, paths []segment.Path) *tree {
+	t := &tree{index: map[string]int{}}
+	t.add(root.String(), -1)
+	for _, p := range paths {
+		if !p.Within(root) {
+			continue
+		}
+		// Walk down from root, adding the missing levels.
+		parent := 0
+		for _, a := range p.Ancestors()[root.Depth():] {
+			if i, ok := t.index[a.String()]; ok {
+				parent = i
+				continue
+			}
+			parent = t.add(a.String(), parent)
+		}
+	}
+	for _, c := range t.children {
+		// Children are listed in path order.
+		slices.SortFunc(c, func(a, b int) int { return cmp.Compare(t.paths[a], t.paths[b]) })
+	}
+	var walk func(i int)
+	walk = func(i int) {
+		t.order = append(t.order, i)
+		for _, c := range t.children[i] {
+			walk(c)
+		}
+	}
+	walk(0)
+	return t
+}
+
+func (t *tree) add(path string, parent int) int {
+	i := len(t.paths)
+	t.paths = append(t.paths, path)
+	t.index[path] = i
+	t.parent = append(t.parent, parent)
+	t.children = append(t.children, nil)
+	if parent >= 0 {
+		t.children[parent] = append(t.children[parent], i)
+	}
+	return i
+}
+
+// hide applies the suppression rule of docs/design.md, Anonymity (services/platform/anonymity/
+// suppress) to the tree, given the people behind each node (its whole subtree: a parent
+// counts its children's people and its own) and the nodes already hidden by an earlier pass
+// (pre, may be nil), which stay hidden. It returns which nodes must not be shown.
+func (t *tree) hide(people []int, k int, pre []bool) []bool {
+	nodes := make([]suppress.Node, len(t.paths))
+	for i, p := range t.paths {
+		nodes[i] = suppress.Node{ID: p, People: people[i], Hidden: pre != nil && pre[i]}
+		if up := t.parent[i]; up >= 0 {
+			nodes[i].Parent = t.paths[up]
+		}
+	}
+	h := suppress.Hidden(nodes, k)
+	hidden := make([]bool, len(t.paths))
+	for i, p := range t.paths {
+		hidden[i] = h[p]
+	}
+	return hidden
+}
 
 // qTally is one question's answers in one group.
 type qTally struct {
@@ -98,6 +179,7 @@ func (g *gTally) question(id string) *qTally {
 // waveResult is one wave counted over the whole tree, with what must be hidden.
 type waveResult struct {
 	wave      *pulsev1.Wave
+	live      bool  // the wave is open: live results
 	headcount []int // per node, as the wave closed
 	cells     []gTally
 	group     []bool            // group hidden
@@ -131,11 +213,14 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	// day agree, so waiting for one more person and reading again tells nothing. (Reads on
 	// two days still differ by a day's responses; live results are an admin's opt-in.)
 	today := window.Of(window.Day, q.now).Start
+	live := make([]bool, len(waves))
+	for i, w := range waves {
+		live[i] = !(w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !q.now.Before(w.ClosesAt.AsTime()))
+	}
 	err = s.host.DB.View(func(tx *bolt.Tx) error {
 		for i, w := range waves {
-			open := !(w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !q.now.Before(w.ClosesAt.AsTime()))
 			err := store.ForEachResponse(tx, sv.Id, w.Number, func(r store.Response) error {
-				if open && !r.Day.Before(today) {
+				if live[i] && !r.Day.Before(today) {
 					return nil
 				}
 				perWave[i] = append(perWave[i], r)
@@ -195,7 +280,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	}
 	wrs := make([]*waveResult, len(waves))
 	for i, w := range waves {
-		wrs[i] = countWave(t, w, perWave[i], byID, headcounts[i], k, int(sv.CommentThreshold))
+		wrs[i] = countWave(t, w, live[i], perWave[i], byID, headcounts[i], k, int(sv.CommentThreshold))
 	}
 
 	// Questions asked in the range, in the bank's order.
@@ -214,12 +299,19 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 
 	root, ok := t.index[q.prefix.String()]
 	if !ok {
-		// Nobody answered under the prefix and it has no headcount: show it empty.
+		// Nobody answered under the prefix and it has no headcount: show it empty, or hidden
+		// in live results (see countWave).
 		root = t.add(q.prefix.String(), -1)
 		for _, wr := range wrs {
 			wr.cells = append(wr.cells, gTally{})
-			wr.group = append(wr.group, false)
+			wr.group = append(wr.group, wr.live)
 			wr.headcount = append(wr.headcount, 0)
+			for id := range wr.hidden {
+				wr.hidden[id] = append(wr.hidden[id], wr.live)
+			}
+			for id := range wr.texts {
+				wr.texts[id] = append(wr.texts[id], true)
+			}
 		}
 	}
 	out := &pulsev1.GetResultsResponse{SurveyId: sv.Id}
@@ -243,10 +335,16 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 // countWave tallies one wave's responses on the tree (each node counting its subtree) and
 // decides what to hide: groups by respondents, then each question by its answers among the
 // groups still shown, then TEXT answers among those groups whose headcount reaches the
-// comment threshold. Each step runs the tree suppression again, so that no subtraction of
-// shown numbers, or set difference of shown comments, isolates fewer than k people.
-func countWave(t *tree, w *pulsev1.Wave, rs []store.Response, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
-	wr := &waveResult{wave: w, headcount: headcount, cells: make([]gTally, len(t.paths)), hidden: map[string][]bool{}, texts: map[string][]bool{}}
+// comment threshold. Each step runs the tree suppression again, with what the earlier steps
+// hid kept hidden, so that no subtraction of shown numbers, or set difference of shown
+// comments, isolates fewer than k people.
+//
+// In live results (an open wave), a group nobody has answered yet is hidden too, not shown
+// empty: read day after day, a group shown with 0 respondents and then hidden would tell that
+// 1..k-1 of its people answered in between. Hidden from the start, "nobody" and "a few" look
+// the same.
+func countWave(t *tree, w *pulsev1.Wave, live bool, rs []store.Response, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
+	wr := &waveResult{wave: w, live: live, headcount: headcount, cells: make([]gTally, len(t.paths)), hidden: map[string][]bool{}, texts: map[string][]bool{}}
 	for _, r := range rs {
 		i, ok := t.index[r.Segment]
 		if !ok {
@@ -276,7 +374,14 @@ func countWave(t *tree, w *pulsev1.Wave, rs []store.Response, byID map[string]*p
 	for i := range people {
 		people[i] = wr.cells[i].respondents
 	}
-	wr.group = t.suppress(people, k, nil)
+	var empty []bool
+	if live {
+		empty = make([]bool, len(t.paths))
+		for i := range empty {
+			empty[i] = people[i] == 0
+		}
+	}
+	wr.group = t.hide(people, k, empty)
 	for _, id := range w.QuestionIds {
 		qu, ok := byID[id]
 		if !ok {
@@ -288,13 +393,13 @@ func countWave(t *tree, w *pulsev1.Wave, rs []store.Response, byID map[string]*p
 				answers[i] = qt.answers
 			}
 		}
-		wr.hidden[id] = t.suppress(answers, k, wr.group)
+		wr.hidden[id] = t.hide(answers, k, wr.group)
 		if qu.Kind == commonv1.QuestionKind_QUESTION_KIND_TEXT {
 			pre := slices.Clone(wr.hidden[id])
 			for i := range pre {
 				pre[i] = pre[i] || headcount[i] < threshold
 			}
-			wr.texts[id] = t.suppress(answers, k, pre)
+			wr.texts[id] = t.hide(answers, k, pre)
 		}
 	}
 	return wr

@@ -289,12 +289,15 @@ func TestLiveResultsNeverBelowK(t *testing.T) {
 	}
 	_, err := f.client.GetResults(f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id})
 	wantStatus(t, err, codes.FailedPrecondition, "closed") // 0 is the latest closed wave
-	// Today's responses count from tomorrow: on the first day the wave looks empty.
-	if r := live(); r.Total.Hidden || r.Total.Respondents != 0 {
-		t.Fatalf("live total on the first day: %v, want empty", r.Total)
+	// Today's responses count from tomorrow: on the first day nobody is counted, and live
+	// results hide a group nobody answered (TestLiveResultsHideEmptyGroups).
+	r := live()
+	wantHiddenGroup(t, r.Total)
+	if !r.Trend[0].Hidden || r.Trend[0].Respondents != 0 {
+		t.Fatalf("live trend on the first day: %v, want hidden", r.Trend[0])
 	}
 	f.clock.Set(t0.Add(24 * time.Hour))
-	r := live()
+	r = live()
 	wantHiddenGroup(t, r.Total)
 	if !r.Trend[0].Hidden || r.Trend[0].Respondents != 0 {
 		t.Fatalf("trend of a group below k: %v", r.Trend[0])
@@ -310,6 +313,68 @@ func TestLiveResultsNeverBelowK(t *testing.T) {
 	// Questions nobody answered are shown empty.
 	if q := question(r.Total, "enps"); q.Hidden || q.Responses != 0 {
 		t.Fatalf("unanswered enps = %v", q)
+	}
+}
+
+// In live results a group nobody has answered yet is hidden, not shown with 0 respondents:
+// otherwise a reader who looks every day sees it go from 0 to hidden, and learns that 1..k-1
+// of its people answered that day. Closed waves still show such a group empty.
+func TestLiveResultsHideEmptyGroups(t *testing.T) {
+	f := start(t)
+	for path, n := range map[string]uint32{"acme/eng/web": 10, "acme/eng/api": 8} {
+		if _, err := f.client.UpsertSegment(f.hr(), &pulsev1.UpsertSegmentRequest{Path: path, Headcount: n}); err != nil {
+			t.Fatalf("UpsertSegment: %v", err)
+		}
+	}
+	in := validSurvey()
+	in.LiveResults = true
+	sv := f.createSurvey(t, in)
+	read := func(prefix string) *pulsev1.GetResultsResponse {
+		t.Helper()
+		return f.results(t, f.hr(), &pulsev1.GetResultsRequest{SurveyId: sv.Id, FirstWave: 1, SegmentPrefix: prefix})
+	}
+
+	// Nobody yet: the total, both teams, the trend, and a prefix with neither responses
+	// nor a headcount are hidden.
+	r := read("")
+	wantHiddenGroup(t, r.Total)
+	wantHiddenGroup(t, child(r, "acme/eng/web"))
+	wantHiddenGroup(t, child(r, "acme/eng/api"))
+	if len(r.Trend) != 1 || !r.Trend[0].Hidden || r.Trend[0].Respondents != 0 {
+		t.Fatalf("live trend with nobody: %v, want hidden", r.Trend)
+	}
+	if g := child(r, "acme/eng/web"); g.Headcount != 10 {
+		t.Fatalf("hidden web shows headcount %d, want 10 (not a result)", g.Headcount)
+	}
+	wantHiddenGroup(t, read("acme/eng/data").Total)
+
+	// Five people of web answer; from the next day web and the total show them, and api,
+	// still without an answer, stays hidden.
+	for i := range 5 {
+		f.submit(t, sv.Id, fmt.Sprintf("U%d", i), "acme/eng/web", scale("mood", 4))
+	}
+	f.clock.Set(t0.Add(24 * time.Hour))
+	r = read("")
+	if r.Total.Hidden || r.Total.Respondents != 5 || child(r, "acme/eng/web").Respondents != 5 {
+		t.Fatalf("live results at k: total %v, web %v", r.Total, child(r, "acme/eng/web"))
+	}
+	wantHiddenGroup(t, child(r, "acme/eng/api"))
+	wantHiddenGroup(t, read("acme/eng/api").Total)
+
+	// Once the wave has closed, the empty team is a result: shown with no one.
+	f.clock.Set(afterWave1)
+	r = read("")
+	if api := child(r, "acme/eng/api"); api == nil || api.Hidden || api.Respondents != 0 || api.Headcount != 8 {
+		t.Fatalf("closed wave: api = %v, want shown empty with headcount 8", api)
+	}
+	if r.Total.Hidden || r.Total.Respondents != 5 {
+		t.Fatalf("closed wave: total %v, want 5 respondents", r.Total)
+	}
+	// A prefix with neither answers nor a headcount is shown empty once the wave closed. It
+	// used to panic (Internal): the question tables were not extended for it.
+	d := read("acme/eng/data").Total
+	if d == nil || d.Hidden || d.Respondents != 0 || d.Segment != "acme/eng/data" {
+		t.Fatalf("closed wave: acme/eng/data = %v, want shown empty", d)
 	}
 }
 

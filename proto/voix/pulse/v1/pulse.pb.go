@@ -2442,7 +2442,8 @@ type GroupResult struct {
 	// Segment path.
 	Segment string `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
 	// True when the group is below k, or hidden so that a hidden sibling cannot be subtracted
-	// out; scores, distributions and counts are then empty.
+	// out, or, in live results, nobody has answered yet; scores, distributions and counts are
+	// then empty.
 	Hidden bool `protobuf:"varint,2,opt,name=hidden,proto3" json:"hidden,omitempty"`
 	// Distinct respondents.
 	Respondents uint32 `protobuf:"varint,3,opt,name=respondents,proto3" json:"respondents,omitempty"`
@@ -2542,7 +2543,7 @@ type WaveTrend struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Wave number.
 	Wave uint32 `protobuf:"varint,1,opt,name=wave,proto3" json:"wave,omitempty"`
-	// Hidden below k.
+	// Hidden below k, or, in live results, while nobody has answered yet.
 	Hidden bool `protobuf:"varint,2,opt,name=hidden,proto3" json:"hidden,omitempty"`
 	// Respondents.
 	Respondents uint32 `protobuf:"varint,3,opt,name=respondents,proto3" json:"respondents,omitempty"`

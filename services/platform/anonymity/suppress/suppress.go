@@ -13,6 +13,12 @@
 // which merges that descendant's region into its own (complementary suppression). Each step
 // hides one node, so it ends.
 //
+// A caller can mark nodes Hidden: already hidden for a reason of its own (an earlier pass over
+// other counts of the same people, as pulse results hide groups by respondents before hiding
+// each question by its answers). They stay hidden whatever their size, and the rule above holds
+// around them: their people belong to the region of their nearest visible ancestor, which must
+// still hold no one or at least k people.
+//
 // People counts are treated as additive down the tree, which holds when each person belongs to
 // one segment; a person who moved teams within a window makes a region look larger than it
 // is by one, a risk the callers accept and document.
@@ -35,19 +41,24 @@ type Node struct {
 	// Pinned nodes are already known to readers (released earlier): they cannot be hidden,
 	// so a region they leave too small is a violation instead.
 	Pinned bool
+	// Hidden nodes are already hidden (by an earlier pass, or a rule of the caller's): they
+	// cannot be shown, whatever their people, and are always in the result. Their people
+	// count in the region of their nearest visible ancestor, which is checked as any other.
+	Hidden bool
 }
 
-// Hidden returns the IDs of the nodes that must not be shown for minimum group size k. Nodes
-// with no one are not reported: they have nothing to hide, and the caller shows them as empty.
-// A parent missing from nodes is treated as absent: its children are roots. It ignores Pinned.
+// Hidden returns the IDs of the nodes that must not be shown for minimum group size k: the
+// nodes marked Hidden, and those the rule hides. Other nodes with no one are not reported:
+// they have nothing to hide, and the caller shows them as empty. A parent missing from nodes
+// is treated as absent: its children are roots. It ignores Pinned.
 func Hidden(nodes []Node, k int) map[string]bool {
 	h, _ := decide(nodes, k, false)
 	return h
 }
 
 // Check is Hidden for a tree where some nodes are pinned: it reports false when a pinned
-// node would have to be hidden (it is below k, or every node that could fix a region is
-// pinned), and the caller must then not show the values it was trying.
+// node would have to be hidden (it is below k, it is marked Hidden, or every node that could
+// fix a region is pinned), and the caller must then not show the values it was trying.
 func Check(nodes []Node, k int) (map[string]bool, bool) {
 	return decide(nodes, k, true)
 }
@@ -75,7 +86,7 @@ func decide(nodes []Node, k int, pins bool) (map[string]bool, bool) {
 	hidden := make([]bool, len(nodes))
 	pinned := func(i int) bool { return pins && nodes[i].Pinned }
 	for i, n := range nodes {
-		hidden[i] = n.People > 0 && n.People < k
+		hidden[i] = n.Hidden || (n.People > 0 && n.People < k)
 		if hidden[i] && pinned(i) {
 			ok = false
 		}
