@@ -24,6 +24,8 @@ commands:
   sentiment  sentiment administration: 'voix sentiment rebuild'
   audit      run every service as its own process through a simulated week, then attack
              its anonymity: byte scan, differencing, linkage (make audit)
+  chaos      run NATS and every service as its own process under load, kill them at random,
+             then check that nothing acknowledged was lost or counted twice (make chaos)
 `
 
 func main() {
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runSentiment(args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(args[1:], stdout, stderr)
+	case "chaos":
+		return runChaos(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
