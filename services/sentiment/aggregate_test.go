@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/gonum/stat/distuv"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -181,7 +182,9 @@ func TestTrendPointsCarryConfidenceIntervals(t *testing.T) {
 		for _, x := range want[i] {
 			ss += (x - m) * (x - m)
 		}
-		half := 1.96 * math.Sqrt(ss/float64(len(want[i])-1)/float64(len(want[i])))
+		// Student's t with n-1 degrees of freedom, the textbook interval of a mean of n items.
+		tq := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(want[i]) - 1)}.Quantile(0.975)
+		half := tq * math.Sqrt(ss/float64(len(want[i])-1)/float64(len(want[i])))
 		if a.Hidden || math.Abs(a.MeanScore-m) > 1e-6 ||
 			math.Abs(p.CiLow-math.Max(-1, m-half)) > 1e-6 || math.Abs(p.CiHigh-math.Min(1, m+half)) > 1e-6 {
 			t.Errorf("point %d = mean %.4f [%.4f, %.4f], want %.4f [%.4f, %.4f]", i, a.MeanScore, p.CiLow, p.CiHigh, m, m-half, m+half)

@@ -74,7 +74,7 @@ func (s *Service) raise(tx *bolt.Tx, k rollup.Key, w window.Window, cur rollup.S
 		AlertId:   rand.Text(),
 		Segment:   k.Segment,
 		Dimension: commonv1.Dimension(k.Dimension),
-		Window:    aggregateProto(k, w, cur, true).Window,
+		Window:    aggregateProto(k, w, cur, true, s.cfg.MinGroupSize).Window,
 		Metric:    d.Metric,
 		Baseline:  d.Baseline,
 		Observed:  d.Observed,

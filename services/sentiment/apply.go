@@ -110,7 +110,8 @@ func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
 			parts = append(parts, contribution{item: rollup.Item{ENPS: int(a.Value) + 1}, dims: dims})
 		case commonv1.QuestionKind_QUESTION_KIND_TEXT:
 			res := s.analyze(a.Text, "")
-			parts = append(parts, contribution{item: rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label)}, dims: dims})
+			it := rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label), Emotion: string(res.Emotion)}
+			parts = append(parts, contribution{item: it, dims: dims})
 		default:
 			// A CHOICE answer still makes its author a participant.
 			parts = append(parts, contribution{dims: dims})
@@ -158,10 +159,11 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 
 // commentParts is what one comment adds: its overall score to "all dimensions" and to the
 // dimensions the author tagged that the analyzer did not find, and to each dimension the
-// analyzer found, the score of the clause that mentions it.
+// analyzer found, the score of the clause that mentions it. The comment's emotion goes with
+// every part: its author expressed it in each aggregate the comment counts in.
 func commentParts(res analyzer.Result, tagged []commonv1.Dimension) []contribution {
 	item := func(score float64, l analyzer.Label) rollup.Item {
-		return rollup.Item{Scored: true, Score: score, Label: rollup.Label(l)}
+		return rollup.Item{Scored: true, Score: score, Label: rollup.Label(l), Emotion: string(res.Emotion)}
 	}
 	found := map[commonv1.Dimension]bool{}
 	parts := make([]contribution, 0, 1+len(res.Dimensions))
@@ -237,8 +239,11 @@ func granularityProto(g window.Granularity) commonv1.Granularity {
 	return commonv1.Granularity_GRANULARITY_WEEK
 }
 
-// aggregateProto renders an aggregate; a hidden one carries its identity and no numbers.
-func aggregateProto(k rollup.Key, w window.Window, st rollup.Stats, hidden bool) *commonv1.Aggregate {
+// aggregateProto renders an aggregate; a hidden one carries its identity and no numbers. In a
+// shown one, each part needs k distinct people of its own (minGroup, anonymity.MeetsMinimum):
+// the scores k people with a scored item, eNPS k people with an eNPS answer, each emotion k
+// people who expressed it. A part below that is left out (score_hidden, no enps, no entry).
+func aggregateProto(k rollup.Key, w window.Window, st rollup.Stats, hidden bool, minGroup int) *commonv1.Aggregate {
 	a := &commonv1.Aggregate{
 		Segment:   k.Segment,
 		Dimension: commonv1.Dimension(k.Dimension),
@@ -248,16 +253,38 @@ func aggregateProto(k rollup.Key, w window.Window, st rollup.Stats, hidden bool)
 			End:         timestamppb.New(w.End),
 			Key:         w.Key(),
 		},
-		Hidden: hidden,
+		Hidden:      hidden,
+		ScoreHidden: true,
 	}
 	if hidden {
 		return a
 	}
-	a.People, a.Count = st.People, st.Count
-	a.Positive, a.Neutral, a.Negative = st.Positive, st.Neutral, st.Negative
-	a.MeanScore = st.Mean()
-	if score, ok := st.ENPS(); ok {
+	a.People = st.People
+	if scoreShown(st, minGroup) {
+		a.ScoreHidden = false
+		a.Count = st.Count
+		a.Positive, a.Neutral, a.Negative = st.Positive, st.Neutral, st.Negative
+		a.MeanScore = st.Mean()
+	}
+	if score, ok := st.ENPS(); ok && anonymity.MeetsMinimum(int(st.ENPSPeople), minGroup) {
 		a.Enps = &commonv1.Enps{Score: score, Promoters: st.Promoters, Passives: st.Passives, Detractors: st.Detractors}
 	}
+	for _, e := range shownEmotions {
+		if n := st.Emotions[string(e)]; anonymity.MeetsMinimum(int(n), minGroup) {
+			a.Emotions = append(a.Emotions, &commonv1.EmotionCount{Emotion: emotionProto(e).String(), People: n})
+		}
+	}
 	return a
+}
+
+// scoreShown says whether the score numbers of st (count, labels, mean, interval) may be
+// shown: k distinct people with a scored item, hence k scored items too.
+func scoreShown(st rollup.Stats, minGroup int) bool {
+	return anonymity.MeetsMinimum(int(st.ScoredPeople), minGroup) && anonymity.MeetsMinimum(int(st.Count), minGroup)
+}
+
+// shownEmotions are the emotions an aggregate counts, in the order of sentimentv1.Emotion.
+var shownEmotions = []analyzer.Emotion{
+	analyzer.Joy, analyzer.Gratitude, analyzer.Pride, analyzer.Frustration,
+	analyzer.Sadness, analyzer.Stress, analyzer.Fatigue,
 }

@@ -231,7 +231,7 @@ func (s *Service) queueUpdate(tx *bolt.Tx, k rollup.Key, st rollup.Stats) error 
 		return err
 	}
 	data, err := proto.Marshal(&eventsv1.SentimentUpdated{
-		Aggregate: aggregateProto(k, w, st, false),
+		Aggregate: aggregateProto(k, w, st, false, s.cfg.MinGroupSize),
 		Version:   st.Version,
 	})
 	if err != nil {

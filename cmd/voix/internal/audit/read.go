@@ -133,9 +133,14 @@ func (r *run) shownAggregate(query string, g commonv1.Granularity, a *commonv1.A
 	if g == commonv1.Granularity_GRANULARITY_UNSPECIFIED {
 		g = commonv1.Granularity_GRANULARITY_WEEK
 	}
+	if a.ScoreHidden {
+		// Only counts of distinct people are shown (people, and emotions of k people or more):
+		// no sum of contributions that a reader could add or subtract.
+		return
+	}
 	from := a.Window.GetStart().AsTime().UTC().Format(time.DateOnly)
 	k := cellKey{a.Segment, a.Dimension, g, from}
-	enps := 0
+	enps := -1 // not shown (fewer than k people answered it): it does not pin the moment
 	if e := a.Enps; e != nil {
 		enps = int(e.Promoters + e.Passives + e.Detractors)
 	}

@@ -259,7 +259,7 @@ func (l *ledger) apply(it *item) {
 }
 
 // shown maps a shown aggregate to the units behind it: the prefix of the cell's events whose
-// counters match. It reports false when no prefix matches, which means the service shows a
+// counters match (enps < 0: the eNPS is not shown and does not count). It reports false when no prefix matches, which means the service shows a
 // number the harness cannot explain.
 func (l *ledger) shown(k cellKey, people, count, enps int) ([]int, bool) {
 	c := l.cells[k]
@@ -268,7 +268,7 @@ func (l *ledger) shown(k cellKey, people, count, enps int) ([]int, bool) {
 	}
 	for i := len(c.events) - 1; i >= 0; i-- {
 		e := c.events[i]
-		if len(e.people) == people && e.count == count && e.enps == enps {
+		if len(e.people) == people && e.count == count && (enps < 0 || e.enps == enps) {
 			var us []int
 			for _, ev := range c.events[:i+1] {
 				us = append(us, ev.units...)

@@ -538,9 +538,71 @@ func (x *Enps) GetDetractors() uint32 {
 	return 0
 }
 
+// EmotionCount is how many distinct people expressed one emotion in an aggregate.
+type EmotionCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The emotion, as the name of a voix.sentiment.v1.Emotion value, e.g. "EMOTION_STRESS";
+	// never "EMOTION_UNSPECIFIED". A name rather than the enum because voix.common.v1 cannot
+	// import voix.sentiment.v1; parse it with that enum's value map, and ignore a name you do
+	// not know (a later version may add emotions).
+	Emotion string `protobuf:"bytes,1,opt,name=emotion,proto3" json:"emotion,omitempty"`
+	// Distinct people whose comment or TEXT answer carried this emotion as its dominant one:
+	// at least the minimum group size k, since an emotion of fewer people is left out.
+	People        uint32 `protobuf:"varint,2,opt,name=people,proto3" json:"people,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmotionCount) Reset() {
+	*x = EmotionCount{}
+	mi := &file_voix_common_v1_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmotionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmotionCount) ProtoMessage() {}
+
+func (x *EmotionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_common_v1_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmotionCount.ProtoReflect.Descriptor instead.
+func (*EmotionCount) Descriptor() ([]byte, []int) {
+	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *EmotionCount) GetEmotion() string {
+	if x != nil {
+		return x.Emotion
+	}
+	return ""
+}
+
+func (x *EmotionCount) GetPeople() uint32 {
+	if x != nil {
+		return x.People
+	}
+	return 0
+}
+
 // Aggregate is the sentiment of one segment, dimension and window. Readers only ever see one
-// whose people count reached the minimum group size; otherwise hidden is true and every number
-// is zero.
+// whose people count reached the minimum group size k; otherwise hidden is true and every number
+// is zero. Within a shown aggregate, every number rests on at least k distinct people of its
+// own: the score numbers on k people with a scored item (score_hidden otherwise), eNPS on k
+// people with an eNPS answer (absent otherwise), each emotion on k people who expressed it
+// (absent otherwise).
 type Aggregate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Segment path, e.g. "acme/engineering". Counts include every segment below it.
@@ -550,29 +612,41 @@ type Aggregate struct {
 	// The window the numbers cover.
 	Window *TimeWindow `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
 	// True when the group is below the minimum size (or hiding it protects another group); all
-	// numbers below are then zero.
+	// numbers below are then zero, score_hidden is true, enps and emotions are absent.
 	Hidden bool `protobuf:"varint,4,opt,name=hidden,proto3" json:"hidden,omitempty"`
-	// Distinct people who contributed (not comments or answers).
+	// Distinct people who contributed (not comments or answers), whatever they answered.
 	People uint32 `protobuf:"varint,5,opt,name=people,proto3" json:"people,omitempty"`
-	// Scored items (comments and answers).
+	// Scored items (comments, SCALE and TEXT answers; CHOICE and ENPS answers are not scored).
+	// Zero when score_hidden.
 	Count uint32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
-	// Items labelled positive.
+	// Items labelled positive. Zero when score_hidden.
 	Positive uint32 `protobuf:"varint,7,opt,name=positive,proto3" json:"positive,omitempty"`
-	// Items labelled neutral.
+	// Items labelled neutral. Zero when score_hidden.
 	Neutral uint32 `protobuf:"varint,8,opt,name=neutral,proto3" json:"neutral,omitempty"`
-	// Items labelled negative.
+	// Items labelled negative. Zero when score_hidden.
 	Negative uint32 `protobuf:"varint,9,opt,name=negative,proto3" json:"negative,omitempty"`
-	// Mean score in [-1, 1].
+	// Mean score in [-1, 1]. Zero when score_hidden; when score_hidden is false, a real mean,
+	// even if it is 0.
 	MeanScore float64 `protobuf:"fixed64,10,opt,name=mean_score,json=meanScore,proto3" json:"mean_score,omitempty"`
-	// eNPS from ENPS answers, when there were any.
-	Enps          *Enps `protobuf:"bytes,11,opt,name=enps,proto3" json:"enps,omitempty"`
+	// eNPS from ENPS answers, when at least k distinct people gave one in this aggregate;
+	// absent otherwise (none, or too few to show).
+	Enps *Enps `protobuf:"bytes,11,opt,name=enps,proto3" json:"enps,omitempty"`
+	// True when count, positive, neutral, negative and mean_score (and a trend point's
+	// confidence interval) are not shown, and are zero: fewer than k distinct people have a
+	// scored item in this aggregate, for example when its people answered only CHOICE or ENPS
+	// questions. Also true when hidden is.
+	ScoreHidden bool `protobuf:"varint,12,opt,name=score_hidden,json=scoreHidden,proto3" json:"score_hidden,omitempty"`
+	// Emotions expressed by at least k distinct people each, in the order of
+	// voix.sentiment.v1.Emotion; an emotion of fewer people is absent. A person counts once per
+	// emotion, whatever the number of their comments and TEXT answers carrying it.
+	Emotions      []*EmotionCount `protobuf:"bytes,13,rep,name=emotions,proto3" json:"emotions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_voix_common_v1_common_proto_msgTypes[3]
+	mi := &file_voix_common_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +658,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_common_v1_common_proto_msgTypes[3]
+	mi := &file_voix_common_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +671,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Aggregate) GetSegment() string {
@@ -677,6 +751,20 @@ func (x *Aggregate) GetEnps() *Enps {
 	return nil
 }
 
+func (x *Aggregate) GetScoreHidden() bool {
+	if x != nil {
+		return x.ScoreHidden
+	}
+	return false
+}
+
+func (x *Aggregate) GetEmotions() []*EmotionCount {
+	if x != nil {
+		return x.Emotions
+	}
+	return nil
+}
+
 var File_voix_common_v1_common_proto protoreflect.FileDescriptor
 
 const file_voix_common_v1_common_proto_rawDesc = "" +
@@ -699,7 +787,10 @@ const file_voix_common_v1_common_proto_rawDesc = "" +
 	"\bpassives\x18\x03 \x01(\rR\bpassives\x12\x1e\n" +
 	"\n" +
 	"detractors\x18\x04 \x01(\rR\n" +
-	"detractors\"\xf3\x02\n" +
+	"detractors\"@\n" +
+	"\fEmotionCount\x12\x18\n" +
+	"\aemotion\x18\x01 \x01(\tR\aemotion\x12\x16\n" +
+	"\x06people\x18\x02 \x01(\rR\x06people\"\xd0\x03\n" +
 	"\tAggregate\x12\x18\n" +
 	"\asegment\x18\x01 \x01(\tR\asegment\x127\n" +
 	"\tdimension\x18\x02 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x122\n" +
@@ -713,7 +804,9 @@ const file_voix_common_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"mean_score\x18\n" +
 	" \x01(\x01R\tmeanScore\x12(\n" +
-	"\x04enps\x18\v \x01(\v2\x14.voix.common.v1.EnpsR\x04enps*\xe9\x01\n" +
+	"\x04enps\x18\v \x01(\v2\x14.voix.common.v1.EnpsR\x04enps\x12!\n" +
+	"\fscore_hidden\x18\f \x01(\bR\vscoreHidden\x128\n" +
+	"\bemotions\x18\r \x03(\v2\x1c.voix.common.v1.EmotionCountR\bemotions*\xe9\x01\n" +
 	"\tDimension\x12\x19\n" +
 	"\x15DIMENSION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DIMENSION_MEANING\x10\x01\x12\x14\n" +
@@ -761,7 +854,7 @@ func file_voix_common_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_voix_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_voix_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_voix_common_v1_common_proto_goTypes = []any{
 	(Dimension)(0),                // 0: voix.common.v1.Dimension
 	(QuestionKind)(0),             // 1: voix.common.v1.QuestionKind
@@ -771,23 +864,25 @@ var file_voix_common_v1_common_proto_goTypes = []any{
 	(*LocalizedText)(nil),         // 5: voix.common.v1.LocalizedText
 	(*TimeWindow)(nil),            // 6: voix.common.v1.TimeWindow
 	(*Enps)(nil),                  // 7: voix.common.v1.Enps
-	(*Aggregate)(nil),             // 8: voix.common.v1.Aggregate
-	nil,                           // 9: voix.common.v1.LocalizedText.TranslationsEntry
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*EmotionCount)(nil),          // 8: voix.common.v1.EmotionCount
+	(*Aggregate)(nil),             // 9: voix.common.v1.Aggregate
+	nil,                           // 10: voix.common.v1.LocalizedText.TranslationsEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_voix_common_v1_common_proto_depIdxs = []int32{
-	9,  // 0: voix.common.v1.LocalizedText.translations:type_name -> voix.common.v1.LocalizedText.TranslationsEntry
+	10, // 0: voix.common.v1.LocalizedText.translations:type_name -> voix.common.v1.LocalizedText.TranslationsEntry
 	4,  // 1: voix.common.v1.TimeWindow.granularity:type_name -> voix.common.v1.Granularity
-	10, // 2: voix.common.v1.TimeWindow.start:type_name -> google.protobuf.Timestamp
-	10, // 3: voix.common.v1.TimeWindow.end:type_name -> google.protobuf.Timestamp
+	11, // 2: voix.common.v1.TimeWindow.start:type_name -> google.protobuf.Timestamp
+	11, // 3: voix.common.v1.TimeWindow.end:type_name -> google.protobuf.Timestamp
 	0,  // 4: voix.common.v1.Aggregate.dimension:type_name -> voix.common.v1.Dimension
 	6,  // 5: voix.common.v1.Aggregate.window:type_name -> voix.common.v1.TimeWindow
 	7,  // 6: voix.common.v1.Aggregate.enps:type_name -> voix.common.v1.Enps
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	8,  // 7: voix.common.v1.Aggregate.emotions:type_name -> voix.common.v1.EmotionCount
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_voix_common_v1_common_proto_init() }
@@ -801,7 +896,7 @@ func file_voix_common_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_common_v1_common_proto_rawDesc), len(file_voix_common_v1_common_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

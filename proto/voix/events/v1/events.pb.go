@@ -1072,7 +1072,9 @@ func (x *ItemScored) GetDimensions() []*DimensionScore {
 // and its group is large enough to be shown. HR portals subscribe to it.
 type SentimentUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The aggregate; never hidden on this subject.
+	// The aggregate; never hidden on this subject. Its parts follow the same rules as in the
+	// API: score numbers only from k people with a scored item (score_hidden otherwise), eNPS
+	// and each emotion only from k people of their own (absent otherwise).
 	Aggregate *v1.Aggregate `protobuf:"bytes,1,opt,name=aggregate,proto3" json:"aggregate,omitempty"`
 	// Version of the aggregate, increasing with every change of it.
 	Version       uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`

@@ -447,9 +447,12 @@ type TrendPoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The aggregate of the window.
 	Aggregate *v1.Aggregate `protobuf:"bytes,1,opt,name=aggregate,proto3" json:"aggregate,omitempty"`
-	// Lower bound of the 95% confidence interval of the mean score.
+	// Lower bound of the 95% confidence interval of the mean score: mean minus Student's t
+	// (0.975 quantile, count - 1 degrees of freedom) times the standard error, at least -1.
+	// Zero when aggregate.score_hidden.
 	CiLow float64 `protobuf:"fixed64,2,opt,name=ci_low,json=ciLow,proto3" json:"ci_low,omitempty"`
-	// Upper bound of the 95% confidence interval of the mean score.
+	// Upper bound of the 95% confidence interval of the mean score, at most 1. Zero when
+	// aggregate.score_hidden.
 	CiHigh        float64 `protobuf:"fixed64,3,opt,name=ci_high,json=ciHigh,proto3" json:"ci_high,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -10,7 +10,9 @@
 // so that small weeks do not fire more often than large ones). For eNPS, each answer is +1 (promoter), 0 or -1
 // (detractor), so eNPS = 100 × their mean and the same test applies with MinENPSDrop points.
 // Small groups cannot fire: k people and MinItems items are required before anything is
-// computed, and a large z needs a drop that noise at that n rarely produces.
+// computed, and a large z needs a drop that noise at that n rarely produces. Each metric also
+// needs k people of its own, as the aggregates show it (rollup.Stats.ScoredPeople,
+// ENPSPeople): in the current week, and in each week its baseline pools.
 //
 // An episode starts when the rule fires and lasts until an evaluation finds it no longer
 // holds: one alert per episode, however many times the week changes meanwhile.
@@ -72,13 +74,18 @@ func Detect(baseline []rollup.Stats, current rollup.Stats, k int) []Drop {
 	var out []Drop
 	// Mean score.
 	var bn, bs, bss float64
+	weeks := 0
 	for _, b := range usable {
+		if int(b.ScoredPeople) < k {
+			continue
+		}
+		weeks++
 		bn += float64(b.Count)
 		bs += b.Sum()
 		bss += b.SumSquares()
 	}
 	cn := float64(current.Count)
-	if cn >= MinItems && bn >= MinItems {
+	if cn >= MinItems && bn >= MinItems && weeks >= MinBaselineWeeks && int(current.ScoredPeople) >= k {
 		bm, cm := bs/bn, current.Sum()/cn
 		bv := math.Max(0, (bss-bn*bm*bm)/(bn-1))
 		cv := math.Max(0, (current.SumSquares()-cn*cm*cm)/(cn-1))
@@ -89,14 +96,19 @@ func Detect(baseline []rollup.Stats, current rollup.Stats, k int) []Drop {
 	}
 	// eNPS: answers of +1, 0, -1.
 	var bp, bd, ba float64
+	weeks = 0
 	for _, b := range usable {
+		if int(b.ENPSPeople) < k {
+			continue
+		}
+		weeks++
 		bp += float64(b.Promoters)
 		bd += float64(b.Detractors)
 		ba += float64(b.Promoters + b.Passives + b.Detractors)
 	}
 	cp, cd := float64(current.Promoters), float64(current.Detractors)
 	ca := float64(current.Promoters + current.Passives + current.Detractors)
-	if ca >= MinItems && ba >= MinItems {
+	if ca >= MinItems && ba >= MinItems && weeks >= MinBaselineWeeks && int(current.ENPSPeople) >= k {
 		bm, cm := (bp-bd)/ba, (cp-cd)/ca
 		// Variance of a +1/0/-1 answer: E[x²] - E[x]², with the sample correction.
 		bv := math.Max(0, ((bp+bd)/ba-bm*bm)*ba/(ba-1))

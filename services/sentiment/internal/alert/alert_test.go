@@ -19,9 +19,10 @@ import (
 )
 
 // week builds the Stats of n items drawn around mean with spread sd, from people people, and
-// enps answers (0..10) when given.
+// enps answers (0..10) when given; items and answers are spread over as many of the people as
+// they can be.
 func week(rng *rand.Rand, n, people int, mean, sd float64, enps ...int) rollup.Stats {
-	s := rollup.Stats{People: uint32(people)}
+	s := rollup.Stats{People: uint32(people), ScoredPeople: uint32(min(n, people)), ENPSPeople: uint32(min(len(enps), people))}
 	for range n {
 		x := math.Max(-1, math.Min(1, mean+sd*rng.NormFloat64()))
 		s.Count++
@@ -64,6 +65,47 @@ func TestENPSDropFires(t *testing.T) {
 	drops := Detect(base, week(rng, 0, 12, 0, 0, bad...), 5)
 	if len(drops) != 1 || drops[0].Metric != MetricENPS || drops[0].Baseline-drops[0].Observed < MinENPSDrop {
 		t.Fatalf("Detect = %+v, want one eNPS drop", drops)
+	}
+}
+
+// TestEachMetricNeedsKPeopleOfItsOwn: a week of 12 people whose scores come from 4 of them, or
+// whose eNPS answers do, shows neither number (the aggregates hide a part of fewer than k
+// people), so it cannot fire on it either; nor do baseline weeks whose metric rests on fewer
+// than k people count among the weeks the baseline needs.
+func TestEachMetricNeedsKPeopleOfItsOwn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	good := []int{10, 9, 9, 10, 8, 7, 9, 10, 6, 9, 10, 9}
+	bad := []int{3, 5, 6, 9, 2, 6, 4, 7, 6, 5, 1, 8}
+	var base []rollup.Stats
+	for range BaselineWeeks {
+		base = append(base, week(rng, 25, 12, 0.35, 0.3, good...))
+	}
+	cur := week(rng, 25, 12, -0.15, 0.3, bad...)
+	metrics := func(drops []Drop) map[string]bool {
+		m := map[string]bool{}
+		for _, d := range drops {
+			m[d.Metric] = true
+		}
+		return m
+	}
+	if got := metrics(Detect(base, cur, 5)); !got[MetricScore] || !got[MetricENPS] {
+		t.Fatalf("with 12 people behind each metric: fired %v, want score and enps", got)
+	}
+	few := cur
+	few.ScoredPeople, few.ENPSPeople = 4, 4
+	if got := Detect(base, few, 5); got != nil {
+		t.Errorf("scores and eNPS answers of 4 people (k=5) fired: %+v", got)
+	}
+	thin := make([]rollup.Stats, len(base))
+	for i, b := range base {
+		b.ENPSPeople = 4
+		if i >= MinBaselineWeeks-1 {
+			b.ScoredPeople = 4
+		}
+		thin[i] = b
+	}
+	if got := Detect(thin, cur, 5); got != nil {
+		t.Errorf("baselines of %d weeks with k scored people and none with k eNPS people fired: %+v", MinBaselineWeeks-1, got)
 	}
 }
 

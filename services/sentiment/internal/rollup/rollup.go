@@ -3,6 +3,10 @@
 // size counts people rather than comments. Functions named Unsafe… need the caller's write
 // transaction: the consumer applies an event, its rollups and its event id in one commit.
 //
+// Besides its people, an aggregate counts the distinct people behind each of its parts: those
+// with a scored item, those with an eNPS answer, and those whose text carried each emotion
+// (rollup_people_of). Readers are shown a part only when its own people reach k.
+//
 // Each aggregate has a live value, which every event updates, and a released one, which is
 // all readers and subscribers ever see. Stats.Pending counts the distinct people who
 // contributed since the last release of its tree: the service releases a tree only when the
@@ -43,6 +47,10 @@ var (
 	// Trees with people waiting to be shown until their window is over, by tree, with the
 	// window's end (Unix seconds).
 	bucketWaiting = []byte("rollup_waiting")
+	// The distinct people behind one part of an aggregate: aggregate key + 0x00 + part
+	// (partScore, partENPS, or partEmotion followed by the emotion's name) + 0x00 + opened
+	// contributor tag → empty.
+	bucketPeopleOf = []byte("rollup_people_of")
 )
 
 // Buckets is where the aggregates live: a transaction (the live store) or the staging bucket
@@ -53,7 +61,7 @@ type Buckets interface {
 
 // Names lists the buckets this package writes, for store.EnsureBuckets.
 func Names() [][]byte {
-	return [][]byte{bucketStats, bucketPeople, bucketSegments, bucketDirty, bucketSent, bucketPending, bucketReleased,
+	return [][]byte{bucketStats, bucketPeople, bucketPeopleOf, bucketSegments, bucketDirty, bucketSent, bucketPending, bucketReleased,
 		bucketReleases, bucketCells, bucketOpen, bucketFlushes, bucketWaiting}
 }
 
@@ -110,6 +118,15 @@ type Stats struct {
 	// Pending counts the distinct people who contributed since the last release of the tree
 	// (all of them before the first), and is zero in a released value.
 	Pending uint32 `json:"q,omitempty"`
+	// ScoredPeople counts the distinct people with at least one scored item (Count), and
+	// ENPSPeople those with at least one eNPS answer (the eNPS counters): a part of the
+	// aggregate is shown only when its own people reach k. Aggregates written before these
+	// counts existed read them as zero, so their parts stay hidden until a rebuild.
+	ScoredPeople uint32 `json:"sp,omitempty"`
+	ENPSPeople   uint32 `json:"ep,omitempty"`
+	// Emotions counts, per emotion (Item.Emotion), the distinct people with an item that
+	// carried it.
+	Emotions map[string]uint32 `json:"em,omitempty"`
 }
 
 // Mean is the mean score, 0 with no items.
@@ -156,7 +173,17 @@ type Item struct {
 	Label  Label
 	// ENPS is the 0..10 answer plus one, so that zero means "no eNPS answer".
 	ENPS int
+	// Emotion is the dominant emotion of the item's text, as the analyzer names it ("stress"),
+	// or empty for none. It counts the contributor among the people of that emotion.
+	Emotion string
 }
+
+// Parts of an aggregate whose people are counted apart (bucketPeopleOf).
+const (
+	partScore   = "score"
+	partENPS    = "enps"
+	partEmotion = "emotion/"
+)
 
 // Get reads an aggregate; a missing one is the zero Stats.
 func Get(tx Buckets, k Key) (Stats, error) {
@@ -200,6 +227,9 @@ func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item, own bool) (Stats, error) 
 				}
 				*set.n++
 			}
+		}
+		if err := s.addPartPeople(tx, k, tag, it); err != nil {
+			return s, err
 		}
 		if own {
 			ob := tx.Bucket(bucketOpen)
@@ -261,6 +291,53 @@ func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item, own bool) (Stats, error) 
 		return s, dirty.Put(k.bytes(), []byte{})
 	}
 	return s, nil
+}
+
+// addPartPeople counts tag among the people of each part of k that it adds to: scores, eNPS,
+// its emotion; once per part, like People.
+func (s *Stats) addPartPeople(tx Buckets, k Key, tag []byte, it Item) error {
+	b := tx.Bucket(bucketPeopleOf)
+	add := func(part string) (bool, error) {
+		pk := append(k.bytes(), 0)
+		pk = append(pk, part...)
+		pk = append(pk, 0)
+		pk = append(pk, tag...)
+		if b.Get(pk) != nil {
+			return false, nil
+		}
+		return true, b.Put(pk, []byte{})
+	}
+	if it.Scored {
+		added, err := add(partScore)
+		if err != nil {
+			return err
+		}
+		if added {
+			s.ScoredPeople++
+		}
+	}
+	if it.ENPS > 0 {
+		added, err := add(partENPS)
+		if err != nil {
+			return err
+		}
+		if added {
+			s.ENPSPeople++
+		}
+	}
+	if it.Emotion != "" {
+		added, err := add(partEmotion + it.Emotion)
+		if err != nil {
+			return err
+		}
+		if added {
+			if s.Emotions == nil {
+				s.Emotions = map[string]uint32{}
+			}
+			s.Emotions[it.Emotion]++
+		}
+	}
+	return nil
 }
 
 // Segments returns the segments that have any aggregate within prefix (segment.Path.Within),
