@@ -85,6 +85,8 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// MaxStreams caps the concurrent gRPC calls of one client connection (host.Config).
+	MaxStreams uint32
 }
 
 func (c *Config) defaults() error {
@@ -160,6 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Secret:     cfg.Secret,
 		Policy:     policy,
 		Log:        cfg.Log,
+		MaxStreams: cfg.MaxStreams,
 	})
 	if err != nil {
 		return nil, err

@@ -1,7 +1,8 @@
 // Package gateway is voix's HTTP edge for chat bots: a Slack-style slash-command endpoint that
 // carries the anonymous feedback loop (submit, follow the thread, answer) and pulse surveys
 // (list what is pending, answer), and the directory that maps a chat user to a segment without
-// keeping the user's id.
+// keeping the user's id. It also serves the HR dashboard (web.go): server-rendered pages that
+// call the services' read APIs with the logged-in reader's own token, and /healthz, /readyz.
 //
 // Nothing reaches the services unless the request is signed with the app's signing secret,
 // fresh (5 minutes), at most 64 KiB and a well-formed form (Slack's ssl_check ping is answered
@@ -30,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -62,6 +64,17 @@ type Config struct {
 	// PulseAddr is the pulse service's gRPC address. Optional: without it /pulse says surveys
 	// are not available.
 	PulseAddr string
+	// SentimentAddr is the sentiment service's gRPC address, which the dashboard reads
+	// aggregates, trends and alerts from. Optional: without it those pages say so.
+	SentimentAddr string
+	// MinGroupSize is k as the services apply it, named on the dashboard where it explains a
+	// hidden number. It changes nothing that is shown: the services hide. Default
+	// anonymity.DefaultMinGroupSize.
+	MinGroupSize int
+	// DashboardKey keys the dashboard's CSRF tokens (an HMAC of the session cookie). Default: a
+	// random key per start, so pages opened before a restart must be reloaded; set it (32
+	// bytes) when several gateways serve one dashboard.
+	DashboardKey []byte
 	// Token is a submitter bearer token the gateway presents to the services. Required.
 	Token string
 	// DirectoryFile, if set, is a CSV or JSON file of chat users and segments (ReadEntries)
@@ -112,6 +125,9 @@ func (c *Config) defaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.MinGroupSize == 0 {
+		c.MinGroupSize = anonymity.DefaultMinGroupSize
+	}
 	return nil
 }
 
@@ -127,6 +143,12 @@ type Service struct {
 	srv      *http.Server
 	ln       net.Listener
 	done     chan struct{}
+	// The dashboard (web.go): clients that present the user's token, templates, CSRF key, and
+	// a channel closed when the server shuts down, which ends event streams.
+	web      webClients
+	pages    pages
+	csrfKey  []byte
+	shutdown chan struct{}
 }
 
 // Start loads the directory, connects to the feedback service and serves HTTP.
@@ -150,33 +172,46 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, dir: dir, tokens: tokens, orgs: orgs, done: make(chan struct{})}
+	s := &Service{cfg: cfg, dir: dir, tokens: tokens, orgs: orgs, done: make(chan struct{}), shutdown: make(chan struct{})}
+	if s.pages, err = parsePages(); err != nil {
+		return nil, fmt.Errorf("gateway: dashboard templates: %w", err)
+	}
+	s.csrfKey = cfg.DashboardKey
+	if len(s.csrfKey) == 0 {
+		if s.csrfKey, err = newCSRFKey(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.DirectoryFile != "" {
 		if err := s.loadDirectoryFile(cfg.DirectoryFile); err != nil {
 			return nil, err
 		}
 	}
-	dial := func(addr string) (*grpc.ClientConn, error) {
-		conn, err := grpc.NewClient(addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(bearer(cfg.Token)))
+	dial := func(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+		conn, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err == nil {
 			s.conns = append(s.conns, conn)
 		}
 		return conn, err
 	}
-	conn, err := dial(cfg.FeedbackAddr)
+	asGateway := grpc.WithPerRPCCredentials(bearer(cfg.Token))
+	conn, err := dial(cfg.FeedbackAddr, asGateway)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: feedback client: %w", err)
 	}
 	s.feedback = feedbackv1.NewFeedbackServiceClient(conn)
 	if cfg.PulseAddr != "" {
-		conn, err := dial(cfg.PulseAddr)
+		conn, err := dial(cfg.PulseAddr, asGateway)
 		if err != nil {
 			s.closeConns()
 			return nil, fmt.Errorf("gateway: pulse client: %w", err)
 		}
 		s.pulse = pulsev1.NewPulseServiceClient(conn)
+	}
+	// The dashboard's connections carry no token: each call presents the logged-in user's.
+	if err := s.dialWeb(dial); err != nil {
+		s.closeConns()
+		return nil, err
 	}
 	if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen); err != nil {
 		s.closeConns()
@@ -189,6 +224,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		WriteTimeout:      10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
+	var once sync.Once
+	s.srv.RegisterOnShutdown(func() { once.Do(func() { close(s.shutdown) }) })
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -240,11 +277,13 @@ func (s *Service) closeConns() error {
 	return errors.Join(errs...)
 }
 
-// Handler is the gateway's HTTP API.
+// Handler is the gateway's HTTP API: the chat endpoints, and the HR dashboard (web.go) with
+// /healthz and /readyz.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /slack/commands", s.handleCommand)
 	mux.HandleFunc("PUT /admin/directory", s.handleDirectory)
+	s.routeWeb(mux)
 	return mux
 }
 

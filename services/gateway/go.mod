@@ -7,19 +7,24 @@ replace (
 	github.com/voix-dev/voix/services/feedback => ../feedback
 	github.com/voix-dev/voix/services/platform => ../platform
 	github.com/voix-dev/voix/services/pulse => ../pulse
+	github.com/voix-dev/voix/services/sentiment => ../sentiment
 )
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/voix-dev/voix/proto v0.0.0
 	github.com/voix-dev/voix/services/feedback v0.0.0
 	github.com/voix-dev/voix/services/platform v0.0.0
 	github.com/voix-dev/voix/services/pulse v0.0.0
+	github.com/voix-dev/voix/services/sentiment v0.0.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect

@@ -41,7 +41,7 @@ func (a *api) CreateSurvey(ctx context.Context, req *pulsev1.CreateSurveyRequest
 		return nil, err
 	}
 	now := a.svc.cfg.Now()
-	in, audience, err := normalizeSurvey(req.Survey, now)
+	in, audience, err := normalizeSurvey(req.Survey, now, uint32(a.svc.cfg.MinGroupSize))
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -13,6 +13,7 @@ import (
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
@@ -70,7 +71,7 @@ func TestSubmitRechecksTheWaveAtCommit(t *testing.T) {
 		Questions: []*pulsev1.Question{{Id: "q", Kind: commonv1.QuestionKind_QUESTION_KIND_SCALE,
 			Dimension: commonv1.Dimension_DIMENSION_MEANING, Text: &commonv1.LocalizedText{Translations: map[string]string{"en": "Q"}}}},
 	}
-	norm, audience, err := normalizeSurvey(in, now)
+	norm, audience, err := normalizeSurvey(in, now, anonymity.DefaultMinGroupSize)
 	if err != nil {
 		t.Fatalf("normalize: %v", err)
 	}

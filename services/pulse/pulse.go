@@ -48,6 +48,11 @@ type Config struct {
 	// ScheduleEvery is how often the scheduler opens and closes waves and announces them.
 	// Default one second; a pass also runs at Start, so a restart catches up at once.
 	ScheduleEvery time.Duration
+	// MinGroupSize is k for a survey created without one (min_group_size 0). Default
+	// anonymity.DefaultMinGroupSize; at least 3, the floor a survey's own k has.
+	MinGroupSize int
+	// MaxStreams caps the concurrent gRPC calls of one client connection (host.Config).
+	MaxStreams uint32
 }
 
 func (c *Config) defaults() error {
@@ -65,6 +70,12 @@ func (c *Config) defaults() error {
 	}
 	if c.ScheduleEvery <= 0 {
 		c.ScheduleEvery = time.Second
+	}
+	if c.MinGroupSize == 0 {
+		c.MinGroupSize = anonymity.DefaultMinGroupSize
+	}
+	if c.MinGroupSize < minGroupSizeFloor {
+		return fmt.Errorf("pulse: MinGroupSize is %d; must be at least %d", c.MinGroupSize, minGroupSizeFloor)
 	}
 	return nil
 }
@@ -90,6 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Secret:     cfg.Secret,
 		Policy:     policy,
 		Log:        cfg.Log,
+		MaxStreams: cfg.MaxStreams,
 	})
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
@@ -21,7 +22,7 @@ func TestSurveyRecordRoundTrip(t *testing.T) {
 		t.Run(tpl.id, func(t *testing.T) {
 			in := &pulsev1.Survey{TemplateId: tpl.id, Audience: "acme/eng", LiveResults: true,
 				Schedule: &pulsev1.Schedule{FirstOpensAt: timestamppb.New(now), TimeZone: "Europe/Paris"}}
-			sv, audience, err := normalizeSurvey(in, now)
+			sv, audience, err := normalizeSurvey(in, now, anonymity.DefaultMinGroupSize)
 			if err != nil {
 				t.Fatalf("normalize: %v", err)
 			}

@@ -16,7 +16,6 @@ import (
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
-	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
 	"github.com/voix-dev/voix/services/platform/scrub"
 	"github.com/voix-dev/voix/services/platform/segment"
@@ -138,9 +137,10 @@ func parseSegment(field, s string) (segment.Path, error) {
 }
 
 // normalizeSurvey checks a CreateSurvey input and returns the survey to store, with defaults
-// applied and question ids generated, but no id, waves or times yet. The audience's
-// authorisation is the caller's business.
-func normalizeSurvey(in *pulsev1.Survey, now time.Time) (*pulsev1.Survey, segment.Path, error) {
+// applied (k is defaultK, the service's Config.MinGroupSize, when the input leaves it 0) and
+// question ids generated, but no id, waves or times yet. The audience's authorisation is the
+// caller's business.
+func normalizeSurvey(in *pulsev1.Survey, now time.Time, defaultK uint32) (*pulsev1.Survey, segment.Path, error) {
 	var audience segment.Path
 	if in == nil {
 		return nil, audience, rpcerr.InvalidArgument("survey", "is required")
@@ -237,10 +237,10 @@ func normalizeSurvey(in *pulsev1.Survey, now time.Time) (*pulsev1.Survey, segmen
 
 	switch k := in.MinGroupSize; {
 	case k == 0:
-		out.MinGroupSize = uint32(anonymity.DefaultMinGroupSize)
+		out.MinGroupSize = defaultK
 	case k < minGroupSizeFloor:
 		return nil, audience, rpcerr.InvalidArgument("survey.min_group_size",
-			fmt.Sprintf("must be at least %d (0 means %d)", minGroupSizeFloor, anonymity.DefaultMinGroupSize))
+			fmt.Sprintf("must be at least %d (0 means %d)", minGroupSizeFloor, defaultK))
 	default:
 		out.MinGroupSize = k
 	}

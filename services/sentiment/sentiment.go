@@ -46,8 +46,9 @@ type Config struct {
 	// Secret is the deployment's shared anonymity secret; its File defaults to
 	// <DataDir>/secret.key, which must exist unless Secret.Create (host.Config).
 	Secret anonymity.SecretSource
-	// MinGroupSize is k: no aggregate is shown or published for fewer distinct people.
-	// Default anonymity.DefaultMinGroupSize; at least 2.
+	// MinGroupSize is k: no aggregate is shown or published for fewer distinct people, and
+	// no part of a shown one (its scores, its eNPS, one emotion's count) for fewer distinct
+	// people of that part. Default anonymity.DefaultMinGroupSize; at least 2.
 	MinGroupSize int
 	// Language is the organisation's language, used for texts too short to tell. Default "en".
 	Language string
@@ -63,6 +64,8 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// MaxStreams caps the concurrent gRPC calls of one client connection (host.Config).
+	MaxStreams uint32
 }
 
 func (c *Config) defaults() error {
@@ -124,6 +127,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Secret:     cfg.Secret,
 		Policy:     policy,
 		Log:        cfg.Log,
+		MaxStreams: cfg.MaxStreams,
 	})
 	if err != nil {
 		return nil, err

@@ -101,7 +101,7 @@ func (b *Bus) Publish(ctx context.Context, ev Event) error {
 	msg := &nats.Msg{Subject: ev.Subject, Data: ev.Data, Header: ev.Header()}
 	ack, err := b.js.PublishMsg(ctx, msg)
 	if err != nil {
-		return fmt.Errorf("bus: publish %s: %w", ev.Type, err)
+		return fmt.Errorf("bus: publish %s: %w", ev.Type, b.connErr(err))
 	}
 	if ack == nil || ack.Stream == "" {
 		return fmt.Errorf("bus: publish %s: no stream acknowledged it", ev.Type)
@@ -149,6 +149,18 @@ func decode(subject string, h nats.Header, data []byte) (Event, error) {
 	return ev, nil
 }
 
+// ErrNotConnected wraps a publish that failed while the connection was down (nats.go then
+// reports whatever check failed first, such as "headers not supported by this server").
+var ErrNotConnected = errors.New("not connected to NATS")
+
+// connErr is err, said plainly when the connection is down.
+func (b *Bus) connErr(err error) error {
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("%w (%w)", ErrNotConnected, err)
+	}
+	return err
+}
+
 // PublishTimeout bounds a publish (or each batch) whose context has no deadline.
 const PublishTimeout = 5 * time.Second
 
@@ -170,7 +182,7 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []Event) (int, error) {
 		}
 		f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: ev.Subject, Data: ev.Data, Header: ev.Header()})
 		if err != nil {
-			sendErr = fmt.Errorf("bus: publish %s: %w", ev.Type, err)
+			sendErr = fmt.Errorf("bus: publish %s: %w", ev.Type, b.connErr(err))
 			break
 		}
 		futures = append(futures, f)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/host"
 )
 
 // EnvName is the environment variable that sets flag name: "nats-url" → "VOIX_NATS_URL".
@@ -64,40 +66,75 @@ type Service struct {
 	CreateSecret bool
 	// EventRetention is how long the streams keep events (bus.Config.Retention).
 	EventRetention time.Duration
+	// StreamReplicas is how many copies of each stream a NATS cluster keeps
+	// (bus.Config.Replicas); a stream an operator gave more keeps them.
+	StreamReplicas int
+	// MaxStreams caps the concurrent gRPC calls of one client connection (host.Config).
+	MaxStreams uint
 	// ClockOffset shifts the service's clock (Now). For audits and demos that replay days
 	// of activity; a deployment leaves it 0.
-	ClockOffset  time.Duration
-	LogLevel     string
+	ClockOffset time.Duration
+	LogLevel    string
+	// LogFormat is "text" (key=value) or "json", one object per line.
+	LogFormat    string
 	MinGroupSize int
+
+	// baseOnly is set by RegisterBase: the command is no service on NATS (the gateway), and
+	// Validate checks the base flags only.
+	baseOnly bool
 }
 
-// Defaults for the shared flags.
+// Defaults for the shared flags. k's default is anonymity.DefaultMinGroupSize, the grpc
+// limits' are host's, the retention's bus's: each default lives in one place.
 const (
-	DefaultDataDir      = "./data"
-	DefaultNATSURL      = "nats://127.0.0.1:4222"
-	DefaultLogLevel     = "info"
-	DefaultMinGroupSize = 5
+	DefaultDataDir        = "./data"
+	DefaultNATSURL        = "nats://127.0.0.1:4222"
+	DefaultLogLevel       = "info"
+	DefaultLogFormat      = "text"
+	DefaultStreamReplicas = 1
+	// MaxStreamReplicas is JetStream's limit.
+	MaxStreamReplicas = 5
 )
 
-// Register defines the shared flags on fs, with defaultListen as --listen's default.
+// Register defines the flags every service on NATS shares on fs, with defaultListen as
+// --listen's default: RegisterBase's, and --nats-url, --nats-user, --nats-password,
+// --event-retention, --stream-replicas, --min-group-size and --max-streams.
 func (c *Service) Register(fs *flag.FlagSet, defaultListen string) {
-	fs.StringVar(&c.Listen, "listen", defaultListen, "gRPC listen address, host:port")
-	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the service's store and shared files")
-	fs.StringVar(&c.NATSURL, "nats-url", DefaultNATSURL, "NATS server URL(s), nats:// or tls://, comma-separated")
+	c.registerBase(fs, defaultListen, "gRPC")
+	fs.StringVar(&c.NATSURL, "nats-url", DefaultNATSURL, "NATS server URL(s), nats:// or tls://, comma-separated; a server that cannot be reached is retried in the background")
 	fs.StringVar(&c.NATSUser, "nats-user", "", "NATS user")
 	fs.StringVar(&c.NATSPassword, "nats-password", "", "NATS password (prefer VOIX_NATS_PASSWORD: flags show in ps)")
-	fs.StringVar(&c.TokensFile, "tokens-file", "", "token hashes file (default <data-dir>/auth/token-hashes.json)")
-	c.RegisterSecret(fs)
 	fs.DurationVar(&c.EventRetention, "event-retention", bus.DefaultRetention,
 		"how long the streams keep events (0: forever); whoever reads the streams and holds the secret can attribute the events kept")
-	c.RegisterClock(fs)
-	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
-	fs.IntVar(&c.MinGroupSize, "min-group-size", DefaultMinGroupSize,
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", DefaultStreamReplicas,
+		fmt.Sprintf("copies of each stream on a NATS cluster, 1..%d (3 on a three-node cluster); a stream that has more keeps them", MaxStreamReplicas))
+	fs.IntVar(&c.MinGroupSize, "min-group-size", anonymity.DefaultMinGroupSize,
 		"k: no result or aggregate is shown for fewer distinct people (at least 2)")
+	fs.UintVar(&c.MaxStreams, "max-streams", host.DefaultMaxStreams,
+		fmt.Sprintf("concurrent gRPC calls per client connection (a request is at most %d MiB)", host.DefaultMaxRecvMsgSize>>20))
 }
 
-// RegisterSecret defines --secret-file and --create-secret on fs. Register calls it; commands
-// that are not services on NATS (the gateway) call it alone.
+// RegisterBase defines on fs the flags of a command that is no service on NATS (the chat
+// gateway): --listen (an HTTP address, default defaultListen), --data-dir, --tokens-file,
+// --secret-file, --create-secret, --clock-offset, --log-level and --log-format. Validate then
+// checks these only.
+func (c *Service) RegisterBase(fs *flag.FlagSet, defaultListen string) {
+	c.baseOnly = true
+	c.registerBase(fs, defaultListen, "HTTP")
+}
+
+func (c *Service) registerBase(fs *flag.FlagSet, defaultListen, protocol string) {
+	fs.StringVar(&c.Listen, "listen", defaultListen, protocol+" listen address, host:port")
+	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the service's store and shared files")
+	fs.StringVar(&c.TokensFile, "tokens-file", "", "token hashes file (default <data-dir>/auth/token-hashes.json)")
+	c.RegisterSecret(fs)
+	c.RegisterClock(fs)
+	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", DefaultLogFormat, "text (key=value) or json (one object per line)")
+}
+
+// RegisterSecret defines --secret-file and --create-secret on fs. Register and RegisterBase
+// call it.
 func (c *Service) RegisterSecret(fs *flag.FlagSet) {
 	fs.StringVar(&c.SecretFile, "secret-file", "", "anonymity secret shared by every service of the deployment (default <data-dir>/secret.key); "+
 		anonymity.SecretEnv+" may hold the key itself instead")
@@ -126,7 +163,12 @@ func (c *Service) Now() func() time.Time {
 
 // Bus is how the service reaches NATS.
 func (c *Service) Bus() bus.Config {
-	return bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword, Retention: c.EventRetention}
+	return bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword, Retention: c.EventRetention, Replicas: c.StreamReplicas}
+}
+
+// GRPCMaxStreams is MaxStreams as host.Config.MaxStreams takes it (Validate bounds it).
+func (c *Service) GRPCMaxStreams() uint32 {
+	return uint32(min(c.MaxStreams, math.MaxUint32))
 }
 
 // Validate checks every field and reports all problems at once, each naming its flag.
@@ -145,6 +187,15 @@ func (c *Service) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("data-dir", "must not be empty")
 	}
+	if _, ok := parseLevel(c.LogLevel); !ok {
+		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if f := strings.ToLower(c.LogFormat); f != "" && f != "text" && f != "json" {
+		bad("log-format", "%q is not text or json", c.LogFormat)
+	}
+	if c.baseOnly {
+		return errors.Join(errs...)
+	}
 	if err := checkNATSURL(c.NATSURL); err != nil {
 		bad("nats-url", "%v", err)
 	}
@@ -154,11 +205,14 @@ func (c *Service) Validate() error {
 	if c.EventRetention != 0 && c.EventRetention < bus.DuplicateWindow {
 		bad("event-retention", "is %v; must be 0 (forever) or at least the duplicate window, %v", c.EventRetention, bus.DuplicateWindow)
 	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > MaxStreamReplicas {
+		bad("stream-replicas", "is %d; must be 1..%d", c.StreamReplicas, MaxStreamReplicas)
+	}
 	if c.MinGroupSize < 2 {
 		bad("min-group-size", "is %d; must be at least 2, or results would describe single people", c.MinGroupSize)
 	}
-	if _, ok := parseLevel(c.LogLevel); !ok {
-		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	if c.MaxStreams < 1 || c.MaxStreams > math.MaxUint32 {
+		bad("max-streams", "is %d; must be 1..%d", c.MaxStreams, uint32(math.MaxUint32))
 	}
 	return errors.Join(errs...)
 }
@@ -205,12 +259,16 @@ func parseLevel(s string) (slog.Level, bool) {
 	return 0, false
 }
 
-// Logger returns a text logger on w at LogLevel (info when LogLevel is not valid: call
-// Validate first).
+// Logger returns a logger on w at LogLevel, in LogFormat (info and text when they are not
+// valid: call Validate first).
 func (c *Service) Logger(w io.Writer) *slog.Logger {
 	level, ok := parseLevel(c.LogLevel)
 	if !ok {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(c.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -2,13 +2,17 @@ package config_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config"
+	"github.com/voix-dev/voix/services/platform/host"
 )
 
 func newFlags(t *testing.T, args []string, env map[string]string) (*config.Service, error) {
@@ -93,7 +97,8 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ApplyEnv: %v", err)
 	}
-	want := config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", MinGroupSize: 5, EventRetention: bus.DefaultRetention}
+	want := config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", LogFormat: "text",
+		MinGroupSize: anonymity.DefaultMinGroupSize, EventRetention: bus.DefaultRetention, StreamReplicas: 1, MaxStreams: host.DefaultMaxStreams}
 	if *c != want {
 		t.Fatalf("defaults = %+v, want %+v", *c, want)
 	}
@@ -103,7 +108,8 @@ func TestDefaults(t *testing.T) {
 }
 
 func valid() config.Service {
-	return config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", MinGroupSize: 5}
+	return config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", LogFormat: "text",
+		MinGroupSize: 5, StreamReplicas: 1, MaxStreams: 1000}
 }
 
 func TestValidate(t *testing.T) {
@@ -134,6 +140,15 @@ func TestValidate(t *testing.T) {
 		{"log level upper case", func(c *config.Service) { c.LogLevel = "DEBUG" }, ""},
 		{"log level unknown", func(c *config.Service) { c.LogLevel = "verbose" }, "--log-level"},
 		{"log level offset", func(c *config.Service) { c.LogLevel = "info+2" }, "--log-level"},
+		{"log format json", func(c *config.Service) { c.LogFormat = "json" }, ""},
+		{"log format unknown", func(c *config.Service) { c.LogFormat = "logfmt" }, "--log-format"},
+		{"stream replicas 3", func(c *config.Service) { c.StreamReplicas = 3 }, ""},
+		{"stream replicas 5", func(c *config.Service) { c.StreamReplicas = 5 }, ""},
+		{"stream replicas 0", func(c *config.Service) { c.StreamReplicas = 0 }, "--stream-replicas"},
+		{"stream replicas 6", func(c *config.Service) { c.StreamReplicas = 6 }, "--stream-replicas"},
+		{"max streams 1", func(c *config.Service) { c.MaxStreams = 1 }, ""},
+		{"max streams 0", func(c *config.Service) { c.MaxStreams = 0 }, "--max-streams"},
+		{"max streams beyond uint32", func(c *config.Service) { c.MaxStreams = 1 << 32 }, "--max-streams"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
@@ -155,7 +170,7 @@ func TestValidate(t *testing.T) {
 func TestValidateReportsEveryProblem(t *testing.T) {
 	c := config.Service{}
 	err := c.Validate()
-	for _, flag := range []string{"--listen", "--data-dir", "--nats-url", "--min-group-size", "--log-level"} {
+	for _, flag := range []string{"--listen", "--data-dir", "--nats-url", "--min-group-size", "--log-level", "--stream-replicas", "--max-streams"} {
 		if err == nil || !strings.Contains(err.Error(), flag) {
 			t.Fatalf("Validate(zero) = %v, want it to name %s", err, flag)
 		}
@@ -171,5 +186,58 @@ func TestLogger(t *testing.T) {
 	log.Warn("shown")
 	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, "shown") {
 		t.Fatalf("warn logger wrote %q", out)
+	}
+}
+
+func TestLoggerJSON(t *testing.T) {
+	var buf bytes.Buffer
+	c := valid()
+	c.LogFormat = "json"
+	c.Logger(&buf).Info("started", "addr", "127.0.0.1:7101")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("json logger wrote %q: %v", buf.String(), err)
+	}
+	if line["msg"] != "started" || line["addr"] != "127.0.0.1:7101" || line["level"] != "INFO" {
+		t.Fatalf("json line = %v", line)
+	}
+	buf.Reset()
+	c.LogFormat = "text"
+	c.Logger(&buf).Info("started", "addr", "x")
+	if out := buf.String(); !strings.Contains(out, "msg=started addr=x") {
+		t.Fatalf("text logger wrote %q", out)
+	}
+}
+
+func TestBus(t *testing.T) {
+	c := valid()
+	c.NATSUser, c.NATSPassword, c.EventRetention, c.StreamReplicas = "svc", "pw", 48*time.Hour, 3
+	got := c.Bus()
+	if got.URL != c.NATSURL || got.User != "svc" || got.Password != "pw" || got.Retention != 48*time.Hour || got.Replicas != 3 {
+		t.Fatalf("Bus() = %+v", got)
+	}
+}
+
+// TestRegisterBase: the gateway is no service on NATS. It gets the base flags, and Validate
+// does not ask it for NATS settings or k.
+func TestRegisterBase(t *testing.T) {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	var c config.Service
+	c.RegisterBase(fs, "127.0.0.1:7180")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	want := []string{"clock-offset", "create-secret", "data-dir", "listen", "log-format", "log-level", "secret-file", "tokens-file"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("RegisterBase flags = %v, want %v", names, want)
+	}
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("base defaults do not validate: %v", err)
+	}
+	c.LogFormat = "xml"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--log-format") {
+		t.Fatalf("Validate = %v, want --log-format", err)
 	}
 }

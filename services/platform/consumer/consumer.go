@@ -86,6 +86,11 @@ type Config struct {
 	RetryDelay, MaxRetryDelay time.Duration
 }
 
+// Check reports what Start would refuse in c (a missing stream, durable, store or handler)
+// without reaching NATS, so that a caller that starts consumers later (the service host,
+// while NATS is away) can refuse a bad one at once.
+func (c Config) Check() error { return c.validate() }
+
 func (c *Config) validate() error {
 	switch {
 	case c.Stream == "":

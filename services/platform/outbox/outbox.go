@@ -159,10 +159,13 @@ func (o *Outbox) Pending() (int, error) {
 
 // Run relays records until ctx is done, then returns ctx.Err(). It first drains what a
 // previous run left (crash recovery), then waits for commits or the poll tick. Records are
-// published in key order; a failed publish is logged and retried after a capped exponential
-// backoff, never dropped. With a BatchPublisher the publishes of a batch are pipelined: when
-// one fails, later ones of the batch may already be stored, so after a failure the stream
-// order can differ from commit order. Consumers must not rely on order across events.
+// published in key order; a failed publish is retried after a capped exponential backoff,
+// never dropped. The first failure is a warning (with the number of records kept), the
+// retries that fail too are debug lines, and the first success after them an info line: a
+// NATS outage logs two lines here, not one every few seconds. With a BatchPublisher the publishes of a batch are
+// pipelined: when one fails, later ones of the batch may already be stored, so after a
+// failure the stream order can differ from commit order. Consumers must not rely on order
+// across events.
 func (o *Outbox) Run(ctx context.Context) error {
 	if !o.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -178,8 +181,13 @@ func (o *Outbox) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if err != nil {
+			level := slog.LevelDebug
+			if backoff == 0 {
+				level = slog.LevelWarn
+			}
 			backoff = min(max(2*backoff, MinBackoff), MaxBackoff)
-			o.log.Warn("outbox relay: publish failed, will retry", "err", err, "retry_in", backoff)
+			n, _ := o.Pending()
+			o.log.Log(ctx, level, "outbox relay: publish failed; records kept, retrying", "err", err, "pending", n, "retry_in", backoff)
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
@@ -188,6 +196,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 			case <-t.C:
 			}
 			continue
+		}
+		if backoff != 0 {
+			o.log.Info("outbox relay: publishing again")
 		}
 		backoff = 0
 		select {

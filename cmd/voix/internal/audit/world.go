@@ -154,10 +154,10 @@ func (w *world) commentText(p *person) string {
 }
 
 // units: a reader adds and subtracts shown numbers; what they could isolate is a set of the
-// smallest things every shown number is a sum of. For sentiment aggregates that is one
-// person's items of one day in one dimension (times are days; a week is the sum of its days;
-// "all dimensions" and each dimension are different sums). For survey results, one person's
-// answer to one question of one wave. Each unit has an owner: a reconstruction is a set of
+// smallest things every shown number is a sum of. For sentiment aggregates that is one item of
+// one person in one dimension ("all dimensions" and each dimension are different sums; a week
+// is the sum of its items, whatever their day: a release can fall between two items of one
+// person's day). For survey results, one person's answer to one question of one wave. Each unit has an owner: a reconstruction is a set of
 // units whose owners are fewer than k people.
 type unitKey struct {
 	family string // "sentiment" or "pulse"
@@ -218,15 +218,17 @@ func windows(t time.Time) map[commonv1.Granularity]time.Time {
 // ledger follows every sentiment cell as items are applied, in the order the harness waited
 // for them to be applied.
 type ledger struct {
-	w     *world
-	u     *units
-	cells map[cellKey]*cell
+	w       *world
+	u       *units
+	cells   map[cellKey]*cell
+	applied int // items applied so far: the index of the next one names its units
 }
 
 func newLedger(w *world, u *units) *ledger { return &ledger{w: w, u: u, cells: map[cellKey]*cell{}} }
 
 // apply records an item's contribution to every cell it reaches.
 func (l *ledger) apply(it *item) {
+	l.applied++
 	p := l.w.people[it.person]
 	at := l.w.day(it.day)
 	dims := append([]commonv1.Dimension{commonv1.Dimension_DIMENSION_UNSPECIFIED}, it.dims...)
@@ -246,7 +248,7 @@ func (l *ledger) apply(it *item) {
 					last := c.events[n-1]
 					ev.people, ev.count, ev.enps = slices.Clone(last.people), last.count, last.enps
 				}
-				ev.units = []int{l.u.id(unitKey{"sentiment", p.id, at.Format(time.DateOnly), d.String()})}
+				ev.units = []int{l.u.id(unitKey{"sentiment", p.id, fmt.Sprint(l.applied), d.String()})}
 				if !slices.Contains(ev.people, p.id) {
 					ev.people = append(ev.people, p.id)
 				}

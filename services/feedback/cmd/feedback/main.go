@@ -4,7 +4,7 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,40 +14,45 @@ import (
 	"github.com/voix-dev/voix/services/platform/config"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "feedback:", err)
-		os.Exit(2)
-	}
+var command = config.Command{
+	Name: "feedback",
+	Summary: "Runs the anonymous feedback service alone, against an external NATS: comments, their\n" +
+		"workflow and threads. It serves from its store while NATS is away; events wait in its outbox.",
+	Env: []config.Env{config.SecretEnv},
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("feedback", flag.ContinueOnError)
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(command.ExitCode(err, os.Stderr))
+}
+
+// run runs the service until ctx is done, then stops it. Flags come from args, then from
+// getenv (VOIX_*); logs go to stderr, the help to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(command.Name, flag.ContinueOnError)
 	var c config.Service
 	c.Register(fs, feedback.DefaultListen)
 	threshold := fs.Int("comment-threshold", anonymity.DefaultCommentThreshold, "headcount a segment needs before comments are shown under it; fix it before the first comment")
 	daily := fs.Int("daily-limit", feedback.DefaultDailyLimit, "comments one person may submit per UTC day")
 	ack := fs.Duration("ack-deadline", feedback.DefaultAckDeadline, "time a comment may stay NEW before it is overdue")
 	resolve := fs.Duration("resolve-deadline", feedback.DefaultResolveDeadline, "time a comment may stay open before it is overdue")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
+	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
-		return err
+		return config.UsageError(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	svc, err := feedback.Start(ctx, feedback.Config{
 		Listen:     c.Listen,
 		DataDir:    c.DataDir,
 		NATS:       c.Bus(),
 		TokensFile: c.TokensFile,
-		Secret:     c.Secret(os.Getenv),
-		Log:        c.Logger(os.Stderr),
+		Secret:     c.Secret(getenv),
+		Log:        c.Logger(stderr),
 		Now:        c.Now(),
+		MaxStreams: c.GRPCMaxStreams(),
 
 		CommentThreshold: *threshold,
 		MinGroupSize:     c.MinGroupSize,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,37 +16,46 @@ import (
 	"github.com/voix-dev/voix/services/pulse"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "pulse:", err)
-		os.Exit(2)
-	}
+var command = config.Command{
+	Name: "pulse",
+	Summary: "Runs the pulse survey service alone, against an external NATS: surveys, waves, answers,\n" +
+		"results, and the segment registry. It serves from its store while NATS is away.",
+	Env: []config.Env{config.SecretEnv},
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("pulse", flag.ContinueOnError)
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(command.ExitCode(err, os.Stderr))
+}
+
+// run runs the service until ctx is done, then stops it. Flags come from args, then from
+// getenv (VOIX_*); logs go to stderr, the help to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(command.Name, flag.ContinueOnError)
 	var c config.Service
 	c.Register(fs, pulse.DefaultListen)
 	scheduleEvery := fs.Duration("schedule-every", time.Second, "how often the scheduler opens and closes waves")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
+	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
-		return err
+		return config.UsageError(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	if *scheduleEvery <= 0 {
+		return config.UsageError(fmt.Errorf("--schedule-every: is %v; must be positive", *scheduleEvery))
+	}
 	svc, err := pulse.Start(ctx, pulse.Config{
-		Listen:     c.Listen,
-		DataDir:    c.DataDir,
-		NATS:       c.Bus(),
-		TokensFile: c.TokensFile,
-		Secret:     c.Secret(os.Getenv),
-		Log:        c.Logger(os.Stderr),
-		Now:        c.Now(),
+		Listen:       c.Listen,
+		DataDir:      c.DataDir,
+		NATS:         c.Bus(),
+		TokensFile:   c.TokensFile,
+		Secret:       c.Secret(getenv),
+		Log:          c.Logger(stderr),
+		Now:          c.Now(),
+		MinGroupSize: c.MinGroupSize,
+		MaxStreams:   c.GRPCMaxStreams(),
 
 		ScheduleEvery: *scheduleEvery,
 	})

@@ -4,7 +4,7 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,39 +13,44 @@ import (
 	"github.com/voix-dev/voix/services/sentiment"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "sentiment:", err)
-		os.Exit(2)
-	}
+var command = config.Command{
+	Name: "sentiment",
+	Summary: "Runs the sentiment aggregation service alone, against an external NATS: scores, rollups,\n" +
+		"releases and alerts. It serves from its store while NATS is away.",
+	Env: []config.Env{config.SecretEnv},
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("sentiment", flag.ContinueOnError)
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(command.ExitCode(err, os.Stderr))
+}
+
+// run runs the service until ctx is done, then stops it. Flags come from args, then from
+// getenv (VOIX_*); logs go to stderr, the help to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(command.Name, flag.ContinueOnError)
 	var c config.Service
 	c.Register(fs, sentiment.DefaultListen)
 	lang := fs.String("language", "en", "organisation language for texts too short to tell: en or fr")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
+	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
-		return err
+		return config.UsageError(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	svc, err := sentiment.Start(ctx, sentiment.Config{
 		Listen:       c.Listen,
 		DataDir:      c.DataDir,
 		NATS:         c.Bus(),
 		TokensFile:   c.TokensFile,
-		Secret:       c.Secret(os.Getenv),
+		Secret:       c.Secret(getenv),
 		MinGroupSize: c.MinGroupSize,
 		Language:     *lang,
-		Log:          c.Logger(os.Stderr),
+		Log:          c.Logger(stderr),
 		Now:          c.Now(),
+		MaxStreams:   c.GRPCMaxStreams(),
 	})
 	if err != nil {
 		return err
