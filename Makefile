@@ -10,9 +10,11 @@ export PATH := $(TOOLS_BIN):$(PATH)
 
 .PHONY: run test lint proto proto-check build tools clean audit chaos breaking api-release
 
-## run: one process with embedded NATS, every service, data under ./data
+## run: one process with embedded NATS, every service, data under ./data (the built binary
+## runs in the foreground, so Ctrl-C ends it with its own exit status, 0)
 run:
-	go run ./cmd/voix dev
+	go build -o bin/voix ./cmd/voix
+	./bin/voix dev
 
 ## test: every module's tests, race detector on, real NATS and bbolt
 test:

@@ -28,19 +28,30 @@ commands:
              then check that nothing acknowledged was lost or counted twice (make chaos)
 `
 
+// errUsage is returned when the command line names no command: the usage went to stderr.
+var errUsage = errors.New("usage")
+
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "voix:", err)
-		}
-		os.Exit(2)
+	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitCode is the process's exit status for run's error: 0 for none or for help asked with
+// -h (the flag package printed it), 2 for a command line to fix, after saying why.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
 	}
+	fmt.Fprintln(stderr, "voix:", err)
+	return 2
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return errUsage
 	}
 	switch args[0] {
 	case "dev":

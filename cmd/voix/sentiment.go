@@ -27,7 +27,7 @@ rebuild  recompute every sentiment rollup by replaying the FEEDBACK and PULSE st
 func runSentiment(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "rebuild" {
 		fmt.Fprint(stderr, sentimentUsage)
-		return flag.ErrHelp
+		return errUsage
 	}
 	fs := flag.NewFlagSet("voix sentiment rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
