@@ -8,13 +8,20 @@ TOOLS_BIN  := $(CURDIR)/bin/tools
 BUF        := $(TOOLS_BIN)/buf
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test lint proto proto-check build tools clean audit chaos breaking api-release
+.PHONY: run demo test lint proto proto-check build tools clean audit chaos e2e-cluster breaking api-release bench
 
 ## run: one process with embedded NATS, every service, data under ./data (the built binary
 ## runs in the foreground, so Ctrl-C ends it with its own exit status, 0)
 run:
 	go build -o bin/voix ./cmd/voix
 	./bin/voix dev
+
+## demo: voix dev on a demo clock 12 weeks in the past, data under ./data-demo (made afresh);
+## then, in another terminal, ./bin/voix demo fills it in about a minute
+demo:
+	go build -o bin/voix ./cmd/voix
+	rm -rf data-demo
+	./bin/voix dev --demo-weeks 12 --data-dir data-demo
 
 ## test: every module's tests, race detector on, real NATS and bbolt
 test:
@@ -53,6 +60,21 @@ audit: build
 ## window (the run then takes over 2 minutes)
 chaos: build
 	go run ./cmd/voix chaos --bin-dir bin $(CHAOS_FLAGS)
+
+## e2e-cluster: three nats-server processes as one JetStream cluster, every service as its own
+## process with --stream-replicas 3, under load; the NATS node leading FEEDBACK is SIGKILLed and
+## restarted, then a service; checks nothing acknowledged was lost or counted twice and every
+## stream and consumer has 3 current replicas; ends with "e2e-cluster: acked=N lost=0
+## duplicated=0 nats_kills=1 leader_changes=C settle=Ss" (not part of `make test`)
+e2e-cluster: build
+	go run ./cmd/voix e2e-cluster --bin-dir bin $(E2E_CLUSTER_FLAGS)
+
+## bench: the whole suite in one process under 64 clients for BENCH_DURATION (default 20s):
+## ingest against the same-run gRPC echo and fsync ceilings, freshness, lag, lost (must be 0),
+## footprint; the figures also go to bin/bench.json (docs/performance.md)
+BENCH_DURATION ?= 20s
+bench:
+	mkdir -p bin && go run ./cmd/voix bench --duration $(BENCH_DURATION) --json bin/bench.json $(BENCH_FLAGS)
 
 ## breaking: no breaking change of the API against the last release (api/release.binpb)
 breaking: $(BUF)

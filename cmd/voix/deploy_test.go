@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/voix-dev/voix/services/platform/tlsconf/tlstest"
 )
 
 // TestDeployNATSConfig starts a real server from deploy/nats/nats-1.conf (clustering turned off,
@@ -20,6 +23,10 @@ func TestDeployNATSConfig(t *testing.T) {
 	t.Setenv("VOIX_NATS_PORTAL_ACME_PASSWORD", "portal-pass")
 	t.Setenv("VOIX_NATS_PORTAL_GLOBEX_PASSWORD", "globex-pass")
 	t.Setenv("VOIX_NATS_SYS_PASSWORD", "sys-pass")
+	pki := tlstest.New(t)
+	t.Setenv("NATS_TLS_CERT", pki.ServerCert)
+	t.Setenv("NATS_TLS_KEY", pki.ServerKey)
+	t.Setenv("NATS_TLS_CA", pki.CA)
 	for i := 1; i <= 3; i++ {
 		path := filepath.Join("..", "..", "deploy", "nats", "nats-"+string(rune('0'+i))+".conf")
 		opts, err := server.ProcessConfigFile(path)
@@ -34,6 +41,12 @@ func TestDeployNATSConfig(t *testing.T) {
 		}
 		if len(opts.Routes) != 3 || opts.Cluster.Name != "voix" {
 			t.Errorf("%s: want 3 routes in cluster voix, got %d routes in %q", path, len(opts.Routes), opts.Cluster.Name)
+		}
+		if opts.TLSConfig == nil {
+			t.Errorf("%s: client connections without TLS", path)
+		}
+		if c := opts.Cluster.TLSConfig; c == nil || c.ClientAuth != tls.RequireAndVerifyClientCert {
+			t.Errorf("%s: routes without mutual TLS: any host could join the cluster", path)
 		}
 	}
 
@@ -56,7 +69,10 @@ func TestDeployNATSConfig(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 
-	svc, err := nats.Connect(s.ClientURL(), nats.UserInfo("services", "svc-pass"))
+	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("services", "svc-pass")); err == nil {
+		t.Fatal("connected without trusting the deployment's CA: is TLS on?")
+	}
+	svc, err := nats.Connect(s.ClientURL(), nats.UserInfo("services", "svc-pass"), nats.RootCAs(pki.CA))
 	if err != nil {
 		t.Fatalf("services user: %v", err)
 	}
@@ -71,7 +87,7 @@ func TestDeployNATSConfig(t *testing.T) {
 	}
 
 	errs := make(chan error, 4)
-	portal, err := nats.Connect(s.ClientURL(), nats.UserInfo("portal-acme", "portal-pass"),
+	portal, err := nats.Connect(s.ClientURL(), nats.UserInfo("portal-acme", "portal-pass"), nats.RootCAs(pki.CA),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
 	if err != nil {
 		t.Fatalf("portal user: %v", err)

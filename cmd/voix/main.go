@@ -22,10 +22,20 @@ const usage = `usage: voix <command> [flags]
 commands:
   dev        run NATS and every service in one process, data under ./data
   sentiment  sentiment administration: 'voix sentiment rebuild'
+  token      create, list and revoke bearer tokens: 'voix token create --role hr --segment acme'
   audit      run every service as its own process through a simulated week, then attack
              its anonymity: byte scan, differencing, linkage (make audit)
   chaos      run NATS and every service as its own process under load, kill them at random,
              then check that nothing acknowledged was lost or counted twice (make chaos)
+  e2e-cluster
+             the crash test on a three-node JetStream cluster with R3 streams: kill a NATS
+             node and a service under load, then check nothing was lost (make e2e-cluster)
+  demo       fill a running 'voix dev --demo-weeks 12' with a living organisation (12 weeks in
+             about a minute) for the dashboard at http://127.0.0.1:7180/
+  watch      print the released sentiment aggregates of a subtree as JSON lines (WatchSentiment):
+             the current state first, then every change
+  bench      start the suite in this process (or --target a running one), drive 64 clients
+             and measure ingest against the gRPC echo and fsync ceilings (make bench)
 `
 
 // errUsage is returned when the command line names no command: the usage went to stderr.
@@ -58,10 +68,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runDev(args[1:], stdout, stderr)
 	case "sentiment":
 		return runSentiment(args[1:], stdout, stderr)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(args[1:], stdout, stderr)
 	case "chaos":
 		return runChaos(args[1:], stdout, stderr)
+	case "e2e-cluster":
+		return runE2ECluster(args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(args[1:], stdout, stderr)
+	case "watch":
+		return runWatch(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -83,6 +103,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.GatewayListen, "gateway-listen", "", "gateway HTTP address (default <host>:7180)")
 	fs.StringVar(&cfg.Org, "org", "acme", "organisation the dev tokens are limited to")
 	fs.IntVar(&cfg.MinGroupSize, "min-group-size", 5, "k: no aggregate for fewer distinct people")
+	fs.IntVar(&cfg.DemoWeeks, "demo-weeks", 0, dev.DemoWeeksUsage)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -59,8 +60,9 @@ func knownEnv(t *testing.T, bin string) map[string]bool {
 	extra := map[string][]string{
 		"pulse":     {"schedule-every"},
 		"feedback":  {"comment-threshold", "daily-limit", "ack-deadline", "resolve-deadline"},
-		"sentiment": {"language"},
-		"gateway":   {"listen", "data-dir", "feedback-addr", "pulse-addr", "directory-file", "tokens-file", "workspace"},
+		"sentiment": {"language", "min-confidence"},
+		"gateway": {"listen", "data-dir", "feedback-addr", "pulse-addr", "sentiment-addr", "directory-file", "tokens-file", "workspace",
+			"service-tls-ca", "service-tls-cert", "service-tls-key", "service-tls-server-name"},
 	}
 	switch bin {
 	case "pulse", "feedback", "sentiment":
@@ -727,6 +729,22 @@ func checkVoixStatefulSets(t *testing.T, s *k8sSet) {
 				continue
 			}
 			if slices.Contains(grpcBinaries, bin) {
+				// Kubernetes' gRPC probes cannot speak TLS: with VOIX_TLS_CERT, grpc-health-probe
+				// (in the image) runs with the CA and a client certificate.
+				if env["VOIX_TLS_CERT"] != "" {
+					if p.Exec == nil || len(p.Exec.Command) < 2 || p.Exec.Command[0] != "/usr/local/bin/grpc-health-probe" ||
+						!slices.Contains(p.Exec.Command, fmt.Sprintf("-addr=127.0.0.1:%d", port)) || !slices.Contains(p.Exec.Command, "-tls") {
+						t.Errorf("%s: %s probe must exec /usr/local/bin/grpc-health-probe -addr=127.0.0.1:%d -tls (gRPC over TLS)", cwhere, name, port)
+					}
+					for _, arg := range p.Exec.Command {
+						if _, file, ok := strings.Cut(arg, "-tls-client-key="); ok {
+							if _, mounted := s.mountedFile(t, cwhere, spec, c, file); !mounted {
+								t.Errorf("%s: %s probe's %s is not mounted", cwhere, name, arg)
+							}
+						}
+					}
+					continue
+				}
 				if p.GRPC == nil || int(p.GRPC.Port) != port {
 					t.Errorf("%s: %s probe must be Kubernetes' gRPC probe on the listen port %d", cwhere, name, port)
 				}
@@ -1027,10 +1045,13 @@ func TestComposeFile(t *testing.T) {
 					t.Errorf("%s: volume %s is also %s's data dir: each store needs its own", where, src, other)
 				}
 				dataVolumes[src] = bin
-			case dst == env["VOIX_TOKENS_FILE"]:
+			case dst == env["VOIX_TOKENS_FILE"], dst == path.Dir(env["VOIX_TOKENS_FILE"]):
 				tokens = true
 				if !ro {
 					t.Errorf("%s: token file %s must be mounted :ro", where, dst)
+				}
+				if dst == env["VOIX_TOKENS_FILE"] {
+					t.Errorf("%s: token file %s is bind-mounted as a file: the services would never see `voix token revoke` (it replaces the file); mount its directory", where, dst)
 				}
 			}
 		}
@@ -1096,7 +1117,8 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s: want read_only: true and cap_drop: [ALL]", where)
 		}
 		for _, v := range svc.Volumes {
-			if src := strings.Split(v, ":")[0]; strings.HasPrefix(src, "./") {
+			// ./secrets/ is made by init-secrets.sh and init-tls.sh, and git-ignored.
+			if src := strings.Split(v, ":")[0]; strings.HasPrefix(src, "./") && !strings.HasPrefix(src, "./secrets/") {
 				if _, err := os.Stat(filepath.Join(deployDir, src)); err != nil {
 					t.Errorf("%s: %v", where, err)
 				}
@@ -1210,7 +1232,7 @@ func TestInitSecrets(t *testing.T) {
 	if fi, err := os.Stat(secretFile); err != nil || fi.Mode().Perm()&0o077 != 0 {
 		t.Errorf("secret.key mode %v (%v): want no access for group and others", fi.Mode(), err)
 	}
-	tokens, err := auth.LoadTokens(filepath.Join(dir, "token-hashes.json"))
+	tokens, err := auth.LoadTokens(filepath.Join(dir, "auth", "token-hashes.json"))
 	if err != nil {
 		t.Fatalf("token-hashes.json: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -21,7 +22,8 @@ import (
 const sentimentUsage = `usage: voix sentiment rebuild [flags]
 
 rebuild  recompute every sentiment rollup by replaying the FEEDBACK and PULSE streams from
-         their first message (admin token; the service pauses its consumers meanwhile)
+         their first message (admin token; the consumers keep running), with its progress
+         on stderr
 `
 
 func runSentiment(args []string, stdout, stderr io.Writer) error {
@@ -59,10 +61,41 @@ func runSentiment(args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+*token)
-	resp, err := sentimentv1.NewSentimentServiceClient(cc).RebuildRollups(ctx, &sentimentv1.RebuildRollupsRequest{})
+	client := sentimentv1.NewSentimentServiceClient(cc)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); showRebuildProgress(ctx, client, stderr, stop) }()
+	resp, err := client.RebuildRollups(ctx, &sentimentv1.RebuildRollupsRequest{})
+	close(stop)
+	<-done
 	if err != nil {
 		return errors.Join(errors.New("rebuild failed"), err)
 	}
 	fmt.Fprintf(stdout, "rebuilt the sentiment rollups from %d events\n", resp.EventsReplayed)
 	return nil
+}
+
+// showRebuildProgress draws the running rebuild's progress on w once a second, until stop.
+func showRebuildProgress(ctx context.Context, client sentimentv1.SentimentServiceClient, w io.Writer, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	drawn := false
+	for {
+		select {
+		case <-stop:
+			if drawn {
+				fmt.Fprintln(w)
+			}
+			return
+		case <-t.C:
+		}
+		st, err := client.GetRebuildStatus(ctx, &sentimentv1.GetRebuildStatusRequest{})
+		if err != nil || !st.Running || st.EventsTotal == 0 {
+			continue
+		}
+		const width = 30
+		done := min(width, int(width*st.EventsReplayed/st.EventsTotal))
+		fmt.Fprintf(w, "\rrebuild [%s%s] %d/%d events", strings.Repeat("#", done), strings.Repeat(".", width-done), st.EventsReplayed, st.EventsTotal)
+		drawn = true
+	}
 }

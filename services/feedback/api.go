@@ -33,6 +33,15 @@ var (
 		feedbackv1.FeedbackService_DeleteRoutingRule_FullMethodName: routers,
 		feedbackv1.FeedbackService_UpsertSegment_FullMethodName:     routers,
 		feedbackv1.FeedbackService_ListSegments_FullMethodName:      {auth.RoleSubmitter, auth.RoleManager, auth.RoleHR, auth.RoleAdmin},
+		// Action plans and notifications (actionplan.go, notify.go).
+		feedbackv1.FeedbackService_CreateActionPlan_FullMethodName:         routers,
+		feedbackv1.FeedbackService_UpdateActionPlan_FullMethodName:         routers,
+		feedbackv1.FeedbackService_GetActionPlan_FullMethodName:            readers,
+		feedbackv1.FeedbackService_ListActionPlans_FullMethodName:          {auth.RoleSubmitter, auth.RoleManager, auth.RoleHR, auth.RoleAdmin},
+		feedbackv1.FeedbackService_SetNotificationTarget_FullMethodName:    routers,
+		feedbackv1.FeedbackService_ListNotificationTargets_FullMethodName:  routers,
+		feedbackv1.FeedbackService_DeleteNotificationTarget_FullMethodName: routers,
+		feedbackv1.FeedbackService_ListDeadLetters_FullMethodName:          routers,
 	}
 )
 
@@ -136,6 +145,9 @@ func (a *api) GetThread(ctx context.Context, req *feedbackv1.GetThreadRequest) (
 	for _, m := range msgs {
 		resp.Messages = append(resp.Messages, apiMessage(m))
 	}
+	if resp.ActionPlans, err = a.svc.linkedPlans(view.Id); err != nil {
+		return nil, toStatus(err)
+	}
 	return resp, nil
 }
 
@@ -161,7 +173,7 @@ func (a *api) UpsertRoutingRule(ctx context.Context, req *feedbackv1.UpsertRouti
 	if err := auth.CheckSegment(ctx, "rule.segment_prefix", r.Prefix.String()); err != nil {
 		return nil, err
 	}
-	stored, err := a.svc.upsertRule(ctx, r)
+	stored, err := a.svc.upsertRule(ctx, r, req.ApplyToOpen)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -315,6 +327,9 @@ func (a *api) GetLoopStats(ctx context.Context, req *feedbackv1.GetLoopStatsRequ
 	}
 	resp, err := a.svc.loopStats(p)
 	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := a.svc.planStats(p, resp); err != nil {
 		return nil, toStatus(err)
 	}
 	return resp, nil

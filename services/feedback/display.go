@@ -144,6 +144,7 @@ func (pl placement) view(c *store.Comment) (*feedbackv1.Feedback, segment.Path) 
 		UpdateDay:      timestamppb.New(c.UpdateDay),
 		MessageCount:   c.MessageCount,
 		Language:       c.Language,
+		Risks:          slices.Clone(c.Risks),
 	}, shown
 }
 

@@ -20,6 +20,7 @@ var (
 	errIllegalTransition = errors.New("illegal transition")
 	errRateLimited       = errors.New("too many comments today")
 	errRuleExists        = errors.New("another rule already routes this segment prefix and dimension")
+	errTooManyNotes      = errors.New("too many notes")
 	errRegistryMoved     = errors.New("headcounts are set in the segment registry with PulseService.UpsertSegment; " +
 		"this service keeps a copy from the registry's SegmentUpserted events")
 )
@@ -31,6 +32,7 @@ var rules = []rpcerr.Rule{
 	{Err: errIllegalTransition, Code: codes.FailedPrecondition},
 	{Err: errRateLimited, Code: codes.ResourceExhausted},
 	{Err: errRuleExists, Code: codes.AlreadyExists},
+	{Err: errTooManyNotes, Code: codes.ResourceExhausted},
 	{Err: errRegistryMoved, Code: codes.FailedPrecondition},
 }
 

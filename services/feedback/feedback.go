@@ -25,6 +25,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/groupcommit"
 	"github.com/voix-dev/voix/services/platform/host"
 )
 
@@ -87,6 +88,10 @@ type Config struct {
 	Now func() time.Time
 	// MaxStreams caps the concurrent gRPC calls of one client connection (host.Config).
 	MaxStreams uint32
+	// Ops are the operator's settings: TLS, metrics, per-token stream cap (host.Ops).
+	Ops host.Ops
+	// Notify configures how owner groups' notification targets are told (notify.go).
+	Notify NotifyConfig
 }
 
 func (c *Config) defaults() error {
@@ -141,10 +146,19 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// scoredGroup is the most ItemScored events the feedback-scored consumer applies in one
+// transaction.
+const scoredGroup = 256
+
 // Service is a running feedback service.
 type Service struct {
 	cfg  Config
 	host *host.Host
+	// commit group-commits the submissions: one transaction and fsync for all that arrive
+	// while the previous commit is on its way to disk (platform/groupcommit).
+	commit *groupcommit.Committer
+	// notify is the sender of notifications to owner groups (notify.go).
+	notify *notifier
 }
 
 // Start opens the store, connects to NATS (the outbox relay starts with it) and serves gRPC.
@@ -163,13 +177,16 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Policy:     policy,
 		Log:        cfg.Log,
 		MaxStreams: cfg.MaxStreams,
+		Ops:        cfg.Ops,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, host: h}
+	s := &Service{cfg: cfg, host: h, commit: groupcommit.New(h.DB, 0), notify: newNotifier(cfg.Notify)}
+	// The relay's deletions share the committer's commits instead of taking fsyncs of their own.
+	h.Outbox.WriteThrough(s.commit)
 	if err := store.Init(h.DB, s.unsafeIndex); err != nil {
-		h.Close()
+		s.Close()
 		return nil, err
 	}
 	feedbackv1.RegisterFeedbackServiceServer(h.GRPC(), &api{svc: s})
@@ -178,8 +195,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Stream:         events.SentimentScored.Stream.Name,
 		Durable:        events.DurableFeedbackScored,
 		FilterSubjects: []string{events.SentimentScored.All()},
-		Handle:         s.applyScored,
+		Handle:         s.applyScoredAndRoute, // applyScored, then FeedbackRouted (notify.go)
 		Log:            h.Log,
+		// One commit for the scores received together instead of two fsyncs per comment: they
+		// share feedback's writer lock with the submissions. The handler writes only in tx.
+		Group: scoredGroup,
 	}, {
 		// The segment registry's headcounts, for placement and ListSegments.
 		Stream:         events.PulseSegmentUpserted.Stream.Name,
@@ -189,12 +209,17 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Log:            h.Log,
 	}} {
 		if err := h.Consume(c); err != nil {
-			h.Close()
+			s.Close()
 			return nil, err
 		}
 	}
 	h.Go(s.pruneLoop)
 	h.Go(s.deadlineLoop)
+	h.Go(s.planDueLoop)
+	if err := s.startNotify(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	h.Serve()
 	return s, nil
 }
@@ -204,7 +229,11 @@ func (s *Service) Addr() string { return s.host.Addr() }
 
 // Close stops serving and closes NATS and the store. Committed comments are on disk, and their
 // events are either published or still in the outbox for the next start.
-func (s *Service) Close() error { return s.host.Close() }
+func (s *Service) Close() error {
+	err := s.host.Close() // stops gRPC first: no submission is waiting for the committer after it
+	s.commit.Close()
+	return err
+}
 
 // pruneLoop deletes expired idempotency records and rate-limit counters now and then: each is a
 // keyed hash of an author that should not outlive the retries or the day it exists for.

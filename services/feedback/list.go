@@ -30,6 +30,8 @@ type listQuery struct {
 	statuses   []commonv1.FeedbackStatus
 	dims       []commonv1.Dimension
 	labels     []commonv1.SentimentLabel
+	hasRisk    bool
+	owner      string    // "" for any
 	start, end time.Time // start is a day; end an exclusive instant; zero means open
 	size       int
 	after      []byte // by_day key of the last comment of the previous page
@@ -60,6 +62,13 @@ func validateList(req *feedbackv1.ListFeedbackRequest) (listQuery, []byte, error
 			return q, nil, rpcerr.InvalidArgument(fmt.Sprintf("labels[%d]", i), fmt.Sprintf("unknown label %d", l))
 		}
 		q.labels = append(q.labels, l)
+	}
+	q.hasRisk = req.HasRisk
+	if req.OwnerGroup != "" {
+		if err := checkOwnerGroup("owner_group", req.OwnerGroup); err != nil {
+			return q, nil, err
+		}
+		q.owner = req.OwnerGroup
 	}
 	if req.StartTime != nil {
 		if err := req.StartTime.CheckValid(); err != nil {
@@ -98,6 +107,12 @@ func (q listQuery) matches(c *store.Comment) bool {
 		return false
 	}
 	if len(q.labels) > 0 && !slices.Contains(q.labels, c.SentimentLabel) {
+		return false
+	}
+	if q.owner != "" && c.OwnerGroup != q.owner {
+		return false
+	}
+	if q.hasRisk && len(c.Risks) == 0 {
 		return false
 	}
 	if len(q.dims) > 0 && !slices.ContainsFunc(q.dims, func(d commonv1.Dimension) bool { return slices.Contains(c.Dimensions, d) }) {

@@ -118,8 +118,9 @@ func apiRule(r store.Rule) *feedbackv1.RoutingRule {
 // upsertRule stores r. Without an id it replaces the rule of the same prefix and dimension if
 // there is one (so that retries do not pile up rules), else creates one; with an id it
 // replaces that rule, which must exist within the caller's prefix, and refuses to make two
-// rules of one prefix and dimension, whose order would be arbitrary.
-func (s *Service) upsertRule(ctx context.Context, r store.Rule) (store.Rule, error) {
+// rules of one prefix and dimension, whose order would be arbitrary. With apply, the open
+// comments r matches are routed again in the same transaction (reroute.go).
+func (s *Service) upsertRule(ctx context.Context, r store.Rule, apply bool) (store.Rule, error) {
 	newID := rand.Text()
 	p, _ := auth.FromContext(ctx)
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
@@ -144,7 +145,10 @@ func (s *Service) upsertRule(ctx context.Context, r store.Rule) (store.Rule, err
 		if r.ID == "" {
 			r.ID = newID
 		}
-		return store.UnsafePutRule(tx, r)
+		if err := store.UnsafePutRule(tx, r); err != nil || !apply {
+			return err
+		}
+		return s.unsafeReroute(tx, r)
 	})
 	if err != nil {
 		return store.Rule{}, err

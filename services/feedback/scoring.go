@@ -17,9 +17,11 @@ import (
 )
 
 // applyScored stores an ItemScored result on its comment and, unless hr chose the owner, routes
-// the comment. It runs in the consumer's transaction, which also records the event id, so a
-// redelivery changes nothing. Results for survey responses, and for comments this store does
-// not have (a store restored from an older backup), are recorded and skipped.
+// the comment: to riskOwner when the result carries a risk flag, whatever the routing rules,
+// otherwise by the rules. The flags are stored even when hr chose the owner. It runs in the
+// consumer's transaction, which also records the event id, so a redelivery changes nothing.
+// Results for survey responses, and for comments this store does not have (a store restored
+// from an older backup), are recorded and skipped.
 func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 	var it eventsv1.ItemScored
 	if err := proto.Unmarshal(ev.Data, &it); err != nil {
@@ -53,11 +55,17 @@ func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 			c.Dimensions = append(c.Dimensions, d.Dimension)
 		}
 	}
+	c.Risks = riskFlags(it.Risks)
 	loop, err := store.GetLoop(tx, c.ID)
 	if err != nil {
 		return err
 	}
-	if !loop.OwnerByHR {
+	switch {
+	case loop.OwnerByHR:
+		// hr's choice stands; the flags are recorded all the same.
+	case len(c.Risks) > 0:
+		c.OwnerGroup = riskOwner
+	default:
 		rules, err := sortedRules(tx)
 		if err != nil {
 			return err
@@ -67,4 +75,22 @@ func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 		}
 	}
 	return store.UnsafePutComment(tx, c)
+}
+
+// riskOwner is the owner group of a comment with a risk flag (harassment or discrimination,
+// intent to quit, burnout or distress, safety): HR must see it at once, whatever the rules.
+const riskOwner = "hr"
+
+// riskFlags is the set of flags of an ItemScored: distinct, in enum order, UNSPECIFIED left
+// out. A number this version does not know is kept: a flag from a newer analyzer still sends
+// the comment to hr.
+func riskFlags(in []commonv1.RiskFlag) []commonv1.RiskFlag {
+	var out []commonv1.RiskFlag
+	for _, f := range in {
+		if f != commonv1.RiskFlag_RISK_FLAG_UNSPECIFIED && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -119,9 +119,9 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 	}
 
 	var got receipt
-	// Batch coalesces concurrent submissions into one commit. The function may run more than
-	// once; it sets got afresh each time.
-	err = s.host.DB.Batch(func(tx *bolt.Tx) error {
+	// The committer puts concurrent submissions into one commit, and returns once it is on
+	// disk. The function may run more than once; it sets got afresh each time.
+	err = s.commit.Update(func(tx *bolt.Tx) error {
 		got = receipt{id: c.ID, token: token, status: c.Status}
 		if idem != nil {
 			prev, err := store.IdempotencyRecord(tx, idem, now)

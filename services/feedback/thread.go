@@ -66,7 +66,8 @@ func (s *Service) byToken(ctx context.Context, tx store.ReadTx, token string) (*
 // followUp adds the author's message, already scrubbed, to the thread the token opens.
 func (s *Service) followUp(ctx context.Context, token, text string) (*store.Message, error) {
 	m := &store.Message{ID: rand.Text(), Author: feedbackv1.Author_AUTHOR_EMPLOYEE, Text: text, Day: today(s.cfg.Now())}
-	err := s.host.DB.Update(func(tx *bolt.Tx) error {
+	// Group-committed with the submissions; the function may run twice and starts afresh.
+	err := s.commit.Update(func(tx *bolt.Tx) error {
 		c, err := s.byToken(ctx, tx, token)
 		if err != nil {
 			return err
@@ -94,6 +95,7 @@ func (s *Service) thread(ctx context.Context, token string) (*feedbackv1.Feedbac
 		if view, _, err = s.view(tx, c); err != nil {
 			return err
 		}
+		view.Risks = nil // for readers only (feedback.proto), not the author
 		msgs, err = store.ThreadMessages(tx, c.ID)
 		return err
 	})

@@ -17,7 +17,9 @@ func (s *Service) upvote(ctx context.Context, id, ref string) (uint32, bool, err
 	tag := s.host.Secret.Tag(upvotePurpose+id, ref)
 	var n uint32
 	var counted bool
-	err := s.host.DB.Update(func(tx *bolt.Tx) error {
+	// Group-committed with the submissions; the function may run twice and sets n and
+	// counted afresh.
+	err := s.commit.Update(func(tx *bolt.Tx) error {
 		c, _, _, err := s.readable(ctx, tx, id)
 		if err != nil {
 			return err

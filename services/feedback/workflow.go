@@ -135,8 +135,7 @@ func (s *Service) unsafePublish(tx *bolt.Tx, k events.Kind, id string, seg segme
 }
 
 // assignOwner sets a comment's owner group for good: a later scoring does not route it again.
-// No event is published: the owner travels in the next status event, as the contract has no
-// owner-changed event.
+// A new owner is told: FeedbackRouted is queued when the owner group changes (reroute.go).
 func (s *Service) assignOwner(ctx context.Context, id, owner string) (*feedbackv1.Feedback, error) {
 	var out *feedbackv1.Feedback
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
@@ -144,6 +143,7 @@ func (s *Service) assignOwner(ctx context.Context, id, owner string) (*feedbackv
 		if err != nil {
 			return err
 		}
+		changed := c.OwnerGroup != owner
 		c.OwnerGroup = owner
 		loop, err := store.GetLoop(tx, id)
 		if err != nil {
@@ -155,6 +155,11 @@ func (s *Service) assignOwner(ctx context.Context, id, owner string) (*feedbackv
 		}
 		if err := store.UnsafePutComment(tx, c); err != nil {
 			return err
+		}
+		if changed {
+			if err := s.unsafeTellOwner(tx, c); err != nil {
+				return err
+			}
 		}
 		out, _, err = s.view(tx, c)
 		return err

@@ -38,7 +38,8 @@ const usage = "Share feedback anonymously with `/feedback <what you want to say>
 	"Keep the code to yourself: a message holding something shaped like a code (26 letters and digits) is never sent as feedback. " +
 	"Your team: `/feedback team` shows it and the teams to pick from, `/feedback team <team>` picks one (unless HR set it). " +
 	"Language of survey questions: `/feedback lang fr` or `/feedback lang en`. " +
-	"A message starting with status or reply followed by a code, or of one or two words starting with status, reply, team, lang or help, " +
+	"What is being done about what people said: `/feedback actions`. " +
+	"A message starting with status or reply followed by a code, or of one or two words starting with status, reply, team, lang, actions or help, " +
 	"is read as a command and never sent as feedback."
 
 // Help for a malformed subcommand. Each says nothing was sent, and how to send it as feedback
@@ -122,6 +123,8 @@ func (s *Service) feedbackCommand(ctx context.Context, cmd command, body []byte)
 		return s.pickTeam(ctx, cmd, in.arg)
 	case verbLang:
 		return s.setLanguage(cmd, in.arg, "/feedback")
+	case verbActions:
+		return s.actions(ctx, cmd)
 	}
 	return s.submit(ctx, cmd, in.text, body)
 }

@@ -23,6 +23,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
@@ -97,6 +99,13 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// ServiceTLS, when set, is how the gateway dials the services: over TLS, trusting its
+	// RootCAs and presenting its Certificates to services that demand client certificates.
+	// Default: plain gRPC.
+	ServiceTLS *tls.Config
+	// TokenReload is how often the token file is looked at for changes (revoked tokens).
+	// Default auth.DefaultReloadInterval.
+	TokenReload time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -133,16 +142,18 @@ func (c *Config) defaults() error {
 
 // Service is a running gateway.
 type Service struct {
-	cfg      Config
-	dir      *Directory
-	tokens   *auth.Tokens
-	orgs     orgScope
-	conns    []*grpc.ClientConn
-	feedback feedbackv1.FeedbackServiceClient
-	pulse    pulsev1.PulseServiceClient
-	srv      *http.Server
-	ln       net.Listener
-	done     chan struct{}
+	cfg       Config
+	dir       *Directory
+	tokens    *auth.Tokens
+	orgs      orgScope
+	conns     []*grpc.ClientConn
+	stopWatch context.CancelFunc
+	watching  chan struct{}
+	feedback  feedbackv1.FeedbackServiceClient
+	pulse     pulsev1.PulseServiceClient
+	srv       *http.Server
+	ln        net.Listener
+	done      chan struct{}
 	// The dashboard (web.go): clients that present the user's token, templates, CSRF key, and
 	// a channel closed when the server shuts down, which ends event streams.
 	web      webClients
@@ -172,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, dir: dir, tokens: tokens, orgs: orgs, done: make(chan struct{}), shutdown: make(chan struct{})}
+	s := &Service{cfg: cfg, dir: dir, tokens: tokens, orgs: orgs, done: make(chan struct{}), shutdown: make(chan struct{}), watching: make(chan struct{})}
 	if s.pages, err = parsePages(); err != nil {
 		return nil, fmt.Errorf("gateway: dashboard templates: %w", err)
 	}
@@ -187,8 +198,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
+	creds := insecure.NewCredentials()
+	if cfg.ServiceTLS != nil {
+		creds = credentials.NewTLS(cfg.ServiceTLS)
+	}
 	dial := func(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-		conn, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		conn, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(creds))...)
 		if err == nil {
 			s.conns = append(s.conns, conn)
 		}
@@ -224,6 +239,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		WriteTimeout:      10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
+	var watchCtx context.Context
+	watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	go func() {
+		defer close(s.watching)
+		tokens.Watch(watchCtx, cfg.TokenReload, cfg.Log)
+	}()
 	var once sync.Once
 	s.srv.RegisterOnShutdown(func() { once.Do(func() { close(s.shutdown) }) })
 	go func() {
@@ -266,6 +287,8 @@ func (s *Service) Close() error {
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	<-s.done
+	s.stopWatch()
+	<-s.watching
 	return errors.Join(err, s.closeConns())
 }
 

@@ -97,6 +97,9 @@ func TestEveryKeyUsedIsInTheCatalog(t *testing.T) {
 	for v := range commonv1.SentimentLabel_name {
 		used[labelKey(commonv1.SentimentLabel(v))] = true
 	}
+	for v := range commonv1.RiskFlag_name {
+		used[riskKey(commonv1.RiskFlag(v))] = true
+	}
 	for _, n := range pulsev1.SurveyKind_name {
 		used["kind."+strings.TrimPrefix(n, "SURVEY_KIND_")] = true
 	}

@@ -35,6 +35,8 @@ const (
 	verbLang
 	// verbCodeInText is a comment holding something shaped like a follow-up code. Never filed.
 	verbCodeInText
+	// verbActions lists the action plans of the person's segment and its ancestors.
+	verbActions
 )
 
 // intent is a parsed /feedback text.
@@ -63,6 +65,8 @@ const (
 	kwTeams    = "teams"
 	kwLang     = "lang"
 	kwLanguage = "language"
+	kwActions  = "actions"
+	kwAction   = "action"
 )
 
 // parseFeedback classifies the text of /feedback. The rule, in order:
@@ -84,6 +88,9 @@ const (
 //     path) with more words after it: help. Otherwise a comment ("team morale is low").
 //   - "lang"/"language" in a text of one or two words: the language subcommand, help if the
 //     language is missing or unknown. Otherwise a comment.
+//   - "actions"/"action" in a text of one or two words ("actions", "actions please"): the
+//     action plans of the person's team and above. Otherwise a comment ("actions speak louder
+//     than words").
 //   - Anything else is a comment, unless it holds a word of the shape of a code anywhere
 //     (containsCodeShape): then it is verbCodeInText and is never filed.
 //
@@ -138,6 +145,10 @@ func parseFeedback(raw string) intent {
 	case kwLang, kwLanguage:
 		if short {
 			return intent{verb: verbLang, arg: second}
+		}
+	case kwActions, kwAction:
+		if short {
+			return intent{verb: verbActions}
 		}
 	}
 	if containsCodeShape(text) {

@@ -738,6 +738,7 @@ var transitions = map[commonv1.FeedbackStatus][]commonv1.FeedbackStatus{
 type inboxFilter struct {
 	Status, Dimension, Label int32
 	From, To                 string // YYYY-MM-DD, To inclusive
+	Risk                     bool   // only comments with a risk flag
 }
 
 func parseInboxFilter(q url.Values) (inboxFilter, *feedbackv1.ListFeedbackRequest) {
@@ -768,6 +769,9 @@ func parseInboxFilter(q url.Values) (inboxFilter, *feedbackv1.ListFeedbackReques
 	if t, err := time.Parse(time.DateOnly, q.Get("to")); err == nil {
 		f.To = t.Format(time.DateOnly)
 		req.EndTime = timestamppb.New(t.AddDate(0, 0, 1)) // the whole last day
+	}
+	if q.Get("risk") == "1" {
+		f.Risk, req.HasRisk = true, true
 	}
 	return f, req
 }
@@ -925,6 +929,9 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request, sess sess
 			m, err := stream.Recv()
 			if err != nil {
 				return
+			}
+			if m.GetInitial() || m.GetUpdate() == nil {
+				continue // the page shows the current state already: only later releases refresh it
 			}
 			a := m.GetUpdate().GetAggregate()
 			select {

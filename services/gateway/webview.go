@@ -565,13 +565,29 @@ type commentView struct {
 	Upvotes, Messages                       uint32
 	Dims                                    []string
 	Risk                                    bool
+	Risks                                   []string // the flags' names in the page's language
 	Next                                    []option
 }
 
-// commentRisk is the hook for risk flags: feedback.proto's Feedback has no risk field yet.
-// When it gets one (e.g. a comment scored as harassment or distress), return it here: the
-// inbox lists risk-flagged comments first and marks them.
-func commentRisk(*feedbackv1.Feedback) bool { return false }
+// commentRisks names the risk flags of c (feedback.proto, Feedback.risks: harassment or
+// discrimination, intent to quit, burnout or distress, safety) in the page's language. The
+// inbox lists flagged comments first and marks each flag.
+func commentRisks(p *page, c *feedbackv1.Feedback) []string {
+	var out []string
+	for _, f := range c.Risks {
+		out = append(out, p.T(riskKey(f)))
+	}
+	return out
+}
+
+// riskKey is the catalog key of a risk flag; a flag this version does not know is named
+// generically.
+func riskKey(f commonv1.RiskFlag) string {
+	if _, ok := commonv1.RiskFlag_name[int32(f)]; !ok || f == commonv1.RiskFlag_RISK_FLAG_UNSPECIFIED {
+		return "inbox.risk"
+	}
+	return "risk." + strings.TrimPrefix(f.String(), "RISK_FLAG_")
+}
 
 func inboxView(p *page, sess session, f inboxFilter, resp *feedbackv1.ListFeedbackResponse, next string) *inboxData {
 	d := &inboxData{Filter: f, Next: next, Back: p.Here,
@@ -590,8 +606,10 @@ func inboxView(p *page, sess session, f inboxFilter, resp *feedbackv1.ListFeedba
 		cv := commentView{
 			ID: c.Id, Anchor: "c-" + c.Id, Text: c.Text, Day: p.Day(c.CreateDay), Updated: p.Day(c.UpdateDay), Segment: c.Segment,
 			Status: p.Status(c.Status), StatusClass: "st-" + strings.ToLower(strings.TrimPrefix(c.Status.String(), "FEEDBACK_STATUS_")),
-			Owner: c.OwnerGroup, Upvotes: c.Upvotes, Messages: c.MessageCount, Risk: commentRisk(c),
+			Owner: c.OwnerGroup, Upvotes: c.Upvotes, Messages: c.MessageCount,
+			Risks: commentRisks(p, c),
 		}
+		cv.Risk = len(cv.Risks) > 0
 		if c.SentimentLabel != commonv1.SentimentLabel_SENTIMENT_LABEL_UNSPECIFIED {
 			cv.Label = p.Label(c.SentimentLabel)
 			cv.LabelClass = "lb-" + strings.ToLower(strings.TrimPrefix(c.SentimentLabel.String(), "SENTIMENT_LABEL_"))

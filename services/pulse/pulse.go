@@ -16,11 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
+	"github.com/voix-dev/voix/services/platform/groupcommit"
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
@@ -53,6 +55,8 @@ type Config struct {
 	MinGroupSize int
 	// MaxStreams caps the concurrent gRPC calls of one client connection (host.Config).
 	MaxStreams uint32
+	// Ops are the operator's settings: TLS, metrics, per-token stream cap (host.Ops).
+	Ops host.Ops
 }
 
 func (c *Config) defaults() error {
@@ -84,6 +88,14 @@ func (c *Config) defaults() error {
 type Service struct {
 	cfg  Config
 	host *host.Host
+	// commit group-commits the responses: one transaction and fsync for all that arrive while
+	// the previous commit is on its way to disk (platform/groupcommit).
+	commit *groupcommit.Committer
+	// commitSurvey is the survey last checked at commit by SubmitResponse.
+	commitSurvey surveyMemo
+	// resultsFromResponses makes results decode every response instead of reading the
+	// store's tallies: the computation before the tallies, which tests compare them with.
+	resultsFromResponses atomic.Bool
 }
 
 // Start opens the store, connects to NATS (the outbox relay starts with it) and serves gRPC.
@@ -102,19 +114,22 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Policy:     policy,
 		Log:        cfg.Log,
 		MaxStreams: cfg.MaxStreams,
+		Ops:        cfg.Ops,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, host: h}
+	s := &Service{cfg: cfg, host: h, commit: groupcommit.New(h.DB, 0)}
+	// The relay's deletions share the committer's commits instead of taking fsyncs of their own.
+	h.Outbox.WriteThrough(s.commit)
 	// A store of an older schema is migrated here; the segment entries it holds are announced
 	// through the outbox, which the host opened on the same file.
 	if err := store.Init(h.DB, s.v1()); err != nil {
-		h.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.tick(cfg.Now()); err != nil {
-		h.Close()
+		s.Close()
 		return nil, fmt.Errorf("pulse: first scheduling pass: %w", err)
 	}
 	h.Go(s.schedule)
@@ -128,4 +143,8 @@ func (s *Service) Addr() string { return s.host.Addr() }
 
 // Close stops serving and closes NATS and the store. Committed responses are on disk, and their
 // events are either published or still in the outbox for the next start.
-func (s *Service) Close() error { return s.host.Close() }
+func (s *Service) Close() error {
+	err := s.host.Close() // stops gRPC first: no response is waiting for the committer after it
+	s.commit.Close()
+	return err
+}

@@ -1,10 +1,12 @@
 package pulse
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -112,16 +114,17 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		late
 	)
 	var got outcome
-	// Batch coalesces concurrent responses into one commit (two fsyncs each otherwise). The
-	// function may run twice; it sets got afresh each time, and a run whose transaction rolled
-	// back left nothing behind. Outcomes other than stored return nil (and write nothing) so
-	// that one duplicate does not make bbolt roll back and replay the whole batch.
-	err = s.host.DB.Batch(func(tx *bolt.Tx) error {
+	// The committer puts concurrent responses into one commit (two fsyncs each otherwise) and
+	// returns once it is on disk. The function may run twice; it sets got afresh each time, and
+	// a run whose transaction rolled back left nothing behind. Outcomes other than stored
+	// return nil (and write nothing) so that one duplicate does not roll back and replay the
+	// whole batch.
+	err = s.commit.Update(func(tx *bolt.Tx) error {
 		got = stored
 		// The wave is checked again at commit: a response committed after the wave closed
 		// (by its time or by CloseSurvey) would change results already read, and the
 		// difference between two reads would be that one person's answers.
-		sv, err := getSurvey(tx, sub.survey.Id)
+		sv, err := s.commitSurvey.get(tx, sub.survey.Id)
 		if err != nil {
 			return err
 		}
@@ -159,6 +162,35 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		return "", fmt.Errorf("submitter_ref: %w: wave %d of survey %s already has a response from this person", errAlreadyResponded, sub.wave, sub.survey.Id)
 	}
 	return rec.ID, nil
+}
+
+// surveyMemo keeps the survey last read at commit, with its stored bytes. The responses of one
+// group commit nearly always name the same survey, and decoding it for each of them ran in the
+// committer's serial path. A survey whose stored bytes changed (closed, a new wave) is read
+// again. What get returns is shared: read it, never change it.
+type surveyMemo struct {
+	mu  sync.Mutex
+	id  string
+	raw []byte
+	sv  *survey
+}
+
+func (m *surveyMemo) get(tx store.ReadTx, id string) (*survey, error) {
+	raw, err := store.SurveyBytes(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if raw != nil && m.sv != nil && m.id == id && bytes.Equal(m.raw, raw) {
+		return m.sv, nil
+	}
+	sv, err := getSurvey(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	m.id, m.raw, m.sv = id, append(m.raw[:0], raw...), sv
+	return sv, nil
 }
 
 // pending lists the open waves of surveys whose audience contains seg and that the person has

@@ -158,6 +158,90 @@ func (q *qTally) merge(o *qTally) {
 	q.texts = append(q.texts, o.texts...)
 }
 
+// readTallies returns one wave's responses by segment from the store's tallies (all of them,
+// or with before not zero those of the days before it): what results read.
+func readTallies(tx store.ReadTx, surveyID string, wave uint32, before time.Time) (map[string]*gTally, error) {
+	out := map[string]*gTally{}
+	err := store.ForEachTally(tx, surveyID, wave, before, func(seg string, st *store.Tally) error {
+		g := &gTally{respondents: st.Respondents}
+		for id, sq := range st.Questions {
+			qt := g.question(id)
+			qt.answers = sq.Answers
+			qt.buckets = sq.Buckets
+			qt.sum = int(sq.Sum)
+			for v, n := range sq.Buckets {
+				qt.count(sq.Kind, v, n)
+			}
+		}
+		out[seg] = g
+		return nil
+	})
+	return out, err
+}
+
+// readTexts puts the TEXT answers of one wave in the cells of the shown nodes (each node
+// holding its subtree's), for the questions of need: the only texts results can show.
+func readTexts(tx store.ReadTx, t *tree, wr *waveResult, surveyID string, before time.Time, shown map[int]bool, need map[string]bool) error {
+	return store.ForEachText(tx, surveyID, wr.wave.Number, before, func(seg, questionID, text string) error {
+		if !need[questionID] {
+			return nil
+		}
+		for j, ok := t.index[seg]; ok && j >= 0; j = t.parent[j] {
+			if shown[j] {
+				qt := wr.cells[j].question(questionID)
+				qt.texts = append(qt.texts, text)
+			}
+		}
+		return nil
+	})
+}
+
+// readResponses is readTallies computed by decoding every response of the wave, as results
+// did before the tallies: tests compare the two.
+func readResponses(tx store.ReadTx, surveyID string, wave uint32, before time.Time) (map[string]*gTally, error) {
+	out := map[string]*gTally{}
+	err := store.ForEachResponse(tx, surveyID, wave, func(r store.Response) error {
+		if !before.IsZero() && !r.Day.Before(before) {
+			return nil
+		}
+		g := out[r.Segment]
+		if g == nil {
+			g = &gTally{}
+			out[r.Segment] = g
+		}
+		g.respondents++
+		for _, a := range r.Answers {
+			g.question(a.QuestionID).add(a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// count adds n SCALE or ENPS answers of value v to the favourable, promoter, passive and
+// detractor counts, as add does for one.
+func (q *qTally) count(kind store.QuestionKind, v string, n int) {
+	if kind != store.QuestionScale && kind != store.QuestionENPS {
+		return
+	}
+	x, err := strconv.Atoi(v)
+	if err != nil {
+		return
+	}
+	switch {
+	case kind == store.QuestionScale:
+		if x >= 4 {
+			q.fav += n
+		}
+	case x >= 9:
+		q.prom += n
+	case x >= 7:
+		q.pass += n
+	default:
+		q.det += n
+	}
+}
+
 // gTally is one group's responses in one wave.
 type gTally struct {
 	respondents int
@@ -204,7 +288,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	sv := q.survey
 	k := int(sv.MinGroupSize)
 	waves := sv.Waves[q.first-1 : q.last]
-	perWave := make([][]store.Response, len(waves))
+	perWave := make([]map[string]*gTally, len(waves)) // per wave, by segment
 	counts, err := s.waveHeadcounts(sv, waves, q.now)
 	if err != nil {
 		return nil, err
@@ -217,16 +301,18 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	for i, w := range waves {
 		live[i] = !(w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !q.now.Before(w.ClosesAt.AsTime()))
 	}
+	cellsOf := readTallies
+	if s.resultsFromResponses.Load() {
+		cellsOf = readResponses
+	}
 	err = s.host.DB.View(func(tx *bolt.Tx) error {
 		for i, w := range waves {
-			err := store.ForEachResponse(tx, sv.Id, w.Number, func(r store.Response) error {
-				if live[i] && !r.Day.Before(today) {
-					return nil
-				}
-				perWave[i] = append(perWave[i], r)
-				return nil
-			})
-			if err != nil {
+			var before time.Time
+			if live[i] {
+				before = today
+			}
+			var err error
+			if perWave[i], err = cellsOf(tx, sv.Id, w.Number, before); err != nil {
 				return err
 			}
 		}
@@ -258,9 +344,9 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 			}
 		}
 	}
-	for _, rs := range perWave {
-		for _, r := range rs {
-			if err := addPath(r.Segment); err != nil {
+	for _, cells := range perWave {
+		for seg := range cells {
+			if err := addPath(seg); err != nil {
 				return nil, err
 			}
 		}
@@ -314,6 +400,39 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 			}
 		}
 	}
+	if !s.resultsFromResponses.Load() {
+		// Texts are read for the groups shown, and only where a wave shows them.
+		shown := map[int]bool{root: true}
+		for _, c := range t.children[root] {
+			shown[c] = true
+		}
+		err := s.host.DB.View(func(tx *bolt.Tx) error {
+			for i, wr := range wrs {
+				need := map[string]bool{}
+				for id, th := range wr.texts {
+					for j := range shown {
+						if !th[j] && !wr.hidden[id][j] {
+							need[id] = true
+						}
+					}
+				}
+				if len(need) == 0 {
+					continue
+				}
+				var before time.Time
+				if live[i] {
+					before = today
+				}
+				if err := readTexts(tx, t, wr, sv.Id, before, shown, need); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	out := &pulsev1.GetResultsResponse{SurveyId: sv.Id}
 	out.Total = groupView(sv.Survey, t.paths[root], root, wrs, questions, q.lang)
 	for _, c := range t.children[root] {
@@ -343,18 +462,18 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 // empty: read day after day, a group shown with 0 respondents and then hidden would tell that
 // 1..k-1 of its people answered in between. Hidden from the start, "nobody" and "a few" look
 // the same.
-func countWave(t *tree, w *pulsev1.Wave, live bool, rs []store.Response, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
+func countWave(t *tree, w *pulsev1.Wave, live bool, leaves map[string]*gTally, byID map[string]*pulsev1.Question, headcount []int, k, threshold int) *waveResult {
 	wr := &waveResult{wave: w, live: live, headcount: headcount, cells: make([]gTally, len(t.paths)), hidden: map[string][]bool{}, texts: map[string][]bool{}}
-	for _, r := range rs {
-		i, ok := t.index[r.Segment]
+	for seg, leaf := range leaves {
+		i, ok := t.index[seg]
 		if !ok {
 			continue // outside the audience: cannot happen, SubmitResponse checks it
 		}
 		c := &wr.cells[i]
-		c.respondents++
-		for _, a := range r.Answers {
-			if _, known := byID[a.QuestionID]; known {
-				c.question(a.QuestionID).add(a)
+		c.respondents += leaf.respondents
+		for id, qt := range leaf.q {
+			if _, known := byID[id]; known {
+				c.question(id).merge(qt)
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package sentiment
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -70,8 +69,15 @@ func (s *Service) raise(tx *bolt.Tx, k rollup.Key, w window.Window, cur rollup.S
 	if d.Metric == alert.MetricENPS {
 		minDrop = alert.MinENPSDrop
 	}
+	// One alert per metric, segment, dimension and window: a drop that fires again in the
+	// same week (after its episode ended, or when a rebuild evaluates it again) reopens the
+	// episode of the alert already raised, with no new alert and no new id.
+	id := alert.ID(d.Metric, k.Segment, k.Dimension, k.Window)
+	if alert.Raised(tx, id) {
+		return alert.UnsafeReopen(tx, k.Segment, k.Dimension, d.Metric, id)
+	}
 	a := &eventsv1.SentimentAlert{
-		AlertId:   rand.Text(),
+		AlertId:   id,
 		Segment:   k.Segment,
 		Dimension: commonv1.Dimension(k.Dimension),
 		Window:    aggregateProto(k, w, cur, true, s.cfg.MinGroupSize).Window,

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
-	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/rpcerr"
@@ -23,13 +22,14 @@ import (
 var (
 	readers = []auth.Role{auth.RoleManager, auth.RoleHR, auth.RoleAdmin}
 	policy  = auth.Policy{
-		sentimentv1.SentimentService_AnalyzeText_FullMethodName:    {auth.RoleSubmitter, auth.RoleManager, auth.RoleHR, auth.RoleAdmin},
-		sentimentv1.SentimentService_GetSentiment_FullMethodName:   readers,
-		sentimentv1.SentimentService_GetTrend_FullMethodName:       readers,
-		sentimentv1.SentimentService_GetHeatmap_FullMethodName:     readers,
-		sentimentv1.SentimentService_ListAlerts_FullMethodName:     readers,
-		sentimentv1.SentimentService_WatchSentiment_FullMethodName: readers,
-		sentimentv1.SentimentService_RebuildRollups_FullMethodName: {auth.RoleAdmin},
+		sentimentv1.SentimentService_AnalyzeText_FullMethodName:      {auth.RoleSubmitter, auth.RoleManager, auth.RoleHR, auth.RoleAdmin},
+		sentimentv1.SentimentService_GetSentiment_FullMethodName:     readers,
+		sentimentv1.SentimentService_GetTrend_FullMethodName:         readers,
+		sentimentv1.SentimentService_GetHeatmap_FullMethodName:       readers,
+		sentimentv1.SentimentService_ListAlerts_FullMethodName:       readers,
+		sentimentv1.SentimentService_WatchSentiment_FullMethodName:   readers,
+		sentimentv1.SentimentService_RebuildRollups_FullMethodName:   {auth.RoleAdmin},
+		sentimentv1.SentimentService_GetRebuildStatus_FullMethodName: {auth.RoleAdmin},
 	}
 )
 
@@ -55,6 +55,10 @@ func (a *api) AnalyzeText(_ context.Context, req *sentimentv1.AnalyzeTextRequest
 	return &sentimentv1.AnalyzeTextResponse{
 		Score: res.Score, Label: labelProto(res.Label), Language: res.Language,
 		Dimensions: dimensionScores(res), Emotion: emotionProto(res.Emotion),
+		Probabilities: &sentimentv1.ClassProbabilities{
+			Negative: res.Probabilities.Negative, Neutral: res.Probabilities.Neutral, Positive: res.Probabilities.Positive,
+		},
+		Risks: riskFlags(res.Risks),
 	}, nil
 }
 
@@ -139,18 +143,29 @@ func (a *api) GetHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest
 	return &sentimentv1.GetHeatmapResponse{Rows: rows}, nil
 }
 
-// WatchSentiment relays voix.sentiment.updated.<prefix> and everything below it (Service.watch).
-// Headers tell the client the subscription is in place: nothing published from then on is
-// missed.
+// WatchSentiment sends the current released state of the prefix's subtree, then every
+// release published under it; with a resume_token, every release published after it
+// (Service.watch). Headers tell the client the watch is in place: nothing published from then
+// on is missed.
 func (a *api) WatchSentiment(req *sentimentv1.WatchSentimentRequest, stream sentimentv1.SentimentService_WatchSentimentServer) error {
 	prefix, err := readPrefix(stream.Context(), req.SegmentPrefix)
 	if err != nil {
 		return err
 	}
-	err = a.svc.watch(stream.Context(), prefix,
+	var resume *uint64
+	if req.ResumeToken != "" {
+		seq, err := a.svc.parseResumeToken(prefix, req.ResumeToken)
+		if err != nil {
+			return rpcerr.InvalidArgument("resume_token", err.Error())
+		}
+		resume = &seq
+	}
+	err = a.svc.watch(stream.Context(), prefix, resume,
 		func() error { return stream.SendHeader(metadata.MD{}) },
-		func(u *eventsv1.SentimentUpdated) error {
-			return stream.Send(&sentimentv1.WatchSentimentResponse{Update: u})
+		func(u watchUpdate) error {
+			return stream.Send(&sentimentv1.WatchSentimentResponse{
+				Update: u.update, ResumeToken: u.token, Initial: u.initial, CaughtUp: u.caughtUp,
+			})
 		})
 	return toStatus(err)
 }
@@ -238,14 +253,22 @@ func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest
 	return resp, nil
 }
 
-// RebuildRollups recomputes the rollups from the streams. It blocks the consumers for its
-// duration, so it answers only when the rebuilt rollups are in place.
+// RebuildRollups recomputes the rollups from the streams while the consumers keep running
+// (rebuild.go), and answers once the rebuilt rollups are in place.
 func (a *api) RebuildRollups(ctx context.Context, _ *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {
 	n, err := a.svc.rebuild(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &sentimentv1.RebuildRollupsResponse{EventsReplayed: n}, nil
+}
+
+// GetRebuildStatus reports the running rebuild's progress, or the last one's.
+func (a *api) GetRebuildStatus(context.Context, *sentimentv1.GetRebuildStatusRequest) (*sentimentv1.GetRebuildStatusResponse, error) {
+	p := &a.svc.progress
+	return &sentimentv1.GetRebuildStatusResponse{
+		Running: a.svc.rebuilding.Load(), EventsReplayed: p.replayed.Load(), EventsTotal: p.total.Load(),
+	}, nil
 }
 
 func emotionProto(e analyzer.Emotion) sentimentv1.Emotion {

@@ -2,6 +2,8 @@ package sentiment
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -50,7 +52,7 @@ func (s *Service) applyFeedbackTo(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, 
 		return fmt.Errorf("%w: FeedbackSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
 	}
 	res := s.analyze(m.Text, m.Language)
-	if err := s.aggregate(rb, seg, m.Contributors, commentParts(res, m.Dimensions)); err != nil {
+	if err := s.aggregate(rb, seg, m.Contributors, s.countable(res, m.Dimensions)); err != nil {
 		return err
 	}
 	if !emit {
@@ -64,6 +66,7 @@ func (s *Service) applyFeedbackTo(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, 
 		Label:      labelProto(res.Label),
 		Language:   res.Language,
 		Dimensions: dimensionScores(res),
+		Risks:      riskFlags(res.Risks),
 	}
 	data, err := proto.Marshal(scored)
 	if err != nil {
@@ -111,6 +114,9 @@ func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
 		case commonv1.QuestionKind_QUESTION_KIND_TEXT:
 			res := s.analyze(a.Text, "")
 			it := rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label), Emotion: string(res.Emotion)}
+			if !s.confident(res) {
+				it = rollup.Item{} // its author still takes part (countable)
+			}
 			parts = append(parts, contribution{item: it, dims: dims})
 		default:
 			// A CHOICE answer still makes its author a participant.
@@ -140,21 +146,91 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 			return fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
 		}
 	}
-	for i, t := range tags {
-		for _, p := range parts {
-			dims := dimensionsWithAll(p.dims)
-			if p.only {
-				dims = dims[1:]
+	// The items of each dimension, so that each aggregate, and each contributor's record, is
+	// read and written once per tag.
+	var (
+		dims  []int32
+		items [][]rollup.Item
+	)
+	for _, p := range parts {
+		ds := dimensionsWithAll(p.dims)
+		if p.only {
+			ds = ds[1:]
+		}
+		for _, d := range ds {
+			j := slices.Index(dims, int32(d))
+			if j < 0 {
+				dims, items = append(dims, int32(d)), append(items, nil)
+				j = len(dims) - 1
 			}
-			for _, d := range dims {
-				k := rollup.Key{Segment: t.Segment, Dimension: int32(d), Window: t.Window}
-				if _, err := rollup.UnsafeAdd(rb, k, opened[i], p.item, t.Segment == seg.String()); err != nil {
-					return err
-				}
-			}
+			items[j] = append(items[j], p.item)
 		}
 	}
-	return nil
+	w, deferred := s.writer(rb)
+	for i, t := range tags {
+		if !s.aggregated(t.Window) {
+			continue
+		}
+		if err := w.Add(t.Segment, t.Window, opened[i], t.Segment == seg.String(), dims, items); err != nil {
+			return err
+		}
+	}
+	if deferred {
+		return nil // written by flushWriter, before the commit
+	}
+	return w.Flush()
+}
+
+// grouped wraps a live handler so that the aggregates the events of one transaction change are
+// read and written once (rollup.Writer); the consumer's Flush (flushWriter) writes them.
+func (s *Service) grouped(h consumer.Handler) consumer.Handler {
+	return func(tx *bolt.Tx, ev bus.Event) error {
+		s.openWriter(tx)
+		return h(tx, ev)
+	}
+}
+
+// openWriter makes the deferred writer of rb current, unless it already is: one left by a
+// transaction rolled back is dropped with it.
+func (s *Service) openWriter(rb rollup.Buckets) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.w == nil || !s.w.On(rb) {
+		s.w = rollup.NewWriter(rb).At(s.cfg.Now())
+	}
+}
+
+// writer returns the deferred writer of rb if one is open, else a writer of its own, which
+// the caller flushes.
+func (s *Service) writer(rb rollup.Buckets) (w *rollup.Writer, deferred bool) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.w != nil && s.w.On(rb) {
+		return s.w, true
+	}
+	return rollup.NewWriter(rb).At(s.cfg.Now()), false
+}
+
+// flushWriter writes what the deferred writer of rb holds, in rb's transaction.
+func (s *Service) flushWriter(rb rollup.Buckets) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.w == nil || !s.w.On(rb) {
+		return nil
+	}
+	w := s.w
+	s.w = nil
+	return w.Flush()
+}
+
+// aggregated says whether the service keeps aggregates of window w (a ContributorTag.Window):
+// weeks, for the alerts and when weeks are published, and months when months are. Days are
+// never read nor published (a day could be subtracted from its week), nor is the length not
+// published, so counting them would only cost; a change of Config.Publish to months takes a
+// rebuild to fill the months before it.
+func (s *Service) aggregated(w string) bool {
+	g, _, _ := strings.Cut(w, ":")
+	return g == window.Week.String() || (g == window.Month.String() && s.cfg.Publish == window.Month)
 }
 
 // commentParts is what one comment adds: its overall score to "all dimensions" and to the
@@ -244,15 +320,25 @@ func granularityProto(g window.Granularity) commonv1.Granularity {
 // the scores k people with a scored item, eNPS k people with an eNPS answer, each emotion k
 // people who expressed it. A part below that is left out (score_hidden, no enps, no entry).
 func aggregateProto(k rollup.Key, w window.Window, st rollup.Stats, hidden bool, minGroup int) *commonv1.Aggregate {
+	return aggregateIn(k, timeWindowProto(w), st, hidden, minGroup)
+}
+
+func timeWindowProto(w window.Window) *commonv1.TimeWindow {
+	return &commonv1.TimeWindow{
+		Granularity: granularityProto(w.Granularity),
+		Start:       timestamppb.New(w.Start),
+		End:         timestamppb.New(w.End),
+		Key:         w.Key(),
+	}
+}
+
+// aggregateIn is aggregateProto with the window rendered once by the caller (tw, shared by the
+// aggregates of one answer and never changed).
+func aggregateIn(k rollup.Key, tw *commonv1.TimeWindow, st rollup.Stats, hidden bool, minGroup int) *commonv1.Aggregate {
 	a := &commonv1.Aggregate{
-		Segment:   k.Segment,
-		Dimension: commonv1.Dimension(k.Dimension),
-		Window: &commonv1.TimeWindow{
-			Granularity: granularityProto(w.Granularity),
-			Start:       timestamppb.New(w.Start),
-			End:         timestamppb.New(w.End),
-			Key:         w.Key(),
-		},
+		Segment:     k.Segment,
+		Dimension:   commonv1.Dimension(k.Dimension),
+		Window:      tw,
 		Hidden:      hidden,
 		ScoreHidden: true,
 	}

@@ -86,6 +86,27 @@ func BenchmarkApplyResponse(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+	b.Run("grouped", func(b *testing.B) {
+		// One transaction per 512 events, as the live consumer applies them (Config.Group).
+		group := make([]bus.Event, 0, 512)
+		apply := func() {
+			if _, err := consumer.ApplyGroupFlush(s.host.DB, "bench", s.grouped(s.applyResponse), func(tx *bolt.Tx) error { return s.flushWriter(tx) }, group); err != nil {
+				b.Fatal(err)
+			}
+			group = group[:0]
+		}
+		for b.Loop() {
+			i := int(n.Add(1))
+			group = append(group, responseEvent(b, s.host.Secret, i, segs[i%len(segs)], benchNow))
+			if len(group) == cap(group) {
+				apply()
+			}
+		}
+		if len(group) > 0 {
+			apply()
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 	b.Run("batched", func(b *testing.B) {
 		b.SetParallelism(32)
 		b.RunParallel(func(pb *testing.PB) {

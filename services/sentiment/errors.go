@@ -15,15 +15,21 @@ import (
 var (
 	// errHistoryAgedOut refuses a rebuild that would replay only part of the history.
 	errHistoryAgedOut = errors.New("rebuild refused")
+	// errRebuildRunning refuses a second rebuild while one is under way.
+	errRebuildRunning = errors.New("a rebuild is already running")
 	// errBusUnavailable is NATS failing a call that needs it now (a watch's subscription).
 	errBusUnavailable = errors.New("event bus unavailable")
+	// errResumeAgedOut refuses to resume a watch whose next releases the stream no longer holds.
+	errResumeAgedOut = errors.New("the releases after it are no longer kept: watch again without it")
 )
 
 // rules maps the domain errors to gRPC codes. An unmapped error reaches the client as a bare
 // Internal (rpcerr.To), never with its text.
 var rules = []rpcerr.Rule{
 	{Err: errHistoryAgedOut, Code: codes.FailedPrecondition},
+	{Err: errRebuildRunning, Code: codes.FailedPrecondition},
 	{Err: errBusUnavailable, Code: codes.Unavailable},
+	{Err: errResumeAgedOut, Code: codes.FailedPrecondition},
 }
 
 // toStatus maps a domain error to its gRPC status.

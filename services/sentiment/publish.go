@@ -16,6 +16,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity/release"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/metrics"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
@@ -115,7 +116,34 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 		}
 		queued += n
 	}
-	return queued, len(keys), nil
+	return queued, len(keys), s.unsafeSeal(rb)
+}
+
+// sealChunk bounds the contributors one flush forgets.
+const sealChunk = 20_000
+
+// unsafeSeal forgets the contributors of the windows over by rollup.SealAfter that no event
+// counted in for as long: their last release was decided at their end (rollup_waiting), so no
+// release needs them, and their aggregates keep their counts. A window still receiving events
+// (a backfill, a consumer catching up) stays open. A window with many contributors takes
+// several flushes.
+func (s *Service) unsafeSeal(rb rollup.Buckets) error {
+	now := s.cfg.Now()
+	budget := sealChunk
+	for _, win := range rollup.OpenWindows(rb) {
+		w, err := anonymity.ParseContributorWindow(win.Name)
+		if err != nil || now.Before(w.End.Add(rollup.SealAfter)) || now.Before(win.LastDay.Add(rollup.SealAfter)) {
+			continue
+		}
+		done, err := rollup.UnsafeSeal(rb, win.Name, budget)
+		if err != nil {
+			return err
+		}
+		if !done {
+			return nil // the rest at the next flush
+		}
+	}
+	return nil
 }
 
 // releaseTree decides, node by node, which aggregates of one tree (an organisation, dimension
@@ -160,7 +188,12 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 		}
 		nodes = append(nodes, &release.Node{Path: key.Segment, Parent: parentID(seg), Releases: rollup.Releases(rb, key), Cells: cells})
 		keys[key.Segment], live[key.Segment] = key, cur
-		cands = append(cands, key.Segment)
+		// Only a node with contributions since its last release can release (Tree.Pending
+		// implies cur.Pending > 0: every contribution below it carries its tag), so the others
+		// are not tried.
+		if cur.Pending > 0 {
+			cands = append(cands, key.Segment)
+		}
 	}
 	tree := release.New(s.cfg.MinGroupSize, nodes)
 	name := tk.name()
@@ -194,6 +227,10 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 				return 0, err
 			}
 		}
+	}
+	if rb == rollup.Buckets(tx) { // the live rollups, not a rebuild's staging
+		nrel := len(released)
+		tx.OnCommit(func() { s.reads.released(tk.win); s.host.Count(metrics.Releases, nrel) })
 	}
 	queued := 0
 	for _, path := range released {

@@ -140,3 +140,51 @@ func TestRebuildRefusesWhenHistoryHasAgedOut(t *testing.T) {
 		t.Fatalf("a refused rebuild changed the store:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 }
+
+// TestLiveEventsReachARebuildInProgress: consumers keep running during a rebuild and apply
+// each event to its staging too, so what arrives while it replays is in the rollups it swaps
+// in. (Before, the consumers were stopped for the whole rebuild.)
+func TestLiveEventsReachARebuildInProgress(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	n := len(f.group(t, "acme/sales", 5, now, wl, 4))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	if err := f.svc.StartStaging(); err != nil {
+		t.Fatal(err)
+	}
+	n += len(f.group(t, "acme/sales", 6, now.Add(24*time.Hour), wl, 5))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	week := "week:" + weekKey(now)
+	if got, err := f.svc.StagedPeople("acme/sales", int32(wl), week); err != nil || got != 6 {
+		t.Fatalf("staging counts %d people in acme/sales, %v; want the 6 who answered since it began", got, err)
+	}
+	if _, err := f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleAdmin), &sentimentv1.RebuildRollupsRequest{}); err != nil {
+		t.Fatalf("RebuildRollups: %v", err)
+	}
+	if got := f.get(t, "acme/sales", wl); got.Hidden || got.People != 11 {
+		t.Fatalf("acme/sales after the rebuild = %+v, want 11 people shown", got)
+	}
+}
+
+// TestRebuildReportsProgress: GetRebuildStatus tells an admin how far the rebuild is; after
+// it, every event the streams held is replayed. Only admins may ask.
+func TestRebuildReportsProgress(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	n := len(f.group(t, "acme/sales", 7, now, wl, 4))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	admin := f.env.As(context.Background(), auth.RoleAdmin)
+	if st, err := f.client.GetRebuildStatus(admin, &sentimentv1.GetRebuildStatusRequest{}); err != nil || st.Running || st.EventsTotal != 0 {
+		t.Fatalf("status before any rebuild = %v, %v; want idle and nothing counted", st, err)
+	}
+	if _, err := f.client.RebuildRollups(admin, &sentimentv1.RebuildRollupsRequest{}); err != nil {
+		t.Fatalf("RebuildRollups: %v", err)
+	}
+	st, err := f.client.GetRebuildStatus(admin, &sentimentv1.GetRebuildStatusRequest{})
+	if err != nil || st.Running || st.EventsReplayed != uint64(n) || st.EventsTotal != uint64(n) {
+		t.Fatalf("status after the rebuild = %v, %v; want not running, %d of %d replayed", st, err, n, n)
+	}
+	if _, err := f.client.GetRebuildStatus(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetRebuildStatusRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("GetRebuildStatus as hr: %v, want PermissionDenied", err)
+	}
+}

@@ -13,7 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
@@ -30,8 +34,13 @@ import (
 // DefaultListen is the sentiment service's gRPC address in docs/design.md.
 const DefaultListen = "127.0.0.1:7103"
 
-// consumerWorkers is how many events each consumer applies at once.
-const consumerWorkers = 16
+// consumerGroup is how many events each consumer applies in one bbolt transaction (one
+// commit, then all their acks: consumer.Config.Group).
+const consumerGroup = 512
+
+// keepApplied is how long the ids of applied events are kept (consumer.Config.KeepApplied):
+// far beyond the streams' duplicate window, for an outbox that republishes after an outage.
+const keepApplied = 7 * 24 * time.Hour
 
 // Config configures the service. Zero values take the documented defaults.
 type Config struct {
@@ -66,6 +75,12 @@ type Config struct {
 	Now func() time.Time
 	// MaxStreams caps the concurrent gRPC calls of one client connection (host.Config).
 	MaxStreams uint32
+	// Ops are the operator's settings: TLS, metrics, per-token stream cap (host.Ops).
+	Ops host.Ops
+	// MinConfidence is the top-class probability an item's text needs to count in the
+	// aggregates' scores (countable, confidence.go); below it the item is still scored and
+	// its ItemScored still published. In [0, 1]; default 0 counts everything.
+	MinConfidence float64
 }
 
 func (c *Config) defaults() error {
@@ -97,6 +112,9 @@ func (c *Config) defaults() error {
 	if c.PublishInterval < 0 {
 		return errors.New("sentiment: PublishInterval must be positive")
 	}
+	if !(c.MinConfidence >= 0 && c.MinConfidence <= 1) {
+		return fmt.Errorf("sentiment: MinConfidence must be in [0, 1], not %v", c.MinConfidence)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -110,6 +128,14 @@ type Service struct {
 	// analyzers by default language: the organisation's, or the one a caller names.
 	analyzers map[string]*analyzer.Analyzer
 	publish   map[window.Granularity]bool
+	// wmu guards w, the writer of the transaction applying events (grouped, flushWriter).
+	wmu sync.Mutex
+	w   *rollup.Writer
+	// reads caches heatmaps until a release changes them (view.go).
+	reads readCache
+	// rebuilding is set while a rebuild runs (rebuild.go), with its progress.
+	rebuilding atomic.Bool
+	progress   rebuildProgress
 }
 
 // Start opens the store, starts the consumers and serves gRPC.
@@ -128,6 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Policy:     policy,
 		Log:        cfg.Log,
 		MaxStreams: cfg.MaxStreams,
+		Ops:        cfg.Ops,
 	})
 	if err != nil {
 		return nil, err
@@ -143,11 +170,20 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		h.Close()
 		return nil, err
 	}
+	if n, err := rollup.Migrate(h.DB); err != nil {
+		h.Close()
+		return nil, err
+	} else if n > 0 {
+		h.Log.Info("moved contributors to the compact layout", "records", n)
+	}
+	s.dropStaging() // left by a rebuild that crashed: no rebuild runs yet
 	sentimentv1.RegisterSentimentServiceServer(h.GRPC(), &api{svc: s})
 	for _, src := range s.sources() {
-		// Workers share bbolt commits (db.Batch): sums do not depend on order, and each
-		// event's writes, outbox record included, stay inside its transaction.
-		c := consumer.Config{Stream: src.stream, Durable: src.durable, FilterSubjects: []string{src.subject}, Handle: src.live, Workers: consumerWorkers}
+		// Events share bbolt commits (Group): sums do not depend on order, and each event's
+		// writes, outbox record included, stay inside the transaction.
+		c := consumer.Config{Stream: src.stream, Durable: src.durable, FilterSubjects: []string{src.subject},
+			Handle: s.grouped(s.liveHandler(src)), Flush: func(tx *bolt.Tx) error { return s.flushWriter(tx) },
+			Group: consumerGroup, KeepApplied: keepApplied}
 		if err := h.Consume(c); err != nil {
 			h.Close()
 			return nil, err
@@ -170,6 +206,9 @@ func (s *Service) analyze(text, lang string) analyzer.Result {
 
 // Addr is the gRPC address the service listens on.
 func (s *Service) Addr() string { return s.host.Addr() }
+
+// MetricsAddr is the admin listener's address (/metrics), or "" when Ops.MetricsListen is unset.
+func (s *Service) MetricsAddr() string { return s.host.MetricsAddr() }
 
 // Close stops the service; acknowledged events are all in the store.
 func (s *Service) Close() error { return s.host.Close() }

@@ -2,18 +2,14 @@ package sentiment
 
 import (
 	"context"
-	"fmt"
 	"math"
+	"sync"
 
-	"github.com/nats-io/nats.go"
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
-	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
-	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
@@ -76,9 +72,92 @@ var heatmapDimensions = []commonv1.Dimension{
 	commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_ENGAGEMENT,
 }
 
+// readCache keeps the heatmaps served, per prefix and window, until a release of that window
+// (or a rebuild) commits: dashboards read the same heatmap again and again, and the released
+// values behind it change only at a release.
+type readCache struct {
+	mu      sync.Mutex
+	epoch   uint64            // bumped by a rebuild's swap: everything changes
+	gens    map[string]uint64 // window (ContributorTag.Window) → releases committed
+	heatmap map[string]cachedHeatmap
+}
+
+type cachedHeatmap struct {
+	gen  [3]uint64
+	rows []*sentimentv1.HeatmapRow // shared by the answers: never changed
+}
+
+// maxCachedHeatmaps bounds the cache; beyond it, it starts afresh.
+const maxCachedHeatmaps = 512
+
+// gen is what a heatmap of win depends on: the rebuilds and the releases of win committed,
+// and the segments that have aggregates (rollup.SegmentsVersion, read in a transaction).
+func (c *readCache) gen(win string, segments uint64) [3]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return [3]uint64{c.epoch, c.gens[win], segments}
+}
+
+// released notes a committed release in win.
+func (c *readCache) released(win string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gens == nil {
+		c.gens = map[string]uint64{}
+	}
+	c.gens[win]++
+}
+
+// swapped notes a rebuild swapped in.
+func (c *readCache) swapped() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+}
+
+func (c *readCache) get(key string, gen [3]uint64) ([]*sentimentv1.HeatmapRow, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.heatmap[key]
+	return e.rows, ok && e.gen == gen
+}
+
+func (c *readCache) put(key string, gen [3]uint64, rows []*sentimentv1.HeatmapRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.heatmap == nil || len(c.heatmap) >= maxCachedHeatmaps {
+		c.heatmap = map[string]cachedHeatmap{}
+	}
+	c.heatmap[key] = cachedHeatmap{gen: gen, rows: rows}
+}
+
 // heatmap is GetHeatmap: a row per child of prefix that has aggregates, a cell per dimension.
+// It reads the released values (readCache keeps what it served until a release changes them).
 func (s *Service) heatmap(_ context.Context, prefix segment.Path, w window.Window) ([]*sentimentv1.HeatmapRow, error) {
+	win := anonymity.ContributorWindow(w)
+	key := prefix.String() + "\x00" + win
+	// The generation is taken before reading: a release committed meanwhile makes the entry
+	// stale at once.
+	var segs uint64
+	if err := s.host.DB.View(func(tx *bolt.Tx) error { segs = rollup.SegmentsVersion(tx); return nil }); err != nil {
+		return nil, err
+	}
+	gen := s.reads.gen(win, segs)
+	if rows, ok := s.reads.get(key, gen); ok {
+		return rows, nil
+	}
+	rows, err := s.readHeatmap(prefix, w)
+	if err != nil {
+		return nil, err
+	}
+	s.reads.put(key, gen, rows)
+	return rows, nil
+}
+
+func (s *Service) readHeatmap(prefix segment.Path, w window.Window) ([]*sentimentv1.HeatmapRow, error) {
 	var rows []*sentimentv1.HeatmapRow
+	// The window is named and rendered once for every cell.
+	win, tw := anonymity.ContributorWindow(w), timeWindowProto(w)
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
 		segs, err := rollup.Segments(tx, prefix)
 		if err != nil {
@@ -88,13 +167,14 @@ func (s *Service) heatmap(_ context.Context, prefix segment.Path, w window.Windo
 			if parent, ok := seg.Parent(); !ok || !parent.Equal(prefix) {
 				continue
 			}
-			row := &sentimentv1.HeatmapRow{Segment: seg.String()}
+			row := &sentimentv1.HeatmapRow{Segment: seg.String(), Cells: make([]*commonv1.Aggregate, 0, len(heatmapDimensions))}
 			for _, d := range heatmapDimensions {
-				k, st, shown, err := released(tx, seg, int32(d), w)
+				k := rollup.Key{Segment: row.Segment, Dimension: int32(d), Window: win}
+				st, shown, err := rollup.Released(tx, k)
 				if err != nil {
 					return err
 				}
-				row.Cells = append(row.Cells, aggregateProto(k, w, st, !shown, s.cfg.MinGroupSize))
+				row.Cells = append(row.Cells, aggregateIn(k, tw, st, !shown, s.cfg.MinGroupSize))
 			}
 			rows = append(rows, row)
 		}
@@ -104,40 +184,6 @@ func (s *Service) heatmap(_ context.Context, prefix segment.Path, w window.Windo
 		return nil, err
 	}
 	return rows, nil
-}
-
-// watch is WatchSentiment: it relays the SentimentUpdated events of prefix and everything below
-// it to send until ctx is done. It reads the same subjects HR portals subscribe to, so both see
-// exactly the published aggregates. ready is called once the subscriptions are in place:
-// nothing published from then on is missed.
-func (s *Service) watch(ctx context.Context, prefix segment.Path, ready func() error, send func(*eventsv1.SentimentUpdated) error) error {
-	msgs := make(chan *nats.Msg, 256)
-	nc := s.host.Bus.Conn()
-	for _, subj := range events.SentimentUpdated.Filters(prefix) {
-		sub, err := nc.ChanSubscribe(subj, msgs)
-		if err != nil {
-			return fmt.Errorf("segment_prefix: %w: subscribe to %s: %v", errBusUnavailable, subj, err)
-		}
-		defer sub.Unsubscribe()
-	}
-	if err := ready(); err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-msgs:
-			var u eventsv1.SentimentUpdated
-			if err := proto.Unmarshal(m.Data, &u); err != nil {
-				s.host.Log.Warn("undecodable sentiment update", "subject", m.Subject, "err", err)
-				continue
-			}
-			if err := send(&u); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // confidence is the 95% confidence interval of the mean score, from the sums: Student's t

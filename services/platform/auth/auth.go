@@ -10,6 +10,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -49,6 +50,19 @@ type Principal struct {
 	// Prefix is the segment subtree the token is limited to ("acme/engineering"). It is empty
 	// only for a global admin.
 	Prefix string
+	// Expires is when the token stops working; zero if it never does.
+	Expires time.Time
+}
+
+// same reports whether p and q grant the same access. Expiries compare as instants: the
+// same "expires" with another UTC offset, parsed again at a reload, is no change.
+func (p Principal) same(q Principal) bool {
+	return p.Name == q.Name && p.Role == q.Role && p.Prefix == q.Prefix && p.Expires.Equal(q.Expires)
+}
+
+// Expired reports whether p's token has expired at now.
+func (p Principal) Expired(now time.Time) bool {
+	return !p.Expires.IsZero() && !now.Before(p.Expires)
 }
 
 // Global reports whether p is a global admin, the only principal without a prefix.

@@ -2,8 +2,11 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,26 +34,59 @@ func public(method string) bool {
 
 const missingAuth = "missing authorization: Bearer <token>"
 
-// Authenticator checks the bearer token and the Policy on every call, in interceptors.
+// Authenticator checks the bearer token and the Policy on every call, in interceptors. It
+// also ends the streams of a token that is revoked (Tokens.Reload) or expires while they are
+// open, and caps how many streams one token holds open at once (MaxStreamsPerToken).
 type Authenticator struct {
-	tokens *Tokens
-	policy Policy
+	tokens     *Tokens
+	policy     Policy
+	maxStreams int
+
+	mu      sync.Mutex
+	streams map[*openStream]struct{}
+	perName map[string]int
 }
+
+// openStream is a streaming call in progress, and how to end it.
+type openStream struct {
+	hash   string
+	p      Principal
+	cancel context.CancelCauseFunc
+}
+
+// Option changes an Authenticator.
+type Option func(*Authenticator)
+
+// MaxStreamsPerToken caps the streaming calls (WatchSentiment) that the tokens of one name
+// may hold open at once, on this server; one more is refused with ResourceExhausted. 0 or
+// less: no cap.
+func MaxStreamsPerToken(n int) Option { return func(a *Authenticator) { a.maxStreams = n } }
 
 // New returns an Authenticator for tokens and policy. The policy is copied, so later changes
 // to the map do not change access.
-func New(tokens *Tokens, policy Policy) *Authenticator {
+func New(tokens *Tokens, policy Policy, opts ...Option) *Authenticator {
 	p := make(Policy, len(policy))
 	for m, roles := range policy {
 		p[m] = slices.Clone(roles)
 	}
-	return &Authenticator{tokens: tokens, policy: p}
+	a := &Authenticator{tokens: tokens, policy: p, streams: map[*openStream]struct{}{}, perName: map[string]int{}}
+	for _, o := range opts {
+		o(a)
+	}
+	tokens.subscribe(a.recheck)
+	return a
 }
+
+// Causes of a stream ended by the Authenticator.
+var (
+	errRevoked = errors.New("the bearer token was revoked or changed while the stream was open")
+	errExpired = errors.New("the bearer token expired while the stream was open")
+)
 
 // Unary returns the interceptor that authenticates and authorizes unary calls.
 func (a *Authenticator) Unary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := a.authorize(ctx, info.FullMethod)
+		ctx, _, err := a.authorize(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
@@ -58,40 +94,110 @@ func (a *Authenticator) Unary() grpc.UnaryServerInterceptor {
 	}
 }
 
-// Stream returns the interceptor that authenticates and authorizes streaming calls.
+// Stream returns the interceptor that authenticates and authorizes streaming calls. A stream
+// lives no longer than its token: it ends with Unauthenticated within a reload of the token
+// file that revokes or changes the token, and when the token expires.
 func (a *Authenticator) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := a.authorize(ss.Context(), info.FullMethod)
+		ctx, hash, err := a.authorize(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
-		return handler(srv, &principalStream{ServerStream: ss, ctx: ctx})
+		p, ok := FromContext(ctx)
+		if !ok { // a public method
+			return handler(srv, ss)
+		}
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		o := &openStream{hash: hash, p: p, cancel: cancel}
+		if err := a.open(o); err != nil {
+			return err
+		}
+		defer a.close(o)
+		if !p.Expires.IsZero() {
+			t := time.AfterFunc(p.Expires.Sub(a.tokens.now()), func() { cancel(errExpired) })
+			defer t.Stop()
+		}
+		err = handler(srv, &principalStream{ServerStream: ss, ctx: ctx})
+		if cause := context.Cause(ctx); errors.Is(cause, errRevoked) || errors.Is(cause, errExpired) {
+			return status.Error(codes.Unauthenticated, cause.Error())
+		}
+		return err
 	}
 }
 
-// authorize returns ctx with the caller's Principal, or the status to fail the call with.
-// It authenticates before it authorizes, so that a caller without a valid token learns
-// nothing but that it needs one.
-func (a *Authenticator) authorize(ctx context.Context, method string) (context.Context, error) {
+// open registers o, unless its token's name holds MaxStreamsPerToken streams already.
+func (a *Authenticator) open(o *openStream) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n := a.perName[o.p.Name]; a.maxStreams > 0 && n >= a.maxStreams {
+		return status.Errorf(codes.ResourceExhausted,
+			"max-watches: token %q holds %d open streams, the most one token may hold at once on this server; close one before opening another",
+			o.p.Name, n)
+	}
+	a.perName[o.p.Name]++
+	a.streams[o] = struct{}{}
+	return nil
+}
+
+func (a *Authenticator) close(o *openStream) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.streams, o)
+	if a.perName[o.p.Name]--; a.perName[o.p.Name] <= 0 {
+		delete(a.perName, o.p.Name)
+	}
+}
+
+// recheck ends the open streams whose token is gone from the new token file, or changed.
+func (a *Authenticator) recheck() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for o := range a.streams {
+		if p, err := a.tokens.byHash(o.hash); err != nil || !p.same(o.p) {
+			o.cancel(errRevoked)
+		}
+	}
+}
+
+// OpenStreams is how many authenticated streams are open now, by token name.
+func (a *Authenticator) OpenStreams() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]int, len(a.perName))
+	for k, v := range a.perName {
+		out[k] = v
+	}
+	return out
+}
+
+// authorize returns ctx with the caller's Principal and its token's hash, or the status to
+// fail the call with. It authenticates before it authorizes, so that a caller without a
+// valid token learns nothing but that it needs one.
+func (a *Authenticator) authorize(ctx context.Context, method string) (context.Context, string, error) {
 	if public(method) {
-		return ctx, nil
+		return ctx, "", nil
 	}
 	token, err := bearer(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	p, ok := a.tokens.Lookup(token)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "unknown or revoked bearer token")
+	hash := HashToken(token)
+	p, err := a.tokens.byHash(hash)
+	if errors.Is(err, ErrExpiredToken) {
+		return nil, "", status.Error(codes.Unauthenticated, err.Error()+"; ask for a new one")
+	}
+	if err != nil {
+		return nil, "", status.Error(codes.Unauthenticated, ErrUnknownToken.Error())
 	}
 	allowed := a.policy[method]
 	if len(allowed) == 0 {
-		return nil, status.Errorf(codes.PermissionDenied, "method %s is not allowed for any role", method)
+		return nil, "", status.Errorf(codes.PermissionDenied, "method %s is not allowed for any role", method)
 	}
 	if !slices.Contains(allowed, p.Role) {
-		return nil, status.Errorf(codes.PermissionDenied, "role %q may not call %s (allowed: %s)", p.Role, method, joinRoles(allowed))
+		return nil, "", status.Errorf(codes.PermissionDenied, "role %q may not call %s (allowed: %s)", p.Role, method, joinRoles(allowed))
 	}
-	return NewContext(ctx, p), nil
+	return NewContext(ctx, p), hash, nil
 }
 
 // bearer extracts the token from the one "authorization: Bearer <token>" header. The scheme

@@ -113,6 +113,16 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	if _, ok := tokens.Lookup(hrTok); ok {
 		t.Fatal("token still valid after it was removed from the file")
 	}
+	// A file an operator made readable by the services' user keeps its mode when replaced.
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.WriteTokens(path, auth.TokenFile{}); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o644 {
+		t.Fatalf("mode after replacing a 0644 file = %v (%v), want 0644 kept", info.Mode().Perm(), err)
+	}
 }
 
 func TestLoadTokensErrors(t *testing.T) {
@@ -134,6 +144,7 @@ func TestLoadTokensErrors(t *testing.T) {
 		{"prefix with empty element", `{"tokens":[{"name":"a","role":"hr","prefix":"acme//eng","sha256":"` + h + `"}]}`, []string{"tokens[0].prefix"}},
 		{"prefix too deep", `{"tokens":[{"name":"a","role":"hr","prefix":"a/b/c/d/e/f/g/h/i","sha256":"` + h + `"}]}`, []string{"tokens[0].prefix", "levels"}},
 		{"element too long", `{"tokens":[{"name":"a","role":"hr","prefix":"` + strings.Repeat("a", 64) + `","sha256":"` + h + `"}]}`, []string{"tokens[0].prefix"}},
+		{"malformed expiry", `{"tokens":[{"name":"a","role":"hr","prefix":"acme","sha256":"` + h + `","expires":"next tuesday"}]}`, []string{"tokens[0].expires", "RFC 3339"}},
 		{"duplicate hash", `{"tokens":[{"name":"a","role":"hr","prefix":"acme","sha256":"` + h + `"},{"name":"b","role":"admin","prefix":"","sha256":"` + strings.ToUpper(h) + `"}]}`, []string{"tokens[1].sha256", "twice"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

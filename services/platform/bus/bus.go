@@ -41,6 +41,13 @@ type Config struct {
 	URL string
 	// User and Password, when the server requires them. Default: none.
 	User, Password string
+	// CredsFile is a NATS credentials file (a user JWT and its nkey seed), for servers run
+	// in operator mode, instead of User and Password. Default: none.
+	CredsFile string
+	// TLSCA is the PEM file of the CAs that sign the server's certificate; set, the client
+	// requires TLS. TLSCert and TLSKey are the client's certificate, for a server that
+	// verifies clients. Default: the system's CAs, used when the URL is tls://.
+	TLSCA, TLSCert, TLSKey string
 	// Name of the connection as the server shows it. Default: "voix".
 	Name string
 	// Replicas of each stream created by EnsureStreams. Default 1; use 3 on a cluster.
@@ -117,6 +124,15 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	if cfg.User != "" {
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(cfg.TLSCA))
+	}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		opts = append(opts, nats.ClientCert(cfg.TLSCert, cfg.TLSKey))
 	}
 	opts = append(opts, cfg.Options...)
 
@@ -298,6 +314,8 @@ func StreamConfigs(replicas int, retention time.Duration) []jetstream.StreamConf
 			Replicas:    replicas,
 			Duplicates:  DuplicateWindow,
 			MaxAge:      retention,
+			// Outbox relays publish atomic batches: one fsync per batch (PublishAtomic).
+			AllowAtomicPublish: true,
 		})
 	}
 	return out

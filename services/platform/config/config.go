@@ -19,6 +19,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/tlsconf"
 )
 
 // EnvName is the environment variable that sets flag name: "nats-url" → "VOIX_NATS_URL".
@@ -79,6 +80,20 @@ type Service struct {
 	LogFormat    string
 	MinGroupSize int
 
+	// TLSCert and TLSKey make the gRPC server speak TLS; TLSClientCA makes it demand client
+	// certificates signed by those CAs (mutual TLS). Empty: plain gRPC.
+	TLSCert, TLSKey, TLSClientCA string
+	// NATSCreds is a NATS credentials file; NATSTLSCA, NATSTLSCert and NATSTLSKey are the
+	// TLS files of the NATS connection (bus.Config).
+	NATSCreds, NATSTLSCA, NATSTLSCert, NATSTLSKey string
+	// MetricsListen is the admin address for /metrics and /debug/pprof/; empty: off.
+	MetricsListen string
+	// MaxStreamsPerToken caps the streams one token holds open on a server (host.Ops).
+	MaxStreamsPerToken int
+	// OTLPEndpoint is the OTLP/gRPC collector for traces; empty: off. OTLPInsecure: no TLS.
+	OTLPEndpoint string
+	OTLPInsecure bool
+
 	// baseOnly is set by RegisterBase: the command is no service on NATS (the gateway), and
 	// Validate checks the base flags only.
 	baseOnly bool
@@ -92,6 +107,9 @@ const (
 	DefaultLogLevel       = "info"
 	DefaultLogFormat      = "text"
 	DefaultStreamReplicas = 1
+	// DefaultMaxStreamsPerToken is how many WatchSentiment-like streams one token may hold
+	// open on one server: a dashboard needs a few, not thousands.
+	DefaultMaxStreamsPerToken = 100
 	// MaxStreamReplicas is JetStream's limit.
 	MaxStreamReplicas = 5
 )
@@ -112,6 +130,18 @@ func (c *Service) Register(fs *flag.FlagSet, defaultListen string) {
 		"k: no result or aggregate is shown for fewer distinct people (at least 2)")
 	fs.UintVar(&c.MaxStreams, "max-streams", host.DefaultMaxStreams,
 		fmt.Sprintf("concurrent gRPC calls per client connection (a request is at most %d MiB)", host.DefaultMaxRecvMsgSize>>20))
+	fs.IntVar(&c.MaxStreamsPerToken, "max-streams-per-token", DefaultMaxStreamsPerToken,
+		"streaming calls (WatchSentiment) the tokens of one name may hold open at once on this server; one more is ResourceExhausted (0: no cap)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate of the gRPC server; with --tls-key, gRPC is served over TLS only (empty: plain gRPC)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM CA certificates; set, every gRPC client must present a certificate they signed (mutual TLS)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file (user JWT and nkey seed), instead of --nats-user/--nats-password")
+	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", "", "PEM CA certificates that sign the NATS server's certificate; set, the NATS connection requires TLS")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", "", "PEM client certificate for a NATS server that verifies clients")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", "", "PEM private key of --nats-tls-cert")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (OTLP/gRPC, host:port) that receives a span per gRPC call (empty: no tracing)")
+	fs.BoolVar(&c.OTLPInsecure, "otlp-insecure", false, "send spans to --otlp-endpoint without TLS (a collector on loopback or a sidecar)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "admin HTTP address serving /metrics (Prometheus) and /debug/pprof/, e.g. 127.0.0.1:9101; keep it private (empty: off)")
 }
 
 // RegisterBase defines on fs the flags of a command that is no service on NATS (the chat
@@ -163,7 +193,23 @@ func (c *Service) Now() func() time.Time {
 
 // Bus is how the service reaches NATS.
 func (c *Service) Bus() bus.Config {
-	return bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword, Retention: c.EventRetention, Replicas: c.StreamReplicas}
+	return bus.Config{URL: c.NATSURL, User: c.NATSUser, Password: c.NATSPassword, Retention: c.EventRetention, Replicas: c.StreamReplicas,
+		CredsFile: c.NATSCreds, TLSCA: c.NATSTLSCA, TLSCert: c.NATSTLSCert, TLSKey: c.NATSTLSKey}
+}
+
+// Ops loads the TLS files and returns the operator's settings for host.Config.Ops. Call
+// Validate first; an error names the flag whose file is wrong.
+func (c *Service) Ops() (host.Ops, error) {
+	o := host.Ops{MetricsListen: c.MetricsListen, MaxStreamsPerToken: c.MaxStreamsPerToken,
+		OTLPEndpoint: c.OTLPEndpoint, OTLPInsecure: c.OTLPInsecure}
+	if c.TLSCert != "" {
+		t, err := tlsconf.Server(c.TLSCert, c.TLSKey, c.TLSClientCA)
+		if err != nil {
+			return host.Ops{}, fmt.Errorf("--tls-cert/--tls-key/--tls-client-ca: %w", err)
+		}
+		o.TLS = t
+	}
+	return o, nil
 }
 
 // GRPCMaxStreams is MaxStreams as host.Config.MaxStreams takes it (Validate bounds it).
@@ -213,6 +259,34 @@ func (c *Service) Validate() error {
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > math.MaxUint32 {
 		bad("max-streams", "is %d; must be 1..%d", c.MaxStreams, uint32(math.MaxUint32))
+	}
+	if c.MaxStreamsPerToken < 0 {
+		bad("max-streams-per-token", "is %d; must be 0 (no cap) or more", c.MaxStreamsPerToken)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-key", "--tls-cert and --tls-key go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		bad("tls-client-ca", "needs --tls-cert and --tls-key: client certificates are checked over TLS only")
+	}
+	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
+		bad("nats-tls-key", "--nats-tls-cert and --nats-tls-key go together")
+	}
+	if c.NATSCreds != "" && c.NATSUser != "" {
+		bad("nats-creds", "give either --nats-creds or --nats-user/--nats-password, not both")
+	}
+	if c.MetricsListen != "" {
+		if err := checkHostPort(c.MetricsListen); err != nil {
+			bad("metrics-listen", "%v", err)
+		}
+	}
+	if c.OTLPEndpoint != "" {
+		if err := checkHostPort(c.OTLPEndpoint); err != nil {
+			bad("otlp-endpoint", "%v", err)
+		}
+	}
+	if c.OTLPInsecure && c.OTLPEndpoint == "" {
+		bad("otlp-insecure", "needs --otlp-endpoint")
 	}
 	return errors.Join(errs...)
 }

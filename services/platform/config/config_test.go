@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config"
 	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/tlsconf/tlstest"
 )
 
 func newFlags(t *testing.T, args []string, env map[string]string) (*config.Service, error) {
@@ -98,7 +100,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("ApplyEnv: %v", err)
 	}
 	want := config.Service{Listen: "127.0.0.1:7101", DataDir: "./data", NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", LogFormat: "text",
-		MinGroupSize: anonymity.DefaultMinGroupSize, EventRetention: bus.DefaultRetention, StreamReplicas: 1, MaxStreams: host.DefaultMaxStreams}
+		MinGroupSize: anonymity.DefaultMinGroupSize, EventRetention: bus.DefaultRetention, StreamReplicas: 1, MaxStreams: host.DefaultMaxStreams,
+		MaxStreamsPerToken: config.DefaultMaxStreamsPerToken}
 	if *c != want {
 		t.Fatalf("defaults = %+v, want %+v", *c, want)
 	}
@@ -149,6 +152,20 @@ func TestValidate(t *testing.T) {
 		{"max streams 1", func(c *config.Service) { c.MaxStreams = 1 }, ""},
 		{"max streams 0", func(c *config.Service) { c.MaxStreams = 0 }, "--max-streams"},
 		{"max streams beyond uint32", func(c *config.Service) { c.MaxStreams = 1 << 32 }, "--max-streams"},
+		{"max streams per token 0", func(c *config.Service) { c.MaxStreamsPerToken = 0 }, ""},
+		{"max streams per token negative", func(c *config.Service) { c.MaxStreamsPerToken = -1 }, "--max-streams-per-token"},
+		{"tls cert and key", func(c *config.Service) { c.TLSCert, c.TLSKey = "c.pem", "k.pem" }, ""},
+		{"tls mutual", func(c *config.Service) { c.TLSCert, c.TLSKey, c.TLSClientCA = "c.pem", "k.pem", "ca.pem" }, ""},
+		{"tls cert without key", func(c *config.Service) { c.TLSCert = "c.pem" }, "--tls-key"},
+		{"tls client ca without cert", func(c *config.Service) { c.TLSClientCA = "ca.pem" }, "--tls-client-ca"},
+		{"nats tls cert without key", func(c *config.Service) { c.NATSTLSCert = "c.pem" }, "--nats-tls-key"},
+		{"nats creds and user", func(c *config.Service) { c.NATSCreds, c.NATSUser = "svc.creds", "svc" }, "--nats-creds"},
+		{"nats creds", func(c *config.Service) { c.NATSCreds = "svc.creds" }, ""},
+		{"metrics listen", func(c *config.Service) { c.MetricsListen = "127.0.0.1:9101" }, ""},
+		{"metrics listen no port", func(c *config.Service) { c.MetricsListen = "127.0.0.1" }, "--metrics-listen"},
+		{"otlp endpoint", func(c *config.Service) { c.OTLPEndpoint, c.OTLPInsecure = "127.0.0.1:4317", true }, ""},
+		{"otlp endpoint url", func(c *config.Service) { c.OTLPEndpoint = "http://collector:4317" }, "--otlp-endpoint"},
+		{"otlp insecure alone", func(c *config.Service) { c.OTLPInsecure = true }, "--otlp-insecure"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
@@ -215,6 +232,35 @@ func TestBus(t *testing.T) {
 	got := c.Bus()
 	if got.URL != c.NATSURL || got.User != "svc" || got.Password != "pw" || got.Retention != 48*time.Hour || got.Replicas != 3 {
 		t.Fatalf("Bus() = %+v", got)
+	}
+	c.NATSCreds, c.NATSTLSCA, c.NATSTLSCert, c.NATSTLSKey = "s.creds", "ca.pem", "c.pem", "k.pem"
+	got = c.Bus()
+	if got.CredsFile != "s.creds" || got.TLSCA != "ca.pem" || got.TLSCert != "c.pem" || got.TLSKey != "k.pem" {
+		t.Fatalf("Bus() = %+v, want the NATS creds and TLS files", got)
+	}
+}
+
+// TestOps: the TLS flags load into a server configuration that demands client certificates
+// when --tls-client-ca is set; a file that is no certificate is an error naming the flags.
+func TestOps(t *testing.T) {
+	pki := tlstest.New(t)
+	c := valid()
+	c.MetricsListen, c.MaxStreamsPerToken, c.OTLPEndpoint = "127.0.0.1:0", 7, "127.0.0.1:4317"
+	ops, err := c.Ops()
+	if err != nil || ops.TLS != nil || ops.MetricsListen != "127.0.0.1:0" || ops.MaxStreamsPerToken != 7 || ops.OTLPEndpoint != "127.0.0.1:4317" {
+		t.Fatalf("Ops() without TLS = %+v, %v", ops, err)
+	}
+	c.TLSCert, c.TLSKey = pki.ServerCert, pki.ServerKey
+	if ops, err = c.Ops(); err != nil || ops.TLS == nil || len(ops.TLS.Certificates) != 1 || ops.TLS.ClientAuth != tls.NoClientCert {
+		t.Fatalf("Ops() with a certificate = %+v, %v; want TLS without client certificates", ops, err)
+	}
+	c.TLSClientCA = pki.CA
+	if ops, err = c.Ops(); err != nil || ops.TLS.ClientAuth != tls.RequireAndVerifyClientCert || ops.TLS.ClientCAs == nil {
+		t.Fatalf("Ops() with a client CA = %+v, %v; want client certificates required", ops, err)
+	}
+	c.TLSClientCA = pki.ServerKey // a key, not a certificate
+	if _, err = c.Ops(); err == nil || !strings.Contains(err.Error(), "--tls-client-ca") || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("Ops() with a key as client CA = %v, want an error naming --tls-client-ca", err)
 	}
 }
 

@@ -31,11 +31,12 @@ func BenchmarkApply(b *testing.B) {
 // the clock runs until all are applied.
 func BenchmarkConsumer(b *testing.B) {
 	for _, w := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) { benchConsumer(b, w) })
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) { benchConsumer(b, w, 1) })
 	}
+	b.Run("group=512", func(b *testing.B) { benchConsumer(b, 1, 512) })
 }
 
-func benchConsumer(b *testing.B, workers int) {
+func benchConsumer(b *testing.B, workers, group int) {
 	s := natstest.Start(b)
 	bb := natstest.Connect(b, s)
 	db := openDB(b)
@@ -51,7 +52,10 @@ func benchConsumer(b *testing.B, workers int) {
 	c := newCounter()
 	b.ResetTimer()
 	begin := time.Now()
-	start(b, bb, db, c.handle, "bench", func(cfg *consumer.Config) { cfg.Workers = workers; cfg.Batch = max(cfg.Batch, 2*workers) })
+	start(b, bb, db, c.handle, "bench", func(cfg *consumer.Config) {
+		cfg.Workers, cfg.Group = workers, group
+		cfg.Batch = max(cfg.Batch, 2*workers)
+	})
 	poll.Until(b, 10*time.Minute, time.Millisecond, func() error {
 		if n := stored(b, db, "total"); n < uint64(b.N) {
 			return fmt.Errorf("%d of %d events applied", n, b.N)

@@ -3,15 +3,21 @@
 // transaction, and the message is acknowledged only after it commits. A redelivery (lost ack,
 // crash before the ack, a republish outside JetStream's duplicate window) finds the id already
 // recorded and changes nothing.
+//
+// For volume, a consumer can apply many events per transaction (Config.Group): one commit,
+// then all their acks. Applied ids can be pruned once no copy of their event can arrive any
+// more (Config.KeepApplied).
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +53,13 @@ const (
 	DefaultMaxRetryDelay = time.Minute
 )
 
+// pruneEvery is how often a consumer with KeepApplied prunes its applied ids, and
+// pruneChunk how many ids one pruning transaction deletes at most.
+const (
+	pruneEvery = time.Hour
+	pruneChunk = 10_000
+)
+
 // stopTimeout bounds each wait in Stop.
 const stopTimeout = 2 * time.Second
 
@@ -63,6 +76,11 @@ type Config struct {
 	DB *bolt.DB
 	// Handle applies one event. Required.
 	Handle Handler
+	// Flush, if set, runs in every transaction that applied events, after the last of them
+	// and before the commit: a handler that keeps what many events change in memory (say,
+	// records it would otherwise read and write once per event) writes it here. An error
+	// rolls the transaction back, as the handler's would.
+	Flush func(tx *bolt.Tx) error
 	// Log receives one line per failure. Default: discarded.
 	Log *slog.Logger
 	// AckWait is how long the server waits for an ack before redelivering. Default 30s.
@@ -84,6 +102,22 @@ type Config struct {
 	// RetryDelay is the delay before the first redelivery after a transient failure; it
 	// doubles with each delivery, up to MaxRetryDelay. Defaults 1s and 1 minute.
 	RetryDelay, MaxRetryDelay time.Duration
+	// Group is the most events applied in one bbolt transaction. Default 1: one commit per
+	// event. With more, the consumer takes the messages it has received, up to Group, applies
+	// them in delivery order in one transaction, commits, and then acks them all: one commit
+	// (two fsyncs) for the lot. If the handler fails on any of them, that transaction is
+	// rolled back and each message is applied alone, as with Group 1, so a failing event
+	// is retried or terminated on its own and never holds the others back. A Handler may
+	// thus run twice for one event, the first time in a transaction rolled back: it must have
+	// no effect outside tx. Group and Workers cannot both be above 1. Batch is raised to at
+	// least 2×Group, so that a group can fill while the previous one commits.
+	Group int
+	// KeepApplied is how long the ids of applied events are kept. Default 0: forever; else at
+	// least a day. Ids recorded before that many days (rounded up to whole days, and never
+	// less than twice the stream's duplicate window plus a day) are deleted once an hour: a
+	// copy of an event (a redelivery, a republish by an outbox) must arrive within it to be
+	// recognised, which a republish within the stream's duplicate window always is anyway.
+	KeepApplied time.Duration
 }
 
 // Check reports what Start would refuse in c (a missing stream, durable, store or handler)
@@ -123,6 +157,18 @@ func (c *Config) validate() error {
 	if c.MaxRetryDelay <= 0 {
 		c.MaxRetryDelay = DefaultMaxRetryDelay
 	}
+	if c.Group <= 0 {
+		c.Group = 1
+	}
+	if c.Group > 1 && c.Workers > 1 {
+		return fmt.Errorf("consumer %s: Config.Group and Config.Workers cannot both be above 1", c.Durable)
+	}
+	if c.Group > 1 {
+		c.Batch = max(c.Batch, 2*c.Group)
+	}
+	if c.KeepApplied < 0 || (c.KeepApplied > 0 && c.KeepApplied < 24*time.Hour) {
+		return fmt.Errorf("consumer %s: Config.KeepApplied must be 0 (keep forever) or at least a day", c.Durable)
+	}
 	return nil
 }
 
@@ -135,7 +181,9 @@ type Consumer struct {
 	mu       sync.Mutex
 	stopped  bool
 	inflight sync.WaitGroup
-	slots    chan struct{} // one per worker
+	slots    chan struct{}      // one per worker
+	queue    chan jetstream.Msg // with Group > 1: received, not yet applied
+	quit     chan struct{}      // closed once Stop has waited for everything in flight
 	done     chan struct{}
 	stopOnce sync.Once
 }
@@ -166,7 +214,15 @@ func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Consumer, 
 		js:    js,
 		log:   cfg.Log.With("consumer", cfg.Durable, "stream", cfg.Stream),
 		done:  make(chan struct{}),
+		quit:  make(chan struct{}),
 		slots: make(chan struct{}, cfg.Workers),
+	}
+	if cfg.Group > 1 {
+		c.queue = make(chan jetstream.Msg, cfg.Group)
+		go c.groupLoop()
+	}
+	if cfg.KeepApplied > 0 {
+		go c.pruneLoop()
 	}
 	c.cc, err = cons.Consume(c.handle,
 		jetstream.PullMaxMessages(cfg.Batch),
@@ -196,6 +252,7 @@ func (c *Consumer) Stop() {
 		c.mu.Unlock()
 		c.cc.Stop()
 		c.inflight.Wait()
+		close(c.quit)
 		// Make sure the server has dropped our pull request before returning: a message it
 		// delivered to a request nobody reads would wait AckWait before going to the next
 		// consumer instance.
@@ -219,26 +276,38 @@ func (c *Consumer) handle(m jetstream.Msg) {
 	}
 	c.inflight.Add(1)
 	c.mu.Unlock()
+	if c.queue != nil {
+		c.queue <- m // groupLoop applies it and marks it done
+		return
+	}
 	if c.cfg.Workers == 1 {
 		defer c.inflight.Done()
-		c.process(m, Apply)
+		c.process(m, c.applyOne)
 		return
 	}
 	c.slots <- struct{}{}
 	go func() {
 		defer func() { <-c.slots; c.inflight.Done() }()
-		c.process(m, ApplyBatch)
+		c.process(m, c.applyBatch)
 	}()
 }
 
-func (c *Consumer) process(m jetstream.Msg, apply func(*bolt.DB, string, Handler, bus.Event) (bool, error)) {
+func (c *Consumer) applyOne(ev bus.Event) (bool, error) {
+	return apply(c.cfg.DB.Update, c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, ev)
+}
+
+func (c *Consumer) applyBatch(ev bus.Event) (bool, error) {
+	return apply(c.cfg.DB.Batch, c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, ev)
+}
+
+func (c *Consumer) process(m jetstream.Msg, apply func(bus.Event) (bool, error)) {
 	ev, err := bus.EventFromMsg(m)
 	if err != nil {
 		c.log.Error("terminating undecodable message", "seq", seq(m), "err", err)
 		_ = m.TermWithReason("undecodable envelope")
 		return
 	}
-	applied, err := apply(c.cfg.DB, c.cfg.Durable, c.cfg.Handle, ev)
+	applied, err := apply(ev)
 	switch {
 	case err == nil:
 		if !applied {
@@ -253,6 +322,90 @@ func (c *Consumer) process(m jetstream.Msg, apply func(*bolt.DB, string, Handler
 		delay := c.retryDelay(m)
 		c.log.Warn("event not applied, will retry", "type", ev.Type, "seq", seq(m), "err", err, "retry_in", delay)
 		_ = m.NakWithDelay(delay)
+	}
+}
+
+// groupLoop applies the queued messages, as many at once as have arrived (up to Group), until
+// Stop has seen every one of them done.
+func (c *Consumer) groupLoop() {
+	for {
+		var first jetstream.Msg
+		select {
+		case first = <-c.queue:
+		case <-c.quit:
+			return
+		}
+		group := []jetstream.Msg{first}
+	fill:
+		for len(group) < c.cfg.Group {
+			select {
+			case m := <-c.queue:
+				group = append(group, m)
+			default:
+				break fill
+			}
+		}
+		c.processGroup(group)
+		for range group {
+			c.inflight.Done()
+		}
+	}
+}
+
+// processGroup applies msgs in one transaction and acks them all once it commits; if that
+// fails, it applies each alone.
+func (c *Consumer) processGroup(msgs []jetstream.Msg) {
+	evs := make([]bus.Event, 0, len(msgs))
+	ok := make([]jetstream.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		ev, err := bus.EventFromMsg(m)
+		if err != nil {
+			c.log.Error("terminating undecodable message", "seq", seq(m), "err", err)
+			_ = m.TermWithReason("undecodable envelope")
+			continue
+		}
+		evs, ok = append(evs, ev), append(ok, m)
+	}
+	if len(evs) == 0 {
+		return
+	}
+	if _, err := ApplyGroupFlush(c.cfg.DB, c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, evs); err != nil {
+		c.log.Debug("group not applied; applying its events one by one", "events", len(evs), "err", err)
+		for _, m := range ok {
+			c.process(m, c.applyOne)
+		}
+		return
+	}
+	for _, m := range ok {
+		_ = m.Ack()
+	}
+}
+
+// pruneLoop deletes applied ids older than KeepApplied, or than twice the stream's duplicate
+// window plus a day if that is longer, now and then every pruneEvery, until Stop. A stream
+// whose configuration cannot be read (a NATS user without the right) counts with KeepApplied,
+// which is at least a day: far beyond JetStream's default duplicate window of 2 minutes.
+func (c *Consumer) pruneLoop() {
+	keep := c.cfg.KeepApplied
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	if st, err := c.js.Stream(ctx, c.cfg.Stream); err == nil {
+		keep = max(keep, 2*st.CachedInfo().Config.Duplicates+24*time.Hour)
+	}
+	cancel()
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		n, err := Prune(c.cfg.DB, c.cfg.Durable, time.Now().Add(-keep))
+		if err != nil {
+			c.log.Warn("prune applied ids", "err", err)
+		} else if n > 0 {
+			c.log.Debug("pruned applied ids", "ids", n)
+		}
+		select {
+		case <-t.C:
+		case <-c.done:
+			return
+		}
 	}
 }
 
@@ -301,16 +454,16 @@ func ensureProcessed(db *bolt.DB) error {
 // then it returns applied=false and changes nothing. On error nothing is written, and ev can
 // be applied again. Start uses it for every message; tests call it to simulate deliveries.
 func Apply(db *bolt.DB, durable string, h Handler, ev bus.Event) (applied bool, err error) {
-	return apply(db.Update, durable, h, ev)
+	return apply(db.Update, durable, h, nil, ev)
 }
 
 // ApplyBatch is Apply through db.Batch: concurrent callers share a commit. h may run more
 // than once (in a transaction that is rolled back), so it must have no effect outside tx.
 func ApplyBatch(db *bolt.DB, durable string, h Handler, ev bus.Event) (applied bool, err error) {
-	return apply(db.Batch, durable, h, ev)
+	return apply(db.Batch, durable, h, nil, ev)
 }
 
-func apply(update func(func(*bolt.Tx) error) error, durable string, h Handler, ev bus.Event) (applied bool, err error) {
+func apply(update func(func(*bolt.Tx) error) error, durable string, h Handler, flush func(*bolt.Tx) error, ev bus.Event) (applied bool, err error) {
 	if durable == "" {
 		return false, errors.New("consumer: Apply needs the durable name that scopes applied ids")
 	}
@@ -333,12 +486,116 @@ func apply(update func(func(*bolt.Tx) error) error, durable string, h Handler, e
 			return err
 		}
 		applied = true
+		if flush != nil {
+			return flush(tx)
+		}
 		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("consumer %s: apply %s %s: %w", durable, ev.Type, ev.ID, err)
 	}
 	return applied, nil
+}
+
+// ApplyGroup applies evs with h in one db.Update, in order, skipping those already applied
+// under durable (applied[i] false), and commits once. On error nothing is written: the caller
+// can apply each event alone to find the one that fails. h may run again for the same event in
+// a later transaction, so it must have no effect outside tx.
+func ApplyGroup(db *bolt.DB, durable string, h Handler, evs []bus.Event) (applied []bool, err error) {
+	return ApplyGroupFlush(db, durable, h, nil, evs)
+}
+
+// ApplyGroupFlush is ApplyGroup with Config.Flush: flush, if not nil, runs after the last
+// event applied, before the commit.
+func ApplyGroupFlush(db *bolt.DB, durable string, h Handler, flush func(*bolt.Tx) error, evs []bus.Event) (applied []bool, err error) {
+	if durable == "" {
+		return nil, errors.New("consumer: ApplyGroup needs the durable name that scopes applied ids")
+	}
+	for _, ev := range evs {
+		if ev.ID == "" {
+			return nil, fmt.Errorf("consumer %s: event without id: %w", durable, ErrPermanent)
+		}
+	}
+	applied = make([]bool, len(evs))
+	day := dayValue(time.Now())
+	err = db.Update(func(tx *bolt.Tx) error {
+		seen, err := seenBucket(tx, durable)
+		if err != nil {
+			return err
+		}
+		for i, ev := range evs {
+			if seen.Get([]byte(ev.ID)) != nil {
+				continue // applied before, or earlier in this group
+			}
+			if err := h(tx, ev); err != nil {
+				return fmt.Errorf("apply %s %s: %w", ev.Type, ev.ID, err)
+			}
+			if err := seen.Put([]byte(ev.ID), day); err != nil {
+				return err
+			}
+			applied[i] = true
+		}
+		if flush != nil && slices.Contains(applied, true) {
+			return flush(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: group of %d: %w", durable, len(evs), err)
+	}
+	return applied, nil
+}
+
+// Prune deletes the ids applied under durable on a day before the one of before, and returns
+// how many it deleted. A copy of such an event arriving later would be applied again: callers
+// keep ids longer than any copy can take to arrive (Config.KeepApplied).
+func Prune(db *bolt.DB, durable string, before time.Time) (int, error) {
+	limit := uint64(bus.Day(before).Unix())
+	total := 0
+	var after []byte
+	for {
+		n, next := 0, []byte(nil)
+		err := db.Update(func(tx *bolt.Tx) error {
+			root := tx.Bucket(processedBucket)
+			if root == nil {
+				return nil
+			}
+			seen := root.Bucket([]byte(durable))
+			if seen == nil {
+				return nil
+			}
+			c := seen.Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+			}
+			scanned := 0
+			for ; k != nil && n < pruneChunk && scanned < 10*pruneChunk; scanned++ {
+				if len(v) == 8 && binary.BigEndian.Uint64(v) < limit {
+					deleted := bytes.Clone(k)
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					n++
+					k, v = c.Seek(deleted) // the first key after the deleted one
+					continue
+				}
+				k, v = c.Next()
+			}
+			if k != nil {
+				next = bytes.Clone(k)
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("consumer %s: prune applied ids: %w", durable, err)
+		}
+		total += n
+		if next == nil {
+			return total, nil
+		}
+		after = next
+	}
 }
 
 // UnsafeRecord records in tx that the event id was applied under durable, and reports whether
@@ -376,7 +633,10 @@ func seenBucket(tx *bolt.Tx, durable string) (*bolt.Bucket, error) {
 // record notes id as applied, with the day it was (for pruning), never the instant: the id
 // names an item, and the time it reached this service is close to the time its author spoke.
 func record(seen *bolt.Bucket, id string) error {
-	v := make([]byte, 8)
-	binary.BigEndian.PutUint64(v, uint64(bus.Day(time.Now()).Unix()))
-	return seen.Put([]byte(id), v)
+	return seen.Put([]byte(id), dayValue(time.Now()))
+}
+
+// dayValue is the value of an applied id: the UTC day of t, in Unix seconds, big-endian.
+func dayValue(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(bus.Day(t).Unix()))
 }

@@ -426,3 +426,178 @@ func TestWorkersApplyEachOnce(t *testing.T) {
 		}
 	}
 }
+
+// committedTxs counts the distinct write transactions that committed applied events, as
+// recorded by txHandler.
+func committedTxs(t testing.TB, db *bolt.DB) int {
+	t.Helper()
+	n := 0
+	err := db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("txs")); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// txHandler wraps h to note, in the transaction, the id of every transaction that applies an
+// event: only those that commit stay.
+func txHandler(h consumer.Handler) consumer.Handler {
+	return func(tx *bolt.Tx, ev bus.Event) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("txs"))
+		if err != nil {
+			return err
+		}
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, uint64(tx.ID())), []byte{}); err != nil {
+			return err
+		}
+		return h(tx, ev)
+	}
+}
+
+func TestGroupAppliesManyEventsPerCommitEachOnce(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	const n = 300
+	for i := range n {
+		publish(t, b, event(fmt.Sprintf("e%03d", i)))
+	}
+	for i := 0; i < n; i += 10 {
+		publishAgain(t, b, event(fmt.Sprintf("e%03d", i)))
+	}
+	start(t, b, db, txHandler(c.handle), "svc", func(cfg *consumer.Config) { cfg.Group = 64 })
+	settled(t, b, "svc")
+	if got := stored(t, db, "total"); got != n {
+		t.Fatalf("total = %d, want %d", got, n)
+	}
+	for i := range n {
+		if got := stored(t, db, fmt.Sprintf("id:e%03d", i)); got != 1 {
+			t.Fatalf("e%03d applied %d times, want 1", i, got)
+		}
+	}
+	// The events were all waiting: they cannot have needed one commit each.
+	if txs := committedTxs(t, db); txs >= n {
+		t.Fatalf("%d events took %d commits: not grouped", n, txs)
+	}
+}
+
+func TestGroupFailureAppliesTheOthersAlone(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	c.fail = func(ev bus.Event, call int) error {
+		switch {
+		case ev.ID == "poison":
+			return fmt.Errorf("decode payload: %w", consumer.ErrPermanent)
+		case ev.ID == "e005" && call <= 2: // fails in its group, then once alone
+			return errors.New("transient")
+		}
+		return nil
+	}
+	const n = 50
+	for i := range n {
+		publish(t, b, event(fmt.Sprintf("e%03d", i)))
+		if i == 20 {
+			publish(t, b, event("poison"))
+		}
+	}
+	start(t, b, db, c.handle, "svc", func(cfg *consumer.Config) { cfg.Group = 32 })
+	settled(t, b, "svc")
+	if got := stored(t, db, "total"); got != n {
+		t.Fatalf("total = %d, want %d (every event but the poison)", got, n)
+	}
+	for i := range n {
+		if got := stored(t, db, fmt.Sprintf("id:e%03d", i)); got != 1 {
+			t.Fatalf("e%03d applied %d times, want 1", i, got)
+		}
+	}
+	if got := stored(t, db, "id:poison"); got != 0 {
+		t.Fatalf("poison applied %d times", got)
+	}
+	if got := c.callsFor("e005"); got < 3 {
+		t.Fatalf("e005 called %d times, want a retry after failing alone", got)
+	}
+}
+
+func TestPruneForgetsIdsOfEarlierDays(t *testing.T) {
+	db := openDB(t)
+	c := newCounter()
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := consumer.Apply(db, "svc", c.handle, event(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := consumer.Prune(db, "svc", time.Now()); err != nil || n != 0 {
+		t.Fatalf("Prune(today) = %d, %v; want 0: ids of today are kept", n, err)
+	}
+	if again, err := consumer.Apply(db, "svc", c.handle, event("a")); err != nil || again {
+		t.Fatalf("re-apply a before pruning: applied=%v, %v; want skipped", again, err)
+	}
+	if n, err := consumer.Prune(db, "svc", time.Now().Add(48*time.Hour)); err != nil || n != 3 {
+		t.Fatalf("Prune(in two days) = %d, %v; want 3", n, err)
+	}
+	if again, err := consumer.Apply(db, "svc", c.handle, event("a")); err != nil || !again {
+		t.Fatalf("re-apply a after pruning: applied=%v, %v; want applied (its id is forgotten)", again, err)
+	}
+}
+
+func TestGroupAndWorkersExcludeEachOther(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	_, err := consumer.Start(context.Background(), b.JetStream(), consumer.Config{
+		Stream: events.Feedback.Name, Durable: "d", DB: db, Handle: newCounter().handle, Group: 8, Workers: 4,
+	})
+	if err == nil || !strings.Contains(err.Error(), "Group") {
+		t.Fatalf("Start with Group and Workers: %v, want an error naming Group", err)
+	}
+}
+
+func TestFlushRunsInEveryTransactionThatApplied(t *testing.T) {
+	for _, group := range []int{1, 32} {
+		t.Run(fmt.Sprintf("group=%d", group), func(t *testing.T) {
+			s := natstest.Start(t)
+			b := natstest.Connect(t, s)
+			db := openDB(t)
+			c := newCounter()
+			const n = 100
+			for i := range n {
+				publish(t, b, event(fmt.Sprintf("e%03d", i)))
+			}
+			flush := func(tx *bolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte("flushed"))
+				if err != nil {
+					return err
+				}
+				return b.Put(binary.BigEndian.AppendUint64(nil, uint64(tx.ID())), []byte{})
+			}
+			start(t, b, db, txHandler(c.handle), "svc", func(cfg *consumer.Config) { cfg.Group, cfg.Flush = group, flush })
+			settled(t, b, "svc")
+			if got := stored(t, db, "total"); got != n {
+				t.Fatalf("total = %d, want %d", got, n)
+			}
+			err := db.View(func(tx *bolt.Tx) error {
+				applied, flushed := tx.Bucket([]byte("txs")), tx.Bucket([]byte("flushed"))
+				if flushed == nil {
+					return errors.New("Flush never ran")
+				}
+				return applied.ForEach(func(k, _ []byte) error {
+					if flushed.Get(k) == nil {
+						return fmt.Errorf("transaction %d applied events without Flush", binary.BigEndian.Uint64(k))
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -61,6 +61,16 @@ var (
 	FeedbackStatusChanged = kind(Feedback, "voix/feedback", "status_changed")
 	// FeedbackOverdue (FeedbackOverdue) is a missed deadline, on the shown segment.
 	FeedbackOverdue = kind(Feedback, "voix/feedback", "overdue")
+	// FeedbackRouted (FeedbackRouted) is a comment given an owner group by the routing rules
+	// (at scoring or applied to open comments), a risk flag or hr's AssignOwner, on the shown
+	// segment.
+	FeedbackRouted = kind(Feedback, "voix/feedback", "routed")
+	// FeedbackActionCreated, FeedbackActionUpdated and FeedbackActionDue (ActionPlanChanged)
+	// are an action plan created, moved or annotated, and still open past its due day; on the
+	// plan's segment.
+	FeedbackActionCreated = kind(Feedback, "voix/feedback", "action_created")
+	FeedbackActionUpdated = kind(Feedback, "voix/feedback", "action_updated")
+	FeedbackActionDue     = kind(Feedback, "voix/feedback", "action_due")
 	// PulseWaveOpened and PulseWaveClosed (WaveOpened, WaveClosed) are on the audience.
 	PulseWaveOpened = kind(Pulse, "voix/pulse", "wave_opened")
 	PulseWaveClosed = kind(Pulse, "voix/pulse", "wave_closed")
@@ -79,7 +89,8 @@ var (
 
 // Kinds lists every kind of event.
 func Kinds() []Kind {
-	return []Kind{FeedbackSubmitted, FeedbackStatusChanged, FeedbackOverdue, PulseWaveOpened, PulseWaveClosed,
+	return []Kind{FeedbackSubmitted, FeedbackStatusChanged, FeedbackOverdue, FeedbackRouted,
+		FeedbackActionCreated, FeedbackActionUpdated, FeedbackActionDue, PulseWaveOpened, PulseWaveClosed,
 		PulseResponded, PulseSegmentUpserted, SentimentScored, SentimentUpdated, SentimentAlert}
 }
 
@@ -111,6 +122,9 @@ const (
 	DurableFeedbackScored = "feedback-scored"
 	// DurableFeedbackSegments applies PulseSegmentUpserted in the feedback service.
 	DurableFeedbackSegments = "feedback-segments"
+	// DurableFeedbackNotify turns FeedbackRouted, FeedbackOverdue and the action plan events
+	// into deliveries to owner groups' notification targets in the feedback service.
+	DurableFeedbackNotify = "feedback-notify"
 )
 
 // Event ids, one function per kind: the fact an event states names it.
@@ -128,6 +142,23 @@ func StatusChangedID(feedbackID string, seq uint64) string {
 func OverdueID(feedbackID, deadline string) string {
 	return "feedback.overdue/" + feedbackID + "/" + deadline
 }
+
+// RoutedID is the id of FeedbackRouted for feedbackID given to owner group owner.
+func RoutedID(feedbackID, owner string) string {
+	return "feedback.routed/" + feedbackID + "/" + owner
+}
+
+// ActionCreatedID is the id of the creation of action plan planID.
+func ActionCreatedID(planID string) string { return "feedback.action_created/" + planID }
+
+// ActionUpdatedID is the id of change seq (1, 2, …) of action plan planID.
+func ActionUpdatedID(planID string, seq uint32) string {
+	return fmt.Sprintf("feedback.action_updated/%s/%d", planID, seq)
+}
+
+// ActionDueID is the id of the notice that plan planID is still open past due day day
+// ("2006-01-02"): a new due day is a new fact.
+func ActionDueID(planID, day string) string { return "feedback.action_due/" + planID + "/" + day }
 
 // WaveOpenedID and WaveClosedID name a wave of a survey.
 func WaveOpenedID(surveyID string, wave uint32) string {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,10 @@ type Config struct {
 	// Auth checks bearer tokens and the policy. nil serves without authentication: for tests
 	// only, and handlers that call auth.CheckSegment then refuse every call.
 	Auth *auth.Authenticator
+	// Unary and Stream are interceptors run outermost, before logging and auth, so that they
+	// see every call, refused ones included (the per-RPC metrics).
+	Unary  []grpc.UnaryServerInterceptor
+	Stream []grpc.StreamServerInterceptor
 	// Options are appended after the defaults, so they can override them (keepalive, message
 	// sizes, credentials). A codec set here replaces the one that turns undecodable requests
 	// into InvalidArgument.
@@ -95,8 +100,8 @@ func New(cfg Config) (*Server, error) {
 
 	// Logging is outermost so that every call gets its line, a recovered panic included;
 	// recovery sits right under it and also guards the auth interceptor.
-	unary := []grpc.UnaryServerInterceptor{s.logUnary, s.recoverUnary}
-	stream := []grpc.StreamServerInterceptor{s.logStream, s.recoverStream}
+	unary := append(slices.Clone(cfg.Unary), s.logUnary, s.recoverUnary)
+	stream := append(slices.Clone(cfg.Stream), s.logStream, s.recoverStream)
 	if cfg.Auth != nil {
 		unary = append(unary, cfg.Auth.Unary())
 		stream = append(stream, cfg.Auth.Stream())

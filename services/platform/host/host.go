@@ -11,6 +11,7 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,16 +20,20 @@ import (
 	"sync"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/grpcserver"
+	"github.com/voix-dev/voix/services/platform/metrics"
 	"github.com/voix-dev/voix/services/platform/outbox"
 	"github.com/voix-dev/voix/services/platform/store"
+	"github.com/voix-dev/voix/services/platform/tracing"
 )
 
 // Config is what a Host needs. Paths left empty default to files under DataDir.
@@ -60,6 +65,31 @@ type Config struct {
 	// MaxRecvMsgSize caps the size of one gRPC request message, in bytes. Default
 	// DefaultMaxRecvMsgSize; a larger request fails with ResourceExhausted.
 	MaxRecvMsgSize int
+	// Ops is how the service is operated: TLS, token reloads, per-token limits, metrics.
+	Ops Ops
+}
+
+// Ops are the operator's settings every service takes alike (config.Service.Ops builds them
+// from flags). The zero value serves plain gRPC, reloads the token file every second, caps
+// nothing per token and serves no metrics.
+type Ops struct {
+	// TLS, when set, makes the gRPC server speak TLS only; with ClientCAs and
+	// RequireAndVerifyClientCert it demands client certificates (mutual TLS).
+	TLS *tls.Config
+	// TokenReload is how often the token file is looked at: a token removed from it (voix
+	// token revoke) is refused within about this long, without a restart. Default
+	// auth.DefaultReloadInterval; negative: never reloaded.
+	TokenReload time.Duration
+	// MaxStreamsPerToken caps the streaming calls (WatchSentiment) the tokens of one name hold
+	// open at once on this server (auth.MaxStreamsPerToken). 0: no cap.
+	MaxStreamsPerToken int
+	// MetricsListen, when set, is the admin HTTP address serving /metrics (Prometheus) and
+	// /debug/pprof/. Keep it off public networks: pprof shows the process's internals.
+	MetricsListen string
+	// OTLPEndpoint, when set, is the OTLP/gRPC collector (host:port) the gRPC server's spans
+	// go to (tracing.Config); OTLPInsecure sends them without TLS. Default: no tracing.
+	OTLPEndpoint string
+	OTLPInsecure bool
 }
 
 // Limits of the gRPC server, per client connection. gRPC's own defaults are no cap on
@@ -134,6 +164,11 @@ type Host struct {
 	wg        sync.WaitGroup
 	setup     chan struct{} // wakes the background setup: a consumer to start
 	closeOnce sync.Once
+	// metrics, hm and admin are set when Ops.MetricsListen is (metrics.go).
+	metrics *grpcprom.ServerMetrics
+	hm      hostMetrics
+	admin   *metrics.Admin
+	tracer  *tracing.Tracer // nil without Ops.OTLPEndpoint
 
 	mu sync.Mutex // guards what follows
 	// streams is true once the streams are ensured.
@@ -210,20 +245,49 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		defer h.wg.Done()
 		h.setupLoop(h.ctx)
 	}()
-	h.srv, err = grpcserver.New(grpcserver.Config{
-		Name:   cfg.Name,
-		Listen: cfg.Listen,
-		Log:    h.Log,
-		Auth:   auth.New(tokens, cfg.Policy),
-		Options: []grpc.ServerOption{
-			grpc.MaxConcurrentStreams(cfg.MaxStreams),
-			grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
-		},
-	})
+	if cfg.Ops.TokenReload >= 0 {
+		h.Go(func(ctx context.Context) { tokens.Watch(ctx, cfg.Ops.TokenReload, h.Log) })
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(cfg.MaxStreams),
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+	}
+	if cfg.Ops.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.Ops.TLS)))
+	}
+	h.tracer, err = tracing.New(ctx, tracing.Config{Endpoint: cfg.Ops.OTLPEndpoint, Insecure: cfg.Ops.OTLPInsecure, Service: "voix-" + cfg.Store})
 	if err != nil {
 		return nil, err
 	}
+	opts = append(opts, h.tracer.ServerOption()...)
+	gcfg := grpcserver.Config{
+		Name:    cfg.Name,
+		Listen:  cfg.Listen,
+		Log:     h.Log,
+		Auth:    auth.New(tokens, cfg.Policy, auth.MaxStreamsPerToken(cfg.Ops.MaxStreamsPerToken)),
+		Options: opts,
+	}
+	if err := h.startMetrics(&gcfg); err != nil {
+		return nil, err
+	}
+	h.srv, err = grpcserver.New(gcfg)
+	if err != nil {
+		return nil, err
+	}
+	h.Log.Info("grpc listener ready", "addr", h.srv.Addr(), "tls", tlsMode(cfg.Ops.TLS))
 	return h, nil
+}
+
+// tlsMode says how the gRPC listener is protected, for the start-up log.
+func tlsMode(c *tls.Config) string {
+	switch {
+	case c == nil:
+		return "off (plain gRPC)"
+	case c.ClientAuth == tls.RequireAndVerifyClientCert:
+		return "mutual (client certificates required)"
+	default:
+		return "on"
+	}
 }
 
 // ensureStreams ensures the streams once per Host: consumers start only after it.
@@ -364,6 +428,7 @@ func (h *Host) Consume(cfg consumer.Config) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
+	cfg = h.countApplied(cfg)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
@@ -423,6 +488,9 @@ func (h *Host) Go(fn func(ctx context.Context)) {
 
 // Serve starts serving gRPC in the background.
 func (h *Host) Serve() {
+	if h.metrics != nil {
+		h.metrics.InitializeMetrics(h.srv.GRPC()) // every method shows, from zero
+	}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -453,6 +521,16 @@ func (h *Host) Close() error {
 		h.mu.Unlock()
 		h.cancel()
 		h.wg.Wait()
+		if h.admin != nil {
+			h.admin.Close()
+		}
+		if h.tracer != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := h.tracer.Shutdown(ctx); err != nil {
+				h.Log.Warn("traces not flushed", "err", err)
+			}
+			cancel()
+		}
 		if h.Bus != nil {
 			h.Bus.Close()
 		}

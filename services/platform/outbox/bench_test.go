@@ -10,16 +10,19 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voix-dev/voix/services/platform/embednats"
+	"github.com/voix-dev/voix/services/platform/groupcommit"
 	"github.com/voix-dev/voix/services/platform/natstest"
 	"github.com/voix-dev/voix/services/platform/poll"
 )
 
 // BenchmarkOutboxAddRelay measures end to end throughput: 64 writers each commit an event
-// with db.Batch, and the relay publishes them to a real JetStream (file store) and deletes
-// them. The clock stops when the outbox is empty.
+// (with db.Batch, or through a group committer that the relay deletes through as well, as
+// feedback and pulse do), and the relay publishes them to a real JetStream (file store) and
+// deletes them. The clock stops when the outbox is empty.
 func BenchmarkOutboxAddRelay(b *testing.B) {
-	for _, syncAlways := range []bool{false, true} {
-		b.Run(fmt.Sprintf("sync_always=%v", syncAlways), func(b *testing.B) {
+	for _, c := range []struct{ syncAlways, group bool }{{false, false}, {true, false}, {true, true}} {
+		syncAlways := c.syncAlways
+		b.Run(fmt.Sprintf("sync_always=%v/groupcommit=%v", syncAlways, c.group), func(b *testing.B) {
 			s, err := embednats.Start(embednats.Config{Port: -1, StoreDir: b.TempDir(), SyncAlways: syncAlways})
 			if err != nil {
 				b.Fatalf("start nats: %v", err)
@@ -28,6 +31,13 @@ func BenchmarkOutboxAddRelay(b *testing.B) {
 			bb := natstest.Connect(b, s)
 			db := openDB(b, filepath.Join(b.TempDir(), "svc.db"))
 			o := newOutbox(b, db, bb)
+			update := db.Batch
+			if c.group {
+				gc := groupcommit.New(db, 0)
+				b.Cleanup(func() { gc.Close() })
+				o.WriteThrough(gc)
+				update = gc.Update
+			}
 			run(b, o)
 
 			const writers = 64
@@ -42,7 +52,7 @@ func BenchmarkOutboxAddRelay(b *testing.B) {
 					for i := w; i < b.N; i += writers {
 						ev := event(fmt.Sprintf("bench-%d-%d", b.N, i))
 						ev.Data = payload
-						if err := db.Batch(func(tx *bolt.Tx) error { return o.Add(tx, ev) }); err != nil {
+						if err := update(func(tx *bolt.Tx) error { return o.Add(tx, ev) }); err != nil {
 							b.Errorf("add: %v", err)
 							return
 						}

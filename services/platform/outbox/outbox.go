@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +66,12 @@ type BatchPublisher interface {
 	PublishBatch(ctx context.Context, evs []bus.Event) (acked int, err error)
 }
 
+// Writer runs a write transaction and returns once it is committed: (*bolt.DB).Update, or a
+// group committer (platform/groupcommit) that shares one commit among many writers.
+type Writer interface {
+	Update(fn func(*bolt.Tx) error) error
+}
+
 // Outbox stores events in a service's bbolt file and relays them to a Publisher.
 type Outbox struct {
 	db      *bolt.DB
@@ -71,6 +79,22 @@ type Outbox struct {
 	log     *slog.Logger
 	wake    chan struct{}
 	running atomic.Bool
+	writer  atomic.Pointer[Writer]
+	lag     lagMarks
+}
+
+// WriteThrough makes the relay delete published records (and move undecodable ones aside)
+// through w instead of transactions of its own. With a group committer, the deletion of a
+// published batch rides in the commit of the writes that arrive meanwhile, instead of taking
+// the writer lock and two fsyncs of its own between them. Safe to call while Run runs.
+func (o *Outbox) WriteThrough(w Writer) { o.writer.Store(&w) }
+
+// update runs fn in a write transaction: through the Writer given to WriteThrough, or its own.
+func (o *Outbox) update(fn func(*bolt.Tx) error) error {
+	if w := o.writer.Load(); w != nil {
+		return (*w).Update(fn)
+	}
+	return o.db.Update(fn)
 }
 
 // New ensures the outbox buckets in db. log may be nil (discard).
@@ -92,7 +116,9 @@ func New(db *bolt.DB, pub Publisher, log *slog.Logger) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{db: db, pub: pub, log: log.With("component", "outbox"), wake: make(chan struct{}, 1)}, nil
+	o := &Outbox{db: db, pub: pub, log: log.With("component", "outbox"), wake: make(chan struct{}, 1)}
+	o.lag.start = time.Now()
+	return o, nil
 }
 
 // record is the stored form of an event.
@@ -130,7 +156,7 @@ func (o *Outbox) Add(tx *bolt.Tx, ev bus.Event) error {
 	if err := b.Put(key(seq), v); err != nil {
 		return fmt.Errorf("outbox: store event %s: %w", ev.Type, err)
 	}
-	tx.OnCommit(o.notify)
+	tx.OnCommit(func() { o.lag.mark(seq); o.notify() })
 	return nil
 }
 
@@ -155,6 +181,68 @@ func (o *Outbox) Pending() (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// lagMarks remembers, in memory only, the first record committed in each second: enough to
+// tell the age of the oldest pending record to the second (OldestAge) without storing an
+// instant next to an event. One mark per second of backlog.
+type lagMarks struct {
+	start time.Time    // records left by an earlier run count from here
+	last  atomic.Int64 // the second (Unix) of the newest mark
+	mu    sync.Mutex
+	marks []lagMark // in sequence order
+}
+
+type lagMark struct {
+	seq uint64
+	at  time.Time
+}
+
+// mark notes that record seq committed now, if it is the first of its second.
+func (l *lagMarks) mark(seq uint64) {
+	now := time.Now()
+	if l.last.Load() == now.Unix() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last.Swap(now.Unix()) == now.Unix() {
+		return
+	}
+	if n := len(l.marks); n > 0 && l.marks[n-1].seq > seq {
+		return // commit callbacks ran out of order: the earlier mark already covers seq
+	}
+	l.marks = append(l.marks, lagMark{seq, now})
+}
+
+// since is when the record seq committed, to the second (from the last mark at or before
+// it), and drops the marks before that one: the relay publishes in sequence order.
+func (l *lagMarks) since(seq uint64) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := sort.Search(len(l.marks), func(i int) bool { return l.marks[i].seq > seq })
+	if i == 0 {
+		return l.start
+	}
+	l.marks = l.marks[i-1:]
+	return l.marks[0].at
+}
+
+// OldestAge is how long the oldest record not yet published has waited since its commit (to
+// the second; a record left by an earlier run counts from New), and 0 when there is none:
+// the relay's lag.
+func (o *Outbox) OldestAge() (time.Duration, error) {
+	var seq uint64
+	err := o.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucket).Cursor().First(); len(k) == 8 {
+			seq = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if err != nil || seq == 0 {
+		return 0, err
+	}
+	return time.Since(o.lag.since(seq)), nil
 }
 
 // Run relays records until ctx is done, then returns ctx.Err(). It first drains what a
@@ -248,8 +336,56 @@ func (o *Outbox) drain(ctx context.Context) error {
 	}
 }
 
+// AtomicPublisher is a BatchPublisher that can also store a batch of one stream's events as
+// one JetStream atomic batch: all or none, and one fsync for the batch on a server that syncs
+// every write (*bus.Bus, PublishAtomic). The relay then uses it for each run of consecutive
+// records of one stream, and falls back to PublishBatch for a run the server refuses.
+type AtomicPublisher interface {
+	BatchPublisher
+	PublishAtomic(ctx context.Context, evs []bus.Event) error
+}
+
 // publish sends batch in order and returns how many, from the first, are acknowledged.
+//
+// With an AtomicPublisher, each run of records of one stream goes as one atomic batch. Why:
+// with sync_interval always, JetStream syncs each message it stores, so one message at a time
+// (even pipelined) is capped by the disk's fsync rate; an atomic batch is synced once. Failure
+// modes: a crash (or a lost commit answer) after the server stored a batch and before the
+// records are deleted makes the relay send them again; an atomic batch holding an id already
+// stored is refused as a whole, so the relay then sends that run one by one (PublishBatch),
+// where JetStream drops each duplicate within its window and consumers drop the rest
+// (processed_events). A batch cut short by a lost connection is never committed: the server
+// drops it after its batch timeout, and the relay retries. No record is deleted before its
+// event is stored.
 func (o *Outbox) publish(ctx context.Context, batch []pending) (int, error) {
+	if ap, ok := o.pub.(AtomicPublisher); ok {
+		done := 0
+		for done < len(batch) {
+			end := done + 1
+			stream := bus.StreamOf(batch[done].ev.Subject)
+			for end < len(batch) && end-done < bus.MaxAtomicBatch && bus.StreamOf(batch[end].ev.Subject) == stream {
+				end++
+			}
+			evs := make([]bus.Event, end-done)
+			for i, p := range batch[done:end] {
+				evs[i] = p.ev
+			}
+			if stream != "" && len(evs) > 1 {
+				if err := ap.PublishAtomic(ctx, evs); err == nil {
+					done = end
+					continue
+				} else {
+					o.log.Debug("outbox: atomic batch not stored; publishing its events one by one", "events", len(evs), "err", err)
+				}
+			}
+			n, err := ap.PublishBatch(ctx, evs)
+			done += n
+			if err != nil {
+				return done, fmt.Errorf("outbox: %w", err)
+			}
+		}
+		return done, nil
+	}
 	if bp, ok := o.pub.(BatchPublisher); ok {
 		evs := make([]bus.Event, len(batch))
 		for i, p := range batch {
@@ -297,7 +433,8 @@ func (o *Outbox) remove(keys [][]byte) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	err := o.db.Update(func(tx *bolt.Tx) error {
+	// Deleting a key that is gone already is no error: fn may run twice (groupcommit).
+	err := o.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
@@ -309,14 +446,19 @@ func (o *Outbox) remove(keys [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("outbox: delete %d published records: %w", len(keys), err)
 	}
+	o.lag.since(binary.BigEndian.Uint64(keys[len(keys)-1]) + 1) // forget the marks of published records
 	return nil
 }
 
 func (o *Outbox) bury(keys [][]byte) error {
-	err := o.db.Update(func(tx *bolt.Tx) error {
+	err := o.update(func(tx *bolt.Tx) error {
 		b, d := tx.Bucket(bucket), tx.Bucket(deadBucket)
 		for _, k := range keys {
-			if err := d.Put(k, append([]byte(nil), b.Get(k)...)); err != nil {
+			v := b.Get(k)
+			if v == nil {
+				continue // moved by an earlier run of this function
+			}
+			if err := d.Put(k, append([]byte(nil), v...)); err != nil {
 				return err
 			}
 			if err := b.Delete(k); err != nil {

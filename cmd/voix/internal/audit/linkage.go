@@ -51,6 +51,7 @@ var itemEvents = map[string]func() proto.Message{
 	events.FeedbackSubmitted.Type:     func() proto.Message { return &eventsv1.FeedbackSubmitted{} },
 	events.FeedbackStatusChanged.Type: func() proto.Message { return &eventsv1.FeedbackStatusChanged{} },
 	events.FeedbackOverdue.Type:       func() proto.Message { return &eventsv1.FeedbackOverdue{} },
+	events.FeedbackRouted.Type:        func() proto.Message { return &eventsv1.FeedbackRouted{} },
 	events.PulseResponded.Type:        func() proto.Message { return &eventsv1.ResponseSubmitted{} },
 	events.SentimentScored.Type:       func() proto.Message { return &eventsv1.ItemScored{} },
 }

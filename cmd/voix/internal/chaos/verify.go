@@ -1,10 +1,8 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -23,14 +21,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/events"
-)
-
-// The sentiment store's layout (docs/architecture.md, "sentiment: sentiment/sentiment.db"):
-// the package that owns it is internal to the sentiment module, so the harness reads the file
-// as an operator would.
-const (
-	rollupsBucket = "rollups"
-	weekWindow    = "week:"
+	"github.com/voix-dev/voix/services/sentiment"
 )
 
 // consumers are the durables that must catch up, with the kind they apply.
@@ -147,7 +138,7 @@ func readIDs(ctx context.Context, js jetstream.JetStream, k events.Kind) (map[st
 	if err != nil {
 		return nil, err
 	}
-	for n := 0; n < total; {
+	for n, tries := 0, 0; n < total; {
 		batch, err := cons.Fetch(min(500, total-n), jetstream.FetchMaxWait(10*time.Second))
 		if err != nil {
 			return nil, err
@@ -157,7 +148,15 @@ func readIDs(ctx context.Context, js jetstream.JetStream, k events.Kind) (map[st
 			ids[m.Headers().Get(bus.HeaderID)]++
 			got++
 		}
-		if err := batch.Error(); err != nil {
+		// On a cluster (voix e2e-cluster), a pull sent just after the consumer was created can
+		// reach a server that does not know yet where the consumer is: ask again (the ordered
+		// consumer goes on from the last message it delivered).
+		if err := batch.Error(); errors.Is(err, nats.ErrNoResponders) && tries < 50 {
+			n += got
+			tries++
+			time.Sleep(100 * time.Millisecond)
+			continue
+		} else if err != nil {
 			return nil, err
 		}
 		if got == 0 {
@@ -401,20 +400,9 @@ func verifySentiment(c *cluster, ld *load, res *Result) error {
 				}
 			}
 		}
-		// Key: segment, 0x00, dimension (4 bytes, 0 is all), window.
-		prefix := append([]byte(org+"\x00"), binary.BigEndian.AppendUint32(nil, 0)...)
-		prefix = append(prefix, weekWindow...)
-		cur := tx.Bucket([]byte(rollupsBucket)).Cursor()
-		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-			var st struct {
-				Count int `json:"n"`
-			}
-			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("rollup %q: %w", k, err)
-			}
-			count += st.Count
-		}
-		return nil
+		n, err := sentiment.CountedItems(tx, org)
+		count = n
+		return err
 	})
 	if err != nil {
 		return err

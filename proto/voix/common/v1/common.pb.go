@@ -288,6 +288,73 @@ func (SentimentLabel) EnumDescriptor() ([]byte, []int) {
 	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
+// RiskFlag is a signal HR must never miss in a comment, set by the sentiment service's
+// analyzer with a high-recall threshold: a prompt to read the comment, not a verdict. Flags
+// travel on ItemScored (a stream only services read, never with the text); the feedback
+// service stores them on the comment, routes a flagged comment to the "hr" owner group, and
+// shows them to the readers of the comment (GetFeedback, ListFeedback: manager, hr, admin
+// whose token covers the comment's shown segment). Never in the author's view, in events to
+// HR portals, or in aggregates.
+type RiskFlag int32
+
+const (
+	// Not set; never sent in a list of flags.
+	RiskFlag_RISK_FLAG_UNSPECIFIED RiskFlag = 0
+	// Harassment or discrimination.
+	RiskFlag_RISK_FLAG_HARASSMENT RiskFlag = 1
+	// Intent to quit.
+	RiskFlag_RISK_FLAG_QUIT RiskFlag = 2
+	// Burnout or distress.
+	RiskFlag_RISK_FLAG_DISTRESS RiskFlag = 3
+	// Physical safety.
+	RiskFlag_RISK_FLAG_SAFETY RiskFlag = 4
+)
+
+// Enum value maps for RiskFlag.
+var (
+	RiskFlag_name = map[int32]string{
+		0: "RISK_FLAG_UNSPECIFIED",
+		1: "RISK_FLAG_HARASSMENT",
+		2: "RISK_FLAG_QUIT",
+		3: "RISK_FLAG_DISTRESS",
+		4: "RISK_FLAG_SAFETY",
+	}
+	RiskFlag_value = map[string]int32{
+		"RISK_FLAG_UNSPECIFIED": 0,
+		"RISK_FLAG_HARASSMENT":  1,
+		"RISK_FLAG_QUIT":        2,
+		"RISK_FLAG_DISTRESS":    3,
+		"RISK_FLAG_SAFETY":      4,
+	}
+)
+
+func (x RiskFlag) Enum() *RiskFlag {
+	p := new(RiskFlag)
+	*p = x
+	return p
+}
+
+func (x RiskFlag) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RiskFlag) Descriptor() protoreflect.EnumDescriptor {
+	return file_voix_common_v1_common_proto_enumTypes[4].Descriptor()
+}
+
+func (RiskFlag) Type() protoreflect.EnumType {
+	return &file_voix_common_v1_common_proto_enumTypes[4]
+}
+
+func (x RiskFlag) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RiskFlag.Descriptor instead.
+func (RiskFlag) EnumDescriptor() ([]byte, []int) {
+	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{4}
+}
+
 // Granularity is the length of an aggregation window. All windows are in UTC; weeks are ISO
 // weeks starting on Monday.
 type Granularity int32
@@ -330,11 +397,11 @@ func (x Granularity) String() string {
 }
 
 func (Granularity) Descriptor() protoreflect.EnumDescriptor {
-	return file_voix_common_v1_common_proto_enumTypes[4].Descriptor()
+	return file_voix_common_v1_common_proto_enumTypes[5].Descriptor()
 }
 
 func (Granularity) Type() protoreflect.EnumType {
-	return &file_voix_common_v1_common_proto_enumTypes[4]
+	return &file_voix_common_v1_common_proto_enumTypes[5]
 }
 
 func (x Granularity) Number() protoreflect.EnumNumber {
@@ -343,7 +410,7 @@ func (x Granularity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Granularity.Descriptor instead.
 func (Granularity) EnumDescriptor() ([]byte, []int) {
-	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 // LocalizedText is a text in one or more languages.
@@ -834,7 +901,13 @@ const file_voix_common_v1_common_proto_rawDesc = "" +
 	"\x1bSENTIMENT_LABEL_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SENTIMENT_LABEL_NEGATIVE\x10\x01\x12\x1b\n" +
 	"\x17SENTIMENT_LABEL_NEUTRAL\x10\x02\x12\x1c\n" +
-	"\x18SENTIMENT_LABEL_POSITIVE\x10\x03*l\n" +
+	"\x18SENTIMENT_LABEL_POSITIVE\x10\x03*\x81\x01\n" +
+	"\bRiskFlag\x12\x19\n" +
+	"\x15RISK_FLAG_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14RISK_FLAG_HARASSMENT\x10\x01\x12\x12\n" +
+	"\x0eRISK_FLAG_QUIT\x10\x02\x12\x16\n" +
+	"\x12RISK_FLAG_DISTRESS\x10\x03\x12\x14\n" +
+	"\x10RISK_FLAG_SAFETY\x10\x04*l\n" +
 	"\vGranularity\x12\x1b\n" +
 	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fGRANULARITY_DAY\x10\x01\x12\x14\n" +
@@ -853,31 +926,32 @@ func file_voix_common_v1_common_proto_rawDescGZIP() []byte {
 	return file_voix_common_v1_common_proto_rawDescData
 }
 
-var file_voix_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_voix_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_voix_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_voix_common_v1_common_proto_goTypes = []any{
 	(Dimension)(0),                // 0: voix.common.v1.Dimension
 	(QuestionKind)(0),             // 1: voix.common.v1.QuestionKind
 	(FeedbackStatus)(0),           // 2: voix.common.v1.FeedbackStatus
 	(SentimentLabel)(0),           // 3: voix.common.v1.SentimentLabel
-	(Granularity)(0),              // 4: voix.common.v1.Granularity
-	(*LocalizedText)(nil),         // 5: voix.common.v1.LocalizedText
-	(*TimeWindow)(nil),            // 6: voix.common.v1.TimeWindow
-	(*Enps)(nil),                  // 7: voix.common.v1.Enps
-	(*EmotionCount)(nil),          // 8: voix.common.v1.EmotionCount
-	(*Aggregate)(nil),             // 9: voix.common.v1.Aggregate
-	nil,                           // 10: voix.common.v1.LocalizedText.TranslationsEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(RiskFlag)(0),                 // 4: voix.common.v1.RiskFlag
+	(Granularity)(0),              // 5: voix.common.v1.Granularity
+	(*LocalizedText)(nil),         // 6: voix.common.v1.LocalizedText
+	(*TimeWindow)(nil),            // 7: voix.common.v1.TimeWindow
+	(*Enps)(nil),                  // 8: voix.common.v1.Enps
+	(*EmotionCount)(nil),          // 9: voix.common.v1.EmotionCount
+	(*Aggregate)(nil),             // 10: voix.common.v1.Aggregate
+	nil,                           // 11: voix.common.v1.LocalizedText.TranslationsEntry
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_voix_common_v1_common_proto_depIdxs = []int32{
-	10, // 0: voix.common.v1.LocalizedText.translations:type_name -> voix.common.v1.LocalizedText.TranslationsEntry
-	4,  // 1: voix.common.v1.TimeWindow.granularity:type_name -> voix.common.v1.Granularity
-	11, // 2: voix.common.v1.TimeWindow.start:type_name -> google.protobuf.Timestamp
-	11, // 3: voix.common.v1.TimeWindow.end:type_name -> google.protobuf.Timestamp
+	11, // 0: voix.common.v1.LocalizedText.translations:type_name -> voix.common.v1.LocalizedText.TranslationsEntry
+	5,  // 1: voix.common.v1.TimeWindow.granularity:type_name -> voix.common.v1.Granularity
+	12, // 2: voix.common.v1.TimeWindow.start:type_name -> google.protobuf.Timestamp
+	12, // 3: voix.common.v1.TimeWindow.end:type_name -> google.protobuf.Timestamp
 	0,  // 4: voix.common.v1.Aggregate.dimension:type_name -> voix.common.v1.Dimension
-	6,  // 5: voix.common.v1.Aggregate.window:type_name -> voix.common.v1.TimeWindow
-	7,  // 6: voix.common.v1.Aggregate.enps:type_name -> voix.common.v1.Enps
-	8,  // 7: voix.common.v1.Aggregate.emotions:type_name -> voix.common.v1.EmotionCount
+	7,  // 5: voix.common.v1.Aggregate.window:type_name -> voix.common.v1.TimeWindow
+	8,  // 6: voix.common.v1.Aggregate.enps:type_name -> voix.common.v1.Enps
+	9,  // 7: voix.common.v1.Aggregate.emotions:type_name -> voix.common.v1.EmotionCount
 	8,  // [8:8] is the sub-list for method output_type
 	8,  // [8:8] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
@@ -895,7 +969,7 @@ func file_voix_common_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_common_v1_common_proto_rawDesc), len(file_voix_common_v1_common_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      6,
 			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -984,7 +984,10 @@ type ItemScored struct {
 	// Detected language ("fr", "en").
 	Language string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
 	// Dimensions found, with their scores.
-	Dimensions    []*DimensionScore `protobuf:"bytes,7,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
+	Dimensions []*DimensionScore `protobuf:"bytes,7,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
+	// Risk flags the analyzer raised, in enum order, no duplicates, never UNSPECIFIED; empty
+	// when none. Read by the feedback service only (routes the comment to "hr"); never the text.
+	Risks         []v1.RiskFlag `protobuf:"varint,8,rep,packed,name=risks,proto3,enum=voix.common.v1.RiskFlag" json:"risks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1064,6 +1067,13 @@ func (x *ItemScored) GetLanguage() string {
 func (x *ItemScored) GetDimensions() []*DimensionScore {
 	if x != nil {
 		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *ItemScored) GetRisks() []v1.RiskFlag {
+	if x != nil {
+		return x.Risks
 	}
 	return nil
 }
@@ -1254,6 +1264,230 @@ func (x *SentimentAlert) GetRaisedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// FeedbackRouted is published on voix.feedback.routed.<segment> when a comment gets an owner
+// group: from the routing rules (at scoring, or when hr applies a rule to open comments), from
+// a risk flag, or from hr's AssignOwner; once per comment and owner. Never the text or anything
+// about the author; days only.
+type FeedbackRouted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the comment.
+	FeedbackId string `protobuf:"bytes,1,opt,name=feedback_id,json=feedbackId,proto3" json:"feedback_id,omitempty"`
+	// Segment the comment is shown under.
+	Segment string `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
+	// Group that owns it now.
+	OwnerGroup string `protobuf:"bytes,3,opt,name=owner_group,json=ownerGroup,proto3" json:"owner_group,omitempty"`
+	// Its dimensions.
+	Dimensions []v1.Dimension `protobuf:"varint,4,rep,packed,name=dimensions,proto3,enum=voix.common.v1.Dimension" json:"dimensions,omitempty"`
+	// Its sentiment label.
+	Label v1.SentimentLabel `protobuf:"varint,5,opt,name=label,proto3,enum=voix.common.v1.SentimentLabel" json:"label,omitempty"`
+	// Its risk flags, in enum order; empty when none.
+	Risks []v1.RiskFlag `protobuf:"varint,6,rep,packed,name=risks,proto3,enum=voix.common.v1.RiskFlag" json:"risks,omitempty"`
+	// Day of the routing (midnight UTC).
+	RoutedDay     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=routed_day,json=routedDay,proto3" json:"routed_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackRouted) Reset() {
+	*x = FeedbackRouted{}
+	mi := &file_voix_events_v1_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackRouted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackRouted) ProtoMessage() {}
+
+func (x *FeedbackRouted) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_events_v1_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackRouted.ProtoReflect.Descriptor instead.
+func (*FeedbackRouted) Descriptor() ([]byte, []int) {
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *FeedbackRouted) GetFeedbackId() string {
+	if x != nil {
+		return x.FeedbackId
+	}
+	return ""
+}
+
+func (x *FeedbackRouted) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *FeedbackRouted) GetOwnerGroup() string {
+	if x != nil {
+		return x.OwnerGroup
+	}
+	return ""
+}
+
+func (x *FeedbackRouted) GetDimensions() []v1.Dimension {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *FeedbackRouted) GetLabel() v1.SentimentLabel {
+	if x != nil {
+		return x.Label
+	}
+	return v1.SentimentLabel(0)
+}
+
+func (x *FeedbackRouted) GetRisks() []v1.RiskFlag {
+	if x != nil {
+		return x.Risks
+	}
+	return nil
+}
+
+func (x *FeedbackRouted) GetRoutedDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RoutedDay
+	}
+	return nil
+}
+
+// ActionPlanChanged is published on voix.feedback.action_created.<segment>,
+// voix.feedback.action_updated.<segment> and voix.feedback.action_due.<segment> (a plan still
+// open when its due day is over). A plan is written by its owners, not by employees: it names
+// no author and links no comment.
+type ActionPlanChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the plan.
+	PlanId string `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// Segment the plan is for.
+	Segment string `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
+	// Dimension it addresses.
+	Dimension v1.Dimension `protobuf:"varint,3,opt,name=dimension,proto3,enum=voix.common.v1.Dimension" json:"dimension,omitempty"`
+	// Title.
+	Title string `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	// Group that carries it out.
+	OwnerGroup string `protobuf:"bytes,5,opt,name=owner_group,json=ownerGroup,proto3" json:"owner_group,omitempty"`
+	// Status after the change, as voix.feedback.v1.ActionPlanStatus numbers it.
+	Status int32 `protobuf:"varint,6,opt,name=status,proto3" json:"status,omitempty"`
+	// Due day (midnight UTC).
+	DueDay *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=due_day,json=dueDay,proto3" json:"due_day,omitempty"`
+	// Day of the change (midnight UTC).
+	ChangedDay *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=changed_day,json=changedDay,proto3" json:"changed_day,omitempty"`
+	// Number of the change: 0 for the creation, then 1, 2, …
+	Seq           uint32 `protobuf:"varint,9,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionPlanChanged) Reset() {
+	*x = ActionPlanChanged{}
+	mi := &file_voix_events_v1_events_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionPlanChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionPlanChanged) ProtoMessage() {}
+
+func (x *ActionPlanChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_events_v1_events_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionPlanChanged.ProtoReflect.Descriptor instead.
+func (*ActionPlanChanged) Descriptor() ([]byte, []int) {
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ActionPlanChanged) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *ActionPlanChanged) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *ActionPlanChanged) GetDimension() v1.Dimension {
+	if x != nil {
+		return x.Dimension
+	}
+	return v1.Dimension(0)
+}
+
+func (x *ActionPlanChanged) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *ActionPlanChanged) GetOwnerGroup() string {
+	if x != nil {
+		return x.OwnerGroup
+	}
+	return ""
+}
+
+func (x *ActionPlanChanged) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ActionPlanChanged) GetDueDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueDay
+	}
+	return nil
+}
+
+func (x *ActionPlanChanged) GetChangedDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedDay
+	}
+	return nil
+}
+
+func (x *ActionPlanChanged) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 var File_voix_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_voix_events_v1_events_proto_rawDesc = "" +
@@ -1335,7 +1569,7 @@ const file_voix_events_v1_events_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\"_\n" +
 	"\x0eDimensionScore\x127\n" +
 	"\tdimension\x18\x01 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12\x14\n" +
-	"\x05score\x18\x02 \x01(\x01R\x05score\"\x95\x02\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\"\xc5\x02\n" +
 	"\n" +
 	"ItemScored\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12,\n" +
@@ -1346,7 +1580,8 @@ const file_voix_events_v1_events_proto_rawDesc = "" +
 	"\blanguage\x18\x06 \x01(\tR\blanguage\x12>\n" +
 	"\n" +
 	"dimensions\x18\a \x03(\v2\x1e.voix.events.v1.DimensionScoreR\n" +
-	"dimensions\"e\n" +
+	"dimensions\x12.\n" +
+	"\x05risks\x18\b \x03(\x0e2\x18.voix.common.v1.RiskFlagR\x05risks\"e\n" +
 	"\x10SentimentUpdated\x127\n" +
 	"\taggregate\x18\x01 \x01(\v2\x19.voix.common.v1.AggregateR\taggregate\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\"\xe7\x02\n" +
@@ -1361,7 +1596,32 @@ const file_voix_events_v1_events_proto_rawDesc = "" +
 	"\x06people\x18\b \x01(\rR\x06people\x12\x12\n" +
 	"\x04rule\x18\t \x01(\tR\x04rule\x127\n" +
 	"\traised_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\braisedAt*U\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\braisedAt\"\xc8\x02\n" +
+	"\x0eFeedbackRouted\x12\x1f\n" +
+	"\vfeedback_id\x18\x01 \x01(\tR\n" +
+	"feedbackId\x12\x18\n" +
+	"\asegment\x18\x02 \x01(\tR\asegment\x12\x1f\n" +
+	"\vowner_group\x18\x03 \x01(\tR\n" +
+	"ownerGroup\x129\n" +
+	"\n" +
+	"dimensions\x18\x04 \x03(\x0e2\x19.voix.common.v1.DimensionR\n" +
+	"dimensions\x124\n" +
+	"\x05label\x18\x05 \x01(\x0e2\x1e.voix.common.v1.SentimentLabelR\x05label\x12.\n" +
+	"\x05risks\x18\x06 \x03(\x0e2\x18.voix.common.v1.RiskFlagR\x05risks\x129\n" +
+	"\n" +
+	"routed_day\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\troutedDay\"\xd2\x02\n" +
+	"\x11ActionPlanChanged\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x18\n" +
+	"\asegment\x18\x02 \x01(\tR\asegment\x127\n" +
+	"\tdimension\x18\x03 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12\x1f\n" +
+	"\vowner_group\x18\x05 \x01(\tR\n" +
+	"ownerGroup\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\x05R\x06status\x123\n" +
+	"\adue_day\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06dueDay\x12;\n" +
+	"\vchanged_day\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"changedDay\x12\x10\n" +
+	"\x03seq\x18\t \x01(\rR\x03seq*U\n" +
 	"\bItemKind\x12\x19\n" +
 	"\x15ITEM_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ITEM_KIND_FEEDBACK\x10\x01\x12\x16\n" +
@@ -1380,7 +1640,7 @@ func file_voix_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_voix_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_voix_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_voix_events_v1_events_proto_goTypes = []any{
 	(ItemKind)(0),                 // 0: voix.events.v1.ItemKind
 	(FeedbackOverdue_Deadline)(0), // 1: voix.events.v1.FeedbackOverdue.Deadline
@@ -1397,45 +1657,56 @@ var file_voix_events_v1_events_proto_goTypes = []any{
 	(*ItemScored)(nil),            // 12: voix.events.v1.ItemScored
 	(*SentimentUpdated)(nil),      // 13: voix.events.v1.SentimentUpdated
 	(*SentimentAlert)(nil),        // 14: voix.events.v1.SentimentAlert
-	(v1.Dimension)(0),             // 15: voix.common.v1.Dimension
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(v1.FeedbackStatus)(0),        // 17: voix.common.v1.FeedbackStatus
-	(v1.QuestionKind)(0),          // 18: voix.common.v1.QuestionKind
-	(v1.SentimentLabel)(0),        // 19: voix.common.v1.SentimentLabel
-	(*v1.Aggregate)(nil),          // 20: voix.common.v1.Aggregate
-	(*v1.TimeWindow)(nil),         // 21: voix.common.v1.TimeWindow
+	(*FeedbackRouted)(nil),        // 15: voix.events.v1.FeedbackRouted
+	(*ActionPlanChanged)(nil),     // 16: voix.events.v1.ActionPlanChanged
+	(v1.Dimension)(0),             // 17: voix.common.v1.Dimension
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(v1.FeedbackStatus)(0),        // 19: voix.common.v1.FeedbackStatus
+	(v1.QuestionKind)(0),          // 20: voix.common.v1.QuestionKind
+	(v1.SentimentLabel)(0),        // 21: voix.common.v1.SentimentLabel
+	(v1.RiskFlag)(0),              // 22: voix.common.v1.RiskFlag
+	(*v1.Aggregate)(nil),          // 23: voix.common.v1.Aggregate
+	(*v1.TimeWindow)(nil),         // 24: voix.common.v1.TimeWindow
 }
 var file_voix_events_v1_events_proto_depIdxs = []int32{
-	15, // 0: voix.events.v1.FeedbackSubmitted.dimensions:type_name -> voix.common.v1.Dimension
-	16, // 1: voix.events.v1.FeedbackSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
+	17, // 0: voix.events.v1.FeedbackSubmitted.dimensions:type_name -> voix.common.v1.Dimension
+	18, // 1: voix.events.v1.FeedbackSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
 	2,  // 2: voix.events.v1.FeedbackSubmitted.contributors:type_name -> voix.events.v1.ContributorTag
-	17, // 3: voix.events.v1.FeedbackStatusChanged.from:type_name -> voix.common.v1.FeedbackStatus
-	17, // 4: voix.events.v1.FeedbackStatusChanged.to:type_name -> voix.common.v1.FeedbackStatus
-	16, // 5: voix.events.v1.FeedbackStatusChanged.changed_day:type_name -> google.protobuf.Timestamp
+	19, // 3: voix.events.v1.FeedbackStatusChanged.from:type_name -> voix.common.v1.FeedbackStatus
+	19, // 4: voix.events.v1.FeedbackStatusChanged.to:type_name -> voix.common.v1.FeedbackStatus
+	18, // 5: voix.events.v1.FeedbackStatusChanged.changed_day:type_name -> google.protobuf.Timestamp
 	1,  // 6: voix.events.v1.FeedbackOverdue.deadline:type_name -> voix.events.v1.FeedbackOverdue.Deadline
-	17, // 7: voix.events.v1.FeedbackOverdue.status:type_name -> voix.common.v1.FeedbackStatus
-	16, // 8: voix.events.v1.FeedbackOverdue.due_day:type_name -> google.protobuf.Timestamp
-	18, // 9: voix.events.v1.ScoredAnswer.kind:type_name -> voix.common.v1.QuestionKind
-	15, // 10: voix.events.v1.ScoredAnswer.dimension:type_name -> voix.common.v1.Dimension
+	19, // 7: voix.events.v1.FeedbackOverdue.status:type_name -> voix.common.v1.FeedbackStatus
+	18, // 8: voix.events.v1.FeedbackOverdue.due_day:type_name -> google.protobuf.Timestamp
+	20, // 9: voix.events.v1.ScoredAnswer.kind:type_name -> voix.common.v1.QuestionKind
+	17, // 10: voix.events.v1.ScoredAnswer.dimension:type_name -> voix.common.v1.Dimension
 	6,  // 11: voix.events.v1.ResponseSubmitted.answers:type_name -> voix.events.v1.ScoredAnswer
-	16, // 12: voix.events.v1.ResponseSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
+	18, // 12: voix.events.v1.ResponseSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
 	2,  // 13: voix.events.v1.ResponseSubmitted.contributors:type_name -> voix.events.v1.ContributorTag
-	16, // 14: voix.events.v1.WaveOpened.opens_at:type_name -> google.protobuf.Timestamp
-	16, // 15: voix.events.v1.WaveOpened.closes_at:type_name -> google.protobuf.Timestamp
-	16, // 16: voix.events.v1.WaveClosed.closed_at:type_name -> google.protobuf.Timestamp
-	15, // 17: voix.events.v1.DimensionScore.dimension:type_name -> voix.common.v1.Dimension
+	18, // 14: voix.events.v1.WaveOpened.opens_at:type_name -> google.protobuf.Timestamp
+	18, // 15: voix.events.v1.WaveOpened.closes_at:type_name -> google.protobuf.Timestamp
+	18, // 16: voix.events.v1.WaveClosed.closed_at:type_name -> google.protobuf.Timestamp
+	17, // 17: voix.events.v1.DimensionScore.dimension:type_name -> voix.common.v1.Dimension
 	0,  // 18: voix.events.v1.ItemScored.kind:type_name -> voix.events.v1.ItemKind
-	19, // 19: voix.events.v1.ItemScored.label:type_name -> voix.common.v1.SentimentLabel
+	21, // 19: voix.events.v1.ItemScored.label:type_name -> voix.common.v1.SentimentLabel
 	11, // 20: voix.events.v1.ItemScored.dimensions:type_name -> voix.events.v1.DimensionScore
-	20, // 21: voix.events.v1.SentimentUpdated.aggregate:type_name -> voix.common.v1.Aggregate
-	15, // 22: voix.events.v1.SentimentAlert.dimension:type_name -> voix.common.v1.Dimension
-	21, // 23: voix.events.v1.SentimentAlert.window:type_name -> voix.common.v1.TimeWindow
-	16, // 24: voix.events.v1.SentimentAlert.raised_at:type_name -> google.protobuf.Timestamp
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	22, // 21: voix.events.v1.ItemScored.risks:type_name -> voix.common.v1.RiskFlag
+	23, // 22: voix.events.v1.SentimentUpdated.aggregate:type_name -> voix.common.v1.Aggregate
+	17, // 23: voix.events.v1.SentimentAlert.dimension:type_name -> voix.common.v1.Dimension
+	24, // 24: voix.events.v1.SentimentAlert.window:type_name -> voix.common.v1.TimeWindow
+	18, // 25: voix.events.v1.SentimentAlert.raised_at:type_name -> google.protobuf.Timestamp
+	17, // 26: voix.events.v1.FeedbackRouted.dimensions:type_name -> voix.common.v1.Dimension
+	21, // 27: voix.events.v1.FeedbackRouted.label:type_name -> voix.common.v1.SentimentLabel
+	22, // 28: voix.events.v1.FeedbackRouted.risks:type_name -> voix.common.v1.RiskFlag
+	18, // 29: voix.events.v1.FeedbackRouted.routed_day:type_name -> google.protobuf.Timestamp
+	17, // 30: voix.events.v1.ActionPlanChanged.dimension:type_name -> voix.common.v1.Dimension
+	18, // 31: voix.events.v1.ActionPlanChanged.due_day:type_name -> google.protobuf.Timestamp
+	18, // 32: voix.events.v1.ActionPlanChanged.changed_day:type_name -> google.protobuf.Timestamp
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_voix_events_v1_events_proto_init() }
@@ -1449,7 +1720,7 @@ func file_voix_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_events_v1_events_proto_rawDesc), len(file_voix_events_v1_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -141,6 +141,121 @@ func (Author) EnumDescriptor() ([]byte, []int) {
 	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{1}
 }
 
+// ActionPlanStatus is where an action plan stands.
+type ActionPlanStatus int32
+
+const (
+	// Not set; in filters and updates, "any" or "unchanged".
+	ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED ActionPlanStatus = 0
+	// Decided, not started.
+	ActionPlanStatus_ACTION_PLAN_STATUS_PLANNED ActionPlanStatus = 1
+	// Under way.
+	ActionPlanStatus_ACTION_PLAN_STATUS_IN_PROGRESS ActionPlanStatus = 2
+	// Done: final.
+	ActionPlanStatus_ACTION_PLAN_STATUS_DONE ActionPlanStatus = 3
+	// Given up, with a note saying why: final.
+	ActionPlanStatus_ACTION_PLAN_STATUS_DROPPED ActionPlanStatus = 4
+)
+
+// Enum value maps for ActionPlanStatus.
+var (
+	ActionPlanStatus_name = map[int32]string{
+		0: "ACTION_PLAN_STATUS_UNSPECIFIED",
+		1: "ACTION_PLAN_STATUS_PLANNED",
+		2: "ACTION_PLAN_STATUS_IN_PROGRESS",
+		3: "ACTION_PLAN_STATUS_DONE",
+		4: "ACTION_PLAN_STATUS_DROPPED",
+	}
+	ActionPlanStatus_value = map[string]int32{
+		"ACTION_PLAN_STATUS_UNSPECIFIED": 0,
+		"ACTION_PLAN_STATUS_PLANNED":     1,
+		"ACTION_PLAN_STATUS_IN_PROGRESS": 2,
+		"ACTION_PLAN_STATUS_DONE":        3,
+		"ACTION_PLAN_STATUS_DROPPED":     4,
+	}
+)
+
+func (x ActionPlanStatus) Enum() *ActionPlanStatus {
+	p := new(ActionPlanStatus)
+	*p = x
+	return p
+}
+
+func (x ActionPlanStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ActionPlanStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_voix_feedback_v1_feedback_proto_enumTypes[2].Descriptor()
+}
+
+func (ActionPlanStatus) Type() protoreflect.EnumType {
+	return &file_voix_feedback_v1_feedback_proto_enumTypes[2]
+}
+
+func (x ActionPlanStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ActionPlanStatus.Descriptor instead.
+func (ActionPlanStatus) EnumDescriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{2}
+}
+
+// NotificationTargetKind says how a target is told.
+type NotificationTargetKind int32
+
+const (
+	// Not set; refused.
+	NotificationTargetKind_NOTIFICATION_TARGET_KIND_UNSPECIFIED NotificationTargetKind = 0
+	// A Slack incoming webhook: a JSON body {"text": …}.
+	NotificationTargetKind_NOTIFICATION_TARGET_KIND_SLACK_WEBHOOK NotificationTargetKind = 1
+	// A generic webhook: the JSON notification, signed with HMAC-SHA256 over the body under the
+	// target's secret, hex in header X-Voix-Signature as "sha256=<hex>".
+	NotificationTargetKind_NOTIFICATION_TARGET_KIND_WEBHOOK NotificationTargetKind = 2
+)
+
+// Enum value maps for NotificationTargetKind.
+var (
+	NotificationTargetKind_name = map[int32]string{
+		0: "NOTIFICATION_TARGET_KIND_UNSPECIFIED",
+		1: "NOTIFICATION_TARGET_KIND_SLACK_WEBHOOK",
+		2: "NOTIFICATION_TARGET_KIND_WEBHOOK",
+	}
+	NotificationTargetKind_value = map[string]int32{
+		"NOTIFICATION_TARGET_KIND_UNSPECIFIED":   0,
+		"NOTIFICATION_TARGET_KIND_SLACK_WEBHOOK": 1,
+		"NOTIFICATION_TARGET_KIND_WEBHOOK":       2,
+	}
+)
+
+func (x NotificationTargetKind) Enum() *NotificationTargetKind {
+	p := new(NotificationTargetKind)
+	*p = x
+	return p
+}
+
+func (x NotificationTargetKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NotificationTargetKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_voix_feedback_v1_feedback_proto_enumTypes[3].Descriptor()
+}
+
+func (NotificationTargetKind) Type() protoreflect.EnumType {
+	return &file_voix_feedback_v1_feedback_proto_enumTypes[3]
+}
+
+func (x NotificationTargetKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NotificationTargetKind.Descriptor instead.
+func (NotificationTargetKind) EnumDescriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{3}
+}
+
 // Feedback is a comment as a reader sees it: no author, coarse times, and the segment it is
 // shown under, which is an ancestor of the author's when the author's is too small.
 type Feedback struct {
@@ -172,7 +287,13 @@ type Feedback struct {
 	// Messages in the thread, the first comment excluded.
 	MessageCount uint32 `protobuf:"varint,13,opt,name=message_count,json=messageCount,proto3" json:"message_count,omitempty"`
 	// Language of the text ("fr", "en").
-	Language      string `protobuf:"bytes,14,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,14,opt,name=language,proto3" json:"language,omitempty"`
+	// Risk flags the sentiment service raised (harassment or discrimination, intent to quit,
+	// burnout or distress, safety), in enum order; empty when none or not scored yet. A flagged
+	// comment is owned by "hr" unless HR chose another owner by hand. Shown to the readers of
+	// GetFeedback and ListFeedback (manager, hr, admin covering the shown segment); always empty
+	// in GetThread, the author's view.
+	Risks         []v1.RiskFlag `protobuf:"varint,15,rep,packed,name=risks,proto3,enum=voix.common.v1.RiskFlag" json:"risks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,6 +424,13 @@ func (x *Feedback) GetLanguage() string {
 		return x.Language
 	}
 	return ""
+}
+
+func (x *Feedback) GetRisks() []v1.RiskFlag {
+	if x != nil {
+		return x.Risks
+	}
+	return nil
 }
 
 // SubmitFeedbackRequest carries a comment.
@@ -585,7 +713,12 @@ type ListFeedbackRequest struct {
 	// Page size, 1..200; 0 means 50.
 	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Opaque cursor from a previous response.
-	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only comments carrying at least one risk flag. Optional.
+	HasRisk bool `protobuf:"varint,9,opt,name=has_risk,json=hasRisk,proto3" json:"has_risk,omitempty"`
+	// Only comments owned by this owner group: the group's queue. Optional; when set, it must
+	// match the owner group rule.
+	OwnerGroup    string `protobuf:"bytes,10,opt,name=owner_group,json=ownerGroup,proto3" json:"owner_group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -672,6 +805,20 @@ func (x *ListFeedbackRequest) GetPageSize() int32 {
 func (x *ListFeedbackRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListFeedbackRequest) GetHasRisk() bool {
+	if x != nil {
+		return x.HasRisk
+	}
+	return false
+}
+
+func (x *ListFeedbackRequest) GetOwnerGroup() string {
+	if x != nil {
+		return x.OwnerGroup
 	}
 	return ""
 }
@@ -1067,7 +1214,9 @@ type GetThreadResponse struct {
 	// The comment.
 	Feedback *Feedback `protobuf:"bytes,1,opt,name=feedback,proto3" json:"feedback,omitempty"`
 	// Messages and status notes, oldest first.
-	Messages      []*Message `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	Messages []*Message `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// The action plans that link this comment: title, status and due day only.
+	ActionPlans   []*LinkedActionPlan `protobuf:"bytes,3,rep,name=action_plans,json=actionPlans,proto3" json:"action_plans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1116,6 +1265,86 @@ func (x *GetThreadResponse) GetMessages() []*Message {
 	return nil
 }
 
+func (x *GetThreadResponse) GetActionPlans() []*LinkedActionPlan {
+	if x != nil {
+		return x.ActionPlans
+	}
+	return nil
+}
+
+// LinkedActionPlan is an action plan as the author of a comment it links sees it.
+type LinkedActionPlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the plan.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Title of the plan.
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// Status of the plan.
+	Status ActionPlanStatus `protobuf:"varint,3,opt,name=status,proto3,enum=voix.feedback.v1.ActionPlanStatus" json:"status,omitempty"`
+	// Day the plan is due (midnight UTC).
+	DueDay        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=due_day,json=dueDay,proto3" json:"due_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkedActionPlan) Reset() {
+	*x = LinkedActionPlan{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkedActionPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkedActionPlan) ProtoMessage() {}
+
+func (x *LinkedActionPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkedActionPlan.ProtoReflect.Descriptor instead.
+func (*LinkedActionPlan) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LinkedActionPlan) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LinkedActionPlan) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *LinkedActionPlan) GetStatus() ActionPlanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED
+}
+
+func (x *LinkedActionPlan) GetDueDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueDay
+	}
+	return nil
+}
+
 // UpdateStatusRequest moves a comment in the workflow.
 type UpdateStatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1131,7 +1360,7 @@ type UpdateStatusRequest struct {
 
 func (x *UpdateStatusRequest) Reset() {
 	*x = UpdateStatusRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[14]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1372,7 @@ func (x *UpdateStatusRequest) String() string {
 func (*UpdateStatusRequest) ProtoMessage() {}
 
 func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[14]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1385,7 @@ func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStatusRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{14}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateStatusRequest) GetFeedbackId() string {
@@ -1191,7 +1420,7 @@ type UpdateStatusResponse struct {
 
 func (x *UpdateStatusResponse) Reset() {
 	*x = UpdateStatusResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[15]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1432,7 @@ func (x *UpdateStatusResponse) String() string {
 func (*UpdateStatusResponse) ProtoMessage() {}
 
 func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[15]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1445,7 @@ func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStatusResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{15}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateStatusResponse) GetFeedback() *Feedback {
@@ -1239,7 +1468,7 @@ type UpvoteRequest struct {
 
 func (x *UpvoteRequest) Reset() {
 	*x = UpvoteRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[16]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1480,7 @@ func (x *UpvoteRequest) String() string {
 func (*UpvoteRequest) ProtoMessage() {}
 
 func (x *UpvoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[16]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1493,7 @@ func (x *UpvoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpvoteRequest.ProtoReflect.Descriptor instead.
 func (*UpvoteRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{16}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpvoteRequest) GetFeedbackId() string {
@@ -1294,7 +1523,7 @@ type UpvoteResponse struct {
 
 func (x *UpvoteResponse) Reset() {
 	*x = UpvoteResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[17]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1535,7 @@ func (x *UpvoteResponse) String() string {
 func (*UpvoteResponse) ProtoMessage() {}
 
 func (x *UpvoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[17]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1548,7 @@ func (x *UpvoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpvoteResponse.ProtoReflect.Descriptor instead.
 func (*UpvoteResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{17}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpvoteResponse) GetUpvotes() uint32 {
@@ -1347,7 +1576,7 @@ type GetLoopStatsRequest struct {
 
 func (x *GetLoopStatsRequest) Reset() {
 	*x = GetLoopStatsRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[18]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1588,7 @@ func (x *GetLoopStatsRequest) String() string {
 func (*GetLoopStatsRequest) ProtoMessage() {}
 
 func (x *GetLoopStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[18]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1601,7 @@ func (x *GetLoopStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoopStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetLoopStatsRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{18}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetLoopStatsRequest) GetSegmentPrefix() string {
@@ -1401,14 +1630,21 @@ type GetLoopStatsResponse struct {
 	// closed.
 	MedianTimeToResolve *durationpb.Duration `protobuf:"bytes,5,opt,name=median_time_to_resolve,json=medianTimeToResolve,proto3" json:"median_time_to_resolve,omitempty"`
 	// Share of comments past a deadline and not closed, in [0, 1].
-	OpenLoopRate  float64 `protobuf:"fixed64,6,opt,name=open_loop_rate,json=openLoopRate,proto3" json:"open_loop_rate,omitempty"`
+	OpenLoopRate float64 `protobuf:"fixed64,6,opt,name=open_loop_rate,json=openLoopRate,proto3" json:"open_loop_rate,omitempty"`
+	// Action plans whose segment is within the prefix that are PLANNED or IN_PROGRESS. Plans
+	// describe what owners do, not people: counted even when hidden is true.
+	PlansOpen uint32 `protobuf:"varint,7,opt,name=plans_open,json=plansOpen,proto3" json:"plans_open,omitempty"`
+	// Action plans within the prefix that are DONE.
+	PlansDone uint32 `protobuf:"varint,8,opt,name=plans_done,json=plansDone,proto3" json:"plans_done,omitempty"`
+	// Open action plans within the prefix whose due day is over.
+	PlansOverdue  uint32 `protobuf:"varint,9,opt,name=plans_overdue,json=plansOverdue,proto3" json:"plans_overdue,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetLoopStatsResponse) Reset() {
 	*x = GetLoopStatsResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[19]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1656,7 @@ func (x *GetLoopStatsResponse) String() string {
 func (*GetLoopStatsResponse) ProtoMessage() {}
 
 func (x *GetLoopStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[19]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1669,7 @@ func (x *GetLoopStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoopStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetLoopStatsResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{19}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetLoopStatsResponse) GetSegmentPrefix() string {
@@ -1478,6 +1714,27 @@ func (x *GetLoopStatsResponse) GetOpenLoopRate() float64 {
 	return 0
 }
 
+func (x *GetLoopStatsResponse) GetPlansOpen() uint32 {
+	if x != nil {
+		return x.PlansOpen
+	}
+	return 0
+}
+
+func (x *GetLoopStatsResponse) GetPlansDone() uint32 {
+	if x != nil {
+		return x.PlansDone
+	}
+	return 0
+}
+
+func (x *GetLoopStatsResponse) GetPlansOverdue() uint32 {
+	if x != nil {
+		return x.PlansOverdue
+	}
+	return 0
+}
+
 // AssignOwnerRequest sets a comment's owner group.
 type AssignOwnerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1491,7 +1748,7 @@ type AssignOwnerRequest struct {
 
 func (x *AssignOwnerRequest) Reset() {
 	*x = AssignOwnerRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[20]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1760,7 @@ func (x *AssignOwnerRequest) String() string {
 func (*AssignOwnerRequest) ProtoMessage() {}
 
 func (x *AssignOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[20]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1773,7 @@ func (x *AssignOwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignOwnerRequest.ProtoReflect.Descriptor instead.
 func (*AssignOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{20}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AssignOwnerRequest) GetFeedbackId() string {
@@ -1544,7 +1801,7 @@ type AssignOwnerResponse struct {
 
 func (x *AssignOwnerResponse) Reset() {
 	*x = AssignOwnerResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[21]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1813,7 @@ func (x *AssignOwnerResponse) String() string {
 func (*AssignOwnerResponse) ProtoMessage() {}
 
 func (x *AssignOwnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[21]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1826,7 @@ func (x *AssignOwnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignOwnerResponse.ProtoReflect.Descriptor instead.
 func (*AssignOwnerResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{21}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AssignOwnerResponse) GetFeedback() *Feedback {
@@ -1602,7 +1859,7 @@ type RoutingRule struct {
 
 func (x *RoutingRule) Reset() {
 	*x = RoutingRule{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[22]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1871,7 @@ func (x *RoutingRule) String() string {
 func (*RoutingRule) ProtoMessage() {}
 
 func (x *RoutingRule) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[22]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1884,7 @@ func (x *RoutingRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingRule.ProtoReflect.Descriptor instead.
 func (*RoutingRule) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{22}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RoutingRule) GetId() string {
@@ -1663,14 +1920,19 @@ type UpsertRoutingRuleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The rule; with an id, replaces that rule. Without one, replaces the rule of the same
 	// prefix and dimension if there is one, else creates a rule.
-	Rule          *RoutingRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Rule *RoutingRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Also apply the rules, this one included, to the open comments (not resolved or declined)
+	// it matches: each whose owner group changes is re-routed and its new owner told
+	// (FeedbackRouted). Comments hr assigned by hand and risk-flagged comments keep their owner.
+	// Optional.
+	ApplyToOpen   bool `protobuf:"varint,2,opt,name=apply_to_open,json=applyToOpen,proto3" json:"apply_to_open,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpsertRoutingRuleRequest) Reset() {
 	*x = UpsertRoutingRuleRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[23]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1944,7 @@ func (x *UpsertRoutingRuleRequest) String() string {
 func (*UpsertRoutingRuleRequest) ProtoMessage() {}
 
 func (x *UpsertRoutingRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[23]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1957,7 @@ func (x *UpsertRoutingRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertRoutingRuleRequest.ProtoReflect.Descriptor instead.
 func (*UpsertRoutingRuleRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{23}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpsertRoutingRuleRequest) GetRule() *RoutingRule {
@@ -1703,6 +1965,13 @@ func (x *UpsertRoutingRuleRequest) GetRule() *RoutingRule {
 		return x.Rule
 	}
 	return nil
+}
+
+func (x *UpsertRoutingRuleRequest) GetApplyToOpen() bool {
+	if x != nil {
+		return x.ApplyToOpen
+	}
+	return false
 }
 
 // UpsertRoutingRuleResponse holds the stored rule.
@@ -1716,7 +1985,7 @@ type UpsertRoutingRuleResponse struct {
 
 func (x *UpsertRoutingRuleResponse) Reset() {
 	*x = UpsertRoutingRuleResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[24]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1997,7 @@ func (x *UpsertRoutingRuleResponse) String() string {
 func (*UpsertRoutingRuleResponse) ProtoMessage() {}
 
 func (x *UpsertRoutingRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[24]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2010,7 @@ func (x *UpsertRoutingRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertRoutingRuleResponse.ProtoReflect.Descriptor instead.
 func (*UpsertRoutingRuleResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{24}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpsertRoutingRuleResponse) GetRule() *RoutingRule {
@@ -1766,7 +2035,7 @@ type ListRoutingRulesRequest struct {
 
 func (x *ListRoutingRulesRequest) Reset() {
 	*x = ListRoutingRulesRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[25]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +2047,7 @@ func (x *ListRoutingRulesRequest) String() string {
 func (*ListRoutingRulesRequest) ProtoMessage() {}
 
 func (x *ListRoutingRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[25]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +2060,7 @@ func (x *ListRoutingRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutingRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutingRulesRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{25}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListRoutingRulesRequest) GetSegmentPrefix() string {
@@ -1828,7 +2097,7 @@ type ListRoutingRulesResponse struct {
 
 func (x *ListRoutingRulesResponse) Reset() {
 	*x = ListRoutingRulesResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[26]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +2109,7 @@ func (x *ListRoutingRulesResponse) String() string {
 func (*ListRoutingRulesResponse) ProtoMessage() {}
 
 func (x *ListRoutingRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[26]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +2122,7 @@ func (x *ListRoutingRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutingRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutingRulesResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{26}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListRoutingRulesResponse) GetRules() []*RoutingRule {
@@ -1881,7 +2150,7 @@ type DeleteRoutingRuleRequest struct {
 
 func (x *DeleteRoutingRuleRequest) Reset() {
 	*x = DeleteRoutingRuleRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[27]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +2162,7 @@ func (x *DeleteRoutingRuleRequest) String() string {
 func (*DeleteRoutingRuleRequest) ProtoMessage() {}
 
 func (x *DeleteRoutingRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[27]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2175,7 @@ func (x *DeleteRoutingRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoutingRuleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoutingRuleRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{27}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeleteRoutingRuleRequest) GetId() string {
@@ -1925,7 +2194,7 @@ type DeleteRoutingRuleResponse struct {
 
 func (x *DeleteRoutingRuleResponse) Reset() {
 	*x = DeleteRoutingRuleResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[28]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2206,7 @@ func (x *DeleteRoutingRuleResponse) String() string {
 func (*DeleteRoutingRuleResponse) ProtoMessage() {}
 
 func (x *DeleteRoutingRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[28]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2219,7 @@ func (x *DeleteRoutingRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoutingRuleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoutingRuleResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{28}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{29}
 }
 
 // Segment is a segment's headcount as the feedback service knows it.
@@ -1967,7 +2236,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[29]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2248,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[29]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2261,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{29}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Segment) GetPath() string {
@@ -2022,7 +2291,7 @@ type UpsertSegmentRequest struct {
 
 func (x *UpsertSegmentRequest) Reset() {
 	*x = UpsertSegmentRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[30]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2303,7 @@ func (x *UpsertSegmentRequest) String() string {
 func (*UpsertSegmentRequest) ProtoMessage() {}
 
 func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[30]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2316,7 @@ func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentRequest.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{30}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpsertSegmentRequest) GetPath() string {
@@ -2075,7 +2344,7 @@ type UpsertSegmentResponse struct {
 
 func (x *UpsertSegmentResponse) Reset() {
 	*x = UpsertSegmentResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[31]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2087,7 +2356,7 @@ func (x *UpsertSegmentResponse) String() string {
 func (*UpsertSegmentResponse) ProtoMessage() {}
 
 func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[31]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2100,7 +2369,7 @@ func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentResponse.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{31}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpsertSegmentResponse) GetSegment() *Segment {
@@ -2125,7 +2394,7 @@ type ListSegmentsRequest struct {
 
 func (x *ListSegmentsRequest) Reset() {
 	*x = ListSegmentsRequest{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[32]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2406,7 @@ func (x *ListSegmentsRequest) String() string {
 func (*ListSegmentsRequest) ProtoMessage() {}
 
 func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[32]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2419,7 @@ func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{32}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListSegmentsRequest) GetSegmentPrefix() string {
@@ -2187,7 +2456,7 @@ type ListSegmentsResponse struct {
 
 func (x *ListSegmentsResponse) Reset() {
 	*x = ListSegmentsResponse{}
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[33]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2468,7 @@ func (x *ListSegmentsResponse) String() string {
 func (*ListSegmentsResponse) ProtoMessage() {}
 
 func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[33]
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2481,7 @@ func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{33}
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListSegmentsResponse) GetSegments() []*Segment {
@@ -2229,11 +2498,1355 @@ func (x *ListSegmentsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ActionPlanLinks name what prompted a plan. Ids are checked for shape; comments also for the
+// caller's right to read them.
+type ActionPlanLinks struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Survey waves, as "<survey id>/<wave>" or a survey id. At most 20, each 1..128 bytes.
+	SurveyWaves []string `protobuf:"bytes,1,rep,name=survey_waves,json=surveyWaves,proto3" json:"survey_waves,omitempty"`
+	// Sentiment alert ids. At most 20, each 1..128 bytes.
+	AlertIds []string `protobuf:"bytes,2,rep,name=alert_ids,json=alertIds,proto3" json:"alert_ids,omitempty"`
+	// Comment ids; each must be a comment the caller can read. At most 50. Their authors see
+	// the plan's title and status in their thread (GetThread).
+	FeedbackIds   []string `protobuf:"bytes,3,rep,name=feedback_ids,json=feedbackIds,proto3" json:"feedback_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionPlanLinks) Reset() {
+	*x = ActionPlanLinks{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionPlanLinks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionPlanLinks) ProtoMessage() {}
+
+func (x *ActionPlanLinks) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionPlanLinks.ProtoReflect.Descriptor instead.
+func (*ActionPlanLinks) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ActionPlanLinks) GetSurveyWaves() []string {
+	if x != nil {
+		return x.SurveyWaves
+	}
+	return nil
+}
+
+func (x *ActionPlanLinks) GetAlertIds() []string {
+	if x != nil {
+		return x.AlertIds
+	}
+	return nil
+}
+
+func (x *ActionPlanLinks) GetFeedbackIds() []string {
+	if x != nil {
+		return x.FeedbackIds
+	}
+	return nil
+}
+
+// ProgressNote is one note on a plan's progress, shown to employees with the plan.
+type ProgressNote struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The note.
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Status the plan moved to with the note; UNSPECIFIED for a note alone.
+	Status ActionPlanStatus `protobuf:"varint,2,opt,name=status,proto3,enum=voix.feedback.v1.ActionPlanStatus" json:"status,omitempty"`
+	// Day it was written (midnight UTC).
+	CreateDay     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_day,json=createDay,proto3" json:"create_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgressNote) Reset() {
+	*x = ProgressNote{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgressNote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgressNote) ProtoMessage() {}
+
+func (x *ProgressNote) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgressNote.ProtoReflect.Descriptor instead.
+func (*ProgressNote) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ProgressNote) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ProgressNote) GetStatus() ActionPlanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED
+}
+
+func (x *ProgressNote) GetCreateDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateDay
+	}
+	return nil
+}
+
+// ActionPlan is what an owner group does about what people said.
+type ActionPlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the plan; empty on create.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Segment the plan is for. Required; within the caller's token prefix.
+	Segment string `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
+	// Dimension it addresses; UNSPECIFIED for several.
+	Dimension v1.Dimension `protobuf:"varint,3,opt,name=dimension,proto3,enum=voix.common.v1.Dimension" json:"dimension,omitempty"`
+	// Title. Required; 1..200 runes.
+	Title string `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	// Description. Optional; at most 4000 runes.
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// Group that carries it out. Required; matches [a-z0-9][a-z0-9_-]{0,62}. Empty for
+	// submitters.
+	OwnerGroup string `protobuf:"bytes,6,opt,name=owner_group,json=ownerGroup,proto3" json:"owner_group,omitempty"`
+	// Due day: any time of the day counts as that UTC day, stored as its midnight. Required.
+	DueTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=due_time,json=dueTime,proto3" json:"due_time,omitempty"`
+	// What prompted it. Empty for submitters.
+	Links *ActionPlanLinks `protobuf:"bytes,8,opt,name=links,proto3" json:"links,omitempty"`
+	// Status; set by the service (PLANNED on create).
+	Status ActionPlanStatus `protobuf:"varint,9,opt,name=status,proto3,enum=voix.feedback.v1.ActionPlanStatus" json:"status,omitempty"`
+	// Progress notes, oldest first; set by the service.
+	Notes []*ProgressNote `protobuf:"bytes,10,rep,name=notes,proto3" json:"notes,omitempty"`
+	// Day of creation (midnight UTC); set by the service.
+	CreateDay *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_day,json=createDay,proto3" json:"create_day,omitempty"`
+	// Day of the last update (midnight UTC); set by the service.
+	UpdateDay     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_day,json=updateDay,proto3" json:"update_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionPlan) Reset() {
+	*x = ActionPlan{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionPlan) ProtoMessage() {}
+
+func (x *ActionPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionPlan.ProtoReflect.Descriptor instead.
+func (*ActionPlan) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ActionPlan) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ActionPlan) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *ActionPlan) GetDimension() v1.Dimension {
+	if x != nil {
+		return x.Dimension
+	}
+	return v1.Dimension(0)
+}
+
+func (x *ActionPlan) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *ActionPlan) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *ActionPlan) GetOwnerGroup() string {
+	if x != nil {
+		return x.OwnerGroup
+	}
+	return ""
+}
+
+func (x *ActionPlan) GetDueTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueTime
+	}
+	return nil
+}
+
+func (x *ActionPlan) GetLinks() *ActionPlanLinks {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *ActionPlan) GetStatus() ActionPlanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED
+}
+
+func (x *ActionPlan) GetNotes() []*ProgressNote {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+func (x *ActionPlan) GetCreateDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateDay
+	}
+	return nil
+}
+
+func (x *ActionPlan) GetUpdateDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateDay
+	}
+	return nil
+}
+
+// CreateActionPlanRequest carries a new plan.
+type CreateActionPlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plan. Id, status, notes and days are ignored.
+	Plan          *ActionPlan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateActionPlanRequest) Reset() {
+	*x = CreateActionPlanRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateActionPlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateActionPlanRequest) ProtoMessage() {}
+
+func (x *CreateActionPlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateActionPlanRequest.ProtoReflect.Descriptor instead.
+func (*CreateActionPlanRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CreateActionPlanRequest) GetPlan() *ActionPlan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// CreateActionPlanResponse holds the stored plan.
+type CreateActionPlanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plan with its id.
+	Plan          *ActionPlan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateActionPlanResponse) Reset() {
+	*x = CreateActionPlanResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateActionPlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateActionPlanResponse) ProtoMessage() {}
+
+func (x *CreateActionPlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateActionPlanResponse.ProtoReflect.Descriptor instead.
+func (*CreateActionPlanResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CreateActionPlanResponse) GetPlan() *ActionPlan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// GetActionPlanRequest names a plan.
+type GetActionPlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the plan. Required.
+	PlanId        string `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActionPlanRequest) Reset() {
+	*x = GetActionPlanRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActionPlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActionPlanRequest) ProtoMessage() {}
+
+func (x *GetActionPlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActionPlanRequest.ProtoReflect.Descriptor instead.
+func (*GetActionPlanRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetActionPlanRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+// GetActionPlanResponse holds the plan.
+type GetActionPlanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plan.
+	Plan          *ActionPlan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActionPlanResponse) Reset() {
+	*x = GetActionPlanResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActionPlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActionPlanResponse) ProtoMessage() {}
+
+func (x *GetActionPlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActionPlanResponse.ProtoReflect.Descriptor instead.
+func (*GetActionPlanResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetActionPlanResponse) GetPlan() *ActionPlan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// ListActionPlansRequest filters plans. Exactly one of segment_prefix and for_segment.
+type ListActionPlansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Plans whose segment is within this prefix; within the caller's token prefix. Not for
+	// submitters.
+	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// Plans of this segment and of each of its ancestors the caller's token covers; the segment
+	// must be within the token prefix.
+	ForSegment string `protobuf:"bytes,2,opt,name=for_segment,json=forSegment,proto3" json:"for_segment,omitempty"`
+	// Only plans in this status; UNSPECIFIED for any.
+	Status ActionPlanStatus `protobuf:"varint,3,opt,name=status,proto3,enum=voix.feedback.v1.ActionPlanStatus" json:"status,omitempty"`
+	// Only plans of this owner group. Optional; matches [a-z0-9][a-z0-9_-]{0,62}. Not for
+	// submitters.
+	OwnerGroup string `protobuf:"bytes,4,opt,name=owner_group,json=ownerGroup,proto3" json:"owner_group,omitempty"`
+	// Only plans of this dimension; UNSPECIFIED for any.
+	Dimension v1.Dimension `protobuf:"varint,5,opt,name=dimension,proto3,enum=voix.common.v1.Dimension" json:"dimension,omitempty"`
+	// Page size, 1..200; 0 means 50.
+	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque cursor from a previous response.
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListActionPlansRequest) Reset() {
+	*x = ListActionPlansRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListActionPlansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListActionPlansRequest) ProtoMessage() {}
+
+func (x *ListActionPlansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListActionPlansRequest.ProtoReflect.Descriptor instead.
+func (*ListActionPlansRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListActionPlansRequest) GetSegmentPrefix() string {
+	if x != nil {
+		return x.SegmentPrefix
+	}
+	return ""
+}
+
+func (x *ListActionPlansRequest) GetForSegment() string {
+	if x != nil {
+		return x.ForSegment
+	}
+	return ""
+}
+
+func (x *ListActionPlansRequest) GetStatus() ActionPlanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED
+}
+
+func (x *ListActionPlansRequest) GetOwnerGroup() string {
+	if x != nil {
+		return x.OwnerGroup
+	}
+	return ""
+}
+
+func (x *ListActionPlansRequest) GetDimension() v1.Dimension {
+	if x != nil {
+		return x.Dimension
+	}
+	return v1.Dimension(0)
+}
+
+func (x *ListActionPlansRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListActionPlansRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListActionPlansResponse is one page of plans, in segment path order.
+type ListActionPlansResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plans.
+	Plans []*ActionPlan `protobuf:"bytes,1,rep,name=plans,proto3" json:"plans,omitempty"`
+	// Cursor for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListActionPlansResponse) Reset() {
+	*x = ListActionPlansResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListActionPlansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListActionPlansResponse) ProtoMessage() {}
+
+func (x *ListActionPlansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListActionPlansResponse.ProtoReflect.Descriptor instead.
+func (*ListActionPlansResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListActionPlansResponse) GetPlans() []*ActionPlan {
+	if x != nil {
+		return x.Plans
+	}
+	return nil
+}
+
+func (x *ListActionPlansResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// UpdateActionPlanRequest moves a plan and adds a note. At least one of status and note.
+type UpdateActionPlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the plan. Required.
+	PlanId string `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// New status; UNSPECIFIED keeps the current one. Must be a legal next step.
+	Status ActionPlanStatus `protobuf:"varint,2,opt,name=status,proto3,enum=voix.feedback.v1.ActionPlanStatus" json:"status,omitempty"`
+	// Progress note, shown to employees. Required with a status change, else optional; at most
+	// 2000 runes.
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateActionPlanRequest) Reset() {
+	*x = UpdateActionPlanRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateActionPlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateActionPlanRequest) ProtoMessage() {}
+
+func (x *UpdateActionPlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateActionPlanRequest.ProtoReflect.Descriptor instead.
+func (*UpdateActionPlanRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *UpdateActionPlanRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *UpdateActionPlanRequest) GetStatus() ActionPlanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED
+}
+
+func (x *UpdateActionPlanRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// UpdateActionPlanResponse holds the plan after the change.
+type UpdateActionPlanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plan.
+	Plan          *ActionPlan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateActionPlanResponse) Reset() {
+	*x = UpdateActionPlanResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateActionPlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateActionPlanResponse) ProtoMessage() {}
+
+func (x *UpdateActionPlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateActionPlanResponse.ProtoReflect.Descriptor instead.
+func (*UpdateActionPlanResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UpdateActionPlanResponse) GetPlan() *ActionPlan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// NotificationTarget is where an owner group of a segment subtree is told.
+type NotificationTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the target; empty on create.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Owner group told. Required; matches [a-z0-9][a-z0-9_-]{0,62}.
+	OwnerGroup string `protobuf:"bytes,2,opt,name=owner_group,json=ownerGroup,proto3" json:"owner_group,omitempty"`
+	// Segment subtree whose notifications go to the target. Required; within the caller's token
+	// prefix.
+	SegmentPrefix string `protobuf:"bytes,3,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// How it is told. Required.
+	Kind NotificationTargetKind `protobuf:"varint,4,opt,name=kind,proto3,enum=voix.feedback.v1.NotificationTargetKind" json:"kind,omitempty"`
+	// URL, http or https, absolute, at most 2048 bytes. Required.
+	Url           string `protobuf:"bytes,5,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotificationTarget) Reset() {
+	*x = NotificationTarget{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotificationTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotificationTarget) ProtoMessage() {}
+
+func (x *NotificationTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotificationTarget.ProtoReflect.Descriptor instead.
+func (*NotificationTarget) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *NotificationTarget) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NotificationTarget) GetOwnerGroup() string {
+	if x != nil {
+		return x.OwnerGroup
+	}
+	return ""
+}
+
+func (x *NotificationTarget) GetSegmentPrefix() string {
+	if x != nil {
+		return x.SegmentPrefix
+	}
+	return ""
+}
+
+func (x *NotificationTarget) GetKind() NotificationTargetKind {
+	if x != nil {
+		return x.Kind
+	}
+	return NotificationTargetKind_NOTIFICATION_TARGET_KIND_UNSPECIFIED
+}
+
+func (x *NotificationTarget) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+// SetNotificationTargetRequest creates or replaces a target.
+type SetNotificationTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target; with an id, replaces that target (a WEBHOOK keeps its secret).
+	Target        *NotificationTarget `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNotificationTargetRequest) Reset() {
+	*x = SetNotificationTargetRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNotificationTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNotificationTargetRequest) ProtoMessage() {}
+
+func (x *SetNotificationTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNotificationTargetRequest.ProtoReflect.Descriptor instead.
+func (*SetNotificationTargetRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SetNotificationTargetRequest) GetTarget() *NotificationTarget {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+// SetNotificationTargetResponse holds the stored target.
+type SetNotificationTargetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target with its id.
+	Target *NotificationTarget `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// For a new WEBHOOK target, its signing secret: 64 hex characters, shown once, never
+	// listed. The HMAC-SHA256 key is this string's bytes as given.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNotificationTargetResponse) Reset() {
+	*x = SetNotificationTargetResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNotificationTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNotificationTargetResponse) ProtoMessage() {}
+
+func (x *SetNotificationTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNotificationTargetResponse.ProtoReflect.Descriptor instead.
+func (*SetNotificationTargetResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SetNotificationTargetResponse) GetTarget() *NotificationTarget {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *SetNotificationTargetResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// ListNotificationTargetsRequest names a subtree.
+type ListNotificationTargetsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment prefix. Required; within the caller's token prefix.
+	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// Page size, 1..200; 0 means 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque cursor from a previous response.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNotificationTargetsRequest) Reset() {
+	*x = ListNotificationTargetsRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNotificationTargetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNotificationTargetsRequest) ProtoMessage() {}
+
+func (x *ListNotificationTargetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNotificationTargetsRequest.ProtoReflect.Descriptor instead.
+func (*ListNotificationTargetsRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListNotificationTargetsRequest) GetSegmentPrefix() string {
+	if x != nil {
+		return x.SegmentPrefix
+	}
+	return ""
+}
+
+func (x *ListNotificationTargetsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNotificationTargetsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListNotificationTargetsResponse is one page of targets, by id.
+type ListNotificationTargetsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The targets.
+	Targets []*NotificationTarget `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	// Cursor for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNotificationTargetsResponse) Reset() {
+	*x = ListNotificationTargetsResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNotificationTargetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNotificationTargetsResponse) ProtoMessage() {}
+
+func (x *ListNotificationTargetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNotificationTargetsResponse.ProtoReflect.Descriptor instead.
+func (*ListNotificationTargetsResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListNotificationTargetsResponse) GetTargets() []*NotificationTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ListNotificationTargetsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DeleteNotificationTargetRequest names a target.
+type DeleteNotificationTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the target. Required.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNotificationTargetRequest) Reset() {
+	*x = DeleteNotificationTargetRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNotificationTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNotificationTargetRequest) ProtoMessage() {}
+
+func (x *DeleteNotificationTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNotificationTargetRequest.ProtoReflect.Descriptor instead.
+func (*DeleteNotificationTargetRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *DeleteNotificationTargetRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// DeleteNotificationTargetResponse is empty.
+type DeleteNotificationTargetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNotificationTargetResponse) Reset() {
+	*x = DeleteNotificationTargetResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNotificationTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNotificationTargetResponse) ProtoMessage() {}
+
+func (x *DeleteNotificationTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNotificationTargetResponse.ProtoReflect.Descriptor instead.
+func (*DeleteNotificationTargetResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{52}
+}
+
+// DeadLetter is a notification given up on after every attempt.
+type DeadLetter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the delivery: the event id and the target id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Target it was for.
+	TargetId string `protobuf:"bytes,2,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	// What it was about: "routed", "overdue", "action_created", "action_updated", "action_due".
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Id of the comment or plan it was about.
+	LinkId string `protobuf:"bytes,4,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// Segment it was about (the segment a comment is shown under).
+	Segment string `protobuf:"bytes,5,opt,name=segment,proto3" json:"segment,omitempty"`
+	// Attempts made.
+	Attempts uint32 `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Last failure: an HTTP status or a transport error class, never a body.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Day it was given up on (midnight UTC).
+	DeadDay       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=dead_day,json=deadDay,proto3" json:"dead_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadLetter) Reset() {
+	*x = DeadLetter{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadLetter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadLetter) ProtoMessage() {}
+
+func (x *DeadLetter) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
+func (*DeadLetter) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DeadLetter) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetDeadDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeadDay
+	}
+	return nil
+}
+
+// ListDeadLettersRequest names a subtree.
+type ListDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment prefix of the targets. Required; within the caller's token prefix.
+	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// Page size, 1..200; 0 means 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque cursor from a previous response.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersRequest) Reset() {
+	*x = ListDeadLettersRequest{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersRequest) ProtoMessage() {}
+
+func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ListDeadLettersRequest) GetSegmentPrefix() string {
+	if x != nil {
+		return x.SegmentPrefix
+	}
+	return ""
+}
+
+func (x *ListDeadLettersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDeadLettersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListDeadLettersResponse is one page of dead letters.
+type ListDeadLettersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead letters.
+	DeadLetters []*DeadLetter `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// Cursor for the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersResponse) Reset() {
+	*x = ListDeadLettersResponse{}
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersResponse) ProtoMessage() {}
+
+func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_feedback_v1_feedback_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_voix_feedback_v1_feedback_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+func (x *ListDeadLettersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_voix_feedback_v1_feedback_proto protoreflect.FileDescriptor
 
 const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\n" +
-	"\x1fvoix/feedback/v1/feedback.proto\x12\x10voix.feedback.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvoix/common/v1/common.proto\"\xd4\x04\n" +
+	"\x1fvoix/feedback/v1/feedback.proto\x12\x10voix.feedback.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvoix/common/v1/common.proto\"\x84\x05\n" +
 	"\bFeedback\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\asegment\x18\x02 \x01(\tR\asegment\x12\x12\n" +
@@ -2254,7 +3867,8 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\n" +
 	"update_day\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdateDay\x12#\n" +
 	"\rmessage_count\x18\r \x01(\rR\fmessageCount\x12\x1a\n" +
-	"\blanguage\x18\x0e \x01(\tR\blanguage\"\x9f\x02\n" +
+	"\blanguage\x18\x0e \x01(\tR\blanguage\x12.\n" +
+	"\x05risks\x18\x0f \x03(\x0e2\x18.voix.common.v1.RiskFlagR\x05risks\"\x9f\x02\n" +
 	"\x15SubmitFeedbackRequest\x12\x18\n" +
 	"\asegment\x18\x01 \x01(\tR\asegment\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x123\n" +
@@ -2274,7 +3888,7 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\vfeedback_id\x18\x01 \x01(\tR\n" +
 	"feedbackId\"M\n" +
 	"\x13GetFeedbackResponse\x126\n" +
-	"\bfeedback\x18\x01 \x01(\v2\x1a.voix.feedback.v1.FeedbackR\bfeedback\"\x99\x03\n" +
+	"\bfeedback\x18\x01 \x01(\v2\x1a.voix.feedback.v1.FeedbackR\bfeedback\"\xd5\x03\n" +
 	"\x13ListFeedbackRequest\x12%\n" +
 	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12:\n" +
 	"\bstatuses\x18\x02 \x03(\x0e2\x1e.voix.common.v1.FeedbackStatusR\bstatuses\x129\n" +
@@ -2287,7 +3901,11 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
 	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\b \x01(\tR\tpageToken\"v\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\x12\x19\n" +
+	"\bhas_risk\x18\t \x01(\bR\ahasRisk\x12\x1f\n" +
+	"\vowner_group\x18\n" +
+	" \x01(\tR\n" +
+	"ownerGroup\"v\n" +
 	"\x14ListFeedbackResponse\x126\n" +
 	"\bfeedback\x18\x01 \x03(\v2\x1a.voix.feedback.v1.FeedbackR\bfeedback\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd2\x01\n" +
@@ -2310,10 +3928,16 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x10FollowUpResponse\x123\n" +
 	"\amessage\x18\x01 \x01(\v2\x19.voix.feedback.v1.MessageR\amessage\":\n" +
 	"\x10GetThreadRequest\x12&\n" +
-	"\x0ffollow_up_token\x18\x01 \x01(\tR\rfollowUpToken\"\x82\x01\n" +
+	"\x0ffollow_up_token\x18\x01 \x01(\tR\rfollowUpToken\"\xc9\x01\n" +
 	"\x11GetThreadResponse\x126\n" +
 	"\bfeedback\x18\x01 \x01(\v2\x1a.voix.feedback.v1.FeedbackR\bfeedback\x125\n" +
-	"\bmessages\x18\x02 \x03(\v2\x19.voix.feedback.v1.MessageR\bmessages\"\x82\x01\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.voix.feedback.v1.MessageR\bmessages\x12E\n" +
+	"\faction_plans\x18\x03 \x03(\v2\".voix.feedback.v1.LinkedActionPlanR\vactionPlans\"\xa9\x01\n" +
+	"\x10LinkedActionPlan\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12:\n" +
+	"\x06status\x18\x03 \x01(\x0e2\".voix.feedback.v1.ActionPlanStatusR\x06status\x123\n" +
+	"\adue_day\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06dueDay\"\x82\x01\n" +
 	"\x13UpdateStatusRequest\x12\x1f\n" +
 	"\vfeedback_id\x18\x01 \x01(\tR\n" +
 	"feedbackId\x126\n" +
@@ -2329,14 +3953,19 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\aupvotes\x18\x01 \x01(\rR\aupvotes\x12\x18\n" +
 	"\acounted\x18\x02 \x01(\bR\acounted\"<\n" +
 	"\x13GetLoopStatsRequest\x12%\n" +
-	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\"\xb3\x03\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\"\x96\x04\n" +
 	"\x14GetLoopStatsResponse\x12%\n" +
 	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12\x16\n" +
 	"\x06hidden\x18\x02 \x01(\bR\x06hidden\x12Q\n" +
 	"\tby_status\x18\x03 \x03(\v24.voix.feedback.v1.GetLoopStatsResponse.ByStatusEntryR\bbyStatus\x12V\n" +
 	"\x1amedian_time_to_acknowledge\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x17medianTimeToAcknowledge\x12N\n" +
 	"\x16median_time_to_resolve\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x13medianTimeToResolve\x12$\n" +
-	"\x0eopen_loop_rate\x18\x06 \x01(\x01R\fopenLoopRate\x1a;\n" +
+	"\x0eopen_loop_rate\x18\x06 \x01(\x01R\fopenLoopRate\x12\x1d\n" +
+	"\n" +
+	"plans_open\x18\a \x01(\rR\tplansOpen\x12\x1d\n" +
+	"\n" +
+	"plans_done\x18\b \x01(\rR\tplansDone\x12#\n" +
+	"\rplans_overdue\x18\t \x01(\rR\fplansOverdue\x1a;\n" +
 	"\rByStatusEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"V\n" +
@@ -2352,9 +3981,10 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x0esegment_prefix\x18\x02 \x01(\tR\rsegmentPrefix\x127\n" +
 	"\tdimension\x18\x03 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12\x1f\n" +
 	"\vowner_group\x18\x04 \x01(\tR\n" +
-	"ownerGroup\"M\n" +
+	"ownerGroup\"q\n" +
 	"\x18UpsertRoutingRuleRequest\x121\n" +
-	"\x04rule\x18\x01 \x01(\v2\x1d.voix.feedback.v1.RoutingRuleR\x04rule\"N\n" +
+	"\x04rule\x18\x01 \x01(\v2\x1d.voix.feedback.v1.RoutingRuleR\x04rule\x12\"\n" +
+	"\rapply_to_open\x18\x02 \x01(\bR\vapplyToOpen\"N\n" +
 	"\x19UpsertRoutingRuleResponse\x121\n" +
 	"\x04rule\x18\x01 \x01(\v2\x1d.voix.feedback.v1.RoutingRuleR\x04rule\"|\n" +
 	"\x17ListRoutingRulesRequest\x12%\n" +
@@ -2383,6 +4013,103 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"u\n" +
 	"\x14ListSegmentsResponse\x125\n" +
 	"\bsegments\x18\x01 \x03(\v2\x19.voix.feedback.v1.SegmentR\bsegments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"t\n" +
+	"\x0fActionPlanLinks\x12!\n" +
+	"\fsurvey_waves\x18\x01 \x03(\tR\vsurveyWaves\x12\x1b\n" +
+	"\talert_ids\x18\x02 \x03(\tR\balertIds\x12!\n" +
+	"\ffeedback_ids\x18\x03 \x03(\tR\vfeedbackIds\"\x99\x01\n" +
+	"\fProgressNote\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12:\n" +
+	"\x06status\x18\x02 \x01(\x0e2\".voix.feedback.v1.ActionPlanStatusR\x06status\x129\n" +
+	"\n" +
+	"create_day\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreateDay\"\xa0\x04\n" +
+	"\n" +
+	"ActionPlan\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\asegment\x18\x02 \x01(\tR\asegment\x127\n" +
+	"\tdimension\x18\x03 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x1f\n" +
+	"\vowner_group\x18\x06 \x01(\tR\n" +
+	"ownerGroup\x125\n" +
+	"\bdue_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\adueTime\x127\n" +
+	"\x05links\x18\b \x01(\v2!.voix.feedback.v1.ActionPlanLinksR\x05links\x12:\n" +
+	"\x06status\x18\t \x01(\x0e2\".voix.feedback.v1.ActionPlanStatusR\x06status\x124\n" +
+	"\x05notes\x18\n" +
+	" \x03(\v2\x1e.voix.feedback.v1.ProgressNoteR\x05notes\x129\n" +
+	"\n" +
+	"create_day\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreateDay\x129\n" +
+	"\n" +
+	"update_day\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdateDay\"K\n" +
+	"\x17CreateActionPlanRequest\x120\n" +
+	"\x04plan\x18\x01 \x01(\v2\x1c.voix.feedback.v1.ActionPlanR\x04plan\"L\n" +
+	"\x18CreateActionPlanResponse\x120\n" +
+	"\x04plan\x18\x01 \x01(\v2\x1c.voix.feedback.v1.ActionPlanR\x04plan\"/\n" +
+	"\x14GetActionPlanRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\"I\n" +
+	"\x15GetActionPlanResponse\x120\n" +
+	"\x04plan\x18\x01 \x01(\v2\x1c.voix.feedback.v1.ActionPlanR\x04plan\"\xb2\x02\n" +
+	"\x16ListActionPlansRequest\x12%\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12\x1f\n" +
+	"\vfor_segment\x18\x02 \x01(\tR\n" +
+	"forSegment\x12:\n" +
+	"\x06status\x18\x03 \x01(\x0e2\".voix.feedback.v1.ActionPlanStatusR\x06status\x12\x1f\n" +
+	"\vowner_group\x18\x04 \x01(\tR\n" +
+	"ownerGroup\x127\n" +
+	"\tdimension\x18\x05 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"u\n" +
+	"\x17ListActionPlansResponse\x122\n" +
+	"\x05plans\x18\x01 \x03(\v2\x1c.voix.feedback.v1.ActionPlanR\x05plans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x82\x01\n" +
+	"\x17UpdateActionPlanRequest\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12:\n" +
+	"\x06status\x18\x02 \x01(\x0e2\".voix.feedback.v1.ActionPlanStatusR\x06status\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"L\n" +
+	"\x18UpdateActionPlanResponse\x120\n" +
+	"\x04plan\x18\x01 \x01(\v2\x1c.voix.feedback.v1.ActionPlanR\x04plan\"\xbc\x01\n" +
+	"\x12NotificationTarget\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vowner_group\x18\x02 \x01(\tR\n" +
+	"ownerGroup\x12%\n" +
+	"\x0esegment_prefix\x18\x03 \x01(\tR\rsegmentPrefix\x12<\n" +
+	"\x04kind\x18\x04 \x01(\x0e2(.voix.feedback.v1.NotificationTargetKindR\x04kind\x12\x10\n" +
+	"\x03url\x18\x05 \x01(\tR\x03url\"\\\n" +
+	"\x1cSetNotificationTargetRequest\x12<\n" +
+	"\x06target\x18\x01 \x01(\v2$.voix.feedback.v1.NotificationTargetR\x06target\"u\n" +
+	"\x1dSetNotificationTargetResponse\x12<\n" +
+	"\x06target\x18\x01 \x01(\v2$.voix.feedback.v1.NotificationTargetR\x06target\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x83\x01\n" +
+	"\x1eListNotificationTargetsRequest\x12%\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
+	"\x1fListNotificationTargetsResponse\x12>\n" +
+	"\atargets\x18\x01 \x03(\v2$.voix.feedback.v1.NotificationTargetR\atargets\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
+	"\x1fDeleteNotificationTargetRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\"\n" +
+	" DeleteNotificationTargetResponse\"\xf2\x01\n" +
+	"\n" +
+	"DeadLetter\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\ttarget_id\x18\x02 \x01(\tR\btargetId\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x17\n" +
+	"\alink_id\x18\x04 \x01(\tR\x06linkId\x12\x18\n" +
+	"\asegment\x18\x05 \x01(\tR\asegment\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\rR\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x125\n" +
+	"\bdead_day\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\adeadDay\"{\n" +
+	"\x16ListDeadLettersRequest\x12%\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x17ListDeadLettersResponse\x12?\n" +
+	"\fdead_letters\x18\x01 \x03(\v2\x1c.voix.feedback.v1.DeadLetterR\vdeadLetters\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*j\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x10\n" +
@@ -2393,7 +4120,17 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x06Author\x12\x16\n" +
 	"\x12AUTHOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTHOR_EMPLOYEE\x10\x01\x12\x14\n" +
-	"\x10AUTHOR_RESPONDER\x10\x022\x98\v\n" +
+	"\x10AUTHOR_RESPONDER\x10\x02*\xb7\x01\n" +
+	"\x10ActionPlanStatus\x12\"\n" +
+	"\x1eACTION_PLAN_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aACTION_PLAN_STATUS_PLANNED\x10\x01\x12\"\n" +
+	"\x1eACTION_PLAN_STATUS_IN_PROGRESS\x10\x02\x12\x1b\n" +
+	"\x17ACTION_PLAN_STATUS_DONE\x10\x03\x12\x1e\n" +
+	"\x1aACTION_PLAN_STATUS_DROPPED\x10\x04*\x94\x01\n" +
+	"\x16NotificationTargetKind\x12(\n" +
+	"$NOTIFICATION_TARGET_KIND_UNSPECIFIED\x10\x00\x12*\n" +
+	"&NOTIFICATION_TARGET_KIND_SLACK_WEBHOOK\x10\x01\x12$\n" +
+	" NOTIFICATION_TARGET_KIND_WEBHOOK\x10\x022\x9e\x12\n" +
 	"\x0fFeedbackService\x12c\n" +
 	"\x0eSubmitFeedback\x12'.voix.feedback.v1.SubmitFeedbackRequest\x1a(.voix.feedback.v1.SubmitFeedbackResponse\x12Z\n" +
 	"\vGetFeedback\x12$.voix.feedback.v1.GetFeedbackRequest\x1a%.voix.feedback.v1.GetFeedbackResponse\x12]\n" +
@@ -2409,7 +4146,15 @@ const file_voix_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x10ListRoutingRules\x12).voix.feedback.v1.ListRoutingRulesRequest\x1a*.voix.feedback.v1.ListRoutingRulesResponse\x12l\n" +
 	"\x11DeleteRoutingRule\x12*.voix.feedback.v1.DeleteRoutingRuleRequest\x1a+.voix.feedback.v1.DeleteRoutingRuleResponse\x12e\n" +
 	"\rUpsertSegment\x12&.voix.feedback.v1.UpsertSegmentRequest\x1a'.voix.feedback.v1.UpsertSegmentResponse\"\x03\x88\x02\x01\x12]\n" +
-	"\fListSegments\x12%.voix.feedback.v1.ListSegmentsRequest\x1a&.voix.feedback.v1.ListSegmentsResponseB<Z:github.com/voix-dev/voix/proto/voix/feedback/v1;feedbackv1b\x06proto3"
+	"\fListSegments\x12%.voix.feedback.v1.ListSegmentsRequest\x1a&.voix.feedback.v1.ListSegmentsResponse\x12i\n" +
+	"\x10CreateActionPlan\x12).voix.feedback.v1.CreateActionPlanRequest\x1a*.voix.feedback.v1.CreateActionPlanResponse\x12`\n" +
+	"\rGetActionPlan\x12&.voix.feedback.v1.GetActionPlanRequest\x1a'.voix.feedback.v1.GetActionPlanResponse\x12f\n" +
+	"\x0fListActionPlans\x12(.voix.feedback.v1.ListActionPlansRequest\x1a).voix.feedback.v1.ListActionPlansResponse\x12i\n" +
+	"\x10UpdateActionPlan\x12).voix.feedback.v1.UpdateActionPlanRequest\x1a*.voix.feedback.v1.UpdateActionPlanResponse\x12x\n" +
+	"\x15SetNotificationTarget\x12..voix.feedback.v1.SetNotificationTargetRequest\x1a/.voix.feedback.v1.SetNotificationTargetResponse\x12~\n" +
+	"\x17ListNotificationTargets\x120.voix.feedback.v1.ListNotificationTargetsRequest\x1a1.voix.feedback.v1.ListNotificationTargetsResponse\x12\x81\x01\n" +
+	"\x18DeleteNotificationTarget\x121.voix.feedback.v1.DeleteNotificationTargetRequest\x1a2.voix.feedback.v1.DeleteNotificationTargetResponse\x12f\n" +
+	"\x0fListDeadLetters\x12(.voix.feedback.v1.ListDeadLettersRequest\x1a).voix.feedback.v1.ListDeadLettersResponseB<Z:github.com/voix-dev/voix/proto/voix/feedback/v1;feedbackv1b\x06proto3"
 
 var (
 	file_voix_feedback_v1_feedback_proto_rawDescOnce sync.Once
@@ -2423,123 +4168,191 @@ func file_voix_feedback_v1_feedback_proto_rawDescGZIP() []byte {
 	return file_voix_feedback_v1_feedback_proto_rawDescData
 }
 
-var file_voix_feedback_v1_feedback_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_voix_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_voix_feedback_v1_feedback_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_voix_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_voix_feedback_v1_feedback_proto_goTypes = []any{
-	(Channel)(0),                      // 0: voix.feedback.v1.Channel
-	(Author)(0),                       // 1: voix.feedback.v1.Author
-	(*Feedback)(nil),                  // 2: voix.feedback.v1.Feedback
-	(*SubmitFeedbackRequest)(nil),     // 3: voix.feedback.v1.SubmitFeedbackRequest
-	(*SubmitFeedbackResponse)(nil),    // 4: voix.feedback.v1.SubmitFeedbackResponse
-	(*GetFeedbackRequest)(nil),        // 5: voix.feedback.v1.GetFeedbackRequest
-	(*GetFeedbackResponse)(nil),       // 6: voix.feedback.v1.GetFeedbackResponse
-	(*ListFeedbackRequest)(nil),       // 7: voix.feedback.v1.ListFeedbackRequest
-	(*ListFeedbackResponse)(nil),      // 8: voix.feedback.v1.ListFeedbackResponse
-	(*Message)(nil),                   // 9: voix.feedback.v1.Message
-	(*ReplyRequest)(nil),              // 10: voix.feedback.v1.ReplyRequest
-	(*ReplyResponse)(nil),             // 11: voix.feedback.v1.ReplyResponse
-	(*FollowUpRequest)(nil),           // 12: voix.feedback.v1.FollowUpRequest
-	(*FollowUpResponse)(nil),          // 13: voix.feedback.v1.FollowUpResponse
-	(*GetThreadRequest)(nil),          // 14: voix.feedback.v1.GetThreadRequest
-	(*GetThreadResponse)(nil),         // 15: voix.feedback.v1.GetThreadResponse
-	(*UpdateStatusRequest)(nil),       // 16: voix.feedback.v1.UpdateStatusRequest
-	(*UpdateStatusResponse)(nil),      // 17: voix.feedback.v1.UpdateStatusResponse
-	(*UpvoteRequest)(nil),             // 18: voix.feedback.v1.UpvoteRequest
-	(*UpvoteResponse)(nil),            // 19: voix.feedback.v1.UpvoteResponse
-	(*GetLoopStatsRequest)(nil),       // 20: voix.feedback.v1.GetLoopStatsRequest
-	(*GetLoopStatsResponse)(nil),      // 21: voix.feedback.v1.GetLoopStatsResponse
-	(*AssignOwnerRequest)(nil),        // 22: voix.feedback.v1.AssignOwnerRequest
-	(*AssignOwnerResponse)(nil),       // 23: voix.feedback.v1.AssignOwnerResponse
-	(*RoutingRule)(nil),               // 24: voix.feedback.v1.RoutingRule
-	(*UpsertRoutingRuleRequest)(nil),  // 25: voix.feedback.v1.UpsertRoutingRuleRequest
-	(*UpsertRoutingRuleResponse)(nil), // 26: voix.feedback.v1.UpsertRoutingRuleResponse
-	(*ListRoutingRulesRequest)(nil),   // 27: voix.feedback.v1.ListRoutingRulesRequest
-	(*ListRoutingRulesResponse)(nil),  // 28: voix.feedback.v1.ListRoutingRulesResponse
-	(*DeleteRoutingRuleRequest)(nil),  // 29: voix.feedback.v1.DeleteRoutingRuleRequest
-	(*DeleteRoutingRuleResponse)(nil), // 30: voix.feedback.v1.DeleteRoutingRuleResponse
-	(*Segment)(nil),                   // 31: voix.feedback.v1.Segment
-	(*UpsertSegmentRequest)(nil),      // 32: voix.feedback.v1.UpsertSegmentRequest
-	(*UpsertSegmentResponse)(nil),     // 33: voix.feedback.v1.UpsertSegmentResponse
-	(*ListSegmentsRequest)(nil),       // 34: voix.feedback.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),      // 35: voix.feedback.v1.ListSegmentsResponse
-	nil,                               // 36: voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
-	(v1.FeedbackStatus)(0),            // 37: voix.common.v1.FeedbackStatus
-	(v1.Dimension)(0),                 // 38: voix.common.v1.Dimension
-	(v1.SentimentLabel)(0),            // 39: voix.common.v1.SentimentLabel
-	(*timestamppb.Timestamp)(nil),     // 40: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 41: google.protobuf.Duration
+	(Channel)(0),                             // 0: voix.feedback.v1.Channel
+	(Author)(0),                              // 1: voix.feedback.v1.Author
+	(ActionPlanStatus)(0),                    // 2: voix.feedback.v1.ActionPlanStatus
+	(NotificationTargetKind)(0),              // 3: voix.feedback.v1.NotificationTargetKind
+	(*Feedback)(nil),                         // 4: voix.feedback.v1.Feedback
+	(*SubmitFeedbackRequest)(nil),            // 5: voix.feedback.v1.SubmitFeedbackRequest
+	(*SubmitFeedbackResponse)(nil),           // 6: voix.feedback.v1.SubmitFeedbackResponse
+	(*GetFeedbackRequest)(nil),               // 7: voix.feedback.v1.GetFeedbackRequest
+	(*GetFeedbackResponse)(nil),              // 8: voix.feedback.v1.GetFeedbackResponse
+	(*ListFeedbackRequest)(nil),              // 9: voix.feedback.v1.ListFeedbackRequest
+	(*ListFeedbackResponse)(nil),             // 10: voix.feedback.v1.ListFeedbackResponse
+	(*Message)(nil),                          // 11: voix.feedback.v1.Message
+	(*ReplyRequest)(nil),                     // 12: voix.feedback.v1.ReplyRequest
+	(*ReplyResponse)(nil),                    // 13: voix.feedback.v1.ReplyResponse
+	(*FollowUpRequest)(nil),                  // 14: voix.feedback.v1.FollowUpRequest
+	(*FollowUpResponse)(nil),                 // 15: voix.feedback.v1.FollowUpResponse
+	(*GetThreadRequest)(nil),                 // 16: voix.feedback.v1.GetThreadRequest
+	(*GetThreadResponse)(nil),                // 17: voix.feedback.v1.GetThreadResponse
+	(*LinkedActionPlan)(nil),                 // 18: voix.feedback.v1.LinkedActionPlan
+	(*UpdateStatusRequest)(nil),              // 19: voix.feedback.v1.UpdateStatusRequest
+	(*UpdateStatusResponse)(nil),             // 20: voix.feedback.v1.UpdateStatusResponse
+	(*UpvoteRequest)(nil),                    // 21: voix.feedback.v1.UpvoteRequest
+	(*UpvoteResponse)(nil),                   // 22: voix.feedback.v1.UpvoteResponse
+	(*GetLoopStatsRequest)(nil),              // 23: voix.feedback.v1.GetLoopStatsRequest
+	(*GetLoopStatsResponse)(nil),             // 24: voix.feedback.v1.GetLoopStatsResponse
+	(*AssignOwnerRequest)(nil),               // 25: voix.feedback.v1.AssignOwnerRequest
+	(*AssignOwnerResponse)(nil),              // 26: voix.feedback.v1.AssignOwnerResponse
+	(*RoutingRule)(nil),                      // 27: voix.feedback.v1.RoutingRule
+	(*UpsertRoutingRuleRequest)(nil),         // 28: voix.feedback.v1.UpsertRoutingRuleRequest
+	(*UpsertRoutingRuleResponse)(nil),        // 29: voix.feedback.v1.UpsertRoutingRuleResponse
+	(*ListRoutingRulesRequest)(nil),          // 30: voix.feedback.v1.ListRoutingRulesRequest
+	(*ListRoutingRulesResponse)(nil),         // 31: voix.feedback.v1.ListRoutingRulesResponse
+	(*DeleteRoutingRuleRequest)(nil),         // 32: voix.feedback.v1.DeleteRoutingRuleRequest
+	(*DeleteRoutingRuleResponse)(nil),        // 33: voix.feedback.v1.DeleteRoutingRuleResponse
+	(*Segment)(nil),                          // 34: voix.feedback.v1.Segment
+	(*UpsertSegmentRequest)(nil),             // 35: voix.feedback.v1.UpsertSegmentRequest
+	(*UpsertSegmentResponse)(nil),            // 36: voix.feedback.v1.UpsertSegmentResponse
+	(*ListSegmentsRequest)(nil),              // 37: voix.feedback.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),             // 38: voix.feedback.v1.ListSegmentsResponse
+	(*ActionPlanLinks)(nil),                  // 39: voix.feedback.v1.ActionPlanLinks
+	(*ProgressNote)(nil),                     // 40: voix.feedback.v1.ProgressNote
+	(*ActionPlan)(nil),                       // 41: voix.feedback.v1.ActionPlan
+	(*CreateActionPlanRequest)(nil),          // 42: voix.feedback.v1.CreateActionPlanRequest
+	(*CreateActionPlanResponse)(nil),         // 43: voix.feedback.v1.CreateActionPlanResponse
+	(*GetActionPlanRequest)(nil),             // 44: voix.feedback.v1.GetActionPlanRequest
+	(*GetActionPlanResponse)(nil),            // 45: voix.feedback.v1.GetActionPlanResponse
+	(*ListActionPlansRequest)(nil),           // 46: voix.feedback.v1.ListActionPlansRequest
+	(*ListActionPlansResponse)(nil),          // 47: voix.feedback.v1.ListActionPlansResponse
+	(*UpdateActionPlanRequest)(nil),          // 48: voix.feedback.v1.UpdateActionPlanRequest
+	(*UpdateActionPlanResponse)(nil),         // 49: voix.feedback.v1.UpdateActionPlanResponse
+	(*NotificationTarget)(nil),               // 50: voix.feedback.v1.NotificationTarget
+	(*SetNotificationTargetRequest)(nil),     // 51: voix.feedback.v1.SetNotificationTargetRequest
+	(*SetNotificationTargetResponse)(nil),    // 52: voix.feedback.v1.SetNotificationTargetResponse
+	(*ListNotificationTargetsRequest)(nil),   // 53: voix.feedback.v1.ListNotificationTargetsRequest
+	(*ListNotificationTargetsResponse)(nil),  // 54: voix.feedback.v1.ListNotificationTargetsResponse
+	(*DeleteNotificationTargetRequest)(nil),  // 55: voix.feedback.v1.DeleteNotificationTargetRequest
+	(*DeleteNotificationTargetResponse)(nil), // 56: voix.feedback.v1.DeleteNotificationTargetResponse
+	(*DeadLetter)(nil),                       // 57: voix.feedback.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),           // 58: voix.feedback.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),          // 59: voix.feedback.v1.ListDeadLettersResponse
+	nil,                                      // 60: voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
+	(v1.FeedbackStatus)(0),                   // 61: voix.common.v1.FeedbackStatus
+	(v1.Dimension)(0),                        // 62: voix.common.v1.Dimension
+	(v1.SentimentLabel)(0),                   // 63: voix.common.v1.SentimentLabel
+	(*timestamppb.Timestamp)(nil),            // 64: google.protobuf.Timestamp
+	(v1.RiskFlag)(0),                         // 65: voix.common.v1.RiskFlag
+	(*durationpb.Duration)(nil),              // 66: google.protobuf.Duration
 }
 var file_voix_feedback_v1_feedback_proto_depIdxs = []int32{
 	0,  // 0: voix.feedback.v1.Feedback.channel:type_name -> voix.feedback.v1.Channel
-	37, // 1: voix.feedback.v1.Feedback.status:type_name -> voix.common.v1.FeedbackStatus
-	38, // 2: voix.feedback.v1.Feedback.dimensions:type_name -> voix.common.v1.Dimension
-	39, // 3: voix.feedback.v1.Feedback.sentiment_label:type_name -> voix.common.v1.SentimentLabel
-	40, // 4: voix.feedback.v1.Feedback.create_day:type_name -> google.protobuf.Timestamp
-	40, // 5: voix.feedback.v1.Feedback.update_day:type_name -> google.protobuf.Timestamp
-	0,  // 6: voix.feedback.v1.SubmitFeedbackRequest.channel:type_name -> voix.feedback.v1.Channel
-	38, // 7: voix.feedback.v1.SubmitFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
-	37, // 8: voix.feedback.v1.SubmitFeedbackResponse.status:type_name -> voix.common.v1.FeedbackStatus
-	2,  // 9: voix.feedback.v1.GetFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	37, // 10: voix.feedback.v1.ListFeedbackRequest.statuses:type_name -> voix.common.v1.FeedbackStatus
-	38, // 11: voix.feedback.v1.ListFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
-	39, // 12: voix.feedback.v1.ListFeedbackRequest.labels:type_name -> voix.common.v1.SentimentLabel
-	40, // 13: voix.feedback.v1.ListFeedbackRequest.start_time:type_name -> google.protobuf.Timestamp
-	40, // 14: voix.feedback.v1.ListFeedbackRequest.end_time:type_name -> google.protobuf.Timestamp
-	2,  // 15: voix.feedback.v1.ListFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	1,  // 16: voix.feedback.v1.Message.author:type_name -> voix.feedback.v1.Author
-	40, // 17: voix.feedback.v1.Message.create_day:type_name -> google.protobuf.Timestamp
-	37, // 18: voix.feedback.v1.Message.status:type_name -> voix.common.v1.FeedbackStatus
-	9,  // 19: voix.feedback.v1.ReplyResponse.message:type_name -> voix.feedback.v1.Message
-	9,  // 20: voix.feedback.v1.FollowUpResponse.message:type_name -> voix.feedback.v1.Message
-	2,  // 21: voix.feedback.v1.GetThreadResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	9,  // 22: voix.feedback.v1.GetThreadResponse.messages:type_name -> voix.feedback.v1.Message
-	37, // 23: voix.feedback.v1.UpdateStatusRequest.status:type_name -> voix.common.v1.FeedbackStatus
-	2,  // 24: voix.feedback.v1.UpdateStatusResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	36, // 25: voix.feedback.v1.GetLoopStatsResponse.by_status:type_name -> voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
-	41, // 26: voix.feedback.v1.GetLoopStatsResponse.median_time_to_acknowledge:type_name -> google.protobuf.Duration
-	41, // 27: voix.feedback.v1.GetLoopStatsResponse.median_time_to_resolve:type_name -> google.protobuf.Duration
-	2,  // 28: voix.feedback.v1.AssignOwnerResponse.feedback:type_name -> voix.feedback.v1.Feedback
-	38, // 29: voix.feedback.v1.RoutingRule.dimension:type_name -> voix.common.v1.Dimension
-	24, // 30: voix.feedback.v1.UpsertRoutingRuleRequest.rule:type_name -> voix.feedback.v1.RoutingRule
-	24, // 31: voix.feedback.v1.UpsertRoutingRuleResponse.rule:type_name -> voix.feedback.v1.RoutingRule
-	24, // 32: voix.feedback.v1.ListRoutingRulesResponse.rules:type_name -> voix.feedback.v1.RoutingRule
-	31, // 33: voix.feedback.v1.UpsertSegmentResponse.segment:type_name -> voix.feedback.v1.Segment
-	31, // 34: voix.feedback.v1.ListSegmentsResponse.segments:type_name -> voix.feedback.v1.Segment
-	3,  // 35: voix.feedback.v1.FeedbackService.SubmitFeedback:input_type -> voix.feedback.v1.SubmitFeedbackRequest
-	5,  // 36: voix.feedback.v1.FeedbackService.GetFeedback:input_type -> voix.feedback.v1.GetFeedbackRequest
-	7,  // 37: voix.feedback.v1.FeedbackService.ListFeedback:input_type -> voix.feedback.v1.ListFeedbackRequest
-	10, // 38: voix.feedback.v1.FeedbackService.Reply:input_type -> voix.feedback.v1.ReplyRequest
-	12, // 39: voix.feedback.v1.FeedbackService.FollowUp:input_type -> voix.feedback.v1.FollowUpRequest
-	14, // 40: voix.feedback.v1.FeedbackService.GetThread:input_type -> voix.feedback.v1.GetThreadRequest
-	16, // 41: voix.feedback.v1.FeedbackService.UpdateStatus:input_type -> voix.feedback.v1.UpdateStatusRequest
-	18, // 42: voix.feedback.v1.FeedbackService.Upvote:input_type -> voix.feedback.v1.UpvoteRequest
-	20, // 43: voix.feedback.v1.FeedbackService.GetLoopStats:input_type -> voix.feedback.v1.GetLoopStatsRequest
-	22, // 44: voix.feedback.v1.FeedbackService.AssignOwner:input_type -> voix.feedback.v1.AssignOwnerRequest
-	25, // 45: voix.feedback.v1.FeedbackService.UpsertRoutingRule:input_type -> voix.feedback.v1.UpsertRoutingRuleRequest
-	27, // 46: voix.feedback.v1.FeedbackService.ListRoutingRules:input_type -> voix.feedback.v1.ListRoutingRulesRequest
-	29, // 47: voix.feedback.v1.FeedbackService.DeleteRoutingRule:input_type -> voix.feedback.v1.DeleteRoutingRuleRequest
-	32, // 48: voix.feedback.v1.FeedbackService.UpsertSegment:input_type -> voix.feedback.v1.UpsertSegmentRequest
-	34, // 49: voix.feedback.v1.FeedbackService.ListSegments:input_type -> voix.feedback.v1.ListSegmentsRequest
-	4,  // 50: voix.feedback.v1.FeedbackService.SubmitFeedback:output_type -> voix.feedback.v1.SubmitFeedbackResponse
-	6,  // 51: voix.feedback.v1.FeedbackService.GetFeedback:output_type -> voix.feedback.v1.GetFeedbackResponse
-	8,  // 52: voix.feedback.v1.FeedbackService.ListFeedback:output_type -> voix.feedback.v1.ListFeedbackResponse
-	11, // 53: voix.feedback.v1.FeedbackService.Reply:output_type -> voix.feedback.v1.ReplyResponse
-	13, // 54: voix.feedback.v1.FeedbackService.FollowUp:output_type -> voix.feedback.v1.FollowUpResponse
-	15, // 55: voix.feedback.v1.FeedbackService.GetThread:output_type -> voix.feedback.v1.GetThreadResponse
-	17, // 56: voix.feedback.v1.FeedbackService.UpdateStatus:output_type -> voix.feedback.v1.UpdateStatusResponse
-	19, // 57: voix.feedback.v1.FeedbackService.Upvote:output_type -> voix.feedback.v1.UpvoteResponse
-	21, // 58: voix.feedback.v1.FeedbackService.GetLoopStats:output_type -> voix.feedback.v1.GetLoopStatsResponse
-	23, // 59: voix.feedback.v1.FeedbackService.AssignOwner:output_type -> voix.feedback.v1.AssignOwnerResponse
-	26, // 60: voix.feedback.v1.FeedbackService.UpsertRoutingRule:output_type -> voix.feedback.v1.UpsertRoutingRuleResponse
-	28, // 61: voix.feedback.v1.FeedbackService.ListRoutingRules:output_type -> voix.feedback.v1.ListRoutingRulesResponse
-	30, // 62: voix.feedback.v1.FeedbackService.DeleteRoutingRule:output_type -> voix.feedback.v1.DeleteRoutingRuleResponse
-	33, // 63: voix.feedback.v1.FeedbackService.UpsertSegment:output_type -> voix.feedback.v1.UpsertSegmentResponse
-	35, // 64: voix.feedback.v1.FeedbackService.ListSegments:output_type -> voix.feedback.v1.ListSegmentsResponse
-	50, // [50:65] is the sub-list for method output_type
-	35, // [35:50] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	61, // 1: voix.feedback.v1.Feedback.status:type_name -> voix.common.v1.FeedbackStatus
+	62, // 2: voix.feedback.v1.Feedback.dimensions:type_name -> voix.common.v1.Dimension
+	63, // 3: voix.feedback.v1.Feedback.sentiment_label:type_name -> voix.common.v1.SentimentLabel
+	64, // 4: voix.feedback.v1.Feedback.create_day:type_name -> google.protobuf.Timestamp
+	64, // 5: voix.feedback.v1.Feedback.update_day:type_name -> google.protobuf.Timestamp
+	65, // 6: voix.feedback.v1.Feedback.risks:type_name -> voix.common.v1.RiskFlag
+	0,  // 7: voix.feedback.v1.SubmitFeedbackRequest.channel:type_name -> voix.feedback.v1.Channel
+	62, // 8: voix.feedback.v1.SubmitFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
+	61, // 9: voix.feedback.v1.SubmitFeedbackResponse.status:type_name -> voix.common.v1.FeedbackStatus
+	4,  // 10: voix.feedback.v1.GetFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
+	61, // 11: voix.feedback.v1.ListFeedbackRequest.statuses:type_name -> voix.common.v1.FeedbackStatus
+	62, // 12: voix.feedback.v1.ListFeedbackRequest.dimensions:type_name -> voix.common.v1.Dimension
+	63, // 13: voix.feedback.v1.ListFeedbackRequest.labels:type_name -> voix.common.v1.SentimentLabel
+	64, // 14: voix.feedback.v1.ListFeedbackRequest.start_time:type_name -> google.protobuf.Timestamp
+	64, // 15: voix.feedback.v1.ListFeedbackRequest.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 16: voix.feedback.v1.ListFeedbackResponse.feedback:type_name -> voix.feedback.v1.Feedback
+	1,  // 17: voix.feedback.v1.Message.author:type_name -> voix.feedback.v1.Author
+	64, // 18: voix.feedback.v1.Message.create_day:type_name -> google.protobuf.Timestamp
+	61, // 19: voix.feedback.v1.Message.status:type_name -> voix.common.v1.FeedbackStatus
+	11, // 20: voix.feedback.v1.ReplyResponse.message:type_name -> voix.feedback.v1.Message
+	11, // 21: voix.feedback.v1.FollowUpResponse.message:type_name -> voix.feedback.v1.Message
+	4,  // 22: voix.feedback.v1.GetThreadResponse.feedback:type_name -> voix.feedback.v1.Feedback
+	11, // 23: voix.feedback.v1.GetThreadResponse.messages:type_name -> voix.feedback.v1.Message
+	18, // 24: voix.feedback.v1.GetThreadResponse.action_plans:type_name -> voix.feedback.v1.LinkedActionPlan
+	2,  // 25: voix.feedback.v1.LinkedActionPlan.status:type_name -> voix.feedback.v1.ActionPlanStatus
+	64, // 26: voix.feedback.v1.LinkedActionPlan.due_day:type_name -> google.protobuf.Timestamp
+	61, // 27: voix.feedback.v1.UpdateStatusRequest.status:type_name -> voix.common.v1.FeedbackStatus
+	4,  // 28: voix.feedback.v1.UpdateStatusResponse.feedback:type_name -> voix.feedback.v1.Feedback
+	60, // 29: voix.feedback.v1.GetLoopStatsResponse.by_status:type_name -> voix.feedback.v1.GetLoopStatsResponse.ByStatusEntry
+	66, // 30: voix.feedback.v1.GetLoopStatsResponse.median_time_to_acknowledge:type_name -> google.protobuf.Duration
+	66, // 31: voix.feedback.v1.GetLoopStatsResponse.median_time_to_resolve:type_name -> google.protobuf.Duration
+	4,  // 32: voix.feedback.v1.AssignOwnerResponse.feedback:type_name -> voix.feedback.v1.Feedback
+	62, // 33: voix.feedback.v1.RoutingRule.dimension:type_name -> voix.common.v1.Dimension
+	27, // 34: voix.feedback.v1.UpsertRoutingRuleRequest.rule:type_name -> voix.feedback.v1.RoutingRule
+	27, // 35: voix.feedback.v1.UpsertRoutingRuleResponse.rule:type_name -> voix.feedback.v1.RoutingRule
+	27, // 36: voix.feedback.v1.ListRoutingRulesResponse.rules:type_name -> voix.feedback.v1.RoutingRule
+	34, // 37: voix.feedback.v1.UpsertSegmentResponse.segment:type_name -> voix.feedback.v1.Segment
+	34, // 38: voix.feedback.v1.ListSegmentsResponse.segments:type_name -> voix.feedback.v1.Segment
+	2,  // 39: voix.feedback.v1.ProgressNote.status:type_name -> voix.feedback.v1.ActionPlanStatus
+	64, // 40: voix.feedback.v1.ProgressNote.create_day:type_name -> google.protobuf.Timestamp
+	62, // 41: voix.feedback.v1.ActionPlan.dimension:type_name -> voix.common.v1.Dimension
+	64, // 42: voix.feedback.v1.ActionPlan.due_time:type_name -> google.protobuf.Timestamp
+	39, // 43: voix.feedback.v1.ActionPlan.links:type_name -> voix.feedback.v1.ActionPlanLinks
+	2,  // 44: voix.feedback.v1.ActionPlan.status:type_name -> voix.feedback.v1.ActionPlanStatus
+	40, // 45: voix.feedback.v1.ActionPlan.notes:type_name -> voix.feedback.v1.ProgressNote
+	64, // 46: voix.feedback.v1.ActionPlan.create_day:type_name -> google.protobuf.Timestamp
+	64, // 47: voix.feedback.v1.ActionPlan.update_day:type_name -> google.protobuf.Timestamp
+	41, // 48: voix.feedback.v1.CreateActionPlanRequest.plan:type_name -> voix.feedback.v1.ActionPlan
+	41, // 49: voix.feedback.v1.CreateActionPlanResponse.plan:type_name -> voix.feedback.v1.ActionPlan
+	41, // 50: voix.feedback.v1.GetActionPlanResponse.plan:type_name -> voix.feedback.v1.ActionPlan
+	2,  // 51: voix.feedback.v1.ListActionPlansRequest.status:type_name -> voix.feedback.v1.ActionPlanStatus
+	62, // 52: voix.feedback.v1.ListActionPlansRequest.dimension:type_name -> voix.common.v1.Dimension
+	41, // 53: voix.feedback.v1.ListActionPlansResponse.plans:type_name -> voix.feedback.v1.ActionPlan
+	2,  // 54: voix.feedback.v1.UpdateActionPlanRequest.status:type_name -> voix.feedback.v1.ActionPlanStatus
+	41, // 55: voix.feedback.v1.UpdateActionPlanResponse.plan:type_name -> voix.feedback.v1.ActionPlan
+	3,  // 56: voix.feedback.v1.NotificationTarget.kind:type_name -> voix.feedback.v1.NotificationTargetKind
+	50, // 57: voix.feedback.v1.SetNotificationTargetRequest.target:type_name -> voix.feedback.v1.NotificationTarget
+	50, // 58: voix.feedback.v1.SetNotificationTargetResponse.target:type_name -> voix.feedback.v1.NotificationTarget
+	50, // 59: voix.feedback.v1.ListNotificationTargetsResponse.targets:type_name -> voix.feedback.v1.NotificationTarget
+	64, // 60: voix.feedback.v1.DeadLetter.dead_day:type_name -> google.protobuf.Timestamp
+	57, // 61: voix.feedback.v1.ListDeadLettersResponse.dead_letters:type_name -> voix.feedback.v1.DeadLetter
+	5,  // 62: voix.feedback.v1.FeedbackService.SubmitFeedback:input_type -> voix.feedback.v1.SubmitFeedbackRequest
+	7,  // 63: voix.feedback.v1.FeedbackService.GetFeedback:input_type -> voix.feedback.v1.GetFeedbackRequest
+	9,  // 64: voix.feedback.v1.FeedbackService.ListFeedback:input_type -> voix.feedback.v1.ListFeedbackRequest
+	12, // 65: voix.feedback.v1.FeedbackService.Reply:input_type -> voix.feedback.v1.ReplyRequest
+	14, // 66: voix.feedback.v1.FeedbackService.FollowUp:input_type -> voix.feedback.v1.FollowUpRequest
+	16, // 67: voix.feedback.v1.FeedbackService.GetThread:input_type -> voix.feedback.v1.GetThreadRequest
+	19, // 68: voix.feedback.v1.FeedbackService.UpdateStatus:input_type -> voix.feedback.v1.UpdateStatusRequest
+	21, // 69: voix.feedback.v1.FeedbackService.Upvote:input_type -> voix.feedback.v1.UpvoteRequest
+	23, // 70: voix.feedback.v1.FeedbackService.GetLoopStats:input_type -> voix.feedback.v1.GetLoopStatsRequest
+	25, // 71: voix.feedback.v1.FeedbackService.AssignOwner:input_type -> voix.feedback.v1.AssignOwnerRequest
+	28, // 72: voix.feedback.v1.FeedbackService.UpsertRoutingRule:input_type -> voix.feedback.v1.UpsertRoutingRuleRequest
+	30, // 73: voix.feedback.v1.FeedbackService.ListRoutingRules:input_type -> voix.feedback.v1.ListRoutingRulesRequest
+	32, // 74: voix.feedback.v1.FeedbackService.DeleteRoutingRule:input_type -> voix.feedback.v1.DeleteRoutingRuleRequest
+	35, // 75: voix.feedback.v1.FeedbackService.UpsertSegment:input_type -> voix.feedback.v1.UpsertSegmentRequest
+	37, // 76: voix.feedback.v1.FeedbackService.ListSegments:input_type -> voix.feedback.v1.ListSegmentsRequest
+	42, // 77: voix.feedback.v1.FeedbackService.CreateActionPlan:input_type -> voix.feedback.v1.CreateActionPlanRequest
+	44, // 78: voix.feedback.v1.FeedbackService.GetActionPlan:input_type -> voix.feedback.v1.GetActionPlanRequest
+	46, // 79: voix.feedback.v1.FeedbackService.ListActionPlans:input_type -> voix.feedback.v1.ListActionPlansRequest
+	48, // 80: voix.feedback.v1.FeedbackService.UpdateActionPlan:input_type -> voix.feedback.v1.UpdateActionPlanRequest
+	51, // 81: voix.feedback.v1.FeedbackService.SetNotificationTarget:input_type -> voix.feedback.v1.SetNotificationTargetRequest
+	53, // 82: voix.feedback.v1.FeedbackService.ListNotificationTargets:input_type -> voix.feedback.v1.ListNotificationTargetsRequest
+	55, // 83: voix.feedback.v1.FeedbackService.DeleteNotificationTarget:input_type -> voix.feedback.v1.DeleteNotificationTargetRequest
+	58, // 84: voix.feedback.v1.FeedbackService.ListDeadLetters:input_type -> voix.feedback.v1.ListDeadLettersRequest
+	6,  // 85: voix.feedback.v1.FeedbackService.SubmitFeedback:output_type -> voix.feedback.v1.SubmitFeedbackResponse
+	8,  // 86: voix.feedback.v1.FeedbackService.GetFeedback:output_type -> voix.feedback.v1.GetFeedbackResponse
+	10, // 87: voix.feedback.v1.FeedbackService.ListFeedback:output_type -> voix.feedback.v1.ListFeedbackResponse
+	13, // 88: voix.feedback.v1.FeedbackService.Reply:output_type -> voix.feedback.v1.ReplyResponse
+	15, // 89: voix.feedback.v1.FeedbackService.FollowUp:output_type -> voix.feedback.v1.FollowUpResponse
+	17, // 90: voix.feedback.v1.FeedbackService.GetThread:output_type -> voix.feedback.v1.GetThreadResponse
+	20, // 91: voix.feedback.v1.FeedbackService.UpdateStatus:output_type -> voix.feedback.v1.UpdateStatusResponse
+	22, // 92: voix.feedback.v1.FeedbackService.Upvote:output_type -> voix.feedback.v1.UpvoteResponse
+	24, // 93: voix.feedback.v1.FeedbackService.GetLoopStats:output_type -> voix.feedback.v1.GetLoopStatsResponse
+	26, // 94: voix.feedback.v1.FeedbackService.AssignOwner:output_type -> voix.feedback.v1.AssignOwnerResponse
+	29, // 95: voix.feedback.v1.FeedbackService.UpsertRoutingRule:output_type -> voix.feedback.v1.UpsertRoutingRuleResponse
+	31, // 96: voix.feedback.v1.FeedbackService.ListRoutingRules:output_type -> voix.feedback.v1.ListRoutingRulesResponse
+	33, // 97: voix.feedback.v1.FeedbackService.DeleteRoutingRule:output_type -> voix.feedback.v1.DeleteRoutingRuleResponse
+	36, // 98: voix.feedback.v1.FeedbackService.UpsertSegment:output_type -> voix.feedback.v1.UpsertSegmentResponse
+	38, // 99: voix.feedback.v1.FeedbackService.ListSegments:output_type -> voix.feedback.v1.ListSegmentsResponse
+	43, // 100: voix.feedback.v1.FeedbackService.CreateActionPlan:output_type -> voix.feedback.v1.CreateActionPlanResponse
+	45, // 101: voix.feedback.v1.FeedbackService.GetActionPlan:output_type -> voix.feedback.v1.GetActionPlanResponse
+	47, // 102: voix.feedback.v1.FeedbackService.ListActionPlans:output_type -> voix.feedback.v1.ListActionPlansResponse
+	49, // 103: voix.feedback.v1.FeedbackService.UpdateActionPlan:output_type -> voix.feedback.v1.UpdateActionPlanResponse
+	52, // 104: voix.feedback.v1.FeedbackService.SetNotificationTarget:output_type -> voix.feedback.v1.SetNotificationTargetResponse
+	54, // 105: voix.feedback.v1.FeedbackService.ListNotificationTargets:output_type -> voix.feedback.v1.ListNotificationTargetsResponse
+	56, // 106: voix.feedback.v1.FeedbackService.DeleteNotificationTarget:output_type -> voix.feedback.v1.DeleteNotificationTargetResponse
+	59, // 107: voix.feedback.v1.FeedbackService.ListDeadLetters:output_type -> voix.feedback.v1.ListDeadLettersResponse
+	85, // [85:108] is the sub-list for method output_type
+	62, // [62:85] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_voix_feedback_v1_feedback_proto_init() }
@@ -2552,8 +4365,8 @@ func file_voix_feedback_v1_feedback_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_feedback_v1_feedback_proto_rawDesc), len(file_voix_feedback_v1_feedback_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   35,
+			NumEnums:      4,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,21 +22,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FeedbackService_SubmitFeedback_FullMethodName    = "/voix.feedback.v1.FeedbackService/SubmitFeedback"
-	FeedbackService_GetFeedback_FullMethodName       = "/voix.feedback.v1.FeedbackService/GetFeedback"
-	FeedbackService_ListFeedback_FullMethodName      = "/voix.feedback.v1.FeedbackService/ListFeedback"
-	FeedbackService_Reply_FullMethodName             = "/voix.feedback.v1.FeedbackService/Reply"
-	FeedbackService_FollowUp_FullMethodName          = "/voix.feedback.v1.FeedbackService/FollowUp"
-	FeedbackService_GetThread_FullMethodName         = "/voix.feedback.v1.FeedbackService/GetThread"
-	FeedbackService_UpdateStatus_FullMethodName      = "/voix.feedback.v1.FeedbackService/UpdateStatus"
-	FeedbackService_Upvote_FullMethodName            = "/voix.feedback.v1.FeedbackService/Upvote"
-	FeedbackService_GetLoopStats_FullMethodName      = "/voix.feedback.v1.FeedbackService/GetLoopStats"
-	FeedbackService_AssignOwner_FullMethodName       = "/voix.feedback.v1.FeedbackService/AssignOwner"
-	FeedbackService_UpsertRoutingRule_FullMethodName = "/voix.feedback.v1.FeedbackService/UpsertRoutingRule"
-	FeedbackService_ListRoutingRules_FullMethodName  = "/voix.feedback.v1.FeedbackService/ListRoutingRules"
-	FeedbackService_DeleteRoutingRule_FullMethodName = "/voix.feedback.v1.FeedbackService/DeleteRoutingRule"
-	FeedbackService_UpsertSegment_FullMethodName     = "/voix.feedback.v1.FeedbackService/UpsertSegment"
-	FeedbackService_ListSegments_FullMethodName      = "/voix.feedback.v1.FeedbackService/ListSegments"
+	FeedbackService_SubmitFeedback_FullMethodName           = "/voix.feedback.v1.FeedbackService/SubmitFeedback"
+	FeedbackService_GetFeedback_FullMethodName              = "/voix.feedback.v1.FeedbackService/GetFeedback"
+	FeedbackService_ListFeedback_FullMethodName             = "/voix.feedback.v1.FeedbackService/ListFeedback"
+	FeedbackService_Reply_FullMethodName                    = "/voix.feedback.v1.FeedbackService/Reply"
+	FeedbackService_FollowUp_FullMethodName                 = "/voix.feedback.v1.FeedbackService/FollowUp"
+	FeedbackService_GetThread_FullMethodName                = "/voix.feedback.v1.FeedbackService/GetThread"
+	FeedbackService_UpdateStatus_FullMethodName             = "/voix.feedback.v1.FeedbackService/UpdateStatus"
+	FeedbackService_Upvote_FullMethodName                   = "/voix.feedback.v1.FeedbackService/Upvote"
+	FeedbackService_GetLoopStats_FullMethodName             = "/voix.feedback.v1.FeedbackService/GetLoopStats"
+	FeedbackService_AssignOwner_FullMethodName              = "/voix.feedback.v1.FeedbackService/AssignOwner"
+	FeedbackService_UpsertRoutingRule_FullMethodName        = "/voix.feedback.v1.FeedbackService/UpsertRoutingRule"
+	FeedbackService_ListRoutingRules_FullMethodName         = "/voix.feedback.v1.FeedbackService/ListRoutingRules"
+	FeedbackService_DeleteRoutingRule_FullMethodName        = "/voix.feedback.v1.FeedbackService/DeleteRoutingRule"
+	FeedbackService_UpsertSegment_FullMethodName            = "/voix.feedback.v1.FeedbackService/UpsertSegment"
+	FeedbackService_ListSegments_FullMethodName             = "/voix.feedback.v1.FeedbackService/ListSegments"
+	FeedbackService_CreateActionPlan_FullMethodName         = "/voix.feedback.v1.FeedbackService/CreateActionPlan"
+	FeedbackService_GetActionPlan_FullMethodName            = "/voix.feedback.v1.FeedbackService/GetActionPlan"
+	FeedbackService_ListActionPlans_FullMethodName          = "/voix.feedback.v1.FeedbackService/ListActionPlans"
+	FeedbackService_UpdateActionPlan_FullMethodName         = "/voix.feedback.v1.FeedbackService/UpdateActionPlan"
+	FeedbackService_SetNotificationTarget_FullMethodName    = "/voix.feedback.v1.FeedbackService/SetNotificationTarget"
+	FeedbackService_ListNotificationTargets_FullMethodName  = "/voix.feedback.v1.FeedbackService/ListNotificationTargets"
+	FeedbackService_DeleteNotificationTarget_FullMethodName = "/voix.feedback.v1.FeedbackService/DeleteNotificationTarget"
+	FeedbackService_ListDeadLetters_FullMethodName          = "/voix.feedback.v1.FeedbackService/ListDeadLetters"
 )
 
 // FeedbackServiceClient is the client API for FeedbackService service.
@@ -76,10 +84,11 @@ type FeedbackServiceClient interface {
 	// GetLoopStats reports how fast comments under a segment prefix get acknowledged and
 	// resolved. Hidden below the minimum group size. Roles: manager, hr, admin.
 	GetLoopStats(ctx context.Context, in *GetLoopStatsRequest, opts ...grpc.CallOption) (*GetLoopStatsResponse, error)
-	// AssignOwner changes the owner group of a comment. Roles: hr.
+	// AssignOwner changes the owner group of a comment; a new owner is told (FeedbackRouted).
+	// Roles: hr.
 	AssignOwner(ctx context.Context, in *AssignOwnerRequest, opts ...grpc.CallOption) (*AssignOwnerResponse, error)
-	// UpsertRoutingRule creates or replaces a rule that routes comments to an owner group.
-	// Roles: admin, hr.
+	// UpsertRoutingRule creates or replaces a rule that routes comments to an owner group; with
+	// apply_to_open, re-routes the open comments it matches. Roles: admin, hr.
 	UpsertRoutingRule(ctx context.Context, in *UpsertRoutingRuleRequest, opts ...grpc.CallOption) (*UpsertRoutingRuleResponse, error)
 	// ListRoutingRules lists the routing rules under a segment prefix. Roles: admin, hr.
 	ListRoutingRules(ctx context.Context, in *ListRoutingRulesRequest, opts ...grpc.CallOption) (*ListRoutingRulesResponse, error)
@@ -96,6 +105,39 @@ type FeedbackServiceClient interface {
 	// answer a typo with the teams that exist. Submitters get paths only (headcount 0). Roles:
 	// submitter, manager, hr, admin.
 	ListSegments(ctx context.Context, in *ListSegmentsRequest, opts ...grpc.CallOption) (*ListSegmentsResponse, error)
+	// CreateActionPlan records what an owner group will do about what people said in a segment:
+	// a title, a description, a due day and links to what prompted it (survey waves, alerts,
+	// comments). It starts PLANNED and is published as voix.feedback.action_created. A linked
+	// comment the caller cannot read is NotFound on its field. Roles: hr, admin (within their
+	// prefix).
+	CreateActionPlan(ctx context.Context, in *CreateActionPlanRequest, opts ...grpc.CallOption) (*CreateActionPlanResponse, error)
+	// GetActionPlan returns one plan whose segment the caller's token covers; any other is
+	// NotFound. Roles: manager, hr, admin.
+	GetActionPlan(ctx context.Context, in *GetActionPlanRequest, opts ...grpc.CallOption) (*GetActionPlanResponse, error)
+	// ListActionPlans lists plans in path order, either within segment_prefix (manager, hr,
+	// admin) or, with for_segment, the plans of that segment and of its ancestors the token
+	// covers ("you said, we did": submitters must use it, and get plans without owner group or
+	// links). Filters: status, owner group, dimension; paged. Roles: submitter, manager, hr,
+	// admin.
+	ListActionPlans(ctx context.Context, in *ListActionPlansRequest, opts ...grpc.CallOption) (*ListActionPlansResponse, error)
+	// UpdateActionPlan moves a plan along PLANNED → IN_PROGRESS → DONE | DROPPED (PLANNED may
+	// also be DROPPED) and appends a progress note; an illegal step is FailedPrecondition.
+	// Published as voix.feedback.action_updated. Roles: hr, admin (within their prefix).
+	UpdateActionPlan(ctx context.Context, in *UpdateActionPlanRequest, opts ...grpc.CallOption) (*UpdateActionPlanResponse, error)
+	// SetNotificationTarget creates or replaces where an owner group of a segment subtree is
+	// told about routed and risk-flagged comments, overdue comments and plans created or due:
+	// a Slack incoming webhook, or a generic webhook whose body is signed with HMAC-SHA256 under
+	// a per-target secret (header X-Voix-Signature), returned once. Roles: hr, admin.
+	SetNotificationTarget(ctx context.Context, in *SetNotificationTargetRequest, opts ...grpc.CallOption) (*SetNotificationTargetResponse, error)
+	// ListNotificationTargets lists the targets under a segment prefix, without secrets; paged.
+	// Roles: hr, admin.
+	ListNotificationTargets(ctx context.Context, in *ListNotificationTargetsRequest, opts ...grpc.CallOption) (*ListNotificationTargetsResponse, error)
+	// DeleteNotificationTarget deletes a target within the caller's prefix; pending deliveries
+	// to it are dropped. Roles: hr, admin.
+	DeleteNotificationTarget(ctx context.Context, in *DeleteNotificationTargetRequest, opts ...grpc.CallOption) (*DeleteNotificationTargetResponse, error)
+	// ListDeadLetters lists the notifications that could not be delivered after every attempt,
+	// for targets under a segment prefix, oldest first; paged. Roles: hr, admin.
+	ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error)
 }
 
 type feedbackServiceClient struct {
@@ -257,6 +299,86 @@ func (c *feedbackServiceClient) ListSegments(ctx context.Context, in *ListSegmen
 	return out, nil
 }
 
+func (c *feedbackServiceClient) CreateActionPlan(ctx context.Context, in *CreateActionPlanRequest, opts ...grpc.CallOption) (*CreateActionPlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateActionPlanResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_CreateActionPlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *feedbackServiceClient) GetActionPlan(ctx context.Context, in *GetActionPlanRequest, opts ...grpc.CallOption) (*GetActionPlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetActionPlanResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_GetActionPlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *feedbackServiceClient) ListActionPlans(ctx context.Context, in *ListActionPlansRequest, opts ...grpc.CallOption) (*ListActionPlansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListActionPlansResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_ListActionPlans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *feedbackServiceClient) UpdateActionPlan(ctx context.Context, in *UpdateActionPlanRequest, opts ...grpc.CallOption) (*UpdateActionPlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateActionPlanResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_UpdateActionPlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *feedbackServiceClient) SetNotificationTarget(ctx context.Context, in *SetNotificationTargetRequest, opts ...grpc.CallOption) (*SetNotificationTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetNotificationTargetResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_SetNotificationTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *feedbackServiceClient) ListNotificationTargets(ctx context.Context, in *ListNotificationTargetsRequest, opts ...grpc.CallOption) (*ListNotificationTargetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNotificationTargetsResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_ListNotificationTargets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *feedbackServiceClient) DeleteNotificationTarget(ctx context.Context, in *DeleteNotificationTargetRequest, opts ...grpc.CallOption) (*DeleteNotificationTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteNotificationTargetResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_DeleteNotificationTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *feedbackServiceClient) ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeadLettersResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_ListDeadLetters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FeedbackServiceServer is the server API for FeedbackService service.
 // All implementations must embed UnimplementedFeedbackServiceServer
 // for forward compatibility.
@@ -294,10 +416,11 @@ type FeedbackServiceServer interface {
 	// GetLoopStats reports how fast comments under a segment prefix get acknowledged and
 	// resolved. Hidden below the minimum group size. Roles: manager, hr, admin.
 	GetLoopStats(context.Context, *GetLoopStatsRequest) (*GetLoopStatsResponse, error)
-	// AssignOwner changes the owner group of a comment. Roles: hr.
+	// AssignOwner changes the owner group of a comment; a new owner is told (FeedbackRouted).
+	// Roles: hr.
 	AssignOwner(context.Context, *AssignOwnerRequest) (*AssignOwnerResponse, error)
-	// UpsertRoutingRule creates or replaces a rule that routes comments to an owner group.
-	// Roles: admin, hr.
+	// UpsertRoutingRule creates or replaces a rule that routes comments to an owner group; with
+	// apply_to_open, re-routes the open comments it matches. Roles: admin, hr.
 	UpsertRoutingRule(context.Context, *UpsertRoutingRuleRequest) (*UpsertRoutingRuleResponse, error)
 	// ListRoutingRules lists the routing rules under a segment prefix. Roles: admin, hr.
 	ListRoutingRules(context.Context, *ListRoutingRulesRequest) (*ListRoutingRulesResponse, error)
@@ -314,6 +437,39 @@ type FeedbackServiceServer interface {
 	// answer a typo with the teams that exist. Submitters get paths only (headcount 0). Roles:
 	// submitter, manager, hr, admin.
 	ListSegments(context.Context, *ListSegmentsRequest) (*ListSegmentsResponse, error)
+	// CreateActionPlan records what an owner group will do about what people said in a segment:
+	// a title, a description, a due day and links to what prompted it (survey waves, alerts,
+	// comments). It starts PLANNED and is published as voix.feedback.action_created. A linked
+	// comment the caller cannot read is NotFound on its field. Roles: hr, admin (within their
+	// prefix).
+	CreateActionPlan(context.Context, *CreateActionPlanRequest) (*CreateActionPlanResponse, error)
+	// GetActionPlan returns one plan whose segment the caller's token covers; any other is
+	// NotFound. Roles: manager, hr, admin.
+	GetActionPlan(context.Context, *GetActionPlanRequest) (*GetActionPlanResponse, error)
+	// ListActionPlans lists plans in path order, either within segment_prefix (manager, hr,
+	// admin) or, with for_segment, the plans of that segment and of its ancestors the token
+	// covers ("you said, we did": submitters must use it, and get plans without owner group or
+	// links). Filters: status, owner group, dimension; paged. Roles: submitter, manager, hr,
+	// admin.
+	ListActionPlans(context.Context, *ListActionPlansRequest) (*ListActionPlansResponse, error)
+	// UpdateActionPlan moves a plan along PLANNED → IN_PROGRESS → DONE | DROPPED (PLANNED may
+	// also be DROPPED) and appends a progress note; an illegal step is FailedPrecondition.
+	// Published as voix.feedback.action_updated. Roles: hr, admin (within their prefix).
+	UpdateActionPlan(context.Context, *UpdateActionPlanRequest) (*UpdateActionPlanResponse, error)
+	// SetNotificationTarget creates or replaces where an owner group of a segment subtree is
+	// told about routed and risk-flagged comments, overdue comments and plans created or due:
+	// a Slack incoming webhook, or a generic webhook whose body is signed with HMAC-SHA256 under
+	// a per-target secret (header X-Voix-Signature), returned once. Roles: hr, admin.
+	SetNotificationTarget(context.Context, *SetNotificationTargetRequest) (*SetNotificationTargetResponse, error)
+	// ListNotificationTargets lists the targets under a segment prefix, without secrets; paged.
+	// Roles: hr, admin.
+	ListNotificationTargets(context.Context, *ListNotificationTargetsRequest) (*ListNotificationTargetsResponse, error)
+	// DeleteNotificationTarget deletes a target within the caller's prefix; pending deliveries
+	// to it are dropped. Roles: hr, admin.
+	DeleteNotificationTarget(context.Context, *DeleteNotificationTargetRequest) (*DeleteNotificationTargetResponse, error)
+	// ListDeadLetters lists the notifications that could not be delivered after every attempt,
+	// for targets under a segment prefix, oldest first; paged. Roles: hr, admin.
+	ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error)
 	mustEmbedUnimplementedFeedbackServiceServer()
 }
 
@@ -368,6 +524,30 @@ func (UnimplementedFeedbackServiceServer) UpsertSegment(context.Context, *Upsert
 }
 func (UnimplementedFeedbackServiceServer) ListSegments(context.Context, *ListSegmentsRequest) (*ListSegmentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSegments not implemented")
+}
+func (UnimplementedFeedbackServiceServer) CreateActionPlan(context.Context, *CreateActionPlanRequest) (*CreateActionPlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateActionPlan not implemented")
+}
+func (UnimplementedFeedbackServiceServer) GetActionPlan(context.Context, *GetActionPlanRequest) (*GetActionPlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetActionPlan not implemented")
+}
+func (UnimplementedFeedbackServiceServer) ListActionPlans(context.Context, *ListActionPlansRequest) (*ListActionPlansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListActionPlans not implemented")
+}
+func (UnimplementedFeedbackServiceServer) UpdateActionPlan(context.Context, *UpdateActionPlanRequest) (*UpdateActionPlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateActionPlan not implemented")
+}
+func (UnimplementedFeedbackServiceServer) SetNotificationTarget(context.Context, *SetNotificationTargetRequest) (*SetNotificationTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetNotificationTarget not implemented")
+}
+func (UnimplementedFeedbackServiceServer) ListNotificationTargets(context.Context, *ListNotificationTargetsRequest) (*ListNotificationTargetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNotificationTargets not implemented")
+}
+func (UnimplementedFeedbackServiceServer) DeleteNotificationTarget(context.Context, *DeleteNotificationTargetRequest) (*DeleteNotificationTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteNotificationTarget not implemented")
+}
+func (UnimplementedFeedbackServiceServer) ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeadLetters not implemented")
 }
 func (UnimplementedFeedbackServiceServer) mustEmbedUnimplementedFeedbackServiceServer() {}
 func (UnimplementedFeedbackServiceServer) testEmbeddedByValue()                         {}
@@ -660,6 +840,150 @@ func _FeedbackService_ListSegments_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FeedbackService_CreateActionPlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateActionPlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).CreateActionPlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_CreateActionPlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).CreateActionPlan(ctx, req.(*CreateActionPlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FeedbackService_GetActionPlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetActionPlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).GetActionPlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_GetActionPlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).GetActionPlan(ctx, req.(*GetActionPlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FeedbackService_ListActionPlans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListActionPlansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).ListActionPlans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_ListActionPlans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).ListActionPlans(ctx, req.(*ListActionPlansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FeedbackService_UpdateActionPlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateActionPlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).UpdateActionPlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_UpdateActionPlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).UpdateActionPlan(ctx, req.(*UpdateActionPlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FeedbackService_SetNotificationTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetNotificationTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).SetNotificationTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_SetNotificationTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).SetNotificationTarget(ctx, req.(*SetNotificationTargetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FeedbackService_ListNotificationTargets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNotificationTargetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).ListNotificationTargets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_ListNotificationTargets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).ListNotificationTargets(ctx, req.(*ListNotificationTargetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FeedbackService_DeleteNotificationTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteNotificationTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).DeleteNotificationTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_DeleteNotificationTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).DeleteNotificationTarget(ctx, req.(*DeleteNotificationTargetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FeedbackService_ListDeadLetters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeadLettersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).ListDeadLetters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_ListDeadLetters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).ListDeadLetters(ctx, req.(*ListDeadLettersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FeedbackService_ServiceDesc is the grpc.ServiceDesc for FeedbackService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -726,6 +1050,38 @@ var FeedbackService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSegments",
 			Handler:    _FeedbackService_ListSegments_Handler,
+		},
+		{
+			MethodName: "CreateActionPlan",
+			Handler:    _FeedbackService_CreateActionPlan_Handler,
+		},
+		{
+			MethodName: "GetActionPlan",
+			Handler:    _FeedbackService_GetActionPlan_Handler,
+		},
+		{
+			MethodName: "ListActionPlans",
+			Handler:    _FeedbackService_ListActionPlans_Handler,
+		},
+		{
+			MethodName: "UpdateActionPlan",
+			Handler:    _FeedbackService_UpdateActionPlan_Handler,
+		},
+		{
+			MethodName: "SetNotificationTarget",
+			Handler:    _FeedbackService_SetNotificationTarget_Handler,
+		},
+		{
+			MethodName: "ListNotificationTargets",
+			Handler:    _FeedbackService_ListNotificationTargets_Handler,
+		},
+		{
+			MethodName: "DeleteNotificationTarget",
+			Handler:    _FeedbackService_DeleteNotificationTarget_Handler,
+		},
+		{
+			MethodName: "ListDeadLetters",
+			Handler:    _FeedbackService_ListDeadLetters_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

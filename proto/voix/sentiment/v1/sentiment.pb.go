@@ -168,7 +168,13 @@ type AnalyzeTextResponse struct {
 	// Dimensions the text talks about, with the score of the clause mentioning each.
 	Dimensions []*v11.DimensionScore `protobuf:"bytes,4,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
 	// Dominant emotion, if any.
-	Emotion       Emotion `protobuf:"varint,5,opt,name=emotion,proto3,enum=voix.sentiment.v1.Emotion" json:"emotion,omitempty"`
+	Emotion Emotion `protobuf:"varint,5,opt,name=emotion,proto3,enum=voix.sentiment.v1.Emotion" json:"emotion,omitempty"`
+	// The model's probability of each class, each in [0, 1], summing to 1; label is the most
+	// probable. Its top value is what --min-confidence compares with.
+	Probabilities *ClassProbabilities `protobuf:"bytes,6,opt,name=probabilities,proto3" json:"probabilities,omitempty"`
+	// Risk flags raised on the text, in enum order; empty when none. The caller sent the text,
+	// so it learns nothing new; nothing is stored or published.
+	Risks         []v1.RiskFlag `protobuf:"varint,7,rep,packed,name=risks,proto3,enum=voix.common.v1.RiskFlag" json:"risks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -238,6 +244,84 @@ func (x *AnalyzeTextResponse) GetEmotion() Emotion {
 	return Emotion_EMOTION_UNSPECIFIED
 }
 
+func (x *AnalyzeTextResponse) GetProbabilities() *ClassProbabilities {
+	if x != nil {
+		return x.Probabilities
+	}
+	return nil
+}
+
+func (x *AnalyzeTextResponse) GetRisks() []v1.RiskFlag {
+	if x != nil {
+		return x.Risks
+	}
+	return nil
+}
+
+// ClassProbabilities are the model's probabilities of the three sentiment classes.
+type ClassProbabilities struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Probability of negative.
+	Negative float64 `protobuf:"fixed64,1,opt,name=negative,proto3" json:"negative,omitempty"`
+	// Probability of neutral.
+	Neutral float64 `protobuf:"fixed64,2,opt,name=neutral,proto3" json:"neutral,omitempty"`
+	// Probability of positive.
+	Positive      float64 `protobuf:"fixed64,3,opt,name=positive,proto3" json:"positive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClassProbabilities) Reset() {
+	*x = ClassProbabilities{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassProbabilities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassProbabilities) ProtoMessage() {}
+
+func (x *ClassProbabilities) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassProbabilities.ProtoReflect.Descriptor instead.
+func (*ClassProbabilities) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ClassProbabilities) GetNegative() float64 {
+	if x != nil {
+		return x.Negative
+	}
+	return 0
+}
+
+func (x *ClassProbabilities) GetNeutral() float64 {
+	if x != nil {
+		return x.Neutral
+	}
+	return 0
+}
+
+func (x *ClassProbabilities) GetPositive() float64 {
+	if x != nil {
+		return x.Positive
+	}
+	return 0
+}
+
 // GetSentimentRequest names an aggregate.
 type GetSentimentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -257,7 +341,7 @@ type GetSentimentRequest struct {
 
 func (x *GetSentimentRequest) Reset() {
 	*x = GetSentimentRequest{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[2]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -269,7 +353,7 @@ func (x *GetSentimentRequest) String() string {
 func (*GetSentimentRequest) ProtoMessage() {}
 
 func (x *GetSentimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[2]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -282,7 +366,7 @@ func (x *GetSentimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSentimentRequest.ProtoReflect.Descriptor instead.
 func (*GetSentimentRequest) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{2}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetSentimentRequest) GetSegment() string {
@@ -324,7 +408,7 @@ type GetSentimentResponse struct {
 
 func (x *GetSentimentResponse) Reset() {
 	*x = GetSentimentResponse{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[3]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +420,7 @@ func (x *GetSentimentResponse) String() string {
 func (*GetSentimentResponse) ProtoMessage() {}
 
 func (x *GetSentimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[3]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +433,7 @@ func (x *GetSentimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSentimentResponse.ProtoReflect.Descriptor instead.
 func (*GetSentimentResponse) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{3}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetSentimentResponse) GetAggregate() *v1.Aggregate {
@@ -379,7 +463,7 @@ type GetTrendRequest struct {
 
 func (x *GetTrendRequest) Reset() {
 	*x = GetTrendRequest{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[4]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +475,7 @@ func (x *GetTrendRequest) String() string {
 func (*GetTrendRequest) ProtoMessage() {}
 
 func (x *GetTrendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[4]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +488,7 @@ func (x *GetTrendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrendRequest.ProtoReflect.Descriptor instead.
 func (*GetTrendRequest) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{4}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTrendRequest) GetSegment() string {
@@ -460,7 +544,7 @@ type TrendPoint struct {
 
 func (x *TrendPoint) Reset() {
 	*x = TrendPoint{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[5]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +556,7 @@ func (x *TrendPoint) String() string {
 func (*TrendPoint) ProtoMessage() {}
 
 func (x *TrendPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[5]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +569,7 @@ func (x *TrendPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrendPoint.ProtoReflect.Descriptor instead.
 func (*TrendPoint) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{5}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TrendPoint) GetAggregate() *v1.Aggregate {
@@ -520,7 +604,7 @@ type GetTrendResponse struct {
 
 func (x *GetTrendResponse) Reset() {
 	*x = GetTrendResponse{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[6]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +616,7 @@ func (x *GetTrendResponse) String() string {
 func (*GetTrendResponse) ProtoMessage() {}
 
 func (x *GetTrendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[6]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +629,7 @@ func (x *GetTrendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrendResponse.ProtoReflect.Descriptor instead.
 func (*GetTrendResponse) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{6}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTrendResponse) GetPoints() []*TrendPoint {
@@ -572,7 +656,7 @@ type GetHeatmapRequest struct {
 
 func (x *GetHeatmapRequest) Reset() {
 	*x = GetHeatmapRequest{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[7]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +668,7 @@ func (x *GetHeatmapRequest) String() string {
 func (*GetHeatmapRequest) ProtoMessage() {}
 
 func (x *GetHeatmapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[7]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +681,7 @@ func (x *GetHeatmapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHeatmapRequest.ProtoReflect.Descriptor instead.
 func (*GetHeatmapRequest) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{7}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetHeatmapRequest) GetSegmentPrefix() string {
@@ -634,7 +718,7 @@ type HeatmapRow struct {
 
 func (x *HeatmapRow) Reset() {
 	*x = HeatmapRow{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[8]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +730,7 @@ func (x *HeatmapRow) String() string {
 func (*HeatmapRow) ProtoMessage() {}
 
 func (x *HeatmapRow) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[8]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +743,7 @@ func (x *HeatmapRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeatmapRow.ProtoReflect.Descriptor instead.
 func (*HeatmapRow) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{8}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeatmapRow) GetSegment() string {
@@ -687,7 +771,7 @@ type GetHeatmapResponse struct {
 
 func (x *GetHeatmapResponse) Reset() {
 	*x = GetHeatmapResponse{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[9]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +783,7 @@ func (x *GetHeatmapResponse) String() string {
 func (*GetHeatmapResponse) ProtoMessage() {}
 
 func (x *GetHeatmapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[9]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +796,7 @@ func (x *GetHeatmapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHeatmapResponse.ProtoReflect.Descriptor instead.
 func (*GetHeatmapResponse) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{9}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetHeatmapResponse) GetRows() []*HeatmapRow {
@@ -737,7 +821,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[10]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +833,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[10]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +846,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{10}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAlertsRequest) GetSegmentPrefix() string {
@@ -799,7 +883,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[11]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +895,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[11]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +908,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{11}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*v11.SentimentAlert {
@@ -846,13 +930,19 @@ type WatchSentimentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Segment prefix. Required; within the token prefix.
 	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// Optional: the resume_token of the last response a previous watch of the same
+	// segment_prefix received. The watch then starts with the first release published after it,
+	// instead of the initial state. Opaque; bound to segment_prefix (another prefix is
+	// InvalidArgument). FailedPrecondition when the event stream no longer holds the releases
+	// that follow it (--event-retention): watch again without it.
+	ResumeToken   string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchSentimentRequest) Reset() {
 	*x = WatchSentimentRequest{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[12]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +954,7 @@ func (x *WatchSentimentRequest) String() string {
 func (*WatchSentimentRequest) ProtoMessage() {}
 
 func (x *WatchSentimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[12]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +967,7 @@ func (x *WatchSentimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSentimentRequest.ProtoReflect.Descriptor instead.
 func (*WatchSentimentRequest) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{12}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchSentimentRequest) GetSegmentPrefix() string {
@@ -887,18 +977,37 @@ func (x *WatchSentimentRequest) GetSegmentPrefix() string {
 	return ""
 }
 
-// WatchSentimentResponse is one update.
+func (x *WatchSentimentRequest) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+// WatchSentimentResponse is one update, or the mark that the watch has caught up.
 type WatchSentimentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The update, as published on voix.sentiment.updated.<segment>.
-	Update        *v11.SentimentUpdated `protobuf:"bytes,1,opt,name=update,proto3" json:"update,omitempty"`
+	// The update, as published on voix.sentiment.updated.<segment>. Absent on the caught_up
+	// response.
+	Update *v11.SentimentUpdated `protobuf:"bytes,1,opt,name=update,proto3" json:"update,omitempty"`
+	// Where this response leaves the watch: send it back as WatchSentimentRequest.resume_token
+	// to continue after it. Empty on the responses of the initial state: a watch cut off
+	// during it starts again without a token.
+	ResumeToken string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// The update is part of the initial state: the latest release of a segment and dimension
+	// of the subtree in the current window of the published length or in the one before. Its
+	// version may have been published long ago.
+	Initial bool `protobuf:"varint,3,opt,name=initial,proto3" json:"initial,omitempty"`
+	// Set on one response without update, once the watch has sent the initial state (or, on a
+	// resumed watch, every release published while it was away): what follows is live.
+	CaughtUp      bool `protobuf:"varint,4,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchSentimentResponse) Reset() {
 	*x = WatchSentimentResponse{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[13]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1019,7 @@ func (x *WatchSentimentResponse) String() string {
 func (*WatchSentimentResponse) ProtoMessage() {}
 
 func (x *WatchSentimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[13]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1032,7 @@ func (x *WatchSentimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSentimentResponse.ProtoReflect.Descriptor instead.
 func (*WatchSentimentResponse) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{13}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchSentimentResponse) GetUpdate() *v11.SentimentUpdated {
@@ -931,6 +1040,27 @@ func (x *WatchSentimentResponse) GetUpdate() *v11.SentimentUpdated {
 		return x.Update
 	}
 	return nil
+}
+
+func (x *WatchSentimentResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *WatchSentimentResponse) GetInitial() bool {
+	if x != nil {
+		return x.Initial
+	}
+	return false
+}
+
+func (x *WatchSentimentResponse) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
 }
 
 // RebuildRollupsRequest asks for a rebuild.
@@ -942,7 +1072,7 @@ type RebuildRollupsRequest struct {
 
 func (x *RebuildRollupsRequest) Reset() {
 	*x = RebuildRollupsRequest{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[14]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1084,7 @@ func (x *RebuildRollupsRequest) String() string {
 func (*RebuildRollupsRequest) ProtoMessage() {}
 
 func (x *RebuildRollupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[14]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1097,7 @@ func (x *RebuildRollupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildRollupsRequest.ProtoReflect.Descriptor instead.
 func (*RebuildRollupsRequest) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{14}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{15}
 }
 
 // RebuildRollupsResponse reports the rebuild.
@@ -981,7 +1111,7 @@ type RebuildRollupsResponse struct {
 
 func (x *RebuildRollupsResponse) Reset() {
 	*x = RebuildRollupsResponse{}
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[15]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1123,7 @@ func (x *RebuildRollupsResponse) String() string {
 func (*RebuildRollupsResponse) ProtoMessage() {}
 
 func (x *RebuildRollupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[15]
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,12 +1136,114 @@ func (x *RebuildRollupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildRollupsResponse.ProtoReflect.Descriptor instead.
 func (*RebuildRollupsResponse) Descriptor() ([]byte, []int) {
-	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{15}
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RebuildRollupsResponse) GetEventsReplayed() uint64 {
 	if x != nil {
 		return x.EventsReplayed
+	}
+	return 0
+}
+
+// GetRebuildStatusRequest asks how the rebuild is going.
+type GetRebuildStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRebuildStatusRequest) Reset() {
+	*x = GetRebuildStatusRequest{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRebuildStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRebuildStatusRequest) ProtoMessage() {}
+
+func (x *GetRebuildStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRebuildStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetRebuildStatusRequest) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{17}
+}
+
+// GetRebuildStatusResponse is the progress of the running rebuild, or of the last one.
+type GetRebuildStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether a rebuild is running.
+	Running bool `protobuf:"varint,1,opt,name=running,proto3" json:"running,omitempty"`
+	// Events replayed so far (all of them once it has finished).
+	EventsReplayed uint64 `protobuf:"varint,2,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`
+	// Events the streams held when the rebuild began; events that arrive meanwhile are applied
+	// by the live consumers and are not counted.
+	EventsTotal   uint64 `protobuf:"varint,3,opt,name=events_total,json=eventsTotal,proto3" json:"events_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRebuildStatusResponse) Reset() {
+	*x = GetRebuildStatusResponse{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRebuildStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRebuildStatusResponse) ProtoMessage() {}
+
+func (x *GetRebuildStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRebuildStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetRebuildStatusResponse) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetRebuildStatusResponse) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *GetRebuildStatusResponse) GetEventsReplayed() uint64 {
+	if x != nil {
+		return x.EventsReplayed
+	}
+	return 0
+}
+
+func (x *GetRebuildStatusResponse) GetEventsTotal() uint64 {
+	if x != nil {
+		return x.EventsTotal
 	}
 	return 0
 }
@@ -1023,7 +1255,7 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"!voix/sentiment/v1/sentiment.proto\x12\x11voix.sentiment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvoix/common/v1/common.proto\x1a\x1bvoix/events/v1/events.proto\"D\n" +
 	"\x12AnalyzeTextRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1a\n" +
-	"\blanguage\x18\x02 \x01(\tR\blanguage\"\xf3\x01\n" +
+	"\blanguage\x18\x02 \x01(\tR\blanguage\"\xf0\x02\n" +
 	"\x13AnalyzeTextResponse\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x01R\x05score\x124\n" +
 	"\x05label\x18\x02 \x01(\x0e2\x1e.voix.common.v1.SentimentLabelR\x05label\x12\x1a\n" +
@@ -1031,7 +1263,13 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"\n" +
 	"dimensions\x18\x04 \x03(\v2\x1e.voix.events.v1.DimensionScoreR\n" +
 	"dimensions\x124\n" +
-	"\aemotion\x18\x05 \x01(\x0e2\x1a.voix.sentiment.v1.EmotionR\aemotion\"\xd7\x01\n" +
+	"\aemotion\x18\x05 \x01(\x0e2\x1a.voix.sentiment.v1.EmotionR\aemotion\x12K\n" +
+	"\rprobabilities\x18\x06 \x01(\v2%.voix.sentiment.v1.ClassProbabilitiesR\rprobabilities\x12.\n" +
+	"\x05risks\x18\a \x03(\x0e2\x18.voix.common.v1.RiskFlagR\x05risks\"f\n" +
+	"\x12ClassProbabilities\x12\x1a\n" +
+	"\bnegative\x18\x01 \x01(\x01R\bnegative\x12\x18\n" +
+	"\aneutral\x18\x02 \x01(\x01R\aneutral\x12\x1a\n" +
+	"\bpositive\x18\x03 \x01(\x01R\bpositive\"\xd7\x01\n" +
 	"\x13GetSentimentRequest\x12\x18\n" +
 	"\asegment\x18\x01 \x01(\tR\asegment\x127\n" +
 	"\tdimension\x18\x02 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12=\n" +
@@ -1070,14 +1308,23 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"t\n" +
 	"\x12ListAlertsResponse\x126\n" +
 	"\x06alerts\x18\x01 \x03(\v2\x1e.voix.events.v1.SentimentAlertR\x06alerts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\">\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"a\n" +
 	"\x15WatchSentimentRequest\x12%\n" +
-	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\"R\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12!\n" +
+	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\"\xac\x01\n" +
 	"\x16WatchSentimentResponse\x128\n" +
-	"\x06update\x18\x01 \x01(\v2 .voix.events.v1.SentimentUpdatedR\x06update\"\x17\n" +
+	"\x06update\x18\x01 \x01(\v2 .voix.events.v1.SentimentUpdatedR\x06update\x12!\n" +
+	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\x12\x18\n" +
+	"\ainitial\x18\x03 \x01(\bR\ainitial\x12\x1b\n" +
+	"\tcaught_up\x18\x04 \x01(\bR\bcaughtUp\"\x17\n" +
 	"\x15RebuildRollupsRequest\"A\n" +
 	"\x16RebuildRollupsResponse\x12'\n" +
-	"\x0fevents_replayed\x18\x01 \x01(\x04R\x0eeventsReplayed*\xb4\x01\n" +
+	"\x0fevents_replayed\x18\x01 \x01(\x04R\x0eeventsReplayed\"\x19\n" +
+	"\x17GetRebuildStatusRequest\"\x80\x01\n" +
+	"\x18GetRebuildStatusResponse\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\bR\arunning\x12'\n" +
+	"\x0fevents_replayed\x18\x02 \x01(\x04R\x0eeventsReplayed\x12!\n" +
+	"\fevents_total\x18\x03 \x01(\x04R\veventsTotal*\xb4\x01\n" +
 	"\aEmotion\x12\x17\n" +
 	"\x13EMOTION_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vEMOTION_JOY\x10\x01\x12\x15\n" +
@@ -1086,7 +1333,7 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"\x13EMOTION_FRUSTRATION\x10\x04\x12\x13\n" +
 	"\x0fEMOTION_SADNESS\x10\x05\x12\x12\n" +
 	"\x0eEMOTION_STRESS\x10\x06\x12\x13\n" +
-	"\x0fEMOTION_FATIGUE\x10\a2\xac\x05\n" +
+	"\x0fEMOTION_FATIGUE\x10\a2\x99\x06\n" +
 	"\x10SentimentService\x12\\\n" +
 	"\vAnalyzeText\x12%.voix.sentiment.v1.AnalyzeTextRequest\x1a&.voix.sentiment.v1.AnalyzeTextResponse\x12_\n" +
 	"\fGetSentiment\x12&.voix.sentiment.v1.GetSentimentRequest\x1a'.voix.sentiment.v1.GetSentimentResponse\x12S\n" +
@@ -1096,7 +1343,8 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"\n" +
 	"ListAlerts\x12$.voix.sentiment.v1.ListAlertsRequest\x1a%.voix.sentiment.v1.ListAlertsResponse\x12g\n" +
 	"\x0eWatchSentiment\x12(.voix.sentiment.v1.WatchSentimentRequest\x1a).voix.sentiment.v1.WatchSentimentResponse0\x01\x12e\n" +
-	"\x0eRebuildRollups\x12(.voix.sentiment.v1.RebuildRollupsRequest\x1a).voix.sentiment.v1.RebuildRollupsResponseB>Z<github.com/voix-dev/voix/proto/voix/sentiment/v1;sentimentv1b\x06proto3"
+	"\x0eRebuildRollups\x12(.voix.sentiment.v1.RebuildRollupsRequest\x1a).voix.sentiment.v1.RebuildRollupsResponse\x12k\n" +
+	"\x10GetRebuildStatus\x12*.voix.sentiment.v1.GetRebuildStatusRequest\x1a+.voix.sentiment.v1.GetRebuildStatusResponseB>Z<github.com/voix-dev/voix/proto/voix/sentiment/v1;sentimentv1b\x06proto3"
 
 var (
 	file_voix_sentiment_v1_sentiment_proto_rawDescOnce sync.Once
@@ -1111,73 +1359,81 @@ func file_voix_sentiment_v1_sentiment_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_sentiment_v1_sentiment_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_voix_sentiment_v1_sentiment_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_voix_sentiment_v1_sentiment_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_voix_sentiment_v1_sentiment_proto_goTypes = []any{
-	(Emotion)(0),                   // 0: voix.sentiment.v1.Emotion
-	(*AnalyzeTextRequest)(nil),     // 1: voix.sentiment.v1.AnalyzeTextRequest
-	(*AnalyzeTextResponse)(nil),    // 2: voix.sentiment.v1.AnalyzeTextResponse
-	(*GetSentimentRequest)(nil),    // 3: voix.sentiment.v1.GetSentimentRequest
-	(*GetSentimentResponse)(nil),   // 4: voix.sentiment.v1.GetSentimentResponse
-	(*GetTrendRequest)(nil),        // 5: voix.sentiment.v1.GetTrendRequest
-	(*TrendPoint)(nil),             // 6: voix.sentiment.v1.TrendPoint
-	(*GetTrendResponse)(nil),       // 7: voix.sentiment.v1.GetTrendResponse
-	(*GetHeatmapRequest)(nil),      // 8: voix.sentiment.v1.GetHeatmapRequest
-	(*HeatmapRow)(nil),             // 9: voix.sentiment.v1.HeatmapRow
-	(*GetHeatmapResponse)(nil),     // 10: voix.sentiment.v1.GetHeatmapResponse
-	(*ListAlertsRequest)(nil),      // 11: voix.sentiment.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),     // 12: voix.sentiment.v1.ListAlertsResponse
-	(*WatchSentimentRequest)(nil),  // 13: voix.sentiment.v1.WatchSentimentRequest
-	(*WatchSentimentResponse)(nil), // 14: voix.sentiment.v1.WatchSentimentResponse
-	(*RebuildRollupsRequest)(nil),  // 15: voix.sentiment.v1.RebuildRollupsRequest
-	(*RebuildRollupsResponse)(nil), // 16: voix.sentiment.v1.RebuildRollupsResponse
-	(v1.SentimentLabel)(0),         // 17: voix.common.v1.SentimentLabel
-	(*v11.DimensionScore)(nil),     // 18: voix.events.v1.DimensionScore
-	(v1.Dimension)(0),              // 19: voix.common.v1.Dimension
-	(v1.Granularity)(0),            // 20: voix.common.v1.Granularity
-	(*timestamppb.Timestamp)(nil),  // 21: google.protobuf.Timestamp
-	(*v1.Aggregate)(nil),           // 22: voix.common.v1.Aggregate
-	(*v11.SentimentAlert)(nil),     // 23: voix.events.v1.SentimentAlert
-	(*v11.SentimentUpdated)(nil),   // 24: voix.events.v1.SentimentUpdated
+	(Emotion)(0),                     // 0: voix.sentiment.v1.Emotion
+	(*AnalyzeTextRequest)(nil),       // 1: voix.sentiment.v1.AnalyzeTextRequest
+	(*AnalyzeTextResponse)(nil),      // 2: voix.sentiment.v1.AnalyzeTextResponse
+	(*ClassProbabilities)(nil),       // 3: voix.sentiment.v1.ClassProbabilities
+	(*GetSentimentRequest)(nil),      // 4: voix.sentiment.v1.GetSentimentRequest
+	(*GetSentimentResponse)(nil),     // 5: voix.sentiment.v1.GetSentimentResponse
+	(*GetTrendRequest)(nil),          // 6: voix.sentiment.v1.GetTrendRequest
+	(*TrendPoint)(nil),               // 7: voix.sentiment.v1.TrendPoint
+	(*GetTrendResponse)(nil),         // 8: voix.sentiment.v1.GetTrendResponse
+	(*GetHeatmapRequest)(nil),        // 9: voix.sentiment.v1.GetHeatmapRequest
+	(*HeatmapRow)(nil),               // 10: voix.sentiment.v1.HeatmapRow
+	(*GetHeatmapResponse)(nil),       // 11: voix.sentiment.v1.GetHeatmapResponse
+	(*ListAlertsRequest)(nil),        // 12: voix.sentiment.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),       // 13: voix.sentiment.v1.ListAlertsResponse
+	(*WatchSentimentRequest)(nil),    // 14: voix.sentiment.v1.WatchSentimentRequest
+	(*WatchSentimentResponse)(nil),   // 15: voix.sentiment.v1.WatchSentimentResponse
+	(*RebuildRollupsRequest)(nil),    // 16: voix.sentiment.v1.RebuildRollupsRequest
+	(*RebuildRollupsResponse)(nil),   // 17: voix.sentiment.v1.RebuildRollupsResponse
+	(*GetRebuildStatusRequest)(nil),  // 18: voix.sentiment.v1.GetRebuildStatusRequest
+	(*GetRebuildStatusResponse)(nil), // 19: voix.sentiment.v1.GetRebuildStatusResponse
+	(v1.SentimentLabel)(0),           // 20: voix.common.v1.SentimentLabel
+	(*v11.DimensionScore)(nil),       // 21: voix.events.v1.DimensionScore
+	(v1.RiskFlag)(0),                 // 22: voix.common.v1.RiskFlag
+	(v1.Dimension)(0),                // 23: voix.common.v1.Dimension
+	(v1.Granularity)(0),              // 24: voix.common.v1.Granularity
+	(*timestamppb.Timestamp)(nil),    // 25: google.protobuf.Timestamp
+	(*v1.Aggregate)(nil),             // 26: voix.common.v1.Aggregate
+	(*v11.SentimentAlert)(nil),       // 27: voix.events.v1.SentimentAlert
+	(*v11.SentimentUpdated)(nil),     // 28: voix.events.v1.SentimentUpdated
 }
 var file_voix_sentiment_v1_sentiment_proto_depIdxs = []int32{
-	17, // 0: voix.sentiment.v1.AnalyzeTextResponse.label:type_name -> voix.common.v1.SentimentLabel
-	18, // 1: voix.sentiment.v1.AnalyzeTextResponse.dimensions:type_name -> voix.events.v1.DimensionScore
+	20, // 0: voix.sentiment.v1.AnalyzeTextResponse.label:type_name -> voix.common.v1.SentimentLabel
+	21, // 1: voix.sentiment.v1.AnalyzeTextResponse.dimensions:type_name -> voix.events.v1.DimensionScore
 	0,  // 2: voix.sentiment.v1.AnalyzeTextResponse.emotion:type_name -> voix.sentiment.v1.Emotion
-	19, // 3: voix.sentiment.v1.GetSentimentRequest.dimension:type_name -> voix.common.v1.Dimension
-	20, // 4: voix.sentiment.v1.GetSentimentRequest.granularity:type_name -> voix.common.v1.Granularity
-	21, // 5: voix.sentiment.v1.GetSentimentRequest.time:type_name -> google.protobuf.Timestamp
-	22, // 6: voix.sentiment.v1.GetSentimentResponse.aggregate:type_name -> voix.common.v1.Aggregate
-	19, // 7: voix.sentiment.v1.GetTrendRequest.dimension:type_name -> voix.common.v1.Dimension
-	20, // 8: voix.sentiment.v1.GetTrendRequest.granularity:type_name -> voix.common.v1.Granularity
-	21, // 9: voix.sentiment.v1.GetTrendRequest.start_time:type_name -> google.protobuf.Timestamp
-	21, // 10: voix.sentiment.v1.GetTrendRequest.end_time:type_name -> google.protobuf.Timestamp
-	22, // 11: voix.sentiment.v1.TrendPoint.aggregate:type_name -> voix.common.v1.Aggregate
-	6,  // 12: voix.sentiment.v1.GetTrendResponse.points:type_name -> voix.sentiment.v1.TrendPoint
-	20, // 13: voix.sentiment.v1.GetHeatmapRequest.granularity:type_name -> voix.common.v1.Granularity
-	21, // 14: voix.sentiment.v1.GetHeatmapRequest.time:type_name -> google.protobuf.Timestamp
-	22, // 15: voix.sentiment.v1.HeatmapRow.cells:type_name -> voix.common.v1.Aggregate
-	9,  // 16: voix.sentiment.v1.GetHeatmapResponse.rows:type_name -> voix.sentiment.v1.HeatmapRow
-	23, // 17: voix.sentiment.v1.ListAlertsResponse.alerts:type_name -> voix.events.v1.SentimentAlert
-	24, // 18: voix.sentiment.v1.WatchSentimentResponse.update:type_name -> voix.events.v1.SentimentUpdated
-	1,  // 19: voix.sentiment.v1.SentimentService.AnalyzeText:input_type -> voix.sentiment.v1.AnalyzeTextRequest
-	3,  // 20: voix.sentiment.v1.SentimentService.GetSentiment:input_type -> voix.sentiment.v1.GetSentimentRequest
-	5,  // 21: voix.sentiment.v1.SentimentService.GetTrend:input_type -> voix.sentiment.v1.GetTrendRequest
-	8,  // 22: voix.sentiment.v1.SentimentService.GetHeatmap:input_type -> voix.sentiment.v1.GetHeatmapRequest
-	11, // 23: voix.sentiment.v1.SentimentService.ListAlerts:input_type -> voix.sentiment.v1.ListAlertsRequest
-	13, // 24: voix.sentiment.v1.SentimentService.WatchSentiment:input_type -> voix.sentiment.v1.WatchSentimentRequest
-	15, // 25: voix.sentiment.v1.SentimentService.RebuildRollups:input_type -> voix.sentiment.v1.RebuildRollupsRequest
-	2,  // 26: voix.sentiment.v1.SentimentService.AnalyzeText:output_type -> voix.sentiment.v1.AnalyzeTextResponse
-	4,  // 27: voix.sentiment.v1.SentimentService.GetSentiment:output_type -> voix.sentiment.v1.GetSentimentResponse
-	7,  // 28: voix.sentiment.v1.SentimentService.GetTrend:output_type -> voix.sentiment.v1.GetTrendResponse
-	10, // 29: voix.sentiment.v1.SentimentService.GetHeatmap:output_type -> voix.sentiment.v1.GetHeatmapResponse
-	12, // 30: voix.sentiment.v1.SentimentService.ListAlerts:output_type -> voix.sentiment.v1.ListAlertsResponse
-	14, // 31: voix.sentiment.v1.SentimentService.WatchSentiment:output_type -> voix.sentiment.v1.WatchSentimentResponse
-	16, // 32: voix.sentiment.v1.SentimentService.RebuildRollups:output_type -> voix.sentiment.v1.RebuildRollupsResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	3,  // 3: voix.sentiment.v1.AnalyzeTextResponse.probabilities:type_name -> voix.sentiment.v1.ClassProbabilities
+	22, // 4: voix.sentiment.v1.AnalyzeTextResponse.risks:type_name -> voix.common.v1.RiskFlag
+	23, // 5: voix.sentiment.v1.GetSentimentRequest.dimension:type_name -> voix.common.v1.Dimension
+	24, // 6: voix.sentiment.v1.GetSentimentRequest.granularity:type_name -> voix.common.v1.Granularity
+	25, // 7: voix.sentiment.v1.GetSentimentRequest.time:type_name -> google.protobuf.Timestamp
+	26, // 8: voix.sentiment.v1.GetSentimentResponse.aggregate:type_name -> voix.common.v1.Aggregate
+	23, // 9: voix.sentiment.v1.GetTrendRequest.dimension:type_name -> voix.common.v1.Dimension
+	24, // 10: voix.sentiment.v1.GetTrendRequest.granularity:type_name -> voix.common.v1.Granularity
+	25, // 11: voix.sentiment.v1.GetTrendRequest.start_time:type_name -> google.protobuf.Timestamp
+	25, // 12: voix.sentiment.v1.GetTrendRequest.end_time:type_name -> google.protobuf.Timestamp
+	26, // 13: voix.sentiment.v1.TrendPoint.aggregate:type_name -> voix.common.v1.Aggregate
+	7,  // 14: voix.sentiment.v1.GetTrendResponse.points:type_name -> voix.sentiment.v1.TrendPoint
+	24, // 15: voix.sentiment.v1.GetHeatmapRequest.granularity:type_name -> voix.common.v1.Granularity
+	25, // 16: voix.sentiment.v1.GetHeatmapRequest.time:type_name -> google.protobuf.Timestamp
+	26, // 17: voix.sentiment.v1.HeatmapRow.cells:type_name -> voix.common.v1.Aggregate
+	10, // 18: voix.sentiment.v1.GetHeatmapResponse.rows:type_name -> voix.sentiment.v1.HeatmapRow
+	27, // 19: voix.sentiment.v1.ListAlertsResponse.alerts:type_name -> voix.events.v1.SentimentAlert
+	28, // 20: voix.sentiment.v1.WatchSentimentResponse.update:type_name -> voix.events.v1.SentimentUpdated
+	1,  // 21: voix.sentiment.v1.SentimentService.AnalyzeText:input_type -> voix.sentiment.v1.AnalyzeTextRequest
+	4,  // 22: voix.sentiment.v1.SentimentService.GetSentiment:input_type -> voix.sentiment.v1.GetSentimentRequest
+	6,  // 23: voix.sentiment.v1.SentimentService.GetTrend:input_type -> voix.sentiment.v1.GetTrendRequest
+	9,  // 24: voix.sentiment.v1.SentimentService.GetHeatmap:input_type -> voix.sentiment.v1.GetHeatmapRequest
+	12, // 25: voix.sentiment.v1.SentimentService.ListAlerts:input_type -> voix.sentiment.v1.ListAlertsRequest
+	14, // 26: voix.sentiment.v1.SentimentService.WatchSentiment:input_type -> voix.sentiment.v1.WatchSentimentRequest
+	16, // 27: voix.sentiment.v1.SentimentService.RebuildRollups:input_type -> voix.sentiment.v1.RebuildRollupsRequest
+	18, // 28: voix.sentiment.v1.SentimentService.GetRebuildStatus:input_type -> voix.sentiment.v1.GetRebuildStatusRequest
+	2,  // 29: voix.sentiment.v1.SentimentService.AnalyzeText:output_type -> voix.sentiment.v1.AnalyzeTextResponse
+	5,  // 30: voix.sentiment.v1.SentimentService.GetSentiment:output_type -> voix.sentiment.v1.GetSentimentResponse
+	8,  // 31: voix.sentiment.v1.SentimentService.GetTrend:output_type -> voix.sentiment.v1.GetTrendResponse
+	11, // 32: voix.sentiment.v1.SentimentService.GetHeatmap:output_type -> voix.sentiment.v1.GetHeatmapResponse
+	13, // 33: voix.sentiment.v1.SentimentService.ListAlerts:output_type -> voix.sentiment.v1.ListAlertsResponse
+	15, // 34: voix.sentiment.v1.SentimentService.WatchSentiment:output_type -> voix.sentiment.v1.WatchSentimentResponse
+	17, // 35: voix.sentiment.v1.SentimentService.RebuildRollups:output_type -> voix.sentiment.v1.RebuildRollupsResponse
+	19, // 36: voix.sentiment.v1.SentimentService.GetRebuildStatus:output_type -> voix.sentiment.v1.GetRebuildStatusResponse
+	29, // [29:37] is the sub-list for method output_type
+	21, // [21:29] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_voix_sentiment_v1_sentiment_proto_init() }
@@ -1191,7 +1447,7 @@ func file_voix_sentiment_v1_sentiment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_sentiment_v1_sentiment_proto_rawDesc), len(file_voix_sentiment_v1_sentiment_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

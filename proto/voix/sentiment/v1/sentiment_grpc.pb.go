@@ -23,13 +23,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SentimentService_AnalyzeText_FullMethodName    = "/voix.sentiment.v1.SentimentService/AnalyzeText"
-	SentimentService_GetSentiment_FullMethodName   = "/voix.sentiment.v1.SentimentService/GetSentiment"
-	SentimentService_GetTrend_FullMethodName       = "/voix.sentiment.v1.SentimentService/GetTrend"
-	SentimentService_GetHeatmap_FullMethodName     = "/voix.sentiment.v1.SentimentService/GetHeatmap"
-	SentimentService_ListAlerts_FullMethodName     = "/voix.sentiment.v1.SentimentService/ListAlerts"
-	SentimentService_WatchSentiment_FullMethodName = "/voix.sentiment.v1.SentimentService/WatchSentiment"
-	SentimentService_RebuildRollups_FullMethodName = "/voix.sentiment.v1.SentimentService/RebuildRollups"
+	SentimentService_AnalyzeText_FullMethodName      = "/voix.sentiment.v1.SentimentService/AnalyzeText"
+	SentimentService_GetSentiment_FullMethodName     = "/voix.sentiment.v1.SentimentService/GetSentiment"
+	SentimentService_GetTrend_FullMethodName         = "/voix.sentiment.v1.SentimentService/GetTrend"
+	SentimentService_GetHeatmap_FullMethodName       = "/voix.sentiment.v1.SentimentService/GetHeatmap"
+	SentimentService_ListAlerts_FullMethodName       = "/voix.sentiment.v1.SentimentService/ListAlerts"
+	SentimentService_WatchSentiment_FullMethodName   = "/voix.sentiment.v1.SentimentService/WatchSentiment"
+	SentimentService_RebuildRollups_FullMethodName   = "/voix.sentiment.v1.SentimentService/RebuildRollups"
+	SentimentService_GetRebuildStatus_FullMethodName = "/voix.sentiment.v1.SentimentService/GetRebuildStatus"
 )
 
 // SentimentServiceClient is the client API for SentimentService service.
@@ -54,11 +55,18 @@ type SentimentServiceClient interface {
 	// ListAlerts lists significant drops under a prefix. Roles: manager, hr, admin.
 	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
 	// WatchSentiment streams aggregate updates under a prefix, as published on
-	// voix.sentiment.updated.>. Roles: manager, hr, admin.
+	// voix.sentiment.updated.>. A new watch first receives the current released state of the
+	// subtree (responses with initial set), then a response with caught_up set, then every
+	// release as it is published. A watch started again with the resume_token of the last
+	// response it received gets every release published since, once, without the initial state.
+	// Roles: manager, hr, admin.
 	WatchSentiment(ctx context.Context, in *WatchSentimentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSentimentResponse], error)
 	// RebuildRollups recomputes every aggregate by replaying the streams from the start. Roles:
 	// admin.
 	RebuildRollups(ctx context.Context, in *RebuildRollupsRequest, opts ...grpc.CallOption) (*RebuildRollupsResponse, error)
+	// GetRebuildStatus reports the rebuild running, or the last one since the service started:
+	// events replayed of the events the streams held when it began. Roles: admin.
+	GetRebuildStatus(ctx context.Context, in *GetRebuildStatusRequest, opts ...grpc.CallOption) (*GetRebuildStatusResponse, error)
 }
 
 type sentimentServiceClient struct {
@@ -148,6 +156,16 @@ func (c *sentimentServiceClient) RebuildRollups(ctx context.Context, in *Rebuild
 	return out, nil
 }
 
+func (c *sentimentServiceClient) GetRebuildStatus(ctx context.Context, in *GetRebuildStatusRequest, opts ...grpc.CallOption) (*GetRebuildStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRebuildStatusResponse)
+	err := c.cc.Invoke(ctx, SentimentService_GetRebuildStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SentimentServiceServer is the server API for SentimentService service.
 // All implementations must embed UnimplementedSentimentServiceServer
 // for forward compatibility.
@@ -170,11 +188,18 @@ type SentimentServiceServer interface {
 	// ListAlerts lists significant drops under a prefix. Roles: manager, hr, admin.
 	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
 	// WatchSentiment streams aggregate updates under a prefix, as published on
-	// voix.sentiment.updated.>. Roles: manager, hr, admin.
+	// voix.sentiment.updated.>. A new watch first receives the current released state of the
+	// subtree (responses with initial set), then a response with caught_up set, then every
+	// release as it is published. A watch started again with the resume_token of the last
+	// response it received gets every release published since, once, without the initial state.
+	// Roles: manager, hr, admin.
 	WatchSentiment(*WatchSentimentRequest, grpc.ServerStreamingServer[WatchSentimentResponse]) error
 	// RebuildRollups recomputes every aggregate by replaying the streams from the start. Roles:
 	// admin.
 	RebuildRollups(context.Context, *RebuildRollupsRequest) (*RebuildRollupsResponse, error)
+	// GetRebuildStatus reports the rebuild running, or the last one since the service started:
+	// events replayed of the events the streams held when it began. Roles: admin.
+	GetRebuildStatus(context.Context, *GetRebuildStatusRequest) (*GetRebuildStatusResponse, error)
 	mustEmbedUnimplementedSentimentServiceServer()
 }
 
@@ -205,6 +230,9 @@ func (UnimplementedSentimentServiceServer) WatchSentiment(*WatchSentimentRequest
 }
 func (UnimplementedSentimentServiceServer) RebuildRollups(context.Context, *RebuildRollupsRequest) (*RebuildRollupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RebuildRollups not implemented")
+}
+func (UnimplementedSentimentServiceServer) GetRebuildStatus(context.Context, *GetRebuildStatusRequest) (*GetRebuildStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRebuildStatus not implemented")
 }
 func (UnimplementedSentimentServiceServer) mustEmbedUnimplementedSentimentServiceServer() {}
 func (UnimplementedSentimentServiceServer) testEmbeddedByValue()                          {}
@@ -346,6 +374,24 @@ func _SentimentService_RebuildRollups_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SentimentService_GetRebuildStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRebuildStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SentimentServiceServer).GetRebuildStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SentimentService_GetRebuildStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SentimentServiceServer).GetRebuildStatus(ctx, req.(*GetRebuildStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SentimentService_ServiceDesc is the grpc.ServiceDesc for SentimentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -376,6 +422,10 @@ var SentimentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RebuildRollups",
 			Handler:    _SentimentService_RebuildRollups_Handler,
+		},
+		{
+			MethodName: "GetRebuildStatus",
+			Handler:    _SentimentService_GetRebuildStatus_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

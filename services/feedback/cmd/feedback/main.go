@@ -44,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := c.Validate(); err != nil {
 		return config.UsageError(err)
 	}
+	ops, err := c.Ops()
+	if err != nil {
+		return config.UsageError(err)
+	}
 	svc, err := feedback.Start(ctx, feedback.Config{
 		Listen:     c.Listen,
 		DataDir:    c.DataDir,
@@ -53,6 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Log:        c.Logger(stderr),
 		Now:        c.Now(),
 		MaxStreams: c.GRPCMaxStreams(),
+		Ops:        ops,
 
 		CommentThreshold: *threshold,
 		MinGroupSize:     c.MinGroupSize,

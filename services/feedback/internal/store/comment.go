@@ -33,6 +33,8 @@ type Comment struct {
 	// MessageCount numbers the thread's messages: the next one is MessageCount+1.
 	MessageCount uint32
 	Language     string
+	// Risks are the sentiment service's risk flags, distinct and in enum order; nil for none.
+	Risks []commonv1.RiskFlag
 }
 
 // commentJSON is a Comment on disk (schema 3).
@@ -51,6 +53,8 @@ type commentJSON struct {
 	UpdateDay      string  `json:"update_day"`
 	MessageCount   uint32  `json:"message_count,omitempty"`
 	Language       string  `json:"language,omitempty"`
+	// Risks was added within schema 3: absent in older records, which means none.
+	Risks []int32 `json:"risks,omitempty"`
 }
 
 const dayLayout = "2006-01-02"
@@ -87,6 +91,9 @@ func encodeComment(c *Comment) ([]byte, error) {
 	for _, d := range c.Dimensions {
 		r.Dimensions = append(r.Dimensions, int32(d))
 	}
+	for _, f := range c.Risks {
+		r.Risks = append(r.Risks, int32(f))
+	}
 	data, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode comment %s: %w", c.ID, err)
@@ -120,6 +127,9 @@ func decodeComment(id string, data []byte) (*Comment, error) {
 	}
 	for _, d := range r.Dimensions {
 		c.Dimensions = append(c.Dimensions, commonv1.Dimension(d))
+	}
+	for _, f := range r.Risks {
+		c.Risks = append(c.Risks, commonv1.RiskFlag(f))
 	}
 	return c, nil
 }

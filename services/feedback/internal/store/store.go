@@ -17,7 +17,7 @@
 // seconds; JSON records keep days as "2006-01-02", so they cannot hold an instant):
 //
 //	meta           "schema" -> "3"; "deadline/<kind>" -> day (comments made up to it were checked)
-//	comments       feedback id (random) -> Comment as JSON, with author_segment
+//	comments       feedback id (random) -> Comment as JSON, with author_segment and risk flags
 //	loops          feedback id -> Loop: ack day, close day, 1 byte owner set by hr
 //	messages       feedback id + 0x00 + big-endian seq -> Message as JSON
 //	follow_ups     sha256(follow-up token) -> feedback id
@@ -28,6 +28,15 @@
 //	people         segment + 0x00 + month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref) -> empty
 //	routing_rules  rule id (random) -> Rule as JSON
 //	headcounts     segment path -> big-endian uint32 headcount + big-endian uint64 registry version
+//	action_plans   plan id (random) -> Plan as JSON (segment, owner group, links, notes; days only)
+//	plans_by_segment  segment + 0x00 + plan id -> empty (ListActionPlans, in path order)
+//	plans_by_feedback feedback id + 0x00 + plan id -> empty (the plans GetThread shows)
+//	notify_targets target id (random) -> Target as JSON, with a WEBHOOK's signing secret
+//	deliveries     event id + 0x00 + target id -> Delivery as JSON (notification, attempts)
+//	dead_letters   big-endian day + event id + 0x00 + target id -> Delivery as JSON
+//
+// The last six buckets were added within schema 3: Init creates them in an older file, which
+// has none of their records.
 //
 // Schema 2 kept feedbackv1.Feedback (whose segment was the author's), feedbackv1.Message and
 // feedbackv1.RoutingRule as deterministic protobuf, and headcounts as a bare big-endian
@@ -81,12 +90,20 @@ var (
 	People       = Bucket("people")
 	RoutingRules = Bucket("routing_rules")
 	Headcounts   = Bucket("headcounts")
+	// Action plans and notifications (issue 15).
+	ActionPlans     = Bucket("action_plans")
+	PlansBySegment  = Bucket("plans_by_segment")
+	PlansByFeedback = Bucket("plans_by_feedback")
+	Targets         = Bucket("notify_targets")
+	Deliveries      = Bucket("deliveries")
+	DeadLetters     = Bucket("dead_letters")
 )
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
 	return []Bucket{Meta, Comments, Loops, Messages, FollowUps, Idempotency, ByDay,
-		RateLimits, Upvotes, People, RoutingRules, Headcounts}
+		RateLimits, Upvotes, People, RoutingRules, Headcounts,
+		ActionPlans, PlansBySegment, PlansByFeedback, Targets, Deliveries, DeadLetters}
 }
 
 // ErrNotFound is returned for a comment or rule that does not exist.

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"github.com/voix-dev/voix/services/gateway"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/config"
+	"github.com/voix-dev/voix/services/platform/tlsconf"
 )
 
 // Variables read from the environment only: secrets never come from flags, which show in
@@ -57,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	directory := fs.String("directory-file", "", "CSV or JSON file of chat users and segments to load at start")
 	sentimentAddr := fs.String("sentiment-addr", "127.0.0.1:7103", "sentiment service gRPC address, read by the HR dashboard (empty: no heatmap, trends or alerts)")
 	minGroup := fs.Int("min-group-size", anonymity.DefaultMinGroupSize, "k as the services apply it, named where the dashboard explains a hidden number")
+	svcCA := fs.String("service-tls-ca", "", "PEM CA certificates that sign the services' gRPC certificates; set, the gateway dials the services over TLS (empty: plain gRPC)")
+	svcCert := fs.String("service-tls-cert", "", "PEM client certificate the gateway presents to services run with --tls-client-ca (mutual TLS)")
+	svcKey := fs.String("service-tls-key", "", "PEM private key of --service-tls-cert")
+	svcName := fs.String("service-tls-server-name", "", "name the services' certificates must carry, when not the host of their address")
 	workspaces := map[string]string{}
 	fs.Func("workspace", "chat workspace id and its organisation, e.g. T123=acme; repeatable, or comma-separated "+
 		"(or "+envWorkspaces+"). Without it, every workspace belongs to the organisation of the gateway's token",
@@ -72,6 +78,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if err := gateway.ParseWorkspaces(v, workspaces); err != nil {
 				return config.UsageError(fmt.Errorf("environment %s: %w", envWorkspaces, err))
 			}
+		}
+	}
+	var serviceTLS *tls.Config
+	if *svcCA != "" || *svcCert != "" || *svcKey != "" {
+		var err error
+		if serviceTLS, err = tlsconf.Client(*svcCA, *svcCert, *svcKey, *svcName); err != nil {
+			return config.UsageError(fmt.Errorf("--service-tls-ca/--service-tls-cert/--service-tls-key: %w", err))
 		}
 	}
 	secret, token := getenv(envSigningSecret), getenv(envToken)
@@ -91,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Listen: c.Listen, DataDir: c.DataDir, SigningSecret: []byte(secret), FeedbackAddr: *feedbackAddr,
 		PulseAddr: *pulseAddr, SentimentAddr: *sentimentAddr, MinGroupSize: *minGroup, DashboardKey: dashKey, Workspaces: workspaces,
 		Token: token, DirectoryFile: *directory, Log: log,
-		TokensFile: c.TokensFile, Secret: c.Secret(getenv), Now: c.Now(),
+		TokensFile: c.TokensFile, Secret: c.Secret(getenv), Now: c.Now(), ServiceTLS: serviceTLS,
 	})
 	if err != nil {
 		return err

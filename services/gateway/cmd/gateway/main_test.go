@@ -16,7 +16,8 @@ import (
 	"github.com/voix-dev/voix/services/platform/poll"
 )
 
-var flags = append([]string{"feedback-addr", "pulse-addr", "sentiment-addr", "min-group-size", "directory-file", "workspace"}, cmdtest.BaseFlags...)
+var flags = append([]string{"feedback-addr", "pulse-addr", "sentiment-addr", "min-group-size", "directory-file", "workspace",
+	"service-tls-ca", "service-tls-cert", "service-tls-key", "service-tls-server-name"}, cmdtest.BaseFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7180"`, "data-dir": `"./data"`, "feedback-addr": `"127.0.0.1:7102"`,

@@ -268,6 +268,8 @@ func CheckUsage(t testing.TB, help string, want []string, defaults map[string]st
 var ServiceFlags = []string{
 	"listen", "data-dir", "tokens-file", "secret-file", "create-secret", "clock-offset", "log-level", "log-format",
 	"nats-url", "nats-user", "nats-password", "event-retention", "stream-replicas", "min-group-size", "max-streams",
+	"max-streams-per-token", "tls-cert", "tls-key", "tls-client-ca", "nats-creds", "nats-tls-ca", "nats-tls-cert", "nats-tls-key",
+	"metrics-listen", "otlp-endpoint", "otlp-insecure",
 }
 
 // BaseFlags are the flags config.Service.RegisterBase defines (the gateway).

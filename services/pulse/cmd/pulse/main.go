@@ -43,6 +43,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := c.Validate(); err != nil {
 		return config.UsageError(err)
 	}
+	ops, err := c.Ops()
+	if err != nil {
+		return config.UsageError(err)
+	}
 	if *scheduleEvery <= 0 {
 		return config.UsageError(fmt.Errorf("--schedule-every: is %v; must be positive", *scheduleEvery))
 	}
@@ -56,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Now:          c.Now(),
 		MinGroupSize: c.MinGroupSize,
 		MaxStreams:   c.GRPCMaxStreams(),
+		Ops:          ops,
 
 		ScheduleEvery: *scheduleEvery,
 	})

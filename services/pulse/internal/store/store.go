@@ -8,7 +8,7 @@
 //
 // Layout (all keys and values are bytes; records are JSON):
 //
-//	meta             "schema" -> "2"
+//	meta             "schema" -> "3"
 //	surveys          survey id -> Survey (waves without the derived Closed)
 //	survey_audience  audience path + 0x00 + survey id -> empty (scans for lists and pending)
 //	survey_keys      caller name + 0x00 + idempotency key -> survey id + 0x00 + sha256(request)
@@ -20,7 +20,16 @@
 //	                 audience when the closed wave's results were first read
 //	invitations      Tag("pulse/invite/" + survey id, ref) -> big-endian unix seconds opens, closes
 //	                 (lifecycle surveys)
+//	tallies          survey id + 0x00 + big-endian wave + 't' + segment path -> Tally of the wave's
+//	                 responses in that segment; ... + 'd' + big-endian unix seconds of a day +
+//	                 segment path -> Tally of that day's (binary, Tally.MarshalBinary in tally.go)
+//	texts            survey id + 0x00 + big-endian wave + big-endian unix seconds of the day +
+//	                 segment path + 0x00 + question id + 0x00 + response id -> a TEXT answer
 //
+// UnsafePutResponse counts each response in its tallies and keeps its TEXT answers in the same
+// transaction, so that results read tallies instead of decoding every response.
+//
+// Schema 2 had no tallies and texts; Init builds them from the responses (buildTallies).
 // Schema 1 had the same buckets and keys, but stored API and event messages as values
 // (pulsev1.Survey, pulsev1.Segment, eventsv1.ResponseSubmitted) and no segment versions. Init
 // migrates it (migrate.go).
@@ -43,7 +52,7 @@ import (
 )
 
 // SchemaVersion is the layout described in the package comment.
-const SchemaVersion = "2"
+const SchemaVersion = "3"
 
 // ReadTx is what a read needs of a transaction: *bolt.Tx, read-only or writable.
 type ReadTx interface {
@@ -71,11 +80,13 @@ var (
 	Schedules      = Bucket("schedules")
 	Invitations    = Bucket("invitations")
 	WaveHeadcounts = Bucket("wave_headcounts")
+	Tallies        = Bucket("tallies")
+	Texts          = Bucket("texts")
 )
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
-	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations, WaveHeadcounts}
+	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations, WaveHeadcounts, Tallies, Texts}
 }
 
 func (b Bucket) in(tx ReadTx) (*bolt.Bucket, error) {
@@ -105,7 +116,8 @@ var (
 var schemaKey = []byte("schema")
 
 // Init creates the buckets and records the schema version, or checks it on an existing file.
-// A schema 1 file is migrated in place with v1's conversions, in the same transaction.
+// A schema 1 file is migrated in place with v1's conversions, and a schema 1 or 2 file gets
+// its tallies, in the same transaction.
 func Init(db *bolt.DB, v1 V1) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		for _, name := range Buckets() {
@@ -119,6 +131,14 @@ func Init(db *bolt.DB, v1 V1) error {
 			return meta.Put(schemaKey, []byte(SchemaVersion))
 		case string(v) == "1":
 			if err := migrate1(tx, v1); err != nil {
+				return err
+			}
+			if err := buildTallies(tx); err != nil {
+				return err
+			}
+			return meta.Put(schemaKey, []byte(SchemaVersion))
+		case string(v) == "2":
+			if err := buildTallies(tx); err != nil {
 				return err
 			}
 			return meta.Put(schemaKey, []byte(SchemaVersion))
@@ -146,6 +166,16 @@ func GetSurvey(tx ReadTx, id string) (Survey, error) {
 		return Survey{}, err
 	}
 	return s, nil
+}
+
+// SurveyBytes is the stored form of survey id, nil when there is none. It is valid only
+// inside tx: a caller that keeps it copies it.
+func SurveyBytes(tx ReadTx, id string) ([]byte, error) {
+	bk, err := Surveys.in(tx)
+	if err != nil {
+		return nil, err
+	}
+	return bk.Get([]byte(id)), nil
 }
 
 // UnsafePutSurvey stores s under s.ID and indexes it by audience. The audience of a stored
@@ -424,7 +454,8 @@ func ResponsePrefix(surveyID string, wave uint32) []byte {
 	return binary.BigEndian.AppendUint32(k, wave)
 }
 
-// UnsafePutResponse stores an anonymous response.
+// UnsafePutResponse stores an anonymous response and counts it in its tallies. A response is
+// put once: its id is new (random).
 func UnsafePutResponse(tx WriteTx, r Response) error {
 	if r.ID == "" || r.SurveyID == "" || r.Wave == 0 {
 		return errors.New("store: a response needs an id, a survey and a wave")
@@ -437,7 +468,10 @@ func UnsafePutResponse(tx WriteTx, r Response) error {
 	if err != nil {
 		return err
 	}
-	return bk.Put(append(ResponsePrefix(r.SurveyID, r.Wave), r.ID...), v)
+	if err := bk.Put(append(ResponsePrefix(r.SurveyID, r.Wave), r.ID...), v); err != nil {
+		return err
+	}
+	return unsafeTally(tx, r)
 }
 
 // CountResponses counts the responses stored for one wave.

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -34,23 +35,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var c config.Service
 	c.Register(fs, sentiment.DefaultListen)
 	lang := fs.String("language", "en", "organisation language for texts too short to tell: en or fr")
+	minConf := fs.Float64("min-confidence", 0, "top-class probability, 0..1, a text needs to count in aggregate scores; below it the item is still scored and published; 0 counts everything")
 	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
 		return config.UsageError(err)
 	}
+	if !(*minConf >= 0 && *minConf <= 1) {
+		return config.UsageError(fmt.Errorf("--min-confidence: must be in [0, 1], not %v", *minConf))
+	}
+	ops, err := c.Ops()
+	if err != nil {
+		return config.UsageError(err)
+	}
 	svc, err := sentiment.Start(ctx, sentiment.Config{
-		Listen:       c.Listen,
-		DataDir:      c.DataDir,
-		NATS:         c.Bus(),
-		TokensFile:   c.TokensFile,
-		Secret:       c.Secret(getenv),
-		MinGroupSize: c.MinGroupSize,
-		Language:     *lang,
-		Log:          c.Logger(stderr),
-		Now:          c.Now(),
-		MaxStreams:   c.GRPCMaxStreams(),
+		Listen:        c.Listen,
+		DataDir:       c.DataDir,
+		NATS:          c.Bus(),
+		TokensFile:    c.TokensFile,
+		Secret:        c.Secret(getenv),
+		MinGroupSize:  c.MinGroupSize,
+		Language:      *lang,
+		MinConfidence: *minConf,
+		Log:           c.Logger(stderr),
+		Now:           c.Now(),
+		MaxStreams:    c.GRPCMaxStreams(),
+		Ops:           ops,
 	})
 	if err != nil {
 		return err

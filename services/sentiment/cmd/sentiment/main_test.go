@@ -15,12 +15,12 @@ import (
 
 var serviceName = sentimentv1.SentimentService_ServiceDesc.ServiceName
 
-var flags = append([]string{"language"}, cmdtest.ServiceFlags...)
+var flags = append([]string{"language", "min-confidence"}, cmdtest.ServiceFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7103"`, "data-dir": `"./data"`, "nats-url": `"nats://127.0.0.1:4222"`,
 	"min-group-size": "5", "stream-replicas": "1", "max-streams": "1000", "language": `"en"`,
-	"log-format": `"text"`, "log-level": `"info"`, "event-retention": "720h0m0s",
+	"log-format": `"text"`, "log-level": `"info"`, "event-retention": "720h0m0s", "min-confidence": "0",
 }
 
 // TestHelp: -h is a success, on stdout, and lists every flag with its VOIX_ variable and
@@ -32,6 +32,27 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("run -h = %v, want flag.ErrHelp and exit code 0", err)
 	}
 	cmdtest.CheckUsage(t, stdout.String(), flags, defaults, "VOIX_SECRET")
+}
+
+// TestBadMinConfidenceExits2: --min-confidence outside [0, 1] is a usage error, from the
+// command line or the environment.
+func TestBadMinConfidenceExits2(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+	}{{[]string{"--min-confidence", "1.5"}, ""}, {[]string{"--min-confidence", "-0.1"}, ""}, {nil, "NaN"}} {
+		var stdout, stderr bytes.Buffer
+		getenv := func(k string) string {
+			if k == "VOIX_MIN_CONFIDENCE" {
+				return tc.env
+			}
+			return ""
+		}
+		err := run(context.Background(), tc.args, getenv, &stdout, &stderr)
+		if code := command.ExitCode(err, &stderr); code != 2 || !strings.Contains(err.Error(), "min-confidence") {
+			t.Errorf("%v VOIX_MIN_CONFIDENCE=%q: exit code %d (%v), want 2 naming min-confidence", tc.args, tc.env, code, err)
+		}
+	}
 }
 
 // TestBinary runs the built command as an operator does: -h exits 0; started on a fresh data

@@ -20,10 +20,13 @@ package alert
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -141,10 +144,33 @@ func fire(bm, cm, bv, cv, bn, cn, minDrop float64) *Drop {
 var (
 	bucketAlerts = []byte("alerts")
 	bucketOpen   = []byte("alert_open")
+	// bucketIDs: alert id → its key in alerts, for the alerts raised with a deterministic id.
+	bucketIDs = []byte("alert_ids")
 )
 
 // Buckets lists the buckets this package writes, for store.EnsureBuckets.
-func Buckets() [][]byte { return [][]byte{bucketAlerts, bucketOpen} }
+func Buckets() [][]byte { return [][]byte{bucketAlerts, bucketOpen, bucketIDs} }
+
+// ID is the identity of the alert about metric in the aggregate of seg and dim in window (a
+// ContributorTag.Window): the same drop gets the same id however often it is evaluated, and
+// whether the aggregates were built incrementally or by a rebuild, so a rebuild never
+// re-raises an alert under a new id. It is a hash of those four names only: it tells nothing
+// the alert does not say.
+func ID(metric, seg string, dim int32, window string) string {
+	h := sha256.Sum256([]byte("voix/sentiment-alert/v1\x00" + metric + "\x00" + seg + "\x00" + strconv.Itoa(int(dim)) + "\x00" + window))
+	return base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:15])
+}
+
+// Raised reports whether an alert with id was raised already.
+func Raised(tx *bolt.Tx, id string) bool {
+	return tx.Bucket(bucketIDs).Get([]byte(id)) != nil
+}
+
+// UnsafeReopen opens the episode of seg, dim and metric again for the alert id already raised,
+// without a new alert.
+func UnsafeReopen(tx *bolt.Tx, seg string, dim int32, metric, id string) error {
+	return tx.Bucket(bucketOpen).Put(episodeKey(seg, dim, metric), []byte(id))
+}
 
 // episodeKey names the episode state of one segment, dimension and metric.
 func episodeKey(seg string, dim int32, metric string) []byte {
@@ -170,6 +196,9 @@ func UnsafeRaise(tx *bolt.Tx, a *eventsv1.SentimentAlert) error {
 	}
 	data, err := proto.Marshal(a)
 	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketIDs).Put([]byte(a.AlertId), alertKey(a)); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketAlerts).Put(alertKey(a), data)

@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// Dimension is a dimension of employee experience (DESIGN.md). The numbers are those of
+// Dimension is a dimension of employee experience (docs/design.md). The numbers are those of
 // voix.common.v1.Dimension so the service converts with a cast, without this package
 // importing the generated code.
 type Dimension int

@@ -13,7 +13,7 @@ import (
 // The word lists live in TSV files rather than Go literals so that people who tune
 // vocabulary can review a diff of words and numbers without reading code.
 //
-//go:embed lexicon_en.tsv lexicon_fr.tsv vader_en.tsv emoji.tsv dimensions.tsv emotions.tsv
+//go:embed lexicon_en.tsv lexicon_fr.tsv vader_en.tsv emoji.tsv dimensions.tsv emotions.tsv model.bin.gz
 var dataFiles embed.FS
 
 // table maps normalised words and phrases to a value. Keys are normalised exactly like
@@ -94,20 +94,39 @@ func (tb *table[V]) phrase(toks []token) (V, int) {
 	if !tb.heads[toks[0].w] {
 		return zero, 0
 	}
+	var buf [64]byte
 	for n := min(tb.maxLen, len(toks)); n >= 2; n-- {
-		key := joinWords(toks[:n])
-		if v, ok := tb.m[key]; ok {
+		key, ok := appendKey(buf[:0], toks[:n])
+		if !ok {
+			continue
+		}
+		if v, ok := tb.m[string(key)]; ok { // string(key) in an index expression does not allocate
 			return v, n
 		}
 		// A plural last word: "performance reviews", "entretiens annuels" keep the
 		// first word's "s" too, which the singular key does not have.
-		if k := strings.TrimSuffix(key, "s"); len(k) < len(key) {
-			if v, ok := tb.m[k]; ok {
+		if k := len(key) - 1; key[k] == 's' {
+			if v, ok := tb.m[string(key[:k])]; ok {
 				return v, n
 			}
 		}
 	}
 	return zero, 0
+}
+
+// appendKey appends the key of toks (joinWords without allocating), or reports that
+// one of them is not a word.
+func appendKey(dst []byte, toks []token) ([]byte, bool) {
+	for i, t := range toks {
+		if t.boundary || t.emoji {
+			return dst, false
+		}
+		if i > 0 {
+			dst = append(dst, ' ')
+		}
+		dst = append(dst, t.w...)
+	}
+	return dst, true
 }
 
 // joinWords returns the key of toks, or "" if one of them is not a word.

@@ -73,9 +73,12 @@ func TestCapitalsAndBangs(t *testing.T) {
 		{"bravo", "bravo!!!"},
 	}
 	for _, tt := range stronger {
-		b, e := a.Analyze(tt.base), a.Analyze(tt.emphatic)
-		if b.Label == Neutral || b.Label != e.Label || math.Abs(e.Score) <= math.Abs(b.Score) {
-			t.Errorf("%q = %v, %q = %v: want the same sign, stronger", tt.base, b.Score, tt.emphatic, e.Score)
+		b, e := ruleScore(a, tt.base), ruleScore(a, tt.emphatic)
+		if labelOf(b) == Neutral || labelOf(b) != labelOf(e) || math.Abs(e) <= math.Abs(b) {
+			t.Errorf("rules: %q = %v, %q = %v: want the same sign, stronger", tt.base, b, tt.emphatic, e)
+		}
+		if got := a.Analyze(tt.emphatic).Label; got != labelOf(b) {
+			t.Errorf("Analyze(%q) = %v, want %v", tt.emphatic, got, labelOf(b))
 		}
 	}
 }
@@ -120,8 +123,8 @@ func TestLessIsMildOpposite(t *testing.T) {
 			t.Errorf("Analyze(%q) = %+v, want %v", tt.text, got, tt.want)
 		}
 	}
-	if less, opposite := a.Analyze("je suis moins stressé"), a.Analyze("je suis détendu"); less.Score >= opposite.Score {
-		t.Errorf("moins stressé = %v should be milder than détendu = %v", less.Score, opposite.Score)
+	if less, opposite := ruleScore(a, "je suis moins stressé"), ruleScore(a, "je suis détendu"); less >= opposite {
+		t.Errorf("rules: moins stressé = %v should be milder than détendu = %v", less, opposite)
 	}
 }
 

@@ -22,6 +22,15 @@ type scored struct {
 	clauseOf []int     // clause of each token
 	sentOf   []int     // sentence of each clause
 	muted    []bool    // per token: negated or ironic, so its emotion does not count
+
+	// What the learned model reads (features.go): the units, each one's valence once
+	// modified (0 for units that carry no sentiment), whether a negator or "less"
+	// reached it, the last contrast word and whether the text reads as ironic.
+	units  []unit
+	uval   []float64
+	uneg   []bool
+	pivot  int
+	ironic bool
 }
 
 const (
@@ -53,6 +62,8 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 	}
 	ironic := ironic(units)
 	allCaps := t.allCaps()
+	s.units, s.pivot, s.ironic = units, pivot, ironic
+	s.uval, s.uneg = make([]float64, len(units)), make([]bool, len(units))
 
 	for i, u := range units {
 		if u.boundary {
@@ -77,6 +88,7 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 		if !u.sentiment {
 			continue
 		}
+		s.uval[i], s.uneg[i] = v, negated
 		c := s.clauseOf[u.tok]
 		s.clause[c] += v
 		s.sentence[s.sentOf[c]] += v
@@ -150,14 +162,18 @@ func (a *Analyzer) emotion(toks []token, s scored, primary, secondary *language)
 			i++
 			continue
 		}
-		e, n := primary.emotions.phrase(toks[i:])
-		if n == 0 {
+		var e Emotion
+		n := 0
+		if primary.mayStart(tk, headEmotions) {
+			e, n = primary.emotions.phrase(toks[i:])
+		}
+		if n == 0 && secondary.mayStart(tk, headEmotions) {
 			e, n = secondary.emotions.phrase(toks[i:])
 		}
 		if n == 0 {
 			var ok bool
-			if e, ok = primary.emotions.token(tk); !ok {
-				e, ok = secondary.emotions.exact(tk)
+			if e, ok = primary.emotionToken(tk); !ok {
+				e, ok = secondary.emotionExact(tk)
 			}
 			n = 1
 		}
@@ -173,6 +189,9 @@ func (a *Analyzer) emotion(toks []token, s scored, primary, secondary *language)
 // (🙃, 🙄), and praise thrown up front then applied to one more of something ("Génial,
 // encore une réunion", "Great, another reorg") with no other praise to back it.
 func ironic(units []unit) bool {
+	if sarcasticFrame(units) {
+		return true
+	}
 	opener := -1
 	for i, u := range units {
 		if u.irony {
@@ -194,6 +213,43 @@ func ironic(units []unit) bool {
 		repeat = repeat || repeats(prev(units, i), u.w, next(units, i))
 	}
 	return repeat
+}
+
+// sarcasticFrame spots praise of the way something happens followed by a complaint:
+// "Love how the VPN dies every afternoon", "Great that the lift is broken again",
+// "J'adore quand le serveur plante". Praise framed this way ("love how", "j'adore
+// quand") is about an event, and when the event is bad the praise is irony.
+func sarcasticFrame(units []unit) bool {
+	for i := 0; i+1 < len(units) && i < 3; i++ {
+		u := units[i]
+		if !u.sentiment || u.val <= 0 || u.emoji || !praisesHow(u.w, units[i+1].w) {
+			continue
+		}
+		for _, v := range units[i+2:] {
+			if v.sentiment && v.val < 0 && !v.emoji {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// praisesHow is a praise word followed by a word that makes it praise of an event.
+func praisesHow(w, next string) bool {
+	switch w {
+	case "love", "loving", "loved", "adore", "aime", "adorer":
+		switch next {
+		case "how", "that", "when", "it", "quand", "comment", "que", "la", "le", "les":
+			return true
+		}
+	case "great", "nice", "wonderful", "amazing", "fantastic", "brilliant", "genial", "super", "sympa", "top":
+		switch next {
+		case "how", "that", "que", "comme":
+			return true
+		}
+	}
+	return false
 }
 
 // repeats marks "one more of the same": encore, de plus (not "de plus en plus", nor
@@ -330,9 +386,9 @@ func (a *Analyzer) units(toks []token, primary, secondary *language) []unit {
 			continue
 		}
 		u := unit{w: tk.w, caps: tk.caps, tok: i}
-		if v, ok := primary.lex.token(tk); ok {
+		if v, ok := primary.lexToken(tk); ok {
 			u.val, u.sentiment = v, true
-		} else if v, ok := secondary.authored.exact(tk); ok {
+		} else if v, ok := secondary.authoredExact(tk); ok {
 			u.val, u.sentiment = v, true
 		}
 		// Zero entries only stop the fallback; pure negators ("no" is -1.2 in VADER)
@@ -348,11 +404,17 @@ func (a *Analyzer) units(toks []token, primary, secondary *language) []unit {
 // and returns it with the number of tokens it covers, or 0.
 func phrase(toks []token, primary, secondary *language) (unit, int) {
 	if idiomHead(toks[0].w) {
+		var buf [64]byte
 		for n := min(maxIdiomLen, len(toks)); n >= 2; n-- {
-			if v, ok := idiom(joinWords(toks[:n])); ok {
-				return unit{w: joinWords(toks[:n]), val: v, sentiment: v != 0, fixed: true}, n
+			if key, ok := appendKey(buf[:0], toks[:n]); ok {
+				if v, ok := idioms[string(key)]; ok {
+					return unit{w: string(key), val: v, sentiment: v != 0, fixed: true}, n
+				}
 			}
 		}
+	}
+	if !primary.mayStart(toks[0], headLex) && !secondary.mayStart(toks[0], headAuth) {
+		return unit{}, 0
 	}
 	if v, n := primary.lex.phrase(toks); n > 0 {
 		return unit{w: joinWords(toks[:n]), val: v, sentiment: v != 0}, n
@@ -374,14 +436,18 @@ func dimensions(toks []token, s scored, primary, secondary *language) []Dimensio
 			i++
 			continue
 		}
-		d, n := primary.dims.phrase(toks[i:])
-		if n == 0 {
+		var d Dimension
+		n := 0
+		if primary.mayStart(tk, headDims) {
+			d, n = primary.dims.phrase(toks[i:])
+		}
+		if n == 0 && secondary.mayStart(tk, headDims) {
 			d, n = secondary.dims.phrase(toks[i:])
 		}
 		if n == 0 {
 			var ok bool
-			if d, ok = primary.dims.token(tk); !ok {
-				d, ok = secondary.dims.exact(tk)
+			if d, ok = primary.dimToken(tk); !ok {
+				d, ok = secondary.dimExact(tk)
 			}
 			if ok {
 				n = 1

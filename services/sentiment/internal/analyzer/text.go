@@ -12,9 +12,10 @@ type token struct {
 	w        string // stretched letters squeezed to one: "suuuper" → "super"; an emoji or ":shortcode:" as typed
 	alt      string // stretched letters kept doubled, for "goooood" → "good"; empty if not stretched
 	boundary bool
-	strong   bool // boundary ends a sentence (. ! ? ; newline), not just a clause (, :)
-	emoji    bool // w is an emoji or a ":shortcode:": looked up in the emoji table only
-	caps     bool // typed in capitals ("GÉNIAL"), which VADER reads as emphasis
+	strong   bool      // boundary ends a sentence (. ! ? ; newline), not just a clause (, :)
+	emoji    bool      // w is an emoji or a ":shortcode:": looked up in the emoji table only
+	caps     bool      // typed in capitals ("GÉNIAL"), which VADER reads as emphasis
+	info     *wordInfo // what the tables say of w, once Analyzer.lookup ran; nil before
 }
 
 // tokenized is a text reduced to what scoring and language detection need.
@@ -35,16 +36,22 @@ func (t *tokenized) allCaps() bool { return t.words >= 2 && t.caps == t.words }
 // drops French elided prefixes, splits English n't into "not", and collapses stretched
 // letters. Emoji and Slack ":shortcode:" reactions become tokens of their own. It never
 // fails: anything that is not a letter, digit or emoji separates words.
-func tokenize(text string) tokenized {
+func tokenize(text string) tokenized { return tokenizeWith(text, nil) }
+
+// tokenizeWith tokenizes and, given the analyzer's word index, takes each known word's
+// spelling and info from it: no string is allocated for a word the index knows.
+func tokenizeWith(text string, words map[string]*wordInfo) tokenized {
 	var t tokenized
-	cur := make([]rune, 0, 32)
+	t.toks = make([]token, 0, len(text)/4+2)
+	var buf [64]byte
+	cur := buf[:0]       // the word being read, folded, in UTF-8
 	upper, lower := 0, 0 // letters of cur as typed
 	afterApos := false   // cur follows an apostrophe: it may be an English clitic
 	flush := func() {
 		if len(cur) == 0 {
 			return
 		}
-		tok := makeToken(cur)
+		tok := makeToken(cur, words)
 		if upper+lower >= 2 {
 			t.words++
 			if lower == 0 {
@@ -91,9 +98,9 @@ func tokenize(text string) tokenized {
 				lower++
 			}
 			a, b := fold(unicode.ToLower(r))
-			cur = append(cur, a)
+			cur = utf8.AppendRune(cur, a)
 			if b != 0 {
-				cur = append(cur, b)
+				cur = utf8.AppendRune(cur, b)
 			}
 		case unicode.Is(unicode.Mn, r) || emojiModifier(r):
 			// A combining accent from decomposed (NFD) input, or an emoji variation
@@ -101,7 +108,7 @@ func tokenize(text string) tokenized {
 		case isEmoji(r):
 			flush()
 			afterApos = false
-			t.toks = append(t.toks, token{w: string(r), emoji: true})
+			t.toks = append(t.toks, token{w: text[i-size : i], emoji: true})
 		case r == '\'' || r == '’' || r == 'ʼ':
 			if len(cur) == 0 {
 				afterApos = false
@@ -178,8 +185,8 @@ func emojiModifier(r rune) bool {
 	return r == 0xFE0F || r == 0xFE0E || r == 0x200D || (r >= 0x1F3FB && r <= 0x1F3FF)
 }
 
-func isElision(rs []rune) bool {
-	switch string(rs) {
+func isElision(w []byte) bool {
+	switch string(w) {
 	case "c", "d", "j", "l", "m", "n", "s", "t", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu":
 		return true
 	}
@@ -199,13 +206,21 @@ func contractionStem(w string) string {
 	return strings.TrimSuffix(w, "n")
 }
 
-func makeToken(rs []rune) token {
-	for i := 2; i < len(rs); i++ {
-		if rs[i] == rs[i-1] && rs[i] == rs[i-2] && unicode.IsLetter(rs[i]) {
+func makeToken(w []byte, words map[string]*wordInfo) token {
+	var r1, r2 rune = -1, -2
+	for i := 0; i < len(w); {
+		r, size := utf8.DecodeRune(w[i:])
+		i += size
+		if r == r1 && r == r2 && unicode.IsLetter(r) {
+			rs := []rune(string(w))
 			return token{w: squeeze(rs, 1), alt: squeeze(rs, 2)}
 		}
+		r1, r2 = r, r1
 	}
-	return token{w: string(rs)}
+	if info, ok := words[string(w)]; ok {
+		return token{w: info.w, info: info}
+	}
+	return token{w: string(w)}
 }
 
 // squeeze keeps at most keep copies of each letter repeated three times or more.

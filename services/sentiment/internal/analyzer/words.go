@@ -111,27 +111,21 @@ func contrasts(prev, w string) bool {
 // negation could get them backwards ("pas mal" is praise). A zero keeps the phrase
 // out of scoring ("pas mal de" means "quite a lot of").
 func idiom(phrase string) (float64, bool) {
-	switch phrase {
-	case "pas mal", "not bad":
-		return 1.5, true
-	case "not too bad":
-		return 1.2, true
-	case "pas terrible":
-		return -1.5, true
-	case "pas de souci", "pas de soucis", "pas de probleme", "pas de problemes", "aucun souci",
-		"aucun probleme", "sans souci", "sans soucis", "no problem", "no problems", "no worries",
-		"no issue", "no issues":
-		return 0.5, true
-	case "en ai assez", "en peux plus", "not stand", "cannot stand":
-		return -2, true
-	case "pas mal de", "not only", "pas que", "not just":
-		return 0, true
-	case "trop de", "too many", "too much", "way too":
-		return -1.3, true // "trop de réunions": an excess is a complaint whatever the noun
-	case "merci pour rien", "thanks for nothing":
-		return -2.2, true
-	}
-	return 0, false
+	v, ok := idioms[phrase]
+	return v, ok
+}
+
+var idioms = map[string]float64{
+	"pas mal": 1.5, "not bad": 1.5,
+	"not too bad":  1.2,
+	"pas terrible": -1.5,
+	"pas de souci": 0.5, "pas de soucis": 0.5, "pas de probleme": 0.5, "pas de problemes": 0.5, "aucun souci": 0.5,
+	"aucun probleme": 0.5, "sans souci": 0.5, "sans soucis": 0.5, "no problem": 0.5, "no problems": 0.5, "no worries": 0.5,
+	"no issue": 0.5, "no issues": 0.5,
+	"en ai assez": -2, "en peux plus": -2, "not stand": -2, "cannot stand": -2,
+	"pas mal de": 0, "not only": 0, "pas que": 0, "not just": 0,
+	"trop de": -1.3, "too many": -1.3, "too much": -1.3, "way too": -1.3, // "trop de réunions": an excess is a complaint whatever the noun
+	"merci pour rien": -2.2, "thanks for nothing": -2.2,
 }
 
 func idiomHead(w string) bool {

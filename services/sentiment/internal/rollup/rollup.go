@@ -1,25 +1,48 @@
 // Package rollup owns the sentiment aggregates kept in bbolt: one Stats per segment, dimension
-// and window, and the set of distinct contributor tags behind each, so that the minimum group
+// and window, and the set of distinct contributors behind each, so that the minimum group
 // size counts people rather than comments. Functions named Unsafe… need the caller's write
-// transaction: the consumer applies an event, its rollups and its event id in one commit.
+// transaction: the consumer applies events, their rollups and their event ids in one commit.
 //
 // Besides its people, an aggregate counts the distinct people behind each of its parts: those
-// with a scored item, those with an eNPS answer, and those whose text carried each emotion
-// (rollup_people_of). Readers are shown a part only when its own people reach k.
+// with a scored item, those with an eNPS answer, and those whose text carried each emotion.
+// Readers are shown a part only when its own people reach k.
 //
 // Each aggregate has a live value, which every event updates, and a released one, which is
 // all readers and subscribers ever see. Stats.Pending counts the distinct people who
-// contributed since the last release of its tree: the service releases a tree only when the
-// change since the last release, as well as the new values, hides no group below k.
+// contributed since the last release of the aggregate.
+//
+// Storage is sized for volume. Values are compact binary (version byte, then varints; records
+// written as JSON by earlier versions still read). A contributor is one record per segment and
+// window, rollup_members: window code (4 bytes) + segment id (4) + the first 8 bytes of the
+// opened tag → per dimension they count in: the dimension, flags (which parts and emotions),
+// the pending epoch and the open-cell epoch in which they were last counted, as uvarints.
+// Starting a new pending count or a new open cell is a new epoch in the Stats, not a scan. Two people whose tags share 8 bytes
+// count as one: fewer people, never more, so a collision can only hide. Once a window is
+// over by SealAfter, and no event has counted in it for as long, its members are deleted and
+// the window is sealed (rollup_windows): its aggregates keep their counts, and a late event
+// no longer counts in it (it could not be told apart from a person already counted).
+//
+// Buckets, each key → value:
+//   - rollups: aggregate key (segment, 0x00, dimension uint32 BE, window) → Stats
+//   - rollup_released: aggregate key → the released Stats
+//   - rollup_published: aggregate key → the version last published, uint64 BE
+//   - rollup_segments: segment → empty, every segment with an aggregate
+//   - rollup_dirty: aggregate key → empty, changed since the publisher last took it
+//   - rollup_members: see above
+//   - rollup_windows: window → code uint32 BE, state (0; 1 once sealed, 2 once its members are
+//     all deleted), the last day an event counted in it (days since 1970, uint32 BE)
+//   - rollup_segment_ids: segment → id uint32 BE
+//   - rollup_releases, rollup_cells, rollup_flushes, rollup_waiting: the release state below
 package rollup
 
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,26 +54,30 @@ import (
 
 var (
 	bucketStats    = []byte("rollups")
-	bucketPeople   = []byte("rollup_people")
 	bucketSegments = []byte("rollup_segments")
 	bucketDirty    = []byte("rollup_dirty")
 	bucketSent     = []byte("rollup_published")
-	bucketPending  = []byte("rollup_pending")
 	bucketReleased = []byte("rollup_released")
+	bucketMembers  = []byte("rollup_members")
+	bucketWindows  = []byte("rollup_windows")
+	bucketSegIDs   = []byte("rollup_segment_ids")
 	// The release state (package release): per aggregate, the flushes at which it released
-	// and the cells of the segment's own members; per tree, the flushes decided so far; and
-	// the tags of each open cell, to count its people once.
+	// and the cells of the segment's own members; per tree, the flushes decided so far.
 	bucketReleases = []byte("rollup_releases")
 	bucketCells    = []byte("rollup_cells")
-	bucketOpen     = []byte("rollup_open")
 	bucketFlushes  = []byte("rollup_flushes")
 	// Trees with people waiting to be shown until their window is over, by tree, with the
 	// window's end (Unix seconds).
 	bucketWaiting = []byte("rollup_waiting")
-	// The distinct people behind one part of an aggregate: aggregate key + 0x00 + part
-	// (partScore, partENPS, or partEmotion followed by the emotion's name) + 0x00 + opened
-	// contributor tag → empty.
-	bucketPeopleOf = []byte("rollup_people_of")
+)
+
+// Buckets of the first layout, with one key per contributor and part (aggregate key + 0x00
+// [+ part + 0x00] + the whole opened tag): Migrate moves them into rollup_members.
+var (
+	legacyPeople   = []byte("rollup_people")
+	legacyPending  = []byte("rollup_pending")
+	legacyOpen     = []byte("rollup_open")
+	legacyPeopleOf = []byte("rollup_people_of")
 )
 
 // Buckets is where the aggregates live: a transaction (the live store) or the staging bucket
@@ -61,8 +88,8 @@ type Buckets interface {
 
 // Names lists the buckets this package writes, for store.EnsureBuckets.
 func Names() [][]byte {
-	return [][]byte{bucketStats, bucketPeople, bucketPeopleOf, bucketSegments, bucketDirty, bucketSent, bucketPending, bucketReleased,
-		bucketReleases, bucketCells, bucketOpen, bucketFlushes, bucketWaiting}
+	return [][]byte{bucketStats, bucketMembers, bucketWindows, bucketSegIDs, bucketSegments, bucketDirty, bucketSent, bucketReleased,
+		bucketReleases, bucketCells, bucketFlushes, bucketWaiting}
 }
 
 // Key names one aggregate. Dimension 0 means all dimensions together. Window is
@@ -127,6 +154,10 @@ type Stats struct {
 	// Emotions counts, per emotion (Item.Emotion), the distinct people with an item that
 	// carried it.
 	Emotions map[string]uint32 `json:"em,omitempty"`
+	// PendingEpoch and OpenEpoch number the current pending count and open cell: a member
+	// last counted in an earlier one counts again.
+	PendingEpoch uint32 `json:"-"`
+	OpenEpoch    uint32 `json:"-"`
 }
 
 // Mean is the mean score, 0 with no items.
@@ -192,7 +223,7 @@ func Get(tx Buckets, k Key) (Stats, error) {
 	if v == nil {
 		return s, nil
 	}
-	if err := json.Unmarshal(v, &s); err != nil {
+	if err := s.decode(v); err != nil {
 		return s, fmt.Errorf("rollup %q/%d/%s: %w", k.Segment, k.Dimension, k.Window, err)
 	}
 	return s, nil
@@ -204,53 +235,183 @@ func Get(tx Buckets, k Key) (Stats, error) {
 // cell too, once per cell (package release).
 //
 // A new aggregate starts its version after the last one published, so that versions keep
-// increasing across a rebuild.
+// increasing across a rebuild. In a sealed window nothing changes.
 func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item, own bool) (Stats, error) {
-	s, err := Get(tx, k)
-	if err != nil {
-		return s, err
+	return UnsafeAddAll(tx, k, tag, []Item{it}, own)
+}
+
+// UnsafeAddAll is UnsafeAdd for several items of one contributor: one read and one write of
+// the aggregate and of the contributor's record.
+func UnsafeAddAll(tx Buckets, k Key, tag []byte, items []Item, own bool) (Stats, error) {
+	w := NewWriter(tx)
+	if err := w.Add(k.Segment, k.Window, tag, own, []int32{k.Dimension}, [][]Item{items}); err != nil {
+		return Stats{}, err
 	}
-	if s.Version == 0 {
-		s.Version = Published(tx, k)
+	st := w.stats[string(k.bytes())]
+	if err := w.Flush(); err != nil {
+		return Stats{}, err
+	}
+	if st == nil {
+		return Get(tx, k) // a sealed window: unchanged
+	}
+	return st.st, nil
+}
+
+// Writer adds to the aggregates of one write transaction (or of a rebuild's staging in it),
+// keeping each aggregate it changes in memory until Flush: events applied in one transaction
+// read and write each aggregate once, not once per event. Contributors and cells are read and
+// written at once. Flush must run before the transaction commits, and a Writer must not
+// outlive it.
+type Writer struct {
+	rb      Buckets
+	stats   map[string]*cached
+	windows map[string]windowState
+	segIDs  map[string]uint32
+	day     uint32 // At; 0: not noted
+}
+
+type windowState struct {
+	code    uint32
+	sealed  bool
+	lastDay uint32 // the last day (since 1970-01-01) an event counted in the window
+	touched bool   // lastDay to write at Flush
+}
+
+type cached struct {
+	key     Key
+	st      Stats
+	created bool
+	// cells of the segment's own members, once read (changed: to write at Flush)
+	cells                []release.Cell
+	cellsRead, cellsDone bool
+}
+
+// NewWriter returns a Writer on rb.
+func NewWriter(rb Buckets) *Writer {
+	return &Writer{rb: rb, stats: map[string]*cached{}, windows: map[string]windowState{}, segIDs: map[string]uint32{}}
+}
+
+// At makes w note, per window it adds to, the day of now as the last day an event counted in
+// it (Windows, at most one write per window and day), and returns w.
+func (w *Writer) At(now time.Time) *Writer {
+	w.day = uint32(now.Unix() / 86400)
+	return w
+}
+
+// On reports whether w writes to rb.
+func (w *Writer) On(rb Buckets) bool { return w.rb == rb }
+
+// Add adds, for one contributor (tag, none if empty) of segment seg in window win, items[i] to
+// the aggregate of dimension dims[i], for each i. own says that the contributor is a member of
+// seg itself, not of a sub-segment. In a sealed window nothing changes.
+func (w *Writer) Add(seg, win string, tag []byte, own bool, dims []int32, items [][]Item) error {
+	ws, err := w.window(win)
+	if err != nil || ws.sealed {
+		return err
+	}
+	if w.day > ws.lastDay {
+		ws.lastDay, ws.touched = w.day, true
+		w.windows[win] = ws
+	}
+	aggs := make([]*cached, len(dims))
+	for i, d := range dims {
+		k := Key{Segment: seg, Dimension: d, Window: win}
+		kb := k.bytes()
+		c := w.stats[string(kb)]
+		if c == nil {
+			st, err := Get(w.rb, k)
+			if err != nil {
+				return err
+			}
+			c = &cached{key: k, st: st}
+			if c.created = st.Version == 0; c.created {
+				c.st.Version = Published(w.rb, k)
+			}
+			w.stats[string(kb)] = c
+		}
+		aggs[i] = c
 	}
 	if len(tag) > 0 {
-		pk := append(k.bytes(), 0)
-		pk = append(pk, tag...)
-		for _, set := range []struct {
-			bucket []byte
-			n      *uint32
-		}{{bucketPeople, &s.People}, {bucketPending, &s.Pending}} {
-			b := tx.Bucket(set.bucket)
-			if b.Get(pk) == nil {
-				if err := b.Put(pk, []byte{}); err != nil {
-					return s, err
-				}
-				*set.n++
+		if err := w.addMember(ws.code, seg, tag, own, aggs, items); err != nil {
+			return err
+		}
+	}
+	for i, c := range aggs {
+		for _, it := range items[i] {
+			c.st.addItem(it)
+		}
+		c.st.Version++
+	}
+	return nil
+}
+
+// Flush writes the aggregates w changed, marks them for the publisher, and forgets them.
+func (w *Writer) Flush() error {
+	stats, segs, dirty := w.rb.Bucket(bucketStats), w.rb.Bucket(bucketSegments), w.rb.Bucket(bucketDirty)
+	for kb, c := range w.stats {
+		if err := stats.Put([]byte(kb), c.st.encode()); err != nil {
+			return err
+		}
+		if c.cellsDone {
+			if err := UnsafePutCells(w.rb, c.key, c.cells); err != nil {
+				return err
 			}
 		}
-		if err := s.addPartPeople(tx, k, tag, it); err != nil {
-			return s, err
+		// Marks already present are not written again: an unchanged put still dirties its page.
+		if c.created && segs.Get([]byte(c.key.Segment)) == nil {
+			if err := segs.Put([]byte(c.key.Segment), []byte{}); err != nil {
+				return err
+			}
+			if _, err := segs.NextSequence(); err != nil { // SegmentsVersion
+				return err
+			}
 		}
-		if own {
-			ob := tx.Bucket(bucketOpen)
-			if ob.Get(pk) == nil {
-				if err := ob.Put(pk, []byte{}); err != nil {
-					return s, err
-				}
-				cells, err := Cells(tx, k)
-				if err != nil {
-					return s, err
-				}
-				if n := len(cells); n == 0 || cells[n-1].End != 0 {
-					cells = append(cells, release.Cell{})
-				}
-				cells[len(cells)-1].People++
-				if err := UnsafePutCells(tx, k, cells); err != nil {
-					return s, err
-				}
+		if dirty.Get([]byte(kb)) == nil {
+			if err := dirty.Put([]byte(kb), []byte{}); err != nil {
+				return err
 			}
 		}
 	}
+	clear(w.stats)
+	windows := w.rb.Bucket(bucketWindows)
+	for name, ws := range w.windows {
+		if ws.touched {
+			if err := windows.Put([]byte(name), windowValue(ws.code, 0, ws.lastDay)); err != nil {
+				return err
+			}
+			ws.touched = false
+			w.windows[name] = ws
+		}
+	}
+	return nil
+}
+
+func (w *Writer) window(win string) (windowState, error) {
+	if ws, ok := w.windows[win]; ok {
+		return ws, nil
+	}
+	code, state, last, err := windowCode(w.rb, win)
+	if err != nil {
+		return windowState{}, err
+	}
+	ws := windowState{code: code, sealed: state != 0, lastDay: last}
+	w.windows[win] = ws
+	return ws, nil
+}
+
+func (w *Writer) segmentID(seg string) (uint32, error) {
+	if id, ok := w.segIDs[seg]; ok {
+		return id, nil
+	}
+	id, err := segmentID(w.rb, seg)
+	if err == nil {
+		w.segIDs[seg] = id
+	}
+	return id, err
+}
+
+// addItem adds the sums and counters of one item.
+func (s *Stats) addItem(it Item) {
 	if it.Scored {
 		score := math.Max(-1, math.Min(1, it.Score))
 		s.Count++
@@ -273,71 +434,281 @@ func UnsafeAdd(tx Buckets, k Key, tag []byte, it Item, own bool) (Stats, error) 
 	case it.ENPS >= 1: // 0 to 6
 		s.Detractors++
 	}
-	s.Version++
-	v, err := json.Marshal(s)
-	if err != nil {
-		return s, err
-	}
-	if err := tx.Bucket(bucketStats).Put(k.bytes(), v); err != nil {
-		return s, err
-	}
-	// Marks already present are not written again: an unchanged put still dirties its page.
-	if segs := tx.Bucket(bucketSegments); segs.Get([]byte(k.Segment)) == nil {
-		if err := segs.Put([]byte(k.Segment), []byte{}); err != nil {
-			return s, err
-		}
-	}
-	if dirty := tx.Bucket(bucketDirty); dirty.Get(k.bytes()) == nil {
-		return s, dirty.Put(k.bytes(), []byte{})
-	}
-	return s, nil
 }
 
-// addPartPeople counts tag among the people of each part of k that it adds to: scores, eNPS,
-// its emotion; once per part, like People.
-func (s *Stats) addPartPeople(tx Buckets, k Key, tag []byte, it Item) error {
-	b := tx.Bucket(bucketPeopleOf)
-	add := func(part string) (bool, error) {
-		pk := append(k.bytes(), 0)
-		pk = append(pk, part...)
-		pk = append(pk, 0)
-		pk = append(pk, tag...)
-		if b.Get(pk) != nil {
-			return false, nil
-		}
-		return true, b.Put(pk, []byte{})
+// Member flags: the parts of an aggregate a contributor counts in.
+const (
+	flagScore uint64 = 1 << iota
+	flagENPS
+	flagOpen // counted in the open cell of epoch entry.open
+	flagEmotion0
+)
+
+// emotionBits are the flag bits of the analyzer's emotions; another name takes a bit from its
+// hash among the rest (two names sharing a bit count a person once: fewer, never more).
+var emotionBits = map[string]uint{"joy": 0, "gratitude": 1, "pride": 2, "frustration": 3, "sadness": 4, "stress": 5, "fatigue": 6}
+
+func emotionFlag(name string) uint64 {
+	bit, ok := emotionBits[name]
+	if !ok {
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		bit = 8 + uint(h.Sum32()%50)
 	}
-	if it.Scored {
-		added, err := add(partScore)
-		if err != nil {
-			return err
-		}
-		if added {
-			s.ScoredPeople++
-		}
+	return flagEmotion0 << bit
+}
+
+// entry is a contributor's state in the aggregate of one dimension.
+type entry struct {
+	dim        int32
+	flags      uint64
+	pend, open uint32
+}
+
+// member is a contributor's record in one segment and window: an entry per dimension.
+type member []entry
+
+func (m member) encode() []byte {
+	v := make([]byte, 0, 6*len(m))
+	for _, e := range m {
+		v = binary.AppendUvarint(v, uint64(uint32(e.dim)))
+		v = binary.AppendUvarint(v, e.flags)
+		v = binary.AppendUvarint(v, uint64(e.pend))
+		v = binary.AppendUvarint(v, uint64(e.open))
 	}
-	if it.ENPS > 0 {
-		added, err := add(partENPS)
-		if err != nil {
-			return err
-		}
-		if added {
-			s.ENPSPeople++
-		}
-	}
-	if it.Emotion != "" {
-		added, err := add(partEmotion + it.Emotion)
-		if err != nil {
-			return err
-		}
-		if added {
-			if s.Emotions == nil {
-				s.Emotions = map[string]uint32{}
+	return v
+}
+
+func decodeMember(v []byte) (member, error) {
+	var m member
+	for len(v) > 0 {
+		var vals [4]uint64
+		for i := range vals {
+			x, n := binary.Uvarint(v)
+			if n <= 0 {
+				return nil, fmt.Errorf("rollup member record %x is malformed", v)
 			}
-			s.Emotions[it.Emotion]++
+			vals[i], v = x, v[n:]
+		}
+		m = append(m, entry{dim: int32(uint32(vals[0])), flags: vals[1], pend: uint32(vals[2]), open: uint32(vals[3])})
+	}
+	return m, nil
+}
+
+// memberKey is window code + segment id + the first 8 bytes of the opened tag.
+func memberKey(win, seg uint32, tag []byte) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint32(k, win)
+	binary.BigEndian.PutUint32(k[4:], seg)
+	copy(k[8:], tag)
+	return k
+}
+
+// addMember counts tag, in each aggregate of aggs, among its people, its pending people, the
+// people of each part its items add to (scores, eNPS, emotions), and its open cell when own;
+// each once.
+func (w *Writer) addMember(win uint32, seg string, tag []byte, own bool, aggs []*cached, items [][]Item) error {
+	sid, err := w.segmentID(seg)
+	if err != nil {
+		return err
+	}
+	b := w.rb.Bucket(bucketMembers)
+	mk := memberKey(win, sid, tag)
+	var m member
+	if v := b.Get(mk); v != nil {
+		if m, err = decodeMember(v); err != nil {
+			return err
 		}
 	}
-	return nil
+	changed := false
+	for i, c := range aggs {
+		s := &c.st
+		j := slices.IndexFunc(m, func(e entry) bool { return e.dim == c.key.Dimension })
+		if j < 0 {
+			m = append(m, entry{dim: c.key.Dimension, pend: s.PendingEpoch})
+			j = len(m) - 1
+			s.People++
+			s.Pending++
+			changed = true
+		} else if m[j].pend != s.PendingEpoch {
+			m[j].pend = s.PendingEpoch
+			s.Pending++
+			changed = true
+		}
+		e := &m[j]
+		for _, it := range items[i] {
+			if it.Scored && e.flags&flagScore == 0 {
+				e.flags |= flagScore
+				s.ScoredPeople++
+				changed = true
+			}
+			if it.ENPS > 0 && e.flags&flagENPS == 0 {
+				e.flags |= flagENPS
+				s.ENPSPeople++
+				changed = true
+			}
+			if it.Emotion != "" {
+				if f := emotionFlag(it.Emotion); e.flags&f == 0 {
+					e.flags |= f
+					if s.Emotions == nil {
+						s.Emotions = map[string]uint32{}
+					}
+					s.Emotions[it.Emotion]++
+					changed = true
+				}
+			}
+		}
+		if own && (e.flags&flagOpen == 0 || e.open != s.OpenEpoch) {
+			e.flags |= flagOpen
+			e.open = s.OpenEpoch
+			changed = true
+			if !c.cellsRead {
+				if c.cells, err = Cells(w.rb, c.key); err != nil {
+					return err
+				}
+				c.cellsRead = true
+			}
+			if n := len(c.cells); n == 0 || c.cells[n-1].End != 0 {
+				c.cells = append(c.cells, release.Cell{})
+			}
+			c.cells[len(c.cells)-1].People++
+			c.cellsDone = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return b.Put(mk, m.encode())
+}
+
+// segmentID returns the id of seg in rollup_segment_ids, assigning one if it has none.
+func segmentID(tx Buckets, seg string) (uint32, error) {
+	b := tx.Bucket(bucketSegIDs)
+	if v := b.Get([]byte(seg)); len(v) == 4 {
+		return binary.BigEndian.Uint32(v), nil
+	}
+	n, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	if n > math.MaxUint32 {
+		return 0, errors.New("rollup: segment ids exhausted")
+	}
+	return uint32(n), b.Put([]byte(seg), binary.BigEndian.AppendUint32(nil, uint32(n)))
+}
+
+// windowCode returns the code of window w in rollup_windows, assigning one if it has none,
+// its state (0, or sealing, sealed) and the last day an event counted in it (0 if unknown).
+func windowCode(tx Buckets, w string) (code uint32, state byte, lastDay uint32, err error) {
+	b := tx.Bucket(bucketWindows)
+	if v := b.Get([]byte(w)); len(v) >= 4 {
+		code, state, lastDay = parseWindowValue(v)
+		return code, state, lastDay, nil
+	}
+	n, err := b.NextSequence()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if n > math.MaxUint32 {
+		return 0, 0, 0, errors.New("rollup: window codes exhausted")
+	}
+	return uint32(n), 0, 0, b.Put([]byte(w), windowValue(uint32(n), 0, 0))
+}
+
+// windowValue is a value of rollup_windows: code, state, last day, each big-endian.
+func windowValue(code uint32, state byte, lastDay uint32) []byte {
+	v := binary.BigEndian.AppendUint32(make([]byte, 0, 9), code)
+	v = append(v, state)
+	return binary.BigEndian.AppendUint32(v, lastDay)
+}
+
+func parseWindowValue(v []byte) (code uint32, state byte, lastDay uint32) {
+	if len(v) >= 4 {
+		code = binary.BigEndian.Uint32(v)
+	}
+	if len(v) >= 5 {
+		state = v[4]
+	}
+	if len(v) >= 9 {
+		lastDay = binary.BigEndian.Uint32(v[5:])
+	}
+	return code, state, lastDay
+}
+
+// Window states after the code in rollup_windows.
+const (
+	windowSealing byte = 1 // sealed; members being deleted
+	windowSealed  byte = 2 // sealed; no members left
+)
+
+// SealAfter is how long after a window's end, and after the last day an event counted in it,
+// its contributors are forgotten: an event that arrives later (a consumer that lagged by
+// more than that, and nothing else for as long) no longer counts in it.
+const SealAfter = 7 * 24 * time.Hour
+
+// Window is a window with aggregates: its name (ContributorTag.Window) and the last day an
+// event counted in it (zero if not noted, Writer.At).
+type Window struct {
+	Name    string
+	LastDay time.Time
+}
+
+// Windows lists the windows that have aggregates and are not fully sealed.
+func Windows(tx Buckets) []string {
+	var out []string
+	for _, w := range OpenWindows(tx) {
+		out = append(out, w.Name)
+	}
+	return out
+}
+
+// OpenWindows is Windows with the last day an event counted in each.
+func OpenWindows(tx Buckets) []Window {
+	var out []Window
+	_ = tx.Bucket(bucketWindows).ForEach(func(k, v []byte) error {
+		_, state, last := parseWindowValue(v)
+		if state != windowSealed {
+			w := Window{Name: string(k)}
+			if last > 0 {
+				w.LastDay = time.Unix(int64(last)*86400, 0).UTC()
+			}
+			out = append(out, w)
+		}
+		return nil
+	})
+	return out
+}
+
+// UnsafeSeal seals window w, so that no event counts in it any more, and deletes up to limit
+// of its members. It reports whether none are left (call again otherwise).
+func UnsafeSeal(tx Buckets, w string, limit int) (done bool, err error) {
+	b := tx.Bucket(bucketWindows)
+	v := b.Get([]byte(w))
+	if len(v) < 4 {
+		return true, nil
+	}
+	code, state0, last := parseWindowValue(v)
+	if state0 == windowSealed {
+		return true, nil
+	}
+	prefix := binary.BigEndian.AppendUint32(nil, code)
+	c := tx.Bucket(bucketMembers).Cursor()
+	n := 0
+	k, _ := c.Seek(prefix)
+	for ; k != nil && bytes.HasPrefix(k, prefix) && n < limit; k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return false, err
+		}
+		n++
+	}
+	state := windowSealing
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		state = windowSealed
+	}
+	if err := b.Put([]byte(w), windowValue(code, state, last)); err != nil {
+		return false, err
+	}
+	return state == windowSealed, nil
 }
 
 // Segments returns the segments that have any aggregate within prefix (segment.Path.Within),
@@ -358,6 +729,10 @@ func Segments(tx Buckets, prefix segment.Path) ([]segment.Path, error) {
 	}
 	return out, nil
 }
+
+// SegmentsVersion changes whenever a segment gets its first aggregate (Segments lists one
+// more), so that a reader can keep what it derived from Segments until then.
+func SegmentsVersion(tx Buckets) uint64 { return tx.Bucket(bucketSegments).Sequence() }
 
 // UnsafeTakeDirty returns up to limit aggregates changed since they were last taken, and
 // forgets them: the publisher reads and clears them in the transaction that queues their
@@ -399,7 +774,7 @@ func Released(tx Buckets, k Key) (Stats, bool, error) {
 	if v == nil {
 		return s, false, nil
 	}
-	if err := json.Unmarshal(v, &s); err != nil {
+	if err := s.decode(v); err != nil {
 		return s, false, fmt.Errorf("released rollup %q/%d/%s: %w", k.Segment, k.Dimension, k.Window, err)
 	}
 	return s, true, nil
@@ -409,11 +784,7 @@ func Released(tx Buckets, k Key) (Stats, bool, error) {
 // people afresh.
 func UnsafeRelease(tx Buckets, k Key, st Stats) error {
 	st.Pending = 0
-	v, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if err := tx.Bucket(bucketReleased).Put(k.bytes(), v); err != nil {
+	if err := tx.Bucket(bucketReleased).Put(k.bytes(), st.encode()); err != nil {
 		return err
 	}
 	if err := UnsafeResetPending(tx, k, st); err != nil {
@@ -423,24 +794,19 @@ func UnsafeRelease(tx Buckets, k Key, st Stats) error {
 }
 
 // UnsafeResetPending starts counting pending people of k afresh, without releasing it: the
-// release that just happened around it includes its contributions.
+// release that just happened around it includes its contributions. st is the live value the
+// caller read; the stored one is updated, so an epoch changed since is kept.
 func UnsafeResetPending(tx Buckets, k Key, st Stats) error {
-	st.Pending = 0
-	v, err := json.Marshal(st)
+	cur, err := Get(tx, k)
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketStats).Put(k.bytes(), v); err != nil {
-		return err
+	if cur.Version == 0 {
+		cur = st
 	}
-	prefix := append(k.bytes(), 0)
-	c := tx.Bucket(bucketPending).Cursor()
-	for pk, _ := c.Seek(prefix); pk != nil && bytes.HasPrefix(pk, prefix); pk, _ = c.Seek(prefix) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
-	}
-	return nil
+	cur.Pending = 0
+	cur.PendingEpoch++
+	return tx.Bucket(bucketStats).Put(k.bytes(), cur.encode())
 }
 
 // Cells returns the cells of the own members of k's segment: closed ones by their end, then
@@ -467,17 +833,15 @@ func UnsafePutCells(tx Buckets, k Key, cells []release.Cell) error {
 	return tx.Bucket(bucketCells).Put(k.bytes(), v)
 }
 
-// UnsafeCloseOpen forgets the tags of k's open cell, which a cut just closed: a person who
-// comes back counts in the next cell.
+// UnsafeCloseOpen starts a new open cell for k, whose previous one a cut just closed: a person
+// who comes back counts in the next cell.
 func UnsafeCloseOpen(tx Buckets, k Key) error {
-	prefix := append(k.bytes(), 0)
-	c := tx.Bucket(bucketOpen).Cursor()
-	for pk, _ := c.Seek(prefix); pk != nil && bytes.HasPrefix(pk, prefix); pk, _ = c.Seek(prefix) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
+	cur, err := Get(tx, k)
+	if err != nil || cur.Version == 0 {
+		return err
 	}
-	return nil
+	cur.OpenEpoch++
+	return tx.Bucket(bucketStats).Put(k.bytes(), cur.encode())
 }
 
 // Releases returns the flushes at which k released, increasing.
@@ -575,4 +939,12 @@ func UnsafeSwapStaging(tx *bolt.Tx) error {
 		}
 	}
 	return tx.DeleteBucket(bucketStaging)
+}
+
+// UnsafeDropStaging deletes the staging set of a rebuild that failed.
+func UnsafeDropStaging(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketStaging); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		return err
+	}
+	return nil
 }

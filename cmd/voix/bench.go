@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/voix-dev/voix/cmd/voix/internal/bench"
+)
+
+// errBenchLost is returned when acknowledged submissions were missing after the run settled.
+var errBenchLost = errors.New("acknowledged submissions are missing after settling (see LOST above)")
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("voix bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg bench.Config
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long the load lasts, all phases (echo, ingest, responses, mixed day)")
+	fs.IntVar(&cfg.Clients, "clients", 64, "concurrent clients")
+	fs.IntVar(&cfg.Conns, "conns", 4, "gRPC connections per service shared by the clients (the echo server gets as many)")
+	fs.StringVar(&cfg.Target, "target", "", "host of a running 'voix dev' (default ports); empty: start the suite in this process")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "with --target: the suite's data dir (tokens.json; default ./data); without: where the suite keeps its data (default: a temporary dir, removed)")
+	fs.StringVar(&cfg.Org, "org", "acme", "organisation the tokens are limited to")
+	fs.DurationVar(&cfg.Settle, "settle", 2*time.Minute, "how long to wait for the pipeline to drain after the load")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the simulated people (0: random)")
+	fs.IntVar(&cfg.ResultsRespondents, "results-respondents", 1000, "people who answer the closed survey GetResults reads, before the load")
+	jsonFile := fs.String("json", "", "also write the figures as JSON to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (suite in this process included) to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && stdout == io.Writer(os.Stdout) {
+		cfg.Progress = stdout
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := bench.Run(ctx, cfg)
+	res.Report(stdout)
+	if *jsonFile != "" {
+		if werr := res.WriteJSON(*jsonFile); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if res.Lost != 0 {
+		return errBenchLost
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBenchShort runs `voix bench` for a few seconds against the suite in this process and
+// checks what --json promises: every key, figures that were measured, every RPC of the mixed
+// day answered, and nothing lost.
+func TestBenchShort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bench.json")
+	var out, errb bytes.Buffer
+	err := run([]string{"bench", "--duration", "5s", "--seed", "7", "--results-respondents", "200", "--data-dir", t.TempDir(), "--json", path}, &out, &errb)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatalf("voix bench: %v (stderr %q)", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "SubmitFeedback (ingest)") || strings.Contains(out.String(), "\r") {
+		t.Errorf("the table is missing, or a progress line went to a pipe:\n%s", out.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("bench.json: %v", err)
+	}
+	for _, k := range []string{"echo_rps", "ingest_rps", "ingest_ratio", "ingest_p99_ms", "freshness_p50_ms", "freshness_p99_ms",
+		"sentiment_apply_eps", "consumer_lag_max", "lost", "rss_mb", "bytes_per_comment", "rpcs", "fsync_per_s"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("bench.json has no %q", k)
+		}
+	}
+	if m["lost"] != float64(0) {
+		t.Errorf("lost = %v, want 0: %v", m["lost"], m["lost_detail"])
+	}
+	for _, k := range []string{"echo_rps", "ingest_rps", "respond_rps", "fsync_per_s", "sentiment_apply_eps", "comments", "responses"} {
+		if v, _ := m[k].(float64); v <= 0 {
+			t.Errorf("%s = %v, want a measured figure", k, m[k])
+		}
+	}
+	if rss, _ := m["rss_mb"].(map[string]any); rss["voix"] == nil {
+		t.Errorf("rss_mb = %v, want the process RSS", m["rss_mb"])
+	}
+	if bpc, _ := m["bytes_per_comment"].(map[string]any); bpc["feedback"] == nil {
+		t.Errorf("bytes_per_comment = %v, want feedback's", m["bytes_per_comment"])
+	}
+	rpcs, _ := m["rpcs"].(map[string]any)
+	for _, rpc := range []string{"SubmitFeedback", "SubmitResponse", "FollowUp", "Upvote", "GetHeatmap", "GetResults", "ListFeedback", "GetSentiment"} {
+		s, _ := rpcs[rpc].(map[string]any)
+		if calls, _ := s["calls"].(float64); calls == 0 {
+			t.Errorf("mixed day: no successful %s (%v)", rpc, s)
+			continue
+		}
+		if s["p99_ms"].(float64) < s["p50_ms"].(float64) {
+			t.Errorf("%s: p99 below p50: %v", rpc, s)
+		}
+	}
+}

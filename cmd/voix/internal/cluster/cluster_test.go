@@ -1,0 +1,79 @@
+package cluster
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/voix-dev/voix/cmd/voix/internal/chaos"
+	"github.com/voix-dev/voix/services/platform/events"
+)
+
+// The same advisory reaches the run through each node's connection: it is one election.
+func TestElectionsCountEachAdvisoryOnce(t *testing.T) {
+	e := &elections{seen: map[string]bool{}, last: map[string]time.Time{}}
+	stream := &nats.Msg{Subject: "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.FEEDBACK", Data: []byte(`{"id":"a1"}`)}
+	consumer := &nats.Msg{Subject: "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.FEEDBACK.sentiment-feedback", Data: []byte(`{"id":"b1"}`)}
+	for range 3 {
+		e.note(stream)
+		e.note(consumer)
+	}
+	e.note(&nats.Msg{Subject: stream.Subject, Data: []byte(`not json`)})
+	if s, c := e.count(); s != 1 || c != 1 {
+		t.Fatalf("count = %d streams, %d consumers; want 1 and 1", s, c)
+	}
+	if _, ok := e.electedAt("FEEDBACK"); !ok {
+		t.Fatal("no election time for FEEDBACK")
+	}
+	if _, ok := e.electedAt("PULSE"); ok {
+		t.Fatal("an election time for PULSE, which had none")
+	}
+}
+
+func TestResultFailsOnLossDuplicateOrReplication(t *testing.T) {
+	ok := Result{Result: chaos.Result{Acked: 10}, NATSKills: 1, LeaderChanges: 2}
+	if !ok.OK() {
+		t.Fatal("a clean result is not OK")
+	}
+	if want := "e2e-cluster: acked=10 lost=0 duplicated=0 nats_kills=1 leader_changes=2 settle=0.0s"; ok.Line() != want {
+		t.Fatalf("Line() = %q, want %q", ok.Line(), want)
+	}
+	for name, r := range map[string]Result{
+		"lost":        {Result: chaos.Result{LostN: 1}},
+		"duplicated":  {Result: chaos.Result{DuplicatedN: 1}},
+		"replication": {Replication: []string{"stream FEEDBACK: 1 replicas configured, want 3"}},
+	} {
+		if r.OK() {
+			t.Errorf("%s: OK", name)
+		}
+	}
+}
+
+func TestTakeoverMaxNeedsEveryStream(t *testing.T) {
+	tk := Takeover{Publish: map[string]time.Duration{}}
+	for i, st := range events.Streams() {
+		tk.Publish[st.Name] = time.Duration(i+1) * time.Second
+	}
+	if m, all := tk.Max(); !all || m != time.Duration(len(events.Streams()))*time.Second {
+		t.Fatalf("Max() = %v, %v", m, all)
+	}
+	delete(tk.Publish, events.Feedback.Name)
+	if _, all := tk.Max(); all {
+		t.Fatal("Max() reports every stream with FEEDBACK missing")
+	}
+	var b strings.Builder
+	Result{Takeover: Takeover{Victim: "n2", Led: []string{"FEEDBACK"}, Publish: tk.Publish}}.Report(&b)
+	if !strings.Contains(b.String(), "takeover=incomplete") {
+		t.Fatalf("report of an incomplete take-over:\n%s", b.String())
+	}
+}
+
+func TestRunRefusesADurationShorterThanTheDisruptions(t *testing.T) {
+	_, err := Run(context.Background(), Config{BinDir: "bin", Dir: t.TempDir(), Duration: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Fatalf("Run with 5 s of load: %v", err)
+	}
+}
