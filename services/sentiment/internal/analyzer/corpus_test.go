@@ -62,23 +62,23 @@ func analyzeAll(exs []Example) []Result {
 
 // testSplitFloors are the floors on the test split, by language and tag.
 var testSplitFloors = map[Group]Quality{
-	{Lang: "fr"}:              {Accuracy: 0.86, MacroF1: 0.86},
-	{Lang: "en"}:              {Accuracy: 0.81, MacroF1: 0.80},
-	{Lang: "mixed"}:           {Accuracy: 0.89, MacroF1: 0.89},
-	{Tag: "negation"}:         {Accuracy: 0.84},
+	{Lang: "fr"}:              {Accuracy: 0.87, MacroF1: 0.87},
+	{Lang: "en"}:              {Accuracy: 0.83, MacroF1: 0.82},
+	{Lang: "mixed"}:           {Accuracy: 0.90, MacroF1: 0.90},
+	{Tag: "negation"}:         {Accuracy: 0.85},
 	{Tag: "contrast"}:         {Accuracy: 0.85},
-	{Tag: "question"}:         {Accuracy: 0.75},
-	{Tag: "long"}:             {Accuracy: 0.77},
-	{Tag: "sarcasm_marked"}:   {Accuracy: 0.90},
-	{Tag: "sarcasm_unmarked"}: {Accuracy: 0.77},
+	{Tag: "question"}:         {Accuracy: 0.76},
+	{Tag: "long"}:             {Accuracy: 0.79},
+	{Tag: "sarcasm_marked"}:   {Accuracy: 0.88},
+	{Tag: "sarcasm_unmarked"}: {Accuracy: 0.74},
 }
 
 // riskFloors are the floors of recall and precision per flag on the test split.
 var riskFloors = map[Risk][2]float64{
-	Harassment: {0.90, 0.30},
-	Quit:       {0.88, 0.28},
-	Distress:   {0.88, 0.32},
-	Safety:     {0.93, 0.18},
+	Harassment: {0.91, 0.37},
+	Quit:       {0.91, 0.29},
+	Distress:   {0.89, 0.35},
+	Safety:     {0.90, 0.22},
 }
 
 func TestTestSplit(t *testing.T) {
@@ -132,7 +132,7 @@ func TestTestSplit(t *testing.T) {
 // decide texts with no cue.
 func TestTestSplitLanguage(t *testing.T) {
 	exs := loadTestSplit(t)
-	floors := map[string]float64{"same": 0.92, "other": 0.90, "full": 0.98}
+	floors := map[string]float64{"same": 0.91, "other": 0.89, "full": 0.98}
 	for _, def := range []string{"same", "other"} {
 		analyzers := map[string]*Analyzer{"fr": New("fr"), "en": New("en")}
 		n, ok := 0, 0

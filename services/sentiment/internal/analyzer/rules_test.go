@@ -70,7 +70,9 @@ func TestCapitalsAndBangs(t *testing.T) {
 		{"the team is great", "the team is GREAT"},
 		{"the deadlines are terrible", "the deadlines are TERRIBLE"},
 		{"trop de réunions", "TROP DE RÉUNIONS"},
-		{"bravo", "bravo!!!"},
+		// A bare "bravo!!!" is left out: in the training corpus most comments that open on
+		// "Bravo" are sarcastic, and the model reads the bare word that way.
+		{"bravo à toute l'équipe", "BRAVO à toute l'équipe!!!"},
 	}
 	for _, tt := range stronger {
 		b, e := ruleScore(a, tt.base), ruleScore(a, tt.emphatic)
