@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -121,5 +122,24 @@ func TestLedgerPinsTheReleaseShown(t *testing.T) {
 	}
 	if _, ok := l.shown(k, 4, 4, 0); ok {
 		t.Fatal("a number no prefix explains was explained")
+	}
+}
+
+// TestFragmentsCutWhatTheAnalyzerDerives: the fields a comment's text determines are cut out
+// of stored records before comparing, like the text, while what voix itself would write about
+// a person (here a planted tag) is kept for the comparison.
+func TestFragmentsCutWhatTheAnalyzerDerives(t *testing.T) {
+	rc := record{where: "comments", parts: [][]byte{[]byte(
+		`{"id":"c1","text":"x","dimensions":[3,7],"sentiment_score":-0.4375,"sentiment_label":2,"owner_group":"hr","language":"fr","risks":[1],"tag":"PLANTED-TAG-0123456789"}`)}}
+	joined := string(bytes.Join(fragments(rc, nil), []byte("|")))
+	for _, cut := range []string{"sentiment_label", "sentiment_score", "dimensions", "-0.4375", `"fr"`, "risks"} {
+		if strings.Contains(joined, cut) {
+			t.Errorf("fragments keep %q: %s", cut, joined)
+		}
+	}
+	for _, kept := range []string{`"owner_group":"hr"`, "PLANTED-TAG-0123456789"} {
+		if !strings.Contains(joined, kept) {
+			t.Errorf("fragments lost %q: %s", kept, joined)
+		}
 	}
 }

@@ -296,9 +296,24 @@ func (r *run) known() [][]byte {
 	return bs
 }
 
-// fragments are a record's parts with every known string cut out.
+// derived matches the fields of a stored comment that the analyzer derives from its text
+// (score, label, dimensions, language, risk flags), with their values. Like the text, they are
+// content, shown to the comment's readers: two comments of one person that are both negative
+// share them because of what was written, not because voix joined them. They are cut out with
+// the known strings, so that the check does not depend on how the model reads this week's texts.
+var derived = regexp.MustCompile(`"(sentiment_score|sentiment_label|dimensions|language|risks)":(\[[^\]]*\]|"[^"]*"|[-+0-9.eE]+),?`)
+
+// fragments are a record's parts with every known string and derived field cut out.
 func fragments(rc record, known [][]byte) [][]byte {
-	out := rc.parts
+	var out [][]byte
+	for _, p := range rc.parts {
+		last := 0
+		for _, loc := range derived.FindAllIndex(p, -1) {
+			out = append(out, p[last:loc[0]])
+			last = loc[1]
+		}
+		out = append(out, p[last:])
+	}
 	for _, k := range known {
 		var next [][]byte
 		for _, p := range out {
