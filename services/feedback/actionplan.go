@@ -353,14 +353,8 @@ func validatePlanList(ctx context.Context, req *feedbackv1.ListActionPlansReques
 	q.dim = req.Dimension
 	q.full = !submitter
 	var err error
-	if q.size, err = page.Size("page_size", req.PageSize, defaultPlanPage, maxPlanPage); err != nil {
-		return q, nil, err
-	}
-	fp, err := page.Fingerprint(req)
-	if err != nil {
-		return q, nil, toStatus(err)
-	}
-	if q.after, err = page.Read(req.PageToken, fp, "ListActionPlans"); err != nil {
+	var fp []byte
+	if q.size, fp, q.after, err = page.Open(req, "ListActionPlans", defaultPlanPage, maxPlanPage); err != nil {
 		return q, nil, err
 	}
 	if q.after != nil && !slices.ContainsFunc(q.scopes, func(sc []byte) bool { return bytes.HasPrefix(q.after, sc) }) {

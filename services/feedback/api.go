@@ -185,15 +185,7 @@ func (a *api) ListRoutingRules(ctx context.Context, req *feedbackv1.ListRoutingR
 	if err != nil {
 		return nil, err
 	}
-	size, err := page.Size("page_size", req.PageSize, defaultRulePage, maxRulePage)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := page.Fingerprint(req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	key, err := page.Read(req.PageToken, fp, "ListRoutingRules")
+	size, fp, key, err := page.Open(req, "ListRoutingRules", defaultRulePage, maxRulePage)
 	if err != nil {
 		return nil, err
 	}
@@ -240,15 +232,7 @@ func (a *api) ListSegments(ctx context.Context, req *feedbackv1.ListSegmentsRequ
 	if err != nil {
 		return nil, err
 	}
-	size, err := page.Size("page_size", req.PageSize, defaultSegmentPage, maxSegmentPage)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := page.Fingerprint(req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	key, err := page.Read(req.PageToken, fp, "ListSegments")
+	size, fp, key, err := page.Open(req, "ListSegments", defaultSegmentPage, maxSegmentPage)
 	if err != nil {
 		return nil, err
 	}

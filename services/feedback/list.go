@@ -85,14 +85,8 @@ func validateList(req *feedbackv1.ListFeedbackRequest) (listQuery, []byte, error
 			return q, nil, rpcerr.InvalidArgument("end_time", "must be after the day of start_time")
 		}
 	}
-	if q.size, err = page.Size("page_size", req.PageSize, defaultPageSize, maxPageSize); err != nil {
-		return q, nil, err
-	}
-	fp, err := page.Fingerprint(req)
-	if err != nil {
-		return q, nil, toStatus(err)
-	}
-	if q.after, err = page.Read(req.PageToken, fp, "ListFeedback"); err != nil {
+	var fp []byte
+	if q.size, fp, q.after, err = page.Open(req, "ListFeedback", defaultPageSize, maxPageSize); err != nil {
 		return q, nil, err
 	}
 	if q.after != nil && !bytes.HasPrefix(q.after, store.DayPrefix(p.Org())) {

@@ -160,15 +160,7 @@ func (a *api) ListNotificationTargets(ctx context.Context, req *feedbackv1.ListN
 	if err != nil {
 		return nil, err
 	}
-	size, err := page.Size("page_size", req.PageSize, defaultTargetPage, maxTargetPage)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := page.Fingerprint(req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	key, err := page.Read(req.PageToken, fp, "ListNotificationTargets")
+	size, fp, key, err := page.Open(req, "ListNotificationTargets", defaultTargetPage, maxTargetPage)
 	if err != nil {
 		return nil, err
 	}
@@ -208,15 +200,7 @@ func (a *api) ListDeadLetters(ctx context.Context, req *feedbackv1.ListDeadLette
 	if err != nil {
 		return nil, err
 	}
-	size, err := page.Size("page_size", req.PageSize, defaultTargetPage, maxTargetPage)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := page.Fingerprint(req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	after, err := page.Read(req.PageToken, fp, "ListDeadLetters")
+	size, fp, after, err := page.Open(req, "ListDeadLetters", defaultTargetPage, maxTargetPage)
 	if err != nil {
 		return nil, err
 	}

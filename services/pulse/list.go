@@ -23,14 +23,8 @@ type listQuery struct {
 func validateList(req *pulsev1.ListSurveysRequest, prefix segment.Path) (listQuery, []byte, error) {
 	q := listQuery{prefix: prefix}
 	var err error
-	if q.size, err = page.Size("page_size", req.PageSize, defaultPageSize, maxPageSize); err != nil {
-		return q, nil, err
-	}
-	fp, err := page.Fingerprint(req)
-	if err != nil {
-		return q, nil, err
-	}
-	if q.after, err = page.Read(req.PageToken, fp, "ListSurveys"); err != nil {
+	var fp []byte
+	if q.size, fp, q.after, err = page.Open(req, "ListSurveys", defaultPageSize, maxPageSize); err != nil {
 		return q, nil, err
 	}
 	return q, fp, nil

@@ -124,13 +124,7 @@ type alertQuery struct {
 func validateListAlerts(req *sentimentv1.ListAlertsRequest, prefix segment.Path) (alertQuery, error) {
 	q := alertQuery{prefix: prefix}
 	var err error
-	if q.size, err = page.Size("page_size", req.PageSize, defaultAlertPageSize, maxAlertPageSize); err != nil {
-		return q, err
-	}
-	if q.fp, err = page.Fingerprint(req); err != nil {
-		return q, err
-	}
-	if q.after, err = page.Read(req.PageToken, q.fp, "ListAlerts"); err != nil {
+	if q.size, q.fp, q.after, err = page.Open(req, "ListAlerts", defaultAlertPageSize, maxAlertPageSize); err != nil {
 		return q, err
 	}
 	if q.after != nil && !alert.ValidSortKey(q.after) {

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -75,4 +77,27 @@ func Size(field string, n int32, def, most int) (int, error) {
 		return 0, rpcerr.InvalidArgument(field, fmt.Sprintf("must be 0..%d (0 means %d), got %d", most, def, n))
 	}
 	return int(n), nil
+}
+
+// Paged is a List request: its page_size and page_token fields, and the filters around them.
+type Paged interface {
+	proto.Message
+	GetPageSize() int32
+	GetPageToken() string
+}
+
+// Open reads the paging fields of req, a request of the listing rpc ("ListFeedback"): the page
+// size (def for 0, 1..most), the fingerprint its next page token must carry (Token), and the
+// sort key to start after (nil on the first page). Errors are gRPC statuses naming the field.
+func Open(req Paged, rpc string, def, most int) (size int, fp, after []byte, err error) {
+	if size, err = Size("page_size", req.GetPageSize(), def, most); err != nil {
+		return 0, nil, nil, err
+	}
+	if fp, err = Fingerprint(req); err != nil {
+		return 0, nil, nil, status.Error(codes.Internal, err.Error())
+	}
+	if after, err = Read(req.GetPageToken(), fp, rpc); err != nil {
+		return 0, nil, nil, err
+	}
+	return size, fp, after, nil
 }

@@ -55,3 +55,25 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+// TestOpen: a request's paging fields read in one call, each error naming its field.
+func TestOpen(t *testing.T) {
+	first := &feedbackv1.ListFeedbackRequest{SegmentPrefix: "acme"}
+	size, fp, after, err := Open(first, "ListFeedback", 50, 200)
+	if err != nil || size != 50 || after != nil || len(fp) != FingerprintSize {
+		t.Fatalf("Open(first page) = %d, %x, %q, %v", size, fp, after, err)
+	}
+	next := &feedbackv1.ListFeedbackRequest{SegmentPrefix: "acme", PageSize: 7, PageToken: Token(fp, []byte("k"))}
+	if size, _, after, err := Open(next, "ListFeedback", 50, 200); err != nil || size != 7 || string(after) != "k" {
+		t.Fatalf("Open(next page) = %d, %q, %v", size, after, err)
+	}
+	for field, req := range map[string]*feedbackv1.ListFeedbackRequest{
+		"page_size":  {SegmentPrefix: "acme", PageSize: 201},
+		"page_token": {SegmentPrefix: "acme/eng", PageToken: Token(fp, []byte("k"))},
+	} {
+		_, _, _, err := Open(req, "ListFeedback", 50, 200)
+		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), field+": ") {
+			t.Errorf("Open(bad %s) = %v, want InvalidArgument naming it", field, err)
+		}
+	}
+}

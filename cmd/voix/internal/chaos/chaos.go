@@ -159,25 +159,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, fmt.Errorf("chaos: binary %s: %w (build them with `make build`)", b, err)
 		}
 	}
-	if cfg.Duration <= 0 {
-		cfg.Duration = time.Minute
-	}
-	if cfg.LongOutage {
-		cfg.Duration = max(cfg.Duration, longOutage+20*time.Second)
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 32
-	}
-	if cfg.Seed == 0 {
-		cfg.Seed = rand.Uint64()
-	}
-	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 2 * time.Minute
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	cfg.Log = &syncWriter{w: cfg.Log} // the kill loop and the restarts log at once
+	cfg.defaults()
 	var err error
 	if cfg.Dir, err = filepath.Abs(cfg.Dir); err != nil {
 		return Result{}, err
@@ -259,4 +241,28 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 func logf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "%s chaos: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// defaults fills in what cfg leaves at zero, and makes its log safe for concurrent writers
+// (the kill loop and the restarts log at once).
+func (cfg *Config) defaults() {
+	if cfg.Duration <= 0 {
+		cfg.Duration = time.Minute
+	}
+	if cfg.LongOutage {
+		cfg.Duration = max(cfg.Duration, longOutage+20*time.Second)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 32
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = rand.Uint64()
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 2 * time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	cfg.Log = &syncWriter{w: cfg.Log}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/voix-dev/voix/cmd/voix/internal/proc"
-	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 )
 
@@ -125,20 +124,7 @@ func (c *cluster) start(ctx context.Context) error {
 	if err := c.nats.Start(ctx); err != nil {
 		return err
 	}
-	if err := c.feedback.Start(ctx, "--create-secret"); err != nil {
-		return err
-	}
-	s, err := anonymity.SecretSource{File: c.secretFile}.Load()
-	if err != nil {
-		return err
-	}
-	c.sentiment.Env = append(c.sentiment.Env, anonymity.SecretEnv+"="+anonymity.EncodeSecret(s))
-	for _, n := range []*node{c.pulse, c.sentiment} {
-		if err := n.Start(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.startServices(ctx)
 }
 
 // chaos kills a random running process every 1 to 4 seconds, each brought back after a pause

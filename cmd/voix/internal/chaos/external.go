@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,22 +88,7 @@ func RunExternal(ctx context.Context, cfg Config, ext External, disrupt func(ctx
 	if cfg.BinDir == "" || cfg.Dir == "" || len(ext.URLs) == 0 {
 		return Result{}, errors.New("chaos: BinDir, Dir and the NATS URLs are required")
 	}
-	if cfg.Duration <= 0 {
-		cfg.Duration = time.Minute
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 32
-	}
-	if cfg.Seed == 0 {
-		cfg.Seed = rand.Uint64()
-	}
-	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 2 * time.Minute
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	cfg.Log = &syncWriter{w: cfg.Log}
+	cfg.defaults()
 	var err error
 	if cfg.Dir, err = filepath.Abs(cfg.Dir); err != nil {
 		return Result{}, err
