@@ -65,7 +65,11 @@ chaos: build
 ## process with --stream-replicas 3, under load; the NATS node leading FEEDBACK is SIGKILLed and
 ## restarted, then a service; checks nothing acknowledged was lost or counted twice and every
 ## stream and consumer has 3 current replicas; ends with "e2e-cluster: acked=N lost=0
-## duplicated=0 nats_kills=1 leader_changes=C settle=Ss" (not part of `make test`)
+## duplicated=0 nats_kills=1 leader_changes=C settle=Ss" (not part of `make test`). Then two
+## sentiment replicas with --partitions 4: one SIGKILLed and restarted, the other frozen
+## (SIGSTOP); checks every comment applied once by its owner and no partition with two owners
+## at once ("e2e-cluster partitions: ... missing=0 double=0 overlaps=0 ..."; alone:
+## E2E_CLUSTER_FLAGS=--only-partitions, about 50 s)
 e2e-cluster: build
 	go run ./cmd/voix e2e-cluster --bin-dir bin $(E2E_CLUSTER_FLAGS)
 

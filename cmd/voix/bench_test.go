@@ -32,7 +32,8 @@ func TestBenchShort(t *testing.T) {
 		t.Fatalf("bench.json: %v", err)
 	}
 	for _, k := range []string{"echo_rps", "ingest_rps", "ingest_ratio", "ingest_p99_ms", "freshness_p50_ms", "freshness_p99_ms",
-		"sentiment_apply_eps", "consumer_lag_max", "lost", "rss_mb", "bytes_per_comment", "rpcs", "fsync_per_s"} {
+		"sentiment_apply_eps", "consumer_lag_max", "lost", "rss_mb", "bytes_per_comment", "rpcs", "fsync_per_s",
+		"freshness_after_k_p99_ms", "relay_p99_ms", "scored_p99_ms"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("bench.json has no %q", k)
 		}
@@ -40,7 +41,7 @@ func TestBenchShort(t *testing.T) {
 	if m["lost"] != float64(0) {
 		t.Errorf("lost = %v, want 0: %v", m["lost"], m["lost_detail"])
 	}
-	for _, k := range []string{"echo_rps", "ingest_rps", "respond_rps", "fsync_per_s", "sentiment_apply_eps", "comments", "responses"} {
+	for _, k := range []string{"echo_rps", "ingest_rps", "respond_rps", "fsync_per_s", "sentiment_apply_eps", "comments", "responses", "relay_p99_ms"} {
 		if v, _ := m[k].(float64); v <= 0 {
 			t.Errorf("%s = %v, want a measured figure", k, m[k])
 		}

@@ -28,6 +28,8 @@ func runE2ECluster(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 16, "simulated employees acting at once")
 	seed := fs.Uint64("seed", 0, "seed of the load's actions (0: random)")
 	service := fs.String("kill-service", "feedback", "the service killed and restarted after the NATS node: pulse, feedback or sentiment")
+	onlyPartitions := fs.Bool("only-partitions", false, "run the partition phase alone on the three-node cluster (no load, no NATS kill)")
+	skipPartitions := fs.Bool("skip-partitions", false, "skip the partition phase (two sentiment replicas with --partitions, one SIGKILLed and restarted)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,7 +44,7 @@ func runE2ECluster(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	res, err := cluster.Run(ctx, cluster.Config{
 		BinDir: *bin, NATSServer: *natsServer, Dir: work, Duration: *duration,
-		Workers: *workers, Seed: *seed, Service: *service, Log: stderr,
+		Workers: *workers, Seed: *seed, Service: *service, Log: stderr, SkipPartitions: *skipPartitions, OnlyPartitions: *onlyPartitions,
 	})
 	res.Report(stdout)
 	if err != nil {

@@ -59,7 +59,7 @@ func knownEnv(t *testing.T, bin string) map[string]bool {
 	var c config.Service
 	extra := map[string][]string{
 		"pulse":     {"schedule-every"},
-		"feedback":  {"comment-threshold", "daily-limit", "ack-deadline", "resolve-deadline"},
+		"feedback":  {"comment-threshold", "daily-limit", "ack-deadline", "resolve-deadline", "notify-allow"},
 		"sentiment": {"language", "min-confidence"},
 		"gateway": {"listen", "data-dir", "feedback-addr", "pulse-addr", "sentiment-addr", "directory-file", "tokens-file", "workspace",
 			"service-tls-ca", "service-tls-cert", "service-tls-key", "service-tls-server-name"},

@@ -38,8 +38,30 @@ type placement struct {
 	show map[string]bool // displayable segments, the organisation excluded
 }
 
-// placementOf computes the placement of org from the registered headcounts.
+// placementOf returns the placement of org that transaction tx sees: the cached one when it
+// was computed from the same version of org's headcounts (store.PlacementVersion, bumped in
+// every transaction that changes them), else one computed afresh. A reader therefore never
+// gets a placement from headcounts other than those its own transaction sees: not an older
+// one, which could show a comment under a segment since shrunk below the threshold or
+// revealed by suppression, nor a newer one.
 func (s *Service) placementOf(tx store.ReadTx, org segment.Path) (placement, error) {
+	v, err := store.PlacementVersion(tx, org.String())
+	if err != nil {
+		return placement{}, err
+	}
+	if pl, ok := s.placements.get(org.String(), v); ok {
+		return pl, nil
+	}
+	pl, err := s.computePlacement(tx, org)
+	if err != nil {
+		return placement{}, err
+	}
+	s.placements.put(org.String(), v, pl)
+	return pl, nil
+}
+
+// computePlacement computes the placement of org from the registered headcounts tx sees.
+func (s *Service) computePlacement(tx store.ReadTx, org segment.Path) (placement, error) {
 	pl := placement{org: org, show: map[string]bool{}}
 	heads := map[string]int{}
 	var paths []segment.Path

@@ -159,6 +159,8 @@ type Service struct {
 	commit *groupcommit.Committer
 	// notify is the sender of notifications to owner groups (notify.go).
 	notify *notifier
+	// placements caches each organisation's placement (display.go).
+	placements placementCache
 }
 
 // Start opens the store, connects to NATS (the outbox relay starts with it) and serves gRPC.
@@ -186,6 +188,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	// The relay's deletions share the committer's commits instead of taking fsyncs of their own.
 	h.Outbox.WriteThrough(s.commit)
 	if err := store.Init(h.DB, s.unsafeIndex); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.buildFilters(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -217,6 +223,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	h.Go(s.deadlineLoop)
 	h.Go(s.planDueLoop)
 	if err := s.startNotify(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startSurveyItems(); err != nil { // survey_items.go
 		s.Close()
 		return nil, err
 	}

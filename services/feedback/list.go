@@ -136,7 +136,11 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 			return err
 		}
 		var last []byte
-		return store.ScanDays(tx, prefix, from, func(k []byte) (bool, error) {
+		// Below the organisation, whether a comment is shown within the prefix depends on its
+		// author's segment alone: read that first, and decode only the comments shown within.
+		whole := q.prefix.Depth() == 1
+		within := map[string]bool{} // author segment -> shown within the prefix
+		return q.scan(tx, from, func(k, author []byte) (bool, error) {
 			day, id, ok := store.SplitDayKey(prefix, k)
 			if !ok {
 				return true, nil
@@ -146,6 +150,27 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 			}
 			if !q.end.IsZero() && !day.Before(q.end) {
 				return true, nil
+			}
+			if !whole {
+				if len(author) == 0 { // an entry written before by_day kept the author
+					a, err := store.CommentAuthor(tx, id)
+					if err != nil {
+						return false, err
+					}
+					author = []byte(a)
+				}
+				in, seen := within[string(author)]
+				if !seen {
+					p, err := segment.Parse(string(author))
+					if err != nil {
+						return false, fmt.Errorf("comment %s: author segment: %w", id, err)
+					}
+					in = pl.of(p).Within(q.prefix)
+					within[string(author)] = in
+				}
+				if !in {
+					return true, nil
+				}
 			}
 			c, err := store.GetComment(tx, id)
 			if err != nil {
@@ -172,4 +197,29 @@ func (s *Service) list(_ context.Context, q listQuery, fp []byte) (*feedbackv1.L
 		return nil, err
 	}
 	return out, nil
+}
+
+// scan calls fn with the by_day key of each comment of the organisation of q that may match
+// q, from start on, in by_day order: the keys of an index of one of q's filters (by_filter)
+// when q has one, so that a filter that matches rarely does not read every comment it skips;
+// else every key of by_day. The caller still applies every filter to the comment itself.
+// Which index is read changes the work, never the order or the result.
+func (q listQuery) scan(tx store.ReadTx, start []byte, fn func(k, author []byte) (bool, error)) error {
+	org := q.prefix.Org()
+	var fs []store.Filter
+	switch {
+	case q.owner != "":
+		fs = append(fs, store.OwnerFilter(q.owner))
+	case len(q.dims) > 0:
+		for _, d := range q.dims {
+			fs = append(fs, store.DimensionFilter(d))
+		}
+	case len(q.statuses) > 0:
+		for _, st := range q.statuses {
+			fs = append(fs, store.StatusFilter(st))
+		}
+	default:
+		return store.ScanDayEntries(tx, store.DayPrefix(org), start, fn)
+	}
+	return store.ScanFiltered(tx, org, fs, start, fn)
 }

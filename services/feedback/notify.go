@@ -74,8 +74,14 @@ type NotifyConfig struct {
 	// Timeout bounds one post. Default DefaultNotifyTimeout (10 s).
 	Timeout time.Duration
 	// Client posts the notifications. Default: an http.Client with Timeout that follows no
-	// redirect (a redirect is a failure: a notification goes only where hr pointed it).
+	// redirect (a redirect is a failure: a notification goes only where hr pointed it), uses no
+	// proxy, and refuses to connect to an address the egress rule refuses (egress.go). A
+	// Client given here is used as it is: the dial-time check is then the caller's.
 	Client *http.Client
+	// Allow lists what notification targets may reach although the egress rule refuses it
+	// (loopback, link-local, private, metadata): IPs ("127.0.0.1"), CIDR ranges
+	// ("10.20.0.0/16") and host names ("hooks.internal"). Default: none. Flag --notify-allow.
+	Allow []string
 }
 
 func (c *NotifyConfig) defaults() {
@@ -94,12 +100,6 @@ func (c *NotifyConfig) defaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultNotifyTimeout
 	}
-	if c.Client == nil {
-		c.Client = &http.Client{
-			Timeout:       c.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	}
 }
 
 // notifier is the sender's state: which deliveries are being posted, and when each failed one
@@ -107,6 +107,8 @@ func (c *NotifyConfig) defaults() {
 // they would be instants next to a comment id.
 type notifier struct {
 	cfg      NotifyConfig
+	egress   egress
+	badAllow error // a malformed Allow entry: startNotify fails with it
 	wake     chan struct{}
 	mu       sync.Mutex
 	inflight map[string]bool
@@ -115,7 +117,11 @@ type notifier struct {
 
 func newNotifier(cfg NotifyConfig) *notifier {
 	cfg.defaults()
-	return &notifier{cfg: cfg, wake: make(chan struct{}, 1), inflight: map[string]bool{}, notUntil: map[string]time.Time{}}
+	eg, err := parseEgress(cfg.Allow)
+	if cfg.Client == nil {
+		cfg.Client = eg.client(cfg.Timeout)
+	}
+	return &notifier{cfg: cfg, egress: eg, badAllow: err, wake: make(chan struct{}, 1), inflight: map[string]bool{}, notUntil: map[string]time.Time{}}
 }
 
 // forget drops the retry times of deliveries that are no longer pending (their target was
@@ -146,6 +152,9 @@ func (n *notifier) poke() {
 
 // startNotify starts the feedback-notify consumer and the sender.
 func (s *Service) startNotify() error {
+	if s.notify.badAllow != nil {
+		return fmt.Errorf("feedback: %w", s.notify.badAllow)
+	}
 	err := s.host.Consume(consumer.Config{
 		Stream:  events.Feedback.Name,
 		Durable: events.DurableFeedbackNotify,
@@ -508,6 +517,9 @@ func (s *Service) post(ctx context.Context, t store.Target, key []byte, n store.
 	}
 	resp, err := s.notify.cfg.Client.Do(req)
 	if err != nil {
+		if errors.Is(err, errEgressRefused) {
+			return "refused: the address is not allowed (--notify-allow)"
+		}
 		if ctx.Err() != nil {
 			return "timeout"
 		}

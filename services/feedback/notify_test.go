@@ -29,8 +29,9 @@ import (
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
-// fastNotify retries quickly: the tests wait for outcomes, never for time to pass.
-var fastNotify = feedback.NotifyConfig{Attempts: 4, RetryDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
+// fastNotify retries quickly: the tests wait for outcomes, never for time to pass. The
+// receivers are local: the operator's allow-list lets notifications reach loopback.
+var fastNotify = feedback.NotifyConfig{Attempts: 4, RetryDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond, Allow: []string{"127.0.0.1"}}
 
 // startNotifying starts a feedback service with notify settings n, and the headcounts that
 // show comments under acme/eng and acme/sales.
@@ -491,7 +492,7 @@ func TestNotificationTargetsRPCs(t *testing.T) {
 // TestDeletedTargetGetsNothingMore: deleting a target drops its pending deliveries, which are
 // neither retried nor buried.
 func TestDeletedTargetGetsNothingMore(t *testing.T) {
-	f := startNotifying(t, feedback.NotifyConfig{Attempts: 1000, RetryDelay: time.Millisecond, MaxDelay: time.Millisecond})
+	f := startNotifying(t, feedback.NotifyConfig{Attempts: 1000, RetryDelay: time.Millisecond, MaxDelay: time.Millisecond, Allow: []string{"127.0.0.1"}})
 	rec := newReceiver(t, always(http.StatusBadGateway))
 	tg := f.target(t, "eng-leads", "acme", feedbackv1.NotificationTargetKind_NOTIFICATION_TARGET_KIND_WEBHOOK, rec.srv.URL)
 	f.createPlan(t, f.as(auth.RoleHR), newPlan("acme/eng", "Rota review", "eng-leads", dimWorkload))

@@ -70,7 +70,7 @@ func (s *Service) unsafeReroute(tx *bolt.Tx, r store.Rule) error {
 			continue
 		}
 		c.OwnerGroup = owner
-		if err := store.UnsafePutComment(tx, c); err != nil {
+		if err := s.unsafePutComment(tx, c); err != nil {
 			return err
 		}
 		if err := s.unsafeTellOwner(tx, c); err != nil {

@@ -74,7 +74,7 @@ func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 			c.OwnerGroup = owner
 		}
 	}
-	return store.UnsafePutComment(tx, c)
+	return s.unsafePutComment(tx, c)
 }
 
 // riskOwner is the owner group of a comment with a risk flag (harassment or discrimination,

@@ -174,9 +174,14 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 }
 
 // unsafeIndex adds comment c to the by-day index, which serves listings, statistics and
-// deadlines. It derives from the stored comment alone, so a store migration can call it too.
+// deadlines, and to by_filter (filters.go). It derives from the stored comment alone, so a
+// store migration can call it too.
 func (s *Service) unsafeIndex(tx store.WriteTx, c *store.Comment) error {
-	return store.UnsafePutDayKey(tx, store.DayKey(c.AuthorSegment.Org(), c.CreateDay, s.shuffle(c.CreateDay, c.ID), c.ID))
+	k, author := s.dayKey(c), c.AuthorSegment.String()
+	if err := store.UnsafePutDayEntry(tx, k, author); err != nil {
+		return err
+	}
+	return store.UnsafePutFilters(tx, k, author, store.Filters(c))
 }
 
 // shuffle is the keyed value that orders comments within a day: stable, so paging sees one

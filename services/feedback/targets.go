@@ -148,6 +148,11 @@ func (a *api) SetNotificationTarget(ctx context.Context, req *feedbackv1.SetNoti
 	if err := auth.CheckSegment(ctx, "target.segment_prefix", t.Prefix.String()); err != nil {
 		return nil, err
 	}
+	if u, err := url.Parse(t.URL); err == nil {
+		if ok, rule := a.svc.notify.egress.checkURLHost(ctx, u.Hostname()); !ok {
+			return nil, rpcerr.InvalidArgument("target.url", rule)
+		}
+	}
 	t, secret, err := a.svc.setTarget(ctx, t)
 	if err != nil {
 		return nil, toStatus(err)

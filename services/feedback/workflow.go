@@ -101,7 +101,7 @@ func (s *Service) updateStatus(ctx context.Context, id string, to commonv1.Feedb
 		if err := store.UnsafePutLoop(tx, id, loop); err != nil {
 			return err
 		}
-		if err := store.UnsafePutComment(tx, c); err != nil {
+		if err := s.unsafePutComment(tx, c); err != nil {
 			return err
 		}
 		// The view after the change: the event names the segment readers see, never a smaller one.
@@ -153,7 +153,7 @@ func (s *Service) assignOwner(ctx context.Context, id, owner string) (*feedbackv
 		if err := store.UnsafePutLoop(tx, id, loop); err != nil {
 			return err
 		}
-		if err := store.UnsafePutComment(tx, c); err != nil {
+		if err := s.unsafePutComment(tx, c); err != nil {
 			return err
 		}
 		if changed {

@@ -86,6 +86,9 @@ func listPending(surveys []*pulsev1.PendingSurvey) reply {
 		if sv.ClosesAt != nil {
 			fmt.Fprintf(&b, " (open until %s)", sv.ClosesAt.AsTime().Format("2 Jan"))
 		}
+		if sv.ClosingSoon { // a reminder, shown only to this person (loop.go)
+			b.WriteString(" — closing soon, your answer still counts")
+		}
 		for i, q := range sv.Questions {
 			fmt.Fprintf(&b, "\n%d. %s %s", i+1, q.Text, hint(q))
 		}
@@ -177,14 +180,18 @@ func (s *Service) answer(ctx context.Context, cmd command, seg string, sv *pulse
 		return ephemeral("Nothing was sent: %s.", err)
 	}
 	key := sha256.Sum256(body)
-	_, err = s.pulse.SubmitResponse(ctx, &pulsev1.SubmitResponseRequest{
+	resp, err := s.pulse.SubmitResponse(ctx, &pulsev1.SubmitResponseRequest{
 		SurveyId: sv.SurveyId, Wave: sv.Wave, Segment: seg, SubmitterRef: submitterRef(cmd),
 		IdempotencyKey: "slack-" + hex.EncodeToString(key[:20]), Answers: answers,
 	})
 	if err != nil {
 		return s.pulseFailed("answer", err)
 	}
-	return ephemeral("Thank you, your answers to *%s* are in, anonymously.", sv.Title)
+	lang := ""
+	if m, r := s.lookup(cmd); r == nil {
+		lang = botLang(m)
+	}
+	return ephemeral("Thank you, your answers to *%s* are in, anonymously.%s", sv.Title, surveyEnd(lang, seg, resp)) // loop.go
 }
 
 func (s *Service) pulseFailed(action string, err error) reply {

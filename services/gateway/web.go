@@ -171,6 +171,7 @@ func (s *Service) routeWeb(mux *http.ServeMux) {
 	mux.Handle("POST /inbox/status", secured(s.authed(s.handleStatus)))
 	mux.Handle("POST /inbox/owner", secured(s.authed(s.handleOwner)))
 	mux.Handle("GET /loops", secured(s.authed(s.handleLoops)))
+	mux.Handle("GET /mirror", secured(s.authed(s.handleMirror)))
 	mux.Handle("GET /events", secured(s.authed(s.handleEvents)))
 }
 
@@ -983,7 +984,7 @@ type menuItem struct {
 func (p *page) Menu() []menuItem {
 	var items []menuItem
 	for _, m := range []struct{ nav, path string }{
-		{"heatmap", "/"}, {"trends", "/trends"}, {"alerts", "/alerts"}, {"surveys", "/surveys"}, {"inbox", "/inbox"}, {"loops", "/loops"},
+		{"heatmap", "/"}, {"trends", "/trends"}, {"alerts", "/alerts"}, {"surveys", "/surveys"}, {"inbox", "/inbox"}, {"loops", "/loops"}, {"mirror", "/mirror"},
 	} {
 		href := m.path
 		if p.Segment != "" && (p.User == nil || p.Segment != p.User.Prefix) {

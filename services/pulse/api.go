@@ -151,17 +151,29 @@ func (a *api) SubmitResponse(ctx context.Context, req *pulsev1.SubmitResponseReq
 		return nil, err
 	}
 	if lifecycleKind(sv.Kind) {
-		if err := a.svc.checkInvited(sv.Survey, req.SubmitterRef, now); err != nil {
+		// A retry of an answer to a repeatable moment finds its invitation used up: the marker
+		// with the same idempotency value says it is a retry (loop.go).
+		if err := a.svc.checkInvited(sv.Survey, req.SubmitterRef, now); err != nil && !a.svc.isRetry(sv.Survey, w.Number, req.SubmitterRef, req.IdempotencyKey) {
 			return nil, toStatus(err)
 		}
 	}
-	id, err := a.svc.submit(submission{
-		survey: sv, wave: w.Number, seg: seg, ref: req.SubmitterRef, key: req.IdempotencyKey, answers: answers,
-	}, now)
+	sub := submission{survey: sv, wave: w.Number, seg: seg, ref: req.SubmitterRef, key: req.IdempotencyKey, answers: answers}
+	if repeatable(sv.Kind) {
+		sub.invite = a.svc.inviteTag(sv.Id, req.SubmitterRef)
+	}
+	threads, comments := a.svc.surveyThreads(sub, now)
+	sub.comments = comments
+	id, err := a.svc.submit(sub, now)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pulsev1.SubmitResponseResponse{ResponseId: id, Wave: w.Number}, nil
+	// The response is stored: a failure to read the news must not make it look refused.
+	news, err := a.svc.planNews(seg, newsSince(sv.Survey, w.Number, now))
+	if err != nil {
+		a.svc.host.Log.Error("you said, we did: read plan news", "err", err)
+		news = nil
+	}
+	return &pulsev1.SubmitResponseResponse{ResponseId: id, Wave: w.Number, Threads: threads, PlanNews: news}, nil
 }
 
 func (a *api) ListPendingSurveys(ctx context.Context, req *pulsev1.ListPendingSurveysRequest) (*pulsev1.ListPendingSurveysResponse, error) {
@@ -237,7 +249,7 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 		}
 		prefix = p
 	}
-	sv, err := a.svc.visibleSurvey(ctx, req.SurveyId)
+	sv, err := a.svc.visibleResultsSurvey(ctx, req.SurveyId)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -267,10 +279,8 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 }
 
 func (a *api) TriggerLifecycleSurvey(ctx context.Context, req *pulsev1.TriggerLifecycleSurveyRequest) (*pulsev1.TriggerLifecycleSurveyResponse, error) {
-	switch req.Event {
-	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_STARTED, pulsev1.LifecycleEvent_LIFECYCLE_EVENT_LEAVING:
-	default:
-		return nil, rpcerr.InvalidArgument("event", "is required: STARTED or LEAVING")
+	if _, known := pulsev1.LifecycleEvent_name[int32(req.Event)]; !known || req.Event == pulsev1.LifecycleEvent_LIFECYCLE_EVENT_UNSPECIFIED {
+		return nil, rpcerr.InvalidArgument("event", "is required: STARTED, LEAVING, CANDIDATE, INTERNAL_MOVE, MANAGER_CHANGE, RETURN_FROM_LEAVE or ANNIVERSARY")
 	}
 	if err := checkRef("submitter_ref", req.SubmitterRef); err != nil {
 		return nil, err

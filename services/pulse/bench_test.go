@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
@@ -44,17 +45,33 @@ func BenchmarkSubmitResponse(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "responses/s")
 }
 
-// BenchmarkGetResults reads the results of a closed wave of 10,000 respondents in 50 segments
-// (every question answered, one in ten with a comment), through gRPC as an admin. It reports
-// the p99 of the calls as p99-ms. The responses are written into the store while the service
-// is down, as SubmitResponse stores them.
+// BenchmarkGetResults reads the results of a closed wave of n respondents (1,000 and 10,000)
+// in 50 segments (every question answered, one in ten with a comment), through gRPC as an
+// admin, without headcounts (no TEXT answer can be shown) and with every segment's headcount
+// registered (the comments of the shown groups are read and returned). It reports the p99 of
+// the calls as p99-ms. The responses are written into the store while the service is down, as
+// SubmitResponse stores them.
 func BenchmarkGetResults(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		for _, heads := range []bool{false, true} {
+			b.Run(fmt.Sprintf("respondents=%d/headcounts=%v", n, heads), func(b *testing.B) { benchResults(b, n, heads) })
+		}
+	}
+}
+
+func benchResults(b *testing.B, n int, heads bool) {
 	f := start(b)
+	if heads {
+		f.upsertSegment(b, "acme/eng", uint32(n))
+		for s := range 50 {
+			f.upsertSegment(b, fmt.Sprintf("acme/eng/s%02d", s), uint32(n/50))
+		}
+	}
 	sv := f.createSurvey(b, validSurvey())
 	rng := rand.New(rand.NewPCG(12, 4))
 	f.restart(b, func(db *bolt.DB) {
 		err := db.Update(func(tx *bolt.Tx) error {
-			for i := range 10_000 {
+			for i := range n {
 				r := store.Response{
 					ID: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), SurveyID: sv.Id, Wave: 1,
 					Segment: fmt.Sprintf("acme/eng/s%02d", i%50),
@@ -82,9 +99,17 @@ func BenchmarkGetResults(b *testing.B) {
 	f.clock.Set(afterWave1)
 	ctx := f.as(auth.RoleAdmin)
 	req := &pulsev1.GetResultsRequest{SurveyId: sv.Id}
-	if r := f.results(b, ctx, req); r.Total.Respondents != 10_000 {
-		b.Fatalf("respondents %d, want 10000", r.Total.Respondents)
+	r := f.results(b, ctx, req)
+	if r.Total.Respondents != uint32(n) {
+		b.Fatalf("respondents %d, want %d", r.Total.Respondents, n)
 	}
+	texts := 0
+	for _, g := range append(r.Children, r.Total) {
+		for _, q := range g.Questions {
+			texts += len(q.Comments)
+		}
+	}
+
 	var took []time.Duration
 	b.ResetTimer()
 	for b.Loop() {
@@ -94,4 +119,6 @@ func BenchmarkGetResults(b *testing.B) {
 	}
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(texts), "texts")
+	b.ReportMetric(float64(proto.Size(r)), "bytes")
 }

@@ -12,8 +12,11 @@ import (
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
-// Lifecycle surveys (onboarding, exit) are answered once per person, when an HR system says
-// the person started or is leaving. Their responses are counted in monthly cohort waves,
+// Lifecycle surveys (the moments of truth) are answered when an HR system reports a moment of
+// a person's journey: onboarding, exit and candidate surveys once per person; internal move,
+// manager change, return from leave and anniversary surveys once per reported moment (a
+// repeated moment: its answer marker is scoped to the cohort wave, and the invitation is
+// used up by the answer). Their responses are counted in monthly cohort waves,
 // opened by the scheduler without announcement (bots prompt from ListPendingSurveys, person
 // by person): results of a cohort are readable once its month is over, so that reading them
 // week after week cannot single out the one person who answered in between.
@@ -21,8 +24,24 @@ import (
 const maxLifecycleDelay = 366 * 24 * time.Hour
 
 func lifecycleKind(k pulsev1.SurveyKind) bool {
-	return k == pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING || k == pulsev1.SurveyKind_SURVEY_KIND_EXIT
+	_, ok := lifecycleKinds[k]
+	return ok
 }
+
+// lifecycleKinds maps each lifecycle survey kind to whether it repeats (a person may live the
+// moment more than once).
+var lifecycleKinds = map[pulsev1.SurveyKind]bool{
+	pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING:        false,
+	pulsev1.SurveyKind_SURVEY_KIND_EXIT:              false,
+	pulsev1.SurveyKind_SURVEY_KIND_CANDIDATE:         false,
+	pulsev1.SurveyKind_SURVEY_KIND_INTERNAL_MOVE:     true,
+	pulsev1.SurveyKind_SURVEY_KIND_MANAGER_CHANGE:    true,
+	pulsev1.SurveyKind_SURVEY_KIND_RETURN_FROM_LEAVE: true,
+	pulsev1.SurveyKind_SURVEY_KIND_ANNIVERSARY:       true,
+}
+
+// repeatable reports whether a person may answer surveys of kind k once per reported moment.
+func repeatable(k pulsev1.SurveyKind) bool { return lifecycleKinds[k] }
 
 // inviteTag stands for the person in the survey's invitations; its scope differs from the
 // answer marker's, so the two records cannot be joined without the secret.
@@ -41,8 +60,19 @@ func (s *Service) invitation(tx store.ReadTx, sv *pulsev1.Survey, ref string, no
 
 // kindFor maps what the HR system reports to the surveys it makes pending.
 func kindFor(ev pulsev1.LifecycleEvent) pulsev1.SurveyKind {
-	if ev == pulsev1.LifecycleEvent_LIFECYCLE_EVENT_LEAVING {
+	switch ev {
+	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_LEAVING:
 		return pulsev1.SurveyKind_SURVEY_KIND_EXIT
+	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_CANDIDATE:
+		return pulsev1.SurveyKind_SURVEY_KIND_CANDIDATE
+	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_INTERNAL_MOVE:
+		return pulsev1.SurveyKind_SURVEY_KIND_INTERNAL_MOVE
+	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_MANAGER_CHANGE:
+		return pulsev1.SurveyKind_SURVEY_KIND_MANAGER_CHANGE
+	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_RETURN_FROM_LEAVE:
+		return pulsev1.SurveyKind_SURVEY_KIND_RETURN_FROM_LEAVE
+	case pulsev1.LifecycleEvent_LIFECYCLE_EVENT_ANNIVERSARY:
+		return pulsev1.SurveyKind_SURVEY_KIND_ANNIVERSARY
 	}
 	return pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING
 }
@@ -50,7 +80,8 @@ func kindFor(ev pulsev1.LifecycleEvent) pulsev1.SurveyKind {
 // trigger stores an invitation for the person in every active survey of the event's kind
 // whose audience contains seg, from the day of effective time plus the survey's delay (to the
 // day: a finer time would date the person), for the survey's response window. A person who
-// already answered is not invited again; a repeated trigger moves the invitation.
+// already answered a once-per-person survey is not invited again; a repeated trigger moves
+// the invitation (for a repeatable survey it is a new moment, answered anew).
 func (s *Service) trigger(ev pulsev1.LifecycleEvent, ref string, seg segment.Path, effective time.Time) ([]string, error) {
 	kind := kindFor(ev)
 	var ids []string
@@ -65,12 +96,14 @@ func (s *Service) trigger(ev pulsev1.LifecycleEvent, ref string, seg segment.Pat
 				if sv.Kind != kind || sv.State != pulsev1.SurveyState_SURVEY_STATE_ACTIVE {
 					continue
 				}
-				_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, 0), ref))
-				if err != nil {
-					return err
-				}
-				if answered {
-					continue
+				if !repeatable(sv.Kind) {
+					_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, 0), ref))
+					if err != nil {
+						return err
+					}
+					if answered {
+						continue
+					}
 				}
 				opens := window.Of(window.Day, effective.Add(sv.LifecycleDelay.AsDuration())).Start
 				inv := store.Invitation{Opens: opens, Closes: opens.Add(sv.Schedule.ResponseWindow.AsDuration())}
@@ -96,7 +129,7 @@ func (s *Service) checkInvited(sv *pulsev1.Survey, ref string, now time.Time) er
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("submitter_ref: %w: survey %s is answered after an HR system reports the person's start or leaving, and nothing is pending for this person now", errNotInvited, sv.Id)
+			return fmt.Errorf("submitter_ref: %w: survey %s is answered after an HR system reports a moment of the person's journey (TriggerLifecycleSurvey), and nothing is pending for this person now", errNotInvited, sv.Id)
 		}
 		return nil
 	})

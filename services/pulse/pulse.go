@@ -93,6 +93,8 @@ type Service struct {
 	commit *groupcommit.Committer
 	// commitSurvey is the survey last checked at commit by SubmitResponse.
 	commitSurvey surveyMemo
+	// resultsSurvey is the survey GetResults read last (results.go).
+	resultsSurvey surveyMemo
 	// resultsFromResponses makes results decode every response instead of reading the
 	// store's tallies: the computation before the tallies, which tests compare them with.
 	resultsFromResponses atomic.Bool
@@ -133,6 +135,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("pulse: first scheduling pass: %w", err)
 	}
 	h.Go(s.schedule)
+	h.Go(s.releaseLoop) // survey comments, after their day (loop.go)
+	if err := s.startPlanNews(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	pulsev1.RegisterPulseServiceServer(h.GRPC(), &api{svc: s})
 	h.Serve()
 	return s, nil

@@ -97,11 +97,16 @@ func (t enumTable[P, S]) api(what string, s S) (P, error) {
 
 var (
 	surveyKinds = enumTable[pulsev1.SurveyKind, store.SurveyKind]{
-		pulsev1.SurveyKind_SURVEY_KIND_UNSPECIFIED: store.KindUnspecified,
-		pulsev1.SurveyKind_SURVEY_KIND_PULSE:       store.KindPulse,
-		pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING:  store.KindOnboarding,
-		pulsev1.SurveyKind_SURVEY_KIND_EXIT:        store.KindExit,
-		pulsev1.SurveyKind_SURVEY_KIND_DIAGNOSTIC:  store.KindDiagnostic,
+		pulsev1.SurveyKind_SURVEY_KIND_UNSPECIFIED:       store.KindUnspecified,
+		pulsev1.SurveyKind_SURVEY_KIND_PULSE:             store.KindPulse,
+		pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING:        store.KindOnboarding,
+		pulsev1.SurveyKind_SURVEY_KIND_EXIT:              store.KindExit,
+		pulsev1.SurveyKind_SURVEY_KIND_DIAGNOSTIC:        store.KindDiagnostic,
+		pulsev1.SurveyKind_SURVEY_KIND_CANDIDATE:         store.KindCandidate,
+		pulsev1.SurveyKind_SURVEY_KIND_INTERNAL_MOVE:     store.KindInternalMove,
+		pulsev1.SurveyKind_SURVEY_KIND_MANAGER_CHANGE:    store.KindManagerChange,
+		pulsev1.SurveyKind_SURVEY_KIND_RETURN_FROM_LEAVE: store.KindReturnFromLeave,
+		pulsev1.SurveyKind_SURVEY_KIND_ANNIVERSARY:       store.KindAnniversary,
 	}
 	surveyStates = enumTable[pulsev1.SurveyState, store.SurveyState]{
 		pulsev1.SurveyState_SURVEY_STATE_UNSPECIFIED: store.StateUnspecified,

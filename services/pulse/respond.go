@@ -31,11 +31,19 @@ type submission struct {
 	ref     string
 	key     string
 	answers []*eventsv1.ScoredAnswer
+	// comments are the TEXT answers held for the feedback service (loop.go), stored in the
+	// response's transaction.
+	comments []store.SurveyComment
+	// invite is the invitation a repeatable lifecycle survey's answer uses up (lifecycle.go).
+	invite []byte
 }
 
 // answerScope is the scope of "this person answered": the wave for pulses, the whole survey
 // for lifecycle surveys, which each person answers once.
 func answerScope(sv *pulsev1.Survey, wave uint32) string {
+	if repeatable(sv.Kind) {
+		return fmt.Sprintf("lifecycle/%s/%d", sv.Id, wave) // once per moment (lifecycle.go)
+	}
 	if lifecycleKind(sv.Kind) {
 		return "lifecycle/" + sv.Id
 	}
@@ -149,6 +157,16 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		if err := store.UnsafePutResponse(tx, rec); err != nil {
 			return err
 		}
+		if sub.invite != nil { // a repeatable moment: the answer uses its invitation up
+			if err := store.UnsafeDeleteInvitation(tx, sub.invite); err != nil {
+				return err
+			}
+		}
+		for _, c := range sub.comments {
+			if err := store.UnsafePutSurveyComment(tx, c); err != nil {
+				return err
+			}
+		}
 		return s.host.Outbox.Add(tx, event)
 	})
 	switch {
@@ -208,7 +226,7 @@ func (s *Service) pending(ref string, seg segment.Path, lang string, now time.Ti
 				if w == nil {
 					continue
 				}
-				closes := w.ClosesAt
+				closes, opens := w.ClosesAt, w.OpensAt
 				if lifecycleKind(sv.Kind) {
 					inv, ok, err := s.invitation(tx, sv.Survey, ref, now)
 					if err != nil {
@@ -217,7 +235,7 @@ func (s *Service) pending(ref string, seg segment.Path, lang string, now time.Ti
 					if !ok {
 						continue
 					}
-					closes = timestamppb.New(inv.Closes)
+					closes, opens = timestamppb.New(inv.Closes), timestamppb.New(inv.Opens)
 				}
 				_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, w.Number), ref))
 				if err != nil {
@@ -226,6 +244,7 @@ func (s *Service) pending(ref string, seg segment.Path, lang string, now time.Ti
 				if !answered {
 					p := pendingView(sv.Survey, w, lang)
 					p.ClosesAt = closes
+					p.ClosingSoon = closingSoon(opens.AsTime(), closes.AsTime(), now) // loop.go
 					out = append(out, p)
 				}
 			}

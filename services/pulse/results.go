@@ -2,6 +2,7 @@ package pulse
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -748,4 +749,23 @@ func (s *Service) waveHeadcounts(sv *survey, waves []*pulsev1.Wave, now time.Tim
 		})
 	}
 	return out, err
+}
+
+// visibleResultsSurvey is visibleSurvey for GetResults, through a memo of the survey it read
+// last with its stored bytes: a dashboard reads one survey's results again and again, and
+// decoding the survey took a fifth of a call's CPU. The survey returned is shared: results
+// only reads it.
+func (s *Service) visibleResultsSurvey(ctx context.Context, id string) (*survey, error) {
+	var sv *survey
+	err := s.host.DB.View(func(tx *bolt.Tx) (err error) {
+		sv, err = s.resultsSurvey.get(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !overlaps(ctx, sv.audience) {
+		return nil, surveyNotFound(id)
+	}
+	return sv, nil
 }

@@ -159,7 +159,7 @@ func templates() []template {
 		}
 	}
 
-	return []template{
+	return append([]template{
 		{templateWeekly, [2]string{
 			"A short weekly pulse over the eight dimensions: four rotating statements a week, so each comes back every four weeks, the eNPS every fourth week and an open comment.",
 			"Un pulse court chaque semaine sur les huit dimensions : quatre affirmations tournantes par semaine, chacune revient toutes les quatre semaines, l'eNPS une semaine sur quatre et un commentaire libre."}, weekly},
@@ -181,7 +181,7 @@ func templates() []template {
 		{templateDiagnostic, [2]string{
 			"25 statements over the five dimensions of employee experience (meaning, fulfilment, connections, image, ecosystem), scored into a maturity level per dimension and overall, with suggested actions.",
 			"25 affirmations sur les cinq dimensions de l'expérience collaborateur (sens, épanouissement, relations, image, écosystème), notées en niveau de maturité par dimension et au global, avec des actions suggérées."}, diagnostic},
-	}
+	}, momentTemplates()...) // moments.go
 }
 
 // templateByID returns a copy of a built-in template's survey, or nil.

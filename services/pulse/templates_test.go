@@ -34,7 +34,8 @@ func fromTemplate(id, audience string) *pulsev1.Survey {
 func TestTemplates(t *testing.T) {
 	f := start(t)
 	fr, en := f.templates(t, "fr"), f.templates(t, "")
-	want := []string{"weekly-pulse", "quarterly-enps", "onboarding-30", "onboarding-60", "onboarding-90", "exit", "ex-maturity"}
+	want := []string{"weekly-pulse", "quarterly-enps", "onboarding-30", "onboarding-60", "onboarding-90", "exit", "ex-maturity",
+		"candidate", "internal-move", "manager-change", "return-from-leave", "anniversary"}
 	if len(fr) != len(want) {
 		t.Fatalf("%d templates, want %d", len(fr), len(want))
 	}

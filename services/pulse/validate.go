@@ -162,6 +162,10 @@ func normalizeSurvey(in *pulsev1.Survey, now time.Time, defaultK uint32) (*pulse
 	case pulsev1.SurveyKind_SURVEY_KIND_ONBOARDING, pulsev1.SurveyKind_SURVEY_KIND_EXIT:
 		out.Kind = in.Kind
 	default:
+		if lifecycleKind(in.Kind) { // the moments of truth of lifecycle.go
+			out.Kind = in.Kind
+			break
+		}
 		return nil, audience, rpcerr.InvalidArgument("survey.kind", "must be a known SurveyKind")
 	}
 
@@ -206,7 +210,7 @@ func normalizeSurvey(in *pulsev1.Survey, now time.Time, defaultK uint32) (*pulse
 		d := in.LifecycleDelay.AsDuration()
 		switch {
 		case d != 0 && !lifecycle:
-			return nil, audience, rpcerr.InvalidArgument("survey.lifecycle_delay", "applies only to ONBOARDING and EXIT surveys")
+			return nil, audience, rpcerr.InvalidArgument("survey.lifecycle_delay", "applies only to lifecycle surveys (ONBOARDING, EXIT, CANDIDATE, INTERNAL_MOVE, MANAGER_CHANGE, RETURN_FROM_LEAVE, ANNIVERSARY)")
 		case d < 0 || d > maxLifecycleDelay:
 			return nil, audience, rpcerr.InvalidArgument("survey.lifecycle_delay", "must be 0..366 days")
 		}

@@ -30,6 +30,9 @@ var (
 		sentimentv1.SentimentService_WatchSentiment_FullMethodName:   readers,
 		sentimentv1.SentimentService_RebuildRollups_FullMethodName:   {auth.RoleAdmin},
 		sentimentv1.SentimentService_GetRebuildStatus_FullMethodName: {auth.RoleAdmin},
+		// The customer mirror (cx.go).
+		sentimentv1.SentimentService_RecordCustomerSignal_FullMethodName: {auth.RoleAdmin},
+		sentimentv1.SentimentService_GetAttentionSymmetry_FullMethodName: readers,
 	}
 )
 
@@ -256,6 +259,9 @@ func (a *api) ListAlerts(ctx context.Context, req *sentimentv1.ListAlertsRequest
 // RebuildRollups recomputes the rollups from the streams while the consumers keep running
 // (rebuild.go), and answers once the rebuilt rollups are in place.
 func (a *api) RebuildRollups(ctx context.Context, _ *sentimentv1.RebuildRollupsRequest) (*sentimentv1.RebuildRollupsResponse, error) {
+	if a.svc.partitioned() {
+		return nil, toStatus(errPartitioned)
+	}
 	n, err := a.svc.rebuild(ctx)
 	if err != nil {
 		return nil, toStatus(err)

@@ -87,8 +87,8 @@ func BenchmarkApplyResponse(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 	b.Run("grouped", func(b *testing.B) {
-		// One transaction per 512 events, as the live consumer applies them (Config.Group).
-		group := make([]bus.Event, 0, 512)
+		// One transaction per consumerGroup events, as the live consumer applies them.
+		group := make([]bus.Event, 0, consumerGroup)
 		apply := func() {
 			if _, err := consumer.ApplyGroupFlush(s.host.DB, "bench", s.grouped(s.applyResponse), func(tx *bolt.Tx) error { return s.flushWriter(tx) }, group); err != nil {
 				b.Fatal(err)

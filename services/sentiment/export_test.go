@@ -1,11 +1,13 @@
 package sentiment
 
+import bolt "go.etcd.io/bbolt"
+
 import (
-	"errors"
+	"time"
 
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
+	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/platform/window"
 )
 
 // Flush releases what the consumers applied so far, as the publisher's next tick would, so
@@ -15,21 +17,27 @@ func (s *Service) Flush() error {
 	return err
 }
 
-// StartStaging creates a rebuild's staging as a rebuild does first, without replaying.
-func (s *Service) StartStaging() error { return s.startStaging() }
+// OnRebuildStep calls f after each transaction of a rebuild's replay, before it holds the
+// live consumers for the swap (nil: none).
+func OnRebuildStep(f func()) { rebuildStepHook.Store(&f) }
 
-// StagedPeople returns the people the staging counts in the aggregate of seg, dim and window
-// (a ContributorTag.Window).
-func (s *Service) StagedPeople(seg string, dim int32, window string) (uint32, error) {
-	var n uint32
-	err := s.host.DB.View(func(tx *bolt.Tx) error {
-		st := rollup.Staging(tx)
-		if st == nil {
-			return errors.New("no staging")
-		}
-		got, err := rollup.Get(st, rollup.Key{Segment: seg, Dimension: dim, Window: window})
-		n = got.People
-		return err
-	})
-	return n, err
+// HeatmapMisses is how many heatmaps were read from the store rather than the cache.
+func (s *Service) HeatmapMisses() uint64 {
+	s.reads.mu.Lock()
+	defer s.reads.mu.Unlock()
+	return s.reads.misses
 }
+
+// ReadHeatmapUncached reads the heatmap of prefix at t from the store, bypassing the cache.
+func (s *Service) ReadHeatmapUncached(prefix string, t time.Time) ([]*sentimentv1.HeatmapRow, error) {
+	return s.readHeatmap(segment.MustParse(prefix), window.Of(s.cfg.Publish, t))
+}
+
+// ForgetReleaseLog deletes the live store's release log, as a store written before it existed
+// has none.
+func (s *Service) ForgetReleaseLog() error {
+	return s.host.DB.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(logBucket) })
+}
+
+// RebuildPinned reports whether the last rebuild kept every release of the store.
+func (s *Service) RebuildPinned() bool { return s.progress.pinned.Load() }

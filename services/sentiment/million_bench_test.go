@@ -29,15 +29,16 @@ import (
 
 // BenchmarkMillion loads one million survey responses (three answers each) of 20,000 people in
 // 200 teams of one organisation, over 52 weeks in time order, the way the live consumer applies
-// them (consumer.ApplyGroup, 512 events per commit, ids recorded) with a flush after every
+// them (consumer.ApplyGroup, consumerGroup events per commit, ids recorded) with a flush after every
 // 20,000 events and the clock following the weeks. It reports the apply rate, the store's size
 // per event, then restarts the service on that store and reports the time until a GetHeatmap
 // (200 rows × 8 dimensions) answers, the p99 of GetHeatmap and of GetTrend over 52 weeks, the Go
 // heap and the process RSS (the whole test process: embedded NATS included).
 //
-//	go test -run '^$' -bench Million -benchtime 1x -timeout 30m
+//	go test -run '^$' -bench '^BenchmarkMillion$' -benchtime 1x -timeout 30m
 //
-// VOIX_BENCH_EVENTS changes the number of events (default 1,000,000).
+// VOIX_BENCH_EVENTS changes the number of events (default 1,000,000), VOIX_BENCH_GROUP the
+// events per commit (default consumerGroup).
 func BenchmarkMillion(b *testing.B) {
 	total := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("VOIX_BENCH_EVENTS")); err == nil && v > 0 {
@@ -46,9 +47,12 @@ func BenchmarkMillion(b *testing.B) {
 	const (
 		people = 20_000
 		weeks  = 52
-		group  = 512
 		flush  = 20_000
 	)
+	group := consumerGroup // as the live consumer commits
+	if v, err := strconv.Atoi(os.Getenv("VOIX_BENCH_GROUP")); err == nil && v > 0 {
+		group = v
+	}
 	first := time.Date(2025, 11, 24, 10, 0, 0, 0, time.UTC) // a Monday
 	var clock atomic.Int64
 	clock.Store(first.UnixNano())

@@ -78,6 +78,9 @@ func (s *Service) publishLoop(ctx context.Context) {
 // by releaseTree. Taking the changes, releasing, queueing the events and recording the
 // versions is one transaction, so a crash releases each version once or not yet.
 func (s *Service) flush() (int, error) {
+	if s.gate.Load() {
+		return 0, nil // a rebuild is swapping in: the next tick (rebuild.go)
+	}
 	queued := 0
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -110,6 +113,9 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 		}
 	}
 	for _, tk := range sortedTrees(trees) {
+		if !s.mayRelease(tk.org, tk.win) { // another replica's organisation, or window (partitioned.go)
+			continue
+		}
 		n, err := s.releaseTree(tx, rb, tk)
 		if err != nil {
 			return queued, len(keys), err
@@ -217,6 +223,9 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 	if err := rollup.UnsafeSetFlushes(rb, name, n); err != nil {
 		return 0, err
 	}
+	if err := s.notePin(tx, rb, name, n, released); err != nil { // for rebuilds (releaselog.go)
+		return 0, err
+	}
 	// Cells the releases closed: store them, and forget their tags.
 	for _, node := range tree.Nodes() {
 		if c := node.Cells; len(c) > 0 && c[len(c)-1].End == n {
@@ -230,7 +239,11 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 	}
 	if rb == rollup.Buckets(tx) { // the live rollups, not a rebuild's staging
 		nrel := len(released)
-		tx.OnCommit(func() { s.reads.released(tk.win); s.host.Count(metrics.Releases, nrel) })
+		rel := make([]releasedCell, 0, nrel) // what readers see once it commits
+		for _, path := range released {
+			rel = append(rel, releasedCell{key: keys[path], st: live[path]})
+		}
+		tx.OnCommit(func() { s.reads.released(tk.win, rel, s.cfg.MinGroupSize); s.host.Count(metrics.Releases, nrel) })
 	}
 	queued := 0
 	for _, path := range released {

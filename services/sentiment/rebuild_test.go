@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/sentiment"
 )
 
 func TestRebuildAnswersExactlyAsTheIncrementalStore(t *testing.T) {
@@ -141,28 +143,47 @@ func TestRebuildRefusesWhenHistoryHasAgedOut(t *testing.T) {
 	}
 }
 
-// TestLiveEventsReachARebuildInProgress: consumers keep running during a rebuild and apply
-// each event to its staging too, so what arrives while it replays is in the rollups it swaps
-// in. (Before, the consumers were stopped for the whole rebuild.)
+// TestLiveEventsReachARebuildInProgress: consumers and the publisher keep running during a
+// rebuild; what they apply and release meanwhile is in the rollups it swaps in, released as
+// the live store released it. (Before, the consumers were stopped for the whole rebuild.)
 func TestLiveEventsReachARebuildInProgress(t *testing.T) {
 	f := start(t)
 	wl := commonv1.Dimension_DIMENSION_WORKLOAD
 	n := len(f.group(t, "acme/sales", 5, now, wl, 4))
 	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
-	if err := f.svc.StartStaging(); err != nil {
-		t.Fatal(err)
-	}
+	reached, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	sentiment.OnRebuildStep(func() {
+		once.Do(func() {
+			close(reached)
+			<-resume
+		})
+	})
+	t.Cleanup(func() { sentiment.OnRebuildStep(nil) })
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleAdmin), &sentimentv1.RebuildRollupsRequest{})
+		done <- err
+	}()
+	<-reached
+	// Mid-rebuild: six more people, applied and released by the live store.
 	n += len(f.group(t, "acme/sales", 6, now.Add(24*time.Hour), wl, 5))
 	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
-	week := "week:" + weekKey(now)
-	if got, err := f.svc.StagedPeople("acme/sales", int32(wl), week); err != nil || got != 6 {
-		t.Fatalf("staging counts %d people in acme/sales, %v; want the 6 who answered since it began", got, err)
+	if got := f.get(t, "acme/sales", wl); got.Hidden || got.People != 11 {
+		t.Fatalf("acme/sales during the rebuild = %+v, want 11 people shown", got)
 	}
-	if _, err := f.client.RebuildRollups(f.env.As(context.Background(), auth.RoleAdmin), &sentimentv1.RebuildRollupsRequest{}); err != nil {
+	close(resume)
+	if err := <-done; err != nil {
 		t.Fatalf("RebuildRollups: %v", err)
 	}
 	if got := f.get(t, "acme/sales", wl); got.Hidden || got.People != 11 {
 		t.Fatalf("acme/sales after the rebuild = %+v, want 11 people shown", got)
+	}
+	// The consumers resumed on the rebuilt store.
+	n += len(f.group(t, "acme/sales", 5, now.Add(48*time.Hour), wl, 3))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	if got := f.get(t, "acme/sales", wl); got.Hidden || got.People != 16 {
+		t.Fatalf("acme/sales after the rebuild and five more = %+v, want 16 people shown", got)
 	}
 }
 

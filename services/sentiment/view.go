@@ -3,6 +3,7 @@ package sentiment
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -72,19 +73,33 @@ var heatmapDimensions = []commonv1.Dimension{
 	commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_ENGAGEMENT,
 }
 
-// readCache keeps the heatmaps served, per prefix and window, until a release of that window
-// (or a rebuild) commits: dashboards read the same heatmap again and again, and the released
-// values behind it change only at a release.
+// readCache keeps the heatmaps served, per prefix and window: dashboards read the same heatmap
+// again and again, and the released values behind it change only at a release. A release of
+// the window, once committed, patches the cells it released into the heatmaps that were
+// current (released), so a read after a release costs a cache hit, not 1,600 lookups; a
+// rebuild's swap, or a new segment, makes them all stale.
 type readCache struct {
 	mu      sync.Mutex
 	epoch   uint64            // bumped by a rebuild's swap: everything changes
 	gens    map[string]uint64 // window (ContributorTag.Window) → releases committed
 	heatmap map[string]cachedHeatmap
+	misses  uint64 // heatmaps read from the store (tests)
 }
 
 type cachedHeatmap struct {
-	gen  [3]uint64
-	rows []*sentimentv1.HeatmapRow // shared by the answers: never changed
+	gen    [3]uint64
+	prefix string
+	win    string
+	tw     *commonv1.TimeWindow
+	rows   []*sentimentv1.HeatmapRow // shared by the answers: never changed, patched by copy
+	// versions of each cell's released value (by row, then heatmapDimensions; 0: none)
+	vers [][]uint64
+}
+
+// releasedCell is an aggregate a flush released, with its released value.
+type releasedCell struct {
+	key rollup.Key
+	st  rollup.Stats
 }
 
 // maxCachedHeatmaps bounds the cache; beyond it, it starts afresh.
@@ -98,14 +113,66 @@ func (c *readCache) gen(win string, segments uint64) [3]uint64 {
 	return [3]uint64{c.epoch, c.gens[win], segments}
 }
 
-// released notes a committed release in win.
-func (c *readCache) released(win string) {
+// released notes a committed release in win, of the cells rel, and patches them into the
+// heatmaps of win that were current. A cell is patched only with a later version than it
+// holds: releases patch in any order, never back. minGroup is k (aggregateIn).
+func (c *readCache) released(win string, rel []releasedCell, minGroup int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gens == nil {
 		c.gens = map[string]uint64{}
 	}
+	prev := c.gens[win]
 	c.gens[win]++
+	for key, e := range c.heatmap {
+		if e.win != win || e.gen[0] != c.epoch || e.gen[1] != prev {
+			continue
+		}
+		if patched, ok := e.patch(rel, minGroup); ok {
+			patched.gen[1] = prev + 1
+			c.heatmap[key] = patched
+		} else {
+			delete(c.heatmap, key)
+		}
+	}
+}
+
+// patch returns e with the cells of rel that belong to it replaced by their released value,
+// copying what it changes; false if one has no row in e (a segment e does not know).
+func (e cachedHeatmap) patch(rel []releasedCell, minGroup int) (cachedHeatmap, bool) {
+	rowCopied := map[int]bool{}
+	for _, r := range rel {
+		seg, err := segment.Parse(r.key.Segment)
+		if err != nil {
+			return e, false
+		}
+		if parent, ok := seg.Parent(); !ok || parent.String() != e.prefix {
+			continue
+		}
+		col := slices.Index(heatmapDimensions, commonv1.Dimension(r.key.Dimension))
+		if col < 0 {
+			continue // "all dimensions": not a heatmap column
+		}
+		i := slices.IndexFunc(e.rows, func(row *sentimentv1.HeatmapRow) bool { return row.Segment == r.key.Segment })
+		if i < 0 {
+			return e, false
+		}
+		if r.st.Version <= e.vers[i][col] {
+			continue
+		}
+		if len(rowCopied) == 0 {
+			e.rows, e.vers = slices.Clone(e.rows), slices.Clone(e.vers)
+		}
+		if !rowCopied[i] {
+			row := e.rows[i]
+			e.rows[i] = &sentimentv1.HeatmapRow{Segment: row.Segment, Cells: slices.Clone(row.Cells)}
+			e.vers[i] = slices.Clone(e.vers[i])
+			rowCopied[i] = true
+		}
+		e.rows[i].Cells[col] = aggregateIn(r.key, e.tw, r.st, false, minGroup)
+		e.vers[i][col] = r.st.Version
+	}
+	return e, true
 }
 
 // swapped notes a rebuild swapped in.
@@ -119,16 +186,25 @@ func (c *readCache) get(key string, gen [3]uint64) ([]*sentimentv1.HeatmapRow, b
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.heatmap[key]
-	return e.rows, ok && e.gen == gen
+	if !ok || e.gen != gen {
+		c.misses++
+		return nil, false
+	}
+	return e.rows, true
 }
 
-func (c *readCache) put(key string, gen [3]uint64, rows []*sentimentv1.HeatmapRow) {
+// put keeps e, read at e.gen, unless what is kept is as recent: only an entry of the current
+// generation is ever patched, and a read that raced a release must not replace one.
+func (c *readCache) put(key string, e cachedHeatmap) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.heatmap == nil || len(c.heatmap) >= maxCachedHeatmaps {
 		c.heatmap = map[string]cachedHeatmap{}
 	}
-	c.heatmap[key] = cachedHeatmap{gen: gen, rows: rows}
+	if old, ok := c.heatmap[key]; ok && old.gen[0] == e.gen[0] && old.gen[1] >= e.gen[1] && old.gen[2] >= e.gen[2] {
+		return
+	}
+	c.heatmap[key] = e
 }
 
 // heatmap is GetHeatmap: a row per child of prefix that has aggregates, a cell per dimension.
@@ -146,16 +222,26 @@ func (s *Service) heatmap(_ context.Context, prefix segment.Path, w window.Windo
 	if rows, ok := s.reads.get(key, gen); ok {
 		return rows, nil
 	}
-	rows, err := s.readHeatmap(prefix, w)
+	e, err := s.readHeatmapEntry(prefix, w)
 	if err != nil {
 		return nil, err
 	}
-	s.reads.put(key, gen, rows)
-	return rows, nil
+	e.gen = gen
+	s.reads.put(key, e)
+	return e.rows, nil
 }
 
 func (s *Service) readHeatmap(prefix segment.Path, w window.Window) ([]*sentimentv1.HeatmapRow, error) {
-	var rows []*sentimentv1.HeatmapRow
+	e, err := s.readHeatmapEntry(prefix, w)
+	return e.rows, err
+}
+
+// readHeatmapEntry reads the heatmap from the store, with the versions of its cells.
+func (s *Service) readHeatmapEntry(prefix segment.Path, w window.Window) (cachedHeatmap, error) {
+	var (
+		rows []*sentimentv1.HeatmapRow
+		vers [][]uint64
+	)
 	// The window is named and rendered once for every cell.
 	win, tw := anonymity.ContributorWindow(w), timeWindowProto(w)
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
@@ -168,6 +254,7 @@ func (s *Service) readHeatmap(prefix segment.Path, w window.Window) ([]*sentimen
 				continue
 			}
 			row := &sentimentv1.HeatmapRow{Segment: seg.String(), Cells: make([]*commonv1.Aggregate, 0, len(heatmapDimensions))}
+			ver := make([]uint64, 0, len(heatmapDimensions))
 			for _, d := range heatmapDimensions {
 				k := rollup.Key{Segment: row.Segment, Dimension: int32(d), Window: win}
 				st, shown, err := rollup.Released(tx, k)
@@ -175,15 +262,19 @@ func (s *Service) readHeatmap(prefix segment.Path, w window.Window) ([]*sentimen
 					return err
 				}
 				row.Cells = append(row.Cells, aggregateIn(k, tw, st, !shown, s.cfg.MinGroupSize))
+				if !shown {
+					st.Version = 0
+				}
+				ver = append(ver, st.Version)
 			}
-			rows = append(rows, row)
+			rows, vers = append(rows, row), append(vers, ver)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return cachedHeatmap{}, err
 	}
-	return rows, nil
+	return cachedHeatmap{prefix: prefix.String(), win: win, tw: tw, rows: rows, vers: vers}, nil
 }
 
 // confidence is the 95% confidence interval of the mean score, from the sums: Student's t
@@ -196,6 +287,36 @@ func confidence(st rollup.Stats) (lo, hi float64) {
 	}
 	mean := st.Sum() / n
 	variance := math.Max(0, (st.SumSquares()-n*mean*mean)/(n-1))
-	half := tQuantile975(n-1) * math.Sqrt(variance/n)
+	half := tQuantile975Of(int64(st.Count)-1) * math.Sqrt(variance/n)
 	return math.Max(-1, mean-half), math.Min(1, mean+half)
+}
+
+// tQuantiles memoizes tQuantile975 by degrees of freedom (an item count minus one, so a whole
+// number): its bisection was most of a GetTrend's CPU, once per point per read.
+var tQuantiles struct {
+	sync.Mutex
+	m map[int64]float64
+}
+
+// maxTQuantiles bounds the memo; beyond it, quantiles are computed each time.
+const maxTQuantiles = 1 << 14
+
+// tQuantile975Of is tQuantile975(df), memoized.
+func tQuantile975Of(df int64) float64 {
+	tQuantiles.Lock()
+	q, ok := tQuantiles.m[df]
+	tQuantiles.Unlock()
+	if ok {
+		return q
+	}
+	q = tQuantile975(float64(df))
+	tQuantiles.Lock()
+	if tQuantiles.m == nil {
+		tQuantiles.m = map[int64]float64{}
+	}
+	if len(tQuantiles.m) < maxTQuantiles {
+		tQuantiles.m[df] = q
+	}
+	tQuantiles.Unlock()
+	return q
 }

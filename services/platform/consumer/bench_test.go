@@ -33,7 +33,9 @@ func BenchmarkConsumer(b *testing.B) {
 	for _, w := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) { benchConsumer(b, w, 1) })
 	}
-	b.Run("group=512", func(b *testing.B) { benchConsumer(b, 1, 512) })
+	for _, g := range []int{512, 2048} {
+		b.Run(fmt.Sprintf("group=%d", g), func(b *testing.B) { benchConsumer(b, 1, g) })
+	}
 }
 
 func benchConsumer(b *testing.B, workers, group int) {

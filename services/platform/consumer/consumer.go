@@ -205,6 +205,7 @@ func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Consumer, 
 		AckWait:        cfg.AckWait,
 		MaxDeliver:     cfg.MaxDeliver,
 		FilterSubjects: cfg.FilterSubjects,
+		MaxAckPending:  maxAckPending(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: create on stream %s: %w", cfg.Durable, cfg.Stream, err)
@@ -241,6 +242,19 @@ func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Consumer, 
 		}
 	}()
 	return c, nil
+}
+
+// serverMaxAckPending is the server's default limit of messages delivered and not yet acked.
+const serverMaxAckPending = 1000
+
+// maxAckPending is the consumer's limit of messages awaiting an ack: the server's default (0),
+// unless groups are acked only after their commit and Batch (at least two groups) is above
+// it; then Batch, or a group could never fill beyond the server's limit.
+func maxAckPending(cfg Config) int {
+	if cfg.Group > 1 && cfg.Batch > serverMaxAckPending {
+		return cfg.Batch
+	}
+	return 0
 }
 
 // Stop stops fetching and waits for the event being applied, if any. Buffered messages not

@@ -487,6 +487,33 @@ func TestGroupAppliesManyEventsPerCommitEachOnce(t *testing.T) {
 	}
 }
 
+// TestGroupCanFillBeyondTheServersAckLimit: a group is acked only after its commit, so a
+// consumer whose groups (two in flight) exceed the server's default of 1,000 unacked messages
+// must raise that limit, or its groups stop at 1,000.
+func TestGroupCanFillBeyondTheServersAckLimit(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	const group = 2048
+	start(t, b, db, txHandler(newCounter().handle), "svc", func(cfg *consumer.Config) { cfg.Group = group })
+	c, err := b.JetStream().Consumer(context.Background(), events.Feedback.Name, "svc")
+	if err != nil {
+		t.Fatalf("consumer info: %v", err)
+	}
+	if got := c.CachedInfo().Config.MaxAckPending; got < 2*group {
+		t.Fatalf("MaxAckPending = %d: groups of %d cannot fill while the previous one commits", got, group)
+	}
+	// A small group keeps the server's default.
+	start(t, b, db, txHandler(newCounter().handle), "small", func(cfg *consumer.Config) { cfg.Group = 64 })
+	c, err = b.JetStream().Consumer(context.Background(), events.Feedback.Name, "small")
+	if err != nil {
+		t.Fatalf("consumer info: %v", err)
+	}
+	if got := c.CachedInfo().Config.MaxAckPending; got != 1000 {
+		t.Fatalf("MaxAckPending = %d for groups of 64, want the server's default 1000", got)
+	}
+}
+
 func TestGroupFailureAppliesTheOthersAlone(t *testing.T) {
 	s := natstest.Start(t)
 	b := natstest.Connect(t, s)

@@ -30,10 +30,13 @@ var (
 	Feedback  = Stream{"FEEDBACK", "voix.feedback.>", "voix feedback events"}
 	Pulse     = Stream{"PULSE", "voix.pulse.>", "voix pulse survey events"}
 	Sentiment = Stream{"SENTIMENT", "voix.sentiment.>", "voix sentiment events: scores, aggregates, alerts"}
+	// CX holds the customer signals CX tools publish (with the services user) for the
+	// customer mirror of the sentiment service.
+	CX = Stream{"CX", "voix.cx.>", "voix customer-experience signals from CX tools"}
 )
 
 // Streams lists every stream of the contract.
-func Streams() []Stream { return []Stream{Feedback, Pulse, Sentiment} }
+func Streams() []Stream { return []Stream{Feedback, Pulse, Sentiment, CX} }
 
 // Kind is one kind of event.
 type Kind struct {
@@ -74,24 +77,34 @@ var (
 	// PulseWaveOpened and PulseWaveClosed (WaveOpened, WaveClosed) are on the audience.
 	PulseWaveOpened = kind(Pulse, "voix/pulse", "wave_opened")
 	PulseWaveClosed = kind(Pulse, "voix/pulse", "wave_closed")
+	// PulseWaveReminder (WaveReminder) is a pulse wave half over, on the audience: bots remind
+	// the people it is still pending for, each in their own message.
+	PulseWaveReminder = kind(Pulse, "voix/pulse", "wave_reminder")
 	// PulseResponded (ResponseSubmitted) is a stored survey response, on its segment.
 	PulseResponded = kind(Pulse, "voix/pulse", "responded")
 	// PulseSegmentUpserted (SegmentUpserted) is a headcount set in the segment registry,
 	// which pulse owns; on the segment.
 	PulseSegmentUpserted = kind(Pulse, "voix/pulse", "segment_upserted")
+	// PulseSurveyComment (SurveyComment) is a survey TEXT answer entering the loop as a
+	// feedback item, published after the day of the response; on the respondent's segment.
+	PulseSurveyComment = kind(Pulse, "voix/pulse", "survey_comment")
 	// SentimentScored (ItemScored) is one item's score, for the feedback service only.
 	SentimentScored = kind(Sentiment, "voix/sentiment", "scored")
 	// SentimentUpdated (SentimentUpdated) is a released aggregate, for portals.
 	SentimentUpdated = kind(Sentiment, "voix/sentiment", "updated")
 	// SentimentAlert (SentimentAlert) is a significant drop, for portals.
 	SentimentAlert = kind(Sentiment, "voix/sentiment", "alert")
+	// CXSignal (voix.sentiment.v1.CustomerSignal, protobuf or its JSON form) is a team's
+	// customer metric from a CX tool, on the team's segment: voix.cx.acme.support. Its
+	// publisher sets ce-type to Type and Nats-Msg-Id (or ce-id) to CXSignalID.
+	CXSignal = Kind{Stream: CX, Prefix: "voix.cx", Type: "voix.cx.v1", Source: "voix/cx"}
 )
 
 // Kinds lists every kind of event.
 func Kinds() []Kind {
 	return []Kind{FeedbackSubmitted, FeedbackStatusChanged, FeedbackOverdue, FeedbackRouted,
 		FeedbackActionCreated, FeedbackActionUpdated, FeedbackActionDue, PulseWaveOpened, PulseWaveClosed,
-		PulseResponded, PulseSegmentUpserted, SentimentScored, SentimentUpdated, SentimentAlert}
+		PulseWaveReminder, PulseResponded, PulseSegmentUpserted, PulseSurveyComment, SentimentScored, SentimentUpdated, SentimentAlert, CXSignal}
 }
 
 // Subject is the subject of an event of kind k about seg: "voix.feedback.submitted.acme.eng".
@@ -125,6 +138,17 @@ const (
 	// DurableFeedbackNotify turns FeedbackRouted, FeedbackOverdue and the action plan events
 	// into deliveries to owner groups' notification targets in the feedback service.
 	DurableFeedbackNotify = "feedback-notify"
+	// DurableFeedbackSurveyComments turns PulseSurveyComment into feedback items (channel
+	// SURVEY) in the feedback service.
+	DurableFeedbackSurveyComments = "feedback-survey-comments"
+	// DurablePulseActions keeps, in the pulse service, the action plans' titles and statuses
+	// from FeedbackActionCreated and FeedbackActionUpdated, for "you said, we did".
+	DurablePulseActions = "pulse-actions"
+	// DurableSentimentCX applies CXSignal in the sentiment service (the customer mirror).
+	DurableSentimentCX = "sentiment-cx"
+	// DurableSentimentSegments applies PulseSegmentUpserted in the sentiment service, which
+	// records customer signals only for registered segments.
+	DurableSentimentSegments = "sentiment-segments"
 )
 
 // Event ids, one function per kind: the fact an event states names it.
@@ -170,6 +194,11 @@ func WaveClosedID(surveyID string, wave uint32) string {
 	return fmt.Sprintf("pulse.wave_closed/%s/%d", surveyID, wave)
 }
 
+// WaveReminderID is the id of WaveReminder.
+func WaveReminderID(surveyID string, wave uint32) string {
+	return fmt.Sprintf("pulse.wave_reminder/%s/%d", surveyID, wave)
+}
+
 // RespondedID is the id of ResponseSubmitted for responseID.
 func RespondedID(responseID string) string { return "pulse.responded/" + responseID }
 
@@ -177,6 +206,9 @@ func RespondedID(responseID string) string { return "pulse.responded/" + respons
 func SegmentUpsertedID(path string, version uint64) string {
 	return fmt.Sprintf("pulse.segment_upserted/%s/%d", path, version)
 }
+
+// SurveyCommentID is the id of SurveyComment for the feedback item commentID.
+func SurveyCommentID(commentID string) string { return "pulse.survey_comment/" + commentID }
 
 // ScoredID is the id of ItemScored for a comment.
 func ScoredID(feedbackID string) string { return "sentiment.scored/feedback/" + feedbackID }
@@ -188,3 +220,9 @@ func UpdatedID(seg string, dim int32, window string, version uint64) string {
 
 // AlertID is the id of SentimentAlert alertID.
 func AlertID(alertID string) string { return "sentiment.alert/" + alertID }
+
+// CXSignalID is the id of the customer signal that source (the CX tool's source_id) gives
+// for metric (the CustomerMetric's name) of seg at time (RFC 3339): the fact the signal states.
+func CXSignalID(seg, metric, time, source string) string {
+	return "cx.signal/" + seg + "/" + metric + "/" + time + "/" + source
+}

@@ -7,6 +7,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -304,34 +305,58 @@ type pending struct {
 }
 
 // drain publishes batches until the outbox is empty or a publish fails.
+//
+// The deletion of a published batch commits while the next batch is read and published: with
+// a group committer (WriteThrough) a deletion waits for the commit in progress and then its
+// own, and the relay waiting for it would leave the broker idle for that long. The next batch
+// is read from after the last published key, so a record whose deletion has not committed
+// yet is not sent twice. One deletion is in flight at a time, and drain returns only once it
+// has committed (or failed): a record is still deleted only after its event was stored, and
+// a deletion that failed leaves its records for the next drain, which reads from the start.
 func (o *Outbox) drain(ctx context.Context) error {
+	var after []byte        // key of the last record published by this drain
+	var deleting chan error // the deletion in flight, if any
+	settle := func() error {
+		if deleting == nil {
+			return nil
+		}
+		err := <-deleting
+		deleting = nil
+		return err
+	}
 	for {
-		batch, dead, err := o.load()
+		batch, dead, err := o.load(after)
 		if err != nil {
-			return err
+			return errors.Join(err, settle())
 		}
 		if len(dead) > 0 {
 			if err := o.bury(dead); err != nil {
-				return err
+				return errors.Join(err, settle())
 			}
 		}
 		if len(batch) == 0 {
 			if len(dead) > 0 {
 				continue
 			}
-			return nil
+			return settle()
 		}
 		n, pubErr := o.publish(ctx, batch)
 		done := make([][]byte, 0, n)
 		for _, p := range batch[:n] {
 			done = append(done, p.key)
 		}
-		if err := o.remove(done); err != nil {
+		if err := settle(); err != nil {
 			// Published but not deleted: republished later, and dropped as duplicates.
 			return errors.Join(pubErr, err)
 		}
+		if len(done) > 0 {
+			after = done[len(done)-1]
+			ch := make(chan error, 1)
+			go func() { ch <- o.remove(done) }()
+			deleting = ch
+		}
 		if pubErr != nil {
-			return pubErr
+			return errors.Join(pubErr, settle())
 		}
 	}
 }
@@ -405,12 +430,16 @@ func (o *Outbox) publish(ctx context.Context, batch []pending) (int, error) {
 	return len(batch), nil
 }
 
-// load reads up to BatchSize records in key order, copying them out of the transaction.
-// Undecodable records come back in dead.
-func (o *Outbox) load() (batch []pending, dead [][]byte, err error) {
+// load reads up to BatchSize records in key order after key after (from the first when nil),
+// copying them out of the transaction. Undecodable records come back in dead.
+func (o *Outbox) load(after []byte) (batch []pending, dead [][]byte, err error) {
 	err = o.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
-		for k, v := c.First(); k != nil && len(batch)+len(dead) < BatchSize; k, v = c.Next() {
+		k, v := c.First()
+		if after != nil {
+			k, v = c.Seek(append(bytes.Clone(after), 0)) // the first key after it
+		}
+		for ; k != nil && len(batch)+len(dead) < BatchSize; k, v = c.Next() {
 			kc := append([]byte(nil), k...)
 			var r record
 			if err := json.Unmarshal(v, &r); err != nil {

@@ -155,6 +155,9 @@ func (r *run) slash(ctx context.Context, user, command, text string) (string, er
 
 // act is one day of activity.
 func (r *run) act(ctx context.Context, d int) error {
+	if err := r.awaitSurveyItems(ctx, d); err != nil {
+		return err
+	}
 	n := 7
 	if r.cfg.Short {
 		n = 4
@@ -368,6 +371,11 @@ func (r *run) respond(ctx context.Context, p *person, d int, wave uint32) error 
 		if !strings.Contains(answer, "are in") {
 			return fmt.Errorf("/pulse answer by person %d: %q", p.id, answer)
 		}
+		if m := surveyCodeRE.FindStringSubmatch(answer); m != nil {
+			r.heldSurvey = append(r.heldSurvey, &item{person: p.id, day: d, kind: "survey", code: m[1], text: say, from: it})
+		} else {
+			r.res.Hits = append(r.res.Hits, fmt.Sprintf("gateway: /pulse answer with a comment by person %d gave no follow-up code: %q", p.id, answer))
+		}
 	} else if !p.chat {
 		resp, err := r.pl.SubmitResponse(r.as(ctx, auth.RoleSubmitter), &pulsev1.SubmitResponseRequest{
 			SurveyId: r.surveyID, Segment: p.team.String(), SubmitterRef: p.ref, IdempotencyKey: fmt.Sprintf("app-%d-%d", p.id, wave),
@@ -381,6 +389,9 @@ func (r *run) respond(ctx context.Context, p *person, d int, wave uint32) error 
 			return fmt.Errorf("SubmitResponse: %w", err)
 		}
 		it.id = resp.ResponseId
+		for _, th := range resp.Threads {
+			r.heldSurvey = append(r.heldSurvey, &item{person: p.id, day: d, kind: "survey", code: th.FollowUpToken, text: say, from: it})
+		}
 	} else {
 		return nil // a chat user without a team is asked to pick one first; covered by comments
 	}
@@ -452,4 +463,38 @@ func (r *run) settled(ctx context.Context, stream, durable, subject string, want
 	// own last sequence may be an event of another kind (a comment routed after scoring) that
 	// this durable never sees, so its ack floor in stream terms need not reach it.
 	return ci.NumPending == 0 && ci.NumAckPending == 0 && ci.AckFloor.Consumer >= ci.Delivered.Consumer, nil
+}
+
+// surveyCodeRE finds the follow-up code of the thread a /pulse answer's comment opened.
+var surveyCodeRE = regexp.MustCompile("/feedback status ([A-Z2-7]{26})")
+
+// awaitSurveyItems waits until every survey comment of a day before d is a feedback item its
+// respondent reaches with their code (pulse releases them once their day has ended), and
+// counts them among the items of their person and the comments HR must read.
+func (r *run) awaitSurveyItems(ctx context.Context, d int) error {
+	var still []*item
+	for _, it := range r.heldSurvey {
+		if it.day >= d {
+			still = append(still, it)
+			continue
+		}
+		err := waitFor(60*time.Second, func() error {
+			th, err := r.fb.GetThread(r.as(ctx, auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: it.code})
+			if err != nil {
+				return fmt.Errorf("the survey comment of person %d of day %d is not a thread yet: %w", it.person, it.day, err)
+			}
+			if th.Feedback.Channel != feedbackv1.Channel_CHANNEL_SURVEY {
+				r.res.Hits = append(r.res.Hits, fmt.Sprintf("survey comment %s has channel %v", th.Feedback.Id, th.Feedback.Channel))
+			}
+			it.id = th.Feedback.Id
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r.surveyItems++
+		r.w.items = append(r.w.items, it)
+	}
+	r.heldSurvey = still
+	return nil
 }

@@ -53,6 +53,7 @@ var itemEvents = map[string]func() proto.Message{
 	events.FeedbackOverdue.Type:       func() proto.Message { return &eventsv1.FeedbackOverdue{} },
 	events.FeedbackRouted.Type:        func() proto.Message { return &eventsv1.FeedbackRouted{} },
 	events.PulseResponded.Type:        func() proto.Message { return &eventsv1.ResponseSubmitted{} },
+	events.PulseSurveyComment.Type:    func() proto.Message { return &eventsv1.SurveyComment{} },
 	events.SentimentScored.Type:       func() proto.Message { return &eventsv1.ItemScored{} },
 }
 
@@ -72,15 +73,24 @@ func (r *run) linkage(ctx context.Context) error {
 		return err
 	}
 	r.storedTimes(stored)
+	surveyPairs := 0
+	defer func() {
+		if surveyPairs == 0 && len(r.days) > 1 {
+			r.res.Hits = append(r.res.Hits, "linkage: no survey comment of a subject with its response was checked: the run did not produce them")
+		}
+	}()
 	for _, id := range r.subjects {
-		var comments, waves []*item
+		var comments, waves, surveys []*item
 		for _, it := range r.w.items {
 			if it.person != id || it.id == "" {
 				continue
 			}
-			if it.kind == "comment" {
+			switch it.kind {
+			case "comment":
 				comments = append(comments, it)
-			} else {
+			case "survey":
+				surveys = append(surveys, it)
+			default:
 				waves = append(waves, it)
 			}
 		}
@@ -96,6 +106,17 @@ func (r *run) linkage(ctx context.Context) error {
 		}
 		if len(pairs) < 3 {
 			return fmt.Errorf("linkage: person %d has %d comments and %d answers with ids: the run did not produce the pairs to check", id, len(comments), len(waves))
+		}
+		// A survey comment and the response it came from (the person's other answers), and a
+		// survey comment and the person's own comment.
+		for _, sc := range surveys {
+			if sc.from != nil && sc.from.id != "" {
+				pairs = append(pairs, [2]*item{sc, sc.from})
+				surveyPairs++
+			}
+			if len(comments) >= 1 {
+				pairs = append(pairs, [2]*item{sc, comments[0]})
+			}
 		}
 		for _, p := range pairs {
 			for _, src := range []struct {
@@ -270,7 +291,7 @@ func (r *run) known() [][]byte {
 		out = append(out, t.Format(time.DateOnly), fmt.Sprintf("%04d-W%02d", y, wk), t.Format("2006-01"), t.Format("20060102"))
 	}
 	out = append(out, r.surveyID, events.SubmittedID(""), events.StatusChangedID("", 0)[:len("feedback.status_changed/")],
-		events.OverdueID("", ""), events.RespondedID(""), events.ScoredID(""))
+		events.OverdueID("", ""), events.RespondedID(""), events.ScoredID(""), events.SurveyCommentID(""))
 	for _, q := range questions {
 		out = append(out, q.id, q.fr, q.en)
 	}

@@ -110,8 +110,8 @@ func (r *run) countComments(ctx context.Context) error {
 		}
 		req.PageToken = resp.NextPageToken
 	}
-	if len(ids) != r.comments {
-		r.res.Hits = append(r.res.Hits, fmt.Sprintf("day %d: HR reads %d comments where people filed %d: a command or a code became a comment", r.today, len(ids), r.comments))
+	if len(ids) != r.comments+r.surveyItems {
+		r.res.Hits = append(r.res.Hits, fmt.Sprintf("day %d: HR reads %d comments where people filed %d and %d survey comments were released: a command or a code became a comment", r.today, len(ids), r.comments, r.surveyItems))
 	}
 	return nil
 }

@@ -65,6 +65,10 @@ type run struct {
 	surveyID string
 	// expected counts of events the sentiment service must have applied.
 	comments, responses int
+	// surveyItems counts the survey comments the feedback service made items of; heldSurvey
+	// are those the pulse service still holds (released once their day has ended).
+	surveyItems int
+	heldSurvey  []*item
 	// what the attack collects.
 	obs        []observation
 	placements []placement

@@ -44,11 +44,13 @@ type person struct {
 type item struct {
 	person int
 	day    int
-	kind   string // "comment" or "response"
+	kind   string // "comment", "response", or "survey" (a TEXT answer's feedback item)
 	id     string // feedback id or response id
-	code   string // follow-up code of a comment
-	text   string
-	wave   uint32
+	code   string // follow-up code of a comment or a survey comment
+	// from is the response a survey comment came from: the two must not be linkable.
+	from *item
+	text string
+	wave uint32
 	// dims are the dimensions the item counts in (besides "all"), as the sentiment service
 	// applies them: a comment's analyzer dimensions and tagged ones, an answer's question's.
 	dims []commonv1.Dimension

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/events"
 )
 
@@ -93,21 +94,33 @@ type Result struct {
 	InProcess bool    `json:"in_process"`
 	Segments  int     `json:"segments"`
 
-	EchoRPS         float64            `json:"echo_rps"`
-	EchoP99MS       float64            `json:"echo_p99_ms"`
-	EchoPayload     int                `json:"echo_payload_bytes"`
-	FsyncPerS       float64            `json:"fsync_per_s"`
-	IngestRPS       float64            `json:"ingest_rps"`
-	IngestRatio     float64            `json:"ingest_ratio"`
-	IngestP50MS     float64            `json:"ingest_p50_ms"`
-	IngestP99MS     float64            `json:"ingest_p99_ms"`
-	RespondRPS      float64            `json:"respond_rps"`
-	RespondRatio    float64            `json:"respond_ratio"`
-	RespondP99MS    float64            `json:"respond_p99_ms"`
-	MixedOpsPerS    float64            `json:"mixed_ops_per_s"`
-	FreshP50MS      float64            `json:"freshness_p50_ms"`
-	FreshP99MS      float64            `json:"freshness_p99_ms"`
-	FreshSamples    int                `json:"freshness_samples"`
+	EchoRPS      float64 `json:"echo_rps"`
+	EchoP99MS    float64 `json:"echo_p99_ms"`
+	EchoPayload  int     `json:"echo_payload_bytes"`
+	FsyncPerS    float64 `json:"fsync_per_s"`
+	IngestRPS    float64 `json:"ingest_rps"`
+	IngestRatio  float64 `json:"ingest_ratio"`
+	IngestP50MS  float64 `json:"ingest_p50_ms"`
+	IngestP99MS  float64 `json:"ingest_p99_ms"`
+	RespondRPS   float64 `json:"respond_rps"`
+	RespondRatio float64 `json:"respond_ratio"`
+	RespondP99MS float64 `json:"respond_p99_ms"`
+	MixedOpsPerS float64 `json:"mixed_ops_per_s"`
+	FreshP50MS   float64 `json:"freshness_p50_ms"`
+	FreshP99MS   float64 `json:"freshness_p99_ms"`
+	FreshSamples int     `json:"freshness_samples"`
+	// FreshAfterKP50MS and FreshAfterKP99MS are freshness counted from the moment the item's
+	// team had k new items since its previous release (pipeline.go): what remains once the
+	// wait for k people, an anonymity rule, is taken out.
+	FreshAfterKP50MS float64 `json:"freshness_after_k_p50_ms"`
+	FreshAfterKP99MS float64 `json:"freshness_after_k_p99_ms"`
+	// RelayP50MS..ScoredP99MS split a comment's freshness: from its ack to its
+	// FeedbackSubmitted on NATS (feedback's outbox relay), and to its ItemScored (sentiment
+	// applied it and relayed the score). The rest is the publish interval and the release.
+	RelayP50MS      float64            `json:"relay_p50_ms"`
+	RelayP99MS      float64            `json:"relay_p99_ms"`
+	ScoredP50MS     float64            `json:"scored_p50_ms"`
+	ScoredP99MS     float64            `json:"scored_p99_ms"`
 	ApplyEPS        float64            `json:"sentiment_apply_eps"`
 	LagMax          int                `json:"consumer_lag_max"`
 	SettleS         float64            `json:"settle_s"`
@@ -146,12 +159,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	fresh := newFreshness()
+	fresh := newFreshness(anonymity.DefaultMinGroupSize) // voix dev's k
 	sub, err := watchUpdates(nc, fresh)
 	if err != nil {
 		return res, err
 	}
 	defer sub.Unsubscribe()
+	stg := newStages()
+	subs, err := watchStages(nc, stg)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+	}()
 
 	if res.FsyncPerS, err = fsyncRate(st.dataDir, time.Second); err != nil {
 		return res, fmt.Errorf("fsync probe: %w", err)
@@ -162,6 +185,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, err
 	}
 	defer ld.close()
+	ld.stages = stg
 	if err := ld.setup(ctx, cfg.Clients, cfg.ResultsRespondents); err != nil {
 		return res, fmt.Errorf("setup: %w", err)
 	}
@@ -226,6 +250,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	samples := lw.halt()
 	res.LagMax, res.ApplyEPS = lagFigures(samples, loadStart, loadEnd)
 	res.FreshP50MS, res.FreshP99MS, res.FreshSamples = fresh.percentiles()
+	res.RelayP50MS, res.RelayP99MS, res.ScoredP50MS, res.ScoredP99MS = stg.percentiles()
+	res.FreshAfterKP50MS, res.FreshAfterKP99MS = fresh.afterKPercentiles()
 	if settleErr != nil {
 		return res, settleErr
 	}
@@ -457,6 +483,8 @@ func (res *Result) Report(w io.Writer) {
 	fmt.Fprintf(w, "  %-22s %10.0f /s\n", "mixed day, all calls", res.MixedOpsPerS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s   consumer lag max %d, settled %.1fs after the load\n", "sentiment apply", res.ApplyEPS, res.LagMax, res.SettleS)
 	fmt.Fprintf(w, "  %-22s p50 %.0f ms, p99 %.0f ms (%d items)\n", "freshness", res.FreshP50MS, res.FreshP99MS, res.FreshSamples)
+	fmt.Fprintf(w, "  %-22s p50 %.0f ms, p99 %.0f ms\n", "  after k new people", res.FreshAfterKP50MS, res.FreshAfterKP99MS)
+	fmt.Fprintf(w, "  %-22s p50 %.0f ms, p99 %.0f ms; to its score p50 %.0f ms, p99 %.0f ms\n", "comment ack to event", res.RelayP50MS, res.RelayP99MS, res.ScoredP50MS, res.ScoredP99MS)
 	fmt.Fprintf(w, "  %-22s %d comments, %d answers acknowledged, lost %d\n", "acknowledged", res.Comments, res.Responses, res.Lost)
 	for _, k := range sortedKeys(res.RSSMB) {
 		fmt.Fprintf(w, "  %-22s %s %.0f MB (%s)\n", "rss", k, res.RSSMB[k], res.RSSNote)

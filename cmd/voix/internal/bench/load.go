@@ -65,6 +65,7 @@ type load struct {
 	survey  string
 	rec     *recorder
 	fresh   *freshness
+	stages  *stages
 
 	next atomic.Int64
 
@@ -253,7 +254,11 @@ func (ld *load) submit(ctx context.Context, w int, rng *rand.Rand) error {
 	if err != nil || resp == nil {
 		return nil
 	}
-	ld.fresh.acked(seg, time.Now())
+	now := time.Now()
+	ld.fresh.acked(seg, now)
+	if ld.stages != nil {
+		ld.stages.ack(resp.FeedbackId, now)
+	}
 	ld.mu.Lock()
 	ld.comments = append(ld.comments, ackedComment{resp.FeedbackId, resp.FollowUpToken})
 	ld.mu.Unlock()

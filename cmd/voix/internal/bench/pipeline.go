@@ -24,10 +24,18 @@ import (
 // item's rank, which is what a reader sees. Only teams already released count ("segments
 // already released"): items acknowledged before a team's first release wait for k people, not
 // for the pipeline.
+//
+// afterK is the same delay counted from the later of the item's ack and the ack that gave its
+// team k new items since its previous release (k the minimum group size): a release needs at
+// least k new people (package release), so until then the item waits for anonymity, not for
+// the pipeline. With one person per item (as the load makes them), afterK is an upper bound of
+// what the pipeline and the publish interval add.
 type freshness struct {
 	mu      sync.Mutex
+	k       int
 	teams   map[string]*teamFresh
 	samples []float64 // ms
+	afterK  []float64 // ms
 	updates int
 }
 
@@ -38,7 +46,7 @@ type teamFresh struct {
 	done int
 }
 
-func newFreshness() *freshness { return &freshness{teams: map[string]*teamFresh{}} }
+func newFreshness(k int) *freshness { return &freshness{k: k, teams: map[string]*teamFresh{}} }
 
 func (f *freshness) team(seg string) *teamFresh {
 	t := f.teams[seg]
@@ -68,8 +76,20 @@ func (f *freshness) released(seg string, count int, t time.Time) {
 		tf.done = max(tf.done, min(count, len(tf.acks)))
 		return
 	}
-	for ; tf.done < min(count, len(tf.acks)); tf.done++ {
+	upTo := min(count, len(tf.acks))
+	if tf.done >= upTo {
+		return
+	}
+	// The k-th new item since the previous release (or the last one this release counts):
+	// before its ack, no release could count the items before it.
+	kth := tf.acks[min(tf.done+f.k, upTo)-1]
+	for ; tf.done < upTo; tf.done++ {
 		f.samples = append(f.samples, float64(t.Sub(tf.acks[tf.done]).Microseconds())/1000)
+		from := tf.acks[tf.done]
+		if kth.After(from) {
+			from = kth
+		}
+		f.afterK = append(f.afterK, float64(t.Sub(from).Microseconds())/1000)
 	}
 }
 
@@ -92,6 +112,15 @@ func (f *freshness) percentiles() (p50, p99 float64, n int) {
 	f.mu.Unlock()
 	slices.Sort(s)
 	return pctF(s, 50), pctF(s, 99), len(s)
+}
+
+// afterKPercentiles are the percentiles of afterK.
+func (f *freshness) afterKPercentiles() (p50, p99 float64) {
+	f.mu.Lock()
+	s := slices.Clone(f.afterK)
+	f.mu.Unlock()
+	slices.Sort(s)
+	return pctF(s, 50), pctF(s, 99)
 }
 
 // watchUpdates subscribes to SentimentUpdated as a portal would (core NATS) and feeds f.

@@ -64,6 +64,11 @@ type Config struct {
 	Service                           string
 	// Log receives progress lines. Default: discarded.
 	Log io.Writer
+	// SkipPartitions skips the partition phase (partitions.go): two sentiment replicas with
+	// --partitions, one killed and restarted, the owner logs and stores checked.
+	SkipPartitions bool
+	// OnlyPartitions runs the partition phase alone on the cluster: no load, no NATS kill.
+	OnlyPartitions bool
 }
 
 // Result is what a run found.
@@ -79,6 +84,10 @@ type Result struct {
 	// Replication lists what the R3 checks found wrong; empty when every stream and consumer
 	// has three current replicas.
 	Replication []string
+	// Partitions is what the partition phase found; nil when skipped. OnlyPartitions says the
+	// phase ran alone (no load: the harness's lines are not reported).
+	Partitions     *PartitionResult
+	OnlyPartitions bool
 }
 
 // Takeover is the measure of one NATS node kill.
@@ -90,6 +99,9 @@ type Takeover struct {
 	// other than the victim; Publish until the stream held an event it did not hold at the
 	// kill (a relay's or consumer's publish succeeded). Missing: not seen within the bound.
 	Leader, Publish map[string]time.Duration
+	// Idle lists the streams that held no event at the kill (CX, which the load does not
+	// write): only their leader is awaited.
+	Idle []string
 }
 
 // Max is the longest time to the first publish after the kill over every stream, and whether
@@ -97,6 +109,9 @@ type Takeover struct {
 func (t Takeover) Max() (time.Duration, bool) {
 	var m time.Duration
 	for _, st := range events.Streams() {
+		if slices.Contains(t.Idle, st.Name) {
+			continue
+		}
 		d, ok := t.Publish[st.Name]
 		if !ok {
 			return m, false
@@ -107,7 +122,9 @@ func (t Takeover) Max() (time.Duration, bool) {
 }
 
 // OK reports whether nothing was lost or duplicated and the streams are R3.
-func (r Result) OK() bool { return r.Result.OK() && len(r.Replication) == 0 }
+func (r Result) OK() bool {
+	return r.Result.OK() && len(r.Replication) == 0 && (r.Partitions == nil || r.Partitions.OK())
+}
 
 // Line is the run's summary line.
 func (r Result) Line() string {
@@ -118,6 +135,10 @@ func (r Result) Line() string {
 // Report writes the harness's findings, the take-over, the replication findings and the
 // summary line.
 func (r Result) Report(w io.Writer) {
+	if r.OnlyPartitions {
+		r.Partitions.Report(w)
+		return
+	}
 	r.Result.Report(w)
 	t := r.Takeover
 	if t.Victim != "" {
@@ -143,6 +164,9 @@ func (r Result) Report(w io.Writer) {
 	}
 	for _, f := range r.Replication {
 		fmt.Fprintln(w, "replication:", f)
+	}
+	if r.Partitions != nil {
+		r.Partitions.Report(w)
 	}
 	fmt.Fprintln(w, r.Line())
 }
@@ -194,7 +218,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
 	}
-	if need := cfg.KillAfter + cfg.NATSDown + cfg.ServiceAfter + 5*time.Second; cfg.Duration < need {
+	if need := cfg.KillAfter + cfg.NATSDown + cfg.ServiceAfter + 5*time.Second; cfg.Duration < need && !cfg.OnlyPartitions {
 		return Result{}, fmt.Errorf("e2e-cluster: --duration %v is too short for the disruptions: at least %v", cfg.Duration, need)
 	}
 	if cfg.Log == nil {
@@ -253,6 +277,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	logf(cfg.Log, "three-node JetStream cluster up: %s", strings.Join(urls, ","))
 
+	if cfg.OnlyPartitions {
+		pr, err := runPartitions(ctx, cfg, urls, pass)
+		return Result{Partitions: &pr, OnlyPartitions: true}, err
+	}
 	leaders := &elections{seen: map[string]bool{}, last: map[string]time.Time{}}
 	var res Result
 	disrupt := func(ctx context.Context, h *chaos.Handle, stop <-chan struct{}) error {
@@ -304,6 +332,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if err == nil {
 		res.Replication, err = checkReplication(ctx, cfg, conns)
+	}
+	if err == nil && !cfg.SkipPartitions {
+		var pr PartitionResult
+		pr, err = runPartitions(ctx, cfg, urls, pass)
+		res.Partitions = &pr
 	}
 	res.StreamElections, res.ConsumerElections = leaders.count()
 	res.LeaderChanges = res.StreamElections + res.ConsumerElections
@@ -479,6 +512,9 @@ func killLeader(ctx context.Context, cfg Config, nodes []*natsNode, conns []*nat
 		if before[st.Name].leader == victim.name {
 			tk.Led = append(tk.Led, st.Name)
 		}
+		if before[st.Name].lastSeq == 0 {
+			tk.Idle = append(tk.Idle, st.Name)
+		}
 	}
 	survivor, err := jetstream.New(conns[(vi+1)%len(conns)])
 	if err != nil {
@@ -505,6 +541,10 @@ func killLeader(ctx context.Context, cfg Config, nodes []*natsNode, conns []*nat
 						tk.Leader[st.Name] = at
 					}
 					published := info.State.LastSeq > before[st.Name].lastSeq
+					if before[st.Name].lastSeq == 0 {
+						mu.Unlock()
+						return // idle: its leader is all there is to wait for
+					}
 					if published {
 						tk.Publish[st.Name] = at
 					}
@@ -563,7 +603,8 @@ func checkReplication(ctx context.Context, cfg Config, conns []*nats.Conn) ([]st
 // durableConsumers are the durables the services create, each checked at R3.
 var durableConsumers = []string{
 	events.DurableSentimentFeedback, events.DurableSentimentPulse, events.DurableFeedbackScored,
-	events.DurableFeedbackSegments, events.DurableFeedbackNotify,
+	events.DurableFeedbackSegments, events.DurableFeedbackNotify, events.DurableFeedbackSurveyComments,
+	events.DurablePulseActions,
 }
 
 // replication describes every stream and durable consumer that is not at R3 with a leader and current

@@ -77,3 +77,40 @@ func TestRunRefusesADurationShorterThanTheDisruptions(t *testing.T) {
 		t.Fatalf("Run with 5 s of load: %v", err)
 	}
 }
+
+// A stream that held nothing at the kill (the load never writes CX) is awaited for its leader
+// only: the take-over is complete without a publish on it.
+func TestTakeoverMaxSkipsIdleStreams(t *testing.T) {
+	tk := Takeover{Publish: map[string]time.Duration{}}
+	for i, st := range events.Streams() {
+		if i == 0 {
+			tk.Idle = append(tk.Idle, st.Name)
+			continue
+		}
+		tk.Publish[st.Name] = time.Duration(i) * time.Second
+	}
+	if m, all := tk.Max(); !all || m != time.Duration(len(events.Streams())-1)*time.Second {
+		t.Fatalf("Max() = %v, %v with %s idle", m, all, tk.Idle[0])
+	}
+}
+
+func TestPartitionResultFailsOnMissingDoubleOrOverlap(t *testing.T) {
+	ok := PartitionResult{Published: 10, Applied: map[string]uint64{"s1": 4, "s2": 10}, Stored: map[string]int{"s1": 4, "s2": 10}, TakenOver: 2, PausedTakenOver: 1}
+	if !ok.OK() {
+		t.Fatalf("a clean phase is not OK: %s", ok.Line())
+	}
+	missing, double, overlap, none, paused := ok, ok, ok, ok, ok
+	missing.Missing = 1
+	paused.PausedCommits = 1
+	double.Applied = map[string]uint64{"s1": 5, "s2": 10}
+	overlap.Overlaps = []string{"partition 1: s1 and s2"}
+	none.TakenOver = 0
+	for name, r := range map[string]PartitionResult{"missing": missing, "double": double, "overlap": overlap, "no take-over": none, "commit after a pause": paused} {
+		if r.OK() {
+			t.Errorf("%s: OK (%s)", name, r.Line())
+		}
+		if (Result{Partitions: &r}).OK() {
+			t.Errorf("%s: the run is OK", name)
+		}
+	}
+}

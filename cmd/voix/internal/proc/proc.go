@@ -106,6 +106,15 @@ func (p *Proc) Kill() {
 	p.cmd = nil
 }
 
+// Signal sends sig to the running process: SIGSTOP and SIGCONT pause and resume it, as a
+// long GC pause or a frozen VM would.
+func (p *Proc) Signal(sig os.Signal) error {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return fmt.Errorf("%s is not running", p.Name)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
 // Running reports whether the process was started and has not been stopped or killed.
 func (p *Proc) Running() bool { return p.cmd != nil }
 

@@ -413,6 +413,68 @@ func (Granularity) EnumDescriptor() ([]byte, []int) {
 	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
+// CustomerMetric is a customer-experience measure a team's customers gave, recorded beside the
+// employees' sentiment (the customer mirror, SentimentService.GetAttentionSymmetry).
+type CustomerMetric int32
+
+const (
+	// Not set; rejected on input.
+	CustomerMetric_CUSTOMER_METRIC_UNSPECIFIED CustomerMetric = 0
+	// Customer satisfaction: the percentage of satisfied answers, 0..100.
+	CustomerMetric_CUSTOMER_METRIC_CSAT CustomerMetric = 1
+	// Net Promoter Score: promoters minus detractors, as a percentage, -100..100.
+	CustomerMetric_CUSTOMER_METRIC_NPS CustomerMetric = 2
+	// Customer Effort Score: the mean answer on a 1..7 scale (7: very easy).
+	CustomerMetric_CUSTOMER_METRIC_CES CustomerMetric = 3
+	// Complaints received: a count, at least 0.
+	CustomerMetric_CUSTOMER_METRIC_COMPLAINTS CustomerMetric = 4
+)
+
+// Enum value maps for CustomerMetric.
+var (
+	CustomerMetric_name = map[int32]string{
+		0: "CUSTOMER_METRIC_UNSPECIFIED",
+		1: "CUSTOMER_METRIC_CSAT",
+		2: "CUSTOMER_METRIC_NPS",
+		3: "CUSTOMER_METRIC_CES",
+		4: "CUSTOMER_METRIC_COMPLAINTS",
+	}
+	CustomerMetric_value = map[string]int32{
+		"CUSTOMER_METRIC_UNSPECIFIED": 0,
+		"CUSTOMER_METRIC_CSAT":        1,
+		"CUSTOMER_METRIC_NPS":         2,
+		"CUSTOMER_METRIC_CES":         3,
+		"CUSTOMER_METRIC_COMPLAINTS":  4,
+	}
+)
+
+func (x CustomerMetric) Enum() *CustomerMetric {
+	p := new(CustomerMetric)
+	*p = x
+	return p
+}
+
+func (x CustomerMetric) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CustomerMetric) Descriptor() protoreflect.EnumDescriptor {
+	return file_voix_common_v1_common_proto_enumTypes[6].Descriptor()
+}
+
+func (CustomerMetric) Type() protoreflect.EnumType {
+	return &file_voix_common_v1_common_proto_enumTypes[6]
+}
+
+func (x CustomerMetric) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CustomerMetric.Descriptor instead.
+func (CustomerMetric) EnumDescriptor() ([]byte, []int) {
+	return file_voix_common_v1_common_proto_rawDescGZIP(), []int{6}
+}
+
 // LocalizedText is a text in one or more languages.
 type LocalizedText struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -912,7 +974,13 @@ const file_voix_common_v1_common_proto_rawDesc = "" +
 	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fGRANULARITY_DAY\x10\x01\x12\x14\n" +
 	"\x10GRANULARITY_WEEK\x10\x02\x12\x15\n" +
-	"\x11GRANULARITY_MONTH\x10\x03B8Z6github.com/voix-dev/voix/proto/voix/common/v1;commonv1b\x06proto3"
+	"\x11GRANULARITY_MONTH\x10\x03*\x9d\x01\n" +
+	"\x0eCustomerMetric\x12\x1f\n" +
+	"\x1bCUSTOMER_METRIC_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14CUSTOMER_METRIC_CSAT\x10\x01\x12\x17\n" +
+	"\x13CUSTOMER_METRIC_NPS\x10\x02\x12\x17\n" +
+	"\x13CUSTOMER_METRIC_CES\x10\x03\x12\x1e\n" +
+	"\x1aCUSTOMER_METRIC_COMPLAINTS\x10\x04B8Z6github.com/voix-dev/voix/proto/voix/common/v1;commonv1b\x06proto3"
 
 var (
 	file_voix_common_v1_common_proto_rawDescOnce sync.Once
@@ -926,7 +994,7 @@ func file_voix_common_v1_common_proto_rawDescGZIP() []byte {
 	return file_voix_common_v1_common_proto_rawDescData
 }
 
-var file_voix_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_voix_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_voix_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_voix_common_v1_common_proto_goTypes = []any{
 	(Dimension)(0),                // 0: voix.common.v1.Dimension
@@ -935,23 +1003,24 @@ var file_voix_common_v1_common_proto_goTypes = []any{
 	(SentimentLabel)(0),           // 3: voix.common.v1.SentimentLabel
 	(RiskFlag)(0),                 // 4: voix.common.v1.RiskFlag
 	(Granularity)(0),              // 5: voix.common.v1.Granularity
-	(*LocalizedText)(nil),         // 6: voix.common.v1.LocalizedText
-	(*TimeWindow)(nil),            // 7: voix.common.v1.TimeWindow
-	(*Enps)(nil),                  // 8: voix.common.v1.Enps
-	(*EmotionCount)(nil),          // 9: voix.common.v1.EmotionCount
-	(*Aggregate)(nil),             // 10: voix.common.v1.Aggregate
-	nil,                           // 11: voix.common.v1.LocalizedText.TranslationsEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(CustomerMetric)(0),           // 6: voix.common.v1.CustomerMetric
+	(*LocalizedText)(nil),         // 7: voix.common.v1.LocalizedText
+	(*TimeWindow)(nil),            // 8: voix.common.v1.TimeWindow
+	(*Enps)(nil),                  // 9: voix.common.v1.Enps
+	(*EmotionCount)(nil),          // 10: voix.common.v1.EmotionCount
+	(*Aggregate)(nil),             // 11: voix.common.v1.Aggregate
+	nil,                           // 12: voix.common.v1.LocalizedText.TranslationsEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_voix_common_v1_common_proto_depIdxs = []int32{
-	11, // 0: voix.common.v1.LocalizedText.translations:type_name -> voix.common.v1.LocalizedText.TranslationsEntry
+	12, // 0: voix.common.v1.LocalizedText.translations:type_name -> voix.common.v1.LocalizedText.TranslationsEntry
 	5,  // 1: voix.common.v1.TimeWindow.granularity:type_name -> voix.common.v1.Granularity
-	12, // 2: voix.common.v1.TimeWindow.start:type_name -> google.protobuf.Timestamp
-	12, // 3: voix.common.v1.TimeWindow.end:type_name -> google.protobuf.Timestamp
+	13, // 2: voix.common.v1.TimeWindow.start:type_name -> google.protobuf.Timestamp
+	13, // 3: voix.common.v1.TimeWindow.end:type_name -> google.protobuf.Timestamp
 	0,  // 4: voix.common.v1.Aggregate.dimension:type_name -> voix.common.v1.Dimension
-	7,  // 5: voix.common.v1.Aggregate.window:type_name -> voix.common.v1.TimeWindow
-	8,  // 6: voix.common.v1.Aggregate.enps:type_name -> voix.common.v1.Enps
-	9,  // 7: voix.common.v1.Aggregate.emotions:type_name -> voix.common.v1.EmotionCount
+	8,  // 5: voix.common.v1.Aggregate.window:type_name -> voix.common.v1.TimeWindow
+	9,  // 6: voix.common.v1.Aggregate.enps:type_name -> voix.common.v1.Enps
+	10, // 7: voix.common.v1.Aggregate.emotions:type_name -> voix.common.v1.EmotionCount
 	8,  // [8:8] is the sub-list for method output_type
 	8,  // [8:8] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
@@ -969,7 +1038,7 @@ func file_voix_common_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_common_v1_common_proto_rawDesc), len(file_voix_common_v1_common_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -771,6 +771,83 @@ func (x *WaveOpened) GetClosesAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// WaveReminder is published on voix.pulse.wave_reminder.<audience> once per pulse wave, when
+// half of its response window has passed: bots remind the whole audience ("if you have not
+// answered yet, /pulse"), or each person whose ListPendingSurveys still lists it, in a message
+// only they see. It names nobody: who has answered is never published. Same fields as
+// WaveOpened.
+type WaveReminder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Survey id.
+	SurveyId string `protobuf:"bytes,1,opt,name=survey_id,json=surveyId,proto3" json:"survey_id,omitempty"`
+	// Wave number.
+	Wave uint32 `protobuf:"varint,2,opt,name=wave,proto3" json:"wave,omitempty"`
+	// Audience segment prefix.
+	Audience string `protobuf:"bytes,3,opt,name=audience,proto3" json:"audience,omitempty"`
+	// When the wave closes.
+	ClosesAt      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=closes_at,json=closesAt,proto3" json:"closes_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaveReminder) Reset() {
+	*x = WaveReminder{}
+	mi := &file_voix_events_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaveReminder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaveReminder) ProtoMessage() {}
+
+func (x *WaveReminder) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_events_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaveReminder.ProtoReflect.Descriptor instead.
+func (*WaveReminder) Descriptor() ([]byte, []int) {
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WaveReminder) GetSurveyId() string {
+	if x != nil {
+		return x.SurveyId
+	}
+	return ""
+}
+
+func (x *WaveReminder) GetWave() uint32 {
+	if x != nil {
+		return x.Wave
+	}
+	return 0
+}
+
+func (x *WaveReminder) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *WaveReminder) GetClosesAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosesAt
+	}
+	return nil
+}
+
 // WaveClosed is published on voix.pulse.wave_closed.<audience> when a wave closes.
 type WaveClosed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -788,7 +865,7 @@ type WaveClosed struct {
 
 func (x *WaveClosed) Reset() {
 	*x = WaveClosed{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[7]
+	mi := &file_voix_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +877,7 @@ func (x *WaveClosed) String() string {
 func (*WaveClosed) ProtoMessage() {}
 
 func (x *WaveClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[7]
+	mi := &file_voix_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +890,7 @@ func (x *WaveClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaveClosed.ProtoReflect.Descriptor instead.
 func (*WaveClosed) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WaveClosed) GetSurveyId() string {
@@ -863,7 +940,7 @@ type SegmentUpserted struct {
 
 func (x *SegmentUpserted) Reset() {
 	*x = SegmentUpserted{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[8]
+	mi := &file_voix_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +952,7 @@ func (x *SegmentUpserted) String() string {
 func (*SegmentUpserted) ProtoMessage() {}
 
 func (x *SegmentUpserted) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[8]
+	mi := &file_voix_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +965,7 @@ func (x *SegmentUpserted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentUpserted.ProtoReflect.Descriptor instead.
 func (*SegmentUpserted) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SegmentUpserted) GetPath() string {
@@ -925,7 +1002,7 @@ type DimensionScore struct {
 
 func (x *DimensionScore) Reset() {
 	*x = DimensionScore{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[9]
+	mi := &file_voix_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1014,7 @@ func (x *DimensionScore) String() string {
 func (*DimensionScore) ProtoMessage() {}
 
 func (x *DimensionScore) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[9]
+	mi := &file_voix_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1027,7 @@ func (x *DimensionScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionScore.ProtoReflect.Descriptor instead.
 func (*DimensionScore) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DimensionScore) GetDimension() v1.Dimension {
@@ -994,7 +1071,7 @@ type ItemScored struct {
 
 func (x *ItemScored) Reset() {
 	*x = ItemScored{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[10]
+	mi := &file_voix_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1083,7 @@ func (x *ItemScored) String() string {
 func (*ItemScored) ProtoMessage() {}
 
 func (x *ItemScored) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[10]
+	mi := &file_voix_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1096,7 @@ func (x *ItemScored) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemScored.ProtoReflect.Descriptor instead.
 func (*ItemScored) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ItemScored) GetItemId() string {
@@ -1094,7 +1171,7 @@ type SentimentUpdated struct {
 
 func (x *SentimentUpdated) Reset() {
 	*x = SentimentUpdated{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[11]
+	mi := &file_voix_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1183,7 @@ func (x *SentimentUpdated) String() string {
 func (*SentimentUpdated) ProtoMessage() {}
 
 func (x *SentimentUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[11]
+	mi := &file_voix_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1196,7 @@ func (x *SentimentUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SentimentUpdated.ProtoReflect.Descriptor instead.
 func (*SentimentUpdated) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SentimentUpdated) GetAggregate() *v1.Aggregate {
@@ -1166,7 +1243,7 @@ type SentimentAlert struct {
 
 func (x *SentimentAlert) Reset() {
 	*x = SentimentAlert{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[12]
+	mi := &file_voix_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1255,7 @@ func (x *SentimentAlert) String() string {
 func (*SentimentAlert) ProtoMessage() {}
 
 func (x *SentimentAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[12]
+	mi := &file_voix_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1268,7 @@ func (x *SentimentAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SentimentAlert.ProtoReflect.Descriptor instead.
 func (*SentimentAlert) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SentimentAlert) GetAlertId() string {
@@ -1290,7 +1367,7 @@ type FeedbackRouted struct {
 
 func (x *FeedbackRouted) Reset() {
 	*x = FeedbackRouted{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[13]
+	mi := &file_voix_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1379,7 @@ func (x *FeedbackRouted) String() string {
 func (*FeedbackRouted) ProtoMessage() {}
 
 func (x *FeedbackRouted) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[13]
+	mi := &file_voix_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1392,7 @@ func (x *FeedbackRouted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedbackRouted.ProtoReflect.Descriptor instead.
 func (*FeedbackRouted) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FeedbackRouted) GetFeedbackId() string {
@@ -1397,7 +1474,7 @@ type ActionPlanChanged struct {
 
 func (x *ActionPlanChanged) Reset() {
 	*x = ActionPlanChanged{}
-	mi := &file_voix_events_v1_events_proto_msgTypes[14]
+	mi := &file_voix_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1486,7 @@ func (x *ActionPlanChanged) String() string {
 func (*ActionPlanChanged) ProtoMessage() {}
 
 func (x *ActionPlanChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_events_v1_events_proto_msgTypes[14]
+	mi := &file_voix_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1499,7 @@ func (x *ActionPlanChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionPlanChanged.ProtoReflect.Descriptor instead.
 func (*ActionPlanChanged) Descriptor() ([]byte, []int) {
-	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ActionPlanChanged) GetPlanId() string {
@@ -1486,6 +1563,128 @@ func (x *ActionPlanChanged) GetSeq() uint32 {
 		return x.Seq
 	}
 	return 0
+}
+
+// SurveyComment is a survey TEXT answer entering the loop as a feedback item (channel SURVEY).
+// Pulse holds it until the UTC day of the response has ended and publishes the day's comments
+// together in a shuffled order; it carries nothing shared with the response it came from (no
+// response id, no contributor tag, no time finer than the day), so the respondent's other
+// answers cannot be joined to the item.
+type SurveyComment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Random id of the feedback item to create; the event id names it, so a redelivery creates
+	// nothing twice.
+	CommentId string `protobuf:"bytes,1,opt,name=comment_id,json=commentId,proto3" json:"comment_id,omitempty"`
+	// The respondent's segment (the author's segment of the item).
+	Segment string `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
+	// The scrubbed answer.
+	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// Language of the question as asked ("fr", "en").
+	Language string `protobuf:"bytes,4,opt,name=language,proto3" json:"language,omitempty"`
+	// The question's dimension.
+	Dimensions []v1.Dimension `protobuf:"varint,5,rep,packed,name=dimensions,proto3,enum=voix.common.v1.Dimension" json:"dimensions,omitempty"`
+	// SHA-256 of the follow-up token returned to the respondent; never the token.
+	FollowUpHash []byte `protobuf:"bytes,6,opt,name=follow_up_hash,json=followUpHash,proto3" json:"follow_up_hash,omitempty"`
+	// Day of the response (midnight UTC).
+	SubmittedDay *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=submitted_day,json=submittedDay,proto3" json:"submitted_day,omitempty"`
+	// Survey and TEXT question it answers (shared by every respondent of the survey).
+	SurveyId      string `protobuf:"bytes,8,opt,name=survey_id,json=surveyId,proto3" json:"survey_id,omitempty"`
+	QuestionId    string `protobuf:"bytes,9,opt,name=question_id,json=questionId,proto3" json:"question_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SurveyComment) Reset() {
+	*x = SurveyComment{}
+	mi := &file_voix_events_v1_events_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SurveyComment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SurveyComment) ProtoMessage() {}
+
+func (x *SurveyComment) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_events_v1_events_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SurveyComment.ProtoReflect.Descriptor instead.
+func (*SurveyComment) Descriptor() ([]byte, []int) {
+	return file_voix_events_v1_events_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SurveyComment) GetCommentId() string {
+	if x != nil {
+		return x.CommentId
+	}
+	return ""
+}
+
+func (x *SurveyComment) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *SurveyComment) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *SurveyComment) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *SurveyComment) GetDimensions() []v1.Dimension {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *SurveyComment) GetFollowUpHash() []byte {
+	if x != nil {
+		return x.FollowUpHash
+	}
+	return nil
+}
+
+func (x *SurveyComment) GetSubmittedDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SubmittedDay
+	}
+	return nil
+}
+
+func (x *SurveyComment) GetSurveyId() string {
+	if x != nil {
+		return x.SurveyId
+	}
+	return ""
+}
+
+func (x *SurveyComment) GetQuestionId() string {
+	if x != nil {
+		return x.QuestionId
+	}
+	return ""
 }
 
 var File_voix_events_v1_events_proto protoreflect.FileDescriptor
@@ -1556,7 +1755,12 @@ const file_voix_events_v1_events_proto_rawDesc = "" +
 	"\x04wave\x18\x02 \x01(\rR\x04wave\x12\x1a\n" +
 	"\baudience\x18\x03 \x01(\tR\baudience\x125\n" +
 	"\bopens_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aopensAt\x127\n" +
-	"\tcloses_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bclosesAt\"\x92\x01\n" +
+	"\tcloses_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bclosesAt\"\x94\x01\n" +
+	"\fWaveReminder\x12\x1b\n" +
+	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x12\x12\n" +
+	"\x04wave\x18\x02 \x01(\rR\x04wave\x12\x1a\n" +
+	"\baudience\x18\x03 \x01(\tR\baudience\x127\n" +
+	"\tcloses_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bclosesAt\"\x92\x01\n" +
 	"\n" +
 	"WaveClosed\x12\x1b\n" +
 	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x12\x12\n" +
@@ -1621,7 +1825,21 @@ const file_voix_events_v1_events_proto_rawDesc = "" +
 	"\adue_day\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06dueDay\x12;\n" +
 	"\vchanged_day\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"changedDay\x12\x10\n" +
-	"\x03seq\x18\t \x01(\rR\x03seq*U\n" +
+	"\x03seq\x18\t \x01(\rR\x03seq\"\xd8\x02\n" +
+	"\rSurveyComment\x12\x1d\n" +
+	"\n" +
+	"comment_id\x18\x01 \x01(\tR\tcommentId\x12\x18\n" +
+	"\asegment\x18\x02 \x01(\tR\asegment\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\x1a\n" +
+	"\blanguage\x18\x04 \x01(\tR\blanguage\x129\n" +
+	"\n" +
+	"dimensions\x18\x05 \x03(\x0e2\x19.voix.common.v1.DimensionR\n" +
+	"dimensions\x12$\n" +
+	"\x0efollow_up_hash\x18\x06 \x01(\fR\ffollowUpHash\x12?\n" +
+	"\rsubmitted_day\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fsubmittedDay\x12\x1b\n" +
+	"\tsurvey_id\x18\b \x01(\tR\bsurveyId\x12\x1f\n" +
+	"\vquestion_id\x18\t \x01(\tR\n" +
+	"questionId*U\n" +
 	"\bItemKind\x12\x19\n" +
 	"\x15ITEM_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ITEM_KIND_FEEDBACK\x10\x01\x12\x16\n" +
@@ -1640,7 +1858,7 @@ func file_voix_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_voix_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_voix_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_voix_events_v1_events_proto_goTypes = []any{
 	(ItemKind)(0),                 // 0: voix.events.v1.ItemKind
 	(FeedbackOverdue_Deadline)(0), // 1: voix.events.v1.FeedbackOverdue.Deadline
@@ -1651,62 +1869,67 @@ var file_voix_events_v1_events_proto_goTypes = []any{
 	(*ScoredAnswer)(nil),          // 6: voix.events.v1.ScoredAnswer
 	(*ResponseSubmitted)(nil),     // 7: voix.events.v1.ResponseSubmitted
 	(*WaveOpened)(nil),            // 8: voix.events.v1.WaveOpened
-	(*WaveClosed)(nil),            // 9: voix.events.v1.WaveClosed
-	(*SegmentUpserted)(nil),       // 10: voix.events.v1.SegmentUpserted
-	(*DimensionScore)(nil),        // 11: voix.events.v1.DimensionScore
-	(*ItemScored)(nil),            // 12: voix.events.v1.ItemScored
-	(*SentimentUpdated)(nil),      // 13: voix.events.v1.SentimentUpdated
-	(*SentimentAlert)(nil),        // 14: voix.events.v1.SentimentAlert
-	(*FeedbackRouted)(nil),        // 15: voix.events.v1.FeedbackRouted
-	(*ActionPlanChanged)(nil),     // 16: voix.events.v1.ActionPlanChanged
-	(v1.Dimension)(0),             // 17: voix.common.v1.Dimension
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(v1.FeedbackStatus)(0),        // 19: voix.common.v1.FeedbackStatus
-	(v1.QuestionKind)(0),          // 20: voix.common.v1.QuestionKind
-	(v1.SentimentLabel)(0),        // 21: voix.common.v1.SentimentLabel
-	(v1.RiskFlag)(0),              // 22: voix.common.v1.RiskFlag
-	(*v1.Aggregate)(nil),          // 23: voix.common.v1.Aggregate
-	(*v1.TimeWindow)(nil),         // 24: voix.common.v1.TimeWindow
+	(*WaveReminder)(nil),          // 9: voix.events.v1.WaveReminder
+	(*WaveClosed)(nil),            // 10: voix.events.v1.WaveClosed
+	(*SegmentUpserted)(nil),       // 11: voix.events.v1.SegmentUpserted
+	(*DimensionScore)(nil),        // 12: voix.events.v1.DimensionScore
+	(*ItemScored)(nil),            // 13: voix.events.v1.ItemScored
+	(*SentimentUpdated)(nil),      // 14: voix.events.v1.SentimentUpdated
+	(*SentimentAlert)(nil),        // 15: voix.events.v1.SentimentAlert
+	(*FeedbackRouted)(nil),        // 16: voix.events.v1.FeedbackRouted
+	(*ActionPlanChanged)(nil),     // 17: voix.events.v1.ActionPlanChanged
+	(*SurveyComment)(nil),         // 18: voix.events.v1.SurveyComment
+	(v1.Dimension)(0),             // 19: voix.common.v1.Dimension
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(v1.FeedbackStatus)(0),        // 21: voix.common.v1.FeedbackStatus
+	(v1.QuestionKind)(0),          // 22: voix.common.v1.QuestionKind
+	(v1.SentimentLabel)(0),        // 23: voix.common.v1.SentimentLabel
+	(v1.RiskFlag)(0),              // 24: voix.common.v1.RiskFlag
+	(*v1.Aggregate)(nil),          // 25: voix.common.v1.Aggregate
+	(*v1.TimeWindow)(nil),         // 26: voix.common.v1.TimeWindow
 }
 var file_voix_events_v1_events_proto_depIdxs = []int32{
-	17, // 0: voix.events.v1.FeedbackSubmitted.dimensions:type_name -> voix.common.v1.Dimension
-	18, // 1: voix.events.v1.FeedbackSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
+	19, // 0: voix.events.v1.FeedbackSubmitted.dimensions:type_name -> voix.common.v1.Dimension
+	20, // 1: voix.events.v1.FeedbackSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
 	2,  // 2: voix.events.v1.FeedbackSubmitted.contributors:type_name -> voix.events.v1.ContributorTag
-	19, // 3: voix.events.v1.FeedbackStatusChanged.from:type_name -> voix.common.v1.FeedbackStatus
-	19, // 4: voix.events.v1.FeedbackStatusChanged.to:type_name -> voix.common.v1.FeedbackStatus
-	18, // 5: voix.events.v1.FeedbackStatusChanged.changed_day:type_name -> google.protobuf.Timestamp
+	21, // 3: voix.events.v1.FeedbackStatusChanged.from:type_name -> voix.common.v1.FeedbackStatus
+	21, // 4: voix.events.v1.FeedbackStatusChanged.to:type_name -> voix.common.v1.FeedbackStatus
+	20, // 5: voix.events.v1.FeedbackStatusChanged.changed_day:type_name -> google.protobuf.Timestamp
 	1,  // 6: voix.events.v1.FeedbackOverdue.deadline:type_name -> voix.events.v1.FeedbackOverdue.Deadline
-	19, // 7: voix.events.v1.FeedbackOverdue.status:type_name -> voix.common.v1.FeedbackStatus
-	18, // 8: voix.events.v1.FeedbackOverdue.due_day:type_name -> google.protobuf.Timestamp
-	20, // 9: voix.events.v1.ScoredAnswer.kind:type_name -> voix.common.v1.QuestionKind
-	17, // 10: voix.events.v1.ScoredAnswer.dimension:type_name -> voix.common.v1.Dimension
+	21, // 7: voix.events.v1.FeedbackOverdue.status:type_name -> voix.common.v1.FeedbackStatus
+	20, // 8: voix.events.v1.FeedbackOverdue.due_day:type_name -> google.protobuf.Timestamp
+	22, // 9: voix.events.v1.ScoredAnswer.kind:type_name -> voix.common.v1.QuestionKind
+	19, // 10: voix.events.v1.ScoredAnswer.dimension:type_name -> voix.common.v1.Dimension
 	6,  // 11: voix.events.v1.ResponseSubmitted.answers:type_name -> voix.events.v1.ScoredAnswer
-	18, // 12: voix.events.v1.ResponseSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
+	20, // 12: voix.events.v1.ResponseSubmitted.submitted_day:type_name -> google.protobuf.Timestamp
 	2,  // 13: voix.events.v1.ResponseSubmitted.contributors:type_name -> voix.events.v1.ContributorTag
-	18, // 14: voix.events.v1.WaveOpened.opens_at:type_name -> google.protobuf.Timestamp
-	18, // 15: voix.events.v1.WaveOpened.closes_at:type_name -> google.protobuf.Timestamp
-	18, // 16: voix.events.v1.WaveClosed.closed_at:type_name -> google.protobuf.Timestamp
-	17, // 17: voix.events.v1.DimensionScore.dimension:type_name -> voix.common.v1.Dimension
-	0,  // 18: voix.events.v1.ItemScored.kind:type_name -> voix.events.v1.ItemKind
-	21, // 19: voix.events.v1.ItemScored.label:type_name -> voix.common.v1.SentimentLabel
-	11, // 20: voix.events.v1.ItemScored.dimensions:type_name -> voix.events.v1.DimensionScore
-	22, // 21: voix.events.v1.ItemScored.risks:type_name -> voix.common.v1.RiskFlag
-	23, // 22: voix.events.v1.SentimentUpdated.aggregate:type_name -> voix.common.v1.Aggregate
-	17, // 23: voix.events.v1.SentimentAlert.dimension:type_name -> voix.common.v1.Dimension
-	24, // 24: voix.events.v1.SentimentAlert.window:type_name -> voix.common.v1.TimeWindow
-	18, // 25: voix.events.v1.SentimentAlert.raised_at:type_name -> google.protobuf.Timestamp
-	17, // 26: voix.events.v1.FeedbackRouted.dimensions:type_name -> voix.common.v1.Dimension
-	21, // 27: voix.events.v1.FeedbackRouted.label:type_name -> voix.common.v1.SentimentLabel
-	22, // 28: voix.events.v1.FeedbackRouted.risks:type_name -> voix.common.v1.RiskFlag
-	18, // 29: voix.events.v1.FeedbackRouted.routed_day:type_name -> google.protobuf.Timestamp
-	17, // 30: voix.events.v1.ActionPlanChanged.dimension:type_name -> voix.common.v1.Dimension
-	18, // 31: voix.events.v1.ActionPlanChanged.due_day:type_name -> google.protobuf.Timestamp
-	18, // 32: voix.events.v1.ActionPlanChanged.changed_day:type_name -> google.protobuf.Timestamp
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	20, // 14: voix.events.v1.WaveOpened.opens_at:type_name -> google.protobuf.Timestamp
+	20, // 15: voix.events.v1.WaveOpened.closes_at:type_name -> google.protobuf.Timestamp
+	20, // 16: voix.events.v1.WaveReminder.closes_at:type_name -> google.protobuf.Timestamp
+	20, // 17: voix.events.v1.WaveClosed.closed_at:type_name -> google.protobuf.Timestamp
+	19, // 18: voix.events.v1.DimensionScore.dimension:type_name -> voix.common.v1.Dimension
+	0,  // 19: voix.events.v1.ItemScored.kind:type_name -> voix.events.v1.ItemKind
+	23, // 20: voix.events.v1.ItemScored.label:type_name -> voix.common.v1.SentimentLabel
+	12, // 21: voix.events.v1.ItemScored.dimensions:type_name -> voix.events.v1.DimensionScore
+	24, // 22: voix.events.v1.ItemScored.risks:type_name -> voix.common.v1.RiskFlag
+	25, // 23: voix.events.v1.SentimentUpdated.aggregate:type_name -> voix.common.v1.Aggregate
+	19, // 24: voix.events.v1.SentimentAlert.dimension:type_name -> voix.common.v1.Dimension
+	26, // 25: voix.events.v1.SentimentAlert.window:type_name -> voix.common.v1.TimeWindow
+	20, // 26: voix.events.v1.SentimentAlert.raised_at:type_name -> google.protobuf.Timestamp
+	19, // 27: voix.events.v1.FeedbackRouted.dimensions:type_name -> voix.common.v1.Dimension
+	23, // 28: voix.events.v1.FeedbackRouted.label:type_name -> voix.common.v1.SentimentLabel
+	24, // 29: voix.events.v1.FeedbackRouted.risks:type_name -> voix.common.v1.RiskFlag
+	20, // 30: voix.events.v1.FeedbackRouted.routed_day:type_name -> google.protobuf.Timestamp
+	19, // 31: voix.events.v1.ActionPlanChanged.dimension:type_name -> voix.common.v1.Dimension
+	20, // 32: voix.events.v1.ActionPlanChanged.due_day:type_name -> google.protobuf.Timestamp
+	20, // 33: voix.events.v1.ActionPlanChanged.changed_day:type_name -> google.protobuf.Timestamp
+	19, // 34: voix.events.v1.SurveyComment.dimensions:type_name -> voix.common.v1.Dimension
+	20, // 35: voix.events.v1.SurveyComment.submitted_day:type_name -> google.protobuf.Timestamp
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_voix_events_v1_events_proto_init() }
@@ -1720,7 +1943,7 @@ func file_voix_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_events_v1_events_proto_rawDesc), len(file_voix_events_v1_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -107,6 +107,17 @@ const (
 	SurveyKind_SURVEY_KIND_EXIT SurveyKind = 3
 	// The employee-experience maturity diagnostic.
 	SurveyKind_SURVEY_KIND_DIAGNOSTIC SurveyKind = 4
+	// Answered once per person after an HR system reports them as a candidate (the recruitment
+	// experience, before day one).
+	SurveyKind_SURVEY_KIND_CANDIDATE SurveyKind = 5
+	// Answered after an HR system reports the person moved to another team; once per move.
+	SurveyKind_SURVEY_KIND_INTERNAL_MOVE SurveyKind = 6
+	// Answered after an HR system reports the person has a new manager; once per change.
+	SurveyKind_SURVEY_KIND_MANAGER_CHANGE SurveyKind = 7
+	// Answered after an HR system reports the person is back from a long leave; once per return.
+	SurveyKind_SURVEY_KIND_RETURN_FROM_LEAVE SurveyKind = 8
+	// Answered after an HR system reports a work anniversary; once per anniversary.
+	SurveyKind_SURVEY_KIND_ANNIVERSARY SurveyKind = 9
 )
 
 // Enum value maps for SurveyKind.
@@ -117,13 +128,23 @@ var (
 		2: "SURVEY_KIND_ONBOARDING",
 		3: "SURVEY_KIND_EXIT",
 		4: "SURVEY_KIND_DIAGNOSTIC",
+		5: "SURVEY_KIND_CANDIDATE",
+		6: "SURVEY_KIND_INTERNAL_MOVE",
+		7: "SURVEY_KIND_MANAGER_CHANGE",
+		8: "SURVEY_KIND_RETURN_FROM_LEAVE",
+		9: "SURVEY_KIND_ANNIVERSARY",
 	}
 	SurveyKind_value = map[string]int32{
-		"SURVEY_KIND_UNSPECIFIED": 0,
-		"SURVEY_KIND_PULSE":       1,
-		"SURVEY_KIND_ONBOARDING":  2,
-		"SURVEY_KIND_EXIT":        3,
-		"SURVEY_KIND_DIAGNOSTIC":  4,
+		"SURVEY_KIND_UNSPECIFIED":       0,
+		"SURVEY_KIND_PULSE":             1,
+		"SURVEY_KIND_ONBOARDING":        2,
+		"SURVEY_KIND_EXIT":              3,
+		"SURVEY_KIND_DIAGNOSTIC":        4,
+		"SURVEY_KIND_CANDIDATE":         5,
+		"SURVEY_KIND_INTERNAL_MOVE":     6,
+		"SURVEY_KIND_MANAGER_CHANGE":    7,
+		"SURVEY_KIND_RETURN_FROM_LEAVE": 8,
+		"SURVEY_KIND_ANNIVERSARY":       9,
 	}
 )
 
@@ -274,6 +295,16 @@ const (
 	LifecycleEvent_LIFECYCLE_EVENT_STARTED LifecycleEvent = 1
 	// The person is leaving; exit surveys become pending.
 	LifecycleEvent_LIFECYCLE_EVENT_LEAVING LifecycleEvent = 2
+	// The person is a candidate (recruitment, before day one); CANDIDATE surveys become pending.
+	LifecycleEvent_LIFECYCLE_EVENT_CANDIDATE LifecycleEvent = 3
+	// The person moved to another team (segment is the new team); INTERNAL_MOVE surveys.
+	LifecycleEvent_LIFECYCLE_EVENT_INTERNAL_MOVE LifecycleEvent = 4
+	// The person has a new manager; MANAGER_CHANGE surveys.
+	LifecycleEvent_LIFECYCLE_EVENT_MANAGER_CHANGE LifecycleEvent = 5
+	// The person is back from a long leave; RETURN_FROM_LEAVE surveys.
+	LifecycleEvent_LIFECYCLE_EVENT_RETURN_FROM_LEAVE LifecycleEvent = 6
+	// A work anniversary; ANNIVERSARY surveys.
+	LifecycleEvent_LIFECYCLE_EVENT_ANNIVERSARY LifecycleEvent = 7
 )
 
 // Enum value maps for LifecycleEvent.
@@ -282,11 +313,21 @@ var (
 		0: "LIFECYCLE_EVENT_UNSPECIFIED",
 		1: "LIFECYCLE_EVENT_STARTED",
 		2: "LIFECYCLE_EVENT_LEAVING",
+		3: "LIFECYCLE_EVENT_CANDIDATE",
+		4: "LIFECYCLE_EVENT_INTERNAL_MOVE",
+		5: "LIFECYCLE_EVENT_MANAGER_CHANGE",
+		6: "LIFECYCLE_EVENT_RETURN_FROM_LEAVE",
+		7: "LIFECYCLE_EVENT_ANNIVERSARY",
 	}
 	LifecycleEvent_value = map[string]int32{
-		"LIFECYCLE_EVENT_UNSPECIFIED": 0,
-		"LIFECYCLE_EVENT_STARTED":     1,
-		"LIFECYCLE_EVENT_LEAVING":     2,
+		"LIFECYCLE_EVENT_UNSPECIFIED":       0,
+		"LIFECYCLE_EVENT_STARTED":           1,
+		"LIFECYCLE_EVENT_LEAVING":           2,
+		"LIFECYCLE_EVENT_CANDIDATE":         3,
+		"LIFECYCLE_EVENT_INTERNAL_MOVE":     4,
+		"LIFECYCLE_EVENT_MANAGER_CHANGE":    5,
+		"LIFECYCLE_EVENT_RETURN_FROM_LEAVE": 6,
+		"LIFECYCLE_EVENT_ANNIVERSARY":       7,
 	}
 )
 
@@ -1505,7 +1546,11 @@ type PendingSurvey struct {
 	// When the wave closes.
 	ClosesAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=closes_at,json=closesAt,proto3" json:"closes_at,omitempty"`
 	// The wave's questions.
-	Questions     []*PendingQuestion `protobuf:"bytes,5,rep,name=questions,proto3" json:"questions,omitempty"`
+	Questions []*PendingQuestion `protobuf:"bytes,5,rep,name=questions,proto3" json:"questions,omitempty"`
+	// Less than half of the person's response window remains (the wave's, or for a lifecycle
+	// survey the person's own): bots remind them. Computed for the person asking, from their
+	// own pending list; nothing is recorded and nobody else learns who has answered.
+	ClosingSoon   bool `protobuf:"varint,6,opt,name=closing_soon,json=closingSoon,proto3" json:"closing_soon,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1573,6 +1618,13 @@ func (x *PendingSurvey) GetQuestions() []*PendingQuestion {
 		return x.Questions
 	}
 	return nil
+}
+
+func (x *PendingSurvey) GetClosingSoon() bool {
+	if x != nil {
+		return x.ClosingSoon
+	}
+	return false
 }
 
 // ListPendingSurveysRequest names the person asking.
@@ -1961,7 +2013,18 @@ type SubmitResponseResponse struct {
 	// say which one was theirs.
 	ResponseId string `protobuf:"bytes,1,opt,name=response_id,json=responseId,proto3" json:"response_id,omitempty"`
 	// Wave answered.
-	Wave          uint32 `protobuf:"varint,2,opt,name=wave,proto3" json:"wave,omitempty"`
+	Wave uint32 `protobuf:"varint,2,opt,name=wave,proto3" json:"wave,omitempty"`
+	// One thread per non-empty TEXT answer of a pulse or diagnostic survey (lifecycle surveys open
+	// none): the answer also becomes a feedback item (channel SURVEY) that owners can answer, and its follow-up token is the respondent's only handle on
+	// it (FeedbackService.GetThread, FollowUp). Shown to the respondent only; voix keeps only its
+	// hash. The item appears in feedback after the UTC day of the response has ended, so that
+	// the order of items says nothing about the order of responses. With an idempotency_key a
+	// retry returns the same tokens.
+	Threads []*SurveyThread `protobuf:"bytes,3,rep,name=threads,proto3" json:"threads,omitempty"`
+	// "You said, we did": the action plans of the respondent's segment and its ancestors updated
+	// since the previous wave opened (for a first wave or a lifecycle survey, in the last 90
+	// days), most recently changed first, at most 20. Never an owner group's people or an author.
+	PlanNews      []*PlanNews `protobuf:"bytes,4,rep,name=plan_news,json=planNews,proto3" json:"plan_news,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2010,6 +2073,167 @@ func (x *SubmitResponseResponse) GetWave() uint32 {
 	return 0
 }
 
+func (x *SubmitResponseResponse) GetThreads() []*SurveyThread {
+	if x != nil {
+		return x.Threads
+	}
+	return nil
+}
+
+func (x *SubmitResponseResponse) GetPlanNews() []*PlanNews {
+	if x != nil {
+		return x.PlanNews
+	}
+	return nil
+}
+
+// SurveyThread is the thread a TEXT answer opened.
+type SurveyThread struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The TEXT question answered.
+	QuestionId string `protobuf:"bytes,1,opt,name=question_id,json=questionId,proto3" json:"question_id,omitempty"`
+	// Secret follow-up token of the feedback item made from the answer.
+	FollowUpToken string `protobuf:"bytes,2,opt,name=follow_up_token,json=followUpToken,proto3" json:"follow_up_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SurveyThread) Reset() {
+	*x = SurveyThread{}
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SurveyThread) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SurveyThread) ProtoMessage() {}
+
+func (x *SurveyThread) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SurveyThread.ProtoReflect.Descriptor instead.
+func (*SurveyThread) Descriptor() ([]byte, []int) {
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SurveyThread) GetQuestionId() string {
+	if x != nil {
+		return x.QuestionId
+	}
+	return ""
+}
+
+func (x *SurveyThread) GetFollowUpToken() string {
+	if x != nil {
+		return x.FollowUpToken
+	}
+	return ""
+}
+
+// PlanNews is an action plan as employees see it at the end of a survey.
+type PlanNews struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the plan.
+	PlanId string `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	// Segment it is for: the respondent's or an ancestor.
+	Segment string `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
+	// Dimension it addresses.
+	Dimension v1.Dimension `protobuf:"varint,3,opt,name=dimension,proto3,enum=voix.common.v1.Dimension" json:"dimension,omitempty"`
+	// Title.
+	Title string `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	// Status, as voix.feedback.v1.ActionPlanStatus numbers it (1 PLANNED, 2 IN_PROGRESS, 3 DONE,
+	// 4 DROPPED).
+	Status int32 `protobuf:"varint,5,opt,name=status,proto3" json:"status,omitempty"`
+	// Day of its latest change (midnight UTC).
+	ChangedDay    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=changed_day,json=changedDay,proto3" json:"changed_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanNews) Reset() {
+	*x = PlanNews{}
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanNews) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanNews) ProtoMessage() {}
+
+func (x *PlanNews) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanNews.ProtoReflect.Descriptor instead.
+func (*PlanNews) Descriptor() ([]byte, []int) {
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PlanNews) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *PlanNews) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *PlanNews) GetDimension() v1.Dimension {
+	if x != nil {
+		return x.Dimension
+	}
+	return v1.Dimension(0)
+}
+
+func (x *PlanNews) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *PlanNews) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *PlanNews) GetChangedDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedDay
+	}
+	return nil
+}
+
 // GetResultsRequest asks for results.
 type GetResultsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2029,7 +2253,7 @@ type GetResultsRequest struct {
 
 func (x *GetResultsRequest) Reset() {
 	*x = GetResultsRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2265,7 @@ func (x *GetResultsRequest) String() string {
 func (*GetResultsRequest) ProtoMessage() {}
 
 func (x *GetResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[24]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2278,7 @@ func (x *GetResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResultsRequest.ProtoReflect.Descriptor instead.
 func (*GetResultsRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{24}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetResultsRequest) GetSurveyId() string {
@@ -2105,7 +2329,7 @@ type Bucket struct {
 
 func (x *Bucket) Reset() {
 	*x = Bucket{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2341,7 @@ func (x *Bucket) String() string {
 func (*Bucket) ProtoMessage() {}
 
 func (x *Bucket) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[25]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2354,7 @@ func (x *Bucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bucket.ProtoReflect.Descriptor instead.
 func (*Bucket) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{25}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Bucket) GetValue() string {
@@ -2185,7 +2409,7 @@ type QuestionResult struct {
 
 func (x *QuestionResult) Reset() {
 	*x = QuestionResult{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2421,7 @@ func (x *QuestionResult) String() string {
 func (*QuestionResult) ProtoMessage() {}
 
 func (x *QuestionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[26]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2434,7 @@ func (x *QuestionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionResult.ProtoReflect.Descriptor instead.
 func (*QuestionResult) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{26}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *QuestionResult) GetQuestionId() string {
@@ -2314,7 +2538,7 @@ type TextAnswer struct {
 
 func (x *TextAnswer) Reset() {
 	*x = TextAnswer{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2550,7 @@ func (x *TextAnswer) String() string {
 func (*TextAnswer) ProtoMessage() {}
 
 func (x *TextAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[27]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2563,7 @@ func (x *TextAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextAnswer.ProtoReflect.Descriptor instead.
 func (*TextAnswer) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{27}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TextAnswer) GetText() string {
@@ -2380,7 +2604,7 @@ type Maturity struct {
 
 func (x *Maturity) Reset() {
 	*x = Maturity{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2616,7 @@ func (x *Maturity) String() string {
 func (*Maturity) ProtoMessage() {}
 
 func (x *Maturity) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[28]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2629,7 @@ func (x *Maturity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Maturity.ProtoReflect.Descriptor instead.
 func (*Maturity) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{28}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Maturity) GetDimension() v1.Dimension {
@@ -2461,7 +2685,7 @@ type GroupResult struct {
 
 func (x *GroupResult) Reset() {
 	*x = GroupResult{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2697,7 @@ func (x *GroupResult) String() string {
 func (*GroupResult) ProtoMessage() {}
 
 func (x *GroupResult) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[29]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2710,7 @@ func (x *GroupResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupResult.ProtoReflect.Descriptor instead.
 func (*GroupResult) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{29}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GroupResult) GetSegment() string {
@@ -2557,7 +2781,7 @@ type WaveTrend struct {
 
 func (x *WaveTrend) Reset() {
 	*x = WaveTrend{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2793,7 @@ func (x *WaveTrend) String() string {
 func (*WaveTrend) ProtoMessage() {}
 
 func (x *WaveTrend) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[30]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2806,7 @@ func (x *WaveTrend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaveTrend.ProtoReflect.Descriptor instead.
 func (*WaveTrend) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{30}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WaveTrend) GetWave() uint32 {
@@ -2637,7 +2861,7 @@ type GetResultsResponse struct {
 
 func (x *GetResultsResponse) Reset() {
 	*x = GetResultsResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2873,7 @@ func (x *GetResultsResponse) String() string {
 func (*GetResultsResponse) ProtoMessage() {}
 
 func (x *GetResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[31]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2886,7 @@ func (x *GetResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResultsResponse.ProtoReflect.Descriptor instead.
 func (*GetResultsResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{31}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetResultsResponse) GetSurveyId() string {
@@ -2708,7 +2932,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2944,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[32]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2957,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{32}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Segment) GetPath() string {
@@ -2770,7 +2994,7 @@ type UpsertSegmentRequest struct {
 
 func (x *UpsertSegmentRequest) Reset() {
 	*x = UpsertSegmentRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +3006,7 @@ func (x *UpsertSegmentRequest) String() string {
 func (*UpsertSegmentRequest) ProtoMessage() {}
 
 func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[33]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +3019,7 @@ func (x *UpsertSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentRequest.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{33}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpsertSegmentRequest) GetPath() string {
@@ -2823,7 +3047,7 @@ type UpsertSegmentResponse struct {
 
 func (x *UpsertSegmentResponse) Reset() {
 	*x = UpsertSegmentResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +3059,7 @@ func (x *UpsertSegmentResponse) String() string {
 func (*UpsertSegmentResponse) ProtoMessage() {}
 
 func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[34]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +3072,7 @@ func (x *UpsertSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSegmentResponse.ProtoReflect.Descriptor instead.
 func (*UpsertSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{34}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpsertSegmentResponse) GetSegment() *Segment {
@@ -2876,7 +3100,7 @@ type TriggerLifecycleSurveyRequest struct {
 
 func (x *TriggerLifecycleSurveyRequest) Reset() {
 	*x = TriggerLifecycleSurveyRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +3112,7 @@ func (x *TriggerLifecycleSurveyRequest) String() string {
 func (*TriggerLifecycleSurveyRequest) ProtoMessage() {}
 
 func (x *TriggerLifecycleSurveyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[35]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +3125,7 @@ func (x *TriggerLifecycleSurveyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerLifecycleSurveyRequest.ProtoReflect.Descriptor instead.
 func (*TriggerLifecycleSurveyRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{35}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TriggerLifecycleSurveyRequest) GetEvent() LifecycleEvent {
@@ -2943,7 +3167,7 @@ type TriggerLifecycleSurveyResponse struct {
 
 func (x *TriggerLifecycleSurveyResponse) Reset() {
 	*x = TriggerLifecycleSurveyResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3179,7 @@ func (x *TriggerLifecycleSurveyResponse) String() string {
 func (*TriggerLifecycleSurveyResponse) ProtoMessage() {}
 
 func (x *TriggerLifecycleSurveyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[36]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3192,7 @@ func (x *TriggerLifecycleSurveyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerLifecycleSurveyResponse.ProtoReflect.Descriptor instead.
 func (*TriggerLifecycleSurveyResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{36}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TriggerLifecycleSurveyResponse) GetSurveyIds() []string {
@@ -2993,7 +3217,7 @@ type Template struct {
 
 func (x *Template) Reset() {
 	*x = Template{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3005,7 +3229,7 @@ func (x *Template) String() string {
 func (*Template) ProtoMessage() {}
 
 func (x *Template) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[37]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3018,7 +3242,7 @@ func (x *Template) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Template.ProtoReflect.Descriptor instead.
 func (*Template) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{37}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Template) GetId() string {
@@ -3053,7 +3277,7 @@ type ListTemplatesRequest struct {
 
 func (x *ListTemplatesRequest) Reset() {
 	*x = ListTemplatesRequest{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[38]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3065,7 +3289,7 @@ func (x *ListTemplatesRequest) String() string {
 func (*ListTemplatesRequest) ProtoMessage() {}
 
 func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[38]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3078,7 +3302,7 @@ func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesRequest.ProtoReflect.Descriptor instead.
 func (*ListTemplatesRequest) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{38}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListTemplatesRequest) GetLanguage() string {
@@ -3099,7 +3323,7 @@ type ListTemplatesResponse struct {
 
 func (x *ListTemplatesResponse) Reset() {
 	*x = ListTemplatesResponse{}
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[39]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3335,7 @@ func (x *ListTemplatesResponse) String() string {
 func (*ListTemplatesResponse) ProtoMessage() {}
 
 func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[39]
+	mi := &file_voix_pulse_v1_pulse_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3348,7 @@ func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesResponse.ProtoReflect.Descriptor instead.
 func (*ListTemplatesResponse) Descriptor() ([]byte, []int) {
-	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{39}
+	return file_voix_pulse_v1_pulse_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListTemplatesResponse) GetTemplates() []*Template {
@@ -3222,13 +3446,14 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\bmultiple\x18\x06 \x01(\bR\bmultiple\"5\n" +
 	"\rPendingOption\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05label\x18\x02 \x01(\tR\x05label\"\xcd\x01\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\"\xf0\x01\n" +
 	"\rPendingSurvey\x12\x1b\n" +
 	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
 	"\x04wave\x18\x03 \x01(\rR\x04wave\x127\n" +
 	"\tcloses_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bclosesAt\x12<\n" +
-	"\tquestions\x18\x05 \x03(\v2\x1e.voix.pulse.v1.PendingQuestionR\tquestions\"v\n" +
+	"\tquestions\x18\x05 \x03(\v2\x1e.voix.pulse.v1.PendingQuestionR\tquestions\x12!\n" +
+	"\fclosing_soon\x18\x06 \x01(\bR\vclosingSoon\"v\n" +
 	"\x19ListPendingSurveysRequest\x12#\n" +
 	"\rsubmitter_ref\x18\x01 \x01(\tR\fsubmitterRef\x12\x18\n" +
 	"\asegment\x18\x02 \x01(\tR\asegment\x12\x1a\n" +
@@ -3252,11 +3477,25 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\asegment\x18\x03 \x01(\tR\asegment\x12#\n" +
 	"\rsubmitter_ref\x18\x04 \x01(\tR\fsubmitterRef\x12'\n" +
 	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12/\n" +
-	"\aanswers\x18\x06 \x03(\v2\x15.voix.pulse.v1.AnswerR\aanswers\"M\n" +
+	"\aanswers\x18\x06 \x03(\v2\x15.voix.pulse.v1.AnswerR\aanswers\"\xba\x01\n" +
 	"\x16SubmitResponseResponse\x12\x1f\n" +
 	"\vresponse_id\x18\x01 \x01(\tR\n" +
 	"responseId\x12\x12\n" +
-	"\x04wave\x18\x02 \x01(\rR\x04wave\"\xaf\x01\n" +
+	"\x04wave\x18\x02 \x01(\rR\x04wave\x125\n" +
+	"\athreads\x18\x03 \x03(\v2\x1b.voix.pulse.v1.SurveyThreadR\athreads\x124\n" +
+	"\tplan_news\x18\x04 \x03(\v2\x17.voix.pulse.v1.PlanNewsR\bplanNews\"W\n" +
+	"\fSurveyThread\x12\x1f\n" +
+	"\vquestion_id\x18\x01 \x01(\tR\n" +
+	"questionId\x12&\n" +
+	"\x0ffollow_up_token\x18\x02 \x01(\tR\rfollowUpToken\"\xf4\x01\n" +
+	"\bPlanNews\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x18\n" +
+	"\asegment\x18\x02 \x01(\tR\asegment\x127\n" +
+	"\tdimension\x18\x03 \x01(\x0e2\x19.voix.common.v1.DimensionR\tdimension\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\x05R\x06status\x12;\n" +
+	"\vchanged_day\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"changedDayJ\x04\b\x06\x10\aR\vowner_group\"\xaf\x01\n" +
 	"\x11GetResultsRequest\x12\x1b\n" +
 	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x12\x1d\n" +
 	"\n" +
@@ -3343,14 +3582,19 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x0eCADENCE_WEEKLY\x10\x02\x12\x14\n" +
 	"\x10CADENCE_BIWEEKLY\x10\x03\x12\x13\n" +
 	"\x0fCADENCE_MONTHLY\x10\x04\x12\x15\n" +
-	"\x11CADENCE_QUARTERLY\x10\x05*\x8e\x01\n" +
+	"\x11CADENCE_QUARTERLY\x10\x05*\xa8\x02\n" +
 	"\n" +
 	"SurveyKind\x12\x1b\n" +
 	"\x17SURVEY_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SURVEY_KIND_PULSE\x10\x01\x12\x1a\n" +
 	"\x16SURVEY_KIND_ONBOARDING\x10\x02\x12\x14\n" +
 	"\x10SURVEY_KIND_EXIT\x10\x03\x12\x1a\n" +
-	"\x16SURVEY_KIND_DIAGNOSTIC\x10\x04*]\n" +
+	"\x16SURVEY_KIND_DIAGNOSTIC\x10\x04\x12\x19\n" +
+	"\x15SURVEY_KIND_CANDIDATE\x10\x05\x12\x1d\n" +
+	"\x19SURVEY_KIND_INTERNAL_MOVE\x10\x06\x12\x1e\n" +
+	"\x1aSURVEY_KIND_MANAGER_CHANGE\x10\a\x12!\n" +
+	"\x1dSURVEY_KIND_RETURN_FROM_LEAVE\x10\b\x12\x1b\n" +
+	"\x17SURVEY_KIND_ANNIVERSARY\x10\t*]\n" +
 	"\vSurveyState\x12\x1c\n" +
 	"\x18SURVEY_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SURVEY_STATE_ACTIVE\x10\x01\x12\x17\n" +
@@ -3359,11 +3603,16 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x1aMATURITY_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MATURITY_LEVEL_EMERGING\x10\x01\x12\x1d\n" +
 	"\x19MATURITY_LEVEL_DEVELOPING\x10\x02\x12\x19\n" +
-	"\x15MATURITY_LEVEL_MATURE\x10\x03*k\n" +
+	"\x15MATURITY_LEVEL_MATURE\x10\x03*\x99\x02\n" +
 	"\x0eLifecycleEvent\x12\x1f\n" +
 	"\x1bLIFECYCLE_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LIFECYCLE_EVENT_STARTED\x10\x01\x12\x1b\n" +
-	"\x17LIFECYCLE_EVENT_LEAVING\x10\x022\xa0\b\n" +
+	"\x17LIFECYCLE_EVENT_LEAVING\x10\x02\x12\x1d\n" +
+	"\x19LIFECYCLE_EVENT_CANDIDATE\x10\x03\x12!\n" +
+	"\x1dLIFECYCLE_EVENT_INTERNAL_MOVE\x10\x04\x12\"\n" +
+	"\x1eLIFECYCLE_EVENT_MANAGER_CHANGE\x10\x05\x12%\n" +
+	"!LIFECYCLE_EVENT_RETURN_FROM_LEAVE\x10\x06\x12\x1f\n" +
+	"\x1bLIFECYCLE_EVENT_ANNIVERSARY\x10\a2\xa0\b\n" +
 	"\fPulseService\x12W\n" +
 	"\fCreateSurvey\x12\".voix.pulse.v1.CreateSurveyRequest\x1a#.voix.pulse.v1.CreateSurveyResponse\x12N\n" +
 	"\tGetSurvey\x12\x1f.voix.pulse.v1.GetSurveyRequest\x1a .voix.pulse.v1.GetSurveyResponse\x12T\n" +
@@ -3391,7 +3640,7 @@ func file_voix_pulse_v1_pulse_proto_rawDescGZIP() []byte {
 }
 
 var file_voix_pulse_v1_pulse_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_voix_pulse_v1_pulse_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_voix_pulse_v1_pulse_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_voix_pulse_v1_pulse_proto_goTypes = []any{
 	(Cadence)(0),                           // 0: voix.pulse.v1.Cadence
 	(SurveyKind)(0),                        // 1: voix.pulse.v1.SurveyKind
@@ -3422,108 +3671,114 @@ var file_voix_pulse_v1_pulse_proto_goTypes = []any{
 	(*Answer)(nil),                         // 26: voix.pulse.v1.Answer
 	(*SubmitResponseRequest)(nil),          // 27: voix.pulse.v1.SubmitResponseRequest
 	(*SubmitResponseResponse)(nil),         // 28: voix.pulse.v1.SubmitResponseResponse
-	(*GetResultsRequest)(nil),              // 29: voix.pulse.v1.GetResultsRequest
-	(*Bucket)(nil),                         // 30: voix.pulse.v1.Bucket
-	(*QuestionResult)(nil),                 // 31: voix.pulse.v1.QuestionResult
-	(*TextAnswer)(nil),                     // 32: voix.pulse.v1.TextAnswer
-	(*Maturity)(nil),                       // 33: voix.pulse.v1.Maturity
-	(*GroupResult)(nil),                    // 34: voix.pulse.v1.GroupResult
-	(*WaveTrend)(nil),                      // 35: voix.pulse.v1.WaveTrend
-	(*GetResultsResponse)(nil),             // 36: voix.pulse.v1.GetResultsResponse
-	(*Segment)(nil),                        // 37: voix.pulse.v1.Segment
-	(*UpsertSegmentRequest)(nil),           // 38: voix.pulse.v1.UpsertSegmentRequest
-	(*UpsertSegmentResponse)(nil),          // 39: voix.pulse.v1.UpsertSegmentResponse
-	(*TriggerLifecycleSurveyRequest)(nil),  // 40: voix.pulse.v1.TriggerLifecycleSurveyRequest
-	(*TriggerLifecycleSurveyResponse)(nil), // 41: voix.pulse.v1.TriggerLifecycleSurveyResponse
-	(*Template)(nil),                       // 42: voix.pulse.v1.Template
-	(*ListTemplatesRequest)(nil),           // 43: voix.pulse.v1.ListTemplatesRequest
-	(*ListTemplatesResponse)(nil),          // 44: voix.pulse.v1.ListTemplatesResponse
-	(*v1.LocalizedText)(nil),               // 45: voix.common.v1.LocalizedText
-	(v1.QuestionKind)(0),                   // 46: voix.common.v1.QuestionKind
-	(v1.Dimension)(0),                      // 47: voix.common.v1.Dimension
-	(*timestamppb.Timestamp)(nil),          // 48: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 49: google.protobuf.Duration
-	(*v1.Enps)(nil),                        // 50: voix.common.v1.Enps
+	(*SurveyThread)(nil),                   // 29: voix.pulse.v1.SurveyThread
+	(*PlanNews)(nil),                       // 30: voix.pulse.v1.PlanNews
+	(*GetResultsRequest)(nil),              // 31: voix.pulse.v1.GetResultsRequest
+	(*Bucket)(nil),                         // 32: voix.pulse.v1.Bucket
+	(*QuestionResult)(nil),                 // 33: voix.pulse.v1.QuestionResult
+	(*TextAnswer)(nil),                     // 34: voix.pulse.v1.TextAnswer
+	(*Maturity)(nil),                       // 35: voix.pulse.v1.Maturity
+	(*GroupResult)(nil),                    // 36: voix.pulse.v1.GroupResult
+	(*WaveTrend)(nil),                      // 37: voix.pulse.v1.WaveTrend
+	(*GetResultsResponse)(nil),             // 38: voix.pulse.v1.GetResultsResponse
+	(*Segment)(nil),                        // 39: voix.pulse.v1.Segment
+	(*UpsertSegmentRequest)(nil),           // 40: voix.pulse.v1.UpsertSegmentRequest
+	(*UpsertSegmentResponse)(nil),          // 41: voix.pulse.v1.UpsertSegmentResponse
+	(*TriggerLifecycleSurveyRequest)(nil),  // 42: voix.pulse.v1.TriggerLifecycleSurveyRequest
+	(*TriggerLifecycleSurveyResponse)(nil), // 43: voix.pulse.v1.TriggerLifecycleSurveyResponse
+	(*Template)(nil),                       // 44: voix.pulse.v1.Template
+	(*ListTemplatesRequest)(nil),           // 45: voix.pulse.v1.ListTemplatesRequest
+	(*ListTemplatesResponse)(nil),          // 46: voix.pulse.v1.ListTemplatesResponse
+	(*v1.LocalizedText)(nil),               // 47: voix.common.v1.LocalizedText
+	(v1.QuestionKind)(0),                   // 48: voix.common.v1.QuestionKind
+	(v1.Dimension)(0),                      // 49: voix.common.v1.Dimension
+	(*timestamppb.Timestamp)(nil),          // 50: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 51: google.protobuf.Duration
+	(*v1.Enps)(nil),                        // 52: voix.common.v1.Enps
 }
 var file_voix_pulse_v1_pulse_proto_depIdxs = []int32{
-	45, // 0: voix.pulse.v1.ChoiceOption.label:type_name -> voix.common.v1.LocalizedText
-	46, // 1: voix.pulse.v1.Question.kind:type_name -> voix.common.v1.QuestionKind
-	47, // 2: voix.pulse.v1.Question.dimension:type_name -> voix.common.v1.Dimension
-	45, // 3: voix.pulse.v1.Question.text:type_name -> voix.common.v1.LocalizedText
+	47, // 0: voix.pulse.v1.ChoiceOption.label:type_name -> voix.common.v1.LocalizedText
+	48, // 1: voix.pulse.v1.Question.kind:type_name -> voix.common.v1.QuestionKind
+	49, // 2: voix.pulse.v1.Question.dimension:type_name -> voix.common.v1.Dimension
+	47, // 3: voix.pulse.v1.Question.text:type_name -> voix.common.v1.LocalizedText
 	5,  // 4: voix.pulse.v1.Question.options:type_name -> voix.pulse.v1.ChoiceOption
-	48, // 5: voix.pulse.v1.Schedule.first_opens_at:type_name -> google.protobuf.Timestamp
-	49, // 6: voix.pulse.v1.Schedule.response_window:type_name -> google.protobuf.Duration
-	48, // 7: voix.pulse.v1.Wave.opens_at:type_name -> google.protobuf.Timestamp
-	48, // 8: voix.pulse.v1.Wave.closes_at:type_name -> google.protobuf.Timestamp
-	45, // 9: voix.pulse.v1.Survey.title:type_name -> voix.common.v1.LocalizedText
+	50, // 5: voix.pulse.v1.Schedule.first_opens_at:type_name -> google.protobuf.Timestamp
+	51, // 6: voix.pulse.v1.Schedule.response_window:type_name -> google.protobuf.Duration
+	50, // 7: voix.pulse.v1.Wave.opens_at:type_name -> google.protobuf.Timestamp
+	50, // 8: voix.pulse.v1.Wave.closes_at:type_name -> google.protobuf.Timestamp
+	47, // 9: voix.pulse.v1.Survey.title:type_name -> voix.common.v1.LocalizedText
 	1,  // 10: voix.pulse.v1.Survey.kind:type_name -> voix.pulse.v1.SurveyKind
 	0,  // 11: voix.pulse.v1.Survey.cadence:type_name -> voix.pulse.v1.Cadence
 	7,  // 12: voix.pulse.v1.Survey.schedule:type_name -> voix.pulse.v1.Schedule
 	6,  // 13: voix.pulse.v1.Survey.questions:type_name -> voix.pulse.v1.Question
 	2,  // 14: voix.pulse.v1.Survey.state:type_name -> voix.pulse.v1.SurveyState
 	8,  // 15: voix.pulse.v1.Survey.waves:type_name -> voix.pulse.v1.Wave
-	48, // 16: voix.pulse.v1.Survey.create_time:type_name -> google.protobuf.Timestamp
-	49, // 17: voix.pulse.v1.Survey.lifecycle_delay:type_name -> google.protobuf.Duration
+	50, // 16: voix.pulse.v1.Survey.create_time:type_name -> google.protobuf.Timestamp
+	51, // 17: voix.pulse.v1.Survey.lifecycle_delay:type_name -> google.protobuf.Duration
 	9,  // 18: voix.pulse.v1.CreateSurveyRequest.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 19: voix.pulse.v1.CreateSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 20: voix.pulse.v1.GetSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 21: voix.pulse.v1.ListSurveysResponse.surveys:type_name -> voix.pulse.v1.Survey
 	9,  // 22: voix.pulse.v1.CloseSurveyResponse.survey:type_name -> voix.pulse.v1.Survey
 	9,  // 23: voix.pulse.v1.UpdateSurveySettingsResponse.survey:type_name -> voix.pulse.v1.Survey
-	46, // 24: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
+	48, // 24: voix.pulse.v1.PendingQuestion.kind:type_name -> voix.common.v1.QuestionKind
 	21, // 25: voix.pulse.v1.PendingQuestion.options:type_name -> voix.pulse.v1.PendingOption
-	48, // 26: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
+	50, // 26: voix.pulse.v1.PendingSurvey.closes_at:type_name -> google.protobuf.Timestamp
 	20, // 27: voix.pulse.v1.PendingSurvey.questions:type_name -> voix.pulse.v1.PendingQuestion
 	22, // 28: voix.pulse.v1.ListPendingSurveysResponse.surveys:type_name -> voix.pulse.v1.PendingSurvey
 	25, // 29: voix.pulse.v1.Answer.choice:type_name -> voix.pulse.v1.ChoiceAnswer
 	26, // 30: voix.pulse.v1.SubmitResponseRequest.answers:type_name -> voix.pulse.v1.Answer
-	46, // 31: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
-	47, // 32: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
-	30, // 33: voix.pulse.v1.QuestionResult.distribution:type_name -> voix.pulse.v1.Bucket
-	50, // 34: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
-	32, // 35: voix.pulse.v1.QuestionResult.comments:type_name -> voix.pulse.v1.TextAnswer
-	48, // 36: voix.pulse.v1.TextAnswer.date:type_name -> google.protobuf.Timestamp
-	47, // 37: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
-	3,  // 38: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
-	31, // 39: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
-	33, // 40: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
-	50, // 41: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
-	34, // 42: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
-	34, // 43: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
-	35, // 44: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
-	48, // 45: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
-	37, // 46: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
-	4,  // 47: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
-	48, // 48: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
-	9,  // 49: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
-	42, // 50: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
-	10, // 51: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
-	12, // 52: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
-	14, // 53: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
-	16, // 54: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
-	18, // 55: voix.pulse.v1.PulseService.UpdateSurveySettings:input_type -> voix.pulse.v1.UpdateSurveySettingsRequest
-	23, // 56: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
-	27, // 57: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
-	29, // 58: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
-	38, // 59: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
-	40, // 60: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
-	43, // 61: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
-	11, // 62: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
-	13, // 63: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
-	15, // 64: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
-	17, // 65: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
-	19, // 66: voix.pulse.v1.PulseService.UpdateSurveySettings:output_type -> voix.pulse.v1.UpdateSurveySettingsResponse
-	24, // 67: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
-	28, // 68: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
-	36, // 69: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
-	39, // 70: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
-	41, // 71: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
-	44, // 72: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
-	62, // [62:73] is the sub-list for method output_type
-	51, // [51:62] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	29, // 31: voix.pulse.v1.SubmitResponseResponse.threads:type_name -> voix.pulse.v1.SurveyThread
+	30, // 32: voix.pulse.v1.SubmitResponseResponse.plan_news:type_name -> voix.pulse.v1.PlanNews
+	49, // 33: voix.pulse.v1.PlanNews.dimension:type_name -> voix.common.v1.Dimension
+	50, // 34: voix.pulse.v1.PlanNews.changed_day:type_name -> google.protobuf.Timestamp
+	48, // 35: voix.pulse.v1.QuestionResult.kind:type_name -> voix.common.v1.QuestionKind
+	49, // 36: voix.pulse.v1.QuestionResult.dimension:type_name -> voix.common.v1.Dimension
+	32, // 37: voix.pulse.v1.QuestionResult.distribution:type_name -> voix.pulse.v1.Bucket
+	52, // 38: voix.pulse.v1.QuestionResult.enps:type_name -> voix.common.v1.Enps
+	34, // 39: voix.pulse.v1.QuestionResult.comments:type_name -> voix.pulse.v1.TextAnswer
+	50, // 40: voix.pulse.v1.TextAnswer.date:type_name -> google.protobuf.Timestamp
+	49, // 41: voix.pulse.v1.Maturity.dimension:type_name -> voix.common.v1.Dimension
+	3,  // 42: voix.pulse.v1.Maturity.level:type_name -> voix.pulse.v1.MaturityLevel
+	33, // 43: voix.pulse.v1.GroupResult.questions:type_name -> voix.pulse.v1.QuestionResult
+	35, // 44: voix.pulse.v1.GroupResult.maturity:type_name -> voix.pulse.v1.Maturity
+	52, // 45: voix.pulse.v1.WaveTrend.enps:type_name -> voix.common.v1.Enps
+	36, // 46: voix.pulse.v1.GetResultsResponse.total:type_name -> voix.pulse.v1.GroupResult
+	36, // 47: voix.pulse.v1.GetResultsResponse.children:type_name -> voix.pulse.v1.GroupResult
+	37, // 48: voix.pulse.v1.GetResultsResponse.trend:type_name -> voix.pulse.v1.WaveTrend
+	50, // 49: voix.pulse.v1.Segment.update_time:type_name -> google.protobuf.Timestamp
+	39, // 50: voix.pulse.v1.UpsertSegmentResponse.segment:type_name -> voix.pulse.v1.Segment
+	4,  // 51: voix.pulse.v1.TriggerLifecycleSurveyRequest.event:type_name -> voix.pulse.v1.LifecycleEvent
+	50, // 52: voix.pulse.v1.TriggerLifecycleSurveyRequest.effective_time:type_name -> google.protobuf.Timestamp
+	9,  // 53: voix.pulse.v1.Template.survey:type_name -> voix.pulse.v1.Survey
+	44, // 54: voix.pulse.v1.ListTemplatesResponse.templates:type_name -> voix.pulse.v1.Template
+	10, // 55: voix.pulse.v1.PulseService.CreateSurvey:input_type -> voix.pulse.v1.CreateSurveyRequest
+	12, // 56: voix.pulse.v1.PulseService.GetSurvey:input_type -> voix.pulse.v1.GetSurveyRequest
+	14, // 57: voix.pulse.v1.PulseService.ListSurveys:input_type -> voix.pulse.v1.ListSurveysRequest
+	16, // 58: voix.pulse.v1.PulseService.CloseSurvey:input_type -> voix.pulse.v1.CloseSurveyRequest
+	18, // 59: voix.pulse.v1.PulseService.UpdateSurveySettings:input_type -> voix.pulse.v1.UpdateSurveySettingsRequest
+	23, // 60: voix.pulse.v1.PulseService.ListPendingSurveys:input_type -> voix.pulse.v1.ListPendingSurveysRequest
+	27, // 61: voix.pulse.v1.PulseService.SubmitResponse:input_type -> voix.pulse.v1.SubmitResponseRequest
+	31, // 62: voix.pulse.v1.PulseService.GetResults:input_type -> voix.pulse.v1.GetResultsRequest
+	40, // 63: voix.pulse.v1.PulseService.UpsertSegment:input_type -> voix.pulse.v1.UpsertSegmentRequest
+	42, // 64: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:input_type -> voix.pulse.v1.TriggerLifecycleSurveyRequest
+	45, // 65: voix.pulse.v1.PulseService.ListTemplates:input_type -> voix.pulse.v1.ListTemplatesRequest
+	11, // 66: voix.pulse.v1.PulseService.CreateSurvey:output_type -> voix.pulse.v1.CreateSurveyResponse
+	13, // 67: voix.pulse.v1.PulseService.GetSurvey:output_type -> voix.pulse.v1.GetSurveyResponse
+	15, // 68: voix.pulse.v1.PulseService.ListSurveys:output_type -> voix.pulse.v1.ListSurveysResponse
+	17, // 69: voix.pulse.v1.PulseService.CloseSurvey:output_type -> voix.pulse.v1.CloseSurveyResponse
+	19, // 70: voix.pulse.v1.PulseService.UpdateSurveySettings:output_type -> voix.pulse.v1.UpdateSurveySettingsResponse
+	24, // 71: voix.pulse.v1.PulseService.ListPendingSurveys:output_type -> voix.pulse.v1.ListPendingSurveysResponse
+	28, // 72: voix.pulse.v1.PulseService.SubmitResponse:output_type -> voix.pulse.v1.SubmitResponseResponse
+	38, // 73: voix.pulse.v1.PulseService.GetResults:output_type -> voix.pulse.v1.GetResultsResponse
+	41, // 74: voix.pulse.v1.PulseService.UpsertSegment:output_type -> voix.pulse.v1.UpsertSegmentResponse
+	43, // 75: voix.pulse.v1.PulseService.TriggerLifecycleSurvey:output_type -> voix.pulse.v1.TriggerLifecycleSurveyResponse
+	46, // 76: voix.pulse.v1.PulseService.ListTemplates:output_type -> voix.pulse.v1.ListTemplatesResponse
+	66, // [66:77] is the sub-list for method output_type
+	55, // [55:66] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_voix_pulse_v1_pulse_proto_init() }
@@ -3544,7 +3799,7 @@ func file_voix_pulse_v1_pulse_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_pulse_v1_pulse_proto_rawDesc), len(file_voix_pulse_v1_pulse_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -101,6 +101,59 @@ func (Emotion) EnumDescriptor() ([]byte, []int) {
 	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{0}
 }
 
+// EmployeeMeasure is the employee side of a correlation.
+type EmployeeMeasure int32
+
+const (
+	// Not set.
+	EmployeeMeasure_EMPLOYEE_MEASURE_UNSPECIFIED EmployeeMeasure = 0
+	// The mean sentiment score of all dimensions.
+	EmployeeMeasure_EMPLOYEE_MEASURE_SENTIMENT EmployeeMeasure = 1
+	// The eNPS.
+	EmployeeMeasure_EMPLOYEE_MEASURE_ENPS EmployeeMeasure = 2
+)
+
+// Enum value maps for EmployeeMeasure.
+var (
+	EmployeeMeasure_name = map[int32]string{
+		0: "EMPLOYEE_MEASURE_UNSPECIFIED",
+		1: "EMPLOYEE_MEASURE_SENTIMENT",
+		2: "EMPLOYEE_MEASURE_ENPS",
+	}
+	EmployeeMeasure_value = map[string]int32{
+		"EMPLOYEE_MEASURE_UNSPECIFIED": 0,
+		"EMPLOYEE_MEASURE_SENTIMENT":   1,
+		"EMPLOYEE_MEASURE_ENPS":        2,
+	}
+)
+
+func (x EmployeeMeasure) Enum() *EmployeeMeasure {
+	p := new(EmployeeMeasure)
+	*p = x
+	return p
+}
+
+func (x EmployeeMeasure) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EmployeeMeasure) Descriptor() protoreflect.EnumDescriptor {
+	return file_voix_sentiment_v1_sentiment_proto_enumTypes[1].Descriptor()
+}
+
+func (EmployeeMeasure) Type() protoreflect.EnumType {
+	return &file_voix_sentiment_v1_sentiment_proto_enumTypes[1]
+}
+
+func (x EmployeeMeasure) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EmployeeMeasure.Descriptor instead.
+func (EmployeeMeasure) EnumDescriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{1}
+}
+
 // AnalyzeTextRequest carries the text.
 type AnalyzeTextRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1248,6 +1301,587 @@ func (x *GetRebuildStatusResponse) GetEventsTotal() uint64 {
 	return 0
 }
 
+// CustomerSignal is one measure of a team's customer experience, from a CX tool. It is the
+// RecordCustomerSignal request and the payload (protobuf, or its JSON form) published on
+// voix.cx.<segment>.
+type CustomerSignal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment path of the team the customers dealt with. Required; a registered segment
+	// (headcount above 0); on NATS it must match the subject.
+	Segment string `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	// The metric. Required.
+	Metric v1.CustomerMetric `protobuf:"varint,2,opt,name=metric,proto3,enum=voix.common.v1.CustomerMetric" json:"metric,omitempty"`
+	// The value: CSAT 0..100 (percentage satisfied), NPS -100..100, CES 1..7 (mean answer),
+	// COMPLAINTS a whole count >= 0.
+	Value float64 `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Number of customer responses behind value (for COMPLAINTS, the customer contacts it was
+	// counted over). A window's customer value is shown only from k responses.
+	Responses uint32 `protobuf:"varint,4,opt,name=responses,proto3" json:"responses,omitempty"`
+	// When the customers answered. Required; not more than 5 minutes in the future.
+	Time *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	// The CX tool's id of this measure, 1..128 printable characters. Required: the same
+	// segment, metric, time and source_id is one signal, however often it is recorded.
+	SourceId      string `protobuf:"bytes,6,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerSignal) Reset() {
+	*x = CustomerSignal{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerSignal) ProtoMessage() {}
+
+func (x *CustomerSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerSignal.ProtoReflect.Descriptor instead.
+func (*CustomerSignal) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CustomerSignal) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *CustomerSignal) GetMetric() v1.CustomerMetric {
+	if x != nil {
+		return x.Metric
+	}
+	return v1.CustomerMetric(0)
+}
+
+func (x *CustomerSignal) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *CustomerSignal) GetResponses() uint32 {
+	if x != nil {
+		return x.Responses
+	}
+	return 0
+}
+
+func (x *CustomerSignal) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *CustomerSignal) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
+	}
+	return ""
+}
+
+// RecordCustomerSignalRequest carries the signal.
+type RecordCustomerSignalRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signal. Required.
+	Signal        *CustomerSignal `protobuf:"bytes,1,opt,name=signal,proto3" json:"signal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordCustomerSignalRequest) Reset() {
+	*x = RecordCustomerSignalRequest{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordCustomerSignalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordCustomerSignalRequest) ProtoMessage() {}
+
+func (x *RecordCustomerSignalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordCustomerSignalRequest.ProtoReflect.Descriptor instead.
+func (*RecordCustomerSignalRequest) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RecordCustomerSignalRequest) GetSignal() *CustomerSignal {
+	if x != nil {
+		return x.Signal
+	}
+	return nil
+}
+
+// RecordCustomerSignalResponse confirms the signal is stored.
+type RecordCustomerSignalResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when this signal (segment, metric, time, source_id) had been recorded before: it
+	// replaced the earlier copy and still counts once.
+	Replaced      bool `protobuf:"varint,1,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordCustomerSignalResponse) Reset() {
+	*x = RecordCustomerSignalResponse{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordCustomerSignalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordCustomerSignalResponse) ProtoMessage() {}
+
+func (x *RecordCustomerSignalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordCustomerSignalResponse.ProtoReflect.Descriptor instead.
+func (*RecordCustomerSignalResponse) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RecordCustomerSignalResponse) GetReplaced() bool {
+	if x != nil {
+		return x.Replaced
+	}
+	return false
+}
+
+// GetAttentionSymmetryRequest names the teams, windows and metric.
+type GetAttentionSymmetryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment prefix. Required; within the token prefix. The prefix itself and every segment
+	// below it that has customer signals get a row.
+	SegmentPrefix string `protobuf:"bytes,1,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
+	// Window length: only the published one (as GetTrend); UNSPECIFIED means it.
+	Granularity v1.Granularity `protobuf:"varint,2,opt,name=granularity,proto3,enum=voix.common.v1.Granularity" json:"granularity,omitempty"`
+	// Start of the range. Required.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// End of the range; empty means now. At most 366 windows.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The customer metric; UNSPECIFIED means a row per metric a segment has.
+	Metric        v1.CustomerMetric `protobuf:"varint,5,opt,name=metric,proto3,enum=voix.common.v1.CustomerMetric" json:"metric,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAttentionSymmetryRequest) Reset() {
+	*x = GetAttentionSymmetryRequest{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAttentionSymmetryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAttentionSymmetryRequest) ProtoMessage() {}
+
+func (x *GetAttentionSymmetryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAttentionSymmetryRequest.ProtoReflect.Descriptor instead.
+func (*GetAttentionSymmetryRequest) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetAttentionSymmetryRequest) GetSegmentPrefix() string {
+	if x != nil {
+		return x.SegmentPrefix
+	}
+	return ""
+}
+
+func (x *GetAttentionSymmetryRequest) GetGranularity() v1.Granularity {
+	if x != nil {
+		return x.Granularity
+	}
+	return v1.Granularity(0)
+}
+
+func (x *GetAttentionSymmetryRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetAttentionSymmetryRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetAttentionSymmetryRequest) GetMetric() v1.CustomerMetric {
+	if x != nil {
+		return x.Metric
+	}
+	return v1.CustomerMetric(0)
+}
+
+// SymmetryPoint is one window of a row: both sides, each shown only from k.
+type SymmetryPoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The window.
+	Window *v1.TimeWindow `protobuf:"bytes,1,opt,name=window,proto3" json:"window,omitempty"`
+	// The employees' released aggregate of all dimensions (as GetSentiment reads it): its
+	// mean_score when score_hidden is false, its enps when present.
+	Employees *v1.Aggregate `protobuf:"bytes,2,opt,name=employees,proto3" json:"employees,omitempty"`
+	// True when fewer than k customer responses were recorded in the window; customer_value
+	// and customer_responses are then zero.
+	CustomerHidden bool `protobuf:"varint,3,opt,name=customer_hidden,json=customerHidden,proto3" json:"customer_hidden,omitempty"`
+	// The customer value of the window: the mean of the signals weighted by their responses
+	// (the sum of the counts for COMPLAINTS).
+	CustomerValue float64 `protobuf:"fixed64,4,opt,name=customer_value,json=customerValue,proto3" json:"customer_value,omitempty"`
+	// Customer responses in the window.
+	CustomerResponses uint32 `protobuf:"varint,5,opt,name=customer_responses,json=customerResponses,proto3" json:"customer_responses,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SymmetryPoint) Reset() {
+	*x = SymmetryPoint{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SymmetryPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SymmetryPoint) ProtoMessage() {}
+
+func (x *SymmetryPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SymmetryPoint.ProtoReflect.Descriptor instead.
+func (*SymmetryPoint) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SymmetryPoint) GetWindow() *v1.TimeWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *SymmetryPoint) GetEmployees() *v1.Aggregate {
+	if x != nil {
+		return x.Employees
+	}
+	return nil
+}
+
+func (x *SymmetryPoint) GetCustomerHidden() bool {
+	if x != nil {
+		return x.CustomerHidden
+	}
+	return false
+}
+
+func (x *SymmetryPoint) GetCustomerValue() float64 {
+	if x != nil {
+		return x.CustomerValue
+	}
+	return 0
+}
+
+func (x *SymmetryPoint) GetCustomerResponses() uint32 {
+	if x != nil {
+		return x.CustomerResponses
+	}
+	return 0
+}
+
+// SymmetryCorrelation is Pearson's r between an employee measure in a window and the customer
+// metric lag windows later, over the windows where both are shown.
+type SymmetryCorrelation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The employee side.
+	Measure EmployeeMeasure `protobuf:"varint,1,opt,name=measure,proto3,enum=voix.sentiment.v1.EmployeeMeasure" json:"measure,omitempty"`
+	// Windows between the employees' window and the customers' (0, 1 or 2): employees first.
+	Lag uint32 `protobuf:"varint,2,opt,name=lag,proto3" json:"lag,omitempty"`
+	// Pairs of windows with both sides shown.
+	Pairs uint32 `protobuf:"varint,3,opt,name=pairs,proto3" json:"pairs,omitempty"`
+	// False when r is undefined: fewer than 4 pairs, or a side that does not vary; r and the
+	// interval are then zero.
+	Defined bool `protobuf:"varint,4,opt,name=defined,proto3" json:"defined,omitempty"`
+	// Pearson's r in [-1, 1].
+	R float64 `protobuf:"fixed64,5,opt,name=r,proto3" json:"r,omitempty"`
+	// 95% confidence interval of r by Fisher's z: tanh(atanh(r) ± t·1/sqrt(pairs-3)), with t
+	// the 0.975 quantile of Student's t with pairs-3 degrees of freedom (wider than the normal
+	// 1.96 for few pairs).
+	CiLow float64 `protobuf:"fixed64,6,opt,name=ci_low,json=ciLow,proto3" json:"ci_low,omitempty"`
+	// Upper bound of the interval.
+	CiHigh        float64 `protobuf:"fixed64,7,opt,name=ci_high,json=ciHigh,proto3" json:"ci_high,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SymmetryCorrelation) Reset() {
+	*x = SymmetryCorrelation{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SymmetryCorrelation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SymmetryCorrelation) ProtoMessage() {}
+
+func (x *SymmetryCorrelation) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SymmetryCorrelation.ProtoReflect.Descriptor instead.
+func (*SymmetryCorrelation) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SymmetryCorrelation) GetMeasure() EmployeeMeasure {
+	if x != nil {
+		return x.Measure
+	}
+	return EmployeeMeasure_EMPLOYEE_MEASURE_UNSPECIFIED
+}
+
+func (x *SymmetryCorrelation) GetLag() uint32 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *SymmetryCorrelation) GetPairs() uint32 {
+	if x != nil {
+		return x.Pairs
+	}
+	return 0
+}
+
+func (x *SymmetryCorrelation) GetDefined() bool {
+	if x != nil {
+		return x.Defined
+	}
+	return false
+}
+
+func (x *SymmetryCorrelation) GetR() float64 {
+	if x != nil {
+		return x.R
+	}
+	return 0
+}
+
+func (x *SymmetryCorrelation) GetCiLow() float64 {
+	if x != nil {
+		return x.CiLow
+	}
+	return 0
+}
+
+func (x *SymmetryCorrelation) GetCiHigh() float64 {
+	if x != nil {
+		return x.CiHigh
+	}
+	return 0
+}
+
+// SymmetryRow is one segment and customer metric.
+type SymmetryRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Segment path.
+	Segment string `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	// The customer metric.
+	Metric v1.CustomerMetric `protobuf:"varint,2,opt,name=metric,proto3,enum=voix.common.v1.CustomerMetric" json:"metric,omitempty"`
+	// One point per window of the range, in order.
+	Points []*SymmetryPoint `protobuf:"bytes,3,rep,name=points,proto3" json:"points,omitempty"`
+	// One per employee measure and lag 0, 1, 2.
+	Correlations  []*SymmetryCorrelation `protobuf:"bytes,4,rep,name=correlations,proto3" json:"correlations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SymmetryRow) Reset() {
+	*x = SymmetryRow{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SymmetryRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SymmetryRow) ProtoMessage() {}
+
+func (x *SymmetryRow) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SymmetryRow.ProtoReflect.Descriptor instead.
+func (*SymmetryRow) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SymmetryRow) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *SymmetryRow) GetMetric() v1.CustomerMetric {
+	if x != nil {
+		return x.Metric
+	}
+	return v1.CustomerMetric(0)
+}
+
+func (x *SymmetryRow) GetPoints() []*SymmetryPoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *SymmetryRow) GetCorrelations() []*SymmetryCorrelation {
+	if x != nil {
+		return x.Correlations
+	}
+	return nil
+}
+
+// GetAttentionSymmetryResponse holds the rows, by segment then metric.
+type GetAttentionSymmetryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rows.
+	Rows          []*SymmetryRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAttentionSymmetryResponse) Reset() {
+	*x = GetAttentionSymmetryResponse{}
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAttentionSymmetryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAttentionSymmetryResponse) ProtoMessage() {}
+
+func (x *GetAttentionSymmetryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_voix_sentiment_v1_sentiment_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAttentionSymmetryResponse.ProtoReflect.Descriptor instead.
+func (*GetAttentionSymmetryResponse) Descriptor() ([]byte, []int) {
+	return file_voix_sentiment_v1_sentiment_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetAttentionSymmetryResponse) GetRows() []*SymmetryRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
 var File_voix_sentiment_v1_sentiment_proto protoreflect.FileDescriptor
 
 const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
@@ -1324,7 +1958,46 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"\x18GetRebuildStatusResponse\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12'\n" +
 	"\x0fevents_replayed\x18\x02 \x01(\x04R\x0eeventsReplayed\x12!\n" +
-	"\fevents_total\x18\x03 \x01(\x04R\veventsTotal*\xb4\x01\n" +
+	"\fevents_total\x18\x03 \x01(\x04R\veventsTotal\"\xe3\x01\n" +
+	"\x0eCustomerSignal\x12\x18\n" +
+	"\asegment\x18\x01 \x01(\tR\asegment\x126\n" +
+	"\x06metric\x18\x02 \x01(\x0e2\x1e.voix.common.v1.CustomerMetricR\x06metric\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x1c\n" +
+	"\tresponses\x18\x04 \x01(\rR\tresponses\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1b\n" +
+	"\tsource_id\x18\x06 \x01(\tR\bsourceId\"X\n" +
+	"\x1bRecordCustomerSignalRequest\x129\n" +
+	"\x06signal\x18\x01 \x01(\v2!.voix.sentiment.v1.CustomerSignalR\x06signal\":\n" +
+	"\x1cRecordCustomerSignalResponse\x12\x1a\n" +
+	"\breplaced\x18\x01 \x01(\bR\breplaced\"\xad\x02\n" +
+	"\x1bGetAttentionSymmetryRequest\x12%\n" +
+	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12=\n" +
+	"\vgranularity\x18\x02 \x01(\x0e2\x1b.voix.common.v1.GranularityR\vgranularity\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x126\n" +
+	"\x06metric\x18\x05 \x01(\x0e2\x1e.voix.common.v1.CustomerMetricR\x06metric\"\xfb\x01\n" +
+	"\rSymmetryPoint\x122\n" +
+	"\x06window\x18\x01 \x01(\v2\x1a.voix.common.v1.TimeWindowR\x06window\x127\n" +
+	"\temployees\x18\x02 \x01(\v2\x19.voix.common.v1.AggregateR\temployees\x12'\n" +
+	"\x0fcustomer_hidden\x18\x03 \x01(\bR\x0ecustomerHidden\x12%\n" +
+	"\x0ecustomer_value\x18\x04 \x01(\x01R\rcustomerValue\x12-\n" +
+	"\x12customer_responses\x18\x05 \x01(\rR\x11customerResponses\"\xd3\x01\n" +
+	"\x13SymmetryCorrelation\x12<\n" +
+	"\ameasure\x18\x01 \x01(\x0e2\".voix.sentiment.v1.EmployeeMeasureR\ameasure\x12\x10\n" +
+	"\x03lag\x18\x02 \x01(\rR\x03lag\x12\x14\n" +
+	"\x05pairs\x18\x03 \x01(\rR\x05pairs\x12\x18\n" +
+	"\adefined\x18\x04 \x01(\bR\adefined\x12\f\n" +
+	"\x01r\x18\x05 \x01(\x01R\x01r\x12\x15\n" +
+	"\x06ci_low\x18\x06 \x01(\x01R\x05ciLow\x12\x17\n" +
+	"\aci_high\x18\a \x01(\x01R\x06ciHigh\"\xe5\x01\n" +
+	"\vSymmetryRow\x12\x18\n" +
+	"\asegment\x18\x01 \x01(\tR\asegment\x126\n" +
+	"\x06metric\x18\x02 \x01(\x0e2\x1e.voix.common.v1.CustomerMetricR\x06metric\x128\n" +
+	"\x06points\x18\x03 \x03(\v2 .voix.sentiment.v1.SymmetryPointR\x06points\x12J\n" +
+	"\fcorrelations\x18\x04 \x03(\v2&.voix.sentiment.v1.SymmetryCorrelationR\fcorrelations\"R\n" +
+	"\x1cGetAttentionSymmetryResponse\x122\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1e.voix.sentiment.v1.SymmetryRowR\x04rows*\xb4\x01\n" +
 	"\aEmotion\x12\x17\n" +
 	"\x13EMOTION_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vEMOTION_JOY\x10\x01\x12\x15\n" +
@@ -1333,7 +2006,11 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"\x13EMOTION_FRUSTRATION\x10\x04\x12\x13\n" +
 	"\x0fEMOTION_SADNESS\x10\x05\x12\x12\n" +
 	"\x0eEMOTION_STRESS\x10\x06\x12\x13\n" +
-	"\x0fEMOTION_FATIGUE\x10\a2\x99\x06\n" +
+	"\x0fEMOTION_FATIGUE\x10\a*n\n" +
+	"\x0fEmployeeMeasure\x12 \n" +
+	"\x1cEMPLOYEE_MEASURE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aEMPLOYEE_MEASURE_SENTIMENT\x10\x01\x12\x19\n" +
+	"\x15EMPLOYEE_MEASURE_ENPS\x10\x022\x8b\b\n" +
 	"\x10SentimentService\x12\\\n" +
 	"\vAnalyzeText\x12%.voix.sentiment.v1.AnalyzeTextRequest\x1a&.voix.sentiment.v1.AnalyzeTextResponse\x12_\n" +
 	"\fGetSentiment\x12&.voix.sentiment.v1.GetSentimentRequest\x1a'.voix.sentiment.v1.GetSentimentResponse\x12S\n" +
@@ -1344,7 +2021,9 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"ListAlerts\x12$.voix.sentiment.v1.ListAlertsRequest\x1a%.voix.sentiment.v1.ListAlertsResponse\x12g\n" +
 	"\x0eWatchSentiment\x12(.voix.sentiment.v1.WatchSentimentRequest\x1a).voix.sentiment.v1.WatchSentimentResponse0\x01\x12e\n" +
 	"\x0eRebuildRollups\x12(.voix.sentiment.v1.RebuildRollupsRequest\x1a).voix.sentiment.v1.RebuildRollupsResponse\x12k\n" +
-	"\x10GetRebuildStatus\x12*.voix.sentiment.v1.GetRebuildStatusRequest\x1a+.voix.sentiment.v1.GetRebuildStatusResponseB>Z<github.com/voix-dev/voix/proto/voix/sentiment/v1;sentimentv1b\x06proto3"
+	"\x10GetRebuildStatus\x12*.voix.sentiment.v1.GetRebuildStatusRequest\x1a+.voix.sentiment.v1.GetRebuildStatusResponse\x12w\n" +
+	"\x14RecordCustomerSignal\x12..voix.sentiment.v1.RecordCustomerSignalRequest\x1a/.voix.sentiment.v1.RecordCustomerSignalResponse\x12w\n" +
+	"\x14GetAttentionSymmetry\x12..voix.sentiment.v1.GetAttentionSymmetryRequest\x1a/.voix.sentiment.v1.GetAttentionSymmetryResponseB>Z<github.com/voix-dev/voix/proto/voix/sentiment/v1;sentimentv1b\x06proto3"
 
 var (
 	file_voix_sentiment_v1_sentiment_proto_rawDescOnce sync.Once
@@ -1358,82 +2037,111 @@ func file_voix_sentiment_v1_sentiment_proto_rawDescGZIP() []byte {
 	return file_voix_sentiment_v1_sentiment_proto_rawDescData
 }
 
-var file_voix_sentiment_v1_sentiment_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_voix_sentiment_v1_sentiment_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_voix_sentiment_v1_sentiment_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_voix_sentiment_v1_sentiment_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_voix_sentiment_v1_sentiment_proto_goTypes = []any{
-	(Emotion)(0),                     // 0: voix.sentiment.v1.Emotion
-	(*AnalyzeTextRequest)(nil),       // 1: voix.sentiment.v1.AnalyzeTextRequest
-	(*AnalyzeTextResponse)(nil),      // 2: voix.sentiment.v1.AnalyzeTextResponse
-	(*ClassProbabilities)(nil),       // 3: voix.sentiment.v1.ClassProbabilities
-	(*GetSentimentRequest)(nil),      // 4: voix.sentiment.v1.GetSentimentRequest
-	(*GetSentimentResponse)(nil),     // 5: voix.sentiment.v1.GetSentimentResponse
-	(*GetTrendRequest)(nil),          // 6: voix.sentiment.v1.GetTrendRequest
-	(*TrendPoint)(nil),               // 7: voix.sentiment.v1.TrendPoint
-	(*GetTrendResponse)(nil),         // 8: voix.sentiment.v1.GetTrendResponse
-	(*GetHeatmapRequest)(nil),        // 9: voix.sentiment.v1.GetHeatmapRequest
-	(*HeatmapRow)(nil),               // 10: voix.sentiment.v1.HeatmapRow
-	(*GetHeatmapResponse)(nil),       // 11: voix.sentiment.v1.GetHeatmapResponse
-	(*ListAlertsRequest)(nil),        // 12: voix.sentiment.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),       // 13: voix.sentiment.v1.ListAlertsResponse
-	(*WatchSentimentRequest)(nil),    // 14: voix.sentiment.v1.WatchSentimentRequest
-	(*WatchSentimentResponse)(nil),   // 15: voix.sentiment.v1.WatchSentimentResponse
-	(*RebuildRollupsRequest)(nil),    // 16: voix.sentiment.v1.RebuildRollupsRequest
-	(*RebuildRollupsResponse)(nil),   // 17: voix.sentiment.v1.RebuildRollupsResponse
-	(*GetRebuildStatusRequest)(nil),  // 18: voix.sentiment.v1.GetRebuildStatusRequest
-	(*GetRebuildStatusResponse)(nil), // 19: voix.sentiment.v1.GetRebuildStatusResponse
-	(v1.SentimentLabel)(0),           // 20: voix.common.v1.SentimentLabel
-	(*v11.DimensionScore)(nil),       // 21: voix.events.v1.DimensionScore
-	(v1.RiskFlag)(0),                 // 22: voix.common.v1.RiskFlag
-	(v1.Dimension)(0),                // 23: voix.common.v1.Dimension
-	(v1.Granularity)(0),              // 24: voix.common.v1.Granularity
-	(*timestamppb.Timestamp)(nil),    // 25: google.protobuf.Timestamp
-	(*v1.Aggregate)(nil),             // 26: voix.common.v1.Aggregate
-	(*v11.SentimentAlert)(nil),       // 27: voix.events.v1.SentimentAlert
-	(*v11.SentimentUpdated)(nil),     // 28: voix.events.v1.SentimentUpdated
+	(Emotion)(0),                         // 0: voix.sentiment.v1.Emotion
+	(EmployeeMeasure)(0),                 // 1: voix.sentiment.v1.EmployeeMeasure
+	(*AnalyzeTextRequest)(nil),           // 2: voix.sentiment.v1.AnalyzeTextRequest
+	(*AnalyzeTextResponse)(nil),          // 3: voix.sentiment.v1.AnalyzeTextResponse
+	(*ClassProbabilities)(nil),           // 4: voix.sentiment.v1.ClassProbabilities
+	(*GetSentimentRequest)(nil),          // 5: voix.sentiment.v1.GetSentimentRequest
+	(*GetSentimentResponse)(nil),         // 6: voix.sentiment.v1.GetSentimentResponse
+	(*GetTrendRequest)(nil),              // 7: voix.sentiment.v1.GetTrendRequest
+	(*TrendPoint)(nil),                   // 8: voix.sentiment.v1.TrendPoint
+	(*GetTrendResponse)(nil),             // 9: voix.sentiment.v1.GetTrendResponse
+	(*GetHeatmapRequest)(nil),            // 10: voix.sentiment.v1.GetHeatmapRequest
+	(*HeatmapRow)(nil),                   // 11: voix.sentiment.v1.HeatmapRow
+	(*GetHeatmapResponse)(nil),           // 12: voix.sentiment.v1.GetHeatmapResponse
+	(*ListAlertsRequest)(nil),            // 13: voix.sentiment.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),           // 14: voix.sentiment.v1.ListAlertsResponse
+	(*WatchSentimentRequest)(nil),        // 15: voix.sentiment.v1.WatchSentimentRequest
+	(*WatchSentimentResponse)(nil),       // 16: voix.sentiment.v1.WatchSentimentResponse
+	(*RebuildRollupsRequest)(nil),        // 17: voix.sentiment.v1.RebuildRollupsRequest
+	(*RebuildRollupsResponse)(nil),       // 18: voix.sentiment.v1.RebuildRollupsResponse
+	(*GetRebuildStatusRequest)(nil),      // 19: voix.sentiment.v1.GetRebuildStatusRequest
+	(*GetRebuildStatusResponse)(nil),     // 20: voix.sentiment.v1.GetRebuildStatusResponse
+	(*CustomerSignal)(nil),               // 21: voix.sentiment.v1.CustomerSignal
+	(*RecordCustomerSignalRequest)(nil),  // 22: voix.sentiment.v1.RecordCustomerSignalRequest
+	(*RecordCustomerSignalResponse)(nil), // 23: voix.sentiment.v1.RecordCustomerSignalResponse
+	(*GetAttentionSymmetryRequest)(nil),  // 24: voix.sentiment.v1.GetAttentionSymmetryRequest
+	(*SymmetryPoint)(nil),                // 25: voix.sentiment.v1.SymmetryPoint
+	(*SymmetryCorrelation)(nil),          // 26: voix.sentiment.v1.SymmetryCorrelation
+	(*SymmetryRow)(nil),                  // 27: voix.sentiment.v1.SymmetryRow
+	(*GetAttentionSymmetryResponse)(nil), // 28: voix.sentiment.v1.GetAttentionSymmetryResponse
+	(v1.SentimentLabel)(0),               // 29: voix.common.v1.SentimentLabel
+	(*v11.DimensionScore)(nil),           // 30: voix.events.v1.DimensionScore
+	(v1.RiskFlag)(0),                     // 31: voix.common.v1.RiskFlag
+	(v1.Dimension)(0),                    // 32: voix.common.v1.Dimension
+	(v1.Granularity)(0),                  // 33: voix.common.v1.Granularity
+	(*timestamppb.Timestamp)(nil),        // 34: google.protobuf.Timestamp
+	(*v1.Aggregate)(nil),                 // 35: voix.common.v1.Aggregate
+	(*v11.SentimentAlert)(nil),           // 36: voix.events.v1.SentimentAlert
+	(*v11.SentimentUpdated)(nil),         // 37: voix.events.v1.SentimentUpdated
+	(v1.CustomerMetric)(0),               // 38: voix.common.v1.CustomerMetric
+	(*v1.TimeWindow)(nil),                // 39: voix.common.v1.TimeWindow
 }
 var file_voix_sentiment_v1_sentiment_proto_depIdxs = []int32{
-	20, // 0: voix.sentiment.v1.AnalyzeTextResponse.label:type_name -> voix.common.v1.SentimentLabel
-	21, // 1: voix.sentiment.v1.AnalyzeTextResponse.dimensions:type_name -> voix.events.v1.DimensionScore
+	29, // 0: voix.sentiment.v1.AnalyzeTextResponse.label:type_name -> voix.common.v1.SentimentLabel
+	30, // 1: voix.sentiment.v1.AnalyzeTextResponse.dimensions:type_name -> voix.events.v1.DimensionScore
 	0,  // 2: voix.sentiment.v1.AnalyzeTextResponse.emotion:type_name -> voix.sentiment.v1.Emotion
-	3,  // 3: voix.sentiment.v1.AnalyzeTextResponse.probabilities:type_name -> voix.sentiment.v1.ClassProbabilities
-	22, // 4: voix.sentiment.v1.AnalyzeTextResponse.risks:type_name -> voix.common.v1.RiskFlag
-	23, // 5: voix.sentiment.v1.GetSentimentRequest.dimension:type_name -> voix.common.v1.Dimension
-	24, // 6: voix.sentiment.v1.GetSentimentRequest.granularity:type_name -> voix.common.v1.Granularity
-	25, // 7: voix.sentiment.v1.GetSentimentRequest.time:type_name -> google.protobuf.Timestamp
-	26, // 8: voix.sentiment.v1.GetSentimentResponse.aggregate:type_name -> voix.common.v1.Aggregate
-	23, // 9: voix.sentiment.v1.GetTrendRequest.dimension:type_name -> voix.common.v1.Dimension
-	24, // 10: voix.sentiment.v1.GetTrendRequest.granularity:type_name -> voix.common.v1.Granularity
-	25, // 11: voix.sentiment.v1.GetTrendRequest.start_time:type_name -> google.protobuf.Timestamp
-	25, // 12: voix.sentiment.v1.GetTrendRequest.end_time:type_name -> google.protobuf.Timestamp
-	26, // 13: voix.sentiment.v1.TrendPoint.aggregate:type_name -> voix.common.v1.Aggregate
-	7,  // 14: voix.sentiment.v1.GetTrendResponse.points:type_name -> voix.sentiment.v1.TrendPoint
-	24, // 15: voix.sentiment.v1.GetHeatmapRequest.granularity:type_name -> voix.common.v1.Granularity
-	25, // 16: voix.sentiment.v1.GetHeatmapRequest.time:type_name -> google.protobuf.Timestamp
-	26, // 17: voix.sentiment.v1.HeatmapRow.cells:type_name -> voix.common.v1.Aggregate
-	10, // 18: voix.sentiment.v1.GetHeatmapResponse.rows:type_name -> voix.sentiment.v1.HeatmapRow
-	27, // 19: voix.sentiment.v1.ListAlertsResponse.alerts:type_name -> voix.events.v1.SentimentAlert
-	28, // 20: voix.sentiment.v1.WatchSentimentResponse.update:type_name -> voix.events.v1.SentimentUpdated
-	1,  // 21: voix.sentiment.v1.SentimentService.AnalyzeText:input_type -> voix.sentiment.v1.AnalyzeTextRequest
-	4,  // 22: voix.sentiment.v1.SentimentService.GetSentiment:input_type -> voix.sentiment.v1.GetSentimentRequest
-	6,  // 23: voix.sentiment.v1.SentimentService.GetTrend:input_type -> voix.sentiment.v1.GetTrendRequest
-	9,  // 24: voix.sentiment.v1.SentimentService.GetHeatmap:input_type -> voix.sentiment.v1.GetHeatmapRequest
-	12, // 25: voix.sentiment.v1.SentimentService.ListAlerts:input_type -> voix.sentiment.v1.ListAlertsRequest
-	14, // 26: voix.sentiment.v1.SentimentService.WatchSentiment:input_type -> voix.sentiment.v1.WatchSentimentRequest
-	16, // 27: voix.sentiment.v1.SentimentService.RebuildRollups:input_type -> voix.sentiment.v1.RebuildRollupsRequest
-	18, // 28: voix.sentiment.v1.SentimentService.GetRebuildStatus:input_type -> voix.sentiment.v1.GetRebuildStatusRequest
-	2,  // 29: voix.sentiment.v1.SentimentService.AnalyzeText:output_type -> voix.sentiment.v1.AnalyzeTextResponse
-	5,  // 30: voix.sentiment.v1.SentimentService.GetSentiment:output_type -> voix.sentiment.v1.GetSentimentResponse
-	8,  // 31: voix.sentiment.v1.SentimentService.GetTrend:output_type -> voix.sentiment.v1.GetTrendResponse
-	11, // 32: voix.sentiment.v1.SentimentService.GetHeatmap:output_type -> voix.sentiment.v1.GetHeatmapResponse
-	13, // 33: voix.sentiment.v1.SentimentService.ListAlerts:output_type -> voix.sentiment.v1.ListAlertsResponse
-	15, // 34: voix.sentiment.v1.SentimentService.WatchSentiment:output_type -> voix.sentiment.v1.WatchSentimentResponse
-	17, // 35: voix.sentiment.v1.SentimentService.RebuildRollups:output_type -> voix.sentiment.v1.RebuildRollupsResponse
-	19, // 36: voix.sentiment.v1.SentimentService.GetRebuildStatus:output_type -> voix.sentiment.v1.GetRebuildStatusResponse
-	29, // [29:37] is the sub-list for method output_type
-	21, // [21:29] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	4,  // 3: voix.sentiment.v1.AnalyzeTextResponse.probabilities:type_name -> voix.sentiment.v1.ClassProbabilities
+	31, // 4: voix.sentiment.v1.AnalyzeTextResponse.risks:type_name -> voix.common.v1.RiskFlag
+	32, // 5: voix.sentiment.v1.GetSentimentRequest.dimension:type_name -> voix.common.v1.Dimension
+	33, // 6: voix.sentiment.v1.GetSentimentRequest.granularity:type_name -> voix.common.v1.Granularity
+	34, // 7: voix.sentiment.v1.GetSentimentRequest.time:type_name -> google.protobuf.Timestamp
+	35, // 8: voix.sentiment.v1.GetSentimentResponse.aggregate:type_name -> voix.common.v1.Aggregate
+	32, // 9: voix.sentiment.v1.GetTrendRequest.dimension:type_name -> voix.common.v1.Dimension
+	33, // 10: voix.sentiment.v1.GetTrendRequest.granularity:type_name -> voix.common.v1.Granularity
+	34, // 11: voix.sentiment.v1.GetTrendRequest.start_time:type_name -> google.protobuf.Timestamp
+	34, // 12: voix.sentiment.v1.GetTrendRequest.end_time:type_name -> google.protobuf.Timestamp
+	35, // 13: voix.sentiment.v1.TrendPoint.aggregate:type_name -> voix.common.v1.Aggregate
+	8,  // 14: voix.sentiment.v1.GetTrendResponse.points:type_name -> voix.sentiment.v1.TrendPoint
+	33, // 15: voix.sentiment.v1.GetHeatmapRequest.granularity:type_name -> voix.common.v1.Granularity
+	34, // 16: voix.sentiment.v1.GetHeatmapRequest.time:type_name -> google.protobuf.Timestamp
+	35, // 17: voix.sentiment.v1.HeatmapRow.cells:type_name -> voix.common.v1.Aggregate
+	11, // 18: voix.sentiment.v1.GetHeatmapResponse.rows:type_name -> voix.sentiment.v1.HeatmapRow
+	36, // 19: voix.sentiment.v1.ListAlertsResponse.alerts:type_name -> voix.events.v1.SentimentAlert
+	37, // 20: voix.sentiment.v1.WatchSentimentResponse.update:type_name -> voix.events.v1.SentimentUpdated
+	38, // 21: voix.sentiment.v1.CustomerSignal.metric:type_name -> voix.common.v1.CustomerMetric
+	34, // 22: voix.sentiment.v1.CustomerSignal.time:type_name -> google.protobuf.Timestamp
+	21, // 23: voix.sentiment.v1.RecordCustomerSignalRequest.signal:type_name -> voix.sentiment.v1.CustomerSignal
+	33, // 24: voix.sentiment.v1.GetAttentionSymmetryRequest.granularity:type_name -> voix.common.v1.Granularity
+	34, // 25: voix.sentiment.v1.GetAttentionSymmetryRequest.start_time:type_name -> google.protobuf.Timestamp
+	34, // 26: voix.sentiment.v1.GetAttentionSymmetryRequest.end_time:type_name -> google.protobuf.Timestamp
+	38, // 27: voix.sentiment.v1.GetAttentionSymmetryRequest.metric:type_name -> voix.common.v1.CustomerMetric
+	39, // 28: voix.sentiment.v1.SymmetryPoint.window:type_name -> voix.common.v1.TimeWindow
+	35, // 29: voix.sentiment.v1.SymmetryPoint.employees:type_name -> voix.common.v1.Aggregate
+	1,  // 30: voix.sentiment.v1.SymmetryCorrelation.measure:type_name -> voix.sentiment.v1.EmployeeMeasure
+	38, // 31: voix.sentiment.v1.SymmetryRow.metric:type_name -> voix.common.v1.CustomerMetric
+	25, // 32: voix.sentiment.v1.SymmetryRow.points:type_name -> voix.sentiment.v1.SymmetryPoint
+	26, // 33: voix.sentiment.v1.SymmetryRow.correlations:type_name -> voix.sentiment.v1.SymmetryCorrelation
+	27, // 34: voix.sentiment.v1.GetAttentionSymmetryResponse.rows:type_name -> voix.sentiment.v1.SymmetryRow
+	2,  // 35: voix.sentiment.v1.SentimentService.AnalyzeText:input_type -> voix.sentiment.v1.AnalyzeTextRequest
+	5,  // 36: voix.sentiment.v1.SentimentService.GetSentiment:input_type -> voix.sentiment.v1.GetSentimentRequest
+	7,  // 37: voix.sentiment.v1.SentimentService.GetTrend:input_type -> voix.sentiment.v1.GetTrendRequest
+	10, // 38: voix.sentiment.v1.SentimentService.GetHeatmap:input_type -> voix.sentiment.v1.GetHeatmapRequest
+	13, // 39: voix.sentiment.v1.SentimentService.ListAlerts:input_type -> voix.sentiment.v1.ListAlertsRequest
+	15, // 40: voix.sentiment.v1.SentimentService.WatchSentiment:input_type -> voix.sentiment.v1.WatchSentimentRequest
+	17, // 41: voix.sentiment.v1.SentimentService.RebuildRollups:input_type -> voix.sentiment.v1.RebuildRollupsRequest
+	19, // 42: voix.sentiment.v1.SentimentService.GetRebuildStatus:input_type -> voix.sentiment.v1.GetRebuildStatusRequest
+	22, // 43: voix.sentiment.v1.SentimentService.RecordCustomerSignal:input_type -> voix.sentiment.v1.RecordCustomerSignalRequest
+	24, // 44: voix.sentiment.v1.SentimentService.GetAttentionSymmetry:input_type -> voix.sentiment.v1.GetAttentionSymmetryRequest
+	3,  // 45: voix.sentiment.v1.SentimentService.AnalyzeText:output_type -> voix.sentiment.v1.AnalyzeTextResponse
+	6,  // 46: voix.sentiment.v1.SentimentService.GetSentiment:output_type -> voix.sentiment.v1.GetSentimentResponse
+	9,  // 47: voix.sentiment.v1.SentimentService.GetTrend:output_type -> voix.sentiment.v1.GetTrendResponse
+	12, // 48: voix.sentiment.v1.SentimentService.GetHeatmap:output_type -> voix.sentiment.v1.GetHeatmapResponse
+	14, // 49: voix.sentiment.v1.SentimentService.ListAlerts:output_type -> voix.sentiment.v1.ListAlertsResponse
+	16, // 50: voix.sentiment.v1.SentimentService.WatchSentiment:output_type -> voix.sentiment.v1.WatchSentimentResponse
+	18, // 51: voix.sentiment.v1.SentimentService.RebuildRollups:output_type -> voix.sentiment.v1.RebuildRollupsResponse
+	20, // 52: voix.sentiment.v1.SentimentService.GetRebuildStatus:output_type -> voix.sentiment.v1.GetRebuildStatusResponse
+	23, // 53: voix.sentiment.v1.SentimentService.RecordCustomerSignal:output_type -> voix.sentiment.v1.RecordCustomerSignalResponse
+	28, // 54: voix.sentiment.v1.SentimentService.GetAttentionSymmetry:output_type -> voix.sentiment.v1.GetAttentionSymmetryResponse
+	45, // [45:55] is the sub-list for method output_type
+	35, // [35:45] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_voix_sentiment_v1_sentiment_proto_init() }
@@ -1446,8 +2154,8 @@ func file_voix_sentiment_v1_sentiment_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voix_sentiment_v1_sentiment_proto_rawDesc), len(file_voix_sentiment_v1_sentiment_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   19,
+			NumEnums:      2,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

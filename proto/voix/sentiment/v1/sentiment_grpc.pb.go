@@ -23,14 +23,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SentimentService_AnalyzeText_FullMethodName      = "/voix.sentiment.v1.SentimentService/AnalyzeText"
-	SentimentService_GetSentiment_FullMethodName     = "/voix.sentiment.v1.SentimentService/GetSentiment"
-	SentimentService_GetTrend_FullMethodName         = "/voix.sentiment.v1.SentimentService/GetTrend"
-	SentimentService_GetHeatmap_FullMethodName       = "/voix.sentiment.v1.SentimentService/GetHeatmap"
-	SentimentService_ListAlerts_FullMethodName       = "/voix.sentiment.v1.SentimentService/ListAlerts"
-	SentimentService_WatchSentiment_FullMethodName   = "/voix.sentiment.v1.SentimentService/WatchSentiment"
-	SentimentService_RebuildRollups_FullMethodName   = "/voix.sentiment.v1.SentimentService/RebuildRollups"
-	SentimentService_GetRebuildStatus_FullMethodName = "/voix.sentiment.v1.SentimentService/GetRebuildStatus"
+	SentimentService_AnalyzeText_FullMethodName          = "/voix.sentiment.v1.SentimentService/AnalyzeText"
+	SentimentService_GetSentiment_FullMethodName         = "/voix.sentiment.v1.SentimentService/GetSentiment"
+	SentimentService_GetTrend_FullMethodName             = "/voix.sentiment.v1.SentimentService/GetTrend"
+	SentimentService_GetHeatmap_FullMethodName           = "/voix.sentiment.v1.SentimentService/GetHeatmap"
+	SentimentService_ListAlerts_FullMethodName           = "/voix.sentiment.v1.SentimentService/ListAlerts"
+	SentimentService_WatchSentiment_FullMethodName       = "/voix.sentiment.v1.SentimentService/WatchSentiment"
+	SentimentService_RebuildRollups_FullMethodName       = "/voix.sentiment.v1.SentimentService/RebuildRollups"
+	SentimentService_GetRebuildStatus_FullMethodName     = "/voix.sentiment.v1.SentimentService/GetRebuildStatus"
+	SentimentService_RecordCustomerSignal_FullMethodName = "/voix.sentiment.v1.SentimentService/RecordCustomerSignal"
+	SentimentService_GetAttentionSymmetry_FullMethodName = "/voix.sentiment.v1.SentimentService/GetAttentionSymmetry"
 )
 
 // SentimentServiceClient is the client API for SentimentService service.
@@ -67,6 +69,17 @@ type SentimentServiceClient interface {
 	// GetRebuildStatus reports the rebuild running, or the last one since the service started:
 	// events replayed of the events the streams held when it began. Roles: admin.
 	GetRebuildStatus(ctx context.Context, in *GetRebuildStatusRequest, opts ...grpc.CallOption) (*GetRebuildStatusResponse, error)
+	// RecordCustomerSignal records a team's customer metric for a time (the customer mirror).
+	// The same signal (segment, metric, time, source_id) recorded again replaces the first and
+	// counts once. CX tools may instead publish a CustomerSignal on voix.cx.<segment> with the
+	// NATS services user. Roles: admin.
+	RecordCustomerSignal(ctx context.Context, in *RecordCustomerSignalRequest, opts ...grpc.CallOption) (*RecordCustomerSignalResponse, error)
+	// GetAttentionSymmetry returns, per segment under a prefix that has customer signals, the
+	// employees' released sentiment and eNPS beside the customer metric per window, and their
+	// correlations (also with the customers one and two windows later). Only windows where
+	// both sides reach k count: released employee aggregates, and k customer responses. Roles:
+	// manager, hr, admin.
+	GetAttentionSymmetry(ctx context.Context, in *GetAttentionSymmetryRequest, opts ...grpc.CallOption) (*GetAttentionSymmetryResponse, error)
 }
 
 type sentimentServiceClient struct {
@@ -166,6 +179,26 @@ func (c *sentimentServiceClient) GetRebuildStatus(ctx context.Context, in *GetRe
 	return out, nil
 }
 
+func (c *sentimentServiceClient) RecordCustomerSignal(ctx context.Context, in *RecordCustomerSignalRequest, opts ...grpc.CallOption) (*RecordCustomerSignalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordCustomerSignalResponse)
+	err := c.cc.Invoke(ctx, SentimentService_RecordCustomerSignal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sentimentServiceClient) GetAttentionSymmetry(ctx context.Context, in *GetAttentionSymmetryRequest, opts ...grpc.CallOption) (*GetAttentionSymmetryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAttentionSymmetryResponse)
+	err := c.cc.Invoke(ctx, SentimentService_GetAttentionSymmetry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SentimentServiceServer is the server API for SentimentService service.
 // All implementations must embed UnimplementedSentimentServiceServer
 // for forward compatibility.
@@ -200,6 +233,17 @@ type SentimentServiceServer interface {
 	// GetRebuildStatus reports the rebuild running, or the last one since the service started:
 	// events replayed of the events the streams held when it began. Roles: admin.
 	GetRebuildStatus(context.Context, *GetRebuildStatusRequest) (*GetRebuildStatusResponse, error)
+	// RecordCustomerSignal records a team's customer metric for a time (the customer mirror).
+	// The same signal (segment, metric, time, source_id) recorded again replaces the first and
+	// counts once. CX tools may instead publish a CustomerSignal on voix.cx.<segment> with the
+	// NATS services user. Roles: admin.
+	RecordCustomerSignal(context.Context, *RecordCustomerSignalRequest) (*RecordCustomerSignalResponse, error)
+	// GetAttentionSymmetry returns, per segment under a prefix that has customer signals, the
+	// employees' released sentiment and eNPS beside the customer metric per window, and their
+	// correlations (also with the customers one and two windows later). Only windows where
+	// both sides reach k count: released employee aggregates, and k customer responses. Roles:
+	// manager, hr, admin.
+	GetAttentionSymmetry(context.Context, *GetAttentionSymmetryRequest) (*GetAttentionSymmetryResponse, error)
 	mustEmbedUnimplementedSentimentServiceServer()
 }
 
@@ -233,6 +277,12 @@ func (UnimplementedSentimentServiceServer) RebuildRollups(context.Context, *Rebu
 }
 func (UnimplementedSentimentServiceServer) GetRebuildStatus(context.Context, *GetRebuildStatusRequest) (*GetRebuildStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRebuildStatus not implemented")
+}
+func (UnimplementedSentimentServiceServer) RecordCustomerSignal(context.Context, *RecordCustomerSignalRequest) (*RecordCustomerSignalResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordCustomerSignal not implemented")
+}
+func (UnimplementedSentimentServiceServer) GetAttentionSymmetry(context.Context, *GetAttentionSymmetryRequest) (*GetAttentionSymmetryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAttentionSymmetry not implemented")
 }
 func (UnimplementedSentimentServiceServer) mustEmbedUnimplementedSentimentServiceServer() {}
 func (UnimplementedSentimentServiceServer) testEmbeddedByValue()                          {}
@@ -392,6 +442,42 @@ func _SentimentService_GetRebuildStatus_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SentimentService_RecordCustomerSignal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordCustomerSignalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SentimentServiceServer).RecordCustomerSignal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SentimentService_RecordCustomerSignal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SentimentServiceServer).RecordCustomerSignal(ctx, req.(*RecordCustomerSignalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SentimentService_GetAttentionSymmetry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAttentionSymmetryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SentimentServiceServer).GetAttentionSymmetry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SentimentService_GetAttentionSymmetry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SentimentServiceServer).GetAttentionSymmetry(ctx, req.(*GetAttentionSymmetryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SentimentService_ServiceDesc is the grpc.ServiceDesc for SentimentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -426,6 +512,14 @@ var SentimentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetRebuildStatus",
 			Handler:    _SentimentService_GetRebuildStatus_Handler,
+		},
+		{
+			MethodName: "RecordCustomerSignal",
+			Handler:    _SentimentService_RecordCustomerSignal_Handler,
+		},
+		{
+			MethodName: "GetAttentionSymmetry",
+			Handler:    _SentimentService_GetAttentionSymmetry_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

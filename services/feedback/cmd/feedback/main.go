@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/voix-dev/voix/services/feedback"
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	daily := fs.Int("daily-limit", feedback.DefaultDailyLimit, "comments one person may submit per UTC day")
 	ack := fs.Duration("ack-deadline", feedback.DefaultAckDeadline, "time a comment may stay NEW before it is overdue")
 	resolve := fs.Duration("resolve-deadline", feedback.DefaultResolveDeadline, "time a comment may stay open before it is overdue")
+	allow := fs.String("notify-allow", "", "comma-separated IPs, CIDR ranges and host names that notification targets may reach although they are loopback, link-local, private or metadata addresses")
 	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DailyLimit:       *daily,
 		AckDeadline:      *ack,
 		ResolveDeadline:  *resolve,
+		Notify:           feedback.NotifyConfig{Allow: strings.Split(*allow, ",")},
 	})
 	if err != nil {
 		return err

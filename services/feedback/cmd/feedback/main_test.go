@@ -26,7 +26,7 @@ import (
 
 var serviceName = feedbackv1.FeedbackService_ServiceDesc.ServiceName
 
-var flags = append([]string{"comment-threshold", "daily-limit", "ack-deadline", "resolve-deadline"}, cmdtest.ServiceFlags...)
+var flags = append([]string{"comment-threshold", "daily-limit", "ack-deadline", "resolve-deadline", "notify-allow"}, cmdtest.ServiceFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7102"`, "data-dir": `"./data"`, "nats-url": `"nats://127.0.0.1:4222"`,

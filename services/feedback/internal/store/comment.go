@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,4 +159,31 @@ func GetComment(tx ReadTx, id string) (*Comment, error) {
 		return nil, fmt.Errorf("%w: feedback %q", ErrNotFound, id)
 	}
 	return decodeComment(id, data)
+}
+
+// CommentAuthor returns the author segment of comment id as stored, or ErrNotFound, reading
+// only the start of its record when it has encodeComment's layout (the id, then the author
+// segment, which holds no character JSON escapes), and decoding the whole record otherwise. A
+// listing uses it to skip the comments shown outside its prefix without decoding them.
+func CommentAuthor(tx ReadTx, id string) (string, error) {
+	bk, err := Comments.in(tx)
+	if err != nil {
+		return "", err
+	}
+	data := bk.Get([]byte(id))
+	if data == nil {
+		return "", fmt.Errorf("%w: feedback %q", ErrNotFound, id)
+	}
+	head := `{"id":"` + id + `","author_segment":"`
+	if len(data) > len(head) && string(data[:len(head)]) == head {
+		rest := data[len(head):]
+		if end := bytes.IndexByte(rest, '"'); end > 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			return string(rest[:end]), nil
+		}
+	}
+	c, err := decodeComment(id, data)
+	if err != nil {
+		return "", err
+	}
+	return c.AuthorSegment.String(), nil
 }

@@ -32,13 +32,17 @@ func encodeHeadcount(h Headcount) []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(make([]byte, 0, headcountSize), h.People), h.Version)
 }
 
-// UnsafePutHeadcount stores the entry of segment path.
+// UnsafePutHeadcount stores the entry of segment path, and bumps the PlacementVersion of its
+// organisation in the same transaction.
 func UnsafePutHeadcount(tx WriteTx, path segment.Path, h Headcount) error {
 	bk, err := Headcounts.writable(tx)
 	if err != nil {
 		return err
 	}
-	return bk.Put([]byte(path.String()), encodeHeadcount(h))
+	if err := bk.Put([]byte(path.String()), encodeHeadcount(h)); err != nil {
+		return err
+	}
+	return unsafeBumpPlacement(tx, path.Org())
 }
 
 // GetHeadcount returns the entry of segment path, and false when there is none.
@@ -94,4 +98,38 @@ func ScanHeadcounts(tx ReadTx, prefix, after segment.Path, fn func(path segment.
 		}
 	}
 	return nil
+}
+
+func placementKey(org string) []byte { return append([]byte("placement/"), org...) }
+
+// PlacementVersion is the version of organisation org's headcounts: UnsafePutHeadcount bumps
+// it in the transaction that changes them, so a placement computed from the headcounts a
+// transaction sees can be reused by any transaction that sees the same version (0 before the
+// first change).
+func PlacementVersion(tx ReadTx, org string) (uint64, error) {
+	bk, err := Meta.in(tx)
+	if err != nil {
+		return 0, err
+	}
+	v := bk.Get(placementKey(org))
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("store: placement version of %s has %d bytes, want 8", org, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// unsafeBumpPlacement bumps organisation org's PlacementVersion.
+func unsafeBumpPlacement(tx WriteTx, org string) error {
+	n, err := PlacementVersion(tx, org)
+	if err != nil {
+		return err
+	}
+	bk, err := Meta.writable(tx)
+	if err != nil {
+		return err
+	}
+	return bk.Put(placementKey(org), binary.BigEndian.AppendUint64(nil, n+1))
 }

@@ -34,18 +34,29 @@ func SplitDayKey(prefix, k []byte) (time.Time, string, bool) {
 	return day, string(k[len(prefix)+8+ShuffleSize:]), true
 }
 
-// UnsafePutDayKey indexes a comment in by_day.
-func UnsafePutDayKey(tx WriteTx, key []byte) error {
+// UnsafePutDayKey indexes a comment in by_day, without its author segment (see
+// UnsafePutDayEntry).
+func UnsafePutDayKey(tx WriteTx, key []byte) error { return UnsafePutDayEntry(tx, key, "") }
+
+// UnsafePutDayEntry indexes a comment in by_day with its author segment as the value, so that
+// a listing below the organisation can skip the comments shown elsewhere without reading them.
+func UnsafePutDayEntry(tx WriteTx, key []byte, author string) error {
 	bk, err := ByDay.writable(tx)
 	if err != nil {
 		return err
 	}
-	return bk.Put(key, nil)
+	return bk.Put(key, []byte(author))
 }
 
 // ScanDays calls fn with each by_day key under prefix from start on (from the first if
 // start is nil), in key order, until fn returns false. The key is only valid during the call.
 func ScanDays(tx ReadTx, prefix, start []byte, fn func(k []byte) (bool, error)) error {
+	return ScanDayEntries(tx, prefix, start, func(k, _ []byte) (bool, error) { return fn(k) })
+}
+
+// ScanDayEntries is ScanDays with each entry's value: the comment's author segment, or empty
+// for an entry written before by_day kept it.
+func ScanDayEntries(tx ReadTx, prefix, start []byte, fn func(k, author []byte) (bool, error)) error {
 	bk, err := ByDay.in(tx)
 	if err != nil {
 		return err
@@ -54,8 +65,8 @@ func ScanDays(tx ReadTx, prefix, start []byte, fn func(k []byte) (bool, error)) 
 		start = prefix
 	}
 	c := bk.Cursor()
-	for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		more, err := fn(k)
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		more, err := fn(k, v)
 		if err != nil || !more {
 			return err
 		}

@@ -34,9 +34,13 @@
 //	notify_targets target id (random) -> Target as JSON, with a WEBHOOK's signing secret
 //	deliveries     event id + 0x00 + target id -> Delivery as JSON (notification, attempts)
 //	dead_letters   big-endian day + event id + 0x00 + target id -> Delivery as JSON
+//	by_filter      org + 0x00 + kind ('s' status, 'o' owner group, 'd' dimension) + value + 0x00
+//	               + the by_day key's ^day, shuffle and id -> empty (filters.go)
+//	meta "filters" -> "1" once by_filter holds every comment; "placement/<org>" -> big-endian
+//	               uint64, bumped with every change of the organisation's headcounts
 //
-// The last six buckets were added within schema 3: Init creates them in an older file, which
-// has none of their records.
+// The last seven buckets were added within schema 3: Init creates them in an older file, which
+// has none of their records; the service builds by_filter when "filters" is missing.
 //
 // Schema 2 kept feedbackv1.Feedback (whose segment was the author's), feedbackv1.Message and
 // feedbackv1.RoutingRule as deterministic protobuf, and headcounts as a bare big-endian
@@ -97,13 +101,15 @@ var (
 	Targets         = Bucket("notify_targets")
 	Deliveries      = Bucket("deliveries")
 	DeadLetters     = Bucket("dead_letters")
+	// Filters of ListFeedback (issue 12, filters.go).
+	ByFilter = Bucket("by_filter")
 )
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
 	return []Bucket{Meta, Comments, Loops, Messages, FollowUps, Idempotency, ByDay,
 		RateLimits, Upvotes, People, RoutingRules, Headcounts,
-		ActionPlans, PlansBySegment, PlansByFeedback, Targets, Deliveries, DeadLetters}
+		ActionPlans, PlansBySegment, PlansByFeedback, Targets, Deliveries, DeadLetters, ByFilter}
 }
 
 // ErrNotFound is returned for a comment or rule that does not exist.

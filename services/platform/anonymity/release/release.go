@@ -21,12 +21,18 @@
 //
 // Each cell needs only its number of distinct people once closed, so the state is small: per
 // segment, one count per interval between releases of its ancestors.
+//
+// The work is incremental. The tree keeps the people of every atom (signature -> people) and
+// how many atoms are small. A release of v at n changes the signature of exactly the cells of
+// v's subtree that end after v's previous release (the open ones close at n): only those move
+// from one atom to another, only the atoms they leave or join are checked, and an undo moves
+// them back. A release costs the cells it regroups, not the tree's history.
 package release
 
 import (
+	"cmp"
+	"encoding/binary"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -49,45 +55,86 @@ type Node struct {
 }
 
 // Tree is the release state of one tree: an organisation's segments for one dimension and
-// window.
+// window. Its nodes change only through its methods (it keeps their atoms).
 type Tree struct {
 	// K is the minimum group size.
 	K     int
-	nodes map[string]*Node
+	nodes map[string]*tnode
+	// atoms holds the people of every non-empty atom by signature (sig); small counts the
+	// atoms of 1..K-1 people: the tree is valid when it is 0.
+	atoms map[string]int
+	small int
+	// Scratch space of cut, reused.
+	buf    []byte
+	cells  []cellAt
+	closed []*tnode
+	moves  []regrouped
 }
 
-// New returns a tree of the given nodes. Every node's parent must be in nodes, except the
-// root's.
+// tnode is a node with what the tree derives once from its place: a small id for
+// signatures, its ancestors by Parent (itself first, up to the first missing one) and its
+// children: the nodes whose nearest ancestor present in the tree, by path, it is.
+type tnode struct {
+	*Node
+	id   uint64
+	anc  []*tnode
+	kids []*tnode
+}
+
+// New returns a tree of the given nodes. Every node's parent should be in nodes, except the
+// root's, and each node's cells must be in order (closed ones by End, then the open one). A
+// node whose parent is missing is still below its nearest ancestor present (by path: a
+// release of that ancestor includes it), but no release above the gap is in its cells'
+// signatures nor covers its people.
 func New(k int, nodes []*Node) *Tree {
-	t := &Tree{K: k, nodes: make(map[string]*Node, len(nodes))}
-	for _, n := range nodes {
-		t.nodes[n.Path] = n
+	t := &Tree{K: k, nodes: make(map[string]*tnode, len(nodes)), atoms: map[string]int{}}
+	for i, n := range nodes {
+		t.nodes[n.Path] = &tnode{Node: n, id: uint64(i)}
+	}
+	for _, n := range t.nodes {
+		for a := n; a != nil; a = t.nodes[a.Parent] {
+			n.anc = append(n.anc, a)
+			if a.Parent == "" {
+				break
+			}
+		}
+		for p := n.Path; ; {
+			i := strings.LastIndexByte(p, '/')
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+			if a := t.nodes[p]; a != nil {
+				a.kids = append(a.kids, n)
+				break
+			}
+		}
+	}
+	for _, n := range t.nodes {
+		for _, c := range n.Cells {
+			if c.End != 0 && c.People > 0 {
+				t.move(t.sig(n, c.End), c.People)
+			}
+		}
 	}
 	return t
 }
 
 // Node returns the node of path, or nil.
-func (t *Tree) Node(path string) *Node { return t.nodes[path] }
+func (t *Tree) Node(path string) *Node {
+	if n := t.nodes[path]; n != nil {
+		return n.Node
+	}
+	return nil
+}
 
 // Nodes lists the nodes in path order.
 func (t *Tree) Nodes() []*Node {
 	out := make([]*Node, 0, len(t.nodes))
 	for _, n := range t.nodes {
-		out = append(out, n)
+		out = append(out, n.Node)
 	}
 	slices.SortFunc(out, func(a, b *Node) int { return strings.Compare(a.Path, b.Path) })
-	return out
-}
-
-// ancestors lists path and its ancestors present in the tree, the node itself first.
-func (t *Tree) ancestors(path string) []*Node {
-	var out []*Node
-	for n := t.nodes[path]; n != nil; n = t.nodes[n.Parent] {
-		out = append(out, n)
-		if n.Parent == "" {
-			break
-		}
-	}
 	return out
 }
 
@@ -96,21 +143,52 @@ func within(path, v string) bool {
 	return path == v || strings.HasPrefix(path, v+"/")
 }
 
+// last is the node's last release, 0 if none.
+func last(n *Node) uint64 {
+	if len(n.Releases) == 0 {
+		return 0
+	}
+	return n.Releases[len(n.Releases)-1]
+}
+
 // Pending reports whether v has contributions below it that its last release does not
 // include: open cells, or cells closed after it by releases of other nodes.
 func (t *Tree) Pending(v string) bool {
-	last := uint64(0)
-	if n := t.nodes[v]; n != nil && len(n.Releases) > 0 {
-		last = n.Releases[len(n.Releases)-1]
-	}
-	for p, n := range t.nodes {
-		if !within(p, v) {
-			continue
-		}
-		for _, c := range n.Cells {
-			if c.People > 0 && (c.End == 0 || c.End > last) {
+	node := t.nodes[v]
+	if node == nil {
+		for p, n := range t.nodes {
+			if within(p, v) && pendingAfter(n.Node, 0) {
 				return true
 			}
+		}
+		return false
+	}
+	return pendingBelow(node, last(node.Node))
+}
+
+// pendingBelow reports whether n or a node below it has people in a cell open or closed after
+// flush l.
+func pendingBelow(n *tnode, l uint64) bool {
+	if pendingAfter(n.Node, l) {
+		return true
+	}
+	for _, c := range n.kids {
+		if pendingBelow(c, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingAfter reports whether n has people in a cell open or closed after flush l.
+func pendingAfter(n *Node, l uint64) bool {
+	for i := len(n.Cells) - 1; i >= 0; i-- {
+		c := n.Cells[i]
+		if c.End != 0 && c.End <= l {
+			break
+		}
+		if c.People > 0 {
+			return true
 		}
 	}
 	return false
@@ -140,25 +218,29 @@ func (t *Tree) Add(path string, people int) {
 // they have. final is for the window's last flush, when no later release can split anything:
 // then everything that may be shown is.
 func (t *Tree) Release(n uint64, candidates []string, final bool) []string {
-	cands := slices.Clone(candidates)
-	sort.Slice(cands, func(i, j int) bool {
-		di, dj := strings.Count(cands[i], "/"), strings.Count(cands[j], "/")
-		if di != dj {
-			return di > dj
-		}
-		return cands[i] < cands[j]
+	type cand struct {
+		path  string
+		depth int
+	}
+	cands := make([]cand, len(candidates))
+	for i, c := range candidates {
+		cands[i] = cand{c, strings.Count(c, "/")}
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		return cmp.Or(cmp.Compare(b.depth, a.depth), strings.Compare(a.path, b.path))
 	})
 	var out []string
-	for _, v := range cands {
+	for _, c := range cands {
+		v := c.path
 		node := t.nodes[v]
-		if node == nil || !t.Pending(v) || (!final && t.takesUnreleased(v)) {
+		if node == nil || !pendingBelow(node, last(node.Node)) || (!final && takesUnreleased(node)) {
 			continue
 		}
-		undo := t.cut(v, n)
-		if t.valid() {
+		t.cut(node, n)
+		if t.small == 0 {
 			out = append(out, v)
 		} else {
-			undo()
+			t.undo(node)
 		}
 	}
 	return out
@@ -166,93 +248,141 @@ func (t *Tree) Release(n uint64, candidates []string, final bool) []string {
 
 // takesUnreleased reports whether a release of v would include people of a strict
 // descendant of v that no release of that descendant, or of a node between it and v,
-// includes yet.
-func (t *Tree) takesUnreleased(v string) bool {
-	for p, m := range t.nodes {
-		if p == v || !within(p, v) {
-			continue
-		}
-		for _, c := range m.Cells {
-			if c.People == 0 {
-				continue
-			}
-			covered := false
-			for _, a := range t.ancestors(p) {
-				if a.Path == v {
-					break
-				}
-				if c.End != 0 {
-					if i, _ := slices.BinarySearch(a.Releases, c.End); i < len(a.Releases) {
-						covered = true
-						break
-					}
-				}
-			}
-			if !covered {
-				return true
-			}
+// includes yet: people in a cell open, or closed after the last release of every node from
+// the descendant up to (not including) v.
+func takesUnreleased(v *tnode) bool {
+	for _, c := range v.kids {
+		if uncovered(v, c, 0) {
+			return true
 		}
 	}
 	return false
 }
 
-// cut releases v at n: v's history gains n and the open cells below v close at n. It returns
-// the function that undoes it.
-func (t *Tree) cut(v string, n uint64) func() {
-	node := t.nodes[v]
-	node.Releases = append(node.Releases, n)
-	var closed []*Node
-	for p, m := range t.nodes {
-		if within(p, v) && len(m.Cells) > 0 && m.Cells[len(m.Cells)-1].End == 0 {
-			m.Cells[len(m.Cells)-1].End = n
-			closed = append(closed, m)
+// uncovered reports whether n (a child of above) or a node below it has people in a cell
+// that no release of theirs, nor one of cover (the last release of the nodes above n, up to
+// the one released), includes. Past a missing parent, the nodes above it do not cover.
+func uncovered(above, n *tnode, cover uint64) bool {
+	if n.Parent != above.Path {
+		cover = 0
+	}
+	cover = max(cover, last(n.Node))
+	if pendingAfter(n.Node, cover) {
+		return true
+	}
+	for _, c := range n.kids {
+		if uncovered(n, c, cover) {
+			return true
 		}
 	}
-	return func() {
-		node.Releases = node.Releases[:len(node.Releases)-1]
-		for _, m := range closed {
-			m.Cells[len(m.Cells)-1].End = 0
+	return false
+}
+
+// regrouped is a cell whose atom a cut changed: its people left atom from ("" for none: the
+// cell was open) and joined atom to.
+type regrouped struct {
+	from, to string
+	people   int
+}
+
+// cellAt is cell i of a node.
+type cellAt struct {
+	node *tnode
+	i    int
+}
+
+// cut releases v at n: v's history gains n and the open cells below v close at n. Exactly the
+// cells of v's subtree that end after v's previous release, or are open, change signature
+// (they gain v=n), so only they move between atoms. undo(v) undoes it.
+func (t *Tree) cut(v *tnode, n uint64) {
+	l := last(v.Node)
+	t.cells, t.closed = t.cells[:0], t.closed[:0]
+	t.collect(v, l)
+	moves := slices.Grow(t.moves[:0], len(t.cells))[:len(t.cells)]
+	for j, c := range t.cells {
+		cell := c.node.Cells[c.i]
+		moves[j] = regrouped{people: cell.People}
+		if cell.End != 0 {
+			moves[j].from = t.sig(c.node, cell.End)
 		}
+	}
+	v.Releases = append(v.Releases, n)
+	for _, m := range t.closed {
+		m.Cells[len(m.Cells)-1].End = n
+	}
+	for j, c := range t.cells {
+		moves[j].to = t.sig(c.node, c.node.Cells[c.i].End)
+		t.move(moves[j].from, -moves[j].people)
+		t.move(moves[j].to, moves[j].people)
+	}
+	t.moves = moves
+}
+
+// collect gathers, in n's subtree, the nodes whose last cell is open (t.closed) and the cells
+// with people that are open or end after l (t.cells).
+func (t *Tree) collect(n *tnode, l uint64) {
+	if k := len(n.Cells); k > 0 && n.Cells[k-1].End == 0 {
+		t.closed = append(t.closed, n)
+	}
+	for i := len(n.Cells) - 1; i >= 0; i-- {
+		c := n.Cells[i]
+		if c.End != 0 && c.End <= l {
+			break
+		}
+		if c.People > 0 {
+			t.cells = append(t.cells, cellAt{n, i})
+		}
+	}
+	for _, c := range n.kids {
+		t.collect(c, l)
 	}
 }
 
-// valid reports whether every atom holds no one or at least K people.
-func (t *Tree) valid() bool {
-	for _, people := range t.atoms() {
-		if people > 0 && people < t.K {
-			return false
-		}
+// undo undoes the last cut, of v.
+func (t *Tree) undo(v *tnode) {
+	for _, m := range t.moves {
+		t.move(m.to, -m.people)
+		t.move(m.from, m.people)
 	}
-	return true
+	v.Releases = v.Releases[:len(v.Releases)-1]
+	for _, m := range t.closed {
+		m.Cells[len(m.Cells)-1].End = 0
+	}
 }
 
-// atoms groups the closed cells by signature and sums their people. Cells no release
-// includes (every ancestor's releases end before them) are left out: nothing shown holds them.
-func (t *Tree) atoms() map[string]int {
-	out := map[string]int{}
-	var b strings.Builder
-	for _, node := range t.nodes {
-		anc := t.ancestors(node.Path)
-		for _, c := range node.Cells {
-			if c.End == 0 || c.People == 0 {
-				continue
-			}
-			b.Reset()
-			for _, a := range anc {
-				// The first release of a at or after the cell's end includes all of it, and
-				// every release before that none of it: cuts never fall inside a cell.
-				i, _ := slices.BinarySearch(a.Releases, c.End)
-				if i < len(a.Releases) {
-					b.WriteString(a.Path)
-					b.WriteByte('=')
-					b.WriteString(strconv.FormatUint(a.Releases[i], 10))
-					b.WriteByte(';')
-				}
-			}
-			if b.Len() > 0 {
-				out[b.String()] += c.People
-			}
+// sig is the signature of a cell of node n that ends at end: for each ancestor (n itself
+// first) the first release at or after end, which includes all of the cell, while every
+// release before it includes none of it (cuts never fall inside a cell). Ancestors with no
+// such release are left out; "" means no release includes the cell.
+func (t *Tree) sig(n *tnode, end uint64) string {
+	b := t.buf[:0]
+	for _, a := range n.anc {
+		if i, _ := slices.BinarySearch(a.Releases, end); i < len(a.Releases) {
+			b = binary.AppendUvarint(b, a.id)
+			b = binary.AppendUvarint(b, a.Releases[i])
 		}
 	}
-	return out
+	t.buf = b
+	return string(b)
+}
+
+// move adds people to the atom of signature s ("" is no atom) and keeps the count of small
+// atoms.
+func (t *Tree) move(s string, people int) {
+	if s == "" || people == 0 {
+		return
+	}
+	before := t.atoms[s]
+	after := before + people
+	if before > 0 && before < t.K {
+		t.small--
+	}
+	if after > 0 && after < t.K {
+		t.small++
+	}
+	if after == 0 {
+		delete(t.atoms, s)
+	} else {
+		t.atoms[s] = after
+	}
 }

@@ -25,6 +25,12 @@ const (
 	KindOnboarding  SurveyKind = "onboarding"
 	KindExit        SurveyKind = "exit"
 	KindDiagnostic  SurveyKind = "diagnostic"
+	// Moments of truth beyond onboarding and exit (issue 15).
+	KindCandidate       SurveyKind = "candidate"
+	KindInternalMove    SurveyKind = "internal_move"
+	KindManagerChange   SurveyKind = "manager_change"
+	KindReturnFromLeave SurveyKind = "return_from_leave"
+	KindAnniversary     SurveyKind = "anniversary"
 )
 
 // SurveyState is a survey's lifecycle.

@@ -86,7 +86,8 @@ var (
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
-	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations, WaveHeadcounts, Tallies, Texts}
+	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations, WaveHeadcounts, Tallies, Texts,
+		SurveyComments, PlanNewsBucket, Reminders} // loop.go
 }
 
 func (b Bucket) in(tx ReadTx) (*bolt.Bucket, error) {

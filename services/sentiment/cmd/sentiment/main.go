@@ -36,6 +36,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	c.Register(fs, sentiment.DefaultListen)
 	lang := fs.String("language", "en", "organisation language for texts too short to tell: en or fr")
 	minConf := fs.Float64("min-confidence", 0, "top-class probability, 0..1, a text needs to count in aggregate scores; below it the item is still scored and published; 0 counts everything")
+	partitions := fs.Int("partitions", 1, "run as one of several replicas, each organisation owned by one replica at a time, over this many partitions (the same on every replica; 1: this process applies every organisation)")
+	replica := fs.String("replica", "", "this replica's name, unique among the replicas (required with --partitions above 1)")
+	leaseTTL := fs.Duration("lease-ttl", 0, "with --partitions: how long a dead replica's partitions wait before another takes them (default 10s)")
 	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
@@ -44,6 +47,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if !(*minConf >= 0 && *minConf <= 1) {
 		return config.UsageError(fmt.Errorf("--min-confidence: must be in [0, 1], not %v", *minConf))
+	}
+	if *partitions < 1 {
+		return config.UsageError(fmt.Errorf("--partitions: must be at least 1, not %d", *partitions))
+	}
+	if *partitions > 1 && *replica == "" {
+		return config.UsageError(fmt.Errorf("--replica: required with --partitions %d (a name unique among the replicas)", *partitions))
 	}
 	ops, err := c.Ops()
 	if err != nil {
@@ -58,6 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MinGroupSize:  c.MinGroupSize,
 		Language:      *lang,
 		MinConfidence: *minConf,
+		Partitions:    *partitions,
+		Replica:       *replica,
+		LeaseTTL:      *leaseTTL,
 		Log:           c.Logger(stderr),
 		Now:           c.Now(),
 		MaxStreams:    c.GRPCMaxStreams(),

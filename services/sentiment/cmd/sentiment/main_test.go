@@ -15,12 +15,13 @@ import (
 
 var serviceName = sentimentv1.SentimentService_ServiceDesc.ServiceName
 
-var flags = append([]string{"language", "min-confidence"}, cmdtest.ServiceFlags...)
+var flags = append([]string{"language", "min-confidence", "partitions", "replica", "lease-ttl"}, cmdtest.ServiceFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7103"`, "data-dir": `"./data"`, "nats-url": `"nats://127.0.0.1:4222"`,
 	"min-group-size": "5", "stream-replicas": "1", "max-streams": "1000", "language": `"en"`,
 	"log-format": `"text"`, "log-level": `"info"`, "event-retention": "720h0m0s", "min-confidence": "0",
+	"partitions": "1",
 }
 
 // TestHelp: -h is a success, on stdout, and lists every flag with its VOIX_ variable and
@@ -81,5 +82,18 @@ func TestRunServesAndStops(t *testing.T) {
 	cmdtest.WaitServing(t, r.Stderr.Addr(t, "grpc serving"), serviceName)
 	if err := r.Stop(t); err != nil {
 		t.Fatalf("stop: %v; log:\n%s", err, r.Stderr)
+	}
+}
+
+func TestBadPartitionsExit2(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{{[]string{"--partitions", "0"}, "partitions"}, {[]string{"--partitions", "4"}, "replica"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
+		if code := command.ExitCode(err, &stderr); code != 2 || !strings.Contains(err.Error(), "--"+tc.flag) {
+			t.Errorf("%v: exit code %d (%v), want 2 naming --%s", tc.args, code, err, tc.flag)
+		}
 	}
 }

@@ -1,0 +1,231 @@
+package sentiment_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voix-dev/voix/services/platform/anonymity"
+	"github.com/voix-dev/voix/services/platform/consumer"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/partition"
+	"github.com/voix-dev/voix/services/platform/servicetest"
+	"github.com/voix-dev/voix/services/sentiment"
+)
+
+const testPartitions = 4
+
+// copyDeployment gives a second replica the deployment's secret and tokens in a data dir of
+// its own.
+func copyDeployment(t *testing.T, from string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []func(string) string{host.DefaultSecretFile, host.DefaultTokensFile} {
+		b, err := os.ReadFile(f(from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(f(dir)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f(dir), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func startReplica(t *testing.T, env *servicetest.Env, name, dir string) *sentiment.Service {
+	t.Helper()
+	svc, err := sentiment.Start(context.Background(), sentiment.Config{
+		Listen: "127.0.0.1:0", DataDir: dir, NATS: env.NATSConfig(),
+		Now: func() time.Time { return now }, PublishInterval: time.Hour,
+		Partitions: testPartitions, Replica: name, LeaseTTL: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	return svc
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// appliedBy sums the events the owner log of svc says it applied.
+func appliedBy(t *testing.T, svc *sentiment.Service) uint64 {
+	t.Helper()
+	terms, err := svc.OwnerLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, tm := range terms {
+		n += tm.Applied
+	}
+	return n
+}
+
+func TestPartitionedReplicasTakeOverAndApplyEachEventOnce(t *testing.T) {
+	env := servicetest.New(t)
+	secret, err := anonymity.LoadOrCreateSecret(host.DefaultSecretFile(env.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(env.NATS.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{env: env, secret: secret, js: js}
+
+	// r2 first, alone, then r1 joins and takes half: r2 keeps two partitions from the start.
+	dir2 := copyDeployment(t, env.DataDir)
+	r2 := startReplica(t, env, "r2", dir2)
+	waitFor(t, "r2 owns every partition", func() bool { return len(r2.Owned()) == testPartitions })
+	r1 := startReplica(t, env, "r1", env.DataDir)
+	waitFor(t, "r1 and r2 share the partitions", func() bool {
+		return len(r1.Owned()) == testPartitions/2 && len(r2.Owned()) == testPartitions/2
+	})
+	kept := r2.Owned()
+
+	orgs := []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka"}
+	people := 0
+	publishRound := func() {
+		for _, org := range orgs {
+			for range 6 { // more than k people per organisation
+				people++
+				f.comment(t, fmt.Sprintf("person-%d", people), org+"/eng", "the new process is great and I love it")
+			}
+		}
+	}
+	publishRound()
+	waitFor(t, "the owners applied the first round", func() bool { return appliedBy(t, r1)+appliedBy(t, r2) == uint64(people) })
+
+	if err := r1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	publishRound()
+	waitFor(t, "r2 took every partition over and applied every event", func() bool {
+		return len(r2.Owned()) == testPartitions && appliedBy(t, r2) >= uint64(people)
+	})
+	if err := r2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// r2 releases the organisations it owned from the start (its relay publishes them), and
+	// none of those it took over mid-week: r1 may have released them, and r2 does not know what.
+	keeps := func(org string) bool {
+		for _, p := range kept {
+			if partition.Of(org, testPartitions) == p {
+				return true
+			}
+		}
+		return false
+	}
+	released := func(org string) int {
+		return len(env.PublishedIDs(t, events.Sentiment.Name, events.SentimentUpdated.Prefix+"."+org))
+	}
+	waitFor(t, "r2 released the organisations it kept", func() bool {
+		for _, org := range orgs {
+			if keeps(org) && released(org) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, org := range orgs {
+		if n := released(org); !keeps(org) && n != 0 {
+			t.Errorf("%s: partition %d, taken over from r1 mid-week, got %d releases from r2", org, partition.Of(org, testPartitions), n)
+		}
+	}
+	r2log, err := r2.OwnerLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var all []partition.Term
+	all = append(all, r2log...)
+	all = append(all, readLog(t, env.DataDir)...)
+	for _, o := range partition.Overlaps(all) {
+		t.Errorf("partition %d held by two replicas at once: %+v and %+v", o[0].Partition, o[0], o[1])
+	}
+	if got := countApplied(t, dir2); got != people || appliedBy0(r2log) != uint64(people) {
+		t.Errorf("r2 holds %d applied ids after %d applications, published %d", got, appliedBy0(r2log), people)
+	}
+	// r1's store holds only the organisations r1 owned: unpartitioned, it is refused.
+	if svc, err := sentiment.Start(context.Background(), sentiment.Config{Listen: "127.0.0.1:0", DataDir: env.DataDir,
+		NATS: env.NATSConfig(), Now: func() time.Time { return now }}); err == nil {
+		svc.Close()
+		t.Error("an unpartitioned service started on a partitioned replica's store")
+	}
+}
+
+func appliedBy0(terms []partition.Term) uint64 {
+	var n uint64
+	for _, tm := range terms {
+		n += tm.Applied
+	}
+	return n
+}
+
+func openStore(t *testing.T, dir string) *bolt.DB {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, "sentiment", "sentiment.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// readLog reads the owner log of a stopped replica's store.
+func readLog(t *testing.T, dir string) []partition.Term {
+	t.Helper()
+	terms, err := partition.ReadLog(openStore(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return terms
+}
+
+// countApplied counts the comment ids a stopped replica's store recorded as applied.
+func countApplied(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := openStore(t, dir).View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(consumer.ProcessedBucketName))
+		if b == nil {
+			return nil
+		}
+		if d := b.Bucket([]byte(events.DurableSentimentFeedback)); d != nil {
+			n = d.Stats().KeyN
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
