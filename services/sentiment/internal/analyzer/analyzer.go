@@ -9,8 +9,10 @@
 // squashed into [-1, 1] by VADER's compound normalisation. French gets the same rules
 // with its own function words (ne … pas, spoken negation without ne, mais, par contre)
 // and a lexicon written for this project; English valences start from VADER's lexicon
-// and are overridden where workplace usage differs. It has no model to train and no
-// state between calls, so a score can always be explained word by word.
+// and are overridden where workplace usage differs. These rules feed the learned model
+// (model.go, trained by train/ on corpus/), which gives the label, the class
+// probabilities, the language and the risk flags; dimensions and emotion come from
+// the rules alone. Nothing is kept between calls. README.md has the figures.
 package analyzer
 
 import (
@@ -159,22 +161,23 @@ var bufPool = sync.Pool{New: func() any { return new(fbuf) }}
 // engine makes of it; dimensions and emotion come from the rules alone.
 func (a *Analyzer) Analyze(text string) Result {
 	stripped := stripMarkup(text)
-	t := tokenizeWith(stripped, a.words)
-	a.lookup(t.toks)
 	b := bufPool.Get().(*fbuf)
 	defer bufPool.Put(b)
+	t := tokenizeInto(b.toks, stripped, a.words)
+	b.toks = t.toks
+	a.lookup(t.toks)
 	m := a.model
 
 	var z [nCols]float32
 	a.phase1(b, m.cfg, stripped, &t)
-	m.accumulate(b.keys, b.vals, &z, true)
+	m.accumulate(b.keys[:b.phase], b.vals[:b.phase], &z)
 	lang := a.language(&t, z[colLang]*m.scale[colLang])
 
 	primary, secondary := &a.en, &a.fr
 	if lang == "fr" {
 		primary, secondary = &a.fr, &a.en
 	}
-	s := a.score(t, primary, secondary)
+	s := a.scoreInto(&b.scored, t, primary, secondary)
 	res := Result{Language: lang, Emotion: a.emotion(t.toks, s, primary, secondary)}
 	res.Dimensions = dimensions(t.toks, s, primary, secondary)
 	if !hasContent(&t) {
@@ -182,7 +185,7 @@ func (a *Analyzer) Analyze(text string) Result {
 		return res
 	}
 	a.phase2(b, m.cfg, &t, &s, strings.IndexByte(stripped, '?') >= 0)
-	m.accumulate(b.keys[b.phase:], b.vals[b.phase:], &z, false)
+	m.accumulate(b.keys[b.phase:], b.vals[b.phase:], &z)
 
 	var zs [nClasses]float64
 	for c := range zs {
@@ -194,11 +197,16 @@ func (a *Analyzer) Analyze(text string) Result {
 	res.Probabilities = Probabilities{Negative: e0 / sum, Neutral: e1 / sum, Positive: e2 / sum}
 	res.Label = res.Probabilities.label()
 	res.Score = max(-1, min(1, res.Probabilities.Positive-res.Probabilities.Negative))
+	var raw Risk
 	for i, f := range riskFlags {
 		if z[colRisk+i]*m.scale[colRisk+i] >= m.thresholds[i] {
-			res.Risks |= f
+			raw |= f
 		}
 	}
+	if raw != 0 && res.Probabilities.Negative < riskGateNegative {
+		raw = gateRisks(raw, res.Probabilities.Negative, riskCues(t.toks, b.scope), riskGateNegative)
+	}
+	res.Risks = raw
 	return res
 }
 

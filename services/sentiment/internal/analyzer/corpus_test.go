@@ -62,23 +62,27 @@ func analyzeAll(exs []Example) []Result {
 
 // testSplitFloors are the floors on the test split, by language and tag.
 var testSplitFloors = map[Group]Quality{
-	{Lang: "fr"}:              {Accuracy: 0.87, MacroF1: 0.87},
-	{Lang: "en"}:              {Accuracy: 0.83, MacroF1: 0.82},
+	{Lang: "fr"}:              {Accuracy: 0.88, MacroF1: 0.87},
+	{Lang: "en"}:              {Accuracy: 0.84, MacroF1: 0.83},
 	{Lang: "mixed"}:           {Accuracy: 0.90, MacroF1: 0.90},
-	{Tag: "negation"}:         {Accuracy: 0.85},
-	{Tag: "contrast"}:         {Accuracy: 0.85},
+	{Tag: "negation"}:         {Accuracy: 0.86},
+	{Tag: "contrast"}:         {Accuracy: 0.87},
 	{Tag: "question"}:         {Accuracy: 0.76},
 	{Tag: "long"}:             {Accuracy: 0.79},
 	{Tag: "sarcasm_marked"}:   {Accuracy: 0.88},
 	{Tag: "sarcasm_unmarked"}: {Accuracy: 0.74},
 }
 
-// riskFloors are the floors of recall and precision per flag on the test split.
+// riskFloors are the floors of recall and precision per flag on the test split. The
+// gate (riskGateNegative) and writer G traded recall 0.90-0.93 for 0.87-0.89, and
+// precision 0.24-0.40 for 0.25-0.43;
+// recall stays above 0.85, the floor the gate was chosen to keep on the training
+// writers.
 var riskFloors = map[Risk][2]float64{
-	Harassment: {0.91, 0.37},
-	Quit:       {0.91, 0.29},
-	Distress:   {0.89, 0.35},
-	Safety:     {0.90, 0.22},
+	Harassment: {0.88, 0.40},
+	Quit:       {0.88, 0.37},
+	Distress:   {0.86, 0.42},
+	Safety:     {0.87, 0.24},
 }
 
 func TestTestSplit(t *testing.T) {
@@ -132,7 +136,7 @@ func TestTestSplit(t *testing.T) {
 // decide texts with no cue.
 func TestTestSplitLanguage(t *testing.T) {
 	exs := loadTestSplit(t)
-	floors := map[string]float64{"same": 0.91, "other": 0.89, "full": 0.98}
+	floors := map[string]float64{"same": 0.90, "other": 0.89, "full": 0.98}
 	for _, def := range []string{"same", "other"} {
 		analyzers := map[string]*Analyzer{"fr": New("fr"), "en": New("en")}
 		n, ok := 0, 0

@@ -331,6 +331,7 @@ func (r *CVResult) WriterSummary(w io.Writer, recall float64) {
 		}
 		fmt.Fprintf(w, "  %v threshold=%.4f\n", MeasureRisk(f, gold, flags), th[i])
 	}
+	r.gatedRiskSummary(w, th)
 	fmt.Fprintf(w, "selection score (mean macro-F1 of writer×language cells): %.4f\n", sum/float64(max(cells, 1)))
 	off, before, after := r.ClassOffsets(calibrationWriters)
 	fmt.Fprintf(w, "class offsets chosen on writers %v: negative %+.2f positive %+.2f (neutral 0): balanced accuracy %.4f -> %.4f\n",
@@ -459,4 +460,36 @@ func balancedAccuracy(gold, got []Label) float64 {
 		}
 	}
 	return sum / float64(max(k, 1))
+}
+
+// gatedRiskSummary writes precision and recall of each flag at thresholds th with
+// the gate Analyze applies (riskGateNegative) and others around it: a flag stands
+// when the comment reads negative with at least the gate's probability or names the
+// risk outside a negation.
+func (r *CVResult) gatedRiskSummary(w io.Writer, th [4]float64) {
+	a := newRules("en")
+	cues := make([]Risk, len(r.Examples))
+	for j := range r.Examples {
+		if !r.Examples[j].TrainOnly {
+			cues[j] = a.textRiskCues(r.Examples[j].Text)
+		}
+	}
+	for _, gate := range []float64{0.1, riskGateNegative, 0.3, 0.4, 0.5} {
+		fmt.Fprintf(w, "risk flags gated at P(negative) >= %.2f or a keyword outside negation:\n", gate)
+		for i, f := range riskFlags {
+			var gold, flags []Risk
+			for j, p := range r.Pred {
+				if r.Examples[j].TrainOnly {
+					continue
+				}
+				gold = append(gold, r.Examples[j].Risks)
+				var raw Risk
+				if p.Risk[i] >= th[i] {
+					raw = f
+				}
+				flags = append(flags, gateRisks(raw, p.Probs[0], cues[j], gate))
+			}
+			fmt.Fprintf(w, "  %v\n", MeasureRisk(f, gold, flags))
+		}
+	}
 }

@@ -71,6 +71,16 @@ func hashString(s string) uint64 {
 	return h
 }
 
+// hashBytes is hashString of string(b), without making the string.
+func hashBytes(b []byte) uint64 {
+	h := uint64(hashOffset)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= hashPrime
+	}
+	return h
+}
+
 // mix adds one part to a running key; the order of parts matters.
 func mix(h, x uint64) uint64 {
 	h ^= x
@@ -163,6 +173,10 @@ type fbuf struct {
 	scope []uint8  // per token: scope bits
 	chars []byte
 	phase int // len(keys) at the end of phase 1
+
+	// Buffers Analyze reuses from one comment to the next.
+	toks   []token
+	scored scored
 }
 
 const (
@@ -397,7 +411,7 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 	start = len(b.keys)
 	accents := 0
 	if set&fAccents != 0 {
-		accents = accentedWords(text, func(w string) { b.add(mix(nsAccent, hashString(w)), 1) })
+		accents = accentedWords(text, func(w []byte) { b.add(mix(nsAccent, hashBytes(w)), 1) })
 	}
 	if accents > 0 {
 		b.add(flagKey(flagAccentCount), countValue(accents))
@@ -815,6 +829,12 @@ func foldedBytes(dst []byte, text string) []byte {
 	space := true
 	for _, r := range text {
 		switch {
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9'):
+			dst = append(dst, byte(r))
+			space = false
+		case r >= 'A' && r <= 'Z':
+			dst = append(dst, byte(r+('a'-'A')))
+			space = false
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			x, y := fold(unicode.ToLower(r))
 			dst = utf8.AppendRune(dst, x)
@@ -845,7 +865,7 @@ func foldedBytes(dst []byte, text string) []byte {
 // accentedWords calls f with each word of text that has a diacritic, lowercased as
 // typed, and returns how many accented letters it saw: the accents the folded views
 // drop say "French" better than any word list.
-func accentedWords(text string, f func(string)) int {
+func accentedWords(text string, f func([]byte)) int {
 	n := 0
 	start, accented := -1, false
 	var lower [64]byte
@@ -855,11 +875,17 @@ func accentedWords(text string, f func(string)) int {
 			for _, r := range text[start:end] {
 				w = utf8.AppendRune(w, unicode.ToLower(r))
 			}
-			f(string(w))
+			f(w)
 		}
 		start, accented = -1, false
 	}
 	for i, r := range text {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
 		if unicode.IsLetter(r) {
 			if start < 0 {
 				start = i

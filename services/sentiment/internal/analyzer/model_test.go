@@ -121,7 +121,7 @@ func TestModelMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("model: file %d bytes, %d features in %d slots, heap after decoding %.2f MiB", len(data), m.n, len(m.slots), float64(heap)/(1<<20))
+	t.Logf("model: file %d bytes, %d features in %d slots and %d in the stash, heap after decoding %.2f MiB", len(data), m.n, len(m.buckets)*4, len(m.stash), float64(heap)/(1<<20))
 	if rss0 > 0 {
 		t.Logf("resident set size grew by %.2f MiB while decoding (Linux, /proc/self/status)", float64(residentKiB()-rss0)/1024)
 	}
@@ -137,6 +137,62 @@ func TestModelMemory(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	t.Logf("New: %.3f MiB more heap (when it is the process's first New it parses the rules and decodes the model; later ones share them)", float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20))
 	runtime.KeepAlive(a)
+}
+
+// TestModelTable checks the lookup table against the model file it is built from:
+// every key reads its own weights, keys the file lacks read nothing, and the sums
+// accumulate makes are those of a plain map from key to weights, in the same order,
+// bit for bit, over the features of training comments.
+func TestModelTable(t *testing.T) {
+	data, err := dataFiles.ReadFile("model.bin.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := decodeModelFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := f.build()
+	plain := make(map[uint64][nCols]int8, len(f.keys))
+	for i, k := range f.keys {
+		var r [nCols]int8
+		copy(r[:], f.w[i*nCols:(i+1)*nCols])
+		plain[k] = r
+		if got := m.row(k); got == nil || *got != r {
+			t.Fatalf("key %x: row %v, want %v", k, got, r)
+		}
+	}
+	for k := uint64(1); k < 1<<40; k = k*3 + 7 {
+		if _, ok := plain[k]; !ok && (m.row(k) != nil || m.packed(k) != 0) {
+			t.Fatalf("key %x is not in the model but reads %v", k, m.row(k))
+		}
+	}
+	a := newRules("fr")
+	var b fbuf
+	for i, ex := range trainingSample(t) {
+		stripped := stripMarkup(ex.Text)
+		tk := tokenizeWith(stripped, a.words)
+		a.lookup(tk.toks)
+		a.phase1(&b, m.cfg, stripped, &tk)
+		if i == 0 {
+			b.keys = append(b.keys, 0) // key 0 is a feature like any other
+			b.vals = append(b.vals, 0.5)
+		}
+		var got, want [nCols]float32
+		m.accumulate(b.keys, b.vals, &got)
+		for j, k := range b.keys {
+			r, ok := plain[k]
+			if !ok {
+				continue
+			}
+			for c := range nCols {
+				want[c] += float32(r[c]) * b.vals[j]
+			}
+		}
+		if got != want {
+			t.Fatalf("%s: accumulate gives %v, a plain map %v", ex.ID, got, want)
+		}
+	}
 }
 
 func TestProbabilities(t *testing.T) {

@@ -41,8 +41,17 @@ const (
 
 // score runs VADER's rules over the tokens.
 func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
-	s := split(t.toks)
-	units := a.units(t.toks, primary, secondary)
+	return a.scoreInto(nil, t, primary, secondary)
+}
+
+// scoreInto is score with the slices of the result taken from buf when it is not
+// nil: they stay buf's, valid until its next use.
+func (a *Analyzer) scoreInto(buf *scored, t tokenized, primary, secondary *language) scored {
+	if buf == nil {
+		buf = &scored{}
+	}
+	s := split(buf, t.toks)
+	units := a.units(buf.units[:0], t.toks, primary, secondary)
 	lang := primary.name
 	neverAlone(units)
 
@@ -63,7 +72,8 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 	ironic := ironic(units)
 	allCaps := t.allCaps()
 	s.units, s.pivot, s.ironic = units, pivot, ironic
-	s.uval, s.uneg = make([]float64, len(units)), make([]bool, len(units))
+	s.uval, s.uneg = zeroed(buf.uval, len(units)), zeroed(buf.uneg, len(units))
+	*buf = s
 
 	for i, u := range units {
 		if u.boundary {
@@ -113,8 +123,8 @@ func (a *Analyzer) score(t tokenized, primary, secondary *language) scored {
 
 // split numbers the clauses and sentences of the text: a clause ends at any
 // punctuation and before a contrast word, a sentence at . ! ? ; or a new line.
-func split(toks []token) scored {
-	s := scored{clauseOf: make([]int, len(toks)), muted: make([]bool, len(toks)), sentOf: []int{0}}
+func split(buf *scored, toks []token) scored {
+	s := scored{clauseOf: zeroed(buf.clauseOf, len(toks)), muted: zeroed(buf.muted, len(toks)), sentOf: append(buf.sentOf[:0], 0)}
 	clause, sentence := 0, 0
 	for i, tk := range toks {
 		switch {
@@ -132,9 +142,19 @@ func split(toks []token) scored {
 		}
 		s.clauseOf[i] = clause
 	}
-	s.clause = make([]float64, clause+1)
-	s.sentence = make([]float64, sentence+1)
+	s.clause = zeroed(buf.clause, clause+1)
+	s.sentence = zeroed(buf.sentence, sentence+1)
 	return s
+}
+
+// zeroed returns n zero values, in buf when it is large enough.
+func zeroed[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
 }
 
 func sign(v float64) float64 {
@@ -363,8 +383,7 @@ func next(units []unit, i int) string {
 // the text's language first, then in the other one's authored entries, because people
 // mix languages ("le burnout", "c'est top, thanks") but VADER's English list holds
 // words that mean something else in French ("pain", "dire").
-func (a *Analyzer) units(toks []token, primary, secondary *language) []unit {
-	units := make([]unit, 0, len(toks))
+func (a *Analyzer) units(units []unit, toks []token, primary, secondary *language) []unit {
 	for i := 0; i < len(toks); {
 		tk := toks[i]
 		switch {
@@ -429,7 +448,18 @@ func phrase(toks []token, primary, secondary *language) (unit, int) {
 // that mention it, or their sentences when those clauses carry no sentiment ("Mon
 // manager, franchement : top").
 func dimensions(toks []token, s scored, primary, secondary *language) []DimensionHit {
-	var clauses [Engagement + 1][]int
+	// The clauses mentioning each dimension, as (dimension, clause) pairs in text
+	// order, a clause listed once per dimension.
+	type mention struct {
+		d Dimension
+		c int
+	}
+	var backing [32]mention
+	mentions := backing[:0]
+	var lastClause [Engagement + 1]int
+	for d := range lastClause {
+		lastClause[d] = -1
+	}
 	for i := 0; i < len(toks); {
 		tk := toks[i]
 		if tk.boundary || tk.emoji {
@@ -457,25 +487,39 @@ func dimensions(toks []token, s scored, primary, secondary *language) []Dimensio
 			i++
 			continue
 		}
-		c := s.clauseOf[i]
-		if l := clauses[d]; len(l) == 0 || l[len(l)-1] != c {
-			clauses[d] = append(clauses[d], c)
+		if c := s.clauseOf[i]; lastClause[d] != c {
+			lastClause[d] = c
+			mentions = append(mentions, mention{d, c})
 		}
 		i += n
 	}
-	var hits []DimensionHit
+	found := 0
 	for d := Meaning; d <= Engagement; d++ {
-		if len(clauses[d]) == 0 {
+		if lastClause[d] >= 0 {
+			found++
+		}
+	}
+	if found == 0 {
+		return nil
+	}
+	hits := make([]DimensionHit, 0, found)
+	for d := Meaning; d <= Engagement; d++ {
+		if lastClause[d] < 0 {
 			continue
 		}
 		raw := 0.0
-		for _, c := range clauses[d] {
-			raw += s.clause[c]
+		for _, m := range mentions {
+			if m.d == d {
+				raw += s.clause[m.c]
+			}
 		}
 		if raw == 0 {
 			last := -1
-			for _, c := range clauses[d] {
-				if sn := s.sentOf[c]; sn != last {
+			for _, m := range mentions {
+				if m.d != d {
+					continue
+				}
+				if sn := s.sentOf[m.c]; sn != last {
 					raw += s.sentence[sn]
 					last = sn
 				}

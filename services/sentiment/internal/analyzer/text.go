@@ -41,8 +41,13 @@ func tokenize(text string) tokenized { return tokenizeWith(text, nil) }
 // tokenizeWith tokenizes and, given the analyzer's word index, takes each known word's
 // spelling and info from it: no string is allocated for a word the index knows.
 func tokenizeWith(text string, words map[string]*wordInfo) tokenized {
+	return tokenizeInto(make([]token, 0, len(text)/4+2), text, words)
+}
+
+// tokenizeInto is tokenizeWith appending the tokens to dst[:0], a buffer to reuse.
+func tokenizeInto(dst []token, text string, words map[string]*wordInfo) tokenized {
 	var t tokenized
-	t.toks = make([]token, 0, len(text)/4+2)
+	t.toks = dst[:0]
 	var buf [64]byte
 	cur := buf[:0]       // the word being read, folded, in UTF-8
 	upper, lower := 0, 0 // letters of cur as typed
@@ -77,6 +82,26 @@ func tokenizeWith(text string, words map[string]*wordInfo) tokenized {
 		t.toks = append(t.toks, tok)
 	}
 	for i := 0; i < len(text); {
+		// ASCII letters and digits, most of any comment, take the short way: what
+		// the general case below does for them, without the Unicode tables.
+		if c := text[i]; c < utf8.RuneSelf {
+			switch {
+			case c >= 'a' && c <= 'z':
+				lower++
+				cur = append(cur, c)
+				i++
+				continue
+			case c >= 'A' && c <= 'Z':
+				upper++
+				cur = append(cur, c+('a'-'A'))
+				i++
+				continue
+			case c >= '0' && c <= '9':
+				cur = append(cur, c)
+				i++
+				continue
+			}
+		}
 		r, size := utf8.DecodeRuneInString(text[i:])
 		i += size
 		if r == ':' {
@@ -219,6 +244,9 @@ func makeToken(w []byte, words map[string]*wordInfo) token {
 	}
 	if info, ok := words[string(w)]; ok {
 		return token{w: info.w, info: info}
+	}
+	if words != nil {
+		return token{w: string(w), info: noInfo} // what lookup would find, found once
 	}
 	return token{w: string(w)}
 }
