@@ -110,7 +110,7 @@ func startDeployNode(t *testing.T, i, clusterPort int, routes string, log *error
 func TestDeployNATSClusterOverTLS(t *testing.T) {
 	for k, v := range map[string]string{
 		"VOIX_NATS_SERVICES_PASSWORD": "svc-pass", "VOIX_NATS_PORTAL_ACME_PASSWORD": "p1",
-		"VOIX_NATS_PORTAL_GLOBEX_PASSWORD": "p2", "VOIX_NATS_SYS_PASSWORD": "p3",
+		"VOIX_NATS_PORTAL_GLOBEX_PASSWORD": "p2", "VOIX_NATS_SYS_PASSWORD": "p3", "VOIX_NATS_CX_PASSWORD": "p4",
 	} {
 		t.Setenv(k, v)
 	}

@@ -17,9 +17,11 @@ import (
 
 // TestDeployNATSConfig starts a real server from deploy/nats/nats-1.conf (clustering turned off,
 // ports and store dir moved to the test's) and checks what production relies on: every write
-// fsynced, the services user runs JetStream, and the portal user reads aggregates only.
+// fsynced, the services user runs JetStream, the portal user reads aggregates only, and the cx
+// user publishes customer signals only.
 func TestDeployNATSConfig(t *testing.T) {
 	t.Setenv("VOIX_NATS_SERVICES_PASSWORD", "svc-pass")
+	t.Setenv("VOIX_NATS_CX_PASSWORD", "cx-pass")
 	t.Setenv("VOIX_NATS_PORTAL_ACME_PASSWORD", "portal-pass")
 	t.Setenv("VOIX_NATS_PORTAL_GLOBEX_PASSWORD", "globex-pass")
 	t.Setenv("VOIX_NATS_SYS_PASSWORD", "sys-pass")
@@ -129,5 +131,58 @@ func TestDeployNATSConfig(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the portal user could publish a forged update")
+	}
+
+	// The CX user publishes customer signals on voix.cx.<segment> with a Nats-Msg-Id and gets
+	// the PubAck on its own inboxes; nothing else.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CX", Subjects: []string{"voix.cx.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	cxErrs := make(chan error, 8)
+	cx, err := nats.Connect(s.ClientURL(), nats.UserInfo("cx", "cx-pass"), nats.RootCAs(pki.CA), nats.CustomInboxPrefix("_INBOX_cx"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { cxErrs <- err }))
+	if err != nil {
+		t.Fatalf("cx user: %v", err)
+	}
+	defer cx.Close()
+	cxjs, err := jetstream.New(cx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("voix.cx.acme.support")
+	m.Data = []byte(`{"segment":"acme/support","metric":"CUSTOMER_METRIC_CSAT","value":81,"responses":40,"time":"2026-11-23T12:00:00Z","sourceId":"w48"}`)
+	m.Header.Set("ce-type", "voix.cx.v1")
+	m.Header.Set(jetstream.MsgIDHeader, "cx.signal/acme/support/CUSTOMER_METRIC_CSAT/2026-11-23T12:00:00Z/w48")
+	if ack, err := cxjs.PublishMsg(ctx, m); err != nil || ack.Stream != "CX" {
+		t.Fatalf("cx user publishes a signal: ack %+v, %v", ack, err)
+	}
+	cxViolation := func(what string) {
+		t.Helper()
+		select {
+		case err := <-cxErrs:
+			if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				t.Fatalf("%s: want a permissions violation, got %v", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the cx user was allowed", what)
+		}
+	}
+	if err := cx.Publish("voix.feedback.submitted.acme.support", []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	cx.Flush()
+	cxViolation("publish a comment")
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	if _, err := cxjs.Stream(short, "CX"); err == nil {
+		t.Fatal("the cx user read a stream's info")
+	}
+	cancel()
+	cxViolation("JetStream API")
+	for _, subj := range []string{"voix.cx.>", "voix.feedback.>", "_INBOX.>"} {
+		if _, err := cx.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
+		}
+		cx.Flush()
+		cxViolation("subscribe " + subj)
 	}
 }

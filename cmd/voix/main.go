@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/voix-dev/voix/cmd/voix/internal/dev"
@@ -104,12 +105,18 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Org, "org", "acme", "organisation the dev tokens are limited to")
 	fs.IntVar(&cfg.MinGroupSize, "min-group-size", 5, "k: no aggregate for fewer distinct people")
 	fs.IntVar(&cfg.DemoWeeks, "demo-weeks", 0, dev.DemoWeeksUsage)
+	notifyAllow := fs.String("notify-allow", "", "comma-separated IPs, CIDR ranges and host names that feedback's notification targets may reach although they are loopback, link-local, private or metadata addresses (a webhook receiver on this machine: 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
 		return err
+	}
+	for _, a := range strings.Split(*notifyAllow, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.NotifyAllow = append(cfg.NotifyAllow, a)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

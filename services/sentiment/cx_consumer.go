@@ -14,6 +14,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/metrics"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/sentiment/internal/cx"
 )
@@ -34,7 +35,8 @@ func (s *Service) cxConsumers() []consumer.Config {
 	}
 	return []consumer.Config{
 		{Stream: events.CX.Name, Durable: sigs, FilterSubjects: []string{events.CXSignal.All()},
-			Handle: s.applySignal, KeepApplied: keepApplied},
+			Handle: s.applySignal, KeepApplied: keepApplied,
+			WaitFor: s.cfg.CXSegmentWait, OnGiveUp: func(bus.Event, error) { s.host.Count(metrics.CXSignalsExpired, 1) }},
 		{Stream: events.Pulse.Name, Durable: segs, FilterSubjects: []string{events.PulseSegmentUpserted.All()},
 			Handle: applyRegistry, KeepApplied: keepApplied},
 	}
@@ -61,9 +63,20 @@ func decodeSignal(data []byte) (*sentimentv1.CustomerSignal, error) {
 	return m, proto.Unmarshal(data, m)
 }
 
+// DefaultCXSegmentWait is how long a customer signal for a segment the registry does not
+// hold is retried by default: as long as the applied ids are kept (keepApplied), the time a
+// copy of an event is still expected. A team is registered (pulse's SegmentUpserted) when it
+// is created, within seconds; a week later, a CX tool still naming a team that does not
+// exist is misconfigured (a typo, a team deleted), and its signal would otherwise come back
+// once a minute and hold an ack-pending slot forever. The tool can publish it again once
+// the team exists: a signal is one key in the store whatever its event id.
+const DefaultCXSegmentWait = keepApplied
+
 // applySignal records a CXSignal. Input that can never be recorded (undecodable, out of
 // range, on another segment's subject) is terminated; a segment the registry does not hold
-// yet is retried, since its SegmentUpserted may still be on the way.
+// yet is retried, since its SegmentUpserted may still be on the way, for Config.CXSegmentWait
+// (consumer.ErrNotYet), then terminated with a warning naming the segment and counted
+// (metrics.CXSignalsExpired).
 func (s *Service) applySignal(tx *bolt.Tx, ev bus.Event) error {
 	if ev.Type != events.CXSignal.Type {
 		return fmt.Errorf("%w: type %q on %s, want %s", consumer.ErrPermanent, ev.Type, ev.Subject, events.CXSignal.Type)
@@ -82,7 +95,7 @@ func (s *Service) applySignal(tx *bolt.Tx, ev bus.Event) error {
 	if ok, err := segmentExists(tx, sig.Segment); err != nil {
 		return err
 	} else if !ok {
-		return fmt.Errorf("signal for %s: %w", sig.Segment, errUnregistered)
+		return fmt.Errorf("signal for %s: %w: %w", sig.Segment, errUnregistered, consumer.ErrNotYet)
 	}
 	_, err = cx.UnsafePut(tx, sig)
 	return err

@@ -2,6 +2,7 @@ package sentiment_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -228,4 +229,103 @@ func countApplied(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestPartitionedReplicaPrunesAppliedIDs: a partitioned replica drops the applied ids older
+// than the durable consumers' horizon (consumer.Horizon: keepApplied, or twice the stream's
+// duplicate window plus a day), keeps the younger ones, and a copy of an event it applied,
+// republished outside JetStream's deduplication, is still applied once.
+func TestPartitionedReplicaPrunesAppliedIDs(t *testing.T) {
+	env := servicetest.New(t)
+	secret, err := anonymity.LoadOrCreateSecret(host.DefaultSecretFile(env.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(env.NATS.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{env: env, secret: secret, js: js}
+	const org, seg = "acme", "acme/eng"
+	src, p := events.DurableSentimentFeedback, partition.Of(org, testPartitions)
+
+	r1 := startReplica(t, env, "r1", env.DataDir)
+	waitFor(t, "r1 owns every partition", func() bool { return len(r1.Owned()) == testPartitions })
+	f.comment(t, "person-1", seg, "the new process is great and I love it")
+	waitFor(t, "r1 applied the comment", func() bool { return appliedBy(t, r1) == 1 })
+	if err := r1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ids applied long ago, dated as consumer records them (the UTC day, Unix seconds,
+	// big-endian): one beyond the horizon by two days, one within it by two days.
+	st, err := js.Stream(context.Background(), events.Feedback.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	horizon := consumer.Horizon(sentiment.KeepApplied, st.CachedInfo().Config.Duplicates)
+	seeded := map[string]time.Time{
+		"old":    time.Now().Add(-horizon - 48*time.Hour),
+		"recent": time.Now().Add(-horizon + 48*time.Hour),
+	}
+	db, err := bolt.Open(filepath.Join(env.DataDir, "sentiment", "sentiment.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(consumer.ProcessedBucketName)).Bucket([]byte(src))
+		for id, at := range seeded {
+			day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+			if err := b.Put([]byte(id), binary.BigEndian.AppendUint64(nil, uint64(day.Unix()))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The comment again, under another Nats-Msg-Id: JetStream stores it a second time.
+	last := f.lastOn(t, events.FeedbackSubmitted, seg)
+	msg := nats.NewMsg(last.Subject)
+	msg.Data, msg.Header = last.Data, last.Header
+	msg.Header.Set("Nats-Msg-Id", last.Header.Get("Nats-Msg-Id")+"-again")
+	ack, err := js.PublishMsg(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r1 = startReplica(t, env, "r1", env.DataDir)
+	view := func(fn func(tx *bolt.Tx) error) {
+		if err := r1.ViewStore(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied := func(id string) (ok bool) {
+		view(func(tx *bolt.Tx) error { ok = consumer.Applied(tx, src, id); return nil })
+		return ok
+	}
+	waitFor(t, "r1 read the republished copy", func() (ok bool) {
+		view(func(tx *bolt.Tx) error { ok = partition.Checkpoint(tx, src, p) >= ack.Sequence; return nil })
+		return ok
+	})
+	waitFor(t, "r1 pruned the id older than the horizon", func() bool { return !applied("old") })
+	if !applied("recent") {
+		t.Errorf("the id applied %v ago, within the horizon of %v, was pruned", time.Since(seeded["recent"]).Round(time.Hour), horizon)
+	}
+	if !applied(last.Header.Get("ce-id")) {
+		t.Error("the comment's id, applied today, was pruned")
+	}
+	if n := appliedBy(t, r1); n != 1 {
+		t.Errorf("the owner log counts %d applications of one comment published twice, want 1", n)
+	}
 }

@@ -94,6 +94,10 @@ type Config struct {
 	// aggregates' scores (countable, confidence.go); below it the item is still scored and
 	// its ItemScored still published. In [0, 1]; default 0 counts everything.
 	MinConfidence float64
+	// CXSegmentWait is how long a well-formed customer signal for a segment the registry does
+	// not hold is retried before it is terminated (consumer.Config.WaitFor, counted from its
+	// first delivery to this replica). Default DefaultCXSegmentWait.
+	CXSegmentWait time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -130,6 +134,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.CXSegmentWait == 0 {
+		c.CXSegmentWait = DefaultCXSegmentWait
+	}
+	if c.CXSegmentWait < 0 {
+		return fmt.Errorf("sentiment: CXSegmentWait must be positive, not %v", c.CXSegmentWait)
 	}
 	return c.partitionDefaults()
 }
@@ -209,7 +219,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			Handle: s.grouped(s.liveHandler(src)), Flush: func(tx *bolt.Tx) error { return errors.Join(s.flushWriter(tx), s.flushLog(tx)) },
 			Group: consumerGroup, KeepApplied: keepApplied}
 		if s.partitioned() {
-			parts = append(parts, partition.Source{Name: c.Durable, Stream: c.Stream, Subject: src.subject, Handle: c.Handle, Flush: c.Flush})
+			parts = append(parts, partition.Source{Name: c.Durable, Stream: c.Stream, Subject: src.subject, Handle: c.Handle, Flush: c.Flush,
+				KeepApplied: c.KeepApplied})
 			continue
 		}
 		if err := h.Consume(c); err != nil {

@@ -45,18 +45,25 @@ type fixture struct {
 	clock atomic.Int64
 }
 
-func start(t *testing.T) *fixture {
+func start(t *testing.T) *fixture { return startConfig(t, nil) }
+
+// startConfig is start with the configuration changed by edit first, if set.
+func startConfig(t *testing.T, edit func(*sentiment.Config)) *fixture {
 	t.Helper()
 	f := &fixture{}
 	f.clock.Store(now.UnixNano())
 	env := servicetest.New(t)
-	svc, err := sentiment.Start(context.Background(), sentiment.Config{
+	cfg := sentiment.Config{
 		Listen: "127.0.0.1:0", DataDir: env.DataDir, NATS: env.NATSConfig(),
 		Now: func() time.Time { return time.Unix(0, f.clock.Load()).UTC() },
 		// Releases happen when a test says (waitAcked flushes), so that what is released does
 		// not depend on how events and ticks interleave.
 		PublishInterval: time.Hour,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	svc, err := sentiment.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start sentiment: %v", err)
 	}

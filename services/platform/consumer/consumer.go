@@ -40,6 +40,13 @@ var processedBucket = []byte(ProcessedBucketName)
 // message is then terminated and logged, never retried. Any other error is retried.
 var ErrPermanent = errors.New("consumer: permanent failure")
 
+// ErrNotYet marks input that refers to something this store does not know yet but may learn
+// from another stream (a segment whose registration is still on its way). It is retried like
+// any transient failure, but only for Config.WaitFor: then the message is terminated and
+// logged, so that a reference that never becomes known does not hold an ack-pending slot and
+// come back once a minute forever.
+var ErrNotYet = errors.New("consumer: not applicable yet")
+
 // Handler applies ev within tx. Its changes commit together with the record of ev.ID, or not
 // at all. It must not keep slices read from tx after it returns.
 type Handler func(tx *bolt.Tx, ev bus.Event) error
@@ -53,10 +60,10 @@ const (
 	DefaultMaxRetryDelay = time.Minute
 )
 
-// pruneEvery is how often a consumer with KeepApplied prunes its applied ids, and
+// PruneEvery is how often a consumer with KeepApplied prunes its applied ids, and
 // pruneChunk how many ids one pruning transaction deletes at most.
 const (
-	pruneEvery = time.Hour
+	PruneEvery = time.Hour
 	pruneChunk = 10_000
 )
 
@@ -118,6 +125,15 @@ type Config struct {
 	// copy of an event (a redelivery, a republish by an outbox) must arrive within it to be
 	// recognised, which a republish within the stream's duplicate window always is anyway.
 	KeepApplied time.Duration
+	// WaitFor bounds the retries of an event whose handler fails with ErrNotYet: once the
+	// delays between its deliveries to this consumer (RetryDelay, doubling up to
+	// MaxRetryDelay) add up to WaitFor, it is terminated with a warning, and OnGiveUp is
+	// called. It counts deliveries, which the server keeps per consumer across restarts, so
+	// it is at least WaitFor since the first delivery whatever the event's own time (a
+	// consumer catching up on old events gives each the full WaitFor). Default 0: forever.
+	WaitFor time.Duration
+	// OnGiveUp, if set, is called for each event terminated under WaitFor (say, a metric).
+	OnGiveUp func(ev bus.Event, err error)
 }
 
 // Check reports what Start would refuse in c (a missing stream, durable, store or handler)
@@ -165,6 +181,9 @@ func (c *Config) validate() error {
 	}
 	if c.Group > 1 {
 		c.Batch = max(c.Batch, 2*c.Group)
+	}
+	if c.WaitFor < 0 {
+		return fmt.Errorf("consumer %s: Config.WaitFor must be 0 (retry forever) or positive, not %v", c.Durable, c.WaitFor)
 	}
 	if c.KeepApplied < 0 || (c.KeepApplied > 0 && c.KeepApplied < 24*time.Hour) {
 		return fmt.Errorf("consumer %s: Config.KeepApplied must be 0 (keep forever) or at least a day", c.Durable)
@@ -332,6 +351,13 @@ func (c *Consumer) process(m jetstream.Msg, apply func(bus.Event) (bool, error))
 	case errors.Is(err, ErrPermanent):
 		c.log.Error("terminating event that can never be applied", "type", ev.Type, "seq", seq(m), "err", err)
 		_ = m.TermWithReason(trim(err.Error(), 200))
+	case errors.Is(err, ErrNotYet) && c.cfg.WaitFor > 0 && c.waited(m) >= c.cfg.WaitFor:
+		c.log.Warn("terminating event still not applicable after retrying for WaitFor", "type", ev.Type, "seq", seq(m), "err", err,
+			"rule", fmt.Sprintf("an event that refers to what this store does not know is retried for %v, then terminated", c.cfg.WaitFor))
+		_ = m.TermWithReason(trim("not applicable after "+c.cfg.WaitFor.String()+": "+err.Error(), 200))
+		if c.cfg.OnGiveUp != nil {
+			c.cfg.OnGiveUp(ev, err)
+		}
 	default:
 		delay := c.retryDelay(m)
 		c.log.Warn("event not applied, will retry", "type", ev.Type, "seq", seq(m), "err", err, "retry_in", delay)
@@ -396,17 +422,14 @@ func (c *Consumer) processGroup(msgs []jetstream.Msg) {
 }
 
 // pruneLoop deletes applied ids older than KeepApplied, or than twice the stream's duplicate
-// window plus a day if that is longer, now and then every pruneEvery, until Stop. A stream
+// window plus a day if that is longer, now and then every PruneEvery, until Stop. A stream
 // whose configuration cannot be read (a NATS user without the right) counts with KeepApplied,
 // which is at least a day: far beyond JetStream's default duplicate window of 2 minutes.
 func (c *Consumer) pruneLoop() {
-	keep := c.cfg.KeepApplied
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	if st, err := c.js.Stream(ctx, c.cfg.Stream); err == nil {
-		keep = max(keep, 2*st.CachedInfo().Config.Duplicates+24*time.Hour)
-	}
+	keep := StreamHorizon(ctx, c.js, c.cfg.Stream, c.cfg.KeepApplied)
 	cancel()
-	t := time.NewTicker(pruneEvery)
+	t := time.NewTicker(PruneEvery)
 	defer t.Stop()
 	for {
 		n, err := Prune(c.cfg.DB, c.cfg.Durable, time.Now().Add(-keep))
@@ -432,6 +455,41 @@ func seq(m jetstream.Msg) uint64 {
 		return 0
 	}
 	return md.Sequence.Stream
+}
+
+// Horizon is how long applied ids are kept given KeepApplied keep and the stream's duplicate
+// window: keep, or twice the window plus a day if that is longer, so that any copy of an event
+// that JetStream's deduplication would not catch still finds its id. The one rule for every
+// reader that records applied ids (a durable consumer, a partitioned replica).
+func Horizon(keep, duplicates time.Duration) time.Duration {
+	return max(keep, 2*duplicates+24*time.Hour)
+}
+
+// StreamHorizon is Horizon with stream's duplicate window, read from the server; keep alone
+// if the stream's configuration cannot be read (a NATS user without the right): keep is at
+// least a day, far beyond JetStream's default duplicate window of 2 minutes.
+func StreamHorizon(ctx context.Context, js jetstream.JetStream, stream string, keep time.Duration) time.Duration {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return keep
+	}
+	return Horizon(keep, st.CachedInfo().Config.Duplicates)
+}
+
+// waited is how long m has been retried at the least: the sum of the delays retryDelay gave
+// after each of its deliveries but the last.
+func (c *Consumer) waited(m jetstream.Msg) time.Duration {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	d := c.cfg.RetryDelay
+	for n := uint64(1); n < md.NumDelivered && sum < c.cfg.WaitFor; n++ {
+		sum += d
+		d = min(2*d, c.cfg.MaxRetryDelay)
+	}
+	return sum
 }
 
 func (c *Consumer) retryDelay(m jetstream.Msg) time.Duration {

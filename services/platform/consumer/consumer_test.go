@@ -628,3 +628,45 @@ func TestFlushRunsInEveryTransactionThatApplied(t *testing.T) {
 		})
 	}
 }
+
+// TestNotYetIsTerminatedAfterWaitFor: an event whose handler keeps failing with ErrNotYet is
+// retried until the retry delays add up to WaitFor, then terminated once (OnGiveUp); one that
+// fails with another error is retried past WaitFor and applied.
+func TestNotYetIsTerminatedAfterWaitFor(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	const waitFor = 150 * time.Millisecond
+	c.fail = func(ev bus.Event, call int) error {
+		switch {
+		case ev.ID == "unknown-ref":
+			return fmt.Errorf("segment acme/ghost: %w", consumer.ErrNotYet)
+		case ev.ID == "flaky" && call < 8:
+			return errors.New("store busy")
+		}
+		return nil
+	}
+	gaveUp := make(chan string, 4)
+	var cfg consumer.Config
+	start(t, b, db, c.handle, "svc", func(c *consumer.Config) {
+		c.WaitFor = waitFor
+		c.OnGiveUp = func(ev bus.Event, _ error) { gaveUp <- ev.ID }
+		cfg = *c
+	})
+	publish(t, b, event("unknown-ref"), event("flaky"))
+	poll.Until(t, wait, tick, appliedOnce(t, db, "flaky"))
+	settled(t, b, "svc")
+	if id := <-gaveUp; id != "unknown-ref" || len(gaveUp) != 0 {
+		t.Fatalf("gave up on %s and %d more, want unknown-ref alone", id, len(gaveUp))
+	}
+	// The deliveries until the delays between them reach WaitFor.
+	want, sum, d := 1, time.Duration(0), cfg.RetryDelay
+	for sum < waitFor {
+		sum, d, want = sum+d, min(2*d, cfg.MaxRetryDelay), want+1
+	}
+	if got := c.callsFor("unknown-ref"); got != want {
+		t.Errorf("handler called %d times for unknown-ref, want %d (retry delays %v doubling to %v, WaitFor %v)",
+			got, want, cfg.RetryDelay, cfg.MaxRetryDelay, waitFor)
+	}
+}

@@ -46,6 +46,25 @@ func PortalUser(name, password, org string) User {
 	}
 }
 
+// CXInboxPrefix is the inbox prefix a CX tool connects with (nats.CustomInboxPrefix): the
+// PubAck of its JetStream publish comes back on it. It is not the default _INBOX, so that the
+// CX user cannot subscribe to the services' inboxes, which carry their consumers' messages
+// (raw comments) and their JetStream API replies.
+const CXInboxPrefix = "_INBOX_cx"
+
+// CXUser is the user CX tools publish customer signals with: it may publish on voix.cx.>
+// (CXSignal in the events package; a JetStream publish with a Nats-Msg-Id needs nothing
+// else) and subscribe to its own inboxes under CXInboxPrefix for the PubAcks, and nothing
+// else: no other subject, no JetStream API, no stream to read, not even the CX stream.
+func CXUser(name, password string) User {
+	return User{
+		Name:           name,
+		Password:       password,
+		PublishAllow:   []string{events.CXSignal.Prefix + ".>"},
+		SubscribeAllow: []string{CXInboxPrefix + ".>"},
+	}
+}
+
 // Config configures the embedded server.
 type Config struct {
 	// Host to listen on. Default 127.0.0.1.

@@ -30,8 +30,8 @@ var (
 	Feedback  = Stream{"FEEDBACK", "voix.feedback.>", "voix feedback events"}
 	Pulse     = Stream{"PULSE", "voix.pulse.>", "voix pulse survey events"}
 	Sentiment = Stream{"SENTIMENT", "voix.sentiment.>", "voix sentiment events: scores, aggregates, alerts"}
-	// CX holds the customer signals CX tools publish (with the services user) for the
-	// customer mirror of the sentiment service.
+	// CX holds the customer signals CX tools publish (with the cx NATS user, which may
+	// publish only there) for the customer mirror of the sentiment service.
 	CX = Stream{"CX", "voix.cx.>", "voix customer-experience signals from CX tools"}
 )
 

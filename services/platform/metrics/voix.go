@@ -27,8 +27,16 @@ var Releases = Counter{
 	Help:    "Aggregate versions the sentiment publisher released to readers (committed; a rebuild's replay does not count).",
 }
 
+// CXSignalsExpired counts the customer signals the sentiment service terminated because their
+// segment was still not registered after sentiment.Config.CXSegmentWait.
+var CXSignalsExpired = Counter{
+	Service: "sentiment",
+	Name:    "voix_sentiment_cx_signals_expired_total",
+	Help:    "Customer signals terminated because their segment was still not registered after the wait (CXSegmentWait).",
+}
+
 // Counters is every Counter, for the hosts to register theirs.
-var Counters = []Counter{Releases}
+var Counters = []Counter{Releases, CXSignalsExpired}
 
 // NewHiddenCells registers voix_hidden_cells_served_total on reg and returns the unary
 // interceptor that counts, in every successful response, the aggregates served hidden

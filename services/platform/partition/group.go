@@ -38,6 +38,11 @@ type Source struct {
 	// Handle and Flush, if set, replace Config.Handle and Config.Flush for this source.
 	Handle consumer.Handler
 	Flush  func(tx *bolt.Tx) error
+	// KeepApplied is how long the ids of the source's applied events are kept, as
+	// consumer.Config.KeepApplied, with the same rule (consumer.Horizon): 0 forever, else at
+	// least a day, and never less than twice the stream's duplicate window plus a day. The
+	// replica prunes them at start and every consumer.PruneEvery.
+	KeepApplied time.Duration
 }
 
 // Config configures a replica's membership of a group.
@@ -106,6 +111,9 @@ func (c *Config) validate() error {
 		if src.Name == "" || src.Stream == "" || src.Subject == "" || src.Handle == nil {
 			return fmt.Errorf("partition: source %d needs a name, a stream, a subject and a handler (its own or Config.Handle)", i)
 		}
+		if src.KeepApplied < 0 || (src.KeepApplied > 0 && src.KeepApplied < 24*time.Hour) {
+			return fmt.Errorf("partition: source %s: KeepApplied must be 0 (keep forever) or at least a day, not %v", src.Name, src.KeepApplied)
+		}
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
@@ -166,6 +174,7 @@ type Group struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	pruned chan struct{} // closed when pruneLoop returned
 }
 
 // openBucket creates or opens the lease bucket and checks that its partition count and TTL
@@ -220,8 +229,9 @@ func Start(ctx context.Context, cfg Config) (*Group, error) {
 	value, _ := json.Marshal(Lease{Replica: cfg.Replica, Address: cfg.Address})
 	run, cancel := context.WithCancel(context.Background())
 	g := &Group{cfg: cfg, kv: kv, epochs: epochs, value: value, ttl: cfg.LeaseTTL, held: map[int]*held{}, frozen: frozen,
-		cancel: cancel, done: make(chan struct{})}
+		cancel: cancel, done: make(chan struct{}), pruned: make(chan struct{})}
 	go g.manage(run)
+	go g.pruneLoop(run)
 	return g, nil
 }
 
@@ -297,6 +307,7 @@ func (g *Group) Owns(org string) bool {
 func (g *Group) Stop() {
 	g.cancel()
 	<-g.done
+	<-g.pruned
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	g.mu.Lock()

@@ -90,6 +90,9 @@ func withToken(ctx context.Context, token string) context.Context {
 func (c *clients) hr(ctx context.Context) context.Context  { return withToken(ctx, c.tokens.HR) }
 func (c *clients) sub(ctx context.Context) context.Context { return withToken(ctx, c.tokens.Submitter) }
 
+// admin calls as the admin, as a CX integration does (RecordCustomerSignal).
+func (c *clients) admin(ctx context.Context) context.Context { return withToken(ctx, c.tokens.Admin) }
+
 // slash posts a slash command typed by chat user user, signed as the chat app signs it (with
 // the real time: the gateway checks that a request is fresh), and returns the bot's answer.
 // trigger makes the request unique, as Slack's trigger_id does. When the bot says that

@@ -112,6 +112,8 @@ type Counts struct {
 	ChatComments, WebComments int
 	Replies, StatusChanges    int
 	FollowUps, Upvotes        int
+	// CustomerSignals are the weekly CSAT and NPS of the teams' customers a CX tool recorded.
+	CustomerSignals int
 	// Late are actions dropped because the demo could not keep up with the clock.
 	Late int
 }
@@ -154,6 +156,7 @@ func (r *Result) Report(w io.Writer) {
 		c.ChatComments+c.WebComments, c.ChatComments, c.WebComments)
 	fmt.Fprintf(w, "  HR and authors  %d replies, %d status changes, %d follow-ups, %d upvotes\n",
 		c.Replies, c.StatusChanges, c.FollowUps, c.Upvotes)
+	fmt.Fprintf(w, "  customers       %d weekly CSAT and NPS signals of the teams' CX tools (the dashboard's Customer mirror)\n", c.CustomerSignals)
 	if c.Late > 0 {
 		fmt.Fprintf(w, "  late            %d actions dropped: this machine could not keep up with the demo clock\n", c.Late)
 	}

@@ -237,6 +237,40 @@ func checkWhatHRSees(t *testing.T, s *dev.Suite, res *Result, weeks int) {
 		return nil
 	})
 
+	// The customer mirror: the teams' CX tools recorded their customers' weeks, so HR sees teams
+	// with customer values beside the employees' released aggregates.
+	if a.CustomerSignals == 0 {
+		t.Errorf("the demo recorded no customer signals")
+	}
+	sym, err := sc.GetAttentionSymmetry(hr, &sentimentv1.GetAttentionSymmetryRequest{
+		SegmentPrefix: "acme", StartTime: timestamppb.New(sv.Survey.Waves[0].OpensAt.AsTime().Add(-7 * 24 * time.Hour)),
+	})
+	if err != nil {
+		t.Fatalf("GetAttentionSymmetry: %v", err)
+	}
+	teams, both := 0, 0
+	for _, row := range sym.Rows {
+		if strings.Count(row.Segment, "/") != 2 {
+			continue
+		}
+		shown := 0
+		for _, p := range row.Points {
+			if !p.CustomerHidden {
+				shown++
+				if e := p.Employees; e != nil && !e.Hidden && !e.ScoreHidden {
+					both++
+				}
+			}
+		}
+		if shown > 0 {
+			teams++
+		}
+	}
+	t.Logf("the customer mirror: %d rows, %d team rows with customer values, %d team-weeks with both sides", len(sym.Rows), teams, both)
+	if teams == 0 || both == 0 {
+		t.Errorf("GetAttentionSymmetry shows %d team rows with customer values and %d team-weeks with both sides, want some of each", teams, both)
+	}
+
 	fc := feedbackv1.NewFeedbackServiceClient(servicetest.Dial(t, s.Feedback.Addr()))
 	// Survey TEXT answers are feedback items too (channel SURVEY), released the day after their
 	// response: the comments the demo filed are the others.

@@ -137,6 +137,8 @@ func (r *run) plan(rng *rand.Rand) []*action {
 		}
 		r.planLoop(rng, add, during, c, p, pol)
 	}
+	// Every team's CX tool reports its customers' week (cx.go).
+	r.planCX(add)
 	slices.SortStableFunc(actions, func(a, b *action) int { return a.at.Compare(b.at) })
 	return actions
 }

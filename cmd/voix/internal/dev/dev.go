@@ -62,6 +62,11 @@ type Config struct {
 	DemoWeeks int
 	// DemoDuration is how long the demo clock takes to catch up. Default DefaultDemoDuration.
 	DemoDuration time.Duration
+	// NotifyAllow is feedback's egress allow-list (feedback.NotifyConfig.Allow, flag
+	// --notify-allow): IPs, CIDR ranges and host names that notification targets may reach
+	// although they are loopback, link-local, private or metadata addresses, such as a webhook
+	// receiver on this machine. Default: none.
+	NotifyAllow []string
 }
 
 func (c *Config) defaults() error {
@@ -117,6 +122,10 @@ type Tokens struct {
 	// The services' own NATS user, full permissions.
 	NATSServicesUser     string `json:"nats_services_user"`
 	NATSServicesPassword string `json:"nats_services_password"`
+	// The CX tools' NATS user: publishes customer signals on voix.cx.<segment> only
+	// (embednats.CXUser); connect with the inbox prefix embednats.CXInboxPrefix.
+	NATSCXUser     string `json:"nats_cx_user"`
+	NATSCXPassword string `json:"nats_cx_password"`
 	// The signing secret a Slack-style app signs its requests to the gateway with.
 	SlackSigningSecret string `json:"slack_signing_secret"`
 }
@@ -184,6 +193,7 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 		Users: []embednats.User{
 			{Name: s.Tokens.NATSServicesUser, Password: s.Tokens.NATSServicesPassword},
 			embednats.PortalUser(s.Tokens.NATSPortalUser, s.Tokens.NATSPortalPassword, cfg.Org),
+			embednats.CXUser(s.Tokens.NATSCXUser, s.Tokens.NATSCXPassword),
 		},
 	})
 	if err != nil {
@@ -199,7 +209,7 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 	}
 	if s.Feedback, err = feedback.Start(ctx, feedback.Config{
 		Listen: cfg.FeedbackListen, DataDir: cfg.DataDir, NATS: natsCfg, MinGroupSize: cfg.MinGroupSize,
-		Log: cfg.Log, Now: s.cfg.Now, DeadlineInterval: tm.deadlines,
+		Log: cfg.Log, Now: s.cfg.Now, DeadlineInterval: tm.deadlines, Notify: feedback.NotifyConfig{Allow: cfg.NotifyAllow},
 	}); err != nil {
 		return nil, fmt.Errorf("feedback: %w", err)
 	}
@@ -357,6 +367,7 @@ func loadOrCreateTokens(path string) (Tokens, error) {
 		{&t.Submitter, auth.NewToken}, {&t.Manager, auth.NewToken}, {&t.HR, auth.NewToken}, {&t.Admin, auth.NewToken},
 		{&t.NATSPortalUser, fixed("portal")}, {&t.NATSPortalPassword, auth.NewToken},
 		{&t.NATSServicesUser, fixed("services")}, {&t.NATSServicesPassword, auth.NewToken},
+		{&t.NATSCXUser, fixed("cx")}, {&t.NATSCXPassword, auth.NewToken},
 		{&t.SlackSigningSecret, auth.NewToken},
 	} {
 		if err := fill(f.p, f.gen); err != nil {
