@@ -72,6 +72,9 @@ func runSentiment(args []string, stdout, stderr io.Writer) error {
 		return errors.Join(errors.New("rebuild failed"), err)
 	}
 	fmt.Fprintf(stdout, "rebuilt the sentiment rollups from %d events\n", resp.EventsReplayed)
+	if !resp.ReleasesKept {
+		fmt.Fprintln(stderr, "warning: the store had no complete release log, so the releases were decided anew: values already shown may have been withdrawn; later rebuilds keep them")
+	}
 	return nil
 }
 

@@ -266,7 +266,7 @@ func (a *api) RebuildRollups(ctx context.Context, _ *sentimentv1.RebuildRollupsR
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &sentimentv1.RebuildRollupsResponse{EventsReplayed: n}, nil
+	return &sentimentv1.RebuildRollupsResponse{EventsReplayed: n, ReleasesKept: a.svc.progress.pinned.Load()}, nil
 }
 
 // GetRebuildStatus reports the running rebuild's progress, or the last one's.
@@ -274,6 +274,7 @@ func (a *api) GetRebuildStatus(context.Context, *sentimentv1.GetRebuildStatusReq
 	p := &a.svc.progress
 	return &sentimentv1.GetRebuildStatusResponse{
 		Running: a.svc.rebuilding.Load(), EventsReplayed: p.replayed.Load(), EventsTotal: p.total.Load(),
+		ReleasesKept: p.pinned.Load(),
 	}, nil
 }
 

@@ -38,6 +38,3 @@ func (s *Service) ReadHeatmapUncached(prefix string, t time.Time) ([]*sentimentv
 func (s *Service) ForgetReleaseLog() error {
 	return s.host.DB.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(logBucket) })
 }
-
-// RebuildPinned reports whether the last rebuild kept every release of the store.
-func (s *Service) RebuildPinned() bool { return s.progress.pinned.Load() }

@@ -192,20 +192,29 @@ func TestRebuildWithoutTheReleaseLogStartsOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := f.env.As(context.Background(), auth.RoleAdmin)
-	if _, err := f.client.RebuildRollups(admin, &sentimentv1.RebuildRollupsRequest{}); err != nil {
+	resp, err := f.client.RebuildRollups(admin, &sentimentv1.RebuildRollupsRequest{})
+	if err != nil {
 		t.Fatalf("RebuildRollups without a log: %v", err)
 	}
-	if f.svc.RebuildPinned() {
-		t.Fatal("a rebuild without a release log says it kept the store's releases")
+	st, err := f.client.GetRebuildStatus(admin, &sentimentv1.GetRebuildStatusRequest{})
+	if err != nil {
+		t.Fatalf("GetRebuildStatus: %v", err)
+	}
+	if resp.ReleasesKept || st.ReleasesKept {
+		t.Fatalf("a rebuild without a release log says it kept the store's releases (answer %v, status %v)", resp.ReleasesKept, st.ReleasesKept)
 	}
 	n += len(f.group(t, "acme/sales", 2, now, wl, 5))
 	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
 	before := f.snapshot(t)
-	if _, err := f.client.RebuildRollups(admin, &sentimentv1.RebuildRollupsRequest{}); err != nil {
+	resp, err = f.client.RebuildRollups(admin, &sentimentv1.RebuildRollupsRequest{})
+	if err != nil {
 		t.Fatalf("second RebuildRollups: %v", err)
 	}
-	if !f.svc.RebuildPinned() {
-		t.Fatal("the rebuilt store's rebuild was not pinned: the first rebuild left no complete log")
+	if st, err = f.client.GetRebuildStatus(admin, &sentimentv1.GetRebuildStatusRequest{}); err != nil {
+		t.Fatalf("GetRebuildStatus: %v", err)
+	}
+	if !resp.ReleasesKept || !st.ReleasesKept {
+		t.Fatalf("the rebuilt store's rebuild did not keep its releases (answer %v, status %v): the first rebuild left no complete log", resp.ReleasesKept, st.ReleasesKept)
 	}
 	if after := f.snapshot(t); after != before {
 		t.Fatalf("the pinned rebuild changed what readers see:\n--- before\n%s\n--- after\n%s", before, after)

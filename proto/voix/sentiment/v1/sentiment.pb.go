@@ -1158,8 +1158,13 @@ type RebuildRollupsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Events replayed.
 	EventsReplayed uint64 `protobuf:"varint,1,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Whether the rebuild reproduced every release the store had made (its release log was
+	// complete), so no value already shown was withdrawn or changed. False for a rebuild from
+	// scratch (a store older than the release log, or one lost and recreated empty), which may
+	// withdraw values readers and portals have seen.
+	ReleasesKept  bool `protobuf:"varint,2,opt,name=releases_kept,json=releasesKept,proto3" json:"releases_kept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RebuildRollupsResponse) Reset() {
@@ -1197,6 +1202,13 @@ func (x *RebuildRollupsResponse) GetEventsReplayed() uint64 {
 		return x.EventsReplayed
 	}
 	return 0
+}
+
+func (x *RebuildRollupsResponse) GetReleasesKept() bool {
+	if x != nil {
+		return x.ReleasesKept
+	}
+	return false
 }
 
 // GetRebuildStatusRequest asks how the rebuild is going.
@@ -1245,7 +1257,10 @@ type GetRebuildStatusResponse struct {
 	EventsReplayed uint64 `protobuf:"varint,2,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`
 	// Events the streams held when the rebuild began; events that arrive meanwhile are applied
 	// by the live consumers and are not counted.
-	EventsTotal   uint64 `protobuf:"varint,3,opt,name=events_total,json=eventsTotal,proto3" json:"events_total,omitempty"`
+	EventsTotal uint64 `protobuf:"varint,3,opt,name=events_total,json=eventsTotal,proto3" json:"events_total,omitempty"`
+	// Whether the running (or last) rebuild reproduces every release the store had made; see
+	// RebuildRollupsResponse.releases_kept.
+	ReleasesKept  bool `protobuf:"varint,4,opt,name=releases_kept,json=releasesKept,proto3" json:"releases_kept,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1299,6 +1314,13 @@ func (x *GetRebuildStatusResponse) GetEventsTotal() uint64 {
 		return x.EventsTotal
 	}
 	return 0
+}
+
+func (x *GetRebuildStatusResponse) GetReleasesKept() bool {
+	if x != nil {
+		return x.ReleasesKept
+	}
+	return false
 }
 
 // CustomerSignal is one measure of a team's customer experience, from a CX tool. It is the
@@ -1951,14 +1973,16 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\x12\x18\n" +
 	"\ainitial\x18\x03 \x01(\bR\ainitial\x12\x1b\n" +
 	"\tcaught_up\x18\x04 \x01(\bR\bcaughtUp\"\x17\n" +
-	"\x15RebuildRollupsRequest\"A\n" +
+	"\x15RebuildRollupsRequest\"f\n" +
 	"\x16RebuildRollupsResponse\x12'\n" +
-	"\x0fevents_replayed\x18\x01 \x01(\x04R\x0eeventsReplayed\"\x19\n" +
-	"\x17GetRebuildStatusRequest\"\x80\x01\n" +
+	"\x0fevents_replayed\x18\x01 \x01(\x04R\x0eeventsReplayed\x12#\n" +
+	"\rreleases_kept\x18\x02 \x01(\bR\freleasesKept\"\x19\n" +
+	"\x17GetRebuildStatusRequest\"\xa5\x01\n" +
 	"\x18GetRebuildStatusResponse\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12'\n" +
 	"\x0fevents_replayed\x18\x02 \x01(\x04R\x0eeventsReplayed\x12!\n" +
-	"\fevents_total\x18\x03 \x01(\x04R\veventsTotal\"\xe3\x01\n" +
+	"\fevents_total\x18\x03 \x01(\x04R\veventsTotal\x12#\n" +
+	"\rreleases_kept\x18\x04 \x01(\bR\freleasesKept\"\xe3\x01\n" +
 	"\x0eCustomerSignal\x12\x18\n" +
 	"\asegment\x18\x01 \x01(\tR\asegment\x126\n" +
 	"\x06metric\x18\x02 \x01(\x0e2\x1e.voix.common.v1.CustomerMetricR\x06metric\x12\x14\n" +
