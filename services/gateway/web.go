@@ -721,8 +721,18 @@ func (s *Service) handleLoops(w http.ResponseWriter, r *http.Request, sess sessi
 		s.fail(w, r, "loops", p, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "loops", p, loopView(p, resp))
+	plans, err := s.web.feedback.ListActionPlans(ctx, &feedbackv1.ListActionPlansRequest{SegmentPrefix: seg, PageSize: maxPlansShown})
+	if err != nil {
+		s.fail(w, r, "loops", p, err)
+		return
+	}
+	d := loopView(p, resp)
+	d.Plans, d.MorePlans = planViews(p, plans)
+	s.render(w, r, http.StatusOK, "loops", p, d)
 }
+
+// maxPlansShown is how many action plans the loops page lists (ListActionPlans' first page).
+const maxPlansShown = 50
 
 // --- inbox ---
 

@@ -632,6 +632,35 @@ func TestDashboard(t *testing.T) {
 		}
 	})
 
+	t.Run("loops page lists the action plans under the segment", func(t *testing.T) {
+		if _, body, _ := d.get(t, "/loops", hr); !strings.Contains(body, "No action plan here yet.") {
+			t.Fatalf("/loops before any plan: want the empty line in:\n%s", body)
+		}
+		hrCtx := d.env.As(context.Background(), auth.RoleHR)
+		due := time.Date(2027, time.March, 2, 0, 0, 0, 0, time.UTC)
+		if _, err := d.feedback.CreateActionPlan(hrCtx, &feedbackv1.CreateActionPlanRequest{Plan: &feedbackv1.ActionPlan{
+			Segment: "acme/eng", Dimension: commonv1.Dimension_DIMENSION_WORKLOAD, Title: "On-call rota review",
+			Description: "fewer nights per person", OwnerGroup: "eng-leads", DueTime: timestamppb.New(due),
+		}}); err != nil {
+			t.Fatalf("CreateActionPlan: %v", err)
+		}
+		_, body, _ := d.get(t, "/loops", hr)
+		var plan []string
+		if m := regexp.MustCompile(`(?s)<tr><th scope="row">On-call rota review</th>(.*?)</tr>`).FindStringSubmatch(body); m != nil {
+			plan = regexp.MustCompile(`(?s)<td.*?</td>`).FindAllString(m[1], -1)
+		}
+		if len(plan) != 5 || !strings.Contains(plan[0], "acme/eng") || !strings.Contains(plan[2], "planned") || !strings.Contains(plan[3], "eng-leads") || !strings.Contains(plan[4], "2027") {
+			t.Fatalf("/loops plan row %q: want segment, dimension, planned, eng-leads and the due day, in:\n%s", plan, body)
+		}
+		if _, body, _ := d.get(t, "/loops", hr, "Accept-Language", "fr"); !strings.Contains(body, "Plans d&#39;action") || !strings.Contains(body, "prévu") {
+			t.Errorf("/loops in French: want the plans table's French caption and status in:\n%s", body)
+		}
+		// A plan elsewhere in the organisation is not listed under another segment.
+		if _, body, _ := d.get(t, "/loops?segment=acme/sales", hr); strings.Contains(body, "On-call rota review") {
+			t.Errorf("/loops for acme/sales lists a plan of acme/eng")
+		}
+	})
+
 	t.Run("no token in any URL or page", func(t *testing.T) {
 		tokens := []string{hrToken, d.env.SubtreeManager, d.env.Tokens[auth.RoleManager]}
 		hrefRE := regexp.MustCompile(`(?:href|action|src)="([^"]*)"`)
