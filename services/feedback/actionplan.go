@@ -378,15 +378,7 @@ func (s *Service) listPlans(q planQuery, fp []byte) (*feedbackv1.ListActionPlans
 			if q.after != nil && bytes.Compare(q.after, scope) >= 0 && !bytes.HasPrefix(q.after, scope) {
 				continue // a scope wholly before the cursor
 			}
-			err := store.ScanPlans(tx, scope, q.after, func(k []byte) (bool, error) {
-				_, id, ok := store.SplitPlanSegmentKey(k)
-				if !ok {
-					return true, nil
-				}
-				p, err := store.GetPlan(tx, id)
-				if err != nil {
-					return false, err
-				}
+			err := store.ScanPlans(tx, scope, q.after, func(k []byte, p *store.Plan) (bool, error) {
 				if !q.matches(p) {
 					return true, nil
 				}
@@ -437,15 +429,7 @@ func (s *Service) planStats(prefix segment.Path, out *feedbackv1.GetLoopStatsRes
 	day := today(s.cfg.Now())
 	return s.host.DB.View(func(tx *bolt.Tx) error {
 		for _, scope := range [][]byte{append([]byte(prefix.String()), 0), append([]byte(prefix.String()), '/')} {
-			err := store.ScanPlans(tx, scope, nil, func(k []byte) (bool, error) {
-				_, id, ok := store.SplitPlanSegmentKey(k)
-				if !ok {
-					return true, nil
-				}
-				p, err := store.GetPlan(tx, id)
-				if err != nil {
-					return false, err
-				}
+			err := store.ScanPlans(tx, scope, nil, func(k []byte, p *store.Plan) (bool, error) {
 				switch {
 				case p.Status == planDone:
 					out.PlansDone++
@@ -475,15 +459,7 @@ func (s *Service) CheckPlanDeadlines() (int, error) {
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		n = 0
 		var due []*store.Plan
-		err := store.ScanPlans(tx, nil, nil, func(k []byte) (bool, error) {
-			_, id, ok := store.SplitPlanSegmentKey(k)
-			if !ok {
-				return true, nil
-			}
-			p, err := store.GetPlan(tx, id)
-			if err != nil {
-				return false, err
-			}
+		err := store.ScanPlans(tx, nil, nil, func(k []byte, p *store.Plan) (bool, error) {
 			if planOpen(p.Status) && p.DueDay.Before(day) && !p.DueNoticeDay.Equal(p.DueDay) {
 				due = append(due, p)
 			}

@@ -45,6 +45,16 @@ var actionText = map[string]map[string]string{
 	},
 }
 
+// planStatusText names an action plan's status in lang ("en" or "fr"), for the bot and the
+// dashboard alike.
+func planStatusText(lang string, st feedbackv1.ActionPlanStatus) string {
+	name := strings.TrimPrefix(st.String(), "ACTION_PLAN_STATUS_")
+	if t := actionText[lang][name]; t != "" {
+		return t
+	}
+	return strings.ToLower(name)
+}
+
 // dimensionText names a dimension in French; English uses the enum's name in lower case.
 var dimensionText = map[commonv1.Dimension]string{
 	commonv1.Dimension_DIMENSION_MEANING:     "sens",
@@ -93,10 +103,7 @@ func (s *Service) actions(ctx context.Context, cmd command) reply {
 	var b strings.Builder
 	fmt.Fprintf(&b, tr("head"), "`"+seg.String()+"`")
 	for _, p := range resp.Plans {
-		st := tr(strings.TrimPrefix(p.Status.String(), "ACTION_PLAN_STATUS_"))
-		if st == "" {
-			st = strings.ToLower(strings.TrimPrefix(p.Status.String(), "ACTION_PLAN_STATUS_"))
-		}
+		st := planStatusText(lang, p.Status)
 		fmt.Fprintf(&b, "\n• *%s* (%s", p.Title, p.Segment)
 		if d := p.Dimension; d != commonv1.Dimension_DIMENSION_UNSPECIFIED {
 			name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(d.String(), "DIMENSION_"), "_", " "))

@@ -114,6 +114,10 @@ func TestSurveyCommentThreadThroughTheBot(t *testing.T) {
 		}
 		return nil
 	})
+	// Pasted as Slack shows it, in backticks, or typed in lower case, the code still opens the thread.
+	if st := f.command(t, "status `"+strings.ToLower(code[1])+"`"); !strings.Contains(st, "Your feedback of") {
+		t.Fatalf("status with the code pasted in backticks, lower case: %q", st)
+	}
 	if got := f.command(t, "reply "+code[1]+" it has been like this since March"); !strings.Contains(got, "Sent") {
 		t.Fatalf("reply: %q", got)
 	}

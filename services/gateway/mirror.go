@@ -7,7 +7,6 @@ package gateway
 
 import (
 	"net/http"
-	"strconv"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -70,10 +69,7 @@ func (s *Service) handleMirror(w http.ResponseWriter, r *http.Request, sess sess
 		s.fail(w, r, "mirror", p, errNotConfigured)
 		return
 	}
-	weeks, _ := strconv.Atoi(r.URL.Query().Get("weeks"))
-	if weeks < 4 || weeks > 52 {
-		weeks = 12
-	}
+	weeks := pageWeeks(r)
 	now := s.cfg.Now()
 	ctx, cancel := callCtx(r.Context(), sess)
 	defer cancel()

@@ -584,6 +584,15 @@ func (s *Service) handleHeatmap(w http.ResponseWriter, r *http.Request, sess ses
 	s.render(w, r, http.StatusOK, "heatmap", p, s.heatmapView(ctx, p, seg, at, resp))
 }
 
+// pageWeeks is the number of weeks a page over time shows: ?weeks=4..52, else 12.
+func pageWeeks(r *http.Request) int {
+	weeks, _ := strconv.Atoi(r.URL.Query().Get("weeks"))
+	if weeks < 4 || weeks > 52 {
+		return 12
+	}
+	return weeks
+}
+
 func (s *Service) handleTrends(w http.ResponseWriter, r *http.Request, sess session) {
 	p := s.newPage(r, &sess, "trends", "")
 	seg, ok := pageSegment(r, sess, p)
@@ -595,10 +604,7 @@ func (s *Service) handleTrends(w http.ResponseWriter, r *http.Request, sess sess
 		s.fail(w, r, "trends", p, errNotConfigured)
 		return
 	}
-	weeks, _ := strconv.Atoi(r.URL.Query().Get("weeks"))
-	if weeks < 4 || weeks > 52 {
-		weeks = 12
-	}
+	weeks := pageWeeks(r)
 	now := s.cfg.Now()
 	ctx, cancel := callCtx(r.Context(), sess)
 	defer cancel()

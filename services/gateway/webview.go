@@ -514,28 +514,13 @@ type planView struct {
 	Title, Segment, Dimension, Status, Owner, Due string
 }
 
-// planStatus names an action plan's status in the page's language.
-func planStatus(p *page, st feedbackv1.ActionPlanStatus) string {
-	switch st {
-	case feedbackv1.ActionPlanStatus_ACTION_PLAN_STATUS_PLANNED:
-		return p.T("plan.planned")
-	case feedbackv1.ActionPlanStatus_ACTION_PLAN_STATUS_IN_PROGRESS:
-		return p.T("plan.in_progress")
-	case feedbackv1.ActionPlanStatus_ACTION_PLAN_STATUS_DONE:
-		return p.T("plan.done")
-	case feedbackv1.ActionPlanStatus_ACTION_PLAN_STATUS_DROPPED:
-		return p.T("plan.dropped")
-	}
-	return ""
-}
-
 // planViews lists the plans of a ListActionPlans page.
 func planViews(p *page, r *feedbackv1.ListActionPlansResponse) ([]planView, bool) {
 	var out []planView
 	for _, a := range r.GetPlans() {
 		out = append(out, planView{
 			Title: a.Title, Segment: a.Segment, Dimension: p.Dim(a.Dimension),
-			Status: planStatus(p, a.Status), Owner: a.OwnerGroup, Due: p.Day(a.DueTime),
+			Status: planStatusText(p.Lang, a.Status), Owner: a.OwnerGroup, Due: p.Day(a.DueTime),
 		})
 	}
 	return out, r.GetNextPageToken() != ""

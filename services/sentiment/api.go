@@ -85,26 +85,24 @@ func (a *api) GetSentiment(ctx context.Context, req *sentimentv1.GetSentimentReq
 	return &sentimentv1.GetSentimentResponse{Aggregate: agg}, nil
 }
 
-// maxTrendPoints bounds a GetTrend series (sentiment.proto).
+// maxTrendPoints bounds a GetTrend series and a GetAttentionSymmetry range (sentiment.proto).
 const maxTrendPoints = 366
 
-func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, error) {
-	seg, err := readTarget(ctx, req.Segment, req.Dimension)
+// windows reads a request's granularity and range (start_time required, end_time defaulting
+// as instant says) as the windows from start's to end's, at most maxTrendPoints.
+func (a *api) windows(gran commonv1.Granularity, startTS, endTS *timestamppb.Timestamp) ([]window.Window, error) {
+	g, err := a.granularity(gran)
 	if err != nil {
 		return nil, err
 	}
-	g, err := a.granularity(req.Granularity)
-	if err != nil {
-		return nil, err
-	}
-	if req.StartTime == nil {
+	if startTS == nil {
 		return nil, rpcerr.InvalidArgument("start_time", "required")
 	}
-	start, err := a.instant("start_time", req.StartTime)
+	start, err := a.instant("start_time", startTS)
 	if err != nil {
 		return nil, err
 	}
-	end, err := a.instant("end_time", req.EndTime)
+	end, err := a.instant("end_time", endTS)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +113,21 @@ func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*
 	var windows []window.Window
 	for w := first; !w.Start.After(last.Start); w = w.Next() {
 		if len(windows) == maxTrendPoints {
-			return nil, rpcerr.InvalidArgument("end_time", fmt.Sprintf("the series would have more than %d points: narrow the range or use a longer granularity", maxTrendPoints))
+			return nil, rpcerr.InvalidArgument("end_time", fmt.Sprintf("the range would have more than %d windows: narrow it or use a longer granularity", maxTrendPoints))
 		}
 		windows = append(windows, w)
+	}
+	return windows, nil
+}
+
+func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, error) {
+	seg, err := readTarget(ctx, req.Segment, req.Dimension)
+	if err != nil {
+		return nil, err
+	}
+	windows, err := a.windows(req.Granularity, req.StartTime, req.EndTime)
+	if err != nil {
+		return nil, err
 	}
 	points, err := a.svc.trend(ctx, seg, req.Dimension, windows)
 	if err != nil {

@@ -9,7 +9,6 @@ package sentiment
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -135,34 +134,12 @@ func (a *api) GetAttentionSymmetry(ctx context.Context, req *sentimentv1.GetAtte
 	if err != nil {
 		return nil, err
 	}
-	g, err := a.granularity(req.Granularity)
-	if err != nil {
-		return nil, err
-	}
-	if req.StartTime == nil {
-		return nil, rpcerr.InvalidArgument("start_time", "required")
-	}
-	start, err := a.instant("start_time", req.StartTime)
-	if err != nil {
-		return nil, err
-	}
-	end, err := a.instant("end_time", req.EndTime)
+	windows, err := a.windows(req.Granularity, req.StartTime, req.EndTime)
 	if err != nil {
 		return nil, err
 	}
 	if _, ok := commonv1.CustomerMetric_name[int32(req.Metric)]; !ok {
 		return nil, rpcerr.InvalidArgument("metric", "must be a known CustomerMetric or unset")
-	}
-	first, last := window.Of(g, start), window.Of(g, end)
-	if last.Start.Before(first.Start) {
-		return nil, rpcerr.InvalidArgument("end_time", "must not be before start_time")
-	}
-	var windows []window.Window
-	for w := first; !w.Start.After(last.Start); w = w.Next() {
-		if len(windows) == maxTrendPoints {
-			return nil, rpcerr.InvalidArgument("end_time", fmt.Sprintf("the range would have more than %d windows: narrow it", maxTrendPoints))
-		}
-		windows = append(windows, w)
 	}
 	rows, err := a.svc.attentionSymmetry(prefix, req.Metric, windows)
 	if err != nil {

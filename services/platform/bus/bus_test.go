@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,24 @@ func TestEnsureStreamsKeepsEventsForTheRetention(t *testing.T) {
 			}
 		}
 		b.Close()
+	}
+}
+
+// TestCountCountsOneKindOverEverySegment: Count adds up a kind's messages across segments and
+// leaves out the other kinds of the same stream.
+func TestCountCountsOneKindOverEverySegment(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	ctx := context.Background()
+	for i, subj := range []string{"voix.feedback.submitted.acme.eng", "voix.feedback.submitted.acme.ops", "voix.feedback.submitted.acme.eng", "voix.feedback.routed.acme.eng"} {
+		ev := testEvent(fmt.Sprintf("id-%d", i))
+		ev.Subject = subj
+		if err := b.Publish(ctx, ev); err != nil {
+			t.Fatalf("publish %s: %v", subj, err)
+		}
+	}
+	got, err := bus.Count(ctx, b.JetStream(), events.FeedbackSubmitted)
+	if err != nil || got != 3 {
+		t.Fatalf("Count(FeedbackSubmitted) = %d, %v; want 3 of the 4 messages", got, err)
 	}
 }

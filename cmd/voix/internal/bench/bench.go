@@ -31,6 +31,7 @@ import (
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
+	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
 )
 
@@ -302,8 +303,8 @@ func settle(ctx context.Context, js jetstream.JetStream, res *Result, bound time
 	deadline := time.Now().Add(bound)
 	last := ""
 	for {
-		c, err1 := countSubject(ctx, js, events.FeedbackSubmitted)
-		r, err2 := countSubject(ctx, js, events.PulseResponded)
+		c, err1 := bus.Count(ctx, js, events.FeedbackSubmitted)
+		r, err2 := bus.Count(ctx, js, events.PulseResponded)
 		l, err3 := sampleLag(ctx, js)
 		if err := errors.Join(err1, err2, err3); err != nil {
 			last = err.Error()
@@ -395,7 +396,7 @@ func checkLost(ctx context.Context, ld *load, js jetstream.JetStream, res *Resul
 		kind  events.Kind
 		acked int
 	}{{events.FeedbackSubmitted, len(ld.comments)}, {events.PulseResponded, ld.responses}} {
-		n, err := countSubject(ctx, js, k.kind)
+		n, err := bus.Count(ctx, js, k.kind)
 		if err != nil {
 			return err
 		}

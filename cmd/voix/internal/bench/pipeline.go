@@ -214,20 +214,3 @@ func (w *lagWatch) halt() []lagSample {
 	defer w.mu.Unlock()
 	return slices.Clone(w.samples)
 }
-
-// countSubject is how many messages of kind k its stream holds.
-func countSubject(ctx context.Context, js jetstream.JetStream, k events.Kind) (int, error) {
-	st, err := js.Stream(ctx, k.Stream.Name)
-	if err != nil {
-		return 0, err
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(k.All()))
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range info.State.Subjects {
-		n += int(c)
-	}
-	return n, nil
-}

@@ -86,7 +86,7 @@ func progress(ctx context.Context, js jetstream.JetStream, want map[string]int) 
 	var b strings.Builder
 	done := true
 	for _, k := range []events.Kind{events.FeedbackSubmitted, events.SentimentScored, events.PulseResponded} {
-		n, err := countSubject(ctx, js, k)
+		n, err := bus.Count(ctx, js, k)
 		if err != nil {
 			return "", false, err
 		}
@@ -108,25 +108,9 @@ func progress(ctx context.Context, js jetstream.JetStream, want map[string]int) 
 	return strings.TrimSuffix(b.String(), "; "), done, nil
 }
 
-func countSubject(ctx context.Context, js jetstream.JetStream, k events.Kind) (int, error) {
-	st, err := js.Stream(ctx, k.Stream.Name)
-	if err != nil {
-		return 0, err
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(k.All()))
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range info.State.Subjects {
-		n += int(c)
-	}
-	return n, nil
-}
-
 // readIDs reads every event of kind k in its stream and counts them by ce-id.
 func readIDs(ctx context.Context, js jetstream.JetStream, k events.Kind) (map[string]int, error) {
-	total, err := countSubject(ctx, js, k)
+	total, err := bus.Count(ctx, js, k)
 	if err != nil {
 		return nil, err
 	}

@@ -177,10 +177,11 @@ func GetPlan(tx ReadTx, id string) (*Plan, error) {
 	return decodePlan(id, v)
 }
 
-// ScanPlans calls fn with each plans_by_segment key that starts with prefix, from the first
-// key after `after` on (from the first if after is nil), in key order, until fn returns false.
-// The key is only valid during the call.
-func ScanPlans(tx ReadTx, prefix, after []byte, fn func(k []byte) (bool, error)) error {
+// ScanPlans calls fn with each plans_by_segment key that starts with prefix and the plan it
+// names, from the first key after `after` on (from the first if after is nil), in key order,
+// until fn returns false. Keys that are not a segment and an id are skipped. The key is only
+// valid during the call.
+func ScanPlans(tx ReadTx, prefix, after []byte, fn func(k []byte, p *Plan) (bool, error)) error {
 	bk, err := PlansBySegment.in(tx)
 	if err != nil {
 		return err
@@ -195,7 +196,15 @@ func ScanPlans(tx ReadTx, prefix, after []byte, fn func(k []byte) (bool, error))
 		k, _ = c.Seek(start)
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		more, err := fn(k)
+		_, id, ok := SplitPlanSegmentKey(k)
+		if !ok {
+			continue
+		}
+		p, err := GetPlan(tx, id)
+		if err != nil {
+			return err
+		}
+		more, err := fn(k, p)
 		if err != nil || !more {
 			return err
 		}
