@@ -69,7 +69,9 @@ chaos: build
 ## sentiment replicas with --partitions 4: one SIGKILLed and restarted, the other frozen
 ## (SIGSTOP); checks every comment applied once by its owner and no partition with two owners
 ## at once ("e2e-cluster partitions: ... missing=0 double=0 overlaps=0 ..."; alone:
-## E2E_CLUSTER_FLAGS=--only-partitions, about 50 s)
+## E2E_CLUSTER_FLAGS=--only-partitions, about 50 s). Then two feedback and two pulse replicas
+## sharing their marks, each person's submissions sent to both, one of each SIGKILLed; checks
+## one comment and one response per person ("e2e-cluster replicas: ..."; alone: --only-writes)
 e2e-cluster: build
 	go run ./cmd/voix e2e-cluster --bin-dir bin $(E2E_CLUSTER_FLAGS)
 

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 
@@ -33,6 +35,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.ResultsRespondents, "results-respondents", 1000, "people who answer the closed survey GetResults reads, before the load")
 	jsonFile := fs.String("json", "", "also write the figures as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (suite in this process included) to this file")
+	traceFile := fs.String("trace", "", "write a runtime/trace execution trace of the whole run to this file (go tool trace)")
+	blockProfile := fs.String("blockprofile", "", "write a block profile (where goroutines waited) and a mutex profile (FILE.mutex) of the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,6 +54,22 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
+	}
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+		runtime.SetMutexProfileFraction(5)
+		defer writeProfiles(*blockProfile, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.Run(ctx, cfg)
@@ -66,4 +86,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return errBenchLost
 	}
 	return nil
+}
+
+// writeProfiles writes the block profile to path and the mutex profile to path+".mutex".
+func writeProfiles(path string, stderr io.Writer) {
+	for _, p := range []struct{ name, file string }{{"block", path}, {"mutex", path + ".mutex"}} {
+		f, err := os.Create(p.file)
+		if err == nil {
+			err = errors.Join(pprof.Lookup(p.name).WriteTo(f, 0), f.Close())
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "voix bench: %s profile: %v\n", p.name, err)
+		}
+	}
 }

@@ -30,6 +30,8 @@ func runE2ECluster(args []string, stdout, stderr io.Writer) error {
 	service := fs.String("kill-service", "feedback", "the service killed and restarted after the NATS node: pulse, feedback or sentiment")
 	onlyPartitions := fs.Bool("only-partitions", false, "run the partition phase alone on the three-node cluster (no load, no NATS kill)")
 	skipPartitions := fs.Bool("skip-partitions", false, "skip the partition phase (two sentiment replicas with --partitions, one SIGKILLed and restarted)")
+	onlyWrites := fs.Bool("only-writes", false, "run the write phase alone on the three-node cluster (two feedback and two pulse replicas sharing their marks)")
+	skipWrites := fs.Bool("skip-writes", false, "skip the write phase (two feedback and two pulse replicas, each person's submissions sent to both)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +47,7 @@ func runE2ECluster(args []string, stdout, stderr io.Writer) error {
 	res, err := cluster.Run(ctx, cluster.Config{
 		BinDir: *bin, NATSServer: *natsServer, Dir: work, Duration: *duration,
 		Workers: *workers, Seed: *seed, Service: *service, Log: stderr, SkipPartitions: *skipPartitions, OnlyPartitions: *onlyPartitions,
+		SkipWrites: *skipWrites, OnlyWrites: *onlyWrites,
 	})
 	res.Report(stdout)
 	if err != nil {

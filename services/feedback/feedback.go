@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,6 +28,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/groupcommit"
 	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/marks"
 )
 
 // DefaultListen is the feedback service's gRPC address in docs/design.md.
@@ -92,6 +94,9 @@ type Config struct {
 	Ops host.Ops
 	// Notify configures how owner groups' notification targets are told (notify.go).
 	Notify NotifyConfig
+	// Replica, when named, makes this service one of several replicas sharing the
+	// idempotency records through NATS (replicas.go). Default: one replica.
+	Replica ReplicaConfig
 }
 
 func (c *Config) defaults() error {
@@ -161,6 +166,12 @@ type Service struct {
 	notify *notifier
 	// placements caches each organisation's placement (display.go).
 	placements placementCache
+	// marks are the idempotency records shared with the other replicas; nil with one
+	// replica (replicas.go).
+	marks *marks.Marks
+	// afterClaim, in tests, runs after a claim is taken: an error leaves the claim held, as a
+	// replica that died before its commit would.
+	afterClaim atomic.Pointer[func() error]
 }
 
 // Start opens the store, connects to NATS (the outbox relay starts with it) and serves gRPC.
@@ -185,8 +196,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, host: h, commit: groupcommit.New(h.DB, 0), notify: newNotifier(cfg.Notify)}
-	// The relay's deletions share the committer's commits instead of taking fsyncs of their own.
-	h.Outbox.WriteThrough(s.commit)
+	// The relay's deletions and the consumers' applies share the committer's commits instead
+	// of taking the writer lock and fsyncs of their own between them.
+	h.WriteThrough(s.commit)
 	if err := store.Init(h.DB, s.unsafeIndex); err != nil {
 		s.Close()
 		return nil, err
@@ -195,13 +207,17 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.startMarks(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	feedbackv1.RegisterFeedbackServiceServer(h.GRPC(), &api{svc: s})
 	for _, c := range []consumer.Config{{
 		// Scores of comments, for their labels and routing.
 		Stream:         events.SentimentScored.Stream.Name,
-		Durable:        events.DurableFeedbackScored,
+		Durable:        s.perReplica(events.DurableFeedbackScored), // replicas.go
 		FilterSubjects: []string{events.SentimentScored.All()},
-		Handle:         s.applyScoredAndRoute, // applyScored, then FeedbackRouted (notify.go)
+		Handle:         s.appliedAlone(events.DurableFeedbackScored, s.applyScoredAndRoute), // applyScored, then FeedbackRouted (notify.go)
 		Log:            h.Log,
 		// One commit for the scores received together instead of two fsyncs per comment: they
 		// share feedback's writer lock with the submissions. The handler writes only in tx.
@@ -209,7 +225,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}, {
 		// The segment registry's headcounts, for placement and ListSegments.
 		Stream:         events.PulseSegmentUpserted.Stream.Name,
-		Durable:        events.DurableFeedbackSegments,
+		Durable:        s.perReplica(events.DurableFeedbackSegments),
 		FilterSubjects: []string{events.PulseSegmentUpserted.All()},
 		Handle:         s.applySegment,
 		Log:            h.Log,

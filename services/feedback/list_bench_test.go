@@ -2,6 +2,7 @@ package feedback_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,9 @@ import (
 // new comment (FillComments), 20,000 per transaction. One comment in 5,000 is DECLINED, one
 // in 10,000 owned by "legal", one in 100 carries GROWTH: filters that match rarely. Each
 // sub-benchmark reports the p99 of its calls as p99-ms. Run it at two sizes to see whether the
-// first page grows with the history.
+// first page grows with the history. With -v it logs the file's bytes per comment and each
+// bucket's; VOIX_BENCH_CHUNK sets the comments per transaction (a group commit holds at most
+// 64: the default's large transactions leave a copy of the pages they rewrote free in the file).
 func BenchmarkListFeedbackFirstPage(b *testing.B) {
 	n := 200_000
 	if v := os.Getenv("VOIX_BENCH_COMMENTS"); v != "" {
@@ -45,7 +48,14 @@ func BenchmarkListFeedbackFirstPage(b *testing.B) {
 	f.segmentsApplied(b)
 	day0 := time.Date(t0.Year(), t0.Month(), t0.Day(), 0, 0, 0, 0, time.UTC)
 	took := time.Now()
-	err := f.svc.FillComments(n, 20_000, func(i int) *store.Comment {
+	chunk := 20_000
+	if v := os.Getenv("VOIX_BENCH_CHUNK"); v != "" {
+		var err error
+		if chunk, err = strconv.Atoi(v); err != nil || chunk < 1 {
+			b.Fatalf("VOIX_BENCH_CHUNK: %q is not a positive number", v)
+		}
+	}
+	err := f.svc.FillComments(n, chunk, func(i int) *store.Comment {
 		day := day0.AddDate(0, 0, -(i % 365))
 		c := &store.Comment{
 			ID:            fmt.Sprintf("c%015x", uint64(i)*0x9E3779B97F4A7C15>>4),
@@ -74,6 +84,22 @@ func BenchmarkListFeedbackFirstPage(b *testing.B) {
 	b.Logf("%d comments stored in %v", n, time.Since(took).Round(time.Second))
 	if st, err := os.Stat(filepath.Join(f.env.DataDir, "feedback", "feedback.db")); err == nil {
 		b.Logf("feedback.db: %d bytes, %.0f B per comment", st.Size(), float64(st.Size())/float64(n))
+	}
+	if stats, err := f.svc.BucketStats(); err == nil {
+		// Per bucket and comment: bytes in use (keys, values, element headers, page headers)
+		// and bytes of the pages taken (in use plus the room left in them).
+		for _, name := range slices.Sorted(maps.Keys(stats)) {
+			st := stats[name]
+			if st.KeyN == 0 {
+				continue
+			}
+			inuse := st.BranchInuse + st.LeafInuse + st.InlineBucketInuse
+			alloc := st.BranchAlloc + st.LeafAlloc
+			b.Logf("bucket %-12s %9d keys, %6.1f B in use and %6.1f B of pages per comment (%.0f%% full)",
+				name, st.KeyN, float64(inuse)/float64(n), float64(alloc)/float64(n), 100*float64(inuse)/float64(max(alloc, 1)))
+		}
+		free, pending, size := f.svc.FreePages()
+		b.Logf("free pages %d, pending %d: %.1f B per comment", free, pending, float64((free+pending)*size)/float64(n))
 	}
 	ctx := f.as(auth.RoleHR)
 	for _, bc := range []struct {

@@ -21,7 +21,7 @@ import (
 // otherwise by the rules. The flags are stored even when hr chose the owner. It runs in the
 // consumer's transaction, which also records the event id, so a redelivery changes nothing.
 // Results for survey responses, and for comments this store does not have (a store restored
-// from an older backup), are recorded and skipped.
+// from an older backup, or another replica's comment), are recorded and skipped.
 func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 	var it eventsv1.ItemScored
 	if err := proto.Unmarshal(ev.Data, &it); err != nil {
@@ -38,7 +38,11 @@ func (s *Service) applyScored(tx *bolt.Tx, ev bus.Event) error {
 	}
 	c, err := store.GetComment(tx, it.ItemId)
 	if errors.Is(err, store.ErrNotFound) {
-		s.host.Log.Warn("score for an unknown comment skipped")
+		// With replicas, every replica sees every score (replicas.go) and holds some of the
+		// comments: a score for another replica's comment is no anomaly.
+		if s.cfg.Replica.Name == "" {
+			s.host.Log.Warn("score for an unknown comment skipped")
+		}
 		return nil
 	}
 	if err != nil {

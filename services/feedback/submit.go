@@ -17,6 +17,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/outbox"
 	"github.com/voix-dev/voix/services/platform/window"
 )
 
@@ -118,6 +119,20 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		people = append(people, person{a.String(), s.host.Secret.Tag(peoplePurpose+a.String()+"/"+month, sub.ref)})
 	}
 
+	// Encoded here, outside the committer's serial part, which then only stores the bytes.
+	record, err := outbox.Prepare(event)
+	if err != nil {
+		return receipt{}, err
+	}
+	claim, done, err := s.claimIdempotency(idem, now) // replicas.go: nil with one replica
+	if err != nil {
+		return receipt{}, err
+	}
+	if done != nil { // stored by another replica
+		done.token = token
+		return *done, nil
+	}
+
 	var got receipt
 	// The committer puts concurrent submissions into one commit, and returns once it is on
 	// disk. The function may run more than once; it sets got afresh each time.
@@ -135,7 +150,7 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 					return fmt.Errorf("idempotency record of comment %s: %v", prev, err)
 				}
 				got.id, got.status = first.ID, first.Status
-				return nil
+				return unsafeMark(tx, claim, first.ID)
 			}
 			// The record names the comment: it keeps the day it expires, never the instant
 			// (now + TTL would be the comment's exact time).
@@ -165,8 +180,12 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		if err := store.UnsafePutFollowUp(tx, tokenHash(token), c.ID); err != nil {
 			return err
 		}
-		return s.host.Outbox.Add(tx, event)
+		if err := unsafeMark(tx, claim, c.ID); err != nil {
+			return err
+		}
+		return s.host.Outbox.AddRecord(tx, record)
 	})
+	s.settleMark(claim, err == nil)
 	if err != nil {
 		return receipt{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 )
@@ -95,7 +96,8 @@ func (b *browserLog) listen(ev any) {
 }
 
 // TestDashboardInBrowser drives the dashboard in headless Chromium: log in, read the heatmap
-// (and see it refresh live), open the inbox, reply to a comment; no JavaScript error, no token
+// (and see it refresh live), open the inbox, reply to a comment, create an action plan with
+// the loops page's form and move it on; no JavaScript error, no token
 // in any URL. Screenshots go to $VOIX_ARTIFACTS.
 func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
@@ -231,6 +233,46 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if n := len(th.Messages); n == 0 || th.Messages[n-1].Text != answer || th.Messages[n-1].Author != feedbackv1.Author_AUTHOR_RESPONDER {
 		t.Fatalf("the author's thread %v does not end with the reply", th.Messages)
+	}
+
+	// An action plan through the loops page's form, then moved on.
+	do("create a plan",
+		chromedp.Navigate(base+"/loops"),
+		chromedp.WaitVisible(chromedp.CSS(`details.plan-new summary`)),
+		chromedp.Click(chromedp.CSS(`details.plan-new summary`)),
+		chromedp.WaitVisible(chromedp.ID("plan-title")),
+		chromedp.SetValue(chromedp.ID("plan-segment"), "acme/eng"),
+		chromedp.SetValue(chromedp.ID("plan-dimension"), fmt.Sprint(int32(commonv1.Dimension_DIMENSION_WORKLOAD))),
+		chromedp.SendKeys(chromedp.ID("plan-title"), "Two more people on the platform team"),
+		chromedp.SendKeys(chromedp.ID("plan-description"), "Hiring opens in January."),
+		chromedp.SendKeys(chromedp.ID("plan-owner"), "eng-leads"),
+		chromedp.SetValue(chromedp.ID("plan-due"), "2027-02-01"),
+		chromedp.SendKeys(chromedp.ID("plan-comments"), id),
+		shot("08b-plan-form"),
+		chromedp.Click(chromedp.CSS(`form.plan-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+	)
+	plans, err := d.feedback.ListActionPlans(d.env.As(context.Background(), auth.RoleHR), &feedbackv1.ListActionPlansRequest{SegmentPrefix: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plans.Plans) != 1 || plans.Plans[0].Title != "Two more people on the platform team" || plans.Plans[0].OwnerGroup != "eng-leads" ||
+		plans.Plans[0].Dimension != commonv1.Dimension_DIMENSION_WORKLOAD || len(plans.Plans[0].GetLinks().GetFeedbackIds()) != 1 {
+		t.Fatalf("after the browser's form the service holds %v", plans.Plans)
+	}
+	planID := plans.Plans[0].Id
+	do("move the plan on",
+		chromedp.Click(chromedp.CSS(`#plan-`+planID+` details summary`)),
+		chromedp.WaitVisible(chromedp.ID("plan-note-"+planID)),
+		chromedp.SetValue(chromedp.ID("plan-status-"+planID), fmt.Sprint(int32(feedbackv1.ActionPlanStatus_ACTION_PLAN_STATUS_IN_PROGRESS))),
+		chromedp.SendKeys(chromedp.ID("plan-note-"+planID), "Job posted."),
+		chromedp.Click(chromedp.CSS(`#plan-`+planID+` form.plan-update button[type=submit]`)),
+		// The note's line appears only on the page after the update.
+		chromedp.WaitVisible(chromedp.CSS(`#plan-`+planID+` p.note`)),
+		shot("08c-plan-updated"),
+	)
+	if row := text(`#plan-` + planID); !strings.Contains(row, "Job posted.") {
+		t.Errorf("the plan's row after the update reads %q", row)
 	}
 
 	// French, through the language link.

@@ -133,11 +133,14 @@ func (s *Service) feedbackCommand(ctx context.Context, cmd command, body []byte)
 func (s *Service) setLanguage(cmd command, typed, command string) reply {
 	lang, ok := parseLanguage(typed)
 	if !ok {
-		tail := " Nothing was changed."
-		if command == "/feedback" {
-			tail = notAComment
+		if command == "/pulse" { // in the person's language, like the rest of /pulse (pulse.go)
+			cur := "en"
+			if m, r := s.lookup(cmd); r == nil {
+				cur = botLang(m)
+			}
+			return ephemeral("%s", pulseTr(cur, "langhelp"))
 		}
-		return ephemeral("To choose the language of survey questions, send `%s lang fr` or `%s lang en`.%s", command, command, tail)
+		return ephemeral("To choose the language of survey questions, send `%s lang fr` or `%s lang en`.%s", command, command, notAComment)
 	}
 	m, r := s.lookup(cmd)
 	if r != nil {
@@ -145,10 +148,10 @@ func (s *Service) setLanguage(cmd command, typed, command string) reply {
 	}
 	if err := s.dir.SetLanguage(m.org, cmd.TeamID, cmd.UserID, lang); err != nil {
 		s.cfg.Log.Error("directory: set language", "err", err)
-		return ephemeral("Sorry, I could not save your language. Please try again in a minute.")
+		return ephemeral("%s", pulseTr(lang, "langfailed"))
 	}
-	name := map[string]string{"fr": "French", "en": "English"}[lang]
-	return ephemeral("Got it: survey questions will come in %s when the survey has them.", name)
+	// Said in the language just chosen.
+	return ephemeral("%s", pulseTr(lang, "langsaved"))
 }
 
 // submit files a comment for the person's segment. The text is never kept here: if the
@@ -200,6 +203,14 @@ func (s *Service) status(ctx context.Context, code string) reply {
 			fmt.Fprintf(&b, " (now %s)", statusWord(m.Status))
 		}
 		fmt.Fprintf(&b, ": %s", m.Text)
+	}
+	// "You said, we did": the action plans HR linked to this comment, as the author may see
+	// them (title, status, due day; never the owner group).
+	if len(th.ActionPlans) > 0 {
+		b.WriteString("\nAction plans started from your feedback:")
+		for _, p := range th.ActionPlans {
+			fmt.Fprintf(&b, "\n• *%s*: %s, due %s", p.Title, planStatusText("en", p.Status), dayIn("en", p.DueDay.AsTime()))
+		}
 	}
 	return ephemeral("%s", b.String())
 }

@@ -73,8 +73,18 @@ func (b *syncBuffer) Bytes() []byte {
 
 func start(t *testing.T, dirFile string) *fixture {
 	t.Helper()
+	return startWith(t, dirFile, nil)
+}
+
+// startWith is start with the feedback service's Config changed by configure, if set.
+func startWith(t *testing.T, dirFile string, configure func(*feedback.Config)) *fixture {
+	t.Helper()
 	f := &fixture{env: servicetest.New(t), now: time.Now(), dirFile: dirFile, logs: &syncBuffer{}}
-	fb, err := feedback.Start(context.Background(), feedback.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()})
+	fcfg := feedback.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()}
+	if configure != nil {
+		configure(&fcfg)
+	}
+	fb, err := feedback.Start(context.Background(), fcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,8 +78,16 @@ func TestEveryKeyUsedIsInTheCatalog(t *testing.T) {
 	for _, nav := range []string{"login", "heatmap", "trends", "alerts", "surveys", "inbox", "loops"} {
 		used["nav."+nav] = true
 	}
-	for _, n := range []string{"replied", "status", "owner"} {
+	for _, n := range []string{"replied", "status", "owner", "plan", "planupdate"} {
 		used["notice."+n] = true
+	}
+	for _, key := range planFieldKeys {
+		used[key] = true
+	}
+	for _, unit := range []string{"week", "month"} { // mirror.html, by mirrorUnit
+		for _, k := range []string{"mirror.intro.", "mirror.lag.", "mirror.undefined.", "col."} {
+			used[k+unit] = true
+		}
 	}
 	for _, r := range []string{"hr", "manager", "admin", "submitter"} {
 		used["role."+r] = true
@@ -183,5 +191,59 @@ func TestTemplatesRenderInBothLanguages(t *testing.T) {
 	}
 	if len(missing) > 0 {
 		t.Errorf("keys looked up but missing: %v", missing)
+	}
+}
+
+// TestBotTextsInBothLanguages: the bot's catalogs (/pulse, /feedback actions, the end of a
+// survey) have every key in French and English, with the same fmt verbs, and every key the
+// code of /pulse looks up is in them.
+func TestBotTextsInBothLanguages(t *testing.T) {
+	for name, cat := range map[string]map[string]map[string]string{"pulseText": pulseText, "actionText": actionText, "loopText": loopText} {
+		if len(cat) != 2 || cat["en"] == nil || cat["fr"] == nil {
+			t.Fatalf("%s languages %v, want en and fr", name, slices.Sorted(maps.Keys(cat)))
+		}
+		for lang, msgs := range cat {
+			for key, msg := range msgs {
+				if strings.TrimSpace(msg) == "" {
+					t.Errorf("%s %s %q is empty", name, lang, key)
+				}
+				for other, otherMsgs := range cat {
+					om, ok := otherMsgs[key]
+					if !ok {
+						t.Errorf("%s: key %q is in %s but not in %s", name, key, lang, other)
+						continue
+					}
+					if a, b := verbs.FindAllString(msg, -1), verbs.FindAllString(om, -1); !slices.Equal(a, b) {
+						t.Errorf("%s: key %q: %s takes %v, %s takes %v", name, key, lang, a, other, b)
+					}
+				}
+			}
+		}
+	}
+	used := map[string]bool{}
+	for _, f := range []string{"pulse.go", "commands.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, re := range []*regexp.Regexp{
+			regexp.MustCompile(`pulseTr\([a-z]+, "([a-z]+)"\)`),
+			regexp.MustCompile(`\btr\("([a-z]+)"\)`),
+			regexp.MustCompile(`answerError\{"([a-z]+)"`),
+		} {
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				used[m[1]] = true
+			}
+		}
+	}
+	if len(used) < 20 {
+		t.Fatalf("found only %d /pulse keys: the patterns no longer match the code", len(used))
+	}
+	for _, key := range slices.Sorted(maps.Keys(used)) {
+		for lang := range pulseText {
+			if _, ok := pulseText[lang][key]; !ok {
+				t.Errorf("/pulse key %q is used but missing in %s", key, lang)
+			}
+		}
 	}
 }

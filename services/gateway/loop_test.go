@@ -126,3 +126,64 @@ func TestSurveyCommentThreadThroughTheBot(t *testing.T) {
 		t.Fatalf("hr reads %v, want the survey comment with the reply", cs)
 	}
 }
+
+// TestMomentOfTruthThroughTheBot: HR reports a moment of truth (an anniversary) for a chat
+// user; /pulse then lists the moment's survey to that person only, in their language (French
+// here, questions and the bot's words), and the answer goes in without opening a thread: HR
+// knows whom a moment asked.
+func TestMomentOfTruthThroughTheBot(t *testing.T) {
+	f := start(t, "")
+	p, err := pulse.Start(context.Background(), pulse.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(),
+		ScheduleEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	f.restartGateway(t, p.Addr())
+	f.register(t, acmeTeams)
+	hr := f.env.As(context.Background(), auth.RoleHR)
+	client := pulsev1.NewPulseServiceClient(servicetest.Dial(t, p.Addr()))
+	sv, err := client.CreateSurvey(hr, &pulsev1.CreateSurveyRequest{Survey: &pulsev1.Survey{TemplateId: "anniversary", Audience: "acme/eng"}})
+	if err != nil {
+		t.Fatalf("CreateSurvey: %v", err)
+	}
+	title := sv.Survey.Title.Translations["fr"]
+	f.command(t, "team acme/eng")
+	f.command(t, "lang fr")
+	f.commandAs(t, teamID, "U0COLLEAGUE", "/feedback", "team acme/eng")
+	if _, err := client.TriggerLifecycleSurvey(hr, &pulsev1.TriggerLifecycleSurveyRequest{
+		Event: pulsev1.LifecycleEvent_LIFECYCLE_EVENT_ANNIVERSARY, SubmitterRef: "slack:" + teamID + ":" + userID, Segment: "acme/eng",
+	}); err != nil {
+		t.Fatalf("TriggerLifecycleSurvey: %v", err)
+	}
+	var listing string
+	poll.Until(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if listing = f.slash(t, "/pulse", ""); !strings.Contains(listing, sv.Survey.Id) {
+			return fmt.Errorf("/pulse lists %q", listing)
+		}
+		return nil
+	})
+	if !strings.Contains(listing, "*"+title+"*") || !strings.Contains(listing, "Répondez avec `/pulse answer "+sv.Survey.Id) {
+		t.Errorf("the moment's listing %q: want its French title %q and the French instructions", listing, title)
+	}
+	if other := f.commandAs(t, teamID, "U0COLLEAGUE", "/pulse", ""); strings.Contains(other, sv.Survey.Id) {
+		t.Errorf("a colleague who had no anniversary is asked about it: %q", other)
+	}
+	var answers []string
+	for _, q := range sv.Survey.Questions {
+		switch q.Kind {
+		case commonv1.QuestionKind_QUESTION_KIND_SCALE:
+			answers = append(answers, "4")
+		case commonv1.QuestionKind_QUESTION_KIND_ENPS:
+			answers = append(answers, "9")
+		case commonv1.QuestionKind_QUESTION_KIND_CHOICE:
+			answers = append(answers, "a")
+		default:
+			answers = append(answers, "Une belle année, merci")
+		}
+	}
+	got := f.slash(t, "/pulse", "answer "+sv.Survey.Id+" "+strings.Join(answers, "; "))
+	if !strings.Contains(got, "Merci, vos réponses à *"+title+"*") || strings.Contains(got, "code de suivi") || codeRE.MatchString(got) {
+		t.Errorf("answer to the moment: %q, want the French thanks and no thread", got)
+	}
+}

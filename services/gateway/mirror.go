@@ -84,7 +84,21 @@ func (s *Service) handleMirror(w http.ResponseWriter, r *http.Request, sess sess
 	for _, row := range resp.Rows {
 		panels = append(panels, mirrorView(p, row))
 	}
-	s.render(w, r, http.StatusOK, "mirror", p, map[string]any{"Panels": panels, "Weeks": weeks})
+	s.render(w, r, http.StatusOK, "mirror", p, map[string]any{"Panels": panels, "Weeks": weeks, "Unit": mirrorUnit(resp)})
+}
+
+// mirrorUnit names the windows of the answer, as the service chose them (the published
+// granularity): "month" or "week". Lags, columns and explanations are labelled with it.
+func mirrorUnit(resp *sentimentv1.GetAttentionSymmetryResponse) string {
+	for _, row := range resp.Rows {
+		for _, pt := range row.Points {
+			if pt.GetWindow().GetGranularity() == commonv1.Granularity_GRANULARITY_MONTH {
+				return "month"
+			}
+			return "week"
+		}
+	}
+	return "week"
 }
 
 func mirrorView(p *page, row *sentimentv1.SymmetryRow) *mirrorPanel {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"math"
 	"net/http"
 	"os"
@@ -20,6 +21,8 @@ import (
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/poll"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment"
 )
 
 // seedMirror records customer signals for acme/eng/platform once the sentiment service holds
@@ -169,5 +172,40 @@ func TestMirrorInBrowser(t *testing.T) {
 	}
 	if errs := blog.snapshot(); len(errs) > 0 {
 		t.Errorf("the browser logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestMirrorLabelsMonths: where the sentiment service publishes months, the mirror's windows
+// are months, and the page says so: lags, the windows' column and the explanations name months
+// (in English and French), never weeks.
+func TestMirrorLabelsMonths(t *testing.T) {
+	d := startDashboardWith(t, dashOptions{sentiment: func(c *sentiment.Config) { c.Publish = window.Month }})
+	d.registerWithPulse(t)
+	d.seedMirror(t)
+	cookie := d.session(t, d.env.Tokens[auth.RoleHR])
+	month := time.Now().UTC().Format("2006-01")
+	for lang, want := range map[string][]string{
+		"en": {"Customers +1 mo", "Customers +2 mo", "Not enough months", `<th scope="col">Month</th>`, "one and two months after"},
+		"fr": {"Clients +1 mois", "Clients +2 mois", "Pas assez de mois", `<th scope="col">Mois</th>`, "un et deux mois après"},
+	} {
+		code, body, _ := d.get(t, "/mirror?segment=acme", []*http.Cookie{cookie}, "Accept-Language", lang)
+		if code != http.StatusOK {
+			t.Fatalf("GET /mirror (%s): HTTP %d\n%s", lang, code, body)
+		}
+		p := panel(body, "acme/eng/platform", "CUSTOMER_METRIC_CSAT")
+		if p == "" || weekRow(p, month) == "" {
+			t.Fatalf("%s: no CSAT panel with a row for month %s:\n%s", lang, month, body)
+		}
+		body, p = html.UnescapeString(body), html.UnescapeString(p)
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: the monthly mirror lacks %q", lang, w)
+			}
+		}
+		for _, bad := range []string{"wk", "sem.", "Not enough weeks", "Pas assez de semaines", `<th scope="col">Week</th>`, `<th scope="col">Semaine</th>`} {
+			if strings.Contains(p, bad) {
+				t.Errorf("%s: the monthly CSAT panel speaks of weeks (%q):\n%s", lang, bad, p)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,16 +16,116 @@ import (
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 )
 
-const pulseUsage = "See your open surveys with `/pulse`, answer one with `/pulse answer <survey> <answer 1>; <answer 2>; …`: " +
-	"one answer per question in order, `-` to skip one: 1–5 for a scale, 0–10 for a recommendation, option letters for a choice (`a` or `a,c`), words for text. " +
-	"Questions come in your language when the survey has it: choose it with `/pulse lang fr` or `/pulse lang en`."
+// pulseText is the bot's text of /pulse, per language (the person's, botLang); English is the
+// default. Like actionText and loopText, every key is in both languages with the same fmt
+// verbs (TestBotTextsInBothLanguages).
+var pulseText = map[string]map[string]string{
+	"en": {
+		"usage": "See your open surveys with `/pulse`, answer one with `/pulse answer <survey> <answer 1>; <answer 2>; …`: " +
+			"one answer per question in order, `-` to skip one: 1–5 for a scale, 0–10 for a recommendation, option letters for a choice (`a` or `a,c`), words for text. " +
+			"Questions come in your language when the survey has it: choose it with `/pulse lang fr` or `/pulse lang en`.",
+		"unavailable": "Surveys are not available here yet.",
+		"codeshape":   "Nothing was sent: an answer looks like it contains a follow-up code, and survey answers are read by others. Keep your code to yourself and answer again without it.",
+		"noopen":      "You have no open survey `%s`: it may be closed or already answered. `/pulse` lists the open ones.",
+		"none":        "No survey is waiting for you. Thank you!",
+		"until":       " (open until %s)",
+		"closing":     " — closing soon, your answer still counts",
+		"answerwith":  "Answer with `/pulse answer %s ",
+		"scale":       "(1–5)",
+		"enps":        "(0–10)",
+		"anyof":       "(any of %s)",
+		"oneof":       "(one of %s)",
+		"words":       "(your words)",
+		"count":       "this survey has %d questions: give one answer for each, separated by `;` (`-` to skip)",
+		"number":      "answer %d must be a number from %d to %d",
+		"letters":     "answer %d must be option letters from a to %c",
+		"oneletter":   "answer %d must be one option letter",
+		"notsent":     "Nothing was sent: %s.",
+		"thanks":      "Thank you, your answers to *%s* are in, anonymously.",
+		"already":     "You already answered this survey: thank you!",
+		"closed":      "This survey is closed now. Thank you all the same!",
+		"invalid":     "Nothing was sent: %s. %s",
+		"permission":  "Your team is outside what this app may send to. Pick your team again with `/feedback team <team>`.",
+		"failed":      "Sorry, something went wrong on our side and nothing was sent. Please try again in a minute.",
+		"langhelp":    "To choose the language of survey questions, send `/pulse lang fr` or `/pulse lang en`. Nothing was changed.",
+		"langsaved":   "Got it: survey questions will come in English when the survey has them.",
+		"langfailed":  "Sorry, I could not save your language. Please try again in a minute.",
+	},
+	"fr": {
+		"usage": "Voyez vos questionnaires ouverts avec `/pulse`, répondez à l'un d'eux avec `/pulse answer <questionnaire> <réponse 1>; <réponse 2>; …` : " +
+			"une réponse par question dans l'ordre, `-` pour en passer une : de 1 à 5 pour une échelle, de 0 à 10 pour une recommandation, les lettres des options pour un choix (`a` ou `a,c`), des mots pour un texte. " +
+			"Les questions viennent dans votre langue quand le questionnaire l'a : choisissez-la avec `/pulse lang fr` ou `/pulse lang en`.",
+		"unavailable": "Les questionnaires ne sont pas encore disponibles ici.",
+		"codeshape":   "Rien n'a été envoyé : une réponse semble contenir un code de suivi, et les réponses aux questionnaires sont lues par d'autres. Gardez votre code pour vous et répondez à nouveau sans lui.",
+		"noopen":      "Vous n'avez pas de questionnaire ouvert `%s` : il est peut-être clos ou déjà répondu. `/pulse` liste ceux qui sont ouverts.",
+		"none":        "Aucun questionnaire ne vous attend. Merci !",
+		"until":       " (ouvert jusqu'au %s)",
+		"closing":     " — bientôt clos, votre réponse compte encore",
+		"answerwith":  "Répondez avec `/pulse answer %s ",
+		"scale":       "(de 1 à 5)",
+		"enps":        "(de 0 à 10)",
+		"anyof":       "(au choix parmi %s)",
+		"oneof":       "(une seule parmi %s)",
+		"words":       "(vos mots)",
+		"count":       "ce questionnaire a %d questions : donnez une réponse pour chacune, séparées par `;` (`-` pour en passer une)",
+		"number":      "la réponse %d doit être un nombre de %d à %d",
+		"letters":     "la réponse %d doit être des lettres d'options de a à %c",
+		"oneletter":   "la réponse %d doit être une seule lettre d'option",
+		"notsent":     "Rien n'a été envoyé : %s.",
+		"thanks":      "Merci, vos réponses à *%s* sont bien arrivées, anonymement.",
+		"already":     "Vous avez déjà répondu à ce questionnaire : merci !",
+		"closed":      "Ce questionnaire est clos maintenant. Merci tout de même !",
+		"invalid":     "Rien n'a été envoyé : %s. %s",
+		"permission":  "Votre équipe est hors de ce à quoi cette application peut envoyer. Choisissez à nouveau votre équipe avec `/feedback team <équipe>`.",
+		"failed":      "Désolé, un problème est survenu de notre côté et rien n'a été envoyé. Réessayez dans une minute.",
+		"langhelp":    "Pour choisir la langue des questions, envoyez `/pulse lang fr` ou `/pulse lang en`. Rien n'a été changé.",
+		"langsaved":   "C'est noté : les questions viendront en français quand le questionnaire les a.",
+		"langfailed":  "Désolé, je n'ai pas pu enregistrer votre langue. Réessayez dans une minute.",
+	},
+}
+
+// pulseTr is the text of key in lang, English when lang is not French.
+func pulseTr(lang, key string) string {
+	if lang != "fr" {
+		lang = "en"
+	}
+	return pulseText[lang][key]
+}
+
+// answerError is a /pulse answer that does not fit the survey: a pulseText key and its
+// arguments, written in the person's language by the caller.
+type answerError struct {
+	key  string
+	args []any
+}
+
+func (e answerError) Error() string { return fmt.Sprintf(pulseTr("en", e.key), e.args...) }
+
+// text is the error in lang.
+func (e answerError) text(lang string) string { return fmt.Sprintf(pulseTr(lang, e.key), e.args...) }
+
+// shortDay writes a day without its year as people of lang write it: "2 Jan", "2 janvier".
+func shortDay(lang string, t time.Time) string {
+	t = t.UTC()
+	if lang == "fr" {
+		return fmt.Sprintf("%d %s", t.Day(), frMonths[t.Month()-1])
+	}
+	return t.Format("2 Jan")
+}
 
 // pulseCommand runs /pulse: list the person's pending questions (in their language), answer a
 // survey, or choose the language. The verb is read like /feedback's: any case, formatting
-// around it removed.
+// around it removed. Replies are in the person's language (pulseText); the team prompt of
+// segmentOf is in English, like the rest of the team subcommand.
 func (s *Service) pulseCommand(ctx context.Context, cmd command, body []byte) reply {
+	m, unknown := s.lookup(cmd)
+	lang := "en"
+	if unknown == nil {
+		lang = botLang(m)
+	}
+	tr := func(key string) string { return pulseTr(lang, key) }
 	if s.pulse == nil {
-		return ephemeral("Surveys are not available here yet.")
+		return ephemeral("%s", tr("unavailable"))
 	}
 	text := strings.TrimFunc(unescapeSlack(cmd.Text), isSeparator)
 	words := splitWords(text)
@@ -41,11 +142,10 @@ func (s *Service) pulseCommand(ctx context.Context, cmd command, body []byte) re
 		return s.setLanguage(cmd, arg, "/pulse")
 	case "", "list", "answer":
 	default:
-		return ephemeral("%s", pulseUsage)
+		return ephemeral("%s", tr("usage"))
 	}
-	m, r := s.lookup(cmd)
-	if r != nil {
-		return *r
+	if unknown != nil {
+		return *unknown
 	}
 	seg, r := s.segmentOf(ctx, m, "I can't show your surveys yet: try `/pulse` again once your team is set.")
 	if r != nil {
@@ -55,44 +155,45 @@ func (s *Service) pulseCommand(ctx context.Context, cmd command, body []byte) re
 		SubmitterRef: submitterRef(cmd), Segment: seg.String(), Language: m.rec.Language,
 	})
 	if err != nil {
-		return s.pulseFailed("list", err)
+		return s.pulseFailed(lang, "list", err)
 	}
 	if verb != "answer" {
-		return listPending(pending.Surveys)
+		return listPending(lang, pending.Surveys)
 	}
 	if len(words) < 2 {
-		return ephemeral("%s", pulseUsage)
+		return ephemeral("%s", tr("usage"))
 	}
 	id := cleanWord(words[1].s)
 	answers := strings.TrimFunc(text[words[1].end:], isSeparator)
 	if containsCodeShape(answers) {
-		return ephemeral("Nothing was sent: an answer looks like it contains a follow-up code, and survey answers are read by others. Keep your code to yourself and answer again without it.")
+		return ephemeral("%s", tr("codeshape"))
 	}
 	for _, sv := range pending.Surveys {
 		if sv.SurveyId == id {
-			return s.answer(ctx, cmd, seg.String(), sv, answers, body)
+			return s.answer(ctx, cmd, lang, seg.String(), sv, answers, body)
 		}
 	}
-	return ephemeral("You have no open survey `%s`: it may be closed or already answered. `/pulse` lists the open ones.", clip(id))
+	return ephemeral(tr("noopen"), clip(id))
 }
 
-func listPending(surveys []*pulsev1.PendingSurvey) reply {
+func listPending(lang string, surveys []*pulsev1.PendingSurvey) reply {
+	tr := func(key string) string { return pulseTr(lang, key) }
 	if len(surveys) == 0 {
-		return ephemeral("No survey is waiting for you. Thank you!")
+		return ephemeral("%s", tr("none"))
 	}
 	var b strings.Builder
 	for _, sv := range surveys {
 		fmt.Fprintf(&b, "*%s*", sv.Title)
 		if sv.ClosesAt != nil {
-			fmt.Fprintf(&b, " (open until %s)", sv.ClosesAt.AsTime().Format("2 Jan"))
+			fmt.Fprintf(&b, tr("until"), shortDay(lang, sv.ClosesAt.AsTime()))
 		}
 		if sv.ClosingSoon { // a reminder, shown only to this person (loop.go)
-			b.WriteString(" — closing soon, your answer still counts")
+			b.WriteString(tr("closing"))
 		}
 		for i, q := range sv.Questions {
-			fmt.Fprintf(&b, "\n%d. %s %s", i+1, q.Text, hint(q))
+			fmt.Fprintf(&b, "\n%d. %s %s", i+1, q.Text, hint(lang, q))
 		}
-		fmt.Fprintf(&b, "\nAnswer with `/pulse answer %s ", sv.SurveyId)
+		fmt.Fprintf(&b, "\n"+tr("answerwith"), sv.SurveyId)
 		for i := range sv.Questions {
 			if i > 0 {
 				b.WriteString("; ")
@@ -101,36 +202,37 @@ func listPending(surveys []*pulsev1.PendingSurvey) reply {
 		}
 		b.WriteString("`\n")
 	}
-	b.WriteString(pulseUsage)
+	b.WriteString(tr("usage"))
 	return ephemeral("%s", b.String())
 }
 
 // hint says how to answer a question.
-func hint(q *pulsev1.PendingQuestion) string {
+func hint(lang string, q *pulsev1.PendingQuestion) string {
 	switch q.Kind {
 	case commonv1.QuestionKind_QUESTION_KIND_SCALE:
-		return "(1–5)"
+		return pulseTr(lang, "scale")
 	case commonv1.QuestionKind_QUESTION_KIND_ENPS:
-		return "(0–10)"
+		return pulseTr(lang, "enps")
 	case commonv1.QuestionKind_QUESTION_KIND_CHOICE:
 		var opts []string
 		for i, o := range q.Options {
 			opts = append(opts, fmt.Sprintf("%c) %s", 'a'+i, o.Label))
 		}
 		if q.Multiple {
-			return "(any of " + strings.Join(opts, ", ") + ")"
+			return fmt.Sprintf(pulseTr(lang, "anyof"), strings.Join(opts, ", "))
 		}
-		return "(one of " + strings.Join(opts, ", ") + ")"
+		return fmt.Sprintf(pulseTr(lang, "oneof"), strings.Join(opts, ", "))
 	}
-	return "(your words)"
+	return pulseTr(lang, "words")
 }
 
 // parseAnswers reads "<a1>; <a2>; …" against the questions, in order. The last answer keeps
-// any ';' it holds, so a text question at the end can say anything.
+// any ';' it holds, so a text question at the end can say anything. Its errors are
+// answerErrors.
 func parseAnswers(qs []*pulsev1.PendingQuestion, s string) ([]*pulsev1.Answer, error) {
 	parts := strings.SplitN(s, ";", max(len(qs), 1))
 	if strings.TrimSpace(s) == "" || len(parts) != len(qs) {
-		return nil, fmt.Errorf("this survey has %d questions: give one answer for each, separated by `;` (`-` to skip)", len(qs))
+		return nil, answerError{"count", []any{len(qs)}}
 	}
 	var out []*pulsev1.Answer
 	for i, q := range qs {
@@ -147,7 +249,7 @@ func parseAnswers(qs []*pulsev1.PendingQuestion, s string) ([]*pulsev1.Answer, e
 				lo, hi = 0, 10
 			}
 			if err != nil || n < lo || n > hi {
-				return nil, fmt.Errorf("answer %d must be a number from %d to %d", i+1, lo, hi)
+				return nil, answerError{"number", []any{i + 1, lo, hi}}
 			}
 			if q.Kind == commonv1.QuestionKind_QUESTION_KIND_SCALE {
 				a.Value = &pulsev1.Answer_Scale{Scale: int32(n)}
@@ -158,12 +260,12 @@ func parseAnswers(qs []*pulsev1.PendingQuestion, s string) ([]*pulsev1.Answer, e
 			var ids []string
 			for _, l := range strings.FieldsFunc(strings.ToLower(v), func(r rune) bool { return r == ',' || r == ' ' }) {
 				if len(l) != 1 || l[0] < 'a' || int(l[0]-'a') >= len(q.Options) {
-					return nil, fmt.Errorf("answer %d must be option letters from a to %c", i+1, 'a'+len(q.Options)-1)
+					return nil, answerError{"letters", []any{i + 1, 'a' + len(q.Options) - 1}}
 				}
 				ids = append(ids, q.Options[l[0]-'a'].Id)
 			}
 			if len(ids) == 0 || (!q.Multiple && len(ids) > 1) {
-				return nil, fmt.Errorf("answer %d must be one option letter", i+1)
+				return nil, answerError{"oneletter", []any{i + 1}}
 			}
 			a.Value = &pulsev1.Answer_Choice{Choice: &pulsev1.ChoiceAnswer{OptionIds: ids}}
 		default:
@@ -174,10 +276,14 @@ func parseAnswers(qs []*pulsev1.PendingQuestion, s string) ([]*pulsev1.Answer, e
 	return out, nil
 }
 
-func (s *Service) answer(ctx context.Context, cmd command, seg string, sv *pulsev1.PendingSurvey, text string, body []byte) reply {
+func (s *Service) answer(ctx context.Context, cmd command, lang, seg string, sv *pulsev1.PendingSurvey, text string, body []byte) reply {
 	answers, err := parseAnswers(sv.Questions, text)
 	if err != nil {
-		return ephemeral("Nothing was sent: %s.", err)
+		msg := err.Error()
+		if ae, ok := err.(answerError); ok {
+			msg = ae.text(lang)
+		}
+		return ephemeral(pulseTr(lang, "notsent"), msg)
 	}
 	key := sha256.Sum256(body)
 	resp, err := s.pulse.SubmitResponse(ctx, &pulsev1.SubmitResponseRequest{
@@ -185,27 +291,24 @@ func (s *Service) answer(ctx context.Context, cmd command, seg string, sv *pulse
 		IdempotencyKey: "slack-" + hex.EncodeToString(key[:20]), Answers: answers,
 	})
 	if err != nil {
-		return s.pulseFailed("answer", err)
+		return s.pulseFailed(lang, "answer", err)
 	}
-	lang := ""
-	if m, r := s.lookup(cmd); r == nil {
-		lang = botLang(m)
-	}
-	return ephemeral("Thank you, your answers to *%s* are in, anonymously.%s", sv.Title, surveyEnd(lang, seg, resp)) // loop.go
+	return ephemeral("%s%s", fmt.Sprintf(pulseTr(lang, "thanks"), sv.Title), surveyEnd(lang, seg, resp)) // loop.go
 }
 
-func (s *Service) pulseFailed(action string, err error) reply {
+func (s *Service) pulseFailed(lang, action string, err error) reply {
 	st := status.Convert(err)
 	s.cfg.Log.Warn("pulse call failed", "action", action, "code", st.Code().String(), "message", redactCodes(st.Message()))
+	tr := func(key string) string { return pulseTr(lang, key) }
 	switch st.Code() {
 	case codes.AlreadyExists:
-		return ephemeral("You already answered this survey: thank you!")
+		return ephemeral("%s", tr("already"))
 	case codes.FailedPrecondition:
-		return ephemeral("This survey is closed now. Thank you all the same!")
+		return ephemeral("%s", tr("closed"))
 	case codes.InvalidArgument:
-		return ephemeral("Nothing was sent: %s. %s", st.Message(), pulseUsage)
+		return ephemeral(tr("invalid"), st.Message(), tr("usage"))
 	case codes.PermissionDenied:
-		return ephemeral("Your team is outside what this app may send to. Pick your team again with `/feedback team <team>`.")
+		return ephemeral("%s", tr("permission"))
 	}
-	return ephemeral("Sorry, something went wrong on our side and nothing was sent. Please try again in a minute.")
+	return ephemeral("%s", tr("failed"))
 }

@@ -134,12 +134,40 @@ func TestPulseSpeaksThePersonsLanguage(t *testing.T) {
 	}
 
 	// The language first, the team after.
-	if got := f.slash(t, "/pulse", "lang fr"); !strings.Contains(got, "French") {
-		t.Fatalf("/pulse lang fr: %q", got)
+	if got := f.slash(t, "/pulse", "lang fr"); !strings.Contains(got, "en français") {
+		t.Fatalf("/pulse lang fr: %q, want the confirmation in French", got)
 	}
 	f.command(t, "team acme/eng")
-	if got := f.slash(t, "/pulse", ""); !strings.Contains(got, french) || strings.Contains(got, english) {
-		t.Errorf("after /pulse lang fr: %q, want the question in French", got)
+	listing := f.slash(t, "/pulse", "")
+	if !strings.Contains(listing, french) || strings.Contains(listing, english) {
+		t.Errorf("after /pulse lang fr: %q, want the question in French", listing)
+	}
+	// The bot's own words are French too.
+	for _, want := range []string{"(ouvert jusqu'au ", "(de 1 à 5)", "Répondez avec `/pulse answer ", "Voyez vos questionnaires ouverts"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("French listing %q lacks %q", listing, want)
+		}
+	}
+	for _, bad := range []string{"open until", "Answer with", "See your open surveys"} {
+		if strings.Contains(listing, bad) {
+			t.Errorf("French listing %q holds English %q", listing, bad)
+		}
+	}
+	m := surveyRE.FindStringSubmatch(listing)
+	if m == nil {
+		t.Fatalf("no survey in %q", listing)
+	}
+	if got := f.slash(t, "/pulse", "answer "+m[1]+" 9"); !strings.Contains(got, "Rien n'a été envoyé : la réponse 1 doit être un nombre de 1 à 5.") {
+		t.Errorf("French answer out of range: %q", got)
+	}
+	if got := f.slash(t, "/pulse", "answer "+m[1]+" 4"); !strings.Contains(got, "Merci, vos réponses à *Pouls R&amp;D* sont bien arrivées") {
+		t.Errorf("French answer: %q", got)
+	}
+	if got := f.slash(t, "/pulse", "answer "+m[1]+" 4"); !strings.Contains(got, "Vous n'avez pas de questionnaire ouvert") {
+		t.Errorf("French answer once more: %q", got)
+	}
+	if got := f.slash(t, "/pulse", "bogus"); !strings.Contains(got, "Voyez vos questionnaires ouverts") {
+		t.Errorf("French help: %q", got)
 	}
 
 	if got := f.commandAs(t, teamID, "U0ENGLISH", "/feedback", "team acme/eng"); !strings.Contains(got, "Got it") {
@@ -172,11 +200,15 @@ func TestPulseSpeaksThePersonsLanguage(t *testing.T) {
 		`[{"team_id":"`+teamID+`","user_id":"U0HRFRENCH","segment":"acme/sales","language":"de"}]`); code != http.StatusBadRequest {
 		t.Errorf("PUT with language de: HTTP %d %s, want 400", code, out)
 	}
-	if got := f.slash(t, "/pulse", "lang de"); !strings.Contains(got, "/pulse lang fr") {
-		t.Errorf("/pulse lang de: %q, want help", got)
+	if got := f.slash(t, "/pulse", "lang de"); !strings.Contains(got, "/pulse lang fr") || !strings.Contains(got, "Rien n'a été changé") {
+		t.Errorf("/pulse lang de: %q, want help in French", got)
 	}
 	// The answer of a text question must not carry a follow-up code either.
-	if got := f.slash(t, "/pulse", "answer x 4; see AAAAAAAAAAAAAAAAAAAAAAAAAA"); !strings.Contains(got, "follow-up code") {
+	if got := f.slash(t, "/pulse", "answer x 4; see AAAAAAAAAAAAAAAAAAAAAAAAAA"); !strings.Contains(got, "code de suivi") {
 		t.Errorf("answer holding a code: %q", got)
+	}
+	f.commandAs(t, teamID, "U0ENGLISH2", "/feedback", "team acme/eng")
+	if got := f.commandAs(t, teamID, "U0ENGLISH2", "/pulse", "answer x 4; see AAAAAAAAAAAAAAAAAAAAAAAAAA"); !strings.Contains(got, "follow-up code") {
+		t.Errorf("answer holding a code, in English: %q", got)
 	}
 }

@@ -10,7 +10,7 @@ package gateway
 // so every page shows exactly what the token may read, under the services' own k and
 // suppression rules: the gateway has no other path to the data.
 //
-// CSRF. State-changing POSTs (reply, status, owner, logout) carry a hidden field "csrf", the
+// CSRF. State-changing POSTs (reply, status, owner, action plans, logout) carry a hidden field "csrf", the
 // HMAC of the session cookie's value under a server key, checked in constant time. POSTs whose
 // Origin (or Sec-Fetch-Site) says they come from another site are refused before that.
 //
@@ -171,6 +171,7 @@ func (s *Service) routeWeb(mux *http.ServeMux) {
 	mux.Handle("POST /inbox/status", secured(s.authed(s.handleStatus)))
 	mux.Handle("POST /inbox/owner", secured(s.authed(s.handleOwner)))
 	mux.Handle("GET /loops", secured(s.authed(s.handleLoops)))
+	mux.Handle("POST /loops", secured(s.authed(s.handlePlanPost)))
 	mux.Handle("GET /mirror", secured(s.authed(s.handleMirror)))
 	mux.Handle("GET /events", secured(s.authed(s.handleEvents)))
 }
@@ -456,7 +457,7 @@ func (s *Service) newPage(r *http.Request, sess *session, nav, seg string) *page
 		p.User = &sess.p
 		p.CSRF = sess.csrf
 	}
-	if n := r.URL.Query().Get("notice"); n != "" && slices.Contains([]string{"replied", "status", "owner"}, n) {
+	if n := r.URL.Query().Get("notice"); n != "" && slices.Contains([]string{"replied", "status", "owner", "plan", "planupdate"}, n) {
 		p.Notice = p.T("notice." + n)
 	}
 	if nav != "" {
@@ -575,7 +576,8 @@ func (s *Service) handleHeatmap(w http.ResponseWriter, r *http.Request, sess ses
 	at, _ := s.weekParam(r)
 	ctx, cancel := callCtx(r.Context(), sess)
 	defer cancel()
-	resp, err := s.web.sentiment.GetHeatmap(ctx, &sentimentv1.GetHeatmapRequest{SegmentPrefix: seg, Time: timestamppb.New(at)})
+	// Compact: the page reads each cell's dimension and numbers, not its segment or window.
+	resp, err := s.web.sentiment.GetHeatmap(ctx, &sentimentv1.GetHeatmapRequest{SegmentPrefix: seg, Time: timestamppb.New(at), Compact: true})
 	if err != nil {
 		s.fail(w, r, "heatmap", p, err)
 		return
@@ -695,12 +697,23 @@ func (s *Service) handleSurvey(w http.ResponseWriter, r *http.Request, sess sess
 	}
 	wave, _ := strconv.ParseUint(q.Get("wave"), 10, 32)
 	view := surveyView(p, sv.Survey, uint32(wave))
-	req := &pulsev1.GetResultsRequest{SurveyId: sv.Survey.Id, FirstWave: uint32(wave), LastWave: uint32(wave), SegmentPrefix: p.Segment, Language: p.Lang}
+	// The comments come a page at a time (GetResults pages them; the numbers are on every
+	// page): the link to the next page carries the request's own wave, to which its token is
+	// bound.
+	req := &pulsev1.GetResultsRequest{SurveyId: sv.Survey.Id, FirstWave: uint32(wave), LastWave: uint32(wave), SegmentPrefix: p.Segment, Language: p.Lang,
+		PageToken: q.Get("comments")}
 	res, err := s.web.pulse.GetResults(ctx, req)
 	if err != nil {
 		_, view.ResultsError = s.explain(p, err)
 	} else {
 		view.fill(p, res)
+		if next := res.GetNextPageToken(); next != "" {
+			kv := []string{"comments", next}
+			if wave != 0 {
+				kv = append(kv, "wave", strconv.FormatUint(wave, 10))
+			}
+			view.MoreComments = p.SegHref("/surveys/"+sv.Survey.Id, p.Segment, kv...)
+		}
 		if len(view.Waves) >= 2 {
 			first, last := view.Waves[0].Number, view.Waves[len(view.Waves)-1].Number
 			tr, err := s.web.pulse.GetResults(ctx, &pulsev1.GetResultsRequest{SurveyId: sv.Survey.Id, FirstWave: first, LastWave: last, SegmentPrefix: p.Segment, Language: p.Lang})
@@ -720,21 +733,7 @@ func (s *Service) handleLoops(w http.ResponseWriter, r *http.Request, sess sessi
 		s.render(w, r, http.StatusBadRequest, "loops", p, nil)
 		return
 	}
-	ctx, cancel := callCtx(r.Context(), sess)
-	defer cancel()
-	resp, err := s.web.feedback.GetLoopStats(ctx, &feedbackv1.GetLoopStatsRequest{SegmentPrefix: seg})
-	if err != nil {
-		s.fail(w, r, "loops", p, err)
-		return
-	}
-	plans, err := s.web.feedback.ListActionPlans(ctx, &feedbackv1.ListActionPlansRequest{SegmentPrefix: seg, PageSize: maxPlansShown})
-	if err != nil {
-		s.fail(w, r, "loops", p, err)
-		return
-	}
-	d := loopView(p, resp)
-	d.Plans, d.MorePlans = planViews(p, plans)
-	s.render(w, r, http.StatusOK, "loops", p, d)
+	s.loopsPage(w, r, sess, p, seg, http.StatusOK, nil) // plans.go
 }
 
 // maxPlansShown is how many action plans the loops page lists (ListActionPlans' first page).
@@ -756,6 +755,7 @@ type inboxFilter struct {
 	Status, Dimension, Label int32
 	From, To                 string // YYYY-MM-DD, To inclusive
 	Risk                     bool   // only comments with a risk flag
+	Owner                    string // only this owner group's queue
 }
 
 func parseInboxFilter(q url.Values) (inboxFilter, *feedbackv1.ListFeedbackRequest) {
@@ -789,6 +789,10 @@ func parseInboxFilter(q url.Values) (inboxFilter, *feedbackv1.ListFeedbackReques
 	}
 	if q.Get("risk") == "1" {
 		f.Risk, req.HasRisk = true, true
+	}
+	// An owner group's queue; the service checks the group's shape and names it if wrong.
+	if v := strings.TrimSpace(q.Get("owner")); v != "" && len(v) <= 128 {
+		f.Owner, req.OwnerGroup = v, v
 	}
 	return f, req
 }

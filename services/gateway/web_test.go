@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/gateway"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/poll"
@@ -66,13 +68,29 @@ func noRedirect() *http.Client {
 
 func startDashboard(t *testing.T) *dash {
 	t.Helper()
-	f := start(t, "")
+	return startDashboardWith(t, dashOptions{})
+}
+
+// dashOptions change the services' Configs of startDashboardWith; nil ones leave them.
+type dashOptions struct {
+	feedback  func(*feedback.Config)
+	sentiment func(*sentiment.Config)
+}
+
+// startDashboardWith is startDashboard with the services' Configs changed by opts.
+func startDashboardWith(t *testing.T, opts dashOptions) *dash {
+	t.Helper()
+	f := startWith(t, "", opts.feedback)
 	p, err := pulse.Start(context.Background(), pulse.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	sn, err := sentiment.Start(context.Background(), sentiment.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()})
+	scfg := sentiment.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig()}
+	if opts.sentiment != nil {
+		opts.sentiment(&scfg)
+	}
+	sn, err := sentiment.Start(context.Background(), scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,6 +647,72 @@ func TestDashboard(t *testing.T) {
 			if !strings.Contains(body, want) {
 				t.Errorf("survey results lack %q", want)
 			}
+		}
+	})
+
+	t.Run("survey comments come a page at a time with a link to the next", func(t *testing.T) {
+		hrCtx := d.env.As(context.Background(), auth.RoleHR)
+		sv, err := d.pulse.CreateSurvey(hrCtx, &pulsev1.CreateSurveyRequest{Survey: &pulsev1.Survey{
+			Title:    lt("Open question"),
+			Audience: "acme/sales", Cadence: pulsev1.Cadence_CADENCE_ONCE, DefaultLanguage: "en",
+			Schedule: &pulsev1.Schedule{FirstOpensAt: timestamppb.New(time.Now().Add(-time.Hour))},
+			Questions: []*pulsev1.Question{
+				{Id: "idea", Kind: commonv1.QuestionKind_QUESTION_KIND_TEXT, Dimension: commonv1.Dimension_DIMENSION_GROWTH, Text: lt("One idea for the team?")},
+			},
+		}})
+		if err != nil {
+			t.Fatalf("CreateSurvey: %v", err)
+		}
+		sub := d.env.As(context.Background(), auth.RoleSubmitter)
+		const people = 57 // more than one page of GetResults' default 50 comments
+		want := map[string]bool{}
+		for i := range people {
+			text := fmt.Sprintf("idea number %d: %s", i, strings.Repeat("x", i%7))
+			want[text] = true
+			if _, err := d.pulse.SubmitResponse(sub, &pulsev1.SubmitResponseRequest{
+				SurveyId: sv.Survey.Id, Segment: "acme/sales", SubmitterRef: fmt.Sprintf("open-%d", i),
+				Answers: []*pulsev1.Answer{{QuestionId: "idea", Value: &pulsev1.Answer_Text{Text: text}}},
+			}); err != nil {
+				t.Fatalf("SubmitResponse %d: %v", i, err)
+			}
+		}
+		if _, err := d.pulse.CloseSurvey(hrCtx, &pulsev1.CloseSurveyRequest{SurveyId: sv.Survey.Id}); err != nil {
+			t.Fatalf("CloseSurvey: %v", err)
+		}
+		quoted := regexp.MustCompile(`<q>([^<]*)</q>`)
+		more := regexp.MustCompile(`<a href="([^"]*)" rel="next">`)
+		seen := map[string]int{}
+		path, pages := "/surveys/"+sv.Survey.Id, 0
+		for path != "" {
+			pages++
+			if pages > people {
+				t.Fatalf("more than %d pages of comments: the next link never ends", people)
+			}
+			code, body, _ := d.get(t, path, hr)
+			if code != http.StatusOK {
+				t.Fatalf("GET %s: HTTP %d\n%s", path, code, body)
+			}
+			for _, m := range quoted.FindAllStringSubmatch(body, -1) {
+				seen[html.UnescapeString(m[1])]++
+			}
+			path = ""
+			if m := more.FindStringSubmatch(body); m != nil {
+				path = html.UnescapeString(m[1])
+			}
+		}
+		if pages < 2 {
+			t.Errorf("%d comments came on %d page: want a link to a second page", people, pages)
+		}
+		for text := range want {
+			if seen[text] != 1 {
+				t.Errorf("comment %q shown %d times over the pages, want once", text, seen[text])
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("the pages show %d distinct comments, want the %d answers", len(seen), len(want))
+		}
+		if code, body, _ := d.get(t, "/surveys/"+sv.Survey.Id+"?comments=not-a-token", hr); code != http.StatusOK || !strings.Contains(body, `role="alert"`) {
+			t.Errorf("a bad comments token: HTTP %d, want the page with the service's refusal shown", code)
 		}
 	})
 

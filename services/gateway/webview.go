@@ -379,6 +379,8 @@ type surveyData struct {
 	Total                     *groupView
 	Children                  []groupView
 	Trend                     []*pulsev1.WaveTrend
+	// MoreComments links to the next page of the wave's comments ("" on the last page).
+	MoreComments string
 }
 
 type waveLink struct {
@@ -507,21 +509,38 @@ type loopData struct {
 	// hidden, since a plan names no one who spoke.
 	Plans     []planView
 	MorePlans bool
+	// The loop statistics' plan counts under the segment.
+	PlansOpen, PlansDone, PlansOverdue uint32
+	// CanPlan shows the forms that create and update plans (plans.go): hr and admin.
+	CanPlan bool
+	Form    planForm
+	Dims    []option
 }
 
 // planView is an action plan as HR sees it on the loops page.
 type planView struct {
-	Title, Segment, Dimension, Status, Owner, Due string
+	ID, Title, Segment, Dimension, Status, Owner, Due string
+	// Note is the latest progress note and NoteDay its day.
+	Note, NoteDay string
+	// Next are the legal next statuses; none once DONE or DROPPED.
+	Next []option
 }
 
 // planViews lists the plans of a ListActionPlans page.
 func planViews(p *page, r *feedbackv1.ListActionPlansResponse) ([]planView, bool) {
 	var out []planView
 	for _, a := range r.GetPlans() {
-		out = append(out, planView{
-			Title: a.Title, Segment: a.Segment, Dimension: p.Dim(a.Dimension),
+		v := planView{
+			ID: a.Id, Title: a.Title, Segment: a.Segment, Dimension: p.Dim(a.Dimension),
 			Status: planStatusText(p.Lang, a.Status), Owner: a.OwnerGroup, Due: p.Day(a.DueTime),
-		})
+		}
+		if n := len(a.Notes); n > 0 {
+			v.Note, v.NoteDay = a.Notes[n-1].Text, p.Day(a.Notes[n-1].CreateDay)
+		}
+		for _, st := range planTransitions[a.Status] {
+			v.Next = append(v.Next, option{Value: int32(st), Name: planStatusText(p.Lang, st)})
+		}
+		out = append(out, v)
 	}
 	return out, r.GetNextPageToken() != ""
 }
@@ -532,7 +551,8 @@ type statusCount struct {
 }
 
 func loopView(p *page, r *feedbackv1.GetLoopStatsResponse) *loopData {
-	d := &loopData{Hidden: r.Hidden}
+	// Plans are counted even when the comments' figures are hidden: they name no one.
+	d := &loopData{Hidden: r.Hidden, PlansOpen: r.PlansOpen, PlansDone: r.PlansDone, PlansOverdue: r.PlansOverdue}
 	if r.Hidden {
 		return d
 	}

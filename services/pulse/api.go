@@ -249,7 +249,11 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 		}
 		prefix = p
 	}
-	sv, err := a.svc.visibleResultsSurvey(ctx, req.SurveyId)
+	size, fp, after, err := page.Open(req, "GetResults", defaultResultsPage, maxResultsPage)
+	if err != nil {
+		return nil, err
+	}
+	sv, raw, err := a.svc.visibleResultsSurvey(ctx, req.SurveyId)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -271,7 +275,8 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp, err := a.svc.results(resultsQuery{survey: sv, first: first, last: last, prefix: prefix, lang: req.Language, now: now})
+	resp, err := a.svc.results(resultsQuery{survey: sv, raw: raw, first: first, last: last, prefix: prefix, lang: req.Language, now: now,
+		size: size, after: after, fp: fp})
 	if err != nil {
 		return nil, toStatus(err)
 	}

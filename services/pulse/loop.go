@@ -197,7 +197,7 @@ func (s *Service) applyPlanNews(tx *bolt.Tx, ev bus.Event) error {
 func (s *Service) startPlanNews() error {
 	return s.host.Consume(consumer.Config{
 		Stream:         events.FeedbackActionCreated.Stream.Name,
-		Durable:        events.DurablePulseActions,
+		Durable:        events.ReplicaDurable(events.DurablePulseActions, s.cfg.Replica.Name), // replicas.go
 		FilterSubjects: []string{events.FeedbackActionCreated.All(), events.FeedbackActionUpdated.All()},
 		Handle:         s.applyPlanNews,
 		Log:            s.host.Log,

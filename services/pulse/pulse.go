@@ -24,6 +24,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/groupcommit"
 	"github.com/voix-dev/voix/services/platform/host"
+	"github.com/voix-dev/voix/services/platform/marks"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	MaxStreams uint32
 	// Ops are the operator's settings: TLS, metrics, per-token stream cap (host.Ops).
 	Ops host.Ops
+	// Replica, when named, makes this service one of several replicas sharing the
+	// one-response-per-wave markers through NATS (replicas.go). Default: one replica.
+	Replica ReplicaConfig
 }
 
 func (c *Config) defaults() error {
@@ -93,11 +97,18 @@ type Service struct {
 	commit *groupcommit.Committer
 	// commitSurvey is the survey last checked at commit by SubmitResponse.
 	commitSurvey surveyMemo
-	// resultsSurvey is the survey GetResults read last (results.go).
-	resultsSurvey surveyMemo
+	// resultsSurvey holds the surveys GetResults read, resultsCache what it computed
+	// (results_cache.go).
+	resultsSurvey surveyMemos
+	resultsCache  resultsCache
 	// resultsFromResponses makes results decode every response instead of reading the
 	// store's tallies: the computation before the tallies, which tests compare them with.
 	resultsFromResponses atomic.Bool
+	// marks are the markers shared with the other replicas; nil with one replica (replicas.go).
+	marks *marks.Marks
+	// afterClaim, in tests, runs after a claim is taken: an error leaves the claim held, as a
+	// replica that died before its commit would.
+	afterClaim atomic.Pointer[func() error]
 }
 
 // Start opens the store, connects to NATS (the outbox relay starts with it) and serves gRPC.
@@ -127,6 +138,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	// A store of an older schema is migrated here; the segment entries it holds are announced
 	// through the outbox, which the host opened on the same file.
 	if err := store.Init(h.DB, s.v1()); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startMarks(); err != nil {
 		s.Close()
 		return nil, err
 	}

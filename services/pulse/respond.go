@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/outbox"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
@@ -114,6 +116,18 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		Data:    data,
 	}
 
+	// Encoded here, outside the committer's serial part, which then only stores the bytes.
+	record, err := outbox.Prepare(event)
+	if err != nil {
+		return "", err
+	}
+	claim, err := s.claimMark(sub, marker, idem, now) // replicas.go: nil with one replica
+	if errors.Is(err, errRetriedElsewhere) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+
 	type outcome int
 	const (
 		stored outcome = iota
@@ -146,6 +160,7 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 		}
 		if found {
 			got = duplicate
+			claim.SetIdem(prev)
 			if idem != nil && hmac.Equal(prev, idem) {
 				got = retried
 			}
@@ -167,8 +182,12 @@ func (s *Service) submit(sub submission, now time.Time) (string, error) {
 				return err
 			}
 		}
-		return s.host.Outbox.Add(tx, event)
+		if err := unsafeMark(tx, claim); err != nil {
+			return err
+		}
+		return s.host.Outbox.AddRecord(tx, record)
 	})
+	s.settleMark(claim, err == nil && got != late)
 	switch {
 	case err != nil:
 		return "", err

@@ -1,10 +1,9 @@
 package pulse
 
 import (
+	"bytes"
 	"cmp"
-	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -107,7 +106,7 @@ type qTally struct {
 	sum             int // SCALE, ENPS
 	fav             int // SCALE 4-5
 	prom, pass, det int // ENPS
-	texts           []string
+	texts           []listedText
 }
 
 func (q *qTally) add(a store.Answer) {
@@ -134,8 +133,6 @@ func (q *qTally) add(a store.Answer) {
 		for _, id := range a.OptionIDs {
 			q.bucket(id, 1)
 		}
-	case store.QuestionText:
-		q.texts = append(q.texts, a.Text)
 	}
 }
 
@@ -147,6 +144,12 @@ func (q *qTally) bucket(v string, n int) {
 }
 
 func (q *qTally) merge(o *qTally) {
+	q.mergeCounts(o)
+	q.texts = append(q.texts, o.texts...)
+}
+
+// mergeCounts is merge without the texts: for sums whose texts nobody reads.
+func (q *qTally) mergeCounts(o *qTally) {
 	q.answers += o.answers
 	for v, n := range o.buckets {
 		q.bucket(v, n)
@@ -156,7 +159,6 @@ func (q *qTally) merge(o *qTally) {
 	q.prom += o.prom
 	q.pass += o.pass
 	q.det += o.det
-	q.texts = append(q.texts, o.texts...)
 }
 
 // readTallies returns one wave's responses by segment from the store's tallies (all of them,
@@ -180,17 +182,23 @@ func readTallies(tx store.ReadTx, surveyID string, wave uint32, before time.Time
 	return out, err
 }
 
-// readTexts puts the TEXT answers of one wave in the cells of the shown nodes (each node
-// holding its subtree's), for the questions of need: the only texts results can show.
-func readTexts(tx store.ReadTx, t *tree, wr *waveResult, surveyID string, before time.Time, shown map[int]bool, need map[string]bool) error {
-	return store.ForEachText(tx, surveyID, wr.wave.Number, before, func(seg, questionID, text string) error {
+// readTexts puts the TEXT answers of one wave, with their order values, in the cells of the
+// shown nodes (each node holding its subtree's), for the questions of need: the only texts
+// results can show.
+func readTexts(tx store.ReadTx, t *tree, wr *waveResult, surveyID string, before time.Time, shown map[int]bool, need map[string]bool, o *orderer) error {
+	return store.ForEachText(tx, surveyID, wr.wave.Number, before, func(seg, questionID, responseID, text string) error {
 		if !need[questionID] {
 			return nil
 		}
+		lt := listedText{text: text}
+		ordered := false
 		for j, ok := t.index[seg]; ok && j >= 0; j = t.parent[j] {
 			if shown[j] {
+				if !ordered {
+					lt.order, ordered = o.of(questionID, responseID), true
+				}
 				qt := wr.cells[j].question(questionID)
-				qt.texts = append(qt.texts, text)
+				qt.texts = append(qt.texts, lt)
 			}
 		}
 		return nil
@@ -198,8 +206,8 @@ func readTexts(tx store.ReadTx, t *tree, wr *waveResult, surveyID string, before
 }
 
 // readResponses is readTallies computed by decoding every response of the wave, as results
-// did before the tallies: tests compare the two.
-func readResponses(tx store.ReadTx, surveyID string, wave uint32, before time.Time) (map[string]*gTally, error) {
+// did before the tallies, with every TEXT answer: tests compare the two.
+func readResponses(tx store.ReadTx, surveyID string, wave uint32, before time.Time, o *orderer) (map[string]*gTally, error) {
 	out := map[string]*gTally{}
 	err := store.ForEachResponse(tx, surveyID, wave, func(r store.Response) error {
 		if !before.IsZero() && !r.Day.Before(before) {
@@ -212,7 +220,11 @@ func readResponses(tx store.ReadTx, surveyID string, wave uint32, before time.Ti
 		}
 		g.respondents++
 		for _, a := range r.Answers {
-			g.question(a.QuestionID).add(a)
+			qt := g.question(a.QuestionID)
+			qt.add(a)
+			if a.Kind == store.QuestionText {
+				qt.texts = append(qt.texts, listedText{text: a.Text, order: o.of(a.QuestionID, r.ID)})
+			}
 		}
 		return nil
 	})
@@ -275,25 +287,23 @@ type waveResult struct {
 // resultsQuery is a validated GetResults.
 type resultsQuery struct {
 	survey      *survey
+	raw         []byte // the survey's stored bytes, as survey was decoded from
 	first, last uint32
 	prefix      segment.Path
 	lang        string
 	now         time.Time
+	// The page of comments: at most size, after the key after (nil: the first page), with
+	// the next token in listing fp.
+	size      int
+	after, fp []byte
 }
 
-// results computes GetResults. Every wave is counted and suppressed on the whole audience
-// tree, then the prefix and its children are cut from it; a range of waves shows a cell only
-// where every wave of the range shows it, so that what a range shows is a sum of what single
-// waves show and nothing can be learned by subtracting one range from another.
+// results answers GetResults: the computation of the request (computeResults), from the
+// cache while the store and the clock say the same as when it was computed (resultsStamp),
+// then the page of comments asked for.
 func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	sv := q.survey
-	k := int(sv.MinGroupSize)
 	waves := sv.Waves[q.first-1 : q.last]
-	perWave := make([]map[string]*gTally, len(waves)) // per wave, by segment
-	counts, err := s.waveHeadcounts(sv, waves, q.now)
-	if err != nil {
-		return nil, err
-	}
 	// Live results of an open wave count the days before today only: two reads on the same
 	// day agree, so waiting for one more person and reading again tells nothing. (Reads on
 	// two days still differ by a day's responses; live results are an admin's opt-in.)
@@ -302,25 +312,81 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	for i, w := range waves {
 		live[i] = !(w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !q.now.Before(w.ClosesAt.AsTime()))
 	}
-	cellsOf := readTallies
-	if s.resultsFromResponses.Load() {
-		cellsOf = readResponses
-	}
-	err = s.host.DB.View(func(tx *bolt.Tx) error {
-		for i, w := range waves {
-			var before time.Time
-			if live[i] {
-				before = today
-			}
-			var err error
-			if perWave[i], err = cellsOf(tx, sv.Id, w.Number, before); err != nil {
+	key := resultsKey{survey: sv.Id, first: q.first, last: q.last, prefix: q.prefix.String(), lang: q.lang}
+	fromResponses := s.resultsFromResponses.Load()
+	var res *computedResults
+	for attempt := 0; res == nil; attempt++ {
+		var missing bool
+		err := s.host.DB.View(func(tx *bolt.Tx) error {
+			st, cacheable, err := stampOf(tx, q, live, today)
+			if err != nil {
 				return err
 			}
+			if !fromResponses {
+				if r, ok := s.resultsCache.get(key, &st); ok {
+					res = r
+					return nil
+				}
+			}
+			counts, miss, err := waveHeadcounts(tx, sv, waves, live, false)
+			if err != nil || miss {
+				missing = miss
+				return err
+			}
+			if res, err = s.computeResults(tx, q, waves, live, today, counts); err != nil {
+				return err
+			}
+			if cacheable && !fromResponses {
+				s.resultsCache.put(key, st, res)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if missing {
+			if attempt > 0 {
+				return nil, fmt.Errorf("survey %s: wave headcounts missing after they were stored", sv.Id)
+			}
+			// A closed wave read for the first time: freeze its headcounts, then compute.
+			err := s.host.DB.Update(func(tx *bolt.Tx) error {
+				_, _, err := waveHeadcounts(tx, sv, waves, live, true)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res.page(q.size, q.after, q.fp), nil
+}
+
+// computeResults computes GetResults in tx, with each wave's headcounts (counts). Every wave
+// is counted and suppressed on the whole audience tree, then the prefix and its children are
+// cut from it; a range of waves shows a cell only where every wave of the range shows it, so
+// that what a range shows is a sum of what single waves show and nothing can be learned by
+// subtracting one range from another.
+func (s *Service) computeResults(tx *bolt.Tx, q resultsQuery, waves []*pulsev1.Wave, live []bool, today time.Time, counts []map[string]uint32) (*computedResults, error) {
+	sv := q.survey
+	k := int(sv.MinGroupSize)
+	order := s.orderer(sv.Id)
+	perWave := make([]map[string]*gTally, len(waves)) // per wave, by segment
+	fromResponses := s.resultsFromResponses.Load()
+	cellsOf := readTallies
+	if fromResponses {
+		cellsOf = func(tx store.ReadTx, surveyID string, wave uint32, before time.Time) (map[string]*gTally, error) {
+			return readResponses(tx, surveyID, wave, before, order)
+		}
+	}
+	for i, w := range waves {
+		var before time.Time
+		if live[i] {
+			before = today
+		}
+		var err error
+		if perWave[i], err = cellsOf(tx, sv.Id, w.Number, before); err != nil {
+			return nil, err
+		}
 	}
 
 	// The segments read from the store are parsed here, once.
@@ -401,43 +467,40 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 			}
 		}
 	}
-	if !s.resultsFromResponses.Load() {
+	if !fromResponses {
 		// Texts are read for the groups shown, and only where a wave shows them.
 		shown := map[int]bool{root: true}
 		for _, c := range t.children[root] {
 			shown[c] = true
 		}
-		err := s.host.DB.View(func(tx *bolt.Tx) error {
-			for i, wr := range wrs {
-				need := map[string]bool{}
-				for id, th := range wr.texts {
-					for j := range shown {
-						if !th[j] && !wr.hidden[id][j] {
-							need[id] = true
-						}
+		for i, wr := range wrs {
+			need := map[string]bool{}
+			for id, th := range wr.texts {
+				for j := range shown {
+					if !th[j] && !wr.hidden[id][j] {
+						need[id] = true
 					}
 				}
-				if len(need) == 0 {
-					continue
-				}
-				var before time.Time
-				if live[i] {
-					before = today
-				}
-				if err := readTexts(tx, t, wr, sv.Id, before, shown, need); err != nil {
-					return err
-				}
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			if len(need) == 0 {
+				continue
+			}
+			var before time.Time
+			if live[i] {
+				before = today
+			}
+			if err := readTexts(tx, t, wr, sv.Id, before, shown, need, order); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := &pulsev1.GetResultsResponse{SurveyId: sv.Id}
-	out.Total = groupView(sv.Survey, t.paths[root], root, wrs, questions, q.lang)
+	var orders [][][][orderSize]byte // per group (total first), per question, per comment
+	g, o := groupView(sv.Survey, t.paths[root], root, wrs, questions, q.lang)
+	out.Total, orders = g, append(orders, o)
 	for _, c := range t.children[root] {
-		out.Children = append(out.Children, groupView(sv.Survey, t.paths[c], c, wrs, questions, q.lang))
+		g, o := groupView(sv.Survey, t.paths[c], c, wrs, questions, q.lang)
+		out.Children, orders = append(out.Children, g), append(orders, o)
 	}
 	for _, wr := range wrs {
 		out.Trend = append(out.Trend, trendPoint(wr, root, byID))
@@ -449,7 +512,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 			}
 		}
 	}
-	return out, nil
+	return computed(out, orders), nil
 }
 
 // countWave tallies one wave's responses on the tree (each node counting its subtree) and
@@ -525,15 +588,16 @@ func countWave(t *tree, w *pulsev1.Wave, live bool, leaves map[string]*gTally, b
 	return wr
 }
 
-// groupView is node i over the waves of the range.
-func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questions []*pulsev1.Question, lang string) *pulsev1.GroupResult {
+// groupView is node i over the waves of the range, with each question's comments in their
+// keyed order, and their order values (per question, parallel to its comments).
+func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questions []*pulsev1.Question, lang string) (*pulsev1.GroupResult, [][][orderSize]byte) {
 	// The headcount shown is the latest wave's; participation is over every wave's.
 	g := &pulsev1.GroupResult{Segment: path, Headcount: uint32(wrs[len(wrs)-1].headcount[i])}
 	respondents, invited := 0, 0
 	for _, wr := range wrs {
 		if wr.group[i] {
 			g.Hidden = true
-			return g
+			return g, nil
 		}
 		respondents += wr.cells[i].respondents
 		invited += wr.headcount[i]
@@ -542,13 +606,18 @@ func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questi
 	if invited > 0 {
 		g.Participation = min(1, float64(respondents)/float64(invited))
 	}
-	for _, qu := range questions {
+	orders := make([][][orderSize]byte, len(questions))
+	for qi, qu := range questions {
 		text, _ := localize(qu.Text.GetTranslations(), lang, sv.DefaultLanguage)
 		qr := &pulsev1.QuestionResult{QuestionId: qu.Id, Text: text, Kind: qu.Kind, Dimension: qu.Dimension}
 		g.Questions = append(g.Questions, qr)
 		sum := &qTally{}
 		textsShown := true
-		var comments []*pulsev1.TextAnswer
+		type comment struct {
+			c     *pulsev1.TextAnswer
+			order [orderSize]byte
+		}
+		var comments []comment
 		for _, wr := range wrs {
 			if h := wr.hidden[qu.Id]; h != nil && h[i] {
 				qr.Hidden = true
@@ -558,13 +627,13 @@ func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questi
 			if qt == nil {
 				continue
 			}
-			sum.merge(qt)
+			sum.mergeCounts(qt)
 			if th := wr.texts[qu.Id]; th != nil && th[i] {
 				textsShown = false
 			}
 			day := timestamppb.New(window.Of(window.Day, wr.wave.ClosesAt.AsTime()).Start)
-			for _, text := range qt.texts {
-				comments = append(comments, &pulsev1.TextAnswer{Text: text, Date: day, Wave: wr.wave.Number})
+			for _, t := range qt.texts {
+				comments = append(comments, comment{&pulsev1.TextAnswer{Text: t.text, Date: day, Wave: wr.wave.Number}, t.order})
 			}
 		}
 		if qr.Hidden {
@@ -572,11 +641,15 @@ func groupView(sv *pulsev1.Survey, path string, i int, wrs []*waveResult, questi
 		}
 		fillQuestion(qr, qu, sum)
 		if qu.Kind == commonv1.QuestionKind_QUESTION_KIND_TEXT && textsShown {
-			rand.Shuffle(len(comments), func(a, b int) { comments[a], comments[b] = comments[b], comments[a] })
-			qr.Comments = comments
+			// The keyed order: stable from page to page, and unrelated to when each came.
+			slices.SortFunc(comments, func(a, b comment) int { return bytes.Compare(a.order[:], b.order[:]) })
+			for _, c := range comments {
+				qr.Comments = append(qr.Comments, c.c)
+				orders[qi] = append(orders[qi], c.order)
+			}
 		}
 	}
-	return g
+	return g, orders
 }
 
 // fillQuestion writes a visible question's numbers.
@@ -639,9 +712,9 @@ func trendPoint(wr *waveResult, i int, byID map[string]*pulsev1.Question) *pulse
 		}
 		switch qu.Kind {
 		case commonv1.QuestionKind_QUESTION_KIND_SCALE:
-			scale.merge(qt)
+			scale.mergeCounts(qt)
 		case commonv1.QuestionKind_QUESTION_KIND_ENPS:
-			e.merge(qt)
+			e.mergeCounts(qt)
 		}
 	}
 	if scale.answers > 0 {
@@ -700,72 +773,38 @@ func resultWaves(sv *pulsev1.Survey, first, last uint32, now time.Time) (uint32,
 	return first, last, nil
 }
 
-// waveHeadcounts returns the headcounts under the audience that each wave's results use. A
-// closed wave uses the headcounts of when its results were first read, stored then: comments
-// are listed by headcount, and a headcount changed between two reads of the same wave would
-// show one segment's comments in one read and its sibling's in the other, whose difference
-// could be a group below k. An open wave (live results) uses today's.
-func (s *Service) waveHeadcounts(sv *survey, waves []*pulsev1.Wave, now time.Time) ([]map[string]uint32, error) {
-	out := make([]map[string]uint32, len(waves))
-	closed := func(w *pulsev1.Wave) bool {
-		return w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !now.Before(w.ClosesAt.AsTime())
-	}
-	read := func(tx *bolt.Tx, write bool) (missing bool, err error) {
-		current, err := store.HeadcountsUnder(tx, sv.audience)
-		if err != nil {
-			return false, err
-		}
-		for i, w := range waves {
-			if !closed(w) {
-				out[i] = current
-				continue
-			}
-			m, ok, err := store.GetWaveHeadcounts(tx, sv.Id, w.Number)
-			switch {
-			case err != nil:
-				return false, err
-			case ok:
-				out[i] = m
-			case write:
-				if err := store.UnsafePutWaveHeadcounts(tx, sv.Id, w.Number, current); err != nil {
-					return false, err
-				}
-				out[i] = current
-			default:
-				missing = true
-			}
-		}
-		return missing, nil
-	}
-	var missing bool
-	err := s.host.DB.View(func(tx *bolt.Tx) (err error) {
-		missing, err = read(tx, false)
-		return err
-	})
-	if err == nil && missing {
-		err = s.host.DB.Update(func(tx *bolt.Tx) error {
-			_, err := read(tx, true)
-			return err
-		})
-	}
-	return out, err
-}
-
-// visibleResultsSurvey is visibleSurvey for GetResults, through a memo of the survey it read
-// last with its stored bytes: a dashboard reads one survey's results again and again, and
-// decoding the survey took a fifth of a call's CPU. The survey returned is shared: results
-// only reads it.
-func (s *Service) visibleResultsSurvey(ctx context.Context, id string) (*survey, error) {
-	var sv *survey
-	err := s.host.DB.View(func(tx *bolt.Tx) (err error) {
-		sv, err = s.resultsSurvey.get(tx, id)
-		return err
-	})
+// waveHeadcounts returns the headcounts under the audience that each wave's results use, in
+// tx. A closed wave uses the headcounts of when its results were first read, stored then:
+// comments are listed by headcount, and a headcount changed between two reads of the same
+// wave would show one segment's comments in one read and its sibling's in the other, whose
+// difference could be a group below k. An open wave (live results) uses today's. With write
+// false, missing reports a closed wave whose headcounts are not stored yet; with write true
+// (tx writable), they are stored.
+func waveHeadcounts(tx *bolt.Tx, sv *survey, waves []*pulsev1.Wave, live []bool, write bool) (out []map[string]uint32, missing bool, err error) {
+	out = make([]map[string]uint32, len(waves))
+	current, err := store.HeadcountsUnder(tx, sv.audience)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if !overlaps(ctx, sv.audience) {
-		return nil, surveyNotFound(id)
+	for i, w := range waves {
+		if live[i] {
+			out[i] = current
+			continue
+		}
+		m, ok, err := store.GetWaveHeadcounts(tx, sv.Id, w.Number)
+		switch {
+		case err != nil:
+			return nil, false, err
+		case ok:
+			out[i] = m
+		case write:
+			if err := store.UnsafePutWaveHeadcounts(tx, sv.Id, w.Number, current); err != nil {
+				return nil, false, err
+			}
+			out[i] = current
+		default:
+			missing = true
+		}
 	}
-	return sv, nil
+	return out, missing, nil
 }

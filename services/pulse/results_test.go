@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
@@ -23,13 +24,61 @@ import (
 // afterWave1 is a time at which validSurvey's first wave has closed.
 var afterWave1 = t0.Add(5 * 24 * time.Hour)
 
+// results reads GetResults with every comment: it reads every page (of req's page size),
+// checks that each page shows the same numbers, and returns the first with the comments of
+// all of them in listing order.
 func (f *fixture) results(t testing.TB, ctx context.Context, req *pulsev1.GetResultsRequest) *pulsev1.GetResultsResponse {
 	t.Helper()
-	resp, err := f.client.GetResults(ctx, req)
-	if err != nil {
-		t.Fatalf("GetResults %v: %v", req, err)
+	resp, pages := f.resultPages(t, ctx, req)
+	for _, p := range pages[1:] {
+		for gi, g := range groupsOf(p) {
+			for qi, q := range g.GetQuestions() {
+				all := groupsOf(resp)[gi].Questions[qi]
+				all.Comments = append(all.Comments, q.Comments...)
+			}
+		}
 	}
 	return resp
+}
+
+// resultPages reads every page of req's results. resp is a merge-ready copy of the first.
+func (f *fixture) resultPages(t testing.TB, ctx context.Context, req *pulsev1.GetResultsRequest) (resp *pulsev1.GetResultsResponse, pages []*pulsev1.GetResultsResponse) {
+	t.Helper()
+	req = proto.Clone(req).(*pulsev1.GetResultsRequest)
+	for {
+		p, err := f.client.GetResults(ctx, req)
+		if err != nil {
+			t.Fatalf("GetResults %v: %v", req, err)
+		}
+		pages = append(pages, p)
+		if len(pages) > 1 && !proto.Equal(withoutComments(p), withoutComments(pages[0])) {
+			t.Fatalf("GetResults %v: page %d shows other numbers than page 1:\n%v\n%v", req, len(pages), p, pages[0])
+		}
+		if p.NextPageToken == "" {
+			break
+		}
+		req.PageToken = p.NextPageToken
+	}
+	resp = proto.Clone(pages[0]).(*pulsev1.GetResultsResponse)
+	resp.NextPageToken = ""
+	return resp, pages
+}
+
+// groupsOf is r's total, then its children.
+func groupsOf(r *pulsev1.GetResultsResponse) []*pulsev1.GroupResult {
+	return append([]*pulsev1.GroupResult{r.Total}, r.Children...)
+}
+
+// withoutComments is a copy of r without its comments and page token.
+func withoutComments(r *pulsev1.GetResultsResponse) *pulsev1.GetResultsResponse {
+	r = proto.Clone(r).(*pulsev1.GetResultsResponse)
+	r.NextPageToken = ""
+	for _, g := range groupsOf(r) {
+		for _, q := range g.GetQuestions() {
+			q.Comments = nil
+		}
+	}
+	return r
 }
 
 func question(g *pulsev1.GroupResult, id string) *pulsev1.QuestionResult {

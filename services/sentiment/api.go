@@ -149,11 +149,14 @@ func (a *api) GetHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest
 	if err != nil {
 		return nil, err
 	}
-	rows, err := a.svc.heatmap(ctx, prefix, window.Of(g, t))
+	hm, err := a.svc.heatmap(ctx, prefix, window.Of(g, t))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &sentimentv1.GetHeatmapResponse{Rows: rows}, nil
+	if req.Compact {
+		return &sentimentv1.GetHeatmapResponse{Rows: hm.compact, Window: hm.tw}, nil
+	}
+	return &sentimentv1.GetHeatmapResponse{Rows: hm.rows, Window: hm.tw}, nil
 }
 
 // WatchSentiment sends the current released state of the prefix's subtree, then every

@@ -53,7 +53,7 @@ func (s *Service) applyFeedbackTo(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, 
 		return fmt.Errorf("%w: FeedbackSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
 	}
 	res := s.analyze(m.Text, m.Language)
-	if err := s.aggregate(rb, seg, m.Contributors, s.countable(res, m.Dimensions)); err != nil {
+	if err := s.aggregate(rb, seg, tagRefs(m.Contributors), s.countable(res, m.Dimensions)); err != nil {
 		return err
 	}
 	if !emit {
@@ -89,31 +89,31 @@ func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error { return s.appl
 
 // applyResponseTo is applyResponse with the rollups in rb.
 func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
-	var m eventsv1.ResponseSubmitted
-	if err := proto.Unmarshal(ev.Data, &m); err != nil {
+	var m responseView
+	if err := decodeResponse(ev.Data, &m); err != nil {
 		return fmt.Errorf("%w: decode ResponseSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
 	}
-	seg, err := parsedSegments.get(m.Segment)
+	seg, err := parsedSegments.get(m.segment)
 	if err != nil {
 		return fmt.Errorf("%w: ResponseSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
 	}
-	var parts []contribution
-	for _, a := range m.Answers {
-		dims := []commonv1.Dimension{a.Dimension}
-		switch a.Kind {
+	parts := make([]contribution, 0, len(m.answers))
+	for _, a := range m.answers {
+		dims := []commonv1.Dimension{a.dim}
+		switch a.kind {
 		case commonv1.QuestionKind_QUESTION_KIND_SCALE:
-			if a.Value < 1 || a.Value > 5 {
+			if a.value < 1 || a.value > 5 {
 				continue
 			}
-			score := float64(a.Value-3) / 2
+			score := float64(a.value-3) / 2
 			parts = append(parts, contribution{item: rollup.Item{Scored: true, Score: score, Label: labelOf(score)}, dims: dims})
 		case commonv1.QuestionKind_QUESTION_KIND_ENPS:
-			if a.Value < 0 || a.Value > 10 {
+			if a.value < 0 || a.value > 10 {
 				continue
 			}
-			parts = append(parts, contribution{item: rollup.Item{ENPS: int(a.Value) + 1}, dims: dims})
+			parts = append(parts, contribution{item: rollup.Item{ENPS: int(a.value) + 1}, dims: dims})
 		case commonv1.QuestionKind_QUESTION_KIND_TEXT:
-			res := s.analyze(a.Text, "")
+			res := s.analyze(a.text, "")
 			it := rollup.Item{Scored: true, Score: res.Score, Label: rollup.Label(res.Label), Emotion: string(res.Emotion)}
 			if !s.confident(res) {
 				it = rollup.Item{} // its author still takes part (countable)
@@ -124,26 +124,26 @@ func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
 			parts = append(parts, contribution{dims: dims})
 		}
 	}
-	return s.aggregate(rb, seg, m.Contributors, parts)
+	return s.aggregate(rb, seg, m.tags, parts)
 }
 
 // aggregate adds the parts to every rollup the contributor tags name. The rollups it changes
 // are marked for the publisher (flush), which decides what may be shown.
-func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv1.ContributorTag, parts []contribution) error {
+func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []tagRef, parts []contribution) error {
 	// Every tag is checked before anything is written: a rebuild applies events in one shared
 	// transaction, where a half-applied event could not be rolled back alone.
 	opened := make([][]byte, len(tags))
 	for i, t := range tags {
-		tag, err := s.host.Secret.OpenTag(t.Segment, t.Window, t.Tag)
+		tag, err := s.host.Secret.OpenTag(t.segment, t.window, t.tag)
 		if err != nil {
-			return fmt.Errorf("%w: contributor tag of %s: %v", consumer.ErrPermanent, t.Window, err)
+			return fmt.Errorf("%w: contributor tag of %s: %v", consumer.ErrPermanent, t.window, err)
 		}
 		opened[i] = tag
-		tagSeg, err := parsedSegments.get(t.Segment)
+		tagSeg, err := parsedSegments.get(t.segment)
 		if err != nil || !seg.Within(tagSeg) {
-			return fmt.Errorf("%w: contributor tag segment %q is not %q or one of its ancestors", consumer.ErrPermanent, t.Segment, seg)
+			return fmt.Errorf("%w: contributor tag segment %q is not %q or one of its ancestors", consumer.ErrPermanent, t.segment, seg)
 		}
-		if _, err := parsedWindows.get(t.Window); err != nil {
+		if _, err := parsedWindows.get(t.window); err != nil {
 			return fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
 		}
 	}
@@ -161,7 +161,7 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 		for _, d := range ds {
 			j := slices.Index(dims, int32(d))
 			if j < 0 {
-				dims, items = append(dims, int32(d)), append(items, nil)
+				dims, items = append(dims, int32(d)), append(items, make([]rollup.Item, 0, len(parts)))
 				j = len(dims) - 1
 			}
 			items[j] = append(items[j], p.item)
@@ -169,10 +169,10 @@ func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []*eventsv
 	}
 	w, deferred := s.writer(rb)
 	for i, t := range tags {
-		if !s.aggregated(t.Window) {
+		if !s.aggregated(t.window) {
 			continue
 		}
-		if err := w.Add(t.Segment, t.Window, opened[i], t.Segment == seg.String(), dims, items); err != nil {
+		if err := w.Add(t.segment, t.window, opened[i], t.segment == seg.String(), dims, items); err != nil {
 			return err
 		}
 	}

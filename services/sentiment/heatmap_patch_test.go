@@ -16,32 +16,54 @@ import (
 
 // TestHeatmapAfterAReleaseIsPatchedNotReread: a release patches the cells it released into the
 // heatmaps kept, so the read after it is a cache hit; and what it serves is exactly what a read
-// of the store gives (released values only, the latest of each cell).
+// of the store gives (released values only, the latest of each cell), in full and compact
+// (GetHeatmapRequest.compact: the shown cells only, without their segment and window).
 func TestHeatmapAfterAReleaseIsPatchedNotReread(t *testing.T) {
 	f := start(t)
 	dims := []commonv1.Dimension{commonv1.Dimension_DIMENSION_WORKLOAD, commonv1.Dimension_DIMENSION_GROWTH, commonv1.Dimension_DIMENSION_MEANING}
-	read := func() []*sentimentv1.HeatmapRow {
+	read := func(compact bool) *sentimentv1.GetHeatmapResponse {
 		t.Helper()
-		resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme", Time: timestamppb.New(now)})
+		resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme", Time: timestamppb.New(now), Compact: compact})
 		if err != nil {
 			t.Fatalf("GetHeatmap: %v", err)
 		}
-		return resp.Rows
+		return resp
 	}
 	same := func(step string) {
 		t.Helper()
-		got := read()
+		full, compact := read(false), read(true)
+		got := full.Rows
 		want, err := f.svc.ReadHeatmapUncached("acme", now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d rows, the store has %d", step, len(got), len(want))
+		if len(got) != len(want) || len(compact.Rows) != len(want) {
+			t.Fatalf("%s: %d rows, %d compact, the store has %d", step, len(got), len(compact.Rows), len(want))
 		}
 		for i := range got {
 			if !proto.Equal(got[i], want[i]) {
 				t.Fatalf("%s: row %d served\n%v\nthe store has\n%v", step, i, got[i], want[i])
 			}
+			// The compact row is the same row without its hidden cells, each cell without its
+			// segment and window, which are the row's and the answer's.
+			stripped := &sentimentv1.HeatmapRow{Segment: want[i].Segment}
+			for j, c := range want[i].Cells {
+				if !proto.Equal(c.Window, compact.Window) || !proto.Equal(c.Window, full.Window) || c.Segment != want[i].Segment {
+					t.Fatalf("%s: row %d cell %d: window %v segment %q; answer window %v (compact %v), row %q", step, i, j, c.Window, c.Segment, full.Window, compact.Window, want[i].Segment)
+				}
+				if c.Hidden {
+					continue
+				}
+				c = proto.Clone(c).(*commonv1.Aggregate)
+				c.Window, c.Segment = nil, ""
+				stripped.Cells = append(stripped.Cells, c)
+			}
+			if !proto.Equal(compact.Rows[i], stripped) {
+				t.Fatalf("%s: compact row %d served\n%v\nwant\n%v", step, i, compact.Rows[i], stripped)
+			}
+		}
+		if fs, cs := proto.Size(full), proto.Size(compact); cs >= fs {
+			t.Fatalf("%s: compact answer %d bytes, full %d", step, cs, fs)
 		}
 	}
 	// Every team has its row (a new segment changes the rows, which is a miss).

@@ -92,8 +92,39 @@ type cachedHeatmap struct {
 	win    string
 	tw     *commonv1.TimeWindow
 	rows   []*sentimentv1.HeatmapRow // shared by the answers: never changed, patched by copy
+	// compact is rows without hidden cells, and without each cell's segment and window
+	// (GetHeatmapRequest.compact); ccells its cells by row and heatmapDimensions (nil: hidden)
+	compact []*sentimentv1.HeatmapRow
+	ccells  [][]*commonv1.Aggregate
 	// versions of each cell's released value (by row, then heatmapDimensions; 0: none)
 	vers [][]uint64
+}
+
+// heatmapAnswer is a heatmap served: its rows, full or compact, and the window of its cells.
+type heatmapAnswer struct {
+	rows, compact []*sentimentv1.HeatmapRow
+	tw            *commonv1.TimeWindow
+}
+
+// heatmapCell renders one cell, in full and compact (without segment and window; nil when
+// hidden).
+func heatmapCell(k rollup.Key, tw *commonv1.TimeWindow, st rollup.Stats, hidden bool, minGroup int) (full, compact *commonv1.Aggregate) {
+	if !hidden {
+		compact = aggregateIn(k, nil, st, hidden, minGroup)
+		compact.Segment = ""
+	}
+	return aggregateIn(k, tw, st, hidden, minGroup), compact
+}
+
+// compactRow is the compact row of segment seg with cells cells (nil: hidden, left out).
+func compactRow(seg string, cells []*commonv1.Aggregate) *sentimentv1.HeatmapRow {
+	row := &sentimentv1.HeatmapRow{Segment: seg}
+	for _, c := range cells {
+		if c != nil {
+			row.Cells = append(row.Cells, c)
+		}
+	}
+	return row
 }
 
 // releasedCell is an aggregate a flush released, with its released value.
@@ -161,16 +192,20 @@ func (e cachedHeatmap) patch(rel []releasedCell, minGroup int) (cachedHeatmap, b
 			continue
 		}
 		if len(rowCopied) == 0 {
-			e.rows, e.vers = slices.Clone(e.rows), slices.Clone(e.vers)
+			e.rows, e.compact, e.ccells, e.vers = slices.Clone(e.rows), slices.Clone(e.compact), slices.Clone(e.ccells), slices.Clone(e.vers)
 		}
 		if !rowCopied[i] {
 			row := e.rows[i]
 			e.rows[i] = &sentimentv1.HeatmapRow{Segment: row.Segment, Cells: slices.Clone(row.Cells)}
+			e.ccells[i] = slices.Clone(e.ccells[i])
 			e.vers[i] = slices.Clone(e.vers[i])
 			rowCopied[i] = true
 		}
-		e.rows[i].Cells[col] = aggregateIn(r.key, e.tw, r.st, false, minGroup)
+		e.rows[i].Cells[col], e.ccells[i][col] = heatmapCell(r.key, e.tw, r.st, false, minGroup)
 		e.vers[i][col] = r.st.Version
+	}
+	for i := range rowCopied {
+		e.compact[i] = compactRow(e.rows[i].Segment, e.ccells[i])
 	}
 	return e, true
 }
@@ -182,15 +217,19 @@ func (c *readCache) swapped() {
 	c.epoch++
 }
 
-func (c *readCache) get(key string, gen [3]uint64) ([]*sentimentv1.HeatmapRow, bool) {
+func (c *readCache) get(key string, gen [3]uint64) (heatmapAnswer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.heatmap[key]
 	if !ok || e.gen != gen {
 		c.misses++
-		return nil, false
+		return heatmapAnswer{}, false
 	}
-	return e.rows, true
+	return e.answer(), true
+}
+
+func (e cachedHeatmap) answer() heatmapAnswer {
+	return heatmapAnswer{rows: e.rows, compact: e.compact, tw: e.tw}
 }
 
 // put keeps e, read at e.gen, unless what is kept is as recent: only an entry of the current
@@ -209,26 +248,26 @@ func (c *readCache) put(key string, e cachedHeatmap) {
 
 // heatmap is GetHeatmap: a row per child of prefix that has aggregates, a cell per dimension.
 // It reads the released values (readCache keeps what it served until a release changes them).
-func (s *Service) heatmap(_ context.Context, prefix segment.Path, w window.Window) ([]*sentimentv1.HeatmapRow, error) {
+func (s *Service) heatmap(_ context.Context, prefix segment.Path, w window.Window) (heatmapAnswer, error) {
 	win := anonymity.ContributorWindow(w)
 	key := prefix.String() + "\x00" + win
 	// The generation is taken before reading: a release committed meanwhile makes the entry
 	// stale at once.
 	var segs uint64
 	if err := s.host.DB.View(func(tx *bolt.Tx) error { segs = rollup.SegmentsVersion(tx); return nil }); err != nil {
-		return nil, err
+		return heatmapAnswer{}, err
 	}
 	gen := s.reads.gen(win, segs)
-	if rows, ok := s.reads.get(key, gen); ok {
-		return rows, nil
+	if a, ok := s.reads.get(key, gen); ok {
+		return a, nil
 	}
 	e, err := s.readHeatmapEntry(prefix, w)
 	if err != nil {
-		return nil, err
+		return heatmapAnswer{}, err
 	}
 	e.gen = gen
 	s.reads.put(key, e)
-	return e.rows, nil
+	return e.answer(), nil
 }
 
 func (s *Service) readHeatmap(prefix segment.Path, w window.Window) ([]*sentimentv1.HeatmapRow, error) {
@@ -239,8 +278,9 @@ func (s *Service) readHeatmap(prefix segment.Path, w window.Window) ([]*sentimen
 // readHeatmapEntry reads the heatmap from the store, with the versions of its cells.
 func (s *Service) readHeatmapEntry(prefix segment.Path, w window.Window) (cachedHeatmap, error) {
 	var (
-		rows []*sentimentv1.HeatmapRow
-		vers [][]uint64
+		rows, compact []*sentimentv1.HeatmapRow
+		ccells        [][]*commonv1.Aggregate
+		vers          [][]uint64
 	)
 	// The window is named and rendered once for every cell.
 	win, tw := anonymity.ContributorWindow(w), timeWindowProto(w)
@@ -254,6 +294,7 @@ func (s *Service) readHeatmapEntry(prefix segment.Path, w window.Window) (cached
 				continue
 			}
 			row := &sentimentv1.HeatmapRow{Segment: seg.String(), Cells: make([]*commonv1.Aggregate, 0, len(heatmapDimensions))}
+			ccell := make([]*commonv1.Aggregate, 0, len(heatmapDimensions))
 			ver := make([]uint64, 0, len(heatmapDimensions))
 			for _, d := range heatmapDimensions {
 				k := rollup.Key{Segment: row.Segment, Dimension: int32(d), Window: win}
@@ -261,20 +302,22 @@ func (s *Service) readHeatmapEntry(prefix segment.Path, w window.Window) (cached
 				if err != nil {
 					return err
 				}
-				row.Cells = append(row.Cells, aggregateIn(k, tw, st, !shown, s.cfg.MinGroupSize))
+				full, c := heatmapCell(k, tw, st, !shown, s.cfg.MinGroupSize)
+				row.Cells, ccell = append(row.Cells, full), append(ccell, c)
 				if !shown {
 					st.Version = 0
 				}
 				ver = append(ver, st.Version)
 			}
 			rows, vers = append(rows, row), append(vers, ver)
+			compact, ccells = append(compact, compactRow(row.Segment, ccell)), append(ccells, ccell)
 		}
 		return nil
 	})
 	if err != nil {
 		return cachedHeatmap{}, err
 	}
-	return cachedHeatmap{prefix: prefix.String(), win: win, tw: tw, rows: rows, vers: vers}, nil
+	return cachedHeatmap{prefix: prefix.String(), win: win, tw: tw, rows: rows, compact: compact, ccells: ccells, vers: vers}, nil
 }
 
 // confidence is the 95% confidence interval of the mean score, from the sums: Student's t

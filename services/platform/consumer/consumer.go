@@ -134,6 +134,27 @@ type Config struct {
 	WaitFor time.Duration
 	// OnGiveUp, if set, is called for each event terminated under WaitFor (say, a metric).
 	OnGiveUp func(ev bus.Event, err error)
+	// Writer, if set, runs the consumer's write transactions instead of DB.Update (and
+	// DB.Batch): a group committer (platform/groupcommit) shared with the service's other
+	// writers, so that applying events rides in their commits instead of holding the writer
+	// lock, and taking two fsyncs, between them. Its function may run more than once (in a
+	// transaction then rolled back), so Handle and Flush must have no effect outside tx, as
+	// with Group or Workers above 1. Events are still acked only once their commit returned.
+	Writer Writer
+}
+
+// Writer runs a write transaction and returns once it is committed: (*bolt.DB).Update, or a
+// group committer that shares one commit among many writers.
+type Writer interface {
+	Update(fn func(*bolt.Tx) error) error
+}
+
+// update is the consumer's write transaction: through Writer, or DB.Update.
+func (c *Config) update() func(func(*bolt.Tx) error) error {
+	if c.Writer != nil {
+		return c.Writer.Update
+	}
+	return c.DB.Update
 }
 
 // Check reports what Start would refuse in c (a missing stream, durable, store or handler)
@@ -326,10 +347,13 @@ func (c *Consumer) handle(m jetstream.Msg) {
 }
 
 func (c *Consumer) applyOne(ev bus.Event) (bool, error) {
-	return apply(c.cfg.DB.Update, c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, ev)
+	return apply(c.cfg.update(), c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, ev)
 }
 
 func (c *Consumer) applyBatch(ev bus.Event) (bool, error) {
+	if c.cfg.Writer != nil {
+		return apply(c.cfg.Writer.Update, c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, ev)
+	}
 	return apply(c.cfg.DB.Batch, c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, ev)
 }
 
@@ -409,7 +433,7 @@ func (c *Consumer) processGroup(msgs []jetstream.Msg) {
 	if len(evs) == 0 {
 		return
 	}
-	if _, err := ApplyGroupFlush(c.cfg.DB, c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, evs); err != nil {
+	if _, err := applyGroup(c.cfg.update(), c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, evs); err != nil {
 		c.log.Debug("group not applied; applying its events one by one", "events", len(evs), "err", err)
 		for _, m := range ok {
 			c.process(m, c.applyOne)
@@ -580,6 +604,10 @@ func ApplyGroup(db *bolt.DB, durable string, h Handler, evs []bus.Event) (applie
 // ApplyGroupFlush is ApplyGroup with Config.Flush: flush, if not nil, runs after the last
 // event applied, before the commit.
 func ApplyGroupFlush(db *bolt.DB, durable string, h Handler, flush func(*bolt.Tx) error, evs []bus.Event) (applied []bool, err error) {
+	return applyGroup(db.Update, durable, h, flush, evs)
+}
+
+func applyGroup(update func(func(*bolt.Tx) error) error, durable string, h Handler, flush func(*bolt.Tx) error, evs []bus.Event) (applied []bool, err error) {
 	if durable == "" {
 		return nil, errors.New("consumer: ApplyGroup needs the durable name that scopes applied ids")
 	}
@@ -590,7 +618,8 @@ func ApplyGroupFlush(db *bolt.DB, durable string, h Handler, flush func(*bolt.Tx
 	}
 	applied = make([]bool, len(evs))
 	day := dayValue(time.Now())
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = update(func(tx *bolt.Tx) error {
+		clear(applied) // a Writer may run this again after a rollback
 		seen, err := seenBucket(tx, durable)
 		if err != nil {
 			return err

@@ -16,9 +16,12 @@
 package groupcommit
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
+	"runtime/trace"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -88,11 +91,26 @@ func (c *Committer) Close() error {
 func (c *Committer) loop() {
 	defer close(c.done)
 	batch := make([]*call, 0, c.max)
-	for first := range c.queue {
+	for {
+		var first *call
+		select {
+		case first = <-c.queue:
+			// Writes queued during the last commit: commit them now. A yield here would put
+			// the committer at the back of the run queue for a whole time slice on a busy
+			// machine (measured: ~12 ms per commit under load, a quarter of the cycle).
+		default:
+			var ok bool
+			if first, ok = <-c.queue; !ok {
+				return
+			}
+			// Woken from idle by one write: let the writes arriving with it join (one
+			// yield, no timer, so a lone write is not delayed).
+			runtime.Gosched()
+		}
+		if first == nil {
+			return // closed
+		}
 		batch = append(batch[:0], first)
-		// Let the callers the last commit released send their next writes first: one yield,
-		// no timer, so a lone write is not delayed.
-		runtime.Gosched()
 	gather:
 		for len(batch) < c.max {
 			select {
@@ -112,6 +130,16 @@ func (c *Committer) loop() {
 // commit runs batch in one transaction. A call whose function fails is answered with its
 // error and removed, and the rest run again, until a transaction commits or nothing is left.
 func (c *Committer) commit(batch []*call) {
+	if trace.IsEnabled() { // a runtime/trace (voix bench --trace) shows each commit and its size
+		ctx, before := context.Background(), c.db.Stats().TxStats
+		r := trace.StartRegion(ctx, "groupcommit.commit")
+		defer func() {
+			r.End()
+			after := c.db.Stats().TxStats
+			trace.Logf(ctx, "groupcommit", "%s %d %d %d", filepath.Base(c.db.Path()), len(batch),
+				after.GetWrite()-before.GetWrite(), after.GetPageAlloc()-before.GetPageAlloc())
+		}()
+	}
 	for len(batch) > 0 {
 		failed := -1
 		var failure error

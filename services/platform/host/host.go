@@ -178,6 +178,20 @@ type Host struct {
 	consumerCfgs []consumer.Config
 	consumers    []*consumer.Consumer
 	closing      bool
+	// writer is what consumers commit through when their Config names none (WriteThrough).
+	writer consumer.Writer
+}
+
+// WriteThrough makes the outbox relay's deletions, and the consumers registered with Consume
+// after it (unless their Config names a Writer), commit through w, a group committer
+// (platform/groupcommit) shared with the service's own writes: they then ride in its commits
+// instead of holding the store's writer lock, and taking two fsyncs, between them. Their
+// functions may run more than once (consumer.Config.Writer).
+func (h *Host) WriteThrough(w consumer.Writer) {
+	h.Outbox.WriteThrough(w)
+	h.mu.Lock()
+	h.writer = w
+	h.mu.Unlock()
 }
 
 // New opens the store, loads the secret and the tokens, connects to NATS, ensures the streams,
@@ -433,6 +447,9 @@ func (h *Host) Consume(cfg consumer.Config) error {
 	defer h.mu.Unlock()
 	if h.closing {
 		return fmt.Errorf("start consumer %s: host closed", cfg.Durable)
+	}
+	if cfg.Writer == nil {
+		cfg.Writer = h.writer
 	}
 	var c *consumer.Consumer
 	if h.streams && h.Bus.Connected() {

@@ -280,3 +280,72 @@ func TestGRPCLimits(t *testing.T) {
 		t.Fatalf("request just below the cap: %v, want NotFound (an unknown service, answered)", err)
 	}
 }
+
+// txWriter runs the host's write transactions in DB.Update, noting each one's id.
+type txWriter struct {
+	db  *bolt.DB
+	mu  sync.Mutex
+	txs map[int]bool
+}
+
+func (w *txWriter) Update(fn func(*bolt.Tx) error) error {
+	return w.db.Update(func(tx *bolt.Tx) error {
+		w.mu.Lock()
+		w.txs[tx.ID()] = true
+		w.mu.Unlock()
+		return fn(tx)
+	})
+}
+
+// TestWriteThroughCarriesTheConsumersApplies: after WriteThrough, a consumer registered with
+// Consume applies its events through the given writer (the service's group committer), as the
+// relay deletes its published records: neither holds the store's writer lock on its own.
+func TestWriteThroughCarriesTheConsumersApplies(t *testing.T) {
+	e := servicetest.New(t)
+	h := newHost(t, e, e.NATS.ClientURL(), &logBuffer{})
+	w := &txWriter{db: h.DB, txs: map[int]bool{}}
+	h.WriteThrough(w)
+	var mu sync.Mutex
+	appliedIn := map[string]int{} // event id -> the transaction that applied it
+	err := h.Consume(consumer.Config{
+		Stream:         events.Feedback.Name,
+		Durable:        "test-writer",
+		FilterSubjects: []string{events.FeedbackSubmitted.All()},
+		Handle: func(tx *bolt.Tx, ev bus.Event) error {
+			mu.Lock()
+			appliedIn[ev.ID] = tx.ID()
+			mu.Unlock()
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for i := range n {
+		err := h.DB.Update(func(tx *bolt.Tx) error {
+			return h.Outbox.Add(tx, bus.Event{ID: fmt.Sprint("ev", i), Type: events.FeedbackSubmitted.Type, Source: events.FeedbackSubmitted.Source,
+				Subject: events.FeedbackSubmitted.Prefix + ".acme", Data: []byte("x")})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 15*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(appliedIn) < n {
+			return fmt.Errorf("%d of %d events applied", len(appliedIn), n)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, tx := range appliedIn {
+		if !w.txs[tx] {
+			t.Errorf("%s applied in transaction %d, not one of the writer given to WriteThrough", id, tx)
+		}
+	}
+}

@@ -138,10 +138,41 @@ type record struct {
 // transaction was rolled back. The record keeps the event's day (bus.Day; today for a zero
 // ev.Time), never an instant, so retries carry the same time and the store no finer one.
 func (o *Outbox) Add(tx *bolt.Tx, ev bus.Event) error {
-	if err := ev.Validate(); err != nil {
+	r, err := Prepare(ev)
+	if err != nil {
 		return err
 	}
+	return o.AddRecord(tx, r)
+}
+
+// Record is an event validated and encoded for the outbox by Prepare, to be stored by
+// AddRecord.
+type Record struct {
+	typ string
+	v   []byte
+}
+
+// Prepare validates and encodes ev as Add would, outside any transaction: a caller that
+// writes through a group committer prepares before its Update, so that the committer's
+// serial part only stores the bytes. The Record may be added by several runs of one function
+// (a group commit may run it twice); it must not be added to two committed transactions.
+func Prepare(ev bus.Event) (Record, error) {
+	if err := ev.Validate(); err != nil {
+		return Record{}, err
+	}
 	ev.Time = bus.Day(ev.Time)
+	v, err := json.Marshal(record{ev.ID, ev.Type, ev.Source, ev.Subject, ev.Time.UTC(), ev.Data})
+	if err != nil {
+		return Record{}, fmt.Errorf("outbox: encode event %s: %w", ev.Type, err)
+	}
+	return Record{typ: ev.Type, v: v}, nil
+}
+
+// AddRecord is Add for an event Prepare encoded.
+func (o *Outbox) AddRecord(tx *bolt.Tx, r Record) error {
+	if r.v == nil {
+		return errors.New("outbox: AddRecord needs a Record made by Prepare")
+	}
 	b := tx.Bucket(bucket)
 	if b == nil {
 		return fmt.Errorf("outbox: bucket %q missing: create the Outbox with New on this db", BucketName)
@@ -150,12 +181,9 @@ func (o *Outbox) Add(tx *bolt.Tx, ev bus.Event) error {
 	if err != nil {
 		return fmt.Errorf("outbox: next sequence: %w", err)
 	}
-	v, err := json.Marshal(record{ev.ID, ev.Type, ev.Source, ev.Subject, ev.Time.UTC(), ev.Data})
-	if err != nil {
-		return fmt.Errorf("outbox: encode event %s: %w", ev.Type, err)
-	}
-	if err := b.Put(key(seq), v); err != nil {
-		return fmt.Errorf("outbox: store event %s: %w", ev.Type, err)
+	// bbolt keeps v until the commit; nothing writes to it after Prepare.
+	if err := b.Put(key(seq), r.v); err != nil {
+		return fmt.Errorf("outbox: store event %s: %w", r.typ, err)
 	}
 	tx.OnCommit(func() { o.lag.mark(seq); o.notify() })
 	return nil

@@ -368,7 +368,7 @@ func (r *run) respond(ctx context.Context, p *person, d int, wave uint32) error 
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(answer, "are in") {
+		if !strings.Contains(answer, "are in") && !strings.Contains(answer, "sont bien arrivées") { // the bot speaks the person's language
 			return fmt.Errorf("/pulse answer by person %d: %q", p.id, answer)
 		}
 		if m := surveyCodeRE.FindStringSubmatch(answer); m != nil {

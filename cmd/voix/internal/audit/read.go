@@ -241,7 +241,7 @@ func (r *run) readPulse(ctx context.Context, rd reader) error {
 	for _, rg := range ranges {
 		for _, seg := range r.segmentsWithin(rd.prefix) {
 			q := fmt.Sprintf("GetResults waves %d-%d %s as %s", rg[0], rg[1], seg, rd.role)
-			resp, err := r.pl.GetResults(c, &pulsev1.GetResultsRequest{SurveyId: r.surveyID, FirstWave: rg[0], LastWave: rg[1], SegmentPrefix: seg})
+			resp, err := allResults(c, r.pl, &pulsev1.GetResultsRequest{SurveyId: r.surveyID, FirstWave: rg[0], LastWave: rg[1], SegmentPrefix: seg})
 			r.res.Queries++
 			if err != nil {
 				return fmt.Errorf("%s: %w", q, err)
@@ -280,6 +280,31 @@ func (r *run) readPulse(ctx context.Context, rd reader) error {
 		}
 	}
 	return nil
+}
+
+// allResults reads every page of GetResults' comments into the first page's groups (the
+// numbers are the same on every page).
+func allResults(ctx context.Context, pl pulsev1.PulseServiceClient, req *pulsev1.GetResultsRequest) (*pulsev1.GetResultsResponse, error) {
+	req = proto.Clone(req).(*pulsev1.GetResultsRequest)
+	req.PageSize = 500
+	resp, err := pl.GetResults(ctx, req)
+	for token := resp.GetNextPageToken(); err == nil && token != ""; {
+		req.PageToken = token
+		var next *pulsev1.GetResultsResponse
+		if next, err = pl.GetResults(ctx, req); err != nil {
+			break
+		}
+		all := append([]*pulsev1.GroupResult{resp.Total}, resp.Children...)
+		for gi, g := range append([]*pulsev1.GroupResult{next.Total}, next.Children...) {
+			for qi, q := range g.GetQuestions() {
+				if gi < len(all) && qi < len(all[gi].GetQuestions()) {
+					all[gi].Questions[qi].Comments = append(all[gi].Questions[qi].Comments, q.Comments...)
+				}
+			}
+		}
+		token = next.NextPageToken
+	}
+	return resp, err
 }
 
 func groupTexts(g *pulsev1.GroupResult) int {

@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -198,6 +199,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	share := cfg.Duration / 5
 	// Echo ceiling, same payload size as a comment, same clients and connections.
+	trace.Log(ctx, "bench.phase", "echo")
 	if err := echoPhase(ctx, cfg, share, res); err != nil {
 		return res, fmt.Errorf("echo: %w", err)
 	}
@@ -206,6 +208,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	loadStart := time.Now()
 	run := func(name string, d time.Duration, next func(*rand.Rand) op) (map[string]RPCStats, error) {
 		phase.Store(name)
+		trace.Log(ctx, "bench.phase", name) // marks the phases in a --trace file
 		ld.rec = newRecorder()
 		el, err := drive(ctx, cfg.Clients, d, cfg.Seed, next)
 		s := ld.rec.stats(el)
@@ -242,6 +245,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	phase.Store("settle")
+	trace.Log(ctx, "bench.phase", "settle")
 	loadEnd := time.Now()
 	ld.mu.Lock()
 	res.Comments, res.Responses = len(ld.comments), ld.responses

@@ -14,7 +14,9 @@
 // (the restarted node included).
 //
 // It ends with "e2e-cluster: acked=N lost=L duplicated=D nats_kills=K leader_changes=C
-// settle=Ss"; the run fails unless L and D are 0 and the replication checks hold.
+// settle=Ss"; the run fails unless L and D are 0 and the replication checks hold. Then come
+// the partition phase (partitions.go: sentiment replicas partitioned by organisation) and the
+// write phase (writes.go: feedback and pulse replicas sharing their marks).
 package cluster
 
 import (
@@ -69,6 +71,11 @@ type Config struct {
 	SkipPartitions bool
 	// OnlyPartitions runs the partition phase alone on the cluster: no load, no NATS kill.
 	OnlyPartitions bool
+	// SkipWrites skips the write phase (writes.go): two feedback and two pulse replicas
+	// sharing their marks, each person's submissions sent to both.
+	SkipWrites bool
+	// OnlyWrites runs the write phase alone on the cluster.
+	OnlyWrites bool
 }
 
 // Result is what a run found.
@@ -88,6 +95,9 @@ type Result struct {
 	// phase ran alone (no load: the harness's lines are not reported).
 	Partitions     *PartitionResult
 	OnlyPartitions bool
+	// Writes is what the write phase found; nil when skipped. OnlyWrites says it ran alone.
+	Writes     *WritesResult
+	OnlyWrites bool
 }
 
 // Takeover is the measure of one NATS node kill.
@@ -123,7 +133,11 @@ func (t Takeover) Max() (time.Duration, bool) {
 
 // OK reports whether nothing was lost or duplicated and the streams are R3.
 func (r Result) OK() bool {
-	return r.Result.OK() && len(r.Replication) == 0 && (r.Partitions == nil || r.Partitions.OK())
+	if r.OnlyPartitions || r.OnlyWrites { // a phase alone
+		return (r.Partitions == nil || r.Partitions.OK()) && (r.Writes == nil || r.Writes.OK())
+	}
+	return r.Result.OK() && len(r.Replication) == 0 && (r.Partitions == nil || r.Partitions.OK()) &&
+		(r.Writes == nil || r.Writes.OK())
 }
 
 // Line is the run's summary line.
@@ -137,6 +151,10 @@ func (r Result) Line() string {
 func (r Result) Report(w io.Writer) {
 	if r.OnlyPartitions {
 		r.Partitions.Report(w)
+		return
+	}
+	if r.OnlyWrites {
+		r.Writes.Report(w)
 		return
 	}
 	r.Result.Report(w)
@@ -167,6 +185,9 @@ func (r Result) Report(w io.Writer) {
 	}
 	if r.Partitions != nil {
 		r.Partitions.Report(w)
+	}
+	if r.Writes != nil {
+		r.Writes.Report(w)
 	}
 	fmt.Fprintln(w, r.Line())
 }
@@ -218,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
 	}
-	if need := cfg.KillAfter + cfg.NATSDown + cfg.ServiceAfter + 5*time.Second; cfg.Duration < need && !cfg.OnlyPartitions {
+	if need := cfg.KillAfter + cfg.NATSDown + cfg.ServiceAfter + 5*time.Second; cfg.Duration < need && !cfg.OnlyPartitions && !cfg.OnlyWrites {
 		return Result{}, fmt.Errorf("e2e-cluster: --duration %v is too short for the disruptions: at least %v", cfg.Duration, need)
 	}
 	if cfg.Log == nil {
@@ -281,6 +302,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		pr, err := runPartitions(ctx, cfg, urls, pass)
 		return Result{Partitions: &pr, OnlyPartitions: true}, err
 	}
+	if cfg.OnlyWrites {
+		wr, err := runWrites(ctx, cfg, urls, pass)
+		return Result{Writes: &wr, OnlyWrites: true}, err
+	}
 	leaders := &elections{seen: map[string]bool{}, last: map[string]time.Time{}}
 	var res Result
 	disrupt := func(ctx context.Context, h *chaos.Handle, stop <-chan struct{}) error {
@@ -337,6 +362,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		var pr PartitionResult
 		pr, err = runPartitions(ctx, cfg, urls, pass)
 		res.Partitions = &pr
+	}
+	if err == nil && !cfg.SkipWrites {
+		var wr WritesResult
+		wr, err = runWrites(ctx, cfg, urls, pass)
+		res.Writes = &wr
 	}
 	res.StreamElections, res.ConsumerElections = leaders.count()
 	res.LeaderChanges = res.StreamElections + res.ConsumerElections

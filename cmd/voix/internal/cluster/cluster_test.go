@@ -95,21 +95,46 @@ func TestTakeoverMaxSkipsIdleStreams(t *testing.T) {
 }
 
 func TestPartitionResultFailsOnMissingDoubleOrOverlap(t *testing.T) {
-	ok := PartitionResult{Published: 10, Applied: map[string]uint64{"s1": 4, "s2": 10}, Stored: map[string]int{"s1": 4, "s2": 10}, TakenOver: 2, PausedTakenOver: 1}
+	ok := PartitionResult{Published: 10, Applied: map[string]uint64{"s1": 4, "s2": 10}, Stored: map[string]int{"s1": 4, "s2": 10}, TakenOver: 2, PausedTakenOver: 1, Orgs: 3}
 	if !ok.OK() {
 		t.Fatalf("a clean phase is not OK: %s", ok.Line())
 	}
-	missing, double, overlap, none, paused := ok, ok, ok, ok, ok
+	missing, double, overlap, none, paused, aggregates := ok, ok, ok, ok, ok, ok
+	aggregates.Aggregates = []string{"org1: s2's weekly rollups count 3 items, 4 comments published"}
 	missing.Missing = 1
 	paused.PausedCommits = 1
 	double.Applied = map[string]uint64{"s1": 5, "s2": 10}
 	overlap.Overlaps = []string{"partition 1: s1 and s2"}
 	none.TakenOver = 0
-	for name, r := range map[string]PartitionResult{"missing": missing, "double": double, "overlap": overlap, "no take-over": none, "commit after a pause": paused} {
+	for name, r := range map[string]PartitionResult{"missing": missing, "double": double, "overlap": overlap, "no take-over": none, "commit after a pause": paused, "aggregates": aggregates} {
 		if r.OK() {
 			t.Errorf("%s: OK (%s)", name, r.Line())
 		}
 		if (Result{Partitions: &r}).OK() {
+			t.Errorf("%s: the run is OK", name)
+		}
+	}
+}
+
+func TestWritesResultFailsOnADoubleOrALoss(t *testing.T) {
+	ok := WritesResult{People: 4, Comments: 4, PublishedComments: 4, Responses: 4, PublishedResponses: 4, Refused: 4}
+	if !ok.OK() {
+		t.Fatalf("a clean phase is not OK: %s", ok.Line())
+	}
+	twoIDs, twoComments, lost, twoResponses, twoAccepted, retryRefused, conflict, empty := ok, ok, ok, ok, ok, ok, ok, WritesResult{}
+	twoIDs.Mismatched = 1
+	twoComments.PublishedComments = 5
+	lost.LostComments = 1
+	twoResponses.PublishedResponses = 5
+	twoAccepted.Responses = 5
+	retryRefused.RetriesRefused = 1
+	conflict.Conflicts = 1
+	for name, r := range map[string]WritesResult{"two ids": twoIDs, "two comments": twoComments, "lost": lost, "two responses": twoResponses,
+		"two answers accepted": twoAccepted, "retry refused": retryRefused, "conflict": conflict, "nothing ran": empty} {
+		if r.OK() {
+			t.Errorf("%s: OK (%s)", name, r.Line())
+		}
+		if (Result{Writes: &r}).OK() || (Result{Writes: &r, OnlyWrites: true}).OK() {
 			t.Errorf("%s: the run is OK", name)
 		}
 	}

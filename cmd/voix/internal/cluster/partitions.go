@@ -27,6 +27,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/partition"
 	"github.com/voix-dev/voix/services/platform/segment"
+	"github.com/voix-dev/voix/services/sentiment"
 )
 
 // The partition phase: two sentiment replicas (--partitions, --replica) as OS processes on
@@ -76,6 +77,12 @@ type PartitionResult struct {
 	// (SIGSTOP) and that the first took while it slept; PausedCommits those on which the
 	// paused one committed after the take-over, on waking (none: its fence refuses them).
 	PausedTakenOver, PausedCommits int
+	// Aggregates lists the organisations whose weekly all-dimensions rollups, in the store of
+	// their partition's final owner, do not count exactly the comments published for them (a
+	// recomputation from the published comments: every comment is one item).
+	Aggregates []string
+	// Orgs counts the organisations whose rollups were compared.
+	Orgs int
 
 	pausedAt, resumedAt time.Time
 }
@@ -83,7 +90,8 @@ type PartitionResult struct {
 // OK reports whether every comment was applied once by its owner and no partition had two
 // owners at once.
 func (p PartitionResult) OK() bool {
-	if p.Missing != 0 || len(p.Overlaps) != 0 || p.TakenOver == 0 || p.PausedTakenOver == 0 || p.PausedCommits != 0 {
+	if p.Missing != 0 || len(p.Overlaps) != 0 || p.TakenOver == 0 || p.PausedTakenOver == 0 || p.PausedCommits != 0 ||
+		len(p.Aggregates) != 0 || p.Orgs == 0 {
 		return false
 	}
 	for r, n := range p.Applied {
@@ -96,8 +104,9 @@ func (p PartitionResult) OK() bool {
 
 // Line is the phase's summary line.
 func (p PartitionResult) Line() string {
-	return fmt.Sprintf("e2e-cluster partitions: replicas=2 partitions=%d published=%d missing=%d double=%d overlaps=%d taken_over=%d takeover=%.2fs paused_taken_over=%d paused_commits=%d",
-		PhasePartitions, p.Published, p.Missing, p.double(), len(p.Overlaps), p.TakenOver, p.Takeover.Seconds(), p.PausedTakenOver, p.PausedCommits)
+	return fmt.Sprintf("e2e-cluster partitions: replicas=2 partitions=%d published=%d missing=%d double=%d overlaps=%d taken_over=%d takeover=%.2fs paused_taken_over=%d paused_commits=%d aggregates_checked=%d aggregates_wrong=%d",
+		PhasePartitions, p.Published, p.Missing, p.double(), len(p.Overlaps), p.TakenOver, p.Takeover.Seconds(), p.PausedTakenOver, p.PausedCommits,
+		p.Orgs, len(p.Aggregates))
 }
 
 func (p PartitionResult) double() uint64 {
@@ -117,6 +126,9 @@ func (p PartitionResult) Report(w io.Writer) {
 	}
 	for _, o := range p.Overlaps {
 		fmt.Fprintln(w, "partitions: overlap:", o)
+	}
+	for _, a := range p.Aggregates {
+		fmt.Fprintln(w, "partitions: aggregates:", a)
 	}
 	fmt.Fprintln(w, p.Line())
 }
@@ -140,6 +152,7 @@ type phase struct {
 	secret   *anonymity.Secret
 	js       jetstream.JetStream
 	ids      map[string]int // comment id -> partition
+	perOrg   map[string]int // organisation -> comments published
 	n        int
 }
 
@@ -173,7 +186,7 @@ func runPartitions(ctx context.Context, cfg Config, urls []string, pass string) 
 	if err != nil {
 		return res, err
 	}
-	ph := &phase{cfg: cfg, urls: urls, secret: secret, js: js, ids: map[string]int{}}
+	ph := &phase{cfg: cfg, urls: urls, secret: secret, js: js, ids: map[string]int{}, perOrg: map[string]int{}}
 	for _, name := range []string{"s1", "s2"} {
 		addr, err := proc.FreeAddr()
 		if err != nil {
@@ -293,6 +306,7 @@ func (ph *phase) publishFor(ctx context.Context, d time.Duration) error {
 				return err
 			}
 			ph.ids[ev.ID] = partition.Of(org, PhasePartitions)
+			ph.perOrg[org]++
 		}
 		if err := pauseFor(ctx, 50*time.Millisecond); err != nil {
 			return err
@@ -330,6 +344,7 @@ func (ph *phase) check(res *PartitionResult, killed time.Time) error {
 	res.Applied, res.Stored, res.Overlaps, res.Missing = map[string]uint64{}, map[string]int{}, nil, 0
 	var all []partition.Term
 	applied := map[string]map[string]bool{} // replica -> the phase's ids it applied
+	counted := map[string]map[string]int{}  // replica -> organisation -> items in its weekly rollups
 	for i, r := range ph.replicas {
 		name := strings.TrimPrefix(r.Name, "sentiment-")
 		db, err := bolt.Open(filepath.Join(ph.dirs[i], "sentiment", "sentiment.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
@@ -338,8 +353,15 @@ func (ph *phase) check(res *PartitionResult, killed time.Time) error {
 		}
 		terms, err := partition.ReadLog(db)
 		if err == nil {
-			applied[name] = map[string]bool{}
+			applied[name], counted[name] = map[string]bool{}, map[string]int{}
 			err = db.View(func(tx *bolt.Tx) error {
+				for _, org := range phaseOrgs {
+					n, err := sentiment.CountedItems(tx, org)
+					if err != nil {
+						return err
+					}
+					counted[name][org] = n
+				}
 				root := tx.Bucket([]byte(consumer.ProcessedBucketName))
 				if root == nil {
 					return nil
@@ -389,6 +411,19 @@ func (ph *phase) check(res *PartitionResult, killed time.Time) error {
 		f, ok := final[p]
 		if !ok || !applied[f.Replica][id] {
 			res.Missing++
+		}
+	}
+	// Aggregates: the final owner's rollups of each organisation against the comments
+	// published for it.
+	res.Aggregates, res.Orgs = nil, 0
+	for _, org := range phaseOrgs {
+		f, ok := final[partition.Of(org, PhasePartitions)]
+		if !ok {
+			continue // reported as missing above
+		}
+		res.Orgs++
+		if got, want := counted[f.Replica][org], ph.perOrg[org]; got != want {
+			res.Aggregates = append(res.Aggregates, fmt.Sprintf("%s: %s's weekly rollups count %d items, %d comments published", org, f.Replica, got, want))
 		}
 	}
 	// Take-over: the victim's partitions, first taken by the survivor after the kill.

@@ -361,13 +361,15 @@ func (r *run) respond(p *person, survey string, wave uint32, count func(*Counts)
 					return err
 				}
 				switch {
-				case strings.Contains(answer, "are in"), strings.Contains(answer, "You already answered"):
+				// The bot answers in the person's language (gateway, pulse.go).
+				case strings.Contains(answer, "are in"), strings.Contains(answer, "You already answered"),
+					strings.Contains(answer, "sont bien arrivées"), strings.Contains(answer, "Vous avez déjà répondu"):
 					// Already: an earlier try went in after the bot had given up waiting.
 					r.add(func(c *Counts) { count(c); c.ChatResponses++ })
 					return nil
-				case strings.Contains(answer, "closed now"):
+				case strings.Contains(answer, "closed now"), strings.Contains(answer, "est clos maintenant"):
 					return errLate
-				case strings.Contains(answer, "no open survey"):
+				case strings.Contains(answer, "no open survey"), strings.Contains(answer, "pas de questionnaire ouvert"):
 					if err := retry(); err != nil {
 						return err
 					}

@@ -2246,7 +2246,14 @@ type GetResultsRequest struct {
 	// Segment prefix; empty means the survey's audience. Within the token prefix.
 	SegmentPrefix string `protobuf:"bytes,4,opt,name=segment_prefix,json=segmentPrefix,proto3" json:"segment_prefix,omitempty"`
 	// Language of question texts in the result.
-	Language      string `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`
+	// TEXT answers (comments) per page, 1..500; 0 means 50. The numbers come whole with every
+	// page; only the comments are paged, in one listing over the groups (total first, then the
+	// children in path order), the questions (in the survey's order) and, within a group's
+	// question, a keyed order that follows neither submission time nor anything else linkable.
+	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque cursor from a previous response, with the other fields unchanged.
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2312,6 +2319,20 @@ func (x *GetResultsRequest) GetSegmentPrefix() string {
 func (x *GetResultsRequest) GetLanguage() string {
 	if x != nil {
 		return x.Language
+	}
+	return ""
+}
+
+func (x *GetResultsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetResultsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
 	}
 	return ""
 }
@@ -2400,8 +2421,9 @@ type QuestionResult struct {
 	// True when this question is hidden in a visible group: fewer than k people answered it, or
 	// its numbers could be subtracted out of another group's. Counts and scores are then empty.
 	Hidden bool `protobuf:"varint,11,opt,name=hidden,proto3" json:"hidden,omitempty"`
-	// TEXT answers, shuffled, when the group's headcount reaches the comment threshold and the
-	// answers cannot be told apart from a smaller group's by set difference.
+	// TEXT answers, in a keyed shuffled order, when the group's headcount reaches the comment
+	// threshold and the answers cannot be told apart from a smaller group's by set difference.
+	// Paged (GetResultsRequest.page_size): this page's part of them; responses counts them all.
 	Comments      []*TextAnswer `protobuf:"bytes,12,rep,name=comments,proto3" json:"comments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2854,7 +2876,9 @@ type GetResultsResponse struct {
 	// Each child segment of the prefix.
 	Children []*GroupResult `protobuf:"bytes,3,rep,name=children,proto3" json:"children,omitempty"`
 	// One point per wave of the range.
-	Trend         []*WaveTrend `protobuf:"bytes,4,rep,name=trend,proto3" json:"trend,omitempty"`
+	Trend []*WaveTrend `protobuf:"bytes,4,rep,name=trend,proto3" json:"trend,omitempty"`
+	// Cursor for the next page of comments; empty at the end.
+	NextPageToken string `protobuf:"bytes,5,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2915,6 +2939,13 @@ func (x *GetResultsResponse) GetTrend() []*WaveTrend {
 		return x.Trend
 	}
 	return nil
+}
+
+func (x *GetResultsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // Segment is a segment's admin record.
@@ -3495,14 +3526,17 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x05title\x18\x04 \x01(\tR\x05title\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\x05R\x06status\x12;\n" +
 	"\vchanged_day\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changedDayJ\x04\b\x06\x10\aR\vowner_group\"\xaf\x01\n" +
+	"changedDayJ\x04\b\x06\x10\aR\vowner_group\"\xeb\x01\n" +
 	"\x11GetResultsRequest\x12\x1b\n" +
 	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x12\x1d\n" +
 	"\n" +
 	"first_wave\x18\x02 \x01(\rR\tfirstWave\x12\x1b\n" +
 	"\tlast_wave\x18\x03 \x01(\rR\blastWave\x12%\n" +
 	"\x0esegment_prefix\x18\x04 \x01(\tR\rsegmentPrefix\x12\x1a\n" +
-	"\blanguage\x18\x05 \x01(\tR\blanguage\"4\n" +
+	"\blanguage\x18\x05 \x01(\tR\blanguage\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"4\n" +
 	"\x06Bucket\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\"\xdb\x03\n" +
@@ -3544,12 +3578,13 @@ const file_voix_pulse_v1_pulse_proto_rawDesc = "" +
 	"\x06hidden\x18\x02 \x01(\bR\x06hidden\x12 \n" +
 	"\vrespondents\x18\x03 \x01(\rR\vrespondents\x12\x14\n" +
 	"\x05score\x18\x04 \x01(\x01R\x05score\x12(\n" +
-	"\x04enps\x18\x05 \x01(\v2\x14.voix.common.v1.EnpsR\x04enps\"\xcb\x01\n" +
+	"\x04enps\x18\x05 \x01(\v2\x14.voix.common.v1.EnpsR\x04enps\"\xf3\x01\n" +
 	"\x12GetResultsResponse\x12\x1b\n" +
 	"\tsurvey_id\x18\x01 \x01(\tR\bsurveyId\x120\n" +
 	"\x05total\x18\x02 \x01(\v2\x1a.voix.pulse.v1.GroupResultR\x05total\x126\n" +
 	"\bchildren\x18\x03 \x03(\v2\x1a.voix.pulse.v1.GroupResultR\bchildren\x12.\n" +
-	"\x05trend\x18\x04 \x03(\v2\x18.voix.pulse.v1.WaveTrendR\x05trend\"x\n" +
+	"\x05trend\x18\x04 \x03(\v2\x18.voix.pulse.v1.WaveTrendR\x05trend\x12&\n" +
+	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\"x\n" +
 	"\aSegment\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
 	"\theadcount\x18\x02 \x01(\rR\theadcount\x12;\n" +

@@ -702,7 +702,11 @@ type GetHeatmapRequest struct {
 	// UNSPECIFIED means it. Another length is InvalidArgument.
 	Granularity v1.Granularity `protobuf:"varint,2,opt,name=granularity,proto3,enum=voix.common.v1.Granularity" json:"granularity,omitempty"`
 	// Any instant in the wanted window; empty means now.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// When set, a row holds only its shown cells (a dimension without a cell is hidden), and
+	// cells carry neither segment nor window: each cell's segment is its row's and its window the
+	// response's window. A smaller answer, faster to encode and decode.
+	Compact       bool `protobuf:"varint,4,opt,name=compact,proto3" json:"compact,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -756,6 +760,13 @@ func (x *GetHeatmapRequest) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *GetHeatmapRequest) GetCompact() bool {
+	if x != nil {
+		return x.Compact
+	}
+	return false
 }
 
 // HeatmapRow is one child segment.
@@ -817,7 +828,9 @@ func (x *HeatmapRow) GetCells() []*v1.Aggregate {
 type GetHeatmapResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One row per child segment.
-	Rows          []*HeatmapRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	Rows []*HeatmapRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// The window of every cell.
+	Window        *v1.TimeWindow `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -855,6 +868,13 @@ func (*GetHeatmapResponse) Descriptor() ([]byte, []int) {
 func (x *GetHeatmapResponse) GetRows() []*HeatmapRow {
 	if x != nil {
 		return x.Rows
+	}
+	return nil
+}
+
+func (x *GetHeatmapResponse) GetWindow() *v1.TimeWindow {
+	if x != nil {
+		return x.Window
 	}
 	return nil
 }
@@ -1946,17 +1966,19 @@ const file_voix_sentiment_v1_sentiment_proto_rawDesc = "" +
 	"\x06ci_low\x18\x02 \x01(\x01R\x05ciLow\x12\x17\n" +
 	"\aci_high\x18\x03 \x01(\x01R\x06ciHigh\"I\n" +
 	"\x10GetTrendResponse\x125\n" +
-	"\x06points\x18\x01 \x03(\v2\x1d.voix.sentiment.v1.TrendPointR\x06points\"\xa9\x01\n" +
+	"\x06points\x18\x01 \x03(\v2\x1d.voix.sentiment.v1.TrendPointR\x06points\"\xc3\x01\n" +
 	"\x11GetHeatmapRequest\x12%\n" +
 	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12=\n" +
 	"\vgranularity\x18\x02 \x01(\x0e2\x1b.voix.common.v1.GranularityR\vgranularity\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"W\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\acompact\x18\x04 \x01(\bR\acompact\"W\n" +
 	"\n" +
 	"HeatmapRow\x12\x18\n" +
 	"\asegment\x18\x01 \x01(\tR\asegment\x12/\n" +
-	"\x05cells\x18\x02 \x03(\v2\x19.voix.common.v1.AggregateR\x05cells\"G\n" +
+	"\x05cells\x18\x02 \x03(\v2\x19.voix.common.v1.AggregateR\x05cells\"{\n" +
 	"\x12GetHeatmapResponse\x121\n" +
-	"\x04rows\x18\x01 \x03(\v2\x1d.voix.sentiment.v1.HeatmapRowR\x04rows\"v\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1d.voix.sentiment.v1.HeatmapRowR\x04rows\x122\n" +
+	"\x06window\x18\x02 \x01(\v2\x1a.voix.common.v1.TimeWindowR\x06window\"v\n" +
 	"\x11ListAlertsRequest\x12%\n" +
 	"\x0esegment_prefix\x18\x01 \x01(\tR\rsegmentPrefix\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -2100,10 +2122,10 @@ var file_voix_sentiment_v1_sentiment_proto_goTypes = []any{
 	(v1.Granularity)(0),                  // 33: voix.common.v1.Granularity
 	(*timestamppb.Timestamp)(nil),        // 34: google.protobuf.Timestamp
 	(*v1.Aggregate)(nil),                 // 35: voix.common.v1.Aggregate
-	(*v11.SentimentAlert)(nil),           // 36: voix.events.v1.SentimentAlert
-	(*v11.SentimentUpdated)(nil),         // 37: voix.events.v1.SentimentUpdated
-	(v1.CustomerMetric)(0),               // 38: voix.common.v1.CustomerMetric
-	(*v1.TimeWindow)(nil),                // 39: voix.common.v1.TimeWindow
+	(*v1.TimeWindow)(nil),                // 36: voix.common.v1.TimeWindow
+	(*v11.SentimentAlert)(nil),           // 37: voix.events.v1.SentimentAlert
+	(*v11.SentimentUpdated)(nil),         // 38: voix.events.v1.SentimentUpdated
+	(v1.CustomerMetric)(0),               // 39: voix.common.v1.CustomerMetric
 }
 var file_voix_sentiment_v1_sentiment_proto_depIdxs = []int32{
 	29, // 0: voix.sentiment.v1.AnalyzeTextResponse.label:type_name -> voix.common.v1.SentimentLabel
@@ -2125,47 +2147,48 @@ var file_voix_sentiment_v1_sentiment_proto_depIdxs = []int32{
 	34, // 16: voix.sentiment.v1.GetHeatmapRequest.time:type_name -> google.protobuf.Timestamp
 	35, // 17: voix.sentiment.v1.HeatmapRow.cells:type_name -> voix.common.v1.Aggregate
 	11, // 18: voix.sentiment.v1.GetHeatmapResponse.rows:type_name -> voix.sentiment.v1.HeatmapRow
-	36, // 19: voix.sentiment.v1.ListAlertsResponse.alerts:type_name -> voix.events.v1.SentimentAlert
-	37, // 20: voix.sentiment.v1.WatchSentimentResponse.update:type_name -> voix.events.v1.SentimentUpdated
-	38, // 21: voix.sentiment.v1.CustomerSignal.metric:type_name -> voix.common.v1.CustomerMetric
-	34, // 22: voix.sentiment.v1.CustomerSignal.time:type_name -> google.protobuf.Timestamp
-	21, // 23: voix.sentiment.v1.RecordCustomerSignalRequest.signal:type_name -> voix.sentiment.v1.CustomerSignal
-	33, // 24: voix.sentiment.v1.GetAttentionSymmetryRequest.granularity:type_name -> voix.common.v1.Granularity
-	34, // 25: voix.sentiment.v1.GetAttentionSymmetryRequest.start_time:type_name -> google.protobuf.Timestamp
-	34, // 26: voix.sentiment.v1.GetAttentionSymmetryRequest.end_time:type_name -> google.protobuf.Timestamp
-	38, // 27: voix.sentiment.v1.GetAttentionSymmetryRequest.metric:type_name -> voix.common.v1.CustomerMetric
-	39, // 28: voix.sentiment.v1.SymmetryPoint.window:type_name -> voix.common.v1.TimeWindow
-	35, // 29: voix.sentiment.v1.SymmetryPoint.employees:type_name -> voix.common.v1.Aggregate
-	1,  // 30: voix.sentiment.v1.SymmetryCorrelation.measure:type_name -> voix.sentiment.v1.EmployeeMeasure
-	38, // 31: voix.sentiment.v1.SymmetryRow.metric:type_name -> voix.common.v1.CustomerMetric
-	25, // 32: voix.sentiment.v1.SymmetryRow.points:type_name -> voix.sentiment.v1.SymmetryPoint
-	26, // 33: voix.sentiment.v1.SymmetryRow.correlations:type_name -> voix.sentiment.v1.SymmetryCorrelation
-	27, // 34: voix.sentiment.v1.GetAttentionSymmetryResponse.rows:type_name -> voix.sentiment.v1.SymmetryRow
-	2,  // 35: voix.sentiment.v1.SentimentService.AnalyzeText:input_type -> voix.sentiment.v1.AnalyzeTextRequest
-	5,  // 36: voix.sentiment.v1.SentimentService.GetSentiment:input_type -> voix.sentiment.v1.GetSentimentRequest
-	7,  // 37: voix.sentiment.v1.SentimentService.GetTrend:input_type -> voix.sentiment.v1.GetTrendRequest
-	10, // 38: voix.sentiment.v1.SentimentService.GetHeatmap:input_type -> voix.sentiment.v1.GetHeatmapRequest
-	13, // 39: voix.sentiment.v1.SentimentService.ListAlerts:input_type -> voix.sentiment.v1.ListAlertsRequest
-	15, // 40: voix.sentiment.v1.SentimentService.WatchSentiment:input_type -> voix.sentiment.v1.WatchSentimentRequest
-	17, // 41: voix.sentiment.v1.SentimentService.RebuildRollups:input_type -> voix.sentiment.v1.RebuildRollupsRequest
-	19, // 42: voix.sentiment.v1.SentimentService.GetRebuildStatus:input_type -> voix.sentiment.v1.GetRebuildStatusRequest
-	22, // 43: voix.sentiment.v1.SentimentService.RecordCustomerSignal:input_type -> voix.sentiment.v1.RecordCustomerSignalRequest
-	24, // 44: voix.sentiment.v1.SentimentService.GetAttentionSymmetry:input_type -> voix.sentiment.v1.GetAttentionSymmetryRequest
-	3,  // 45: voix.sentiment.v1.SentimentService.AnalyzeText:output_type -> voix.sentiment.v1.AnalyzeTextResponse
-	6,  // 46: voix.sentiment.v1.SentimentService.GetSentiment:output_type -> voix.sentiment.v1.GetSentimentResponse
-	9,  // 47: voix.sentiment.v1.SentimentService.GetTrend:output_type -> voix.sentiment.v1.GetTrendResponse
-	12, // 48: voix.sentiment.v1.SentimentService.GetHeatmap:output_type -> voix.sentiment.v1.GetHeatmapResponse
-	14, // 49: voix.sentiment.v1.SentimentService.ListAlerts:output_type -> voix.sentiment.v1.ListAlertsResponse
-	16, // 50: voix.sentiment.v1.SentimentService.WatchSentiment:output_type -> voix.sentiment.v1.WatchSentimentResponse
-	18, // 51: voix.sentiment.v1.SentimentService.RebuildRollups:output_type -> voix.sentiment.v1.RebuildRollupsResponse
-	20, // 52: voix.sentiment.v1.SentimentService.GetRebuildStatus:output_type -> voix.sentiment.v1.GetRebuildStatusResponse
-	23, // 53: voix.sentiment.v1.SentimentService.RecordCustomerSignal:output_type -> voix.sentiment.v1.RecordCustomerSignalResponse
-	28, // 54: voix.sentiment.v1.SentimentService.GetAttentionSymmetry:output_type -> voix.sentiment.v1.GetAttentionSymmetryResponse
-	45, // [45:55] is the sub-list for method output_type
-	35, // [35:45] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	36, // 19: voix.sentiment.v1.GetHeatmapResponse.window:type_name -> voix.common.v1.TimeWindow
+	37, // 20: voix.sentiment.v1.ListAlertsResponse.alerts:type_name -> voix.events.v1.SentimentAlert
+	38, // 21: voix.sentiment.v1.WatchSentimentResponse.update:type_name -> voix.events.v1.SentimentUpdated
+	39, // 22: voix.sentiment.v1.CustomerSignal.metric:type_name -> voix.common.v1.CustomerMetric
+	34, // 23: voix.sentiment.v1.CustomerSignal.time:type_name -> google.protobuf.Timestamp
+	21, // 24: voix.sentiment.v1.RecordCustomerSignalRequest.signal:type_name -> voix.sentiment.v1.CustomerSignal
+	33, // 25: voix.sentiment.v1.GetAttentionSymmetryRequest.granularity:type_name -> voix.common.v1.Granularity
+	34, // 26: voix.sentiment.v1.GetAttentionSymmetryRequest.start_time:type_name -> google.protobuf.Timestamp
+	34, // 27: voix.sentiment.v1.GetAttentionSymmetryRequest.end_time:type_name -> google.protobuf.Timestamp
+	39, // 28: voix.sentiment.v1.GetAttentionSymmetryRequest.metric:type_name -> voix.common.v1.CustomerMetric
+	36, // 29: voix.sentiment.v1.SymmetryPoint.window:type_name -> voix.common.v1.TimeWindow
+	35, // 30: voix.sentiment.v1.SymmetryPoint.employees:type_name -> voix.common.v1.Aggregate
+	1,  // 31: voix.sentiment.v1.SymmetryCorrelation.measure:type_name -> voix.sentiment.v1.EmployeeMeasure
+	39, // 32: voix.sentiment.v1.SymmetryRow.metric:type_name -> voix.common.v1.CustomerMetric
+	25, // 33: voix.sentiment.v1.SymmetryRow.points:type_name -> voix.sentiment.v1.SymmetryPoint
+	26, // 34: voix.sentiment.v1.SymmetryRow.correlations:type_name -> voix.sentiment.v1.SymmetryCorrelation
+	27, // 35: voix.sentiment.v1.GetAttentionSymmetryResponse.rows:type_name -> voix.sentiment.v1.SymmetryRow
+	2,  // 36: voix.sentiment.v1.SentimentService.AnalyzeText:input_type -> voix.sentiment.v1.AnalyzeTextRequest
+	5,  // 37: voix.sentiment.v1.SentimentService.GetSentiment:input_type -> voix.sentiment.v1.GetSentimentRequest
+	7,  // 38: voix.sentiment.v1.SentimentService.GetTrend:input_type -> voix.sentiment.v1.GetTrendRequest
+	10, // 39: voix.sentiment.v1.SentimentService.GetHeatmap:input_type -> voix.sentiment.v1.GetHeatmapRequest
+	13, // 40: voix.sentiment.v1.SentimentService.ListAlerts:input_type -> voix.sentiment.v1.ListAlertsRequest
+	15, // 41: voix.sentiment.v1.SentimentService.WatchSentiment:input_type -> voix.sentiment.v1.WatchSentimentRequest
+	17, // 42: voix.sentiment.v1.SentimentService.RebuildRollups:input_type -> voix.sentiment.v1.RebuildRollupsRequest
+	19, // 43: voix.sentiment.v1.SentimentService.GetRebuildStatus:input_type -> voix.sentiment.v1.GetRebuildStatusRequest
+	22, // 44: voix.sentiment.v1.SentimentService.RecordCustomerSignal:input_type -> voix.sentiment.v1.RecordCustomerSignalRequest
+	24, // 45: voix.sentiment.v1.SentimentService.GetAttentionSymmetry:input_type -> voix.sentiment.v1.GetAttentionSymmetryRequest
+	3,  // 46: voix.sentiment.v1.SentimentService.AnalyzeText:output_type -> voix.sentiment.v1.AnalyzeTextResponse
+	6,  // 47: voix.sentiment.v1.SentimentService.GetSentiment:output_type -> voix.sentiment.v1.GetSentimentResponse
+	9,  // 48: voix.sentiment.v1.SentimentService.GetTrend:output_type -> voix.sentiment.v1.GetTrendResponse
+	12, // 49: voix.sentiment.v1.SentimentService.GetHeatmap:output_type -> voix.sentiment.v1.GetHeatmapResponse
+	14, // 50: voix.sentiment.v1.SentimentService.ListAlerts:output_type -> voix.sentiment.v1.ListAlertsResponse
+	16, // 51: voix.sentiment.v1.SentimentService.WatchSentiment:output_type -> voix.sentiment.v1.WatchSentimentResponse
+	18, // 52: voix.sentiment.v1.SentimentService.RebuildRollups:output_type -> voix.sentiment.v1.RebuildRollupsResponse
+	20, // 53: voix.sentiment.v1.SentimentService.GetRebuildStatus:output_type -> voix.sentiment.v1.GetRebuildStatusResponse
+	23, // 54: voix.sentiment.v1.SentimentService.RecordCustomerSignal:output_type -> voix.sentiment.v1.RecordCustomerSignalResponse
+	28, // 55: voix.sentiment.v1.SentimentService.GetAttentionSymmetry:output_type -> voix.sentiment.v1.GetAttentionSymmetryResponse
+	46, // [46:56] is the sub-list for method output_type
+	36, // [36:46] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_voix_sentiment_v1_sentiment_proto_init() }

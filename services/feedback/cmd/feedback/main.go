@@ -4,15 +4,18 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/config"
+	"github.com/voix-dev/voix/services/platform/marks"
 )
 
 var command = config.Command{
@@ -39,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	daily := fs.Int("daily-limit", feedback.DefaultDailyLimit, "comments one person may submit per UTC day")
 	ack := fs.Duration("ack-deadline", feedback.DefaultAckDeadline, "time a comment may stay NEW before it is overdue")
 	resolve := fs.Duration("resolve-deadline", feedback.DefaultResolveDeadline, "time a comment may stay open before it is overdue")
+	replica := fs.String("replica", "", "this replica's name, unique among the replicas, when several feedback replicas take comments: the idempotency records are then shared through the NATS key-value bucket "+feedback.MarksBucket+" (empty: one replica)")
+	claimTTL := fs.Duration("claim-ttl", marks.DefaultClaimTTL, "with --replica: how long a replica that died while storing a comment holds its claim on the comment's idempotency key (at least 2s)")
 	allow := fs.String("notify-allow", "", "comma-separated IPs, CIDR ranges and host names that notification targets may reach although they are loopback, link-local, private or metadata addresses")
 	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
@@ -49,6 +54,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ops, err := c.Ops()
 	if err != nil {
 		return config.UsageError(err)
+	}
+	if *claimTTL < 2*time.Second {
+		return config.UsageError(fmt.Errorf("--claim-ttl: is %v; must be at least 2s", *claimTTL))
 	}
 	svc, err := feedback.Start(ctx, feedback.Config{
 		Listen:     c.Listen,
@@ -67,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AckDeadline:      *ack,
 		ResolveDeadline:  *resolve,
 		Notify:           feedback.NotifyConfig{Allow: strings.Split(*allow, ",")},
+		Replica:          feedback.ReplicaConfig{Name: *replica, ClaimTTL: *claimTTL},
 	})
 	if err != nil {
 		return err

@@ -26,12 +26,12 @@ import (
 
 var serviceName = feedbackv1.FeedbackService_ServiceDesc.ServiceName
 
-var flags = append([]string{"comment-threshold", "daily-limit", "ack-deadline", "resolve-deadline", "notify-allow"}, cmdtest.ServiceFlags...)
+var flags = append([]string{"comment-threshold", "daily-limit", "ack-deadline", "resolve-deadline", "notify-allow", "replica", "claim-ttl"}, cmdtest.ServiceFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7102"`, "data-dir": `"./data"`, "nats-url": `"nats://127.0.0.1:4222"`,
 	"min-group-size": "5", "comment-threshold": "10", "stream-replicas": "1", "max-streams": "1000",
-	"log-format": `"text"`, "log-level": `"info"`, "event-retention": "720h0m0s",
+	"claim-ttl": "30s", "log-format": `"text"`, "log-level": `"info"`, "event-retention": "720h0m0s",
 }
 
 // TestHelp: -h is a success, on stdout, and lists every flag with its VOIX_ variable and

@@ -38,9 +38,10 @@ type Comment struct {
 	Risks []commonv1.RiskFlag
 }
 
-// commentJSON is a Comment on disk (schema 3).
+// commentJSON is a Comment on disk (schema 3). The id is the record's key: encodeComment
+// leaves it out of the value (a record written before that holds it, and reads the same).
 type commentJSON struct {
-	ID             string  `json:"id"`
+	ID             string  `json:"id,omitempty"`
 	AuthorSegment  string  `json:"author_segment"`
 	Text           string  `json:"text"`
 	Channel        int32   `json:"channel,omitempty"`
@@ -84,7 +85,7 @@ func encodeComment(c *Comment) ([]byte, error) {
 		return nil, fmt.Errorf("store: comment %s without an author segment", c.ID)
 	}
 	r := commentJSON{
-		ID: c.ID, AuthorSegment: c.AuthorSegment.String(), Text: c.Text, Channel: int32(c.Channel),
+		AuthorSegment: c.AuthorSegment.String(), Text: c.Text, Channel: int32(c.Channel),
 		Status: int32(c.Status), SentimentScore: c.SentimentScore, SentimentLabel: int32(c.SentimentLabel),
 		OwnerGroup: c.OwnerGroup, Upvotes: c.Upvotes, CreateDay: formatDay(c.CreateDay),
 		UpdateDay: formatDay(c.UpdateDay), MessageCount: c.MessageCount, Language: c.Language,
@@ -120,7 +121,7 @@ func decodeComment(id string, data []byte) (*Comment, error) {
 		return nil, fmt.Errorf("store: comment %s: update day: %w", id, err)
 	}
 	c := &Comment{
-		ID: r.ID, AuthorSegment: author, Text: r.Text, Channel: feedbackv1.Channel(r.Channel),
+		ID: id, AuthorSegment: author, Text: r.Text, Channel: feedbackv1.Channel(r.Channel),
 		Status: commonv1.FeedbackStatus(r.Status), SentimentScore: r.SentimentScore,
 		SentimentLabel: commonv1.SentimentLabel(r.SentimentLabel), OwnerGroup: r.OwnerGroup,
 		Upvotes: r.Upvotes, CreateDay: created, UpdateDay: updated, MessageCount: r.MessageCount,
@@ -162,9 +163,10 @@ func GetComment(tx ReadTx, id string) (*Comment, error) {
 }
 
 // CommentAuthor returns the author segment of comment id as stored, or ErrNotFound, reading
-// only the start of its record when it has encodeComment's layout (the id, then the author
-// segment, which holds no character JSON escapes), and decoding the whole record otherwise. A
-// listing uses it to skip the comments shown outside its prefix without decoding them.
+// only the start of its record when it has encodeComment's layout (the author segment first,
+// which holds no character JSON escapes; after the id in older records), and decoding the
+// whole record otherwise. A listing uses it to skip the comments shown outside its prefix
+// without decoding them.
 func CommentAuthor(tx ReadTx, id string) (string, error) {
 	bk, err := Comments.in(tx)
 	if err != nil {
@@ -174,11 +176,12 @@ func CommentAuthor(tx ReadTx, id string) (string, error) {
 	if data == nil {
 		return "", fmt.Errorf("%w: feedback %q", ErrNotFound, id)
 	}
-	head := `{"id":"` + id + `","author_segment":"`
-	if len(data) > len(head) && string(data[:len(head)]) == head {
-		rest := data[len(head):]
-		if end := bytes.IndexByte(rest, '"'); end > 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
-			return string(rest[:end]), nil
+	for _, head := range []string{`{"author_segment":"`, `{"id":"` + id + `","author_segment":"`} {
+		if len(data) > len(head) && string(data[:len(head)]) == head {
+			rest := data[len(head):]
+			if end := bytes.IndexByte(rest, '"'); end > 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+				return string(rest[:end]), nil
+			}
 		}
 	}
 	c, err := decodeComment(id, data)

@@ -18,6 +18,7 @@
 //
 //	meta           "schema" -> "3"; "deadline/<kind>" -> day (comments made up to it were checked)
 //	comments       feedback id (random) -> Comment as JSON, with author_segment and risk flags
+//	               (not the id: older records repeat it)
 //	loops          feedback id -> Loop: ack day, close day, 1 byte owner set by hr
 //	messages       feedback id + 0x00 + big-endian seq -> Message as JSON
 //	follow_ups     sha256(follow-up token) -> feedback id

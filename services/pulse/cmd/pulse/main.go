@@ -13,6 +13,7 @@ import (
 	_ "time/tzdata" // survey time zones must load on hosts without /usr/share/zoneinfo
 
 	"github.com/voix-dev/voix/services/platform/config"
+	"github.com/voix-dev/voix/services/platform/marks"
 	"github.com/voix-dev/voix/services/pulse"
 )
 
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var c config.Service
 	c.Register(fs, pulse.DefaultListen)
 	scheduleEvery := fs.Duration("schedule-every", time.Second, "how often the scheduler opens and closes waves")
+	replica := fs.String("replica", "", "this replica's name, unique among the replicas, when several pulse replicas take responses: the one-response-per-wave markers are then shared through the NATS key-value bucket "+pulse.MarksBucket+" (empty: one replica)")
+	claimTTL := fs.Duration("claim-ttl", marks.DefaultClaimTTL, "with --replica: how long a replica that died while storing a response holds its claim on the person's marker (at least 2s)")
 	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
@@ -46,6 +49,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ops, err := c.Ops()
 	if err != nil {
 		return config.UsageError(err)
+	}
+	if *claimTTL < 2*time.Second {
+		return config.UsageError(fmt.Errorf("--claim-ttl: is %v; must be at least 2s", *claimTTL))
 	}
 	if *scheduleEvery <= 0 {
 		return config.UsageError(fmt.Errorf("--schedule-every: is %v; must be positive", *scheduleEvery))
@@ -63,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Ops:          ops,
 
 		ScheduleEvery: *scheduleEvery,
+		Replica:       pulse.ReplicaConfig{Name: *replica, ClaimTTL: *claimTTL},
 	})
 	if err != nil {
 		return err

@@ -22,11 +22,11 @@ import (
 
 var serviceName = pulsev1.PulseService_ServiceDesc.ServiceName
 
-var flags = append([]string{"schedule-every"}, cmdtest.ServiceFlags...)
+var flags = append([]string{"schedule-every", "replica", "claim-ttl"}, cmdtest.ServiceFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7101"`, "data-dir": `"./data"`, "nats-url": `"nats://127.0.0.1:4222"`,
-	"min-group-size": "5", "stream-replicas": "1", "max-streams": "1000", "schedule-every": "1s",
+	"min-group-size": "5", "stream-replicas": "1", "max-streams": "1000", "schedule-every": "1s", "claim-ttl": "30s",
 	"log-format": `"text"`, "log-level": `"info"`, "event-retention": "720h0m0s",
 }
 

@@ -8,7 +8,7 @@
 //
 // Layout (all keys and values are bytes; records are JSON):
 //
-//	meta             "schema" -> "3"
+//	meta             "schema" -> "3"; "segments_version" -> big-endian uint64 (SegmentsVersion)
 //	surveys          survey id -> Survey (waves without the derived Closed)
 //	survey_audience  audience path + 0x00 + survey id -> empty (scans for lists and pending)
 //	survey_keys      caller name + 0x00 + idempotency key -> survey id + 0x00 + sha256(request)
@@ -22,7 +22,8 @@
 //	                 (lifecycle surveys)
 //	tallies          survey id + 0x00 + big-endian wave + 't' + segment path -> Tally of the wave's
 //	                 responses in that segment; ... + 'd' + big-endian unix seconds of a day +
-//	                 segment path -> Tally of that day's (binary, Tally.MarshalBinary in tally.go)
+//	                 segment path -> Tally of that day's (binary, Tally.MarshalBinary in tally.go);
+//	                 ... + 'n' -> big-endian uint64 responses counted in the wave (WaveVersion)
 //	texts            survey id + 0x00 + big-endian wave + big-endian unix seconds of the day +
 //	                 segment path + 0x00 + question id + 0x00 + response id -> a TEXT answer
 //
@@ -388,7 +389,38 @@ func UnsafePutSegment(tx WriteTx, path segment.Path, s Segment) error {
 	if err != nil {
 		return err
 	}
-	return bk.Put([]byte(path.String()), v)
+	if err := bk.Put([]byte(path.String()), v); err != nil {
+		return err
+	}
+	n, err := SegmentsVersion(tx)
+	if err != nil {
+		return err
+	}
+	meta, err := Meta.writable(tx)
+	if err != nil {
+		return err
+	}
+	return meta.Put(segmentsVersionKey, binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+var segmentsVersionKey = []byte("segments_version")
+
+// SegmentsVersion is the version of the segment registry: UnsafePutSegment bumps it in the
+// transaction that changes an entry (0 before the first), so that what was computed from the
+// headcounts a transaction sees stays true for any transaction that reads the same version.
+func SegmentsVersion(tx ReadTx) (uint64, error) {
+	bk, err := Meta.in(tx)
+	if err != nil {
+		return 0, err
+	}
+	v := bk.Get(segmentsVersionKey)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("store: segments version has %d bytes, want 8", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // HeadcountsUnder returns the headcount of prefix and of every segment within it that has a

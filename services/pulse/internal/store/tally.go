@@ -68,11 +68,36 @@ func (q *QuestionTally) bucket(v string) {
 }
 
 // Keys of the tallies bucket, under ResponsePrefix(survey, wave): 't' + segment for the
-// wave's tally of a segment, 'd' + big-endian unix seconds of the day + segment for one day's.
+// wave's tally of a segment, 'd' + big-endian unix seconds of the day + segment for one day's,
+// 'n' alone for the wave's version (WaveVersion).
 const (
-	tallyWave = 't'
-	tallyDay  = 'd'
+	tallyWave    = 't'
+	tallyDay     = 'd'
+	tallyVersion = 'n'
 )
+
+func waveVersionKey(surveyID string, wave uint32) []byte {
+	return append(ResponsePrefix(surveyID, wave), tallyVersion)
+}
+
+// WaveVersion is the version of one wave's tallies and texts: the number of responses counted
+// in them (0 before the first), bumped in the transaction that counts a response. Anything
+// computed from a wave's tallies and texts in a transaction stays true for any transaction
+// that reads the same version.
+func WaveVersion(tx ReadTx, surveyID string, wave uint32) (uint64, error) {
+	bk, err := Tallies.in(tx)
+	if err != nil {
+		return 0, err
+	}
+	v := bk.Get(waveVersionKey(surveyID, wave))
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("store: version of wave %s/%d has %d bytes, want 8", surveyID, wave, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
 
 func waveTallyKey(r Response) []byte {
 	return append(append(ResponsePrefix(r.SurveyID, r.Wave), tallyWave), r.Segment...)
@@ -101,6 +126,13 @@ func unsafeTally(tx WriteTx, r Response) error {
 	bk, err := Tallies.writable(tx)
 	if err != nil {
 		return err
+	}
+	n, err := WaveVersion(tx, r.SurveyID, r.Wave)
+	if err != nil {
+		return err
+	}
+	if err := bk.Put(waveVersionKey(r.SurveyID, r.Wave), binary.BigEndian.AppendUint64(nil, n+1)); err != nil {
+		return fmt.Errorf("store: put wave version: %w", err)
 	}
 	for _, k := range [][]byte{waveTallyKey(r), dayTallyKey(r)} {
 		var t Tally
@@ -207,10 +239,10 @@ func (t *Tally) merge(o *Tally) {
 	}
 }
 
-// ForEachText calls fn with each TEXT answer of one wave, with its segment and question, in
-// key order (by day, segment, question, then random response id); with before not zero, only
-// those of the days before it.
-func ForEachText(tx ReadTx, surveyID string, wave uint32, before time.Time, fn func(seg, questionID, text string) error) error {
+// ForEachText calls fn with each TEXT answer of one wave, with its segment, question and
+// (random) response id, in key order (by day, segment, question, then response id); with
+// before not zero, only those of the days before it.
+func ForEachText(tx ReadTx, surveyID string, wave uint32, before time.Time, fn func(seg, questionID, responseID, text string) error) error {
 	bk, err := Texts.in(tx)
 	if err != nil {
 		return err
@@ -229,7 +261,7 @@ func ForEachText(tx ReadTx, surveyID string, wave uint32, before time.Time, fn f
 		if len(parts) != 3 {
 			return fmt.Errorf("store: malformed text key %q", k)
 		}
-		if err := fn(string(parts[0]), string(parts[1]), string(v)); err != nil {
+		if err := fn(string(parts[0]), string(parts[1]), string(parts[2]), string(v)); err != nil {
 			return err
 		}
 	}

@@ -17,16 +17,17 @@ import (
 // gzip'd little-endian binary:
 //
 //	magic "VOIXSENT", version uint32
-//	feature recipe: set uint32, char n-gram min and max uint8, rule gain uint8
+//	feature recipe: set uint32, char n-gram min and max uint8, rule gain uint8,
+//	  hash bits uint8 (version 3 only; 0 or absent: keys are feature keys, else slots)
 //	risk thresholds [4]float32 (probabilities), language prior float32
 //	per-column dequantisation scales [8]float32
 //	number of features uint32
-//	feature keys in increasing order, as uvarint deltas
+//	feature keys (or slots) in increasing order, as uvarint deltas
 //	weights int8, 8 per feature (negative, neutral, positive, the four risks, French)
 //	training corpus: comments uint32, SHA-256 of the corpus files [32]byte
 const (
 	modelMagic   = "VOIXSENT"
-	modelVersion = 2
+	modelVersion = 3
 )
 
 // model is the decoded file: a hash table from feature key to its row of weights.
@@ -38,8 +39,13 @@ const (
 // in the mispredicted branches of its loop than in loads. Eight bits per weight cost
 // nothing measurable in cross-validation (which predicts with 8-bit weights, as the
 // service does) and keep the table small.
+//
+// A hashed model (cfg.HashBits > 0) is simpler and faster still: its keys are slots,
+// and the table is a plain array of packed rows indexed by slotOf(feature key), so a
+// lookup is one load and no comparison.
 type model struct {
 	cfg        featConfig
+	dense      []uint64   // hashed models: packed row of each slot, 0 where the slot is empty
 	thresholds [4]float32 // risk flag thresholds, as logits
 	probs      [4]float32 // the same, as probabilities
 	prior      float32    // language logit shift toward the default language
@@ -72,6 +78,9 @@ func (b *bucket) match(k uint64) uint64 {
 
 // packed returns the weights of key k, 0 when the model does not have it.
 func (m *model) packed(k uint64) uint64 {
+	if m.dense != nil {
+		return m.dense[slotOf(k, m.cfg.HashBits)]
+	}
 	i := k & m.mask
 	w := m.buckets[i].match(k) | m.zero&eqMask(k, 0)
 	if m.over[i>>6]&(1<<(i&63)) != 0 {
@@ -82,6 +91,13 @@ func (m *model) packed(k uint64) uint64 {
 
 // row returns the weights of key, or nil.
 func (m *model) row(k uint64) *[nCols]int8 {
+	if m.dense != nil {
+		if w := m.dense[slotOf(k, m.cfg.HashBits)]; w != 0 {
+			r := unpack(w)
+			return &r
+		}
+		return nil
+	}
 	if k == 0 {
 		if m.zero == 0 {
 			return nil
@@ -112,6 +128,7 @@ func unpack(w uint64) (r [nCols]int8) {
 
 // modelFile is what the trainer writes and the package reads.
 type modelFile struct {
+	version    uint32 // as read; encode writes modelVersion
 	cfg        featConfig
 	thresholds [4]float32
 	prior      float32
@@ -126,11 +143,18 @@ func (f *modelFile) encode() ([]byte, error) {
 	var raw bytes.Buffer
 	le := binary.LittleEndian
 	raw.WriteString(modelMagic)
-	raw.Write(le.AppendUint32(nil, modelVersion))
+	version := uint32(modelVersion)
+	if f.version == 2 {
+		version = 2 // a version-2 file reads back to the same bytes
+	}
+	raw.Write(le.AppendUint32(nil, version))
 	raw.Write(le.AppendUint32(nil, uint32(f.cfg.Set)))
 	raw.WriteByte(byte(f.cfg.CharMin))
 	raw.WriteByte(byte(f.cfg.CharMax))
 	raw.WriteByte(byte(f.cfg.RuleGain))
+	if version >= 3 {
+		raw.WriteByte(byte(f.cfg.HashBits))
+	}
 	for _, t := range f.thresholds {
 		raw.Write(le.AppendUint32(nil, math.Float32bits(t)))
 	}
@@ -187,15 +211,23 @@ func decodeModelFile(data []byte) (*modelFile, error) {
 		return le.Uint32(b4[:])
 	}
 	f32 := func() float32 { return math.Float32frombits(u32()) }
-	if v := u32(); v != modelVersion {
+	v := u32()
+	if v != modelVersion && v != 2 {
 		return nil, fmt.Errorf("model version %d, want %d", v, modelVersion)
 	}
-	f := &modelFile{}
+	f := &modelFile{version: v}
 	f.cfg.Set = featureSet(u32())
 	lo, _ := r.ReadByte()
 	hi, _ := r.ReadByte()
 	gain, _ := r.ReadByte()
 	f.cfg.CharMin, f.cfg.CharMax, f.cfg.RuleGain = int(lo), int(hi), int(gain)
+	if v >= 3 {
+		hb, _ := r.ReadByte()
+		f.cfg.HashBits = int(hb)
+		if f.cfg.HashBits > 26 {
+			return nil, fmt.Errorf("model hashes features into 2^%d slots", f.cfg.HashBits)
+		}
+	}
 	for i := range f.thresholds {
 		f.thresholds[i] = f32()
 	}
@@ -219,6 +251,9 @@ func decodeModelFile(data []byte) (*modelFile, error) {
 		}
 		prev += d
 		f.keys[i] = prev
+	}
+	if hb := f.cfg.HashBits; hb > 0 && n > 0 && f.keys[n-1]>>hb != 0 {
+		return nil, fmt.Errorf("model slot %d out of 2^%d", f.keys[n-1], hb)
 	}
 	raw := make([]byte, nCols*n)
 	if _, err := io.ReadFull(r, raw); err != nil {
@@ -250,6 +285,13 @@ func (f *modelFile) build() *model {
 		m.probs[i] = p
 		p = min(max(p, 1e-6), 1-1e-6)
 		m.thresholds[i] = float32(math.Log(float64(p) / float64(1-p)))
+	}
+	if hb := f.cfg.HashBits; hb > 0 {
+		m.dense = make([]uint64, 1<<hb)
+		for i, k := range f.keys {
+			m.dense[k] = f.packedRow(i)
+		}
+		return m
 	}
 	size := uint64(1) << bits.Len64(uint64(len(f.keys)/2))
 	m.mask = size - 1
@@ -295,27 +337,77 @@ func (f *modelFile) packedRow(i int) uint64 {
 	return w
 }
 
-// accumulate adds the weighted rows of the features to z. Column by column the sums
-// are made in the order of keys, as float32, whatever the table's layout. The
-// language column is summed too; Analyze reads it after phase 1 only.
+// accumulate adds the weighted rows of the features to z. The language column is
+// summed too; Analyze reads it after phase 1 only. Rows of a run of features with the
+// same value (the features of one block, which share its 1/sqrt(size) scale) are
+// summed as integers, eight lanes at once, then multiplied by that value once: the
+// even and odd bytes of a row go to two accumulators of four 16-bit lanes, each byte
+// biased by 128 so it adds as an unsigned number in [0, 255], and 256 of those fit a
+// lane, so a run is flushed at most every 256 features. An absent key reads as a row
+// of zeros. The sums are exact, where adding w·v one feature at a time in float32
+// rounded at every step.
 func (m *model) accumulate(keys []uint64, vals []float32, z *[nCols]float32) {
-	z0, z1, z2, z3, z4, z5, z6, z7 := z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7]
-	vals = vals[:len(keys)]
-	for i, k := range keys {
-		// An absent key reads as 0 and adds +0 or -0, which leaves every sum as it
-		// was (a sum that starts at +0 never becomes -0): no branch needed.
-		w := m.packed(k)
-		v := vals[i]
-		z0 += float32(int8(w)) * v
-		z1 += float32(int8(w>>8)) * v
-		z2 += float32(int8(w>>16)) * v
-		z3 += float32(int8(w>>24)) * v
-		z4 += float32(int8(w>>32)) * v
-		z5 += float32(int8(w>>40)) * v
-		z6 += float32(int8(w>>48)) * v
-		z7 += float32(int8(w>>56)) * v
+	if m.dense != nil {
+		m.accumulateDense(keys, vals, z)
+		return
 	}
-	z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7] = z0, z1, z2, z3, z4, z5, z6, z7
+	vals = vals[:len(keys)]
+	var even, odd uint64
+	n := 0
+	var v float32
+	for i, k := range keys {
+		if vals[i] != v || n == 256 {
+			addLanes(z, even, odd, n, v)
+			even, odd, n = 0, 0, 0
+			v = vals[i]
+		}
+		w := m.packed(k)
+		even += (w & laneMask) ^ laneBias
+		odd += ((w >> 8) & laneMask) ^ laneBias
+		n++
+	}
+	addLanes(z, even, odd, n, v)
+}
+
+const (
+	laneMask = 0x00FF00FF00FF00FF // the even bytes of a row, one per 16-bit lane
+	laneBias = 0x0080008000800080 // +128 per lane: int8 -> [0, 255]
+)
+
+// accumulateDense is accumulate for a hashed model: one load per feature.
+func (m *model) accumulateDense(keys []uint64, vals []float32, z *[nCols]float32) {
+	const hmul = 0x9E3779B97F4A7C15 // slotOf
+	dense := m.dense
+	shift := uint(64 - m.cfg.HashBits)
+	mask := uint64(len(dense) - 1) // lets the compiler drop the bounds check
+	vals = vals[:len(keys)]
+	var even, odd uint64
+	n := 0
+	var v float32
+	for i, k := range keys {
+		if vals[i] != v || n == 256 {
+			addLanes(z, even, odd, n, v)
+			even, odd, n = 0, 0, 0
+			v = vals[i]
+		}
+		w := dense[((k*hmul)>>shift)&mask]
+		even += (w & laneMask) ^ laneBias
+		odd += ((w >> 8) & laneMask) ^ laneBias
+		n++
+	}
+	addLanes(z, even, odd, n, v)
+}
+
+// addLanes adds v times the sums of n biased rows in even and odd lanes to z.
+func addLanes(z *[nCols]float32, even, odd uint64, n int, v float32) {
+	if n == 0 {
+		return
+	}
+	off := int64(128 * n)
+	for l := range 4 {
+		z[2*l] += float32(int64((even>>(16*l))&0xFFFF)-off) * v
+		z[2*l+1] += float32(int64((odd>>(16*l))&0xFFFF)-off) * v
+	}
 }
 
 // quantize turns trained float64 weights (nCols per key) into int8 with one scale per

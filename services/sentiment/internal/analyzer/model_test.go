@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -121,7 +122,11 @@ func TestModelMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("model: file %d bytes, %d features in %d slots and %d in the stash, heap after decoding %.2f MiB", len(data), m.n, len(m.buckets)*4, len(m.stash), float64(heap)/(1<<20))
+	if m.dense != nil {
+		t.Logf("model: file %d bytes, %d rows used of 2^%d (hashed), heap after decoding %.2f MiB", len(data), m.n, m.cfg.HashBits, float64(heap)/(1<<20))
+	} else {
+		t.Logf("model: file %d bytes, %d features in %d slots and %d in the stash, heap after decoding %.2f MiB", len(data), m.n, len(m.buckets)*4, len(m.stash), float64(heap)/(1<<20))
+	}
 	if rss0 > 0 {
 		t.Logf("resident set size grew by %.2f MiB while decoding (Linux, /proc/self/status)", float64(residentKiB()-rss0)/1024)
 	}
@@ -141,8 +146,10 @@ func TestModelMemory(t *testing.T) {
 
 // TestModelTable checks the lookup table against the model file it is built from:
 // every key reads its own weights, keys the file lacks read nothing, and the sums
-// accumulate makes are those of a plain map from key to weights, in the same order,
-// bit for bit, over the features of training comments.
+// accumulate makes are those of a plain map from key (or slot, in a hashed model) to
+// weights, exact to float32 rounding, over the features of training comments.
+// It checks the committed model and a small model of the other kind (hashed or not),
+// so both lookups stay tested whichever one ships.
 func TestModelTable(t *testing.T) {
 	data, err := dataFiles.ReadFile("model.bin.gz")
 	if err != nil {
@@ -152,19 +159,56 @@ func TestModelTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkTable(t, f)
+
+	other := "hash=16,+wordchars,chars=3-4"
+	if f.cfg.HashBits > 0 {
+		other = "hash=0"
+	}
+	small, _, err := Train(trainingSample(t), TrainOptions{MaxIter: 8, Folds: 2, Windows: 1, Features: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := decodeModelFile(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (g.cfg.HashBits > 0) == (f.cfg.HashBits > 0) {
+		t.Fatalf("features %q gave hash bits %d", other, g.cfg.HashBits)
+	}
+	checkTable(t, g)
+}
+
+func checkTable(t *testing.T, f *modelFile) {
+	t.Helper()
 	m := f.build()
+	bits := f.cfg.HashBits
 	plain := make(map[uint64][nCols]int8, len(f.keys))
 	for i, k := range f.keys {
 		var r [nCols]int8
 		copy(r[:], f.w[i*nCols:(i+1)*nCols])
 		plain[k] = r
+		if bits > 0 {
+			if m.dense[k] != f.packedRow(i) {
+				t.Fatalf("slot %d: row %v, want %v", k, unpack(m.dense[k]), r)
+			}
+			continue
+		}
 		if got := m.row(k); got == nil || *got != r {
 			t.Fatalf("key %x: row %v, want %v", k, got, r)
 		}
 	}
-	for k := uint64(1); k < 1<<40; k = k*3 + 7 {
-		if _, ok := plain[k]; !ok && (m.row(k) != nil || m.packed(k) != 0) {
-			t.Fatalf("key %x is not in the model but reads %v", k, m.row(k))
+	if bits > 0 {
+		for s, w := range m.dense {
+			if _, ok := plain[uint64(s)]; !ok && w != 0 {
+				t.Fatalf("slot %d is not in the model but reads %v", s, unpack(w))
+			}
+		}
+	} else {
+		for k := uint64(1); k < 1<<40; k = k*3 + 7 {
+			if _, ok := plain[k]; !ok && (m.row(k) != nil || m.packed(k) != 0) {
+				t.Fatalf("key %x is not in the model but reads %v", k, m.row(k))
+			}
 		}
 	}
 	a := newRules("fr")
@@ -180,19 +224,104 @@ func TestModelTable(t *testing.T) {
 		}
 		var got, want [nCols]float32
 		m.accumulate(b.keys, b.vals, &got)
+		var exact, mag [nCols]float64
 		for j, k := range b.keys {
+			if bits > 0 {
+				k = slotOf(k, bits)
+			}
 			r, ok := plain[k]
 			if !ok {
 				continue
 			}
 			for c := range nCols {
 				want[c] += float32(r[c]) * b.vals[j]
+				exact[c] += float64(r[c]) * float64(b.vals[j])
+				mag[c] += math.Abs(float64(r[c]) * float64(b.vals[j]))
 			}
 		}
-		if got != want {
-			t.Fatalf("%s: accumulate gives %v, a plain map %v", ex.ID, got, want)
+		// Integer sums per run: as exact as float32 allows.
+		for c := range nCols {
+			if math.Abs(float64(got[c])-exact[c]) > 1e-6*mag[c]+1e-6 {
+				t.Fatalf("%s: accumulate gives %v, the exact sums %v (float32 one by one: %v)", ex.ID, got, exact, want)
+			}
 		}
 	}
+}
+
+// TestAccumulateDense checks accumulate's integer lanes, in a hashed table and in a
+// table of full keys, on extreme rows (every weight -128 or 127), runs longer than a
+// lane holds, absent keys and values that change often, against sums in float64.
+func TestAccumulateDense(t *testing.T) {
+	const bits = 8
+	m := &model{cfg: featConfig{HashBits: bits}, dense: make([]uint64, 1<<bits)}
+	rng := uint64(1)
+	next := func() uint64 { rng = mix(rng, 0x9e37); return rng }
+	for s := range m.dense {
+		switch s % 3 {
+		case 0:
+			m.dense[s] = 0x8080808080808080 // -128 everywhere
+		case 1:
+			m.dense[s] = 0x7F7F7F7F7F7F7F7F // 127 everywhere
+		default:
+			m.dense[s] = next()
+		}
+	}
+	var keys []uint64
+	var vals []float32
+	for run, n := range []int{1, 255, 256, 257, 600, 3, 1, 1, 1000} {
+		v := float32(1 / math.Sqrt(float64(run+2)))
+		for range n {
+			k := next()
+			for run == 4 && slotOf(k, bits)%3 != 1 { // a long run of rows of 127: the lanes' worst case
+				k = next()
+			}
+			keys = append(keys, k)
+			vals = append(vals, v)
+		}
+		keys = append(keys, next())
+		vals = append(vals, 0) // a zero value in between
+	}
+	check := func(name string, m *model, row func(k uint64) [nCols]int8) {
+		var got [nCols]float32
+		m.accumulate(keys, vals, &got)
+		var exact, mag [nCols]float64
+		for i, k := range keys {
+			r := row(k)
+			for c := range nCols {
+				exact[c] += float64(r[c]) * float64(vals[i])
+				mag[c] += math.Abs(float64(r[c]) * float64(vals[i]))
+			}
+		}
+		for c := range nCols {
+			if math.Abs(float64(got[c])-exact[c]) > 1e-6*mag[c] {
+				t.Errorf("%s, column %d: accumulate gives %v, exact %v", name, c, got[c], exact[c])
+			}
+		}
+	}
+	check("hashed", m, func(k uint64) [nCols]int8 { return unpack(m.dense[slotOf(k, bits)]) })
+
+	// The same features in a table of full keys, with the rows their slots had above:
+	// every other key is absent and reads zeros, except those of rows of 127.
+	f := &modelFile{}
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	for i, k := range sorted {
+		if i%2 == 0 || slotOf(k, bits)%3 == 1 {
+			f.keys = append(f.keys, k)
+			r := unpack(m.dense[slotOf(k, bits)])
+			for _, x := range r {
+				f.w = append(f.w, x)
+			}
+		}
+	}
+	exact := f.build()
+	check("full keys", exact, func(k uint64) [nCols]int8 {
+		if r := exact.row(k); r != nil {
+			return *r
+		}
+		return [nCols]int8{}
+	})
 }
 
 func TestProbabilities(t *testing.T) {

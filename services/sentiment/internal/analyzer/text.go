@@ -14,6 +14,7 @@ type token struct {
 	boundary bool
 	strong   bool      // boundary ends a sentence (. ! ? ; newline), not just a clause (, :)
 	emoji    bool      // w is an emoji or a ":shortcode:": looked up in the emoji table only
+	question bool      // boundary has a "?": the sentence before it is a question
 	caps     bool      // typed in capitals ("GÉNIAL"), which VADER reads as emphasis
 	info     *wordInfo // what the tables say of w, once Analyzer.lookup ran; nil before
 }
@@ -163,8 +164,9 @@ func tokenizeInto(dst []token, text string, words map[string]*wordInfo) tokenize
 				case n == 0:
 				case t.toks[n-1].boundary:
 					t.toks[n-1].strong = t.toks[n-1].strong || strong
+					t.toks[n-1].question = t.toks[n-1].question || r == '?'
 				default:
-					t.toks = append(t.toks, token{boundary: true, strong: strong})
+					t.toks = append(t.toks, token{boundary: true, strong: strong, question: r == '?'})
 				}
 			}
 		}

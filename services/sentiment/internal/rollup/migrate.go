@@ -10,11 +10,16 @@ import (
 )
 
 // Migrate moves the contributors of the first layout (one key per contributor and part,
-// holding the whole opened tag) into rollup_members, and deletes the old buckets. The
+// holding the whole opened tag) into rollup_members, and deletes the old buckets; then those of
+// rollup_members (one key per contributor) into rollup_member_log (members.go). The
 // aggregates it touches start a new pending epoch and open-cell epoch, so that exactly the
 // contributors the old buckets listed as pending, or in the open cell, count as such. It
-// does nothing on a store without the old buckets, and runs in one transaction.
+// does nothing on a store without the old buckets, and runs in one transaction per layout.
 func Migrate(db *bolt.DB) (moved int, err error) {
+	// Aggregate keys first: what follows reads and writes them with the window first.
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := migrateKeys(tx); return err }); err != nil {
+		return 0, fmt.Errorf("rollup: migrate aggregate keys: %w", err)
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(legacyPeople) == nil {
 			return nil
@@ -35,6 +40,15 @@ func Migrate(db *bolt.DB) (moved int, err error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rollup: migrate contributors: %w", err)
+	}
+	// The second layout (a key per contributor) becomes the log (members.go).
+	err = db.Update(func(tx *bolt.Tx) error {
+		n, err := migrateMembers(tx)
+		moved = max(moved, n) // the first layout's contributors went through the second
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rollup: migrate contributors to the log: %w", err)
 	}
 	return moved, nil
 }
@@ -103,7 +117,10 @@ func (m *migration) run() error {
 			return err
 		}
 	}
-	members := m.tx.Bucket(bucketMembers)
+	members, err := m.tx.CreateBucketIfNotExists(bucketMembers)
+	if err != nil {
+		return err
+	}
 	for k, mem := range m.members {
 		if err := members.Put([]byte(k), mem.encode()); err != nil {
 			return err
@@ -111,16 +128,21 @@ func (m *migration) run() error {
 	}
 	stats := m.tx.Bucket(bucketStats)
 	for k, st := range m.stats {
-		if err := stats.Put([]byte(k), st.encode()); err != nil {
+		key, err := parseOldKey([]byte(k))
+		if err != nil {
+			return err
+		}
+		if err := stats.Put(key.bytes(), st.encode()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// aggregate returns the key and Stats of the aggregate key agg, with new epochs, read once.
+// aggregate returns the key and Stats of the aggregate key agg (of the segment-first layout,
+// as the first layout's keys embed it), with new epochs, read once.
 func (m *migration) aggregate(agg []byte) (Key, *Stats, error) {
-	k, err := parseKey(agg)
+	k, err := parseOldKey(agg)
 	if err != nil {
 		return k, nil, err
 	}

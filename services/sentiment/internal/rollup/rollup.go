@@ -13,9 +13,11 @@
 //
 // Storage is sized for volume. Values are compact binary (version byte, then varints; records
 // written as JSON by earlier versions still read). A contributor is one record per segment and
-// window, rollup_members: window code (4 bytes) + segment id (4) + the first 8 bytes of the
-// opened tag → per dimension they count in: the dimension, flags (which parts and emotions),
-// the pending epoch and the open-cell epoch in which they were last counted, as uvarints.
+// window, named by segment id (4 bytes) and the first 8 bytes of the opened tag → per
+// dimension they count in: the dimension, flags (which parts and emotions), the pending epoch
+// and the open-cell epoch in which they were last counted, as uvarints. The records are kept
+// in a log per window, appended once per transaction (rollup_member_log, members.go), and the
+// windows being written in memory.
 // Starting a new pending count or a new open cell is a new epoch in the Stats, not a scan. Two people whose tags share 8 bytes
 // count as one: fewer people, never more, so a collision can only hide. Once a window is
 // over by SealAfter, and no event has counted in it for as long, its members are deleted and
@@ -23,12 +25,14 @@
 // no longer counts in it (it could not be told apart from a person already counted).
 //
 // Buckets, each key → value:
-//   - rollups: aggregate key (segment, 0x00, dimension uint32 BE, window) → Stats
+//   - rollups: aggregate key (window, 0x00, segment, 0x00, dimension uint32 BE; Key.bytes) → Stats
+//   - rollup_meta: "keys" → "window-first" once the keys are in that layout (layout.go)
 //   - rollup_released: aggregate key → the released Stats
 //   - rollup_published: aggregate key → the version last published, uint64 BE
 //   - rollup_segments: segment → empty, every segment with an aggregate
 //   - rollup_dirty: aggregate key → empty, changed since the publisher last took it
-//   - rollup_members: see above
+//   - rollup_member_log: see above and members.go (rollup_members, a key per contributor,
+//     is the layout before it: Migrate)
 //   - rollup_windows: window → code uint32 BE, state (0; 1 once sealed, 2 once its members are
 //     all deleted), the last day an event counted in it (days since 1970, uint32 BE)
 //   - rollup_segment_ids: segment → id uint32 BE
@@ -88,8 +92,8 @@ type Buckets interface {
 
 // Names lists the buckets this package writes, for store.EnsureBuckets.
 func Names() [][]byte {
-	return [][]byte{bucketStats, bucketMembers, bucketWindows, bucketSegIDs, bucketSegments, bucketDirty, bucketSent, bucketReleased,
-		bucketReleases, bucketCells, bucketFlushes, bucketWaiting}
+	return [][]byte{bucketStats, bucketMemberLog, bucketWindows, bucketSegIDs, bucketSegments, bucketDirty, bucketSent, bucketReleased,
+		bucketReleases, bucketCells, bucketFlushes, bucketWaiting, bucketMeta}
 }
 
 // Key names one aggregate. Dimension 0 means all dimensions together. Window is
@@ -103,17 +107,28 @@ type Key struct {
 // parseKey is the inverse of Key.bytes.
 func parseKey(b []byte) (Key, error) {
 	i := bytes.IndexByte(b, 0)
-	if i < 0 || len(b) < i+5 {
+	if i < 0 || len(b) < i+6 || b[len(b)-5] != 0 {
 		return Key{}, fmt.Errorf("rollup key %q is malformed", b)
 	}
 	return Key{
-		Segment:   string(b[:i]),
-		Dimension: int32(binary.BigEndian.Uint32(b[i+1 : i+5])),
-		Window:    string(b[i+5:]),
+		Window:    string(b[:i]),
+		Segment:   string(b[i+1 : len(b)-5]),
+		Dimension: int32(binary.BigEndian.Uint32(b[len(b)-4:])),
 	}, nil
 }
 
+// bytes is the key of k in the buckets of aggregates: window, 0x00, segment, 0x00, dimension
+// (uint32 BE). Window first, so that the aggregates one transaction changes (those of the
+// current week, mostly) share a few pages rather than one page per segment and dimension.
 func (k Key) bytes() []byte {
+	b := make([]byte, 0, len(k.Window)+len(k.Segment)+6)
+	b = append(append(append(b, k.Window...), 0), k.Segment...)
+	return binary.BigEndian.AppendUint32(append(b, 0), uint32(k.Dimension))
+}
+
+// oldKeyBytes is the key of k before the window came first (layoutWindowFirst): segment, 0x00,
+// dimension (uint32 BE), window.
+func oldKeyBytes(k Key) []byte {
 	var b bytes.Buffer
 	b.WriteString(k.Segment)
 	b.WriteByte(0)
@@ -122,6 +137,19 @@ func (k Key) bytes() []byte {
 	b.Write(d[:])
 	b.WriteString(k.Window)
 	return b.Bytes()
+}
+
+// parseOldKey is the inverse of oldKeyBytes.
+func parseOldKey(b []byte) (Key, error) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 || len(b) < i+5 {
+		return Key{}, fmt.Errorf("rollup key %q is malformed", b)
+	}
+	return Key{
+		Segment:   string(b[:i]),
+		Dimension: int32(binary.BigEndian.Uint32(b[i+1 : i+5])),
+		Window:    string(b[i+5:]),
+	}, nil
 }
 
 // Stats is one aggregate. Sums allow means and variances without keeping the items.
@@ -268,6 +296,11 @@ type Writer struct {
 	windows map[string]windowState
 	segIDs  map[string]uint32
 	day     uint32 // At; 0: not noted
+	// contributors (members.go): the store's windows in memory, those checked for this
+	// transaction, and the contributors changed per window, to log at Flush
+	mstore   *memberStore
+	mwins    map[uint32]*memberWindow
+	mchanged map[uint32]map[memberID]struct{}
 }
 
 type windowState struct {
@@ -288,7 +321,8 @@ type cached struct {
 
 // NewWriter returns a Writer on rb.
 func NewWriter(rb Buckets) *Writer {
-	return &Writer{rb: rb, stats: map[string]*cached{}, windows: map[string]windowState{}, segIDs: map[string]uint32{}}
+	return &Writer{rb: rb, stats: map[string]*cached{}, windows: map[string]windowState{}, segIDs: map[string]uint32{},
+		mwins: map[uint32]*memberWindow{}, mchanged: map[uint32]map[memberID]struct{}{}}
 }
 
 // At makes w note, per window it adds to, the day of now as the last day an event counted in
@@ -347,8 +381,18 @@ func (w *Writer) Add(seg, win string, tag []byte, own bool, dims []int32, items 
 
 // Flush writes the aggregates w changed, marks them for the publisher, and forgets them.
 func (w *Writer) Flush() error {
+	if err := w.flushMembers(); err != nil {
+		return err
+	}
 	stats, segs, dirty := w.rb.Bucket(bucketStats), w.rb.Bucket(bucketSegments), w.rb.Bucket(bucketDirty)
-	for kb, c := range w.stats {
+	// In key order: each page of the buckets is then visited once, in a row.
+	keys := make([]string, 0, len(w.stats))
+	for kb := range w.stats {
+		keys = append(keys, kb)
+	}
+	slices.Sort(keys)
+	for _, kb := range keys {
+		c := w.stats[kb]
 		if err := stats.Put([]byte(kb), c.st.encode()); err != nil {
 			return err
 		}
@@ -512,14 +556,13 @@ func (w *Writer) addMember(win uint32, seg string, tag []byte, own bool, aggs []
 	if err != nil {
 		return err
 	}
-	b := w.rb.Bucket(bucketMembers)
-	mk := memberKey(win, sid, tag)
-	var m member
-	if v := b.Get(mk); v != nil {
-		if m, err = decodeMember(v); err != nil {
-			return err
-		}
+	mw, err := w.members(win)
+	if err != nil {
+		return err
 	}
+	id := newMemberID(sid, tag)
+	// A copy: the record in memory changes only once the change is noted for the log.
+	m := slices.Clone(mw.members[id])
 	changed := false
 	for i, c := range aggs {
 		s := &c.st
@@ -578,7 +621,8 @@ func (w *Writer) addMember(win uint32, seg string, tag []byte, own bool, aggs []
 	if !changed {
 		return nil
 	}
-	return b.Put(mk, m.encode())
+	mw.members[id] = m
+	return w.changeMember(win, mw, id)
 }
 
 // segmentID returns the id of seg in rollup_segment_ids, assigning one if it has none.
@@ -692,7 +736,9 @@ func UnsafeSeal(tx Buckets, w string, limit int) (done bool, err error) {
 		return true, nil
 	}
 	prefix := binary.BigEndian.AppendUint32(nil, code)
-	c := tx.Bucket(bucketMembers).Cursor()
+	log := tx.Bucket(bucketMemberLog)
+	forgetWindow(log, code)
+	c := log.Cursor()
 	n := 0
 	k, _ := c.Seek(prefix)
 	for ; k != nil && bytes.HasPrefix(k, prefix) && n < limit; k, _ = c.Seek(prefix) {
@@ -915,6 +961,9 @@ func UnsafeStartStaging(tx *bolt.Tx) (*bolt.Bucket, error) {
 		if _, err := st.CreateBucket(name); err != nil {
 			return nil, err
 		}
+	}
+	if err := markLayout(st); err != nil {
+		return nil, err
 	}
 	dst := st.Bucket(bucketSent)
 	err = tx.Bucket(bucketSent).ForEach(func(k, v []byte) error { return dst.Put(bytes.Clone(k), bytes.Clone(v)) })
