@@ -202,6 +202,11 @@ func TestMirrorLabelsMonths(t *testing.T) {
 				t.Errorf("%s: the monthly mirror lacks %q", lang, w)
 			}
 		}
+		// The range selector reads in months too: 12 weeks is offered as 3 months.
+		sel := regexp.MustCompile(`(?s)<label for="weeks">([^<]*)</label>.*?<option value="12"[^>]*>([^<]*)</option>`).FindStringSubmatch(body)
+		if wantLabel := map[string]string{"en": "Months", "fr": "Mois"}[lang]; sel == nil || sel[1] != wantLabel || sel[2] != "3" {
+			t.Errorf("%s: the monthly mirror's range selector = %q, want label %q and 12 weeks offered as 3", lang, sel, wantLabel)
+		}
 		for _, bad := range []string{"wk", "sem.", "Not enough weeks", "Pas assez de semaines", `<th scope="col">Week</th>`, `<th scope="col">Semaine</th>`} {
 			if strings.Contains(p, bad) {
 				t.Errorf("%s: the monthly CSAT panel speaks of weeks (%q):\n%s", lang, bad, p)
