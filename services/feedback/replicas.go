@@ -22,35 +22,21 @@ import (
 // (issue 16): each idempotency record is also kept in the JetStream key-value bucket
 // MarksBucket, which every replica sees (platform/marks). Empty Name: one replica, no bucket
 // (the default).
-type ReplicaConfig struct {
-	// Name is this replica's name, unique among the replicas (e.g. the host name).
-	Name string
-	// ClaimTTL is how long a claim on a key outlives a replica that died while storing the
-	// comment: how long a retry waits. Default marks.DefaultClaimTTL (30 s).
-	ClaimTTL time.Duration
-}
+type ReplicaConfig = marks.Replica
 
 // MarksBucket is the key-value bucket of feedback's cross-replica idempotency records.
 const MarksBucket = "voix_marks_feedback"
 
 // startMarks opens the cross-replica records when the service is one of several replicas.
 func (s *Service) startMarks() error {
-	if s.cfg.Replica.Name == "" {
-		return nil
-	}
-	if err := events.CheckReplicaName(s.cfg.Replica.Name); err != nil {
-		return fmt.Errorf("feedback: --replica: %w", err)
-	}
-	m, err := marks.New(marks.Config{
-		JS: s.host.Bus.JetStream(), Bucket: MarksBucket, Replica: s.cfg.Replica.Name,
-		Replicas: s.cfg.NATS.Replicas, ClaimTTL: s.cfg.Replica.ClaimTTL, DB: s.host.DB,
-		Update: s.commit.Update, Log: s.host.Log,
-	})
+	m, err := marks.Start(s.cfg.Replica, marks.Config{
+		JS: s.host.Bus.JetStream(), Bucket: MarksBucket, Replicas: s.cfg.NATS.Replicas,
+		DB: s.host.DB, Update: s.commit.Update, Log: s.host.Log,
+	}, s.host.Go)
 	if err != nil {
 		return fmt.Errorf("feedback: %w", err)
 	}
 	s.marks = m
-	s.host.Go(m.Run) // settles the claims a crash left unconfirmed
 	return nil
 }
 

@@ -56,6 +56,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/voix-dev/voix/services/platform/events"
 )
 
 // Defaults for Config.
@@ -63,6 +65,9 @@ const (
 	DefaultClaimTTL    = 30 * time.Second
 	DefaultTimeout     = 5 * time.Second
 	DefaultSettleEvery = time.Second
+	// MinClaimTTL is the shortest claim a replica may take: its commit must fit in the 90%
+	// of it that Live allows.
+	MinClaimTTL = 2 * time.Second
 )
 
 // unsettledBucket is the bbolt bucket of the claims this replica committed and has not yet
@@ -124,6 +129,34 @@ type Marks struct {
 	conflicts atomic.Int64
 }
 
+// Replica is a service's replica settings (its --replica and --claim-ttl flags): the name,
+// unique among the service's replicas, and how long its claims live. An empty Name means the
+// service runs alone and keeps no marks.
+type Replica struct {
+	Name     string
+	ClaimTTL time.Duration
+}
+
+// Start opens replica r's marks with cfg (its Replica and ClaimTTL taken from r) and runs
+// their settle loop with spawn (a host's Go). Without a name it opens nothing and returns nil.
+// The name must fit a durable name (events.CheckReplicaName), since the service's per-replica
+// consumers end with it.
+func Start(r Replica, cfg Config, spawn func(func(context.Context))) (*Marks, error) {
+	if r.Name == "" {
+		return nil, nil
+	}
+	if err := events.CheckReplicaName(r.Name); err != nil {
+		return nil, fmt.Errorf("--replica: %w", err)
+	}
+	cfg.Replica, cfg.ClaimTTL = r.Name, r.ClaimTTL
+	m, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	spawn(m.Run) // settles the claims a crash left unconfirmed
+	return m, nil
+}
+
 // New checks cfg. It does not reach NATS.
 func New(cfg Config) (*Marks, error) {
 	switch {
@@ -138,8 +171,8 @@ func New(cfg Config) (*Marks, error) {
 	if cfg.ClaimTTL == 0 {
 		cfg.ClaimTTL = DefaultClaimTTL
 	}
-	if cfg.ClaimTTL < 2*time.Second {
-		return nil, fmt.Errorf("marks: ClaimTTL %v: must be at least 2s", cfg.ClaimTTL)
+	if cfg.ClaimTTL < MinClaimTTL {
+		return nil, fmt.Errorf("marks: ClaimTTL %v: must be at least %v", cfg.ClaimTTL, MinClaimTTL)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/platform/anonymity"
@@ -55,8 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return config.UsageError(err)
 	}
-	if *claimTTL < 2*time.Second {
-		return config.UsageError(fmt.Errorf("--claim-ttl: is %v; must be at least 2s", *claimTTL))
+	if *claimTTL < marks.MinClaimTTL {
+		return config.UsageError(fmt.Errorf("--claim-ttl: is %v; must be at least %v", *claimTTL, marks.MinClaimTTL))
 	}
 	svc, err := feedback.Start(ctx, feedback.Config{
 		Listen:     c.Listen,

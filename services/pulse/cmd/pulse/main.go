@@ -50,8 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return config.UsageError(err)
 	}
-	if *claimTTL < 2*time.Second {
-		return config.UsageError(fmt.Errorf("--claim-ttl: is %v; must be at least 2s", *claimTTL))
+	if *claimTTL < marks.MinClaimTTL {
+		return config.UsageError(fmt.Errorf("--claim-ttl: is %v; must be at least %v", *claimTTL, marks.MinClaimTTL))
 	}
 	if *scheduleEvery <= 0 {
 		return config.UsageError(fmt.Errorf("--schedule-every: is %v; must be positive", *scheduleEvery))
