@@ -35,6 +35,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.ResultsRespondents, "results-respondents", 1000, "people who answer the closed survey GetResults reads, before the load")
 	jsonFile := fs.String("json", "", "also write the figures as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (suite in this process included) to this file")
+	cpuProfilePhase := fs.String("cpuprofile-phase", "", "with --cpuprofile: profile only this phase (echo, ingest, respond or mixed)")
 	traceFile := fs.String("trace", "", "write a runtime/trace execution trace of the whole run to this file (go tool trace)")
 	blockProfile := fs.String("blockprofile", "", "write a block profile (where goroutines waited) and a mutex profile (FILE.mutex) of the whole run")
 	if err := fs.Parse(args); err != nil {
@@ -43,16 +44,24 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && stdout == io.Writer(os.Stdout) {
 		cfg.Progress = stdout
 	}
+	if *cpuProfilePhase != "" && *cpuProfile == "" {
+		return errors.New("--cpuprofile-phase needs --cpuprofile FILE")
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+		switch {
+		case *cpuProfilePhase != "":
+			cfg.CPUProfile, cfg.CPUProfilePhase = f, *cpuProfilePhase // bench.Run starts and stops it
+		default:
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
-		defer pprof.StopCPUProfile()
 	}
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)

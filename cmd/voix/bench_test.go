@@ -14,14 +14,20 @@ import (
 // day answered, and nothing lost.
 func TestBenchShort(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bench.json")
+	prof := filepath.Join(t.TempDir(), "ingest.prof")
 	var out, errb bytes.Buffer
-	err := run([]string{"bench", "--duration", "5s", "--seed", "7", "--results-respondents", "200", "--data-dir", t.TempDir(), "--json", path}, &out, &errb)
+	err := run([]string{"bench", "--duration", "5s", "--seed", "7", "--results-respondents", "200", "--data-dir", t.TempDir(), "--json", path,
+		"--cpuprofile", prof, "--cpuprofile-phase", "ingest"}, &out, &errb)
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatalf("voix bench: %v (stderr %q)", err, errb.String())
 	}
 	if !strings.Contains(out.String(), "SubmitFeedback (ingest)") || strings.Contains(out.String(), "\r") {
 		t.Errorf("the table is missing, or a progress line went to a pipe:\n%s", out.String())
+	}
+	// The phase's profile was written (a gzipped protobuf) by the end of the run.
+	if p, err := os.ReadFile(prof); err != nil || len(p) < 2 || p[0] != 0x1f || p[1] != 0x8b {
+		t.Errorf("--cpuprofile-phase ingest: %d bytes, %v; want a gzipped profile", len(p), err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -33,7 +39,8 @@ func TestBenchShort(t *testing.T) {
 	}
 	for _, k := range []string{"echo_rps", "ingest_rps", "ingest_ratio", "ingest_p99_ms", "freshness_p50_ms", "freshness_p99_ms",
 		"sentiment_apply_eps", "consumer_lag_max", "lost", "rss_mb", "bytes_per_comment", "rpcs", "fsync_per_s",
-		"freshness_after_k_p99_ms", "relay_p99_ms", "scored_p99_ms"} {
+		"freshness_after_k_p99_ms", "relay_p99_ms", "scored_p99_ms", "cpu_us_per_echo", "cpu_us_per_ingest", "cpu_us_per_respond",
+		"cpu_s", "cpu_cores"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("bench.json has no %q", k)
 		}
@@ -41,9 +48,15 @@ func TestBenchShort(t *testing.T) {
 	if m["lost"] != float64(0) {
 		t.Errorf("lost = %v, want 0: %v", m["lost"], m["lost_detail"])
 	}
-	for _, k := range []string{"echo_rps", "ingest_rps", "respond_rps", "fsync_per_s", "sentiment_apply_eps", "comments", "responses", "relay_p99_ms"} {
+	for _, k := range []string{"echo_rps", "ingest_rps", "respond_rps", "fsync_per_s", "sentiment_apply_eps", "comments", "responses", "relay_p99_ms",
+		"cpu_us_per_echo", "cpu_us_per_ingest", "cpu_us_per_respond"} {
 		if v, _ := m[k].(float64); v <= 0 {
 			t.Errorf("%s = %v, want a measured figure", k, m[k])
+		}
+	}
+	for _, k := range []string{"cpu_s", "cpu_cores"} {
+		if ph, _ := m[k].(map[string]any); len(ph) != 4 {
+			t.Errorf("%s = %v, want one figure per phase", k, m[k])
 		}
 	}
 	if rss, _ := m["rss_mb"].(map[string]any); rss["voix"] == nil {

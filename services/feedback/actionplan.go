@@ -198,23 +198,12 @@ func (s *Service) createPlan(ctx context.Context, p *store.Plan) (*store.Plan, e
 	p.Status = planPlanned
 	p.CreateDay, p.UpdateDay = day, day
 	principal, _ := auth.FromContext(ctx)
+	if s.config != nil {
+		return s.createPlanShared(principal, p, day) // replicas: the bucket first (sharedconfig_ops.go)
+	}
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
-		for i, id := range p.FeedbackIDs {
-			notFound := fmt.Errorf("plan.links.feedback_ids[%d]: %w: feedback %q", i, errNotFound, id)
-			c, err := store.GetComment(tx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return notFound
-			}
-			if err != nil {
-				return err
-			}
-			_, shown, err := s.view(tx, c)
-			if err != nil {
-				return err
-			}
-			if !principal.Covers(shown.String()) {
-				return notFound
-			}
+		if err := s.checkPlanLinks(tx, principal, p); err != nil {
+			return err
 		}
 		if err := store.UnsafePutPlan(tx, p); err != nil {
 			return err
@@ -225,6 +214,28 @@ func (s *Service) createPlan(ctx context.Context, p *store.Plan) (*store.Plan, e
 		return nil, err
 	}
 	return p, nil
+}
+
+// checkPlanLinks checks that every comment p links is one principal can read.
+func (s *Service) checkPlanLinks(tx *bolt.Tx, principal auth.Principal, p *store.Plan) error {
+	for i, id := range p.FeedbackIDs {
+		notFound := fmt.Errorf("plan.links.feedback_ids[%d]: %w: feedback %q", i, errNotFound, id)
+		c, err := store.GetComment(tx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound
+		}
+		if err != nil {
+			return err
+		}
+		_, shown, err := s.view(tx, c)
+		if err != nil {
+			return err
+		}
+		if !principal.Covers(shown.String()) {
+			return notFound
+		}
+	}
+	return nil
 }
 
 // ownPlan loads plan id if the caller's token covers its segment; otherwise, as for an unknown
@@ -244,14 +255,26 @@ func ownPlan(ctx context.Context, tx store.ReadTx, field, id string) (*store.Pla
 	return p, nil
 }
 
-// getPlan is GetActionPlan.
+// getPlan is GetActionPlan. A replica that does not have the plan yet reads it from the
+// shared bucket (sharedconfig.go).
 func (s *Service) getPlan(ctx context.Context, id string) (*store.Plan, error) {
+	if err := s.configReady(); err != nil {
+		return nil, err
+	}
 	var out *store.Plan
-	err := s.host.DB.View(func(tx *bolt.Tx) error {
-		var err error
-		out, err = ownPlan(ctx, tx, "plan_id", id)
-		return err
-	})
+	read := func() error {
+		return s.host.DB.View(func(tx *bolt.Tx) error {
+			var err error
+			out, err = ownPlan(ctx, tx, "plan_id", id)
+			return err
+		})
+	}
+	err := read()
+	if errors.Is(err, errNotFound) && s.config != nil {
+		if err = s.fetchConfig(planKind, id); err == nil {
+			err = read()
+		}
+	}
 	return out, err
 }
 
@@ -259,24 +282,18 @@ func (s *Service) getPlan(ctx context.Context, id string) (*store.Plan, error) {
 // with its action_updated event, in one transaction.
 func (s *Service) updatePlan(ctx context.Context, id string, to feedbackv1.ActionPlanStatus, note string) (*store.Plan, error) {
 	day := today(s.cfg.Now())
+	if s.config != nil {
+		return s.updatePlanShared(ctx, id, to, note, day) // replicas: the bucket first (sharedconfig_ops.go)
+	}
 	var out *store.Plan
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		p, err := ownPlan(ctx, tx, "plan_id", id)
 		if err != nil {
 			return err
 		}
-		if to != feedbackv1.ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED {
-			if !slices.Contains(planTransitions[p.Status], to) {
-				return fmt.Errorf("status: %w from %s to %s", errIllegalTransition, p.Status, to)
-			}
-			p.Status = to
+		if err := changePlan(p, to, note, day); err != nil {
+			return err
 		}
-		if len(p.Notes) >= maxPlanNotes {
-			return fmt.Errorf("note: %w: a plan keeps at most %d notes", errTooManyNotes, maxPlanNotes)
-		}
-		p.Notes = append(p.Notes, store.PlanNote{Text: note, Status: to, Day: day})
-		p.Seq++
-		p.UpdateDay = day
 		if err := store.UnsafePutPlan(tx, p); err != nil {
 			return err
 		}
@@ -284,6 +301,24 @@ func (s *Service) updatePlan(ctx context.Context, id string, to feedbackv1.Actio
 		return s.unsafePublishPlan(tx, events.FeedbackActionUpdated, events.ActionUpdatedID(p.ID, p.Seq), p, day)
 	})
 	return out, err
+}
+
+// changePlan moves p to status to (UNSPECIFIED: unchanged), appends note and numbers the
+// change.
+func changePlan(p *store.Plan, to feedbackv1.ActionPlanStatus, note string, day time.Time) error {
+	if to != feedbackv1.ActionPlanStatus_ACTION_PLAN_STATUS_UNSPECIFIED {
+		if !slices.Contains(planTransitions[p.Status], to) {
+			return fmt.Errorf("status: %w from %s to %s", errIllegalTransition, p.Status, to)
+		}
+		p.Status = to
+	}
+	if len(p.Notes) >= maxPlanNotes {
+		return fmt.Errorf("note: %w: a plan keeps at most %d notes", errTooManyNotes, maxPlanNotes)
+	}
+	p.Notes = append(p.Notes, store.PlanNote{Text: note, Status: to, Day: day})
+	p.Seq++
+	p.UpdateDay = day
+	return nil
 }
 
 // planQuery is a validated ListActionPlans.
@@ -367,6 +402,9 @@ func validatePlanList(ctx context.Context, req *feedbackv1.ListActionPlansReques
 // order, then id). The token holds the key of the last plan returned, so plans created
 // between two pages are neither repeated nor shift the others.
 func (s *Service) listPlans(q planQuery, fp []byte) (*feedbackv1.ListActionPlansResponse, error) {
+	if err := s.configReady(); err != nil { // replicas: not before the shared plans are read
+		return nil, err
+	}
 	out := &feedbackv1.ListActionPlansResponse{}
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
 		var last []byte

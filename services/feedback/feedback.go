@@ -29,6 +29,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/groupcommit"
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/platform/marks"
+	"github.com/voix-dev/voix/services/platform/sharedconf"
 )
 
 // DefaultListen is the feedback service's gRPC address in docs/design.md.
@@ -169,6 +170,9 @@ type Service struct {
 	// marks are the idempotency records shared with the other replicas; nil with one
 	// replica (replicas.go).
 	marks *marks.Marks
+	// config is the routing rules, notification targets and action plans shared with the
+	// other replicas; nil with one replica (sharedconfig.go).
+	config *sharedconf.Shared
 	// afterClaim, in tests, runs after a claim is taken: an error leaves the claim held, as a
 	// replica that died before its commit would.
 	afterClaim atomic.Pointer[func() error]
@@ -211,7 +215,16 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
-	feedbackv1.RegisterFeedbackServiceServer(h.GRPC(), &api{svc: s})
+	if err := s.startConfig(); err != nil { // replicas: rules, targets and plans shared (sharedconfig.go)
+		s.Close()
+		return nil, err
+	}
+	apiSrv, err := s.forwarding(&api{svc: s}) // forward.go: calls about another replica's comments
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	feedbackv1.RegisterFeedbackServiceServer(h.GRPC(), apiSrv)
 	for _, c := range []consumer.Config{{
 		// Scores of comments, for their labels and routing.
 		Stream:         events.SentimentScored.Stream.Name,

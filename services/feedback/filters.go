@@ -46,7 +46,7 @@ func (s *Service) unsafePutComment(tx store.WriteTx, c *store.Comment) error {
 		if err := store.UnsafeDeleteFilters(tx, k, gone); err != nil {
 			return err
 		}
-		if err := store.UnsafePutFilters(tx, k, c.AuthorSegment.String(), added); err != nil {
+		if err := store.UnsafePutFilters(tx, k, added); err != nil {
 			return err
 		}
 	}
@@ -66,7 +66,7 @@ func (s *Service) buildFilters() error {
 		}
 		// Writing by_filter while reading comments: two buckets, which bbolt allows.
 		if err := store.ForEachComment(tx, func(c *store.Comment) error {
-			return store.UnsafePutFilters(tx, s.dayKey(c), c.AuthorSegment.String(), store.Filters(c))
+			return store.UnsafePutFilters(tx, s.dayKey(c), store.Filters(c))
 		}); err != nil {
 			return err
 		}

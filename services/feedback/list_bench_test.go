@@ -5,8 +5,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,9 +25,12 @@ import (
 // each of 12 people) and a year of days, written through the service's own write path for a
 // new comment (FillComments), 20,000 per transaction. One comment in 5,000 is DECLINED, one
 // in 10,000 owned by "legal", one in 100 carries GROWTH: filters that match rarely. Each
-// sub-benchmark reports the p99 of its calls as p99-ms. Run it at two sizes to see whether the
-// first page grows with the history. With -v it logs the file's bytes per comment and each
-// bucket's; VOIX_BENCH_CHUNK sets the comments per transaction (a group commit holds at most
+// sub-benchmark reports the p99 of its calls as p99-ms, the bytes per comment of the file
+// (file-B/comment), of the pages of comments, by_day and by_filter, and of free pages, the
+// process's resident set (rss-MB: service, client and embedded NATS) and Go heap, read from a
+// service restarted on the filled store. Run it at two sizes to see whether the first page
+// grows with the history. With -v it logs each bucket's bytes in use too;
+// VOIX_BENCH_CHUNK sets the comments per transaction (a group commit holds at most
 // 64: the default's large transactions leave a copy of the pages they rewrote free in the file).
 func BenchmarkListFeedbackFirstPage(b *testing.B) {
 	n := 200_000
@@ -82,12 +88,14 @@ func BenchmarkListFeedbackFirstPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("%d comments stored in %v", n, time.Since(took).Round(time.Second))
+	// Bytes per comment, reported by every sub-benchmark: the file, and each bucket's pages
+	// (bytes in use plus the room left in them) with -v also the bytes in use.
+	perComment := map[string]float64{}
 	if st, err := os.Stat(filepath.Join(f.env.DataDir, "feedback", "feedback.db")); err == nil {
+		perComment["file-B/comment"] = float64(st.Size()) / float64(n)
 		b.Logf("feedback.db: %d bytes, %.0f B per comment", st.Size(), float64(st.Size())/float64(n))
 	}
 	if stats, err := f.svc.BucketStats(); err == nil {
-		// Per bucket and comment: bytes in use (keys, values, element headers, page headers)
-		// and bytes of the pages taken (in use plus the room left in them).
 		for _, name := range slices.Sorted(maps.Keys(stats)) {
 			st := stats[name]
 			if st.KeyN == 0 {
@@ -95,11 +103,26 @@ func BenchmarkListFeedbackFirstPage(b *testing.B) {
 			}
 			inuse := st.BranchInuse + st.LeafInuse + st.InlineBucketInuse
 			alloc := st.BranchAlloc + st.LeafAlloc
+			if name == "comments" || name == "by_day" || name == "by_filter" {
+				perComment[name+"-B/comment"] = float64(alloc) / float64(n)
+			}
 			b.Logf("bucket %-12s %9d keys, %6.1f B in use and %6.1f B of pages per comment (%.0f%% full)",
 				name, st.KeyN, float64(inuse)/float64(n), float64(alloc)/float64(n), 100*float64(inuse)/float64(max(alloc, 1)))
 		}
 		free, pending, size := f.svc.FreePages()
+		perComment["free-B/comment"] = float64((free+pending)*size) / float64(n)
 		b.Logf("free pages %d, pending %d: %.1f B per comment", free, pending, float64((free+pending)*size)/float64(n))
+	}
+	// The reads are of a service started on the stored comments, as after a deploy: not of
+	// the one that wrote them, whose pages the fill read in.
+	f.svc.Close()
+	runtime.GC()
+	debug.FreeOSMemory()
+	took = time.Now()
+	f.restart(b)
+	b.Logf("restarted on %d comments in %v", n, time.Since(took).Round(time.Millisecond))
+	if rss, anon, file := residentMB(); rss > 0 {
+		b.Logf("resident after the restart: %.1f MB (anonymous %.1f, file pages %.1f)", rss, anon, file)
 	}
 	ctx := f.as(auth.RoleHR)
 	for _, bc := range []struct {
@@ -127,6 +150,37 @@ func BenchmarkListFeedbackFirstPage(b *testing.B) {
 			}
 			slices.Sort(took)
 			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+			for unit, v := range perComment {
+				b.ReportMetric(v, unit)
+			}
+			// The whole test process: the service, its client and the embedded NATS server.
+			if rss, anon, file := residentMB(); rss > 0 {
+				b.ReportMetric(rss, "rss-MB")
+				b.Logf("resident: %.1f MB (anonymous %.1f, file pages %.1f)", rss, anon, file)
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.HeapInuse)/1e6, "heap-MB")
 		})
 	}
+}
+
+// residentMB is the process's resident set (VmRSS) and its anonymous and file-backed parts
+// (RssAnon, RssFile: bbolt's mapped pages) in MB; zeros where /proc is missing.
+func residentMB() (rss, anon, file float64) {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		for name, v := range map[string]*float64{"VmRSS:": &rss, "RssAnon:": &anon, "RssFile:": &file} {
+			if rest, ok := strings.CutPrefix(line, name); ok {
+				var kb float64
+				if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb); err == nil {
+					*v = kb * 1024 / 1e6
+				}
+			}
+		}
+	}
+	return rss, anon, file
 }

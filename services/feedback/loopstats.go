@@ -20,25 +20,51 @@ import (
 // commented in it within one month: people, not comments, and counted with month-scoped tags
 // because nothing links a person across months. Times are whole days, as stored.
 func (s *Service) loopStats(prefix segment.Path) (*feedbackv1.GetLoopStatsResponse, error) {
+	p, err := s.loopParts(prefix, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.loopResult(prefix, p), nil
+}
+
+// loopParts are what loop statistics are made of, as one store knows them; replicas merge
+// them (forward.go).
+type loopParts struct {
+	// Shown is whether comments can be shown under the prefix itself.
+	Shown bool `json:"shown"`
+	// People is store.MostPeople of the prefix.
+	People   int               `json:"people"`
+	ByStatus map[string]uint32 `json:"by_status,omitempty"`
+	// ToAck and ToClose are the days each comment took to be acknowledged, closed.
+	ToAck   []time.Duration `json:"to_ack,omitempty"`
+	ToClose []time.Duration `json:"to_close,omitempty"`
+	Total   int             `json:"total"`
+	Open    int             `json:"open"`
+}
+
+// loopParts reads the parts of prefix's loop statistics in this store. Unless all, it stops
+// before the comments when they would be hidden here.
+func (s *Service) loopParts(prefix segment.Path, all bool) (loopParts, error) {
 	now := s.cfg.Now()
-	out := &feedbackv1.GetLoopStatsResponse{SegmentPrefix: prefix.String(), Hidden: true}
+	var p loopParts
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
 		ok, err := s.displayable(tx, prefix)
 		if err != nil || !ok {
 			return err
 		}
-		people, err := store.MostPeople(tx, prefix.String())
-		if err != nil || !anonymity.MeetsMinimum(people, s.cfg.MinGroupSize) {
+		p.Shown = true
+		if p.People, err = store.MostPeople(tx, prefix.String()); err != nil {
 			return err
 		}
-		byStatus := map[string]uint32{}
-		for _, st := range []commonv1.FeedbackStatus{statusNew, statusAck, statusInProgress, statusResolved, statusDeclined} {
-			byStatus[st.String()] = 0
+		if !all && !anonymity.MeetsMinimum(p.People, s.cfg.MinGroupSize) {
+			return nil
 		}
-		var toAck, toClose []time.Duration
-		total, open := 0, 0
+		p.ByStatus = map[string]uint32{}
+		for _, st := range []commonv1.FeedbackStatus{statusNew, statusAck, statusInProgress, statusResolved, statusDeclined} {
+			p.ByStatus[st.String()] = 0
+		}
 		dayPrefix := store.DayPrefix(prefix.Org())
-		err = store.ScanDays(tx, dayPrefix, nil, func(k []byte) (bool, error) {
+		return store.ScanDays(tx, dayPrefix, nil, func(k []byte) (bool, error) {
 			_, id, ok := store.SplitDayKey(dayPrefix, k)
 			if !ok {
 				return true, nil
@@ -55,32 +81,37 @@ func (s *Service) loopStats(prefix segment.Path) (*feedbackv1.GetLoopStatsRespon
 				return false, err
 			}
 			made := c.CreateDay
-			total++
-			byStatus[c.Status.String()]++
+			p.Total++
+			p.ByStatus[c.Status.String()]++
 			if !loop.AckDay.IsZero() {
-				toAck = append(toAck, loop.AckDay.Sub(made))
+				p.ToAck = append(p.ToAck, loop.AckDay.Sub(made))
 			}
 			if !loop.CloseDay.IsZero() {
-				toClose = append(toClose, loop.CloseDay.Sub(made))
+				p.ToClose = append(p.ToClose, loop.CloseDay.Sub(made))
 			}
 			if s.openLoop(c.Status, made, now) {
-				open++
+				p.Open++
 			}
 			return true, nil
 		})
-		if err != nil {
-			return err
-		}
-		out.Hidden = false
-		out.ByStatus = byStatus
-		out.MedianTimeToAcknowledge = median(toAck)
-		out.MedianTimeToResolve = median(toClose)
-		if total > 0 {
-			out.OpenLoopRate = float64(open) / float64(total)
-		}
-		return nil
 	})
-	return out, err
+	return p, err
+}
+
+// loopResult is GetLoopStats' answer from p: hidden unless shown and MinGroupSize people.
+func (s *Service) loopResult(prefix segment.Path, p loopParts) *feedbackv1.GetLoopStatsResponse {
+	out := &feedbackv1.GetLoopStatsResponse{SegmentPrefix: prefix.String(), Hidden: true}
+	if !p.Shown || !anonymity.MeetsMinimum(p.People, s.cfg.MinGroupSize) {
+		return out
+	}
+	out.Hidden = false
+	out.ByStatus = p.ByStatus
+	out.MedianTimeToAcknowledge = median(p.ToAck)
+	out.MedianTimeToResolve = median(p.ToClose)
+	if p.Total > 0 {
+		out.OpenLoopRate = float64(p.Open) / float64(p.Total)
+	}
+	return out
 }
 
 // openLoop reports whether a comment is past a deadline and not closed: still NEW after the

@@ -177,6 +177,9 @@ func (s *Service) startNotify() error {
 // transaction. Its id names the comment and the owner, so a redelivered score queues nothing
 // new.
 func (s *Service) applyScoredAndRoute(tx *bolt.Tx, ev bus.Event) error {
+	if err := s.configReady(); err != nil { // replicas: route by the shared rules only (sharedconfig.go)
+		return err
+	}
 	var it eventsv1.ItemScored
 	before := (*store.Comment)(nil)
 	if proto.Unmarshal(ev.Data, &it) == nil && it.Kind == eventsv1.ItemKind_ITEM_KIND_FEEDBACK {

@@ -228,12 +228,11 @@ func TestEveryReplicaAppliesTheScoresOfTheCommentsItHolds(t *testing.T) {
 			return nil
 		})
 	}
-	// Rules and targets are kept by each replica: hr sets them on both.
+	// Rules and targets are shared by the replicas (sharedconfig.go): hr sets them on r1.
 	owner := newReceiver(t, always(0))
-	for _, v := range []*fixture{f1, f2} {
-		v.rule(t, "acme/eng", 0, "eng-leads")
-		v.target(t, "eng-leads", "acme/eng", feedbackv1.NotificationTargetKind_NOTIFICATION_TARGET_KIND_WEBHOOK, owner.srv.URL)
-	}
+	rule := f1.rule(t, "acme/eng", 0, "eng-leads")
+	tg := f1.target(t, "eng-leads", "acme/eng", feedbackv1.NotificationTargetKind_NOTIFICATION_TARGET_KIND_WEBHOOK, owner.srv.URL)
+	configApplied(t, r2, max(configRevision(t, f, "rule."+rule.Id), configRevision(t, f, "target."+tg.Target.Id)))
 
 	// Most comments on r2: a score must reach r2 whichever replica asks for it first.
 	holder := map[string]*fixture{}
@@ -318,15 +317,15 @@ func TestSurveyCommentBecomesOneCommentAcrossReplicas(t *testing.T) {
 	ev, token := surveyComment("acme/eng", "The on-call rota leaves no time to rest", commonv1.Dimension_DIMENSION_WORKLOAD, t0.Add(-24*time.Hour))
 	f.publish(t, events.PulseSurveyComment, events.SurveyCommentID(ev.CommentId), segment.MustParse(ev.Segment), ev)
 	surveyApplied(t, f, 1)
+	// Either replica opens the thread (forward.go); one store holds it.
+	th, err := r2.client.GetThread(f.as(auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: token})
+	if err != nil {
+		t.Fatalf("GetThread: %v", err)
+	}
 	held := 0
 	for _, r := range []*replica{r1, r2} {
-		_, err := r.client.GetThread(f.as(auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: token})
-		switch status.Code(err) {
-		case codes.OK:
+		if storeHolds(t, r, th.Feedback.Id) {
 			held++
-		case codes.NotFound:
-		default:
-			t.Fatalf("GetThread: %v", err)
 		}
 	}
 	if held != 1 {

@@ -121,26 +121,14 @@ func apiRule(r store.Rule) *feedbackv1.RoutingRule {
 // rules of one prefix and dimension, whose order would be arbitrary. With apply, the open
 // comments r matches are routed again in the same transaction (reroute.go).
 func (s *Service) upsertRule(ctx context.Context, r store.Rule, apply bool) (store.Rule, error) {
+	if s.config != nil {
+		return s.upsertRuleShared(ctx, r, apply) // replicas: the bucket first (sharedconfig_ops.go)
+	}
 	newID := rand.Text()
 	p, _ := auth.FromContext(ctx)
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
-		all, err := store.Rules(tx)
-		if err != nil {
+		if err := resolveRuleID(tx, p, &r); err != nil {
 			return err
-		}
-		if r.ID != "" {
-			if err := ownRule(tx, p, "rule.id", r.ID); err != nil {
-				return err
-			}
-		}
-		for _, o := range all {
-			if !o.Prefix.Equal(r.Prefix) || o.Dimension != r.Dimension || o.ID == r.ID {
-				continue
-			}
-			if r.ID != "" {
-				return fmt.Errorf("rule: %w (rule %s)", errRuleExists, o.ID)
-			}
-			r.ID = o.ID
 		}
 		if r.ID == "" {
 			r.ID = newID
@@ -154,6 +142,32 @@ func (s *Service) upsertRule(ctx context.Context, r store.Rule, apply bool) (sto
 		return store.Rule{}, err
 	}
 	return r, nil
+}
+
+// resolveRuleID checks r's identity against the stored rules: with an id, that rule must be
+// within the caller's prefix and no other rule may have r's prefix and dimension; without
+// one, r takes the id of the rule of its prefix and dimension if there is one (so retries do
+// not pile up rules), and stays empty otherwise (a new rule).
+func resolveRuleID(tx store.ReadTx, p auth.Principal, r *store.Rule) error {
+	if r.ID != "" {
+		if err := ownRule(tx, p, "rule.id", r.ID); err != nil {
+			return err
+		}
+	}
+	all, err := store.Rules(tx)
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if !o.Prefix.Equal(r.Prefix) || o.Dimension != r.Dimension || o.ID == r.ID {
+			continue
+		}
+		if r.ID != "" {
+			return fmt.Errorf("rule: %w (rule %s)", errRuleExists, o.ID)
+		}
+		r.ID = o.ID
+	}
+	return nil
 }
 
 // Page sizes of ListRoutingRules (feedback.proto).
@@ -189,6 +203,9 @@ func readRuleKey(k []byte) (store.Rule, bool) {
 // added between two pages is listed if it sorts after the last one already given; none is
 // given twice or skipped.
 func (s *Service) listRules(prefix segment.Path, after store.Rule, size int) ([]store.Rule, bool, error) {
+	if err := s.configReady(); err != nil { // replicas: not before the shared rules are read
+		return nil, false, err
+	}
 	var out []store.Rule
 	more := false
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
@@ -213,6 +230,9 @@ func (s *Service) listRules(prefix segment.Path, after store.Rule, size int) ([]
 
 // deleteRule deletes a rule within the caller's prefix.
 func (s *Service) deleteRule(ctx context.Context, id string) error {
+	if s.config != nil {
+		return s.deleteShared(ctx, ruleKind, id) // replicas: the bucket first (sharedconfig_ops.go)
+	}
 	p, _ := auth.FromContext(ctx)
 	return s.host.DB.Update(func(tx *bolt.Tx) error {
 		if err := ownRule(tx, p, "id", id); err != nil {

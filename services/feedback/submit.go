@@ -200,7 +200,7 @@ func (s *Service) unsafeIndex(tx store.WriteTx, c *store.Comment) error {
 	if err := store.UnsafePutDayEntry(tx, k, author); err != nil {
 		return err
 	}
-	return store.UnsafePutFilters(tx, k, author, store.Filters(c))
+	return store.UnsafePutFilters(tx, k, store.Filters(c))
 }
 
 // shuffle is the keyed value that orders comments within a day: stable, so paging sees one

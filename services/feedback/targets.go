@@ -89,6 +89,9 @@ func ownTarget(tx store.ReadTx, p auth.Principal, field, id string) (store.Targe
 // one (a new target, or a Slack one turned into a webhook); a replaced WEBHOOK keeps its
 // secret, which is never shown again.
 func (s *Service) setTarget(ctx context.Context, t store.Target) (store.Target, string, error) {
+	if s.config != nil {
+		return s.setTargetShared(ctx, t) // replicas: the bucket first (sharedconfig_ops.go)
+	}
 	p, _ := auth.FromContext(ctx)
 	newID := rand.Text()
 	fresh := make([]byte, 32)
@@ -116,8 +119,25 @@ func (s *Service) setTarget(ctx context.Context, t store.Target) (store.Target, 
 	return t, secret, err
 }
 
+// deleteTarget deletes a target within the caller's prefix.
+func (s *Service) deleteTarget(ctx context.Context, id string) error {
+	if s.config != nil {
+		return s.deleteShared(ctx, targetKind, id) // replicas: the bucket first (sharedconfig_ops.go)
+	}
+	p, _ := auth.FromContext(ctx)
+	return s.host.DB.Update(func(tx *bolt.Tx) error {
+		if _, err := ownTarget(tx, p, "id", id); err != nil {
+			return err
+		}
+		return store.UnsafeDeleteTarget(tx, id)
+	})
+}
+
 // listTargets returns up to size targets within prefix after id after, in id order.
 func (s *Service) listTargets(prefix segment.Path, after string, size int) ([]store.Target, bool, error) {
+	if err := s.configReady(); err != nil { // replicas: not before the shared targets are read
+		return nil, false, err
+	}
 	var out []store.Target
 	more := false
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
@@ -187,14 +207,7 @@ func (a *api) DeleteNotificationTarget(ctx context.Context, req *feedbackv1.Dele
 	if err := checkID("id", req.Id); err != nil {
 		return nil, err
 	}
-	p, _ := auth.FromContext(ctx)
-	err := a.svc.host.DB.Update(func(tx *bolt.Tx) error {
-		if _, err := ownTarget(tx, p, "id", req.Id); err != nil {
-			return err
-		}
-		return store.UnsafeDeleteTarget(tx, req.Id)
-	})
-	if err != nil {
+	if err := a.svc.deleteTarget(ctx, req.Id); err != nil {
 		return nil, toStatus(err)
 	}
 	return &feedbackv1.DeleteNotificationTargetResponse{}, nil

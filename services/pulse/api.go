@@ -134,7 +134,7 @@ func (a *api) SubmitResponse(ctx context.Context, req *pulsev1.SubmitResponseReq
 	if len(req.Answers) == 0 {
 		return nil, rpcerr.InvalidArgument("answers", "must have at least one answer")
 	}
-	sv, err := a.svc.visibleSurvey(ctx, req.SurveyId)
+	sv, err := a.svc.visibleRespondSurvey(ctx, req.SurveyId) // respond_survey.go
 	if err != nil {
 		return nil, toStatus(err)
 	}

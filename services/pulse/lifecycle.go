@@ -84,34 +84,21 @@ func kindFor(ev pulsev1.LifecycleEvent) pulsev1.SurveyKind {
 // the invitation (for a repeatable survey it is a new moment, answered anew).
 func (s *Service) trigger(ev pulsev1.LifecycleEvent, ref string, seg segment.Path, effective time.Time) ([]string, error) {
 	kind := kindFor(ev)
+	if s.config != nil { // replicas: through the shared bucket (sharedconfig.go)
+		return s.triggerShared(kind, ref, seg, effective)
+	}
 	var ids []string
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		ids = ids[:0]
-		for _, audience := range containing(seg) {
-			surveys, err := surveysWithAudience(tx, audience)
-			if err != nil {
+		invs, err := s.invitationsFor(tx, kind, ref, seg, effective)
+		if err != nil {
+			return err
+		}
+		for _, in := range invs {
+			if err := store.UnsafePutInvitation(tx, in.tag, in.inv); err != nil {
 				return err
 			}
-			for _, sv := range surveys {
-				if sv.Kind != kind || sv.State != pulsev1.SurveyState_SURVEY_STATE_ACTIVE {
-					continue
-				}
-				if !repeatable(sv.Kind) {
-					_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, 0), ref))
-					if err != nil {
-						return err
-					}
-					if answered {
-						continue
-					}
-				}
-				opens := window.Of(window.Day, effective.Add(sv.LifecycleDelay.AsDuration())).Start
-				inv := store.Invitation{Opens: opens, Closes: opens.Add(sv.Schedule.ResponseWindow.AsDuration())}
-				if err := store.UnsafePutInvitation(tx, s.inviteTag(sv.Id, ref), inv); err != nil {
-					return err
-				}
-				ids = append(ids, sv.Id)
-			}
+			ids = append(ids, in.survey)
 		}
 		return nil
 	})
@@ -121,16 +108,64 @@ func (s *Service) trigger(ev pulsev1.LifecycleEvent, ref string, seg segment.Pat
 	return ids, nil
 }
 
+// newInvitation is an invitation trigger stores: to survey, under tag.
+type newInvitation struct {
+	survey string
+	tag    []byte
+	inv    store.Invitation
+}
+
+// invitationsFor lists the invitations a moment of kind for the person in seg makes.
+func (s *Service) invitationsFor(tx store.ReadTx, kind pulsev1.SurveyKind, ref string, seg segment.Path, effective time.Time) ([]newInvitation, error) {
+	var out []newInvitation
+	for _, audience := range containing(seg) {
+		surveys, err := surveysWithAudience(tx, audience)
+		if err != nil {
+			return nil, err
+		}
+		for _, sv := range surveys {
+			if sv.Kind != kind || sv.State != pulsev1.SurveyState_SURVEY_STATE_ACTIVE {
+				continue
+			}
+			if !repeatable(sv.Kind) {
+				_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, 0), ref))
+				if err != nil {
+					return nil, err
+				}
+				if answered {
+					continue
+				}
+			}
+			opens := window.Of(window.Day, effective.Add(sv.LifecycleDelay.AsDuration())).Start
+			inv := store.Invitation{Opens: opens, Closes: opens.Add(sv.Schedule.ResponseWindow.AsDuration())}
+			out = append(out, newInvitation{survey: sv.Id, tag: s.inviteTag(sv.Id, ref), inv: inv})
+		}
+	}
+	return out, nil
+}
+
 // checkInvited fails unless the person has a pending invitation to the lifecycle survey sv.
 func (s *Service) checkInvited(sv *pulsev1.Survey, ref string, now time.Time) error {
-	return s.host.DB.View(func(tx *bolt.Tx) error {
-		_, ok, err := s.invitation(tx, sv, ref, now)
-		if err != nil {
+	invited := func() (ok bool, err error) {
+		err = s.host.DB.View(func(tx *bolt.Tx) error {
+			_, ok, err = s.invitation(tx, sv, ref, now)
 			return err
+		})
+		return ok, err
+	}
+	ok, err := invited()
+	if err == nil && !ok && s.config != nil {
+		// Replicas: triggered on another one a moment ago, not delivered by the watch yet.
+		var found bool
+		if found, err = s.fetchInvitation(s.inviteTag(sv.Id, ref)); found {
+			ok, err = invited()
 		}
-		if !ok {
-			return fmt.Errorf("submitter_ref: %w: survey %s is answered after an HR system reports a moment of the person's journey (TriggerLifecycleSurvey), and nothing is pending for this person now", errNotInvited, sv.Id)
-		}
-		return nil
-	})
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("submitter_ref: %w: survey %s is answered after an HR system reports a moment of the person's journey (TriggerLifecycleSurvey), and nothing is pending for this person now", errNotInvited, sv.Id)
+	}
+	return nil
 }

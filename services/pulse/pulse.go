@@ -95,8 +95,10 @@ type Service struct {
 	// commit group-commits the responses: one transaction and fsync for all that arrive while
 	// the previous commit is on its way to disk (platform/groupcommit).
 	commit *groupcommit.Committer
-	// commitSurvey is the survey last checked at commit by SubmitResponse.
-	commitSurvey surveyMemo
+	// commitSurvey is the survey last checked at commit by SubmitResponse; respondSurvey the
+	// surveys its handler read (respond_survey.go).
+	commitSurvey  surveyMemo
+	respondSurvey surveyMemos
 	// resultsSurvey holds the surveys GetResults read, resultsCache what it computed
 	// (results_cache.go).
 	resultsSurvey surveyMemos
@@ -106,6 +108,9 @@ type Service struct {
 	resultsFromResponses atomic.Bool
 	// marks are the markers shared with the other replicas; nil with one replica (replicas.go).
 	marks *marks.Marks
+	// config is the survey definitions shared with the other replicas; nil with one replica
+	// (sharedconfig.go).
+	config *sharedConfig
 	// afterClaim, in tests, runs after a claim is taken: an error leaves the claim held, as a
 	// replica that died before its commit would.
 	afterClaim atomic.Pointer[func() error]
@@ -142,6 +147,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if err := s.startMarks(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startConfig(); err != nil { // replicas: surveys shared through NATS, caught up before serving
 		s.Close()
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package pulse_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -345,8 +344,8 @@ func TestIdempotentRetryStoresOneResponse(t *testing.T) {
 		}
 		markers = tx.Bucket(store.Markers).Stats().KeyN
 		return tx.Bucket([]byte(outbox.BucketName)).ForEach(func(_, v []byte) error {
-			var rec struct{ ID, Type string }
-			if err := json.Unmarshal(v, &rec); err != nil {
+			rec, err := outbox.DecodeRecord(v)
+			if err != nil {
 				return err
 			}
 			if rec.Type == events.PulseResponded.Type {

@@ -22,6 +22,9 @@ import (
 // was set again, but is no change: the version stays and nothing is published. A segment
 // never counted has headcount 0, so setting 0 on it is no change either.
 func (s *Service) upsertSegment(path segment.Path, headcount uint32) (store.Segment, error) {
+	if s.config != nil {
+		return s.upsertSegmentShared(path, headcount) // replicas: one registry (sharedconfig.go)
+	}
 	now := s.cfg.Now()
 	var rec store.Segment
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -37,7 +34,7 @@ type replica struct {
 	client pulsev1.PulseServiceClient
 }
 
-func startReplica(t *testing.T, f *fixture, dir, name string, claimTTL time.Duration) *replica {
+func startReplica(t testing.TB, f *fixture, dir, name string, claimTTL time.Duration) *replica {
 	t.Helper()
 	svc, err := pulse.Start(context.Background(), pulse.Config{
 		Listen: "127.0.0.1:0", DataDir: dir, NATS: f.env.NATSConfig(), Now: f.clock.Now,
@@ -53,45 +50,19 @@ func startReplica(t *testing.T, f *fixture, dir, name string, claimTTL time.Dura
 	return &replica{svc: svc, client: pulsev1.NewPulseServiceClient(servicetest.Dial(t, svc.Addr()))}
 }
 
-// twoReplicas starts two replicas that both know the survey validSurvey: the survey is
-// created on the first, whose store is then copied to the second (surveys are not replicated
-// between pulse replicas; only the markers are shared).
+// twoReplicas starts two replicas on their own stores and creates the survey validSurvey on
+// the first: the second knows it through the shared survey definitions (sharedconfig.go).
 func twoReplicas(t *testing.T, claimTTL time.Duration) (*fixture, *replica, *replica, string) {
 	t.Helper()
 	f := &fixture{env: servicetest.New(t), clock: newClock(t0)}
-	d1, d2 := t.TempDir(), t.TempDir()
-	r1 := startReplica(t, f, d1, "r1", claimTTL)
+	r1 := startReplica(t, f, t.TempDir(), "r1", claimTTL)
+	r2 := startReplica(t, f, t.TempDir(), "r2", claimTTL)
 	resp, err := r1.client.CreateSurvey(f.hr(), &pulsev1.CreateSurveyRequest{Survey: validSurvey()})
 	if err != nil {
 		t.Fatalf("CreateSurvey: %v", err)
 	}
-	if err := r1.svc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	copyFile(t, filepath.Join(d1, "pulse", "pulse.db"), filepath.Join(d2, "pulse", "pulse.db"))
-	return f, startReplica(t, f, d1, "r1", claimTTL), startReplica(t, f, d2, "r2", claimTTL), resp.Survey.Id
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
+	applied(t, r2, configRevision(t, f, resp.Survey.Id))
+	return f, r1, r2, resp.Survey.Id
 }
 
 func answer(id, ref, key string) *pulsev1.SubmitResponseRequest {

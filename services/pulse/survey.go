@@ -40,6 +40,9 @@ func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, 
 		sum := sha256.Sum256(b)
 		hash = sum[:]
 	}
+	if s.config != nil { // replicas: through the shared bucket (sharedconfig.go)
+		return s.createShared(caller, req.IdempotencyKey, hash, sv)
+	}
 	var out *survey
 	err := s.host.DB.Update(func(tx *bolt.Tx) error {
 		if req.IdempotencyKey != "" {
@@ -80,11 +83,18 @@ func (s *Service) createSurvey(caller string, req *pulsev1.CreateSurveyRequest, 
 // overlap (a manager of acme/eng sees the survey sent to all of acme, since it asks their
 // people). Any other survey is NotFound, as if it did not exist.
 func (s *Service) visibleSurvey(ctx context.Context, id string) (*survey, error) {
-	var sv *survey
-	err := s.host.DB.View(func(tx *bolt.Tx) (err error) {
-		sv, err = getSurvey(tx, id)
-		return err
-	})
+	if err := s.caughtUp(); err != nil { // replicas: not before the shared surveys are read
+		return nil, err
+	}
+	sv, err := s.localSurvey(id)
+	if errors.Is(err, errNotFound) {
+		// Replicas: created on another one a moment ago, not delivered by the watch yet.
+		if found, ferr := s.fetchSurvey(id); ferr != nil {
+			return nil, ferr
+		} else if found {
+			sv, err = s.localSurvey(id)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

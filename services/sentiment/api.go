@@ -121,42 +121,70 @@ func (a *api) windows(gran commonv1.Granularity, startTS, endTS *timestamppb.Tim
 }
 
 func (a *api) GetTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, error) {
-	seg, err := readTarget(ctx, req.Segment, req.Dimension)
+	resp, _, err := a.trend(ctx, req)
+	return resp, err
+}
+
+// getTrend is GetTrend as serviceDesc serves it: from its encoding (encoded.go).
+func (a *api) getTrend(ctx context.Context, req *sentimentv1.GetTrendRequest) (any, error) {
+	resp, raw, err := a.trend(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	return served(resp, raw), nil
+}
+
+// trend is GetTrend's answer and, when it has one, its encoding (readCache keeps both).
+func (a *api) trend(ctx context.Context, req *sentimentv1.GetTrendRequest) (*sentimentv1.GetTrendResponse, []byte, error) {
+	seg, err := readTarget(ctx, req.Segment, req.Dimension)
+	if err != nil {
+		return nil, nil, err
 	}
 	windows, err := a.windows(req.Granularity, req.StartTime, req.EndTime)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	points, err := a.svc.trend(ctx, seg, req.Dimension, windows)
+	resp, raw, err := a.svc.trendAnswer(ctx, seg, req.Dimension, windows)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, nil, toStatus(err)
 	}
-	return &sentimentv1.GetTrendResponse{Points: points}, nil
+	return resp, raw, nil
 }
 
 func (a *api) GetHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest) (*sentimentv1.GetHeatmapResponse, error) {
-	prefix, err := readPrefix(ctx, req.SegmentPrefix)
+	resp, _, err := a.heatmap(ctx, req)
+	return resp, err
+}
+
+// getHeatmap is GetHeatmap as serviceDesc serves it: from its encoding (encoded.go).
+func (a *api) getHeatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest) (any, error) {
+	resp, raw, err := a.heatmap(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	return served(resp, raw), nil
+}
+
+// heatmap is GetHeatmap's answer and, when it has one, its encoding (readCache keeps both).
+func (a *api) heatmap(ctx context.Context, req *sentimentv1.GetHeatmapRequest) (*sentimentv1.GetHeatmapResponse, []byte, error) {
+	prefix, err := readPrefix(ctx, req.SegmentPrefix)
+	if err != nil {
+		return nil, nil, err
 	}
 	g, err := a.granularity(req.Granularity)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t, err := a.instant("time", req.Time)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hm, err := a.svc.heatmap(ctx, prefix, window.Of(g, t))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, nil, toStatus(err)
 	}
-	if req.Compact {
-		return &sentimentv1.GetHeatmapResponse{Rows: hm.compact, Window: hm.tw}, nil
-	}
-	return &sentimentv1.GetHeatmapResponse{Rows: hm.rows, Window: hm.tw}, nil
+	resp, raw := hm.response(req.Compact)
+	return resp, raw, nil
 }
 
 // WatchSentiment sends the current released state of the prefix's subtree, then every

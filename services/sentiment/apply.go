@@ -89,13 +89,29 @@ func (s *Service) applyResponse(tx *bolt.Tx, ev bus.Event) error { return s.appl
 
 // applyResponseTo is applyResponse with the rollups in rb.
 func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
+	return s.applyPrepared(rb, s.prepareResponse(ev))
+}
+
+// preparedResponse is a survey response decoded, its tags opened and checked, ready to add
+// (applyPrepared): everything of applyResponseTo that reads no rollup, which a rebuild does on
+// another goroutine ahead of the one writing.
+type preparedResponse struct {
+	seg    segment.Path
+	tags   []tagRef
+	opened [][]byte
+	parts  []contribution
+	err    error // what applying it returns, without writing anything
+}
+
+// prepareResponse decodes and checks a ResponseSubmitted for applyPrepared.
+func (s *Service) prepareResponse(ev bus.Event) *preparedResponse {
 	var m responseView
 	if err := decodeResponse(ev.Data, &m); err != nil {
-		return fmt.Errorf("%w: decode ResponseSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
+		return &preparedResponse{err: fmt.Errorf("%w: decode ResponseSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)}
 	}
 	seg, err := parsedSegments.get(m.segment)
 	if err != nil {
-		return fmt.Errorf("%w: ResponseSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
+		return &preparedResponse{err: fmt.Errorf("%w: ResponseSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)}
 	}
 	parts := make([]contribution, 0, len(m.answers))
 	for _, a := range m.answers {
@@ -124,29 +140,52 @@ func (s *Service) applyResponseTo(rb rollup.Buckets, ev bus.Event) error {
 			parts = append(parts, contribution{dims: dims})
 		}
 	}
-	return s.aggregate(rb, seg, m.tags, parts)
+	opened, err := s.openTags(seg, m.tags)
+	return &preparedResponse{seg: seg, tags: m.tags, opened: opened, parts: parts, err: err}
+}
+
+// applyPrepared adds a prepared response to the rollups in rb.
+func (s *Service) applyPrepared(rb rollup.Buckets, p *preparedResponse) error {
+	if p.err != nil {
+		return p.err
+	}
+	return s.addParts(rb, p.seg, p.tags, p.opened, p.parts)
 }
 
 // aggregate adds the parts to every rollup the contributor tags name. The rollups it changes
 // are marked for the publisher (flush), which decides what may be shown.
 func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []tagRef, parts []contribution) error {
-	// Every tag is checked before anything is written: a rebuild applies events in one shared
-	// transaction, where a half-applied event could not be rolled back alone.
+	opened, err := s.openTags(seg, tags)
+	if err != nil {
+		return err
+	}
+	return s.addParts(rb, seg, tags, opened, parts)
+}
+
+// openTags opens and checks every contributor tag of an event of segment seg. Every tag is
+// checked before anything is written: a rebuild applies events in one shared transaction,
+// where a half-applied event could not be rolled back alone.
+func (s *Service) openTags(seg segment.Path, tags []tagRef) ([][]byte, error) {
 	opened := make([][]byte, len(tags))
 	for i, t := range tags {
 		tag, err := s.host.Secret.OpenTag(t.segment, t.window, t.tag)
 		if err != nil {
-			return fmt.Errorf("%w: contributor tag of %s: %v", consumer.ErrPermanent, t.window, err)
+			return nil, fmt.Errorf("%w: contributor tag of %s: %v", consumer.ErrPermanent, t.window, err)
 		}
 		opened[i] = tag
 		tagSeg, err := parsedSegments.get(t.segment)
 		if err != nil || !seg.Within(tagSeg) {
-			return fmt.Errorf("%w: contributor tag segment %q is not %q or one of its ancestors", consumer.ErrPermanent, t.segment, seg)
+			return nil, fmt.Errorf("%w: contributor tag segment %q is not %q or one of its ancestors", consumer.ErrPermanent, t.segment, seg)
 		}
 		if _, err := parsedWindows.get(t.window); err != nil {
-			return fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
+			return nil, fmt.Errorf("%w: contributor tag window: %v", consumer.ErrPermanent, err)
 		}
 	}
+	return opened, nil
+}
+
+// addParts is aggregate once the tags are opened and checked (openTags).
+func (s *Service) addParts(rb rollup.Buckets, seg segment.Path, tags []tagRef, opened [][]byte, parts []contribution) error {
 	// The items of each dimension, so that each aggregate, and each contributor's record, is
 	// read and written once per tag.
 	var (

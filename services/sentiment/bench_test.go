@@ -12,9 +12,7 @@ import (
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
-	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity"
-	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/events"
@@ -120,56 +118,4 @@ func BenchmarkApplyResponse(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
-}
-
-// BenchmarkGetHeatmap reads the heatmap of an organisation's 10 departments (each row 8
-// dimensions, decided on the whole 200-segment tree) through gRPC, after one million
-// responses over 26 weeks from 20,000 people. Loading takes a few minutes: run it alone,
-// go test -run '^$' -bench GetHeatmap -benchtime 200x.
-func BenchmarkGetHeatmap(b *testing.B) {
-	const perTx = 500
-	total := 1_000_000
-	if testing.Short() {
-		total = 100_000
-	}
-	s, env := startBench(b)
-	segs := teams()
-	for start := 0; start < total; start += perTx {
-		err := s.host.DB.Update(func(tx *bolt.Tx) error {
-			for i := start; i < start+perTx; i++ {
-				at := benchNow.AddDate(0, 0, -7*(i%26))
-				if err := s.applyResponse(tx, responseEvent(b, s.host.Secret, i, segs[i%len(segs)], at)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	release := time.Now()
-	for {
-		var taken int
-		if err := s.host.DB.Update(func(tx *bolt.Tx) error {
-			var err error
-			_, taken, err = s.unsafeFlush(tx, tx, maxDirtyPerFlush)
-			return err
-		}); err != nil {
-			b.Fatal(err)
-		}
-		if taken < maxDirtyPerFlush {
-			break
-		}
-	}
-	b.Logf("loaded %d events; released every tree in %v", total, time.Since(release))
-	client := sentimentv1.NewSentimentServiceClient(servicetest.Dial(b, s.Addr()))
-	ctx := env.As(context.Background(), auth.RoleHR)
-	b.ResetTimer()
-	for b.Loop() {
-		resp, err := client.GetHeatmap(ctx, &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme"})
-		if err != nil || len(resp.Rows) != 10 || resp.Rows[0].Cells[0].Hidden {
-			b.Fatalf("GetHeatmap: %v, %d rows, first cell %v", err, len(resp.GetRows()), resp.GetRows())
-		}
-	}
 }

@@ -38,3 +38,24 @@ func (s *Service) ReadHeatmapUncached(prefix string, t time.Time) ([]*sentimentv
 func (s *Service) ForgetReleaseLog() error {
 	return s.host.DB.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(logBucket) })
 }
+
+// ReleaseLogSize counts the live release log's event hashes and releases.
+func (s *Service) ReleaseLogSize() (events, releases int) {
+	_ = s.host.DB.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(logBucket)
+		if b == nil {
+			return nil
+		}
+		_ = b.Bucket(logEvents).ForEach(func(_, v []byte) error { events += len(v) / 8; return nil })
+		releases = b.Bucket(logPins).Stats().KeyN
+		return nil
+	})
+	return events, releases
+}
+
+// BenchPulseEvent makes a survey response as the pulse service publishes it, and BenchCPUTime
+// reads the process's CPU time: for BenchmarkPartitionedReplicas in the external package.
+var (
+	BenchPulseEvent = pulseEvent
+	BenchCPUTime    = cpuTime
+)

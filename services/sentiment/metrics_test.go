@@ -7,19 +7,13 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
-	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/platform/metrics"
-	"github.com/voix-dev/voix/services/platform/servicetest"
 	"github.com/voix-dev/voix/services/sentiment"
 )
 
@@ -51,34 +45,8 @@ func metricValue(t *testing.T, url, line string) float64 {
 // counts the aggregates released, from zero, and voix_hidden_cells_served_total the hidden
 // aggregates the reads served, exactly as many as the responses held.
 func TestMetricsCountReleasesAndHiddenCells(t *testing.T) {
-	f := &fixture{}
-	f.clock.Store(now.UnixNano())
-	env := servicetest.New(t)
-	svc, err := sentiment.Start(context.Background(), sentiment.Config{
-		Listen: "127.0.0.1:0", DataDir: env.DataDir, NATS: env.NATSConfig(),
-		Now:             func() time.Time { return time.Unix(0, f.clock.Load()).UTC() },
-		PublishInterval: time.Hour,
-		Ops:             host.Ops{MetricsListen: "127.0.0.1:0"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close() })
-	secret, err := anonymity.LoadOrCreateSecret(host.DefaultSecretFile(env.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(env.NATS.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.env, f.svc, f.secret, f.js = env, svc, secret, js
-	f.client = sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, svc.Addr()))
+	f := startConfig(t, func(c *sentiment.Config) { c.Ops = host.Ops{MetricsListen: "127.0.0.1:0"} })
+	svc := f.svc
 
 	url := "http://" + svc.MetricsAddr() + "/metrics"
 	releases := func() float64 { return metricValue(t, url, metrics.Releases.Name+`{service="sentiment"}`) }
@@ -110,7 +78,7 @@ func TestMetricsCountReleasesAndHiddenCells(t *testing.T) {
 	if h := hidden(); h != 1 {
 		t.Fatalf("after reading one hidden aggregate: hidden cells %v, want 1", h)
 	}
-	resp, err := f.client.GetHeatmap(env.As(context.Background(), auth.RoleHR), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme/eng"})
+	resp, err := f.client.GetHeatmap(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme/eng"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ func (s *Service) startPartitions(srcs []partition.Source) {
 				JS: h.Bus.JetStream(), Group: PartitionGroup, Replica: s.cfg.Replica, Address: h.Addr(),
 				Partitions: s.cfg.Partitions, Replicas: s.cfg.NATS.Replicas, LeaseTTL: s.cfg.LeaseTTL,
 				DB: h.DB, Sources: srcs, Batch: consumerGroup, Log: h.Log, Clock: s.cfg.Now,
+				Inherit: s.inheritReleases, // partitioned_log.go
 			})
 			if err == nil {
 				s.parts.Store(g)

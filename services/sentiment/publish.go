@@ -98,13 +98,15 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 		return 0, 0, err
 	}
 	trees := map[treeKey]bool{}
+	byTree := map[treeKey][]rollup.Key{} // for keepInheriting (partitioned_log.go)
 	for _, k := range keys {
 		seg, err := segment.Parse(k.Segment)
 		if err != nil { // not a segment this service writes (aggregate parses every tag's)
 			s.host.Log.Warn("publisher skips an aggregate of a malformed segment", "segment", k.Segment, "err", err)
 			continue
 		}
-		trees[treeKey{org: seg.Org(), dim: k.Dimension, win: k.Window}] = true
+		tk := treeKey{org: seg.Org(), dim: k.Dimension, win: k.Window}
+		trees[tk], byTree[tk] = true, append(byTree[tk], k)
 	}
 	// Trees whose window is over while people wait in them get their last flush.
 	for _, name := range rollup.DueWaiting(rb, s.cfg.Now()) {
@@ -114,6 +116,9 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 	}
 	for _, tk := range sortedTrees(trees) {
 		if !s.mayRelease(tk.org, tk.win) { // another replica's organisation, or window (partitioned.go)
+			if err := s.keepInheriting(rb, tk, byTree[tk]); err != nil {
+				return queued, len(keys), err
+			}
 			continue
 		}
 		n, err := s.releaseTree(tx, rb, tk)
@@ -121,6 +126,9 @@ func (s *Service) unsafeFlush(tx *bolt.Tx, rb rollup.Buckets, limit int) (queued
 			return queued, len(keys), err
 		}
 		queued += n
+	}
+	if err := s.recordPartReleases(tx); err != nil { // before the commit (partitioned_log.go)
+		return queued, len(keys), err
 	}
 	return queued, len(keys), s.unsafeSeal(rb)
 }
@@ -140,6 +148,9 @@ func (s *Service) unsafeSeal(rb rollup.Buckets) error {
 		w, err := anonymity.ParseContributorWindow(win.Name)
 		if err != nil || now.Before(w.End.Add(rollup.SealAfter)) || now.Before(win.LastDay.Add(rollup.SealAfter)) {
 			continue
+		}
+		if err := s.sealing(rb, win.Name); err != nil {
+			return err
 		}
 		done, err := rollup.UnsafeSeal(rb, win.Name, budget)
 		if err != nil {
@@ -226,6 +237,7 @@ func (s *Service) releaseTree(tx *bolt.Tx, rb rollup.Buckets, tk treeKey) (int, 
 	if err := s.notePin(tx, rb, name, n, released); err != nil { // for rebuilds (releaselog.go)
 		return 0, err
 	}
+	s.notePartRelease(tx, rb, tk, n, released, live) // for the next owner (partitioned_log.go)
 	// Cells the releases closed: store them, and forget their tags.
 	for _, node := range tree.Nodes() {
 		if c := node.Cells; len(c) > 0 && c[len(c)-1].End == n {

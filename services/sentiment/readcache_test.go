@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
@@ -54,5 +55,55 @@ func TestHeatmapFollowsEveryReleaseAndNewSegment(t *testing.T) {
 	}
 	if got["acme/sales"].People != 10 {
 		t.Fatalf("acme/sales = %v, want still 10 people", got["acme/sales"])
+	}
+}
+
+// TestTrendFollowsEveryRelease: trends are kept between reads (and served from their
+// encoding), but a release in one of their windows shows at the next read, and what is served
+// is always what a read of the store gives.
+func TestTrendFollowsEveryRelease(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	from := now.AddDate(0, 0, -14)
+	trend := func(seg string) *sentimentv1.GetTrendResponse {
+		t.Helper()
+		resp, err := f.client.GetTrend(f.env.As(context.Background(), auth.RoleHR), &sentimentv1.GetTrendRequest{
+			Segment: seg, Dimension: wl, StartTime: timestamppb.New(from), EndTime: timestamppb.New(now)})
+		if err != nil {
+			t.Fatalf("GetTrend: %v", err)
+		}
+		want, err := f.svc.ReadTrendUncached(seg, wl, from, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(resp, want) {
+			t.Fatalf("GetTrend(%s) served\n%v\nthe store has\n%v", seg, resp, want)
+		}
+		return resp
+	}
+	last := func(seg string) *commonv1.Aggregate {
+		t.Helper()
+		p := trend(seg).Points
+		return p[len(p)-1].Aggregate
+	}
+	if got := last("acme/sales"); !got.Hidden {
+		t.Fatalf("acme/sales before anyone = %v, want hidden", got)
+	}
+	trend("acme/sales") // kept now
+	n := len(f.group(t, "acme/sales", 5, now, wl, 4))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	if got := last("acme/sales"); got.Hidden || got.People != 5 {
+		t.Fatalf("acme/sales = %v, want 5 people", got)
+	}
+	// A release of another segment: what it changes in this trend (nothing) still matches.
+	n += len(f.group(t, "acme/ops", 5, now, wl, 2))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	if got := last("acme/sales"); got.People != 5 {
+		t.Fatalf("acme/sales = %v, want still 5 people", got)
+	}
+	n += len(f.group(t, "acme/sales", 5, now.Add(-24*time.Hour), wl, 2))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	if got := last("acme/sales"); got.People != 10 {
+		t.Fatalf("after a release: acme/sales = %v, want 10 people", got)
 	}
 }

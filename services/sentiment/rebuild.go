@@ -8,13 +8,17 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	"github.com/voix-dev/voix/services/platform/anonymity/release"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
@@ -23,9 +27,13 @@ import (
 	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
-// rebuildChunk is how many events one transaction of a rebuild applies: bbolt transactions
-// slow down more than linearly with the pages they change.
-const rebuildChunk = 2000
+// rebuildChunk is how many events one transaction of a rebuild applies at most. Each commit
+// rewrites the pages the transaction changed and syncs them; a week's aggregates and
+// contributors are the same few pages for every event, so bigger transactions write fewer
+// pages per event (200k events: 8,909 pages at 20,000, 18,502 at 2,000) and hold a few MB.
+// The staging is thrown away if the process dies before the swap, but it shares the file and
+// the commits of the live store, whose durability (acked = synced) is not weakened for it.
+const rebuildChunk = 20000
 
 // source is one kind of event the aggregates are computed from, with the durable consumer
 // that applies it live and the handlers of the live consumer and of a rebuild. Start and the
@@ -34,14 +42,61 @@ type source struct {
 	stream, subject, durable string
 	live                     consumer.Handler
 	apply                    func(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, emit bool) error
+	// windows lists the windows of an event's contributor tags (ok false: it cannot be read).
+	windows func(ev bus.Event) (windows []string, ok bool)
+	// prepare, if set, does ahead what apply does without the store (the rebuild's reader
+	// goroutine), for applyPrepared.
+	prepare func(ev bus.Event) *preparedResponse
 }
 
 func (s *Service) sources() []source {
 	return []source{
-		{events.FeedbackSubmitted.Stream.Name, events.FeedbackSubmitted.All(), events.DurableSentimentFeedback, s.applyFeedback, s.applyFeedbackTo},
+		{events.FeedbackSubmitted.Stream.Name, events.FeedbackSubmitted.All(), events.DurableSentimentFeedback, s.applyFeedback, s.applyFeedbackTo,
+			func(ev bus.Event) ([]string, bool) {
+				var m eventsv1.FeedbackSubmitted
+				if proto.Unmarshal(ev.Data, &m) != nil {
+					return nil, false
+				}
+				return tagWindows(tagRefs(m.Contributors)), true
+			}, nil},
 		{events.PulseResponded.Stream.Name, events.PulseResponded.All(), events.DurableSentimentPulse, s.applyResponse,
-			func(_ *bolt.Tx, rb rollup.Buckets, ev bus.Event, _ bool) error { return s.applyResponseTo(rb, ev) }},
+			func(_ *bolt.Tx, rb rollup.Buckets, ev bus.Event, _ bool) error { return s.applyResponseTo(rb, ev) },
+			func(ev bus.Event) ([]string, bool) {
+				var m responseView
+				if decodeResponse(ev.Data, &m) != nil {
+					return nil, false
+				}
+				return tagWindows(m.tags), true
+			}, s.prepareResponse},
 	}
+}
+
+func tagWindows(tags []tagRef) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = t.window
+	}
+	return out
+}
+
+// countsNowhere reports whether applying ev to the staging would change nothing because
+// every window it names is sealed there (copied, copySealed): the log of a store drops such
+// events once their windows are sealed (pruneLog), so the replay meets them as events it
+// does not know, and skips them rather than defer them.
+func (r *replay) countsNowhere(st *bolt.Bucket, pe pending) bool {
+	if len(r.sealed) == 0 {
+		return false
+	}
+	wins, ok := pe.src.src.windows(pe.ev)
+	if !ok {
+		return false
+	}
+	for _, w := range wins {
+		if r.s.aggregated(w) && !rollup.Sealed(st, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // rebuiltBucket, inside the staging, lists the events the rebuild applied that the live
@@ -60,6 +115,9 @@ type rebuildProgress struct {
 	// pinned is set when the rebuild reproduces every release of the store (the release log
 	// is complete); a rebuild from scratch decides releases anew and may withdraw.
 	pinned atomic.Bool
+	// Where a rebuild's wall time went, in nanoseconds: waiting for the streams' messages,
+	// inside its transactions (reads included), and committing them (writes and syncs).
+	readWait, inTx, commit atomic.Int64
 }
 
 // liveHandler is the live consumer's handler of source i: it applies an event to the live
@@ -114,6 +172,9 @@ func (s *Service) rebuild(ctx context.Context) (uint64, error) {
 	}
 	defer s.rebuilding.Store(false)
 	s.progress.replayed.Store(0)
+	s.progress.readWait.Store(0)
+	s.progress.inTx.Store(0)
+	s.progress.commit.Store(0)
 	s.progress.total.Store(0)
 	r, err := s.newReplay(ctx)
 	if err != nil {
@@ -171,14 +232,20 @@ type replay struct {
 	lastEv, lastPin []byte
 	// waiting holds events read ahead of the pins before their epoch.
 	waiting map[uint64][]pending
-	// logBuf is what the staging's log gains in the current transaction, per source and epoch.
+	// logBuf is what the staging's log gains in the current transaction, per source and epoch;
+	// logWins, the windows its events may count in (every window the transaction's writers
+	// added to).
 	logBuf  map[[2]uint64][]byte
+	logWins map[string]struct{}
 	applied uint64
 	// final is set for the last transaction, while the live consumers are held.
 	final  bool
 	closed sync.Once
 	// forced lists the trees with forced releases, for checkForced.
 	forced map[string]bool
+	// sealed lists the windows copied from the live store, sealed (copySealed): the replay
+	// changes nothing in them and forces none of their releases.
+	sealed map[string]bool
 }
 
 // replayStream reads one source's stream in order.
@@ -189,6 +256,10 @@ type replayStream struct {
 	// msgs streams the messages in order, fetched ahead in batches: one request per message
 	// (Consumer.Next) made the replay wait on a round trip for each.
 	msgs jetstream.MessagesContext
+	// feed holds the messages a goroutine of their own (prefetch) read and decoded ahead, so
+	// that reading overlaps applying on a second core; stop ends it.
+	feed chan fetched
+	stop chan struct{}
 	// consumed and avail count the stream's matching messages read and known to be there.
 	consumed, avail uint64
 	// held is a message read and not applied: an event the live consumer has not reached
@@ -212,11 +283,21 @@ type pending struct {
 	seq  uint64
 	hash uint64
 	src  *replayStream
+	// prep is the event prepared by the reader (source.prepare), if its source does that.
+	prep *preparedResponse
+}
+
+// apply applies the event to the staging st.
+func (pe pending) apply(s *Service, tx *bolt.Tx, st *bolt.Bucket, emit bool) error {
+	if pe.prep != nil {
+		return s.applyPrepared(st, pe.prep)
+	}
+	return pe.src.src.apply(tx, st, pe.ev, emit)
 }
 
 func (s *Service) newReplay(ctx context.Context) (*replay, error) {
 	r := &replay{s: s, ctx: ctx, known: map[uint64]uint64{}, pins: map[uint64][]pin{}, p: math.MaxUint64,
-		waiting: map[uint64][]pending{}, logBuf: map[[2]uint64][]byte{}, forced: map[string]bool{}}
+		waiting: map[uint64][]pending{}, logBuf: map[[2]uint64][]byte{}, logWins: map[string]struct{}{}, forced: map[string]bool{}, sealed: map[string]bool{}}
 	js := s.host.Bus.JetStream()
 	for i, src := range s.sources() {
 		st, err := js.Stream(ctx, src.stream)
@@ -239,7 +320,10 @@ func (s *Service) newReplay(ctx context.Context) (*replay, error) {
 			rs.avail += c
 		}
 		s.progress.total.Add(rs.avail)
-		cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{src.subject}})
+		// The whole stream, filtered here (prefetch): a consumer filtered on a wildcard has the
+		// server match every stored message's subject against it, which cost the server more
+		// CPU than the rebuild's decoding; the other kinds of a stream are few.
+		cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("rebuild: read %s: %w", src.stream, err)
@@ -248,6 +332,8 @@ func (s *Service) newReplay(ctx context.Context) (*replay, error) {
 			r.close()
 			return nil, fmt.Errorf("rebuild: read %s: %w", src.stream, err)
 		}
+		rs.feed, rs.stop = make(chan fetched, prefetchDepth), make(chan struct{})
+		go rs.prefetch()
 		r.streams = append(r.streams, rs)
 		r.left = append(r.left, map[uint64]int{})
 		r.need = append(r.need, 0)
@@ -267,7 +353,7 @@ func (s *Service) newReplay(ctx context.Context) (*replay, error) {
 				return err
 			}
 		}
-		return nil
+		return r.copySealed(tx, st)
 	})
 	if err != nil {
 		return nil, err
@@ -280,12 +366,44 @@ func (s *Service) newReplay(ctx context.Context) (*replay, error) {
 	return r, nil
 }
 
+// copySealed copies into the staging st, as they are, the windows the live store has sealed
+// and the staging does not have sealed yet (rollup.UnsafeCopySealed): a sealed window is final
+// (no event counts in it, its contributors are gone, no release is decided in it), so the
+// rebuilt store shows exactly what the live one showed of it and, like the live one, counts
+// no late event in it. A replay that recomputed it would count the events that arrived after
+// the seal, which the live store ignored, and leave it open to later ones. The staging's
+// releases forced in a window sealed live during the rebuild are replaced by the copy.
+func (r *replay) copySealed(tx *bolt.Tx, st *bolt.Bucket) error {
+	for _, w := range rollup.SealedWindows(tx) {
+		if r.sealed[w] {
+			continue
+		}
+		isTree := func(k []byte) bool {
+			tk, ok := parseTreeName(string(k))
+			return ok && tk.win == w
+		}
+		if err := rollup.UnsafeCopySealed(st, tx, w, isTree); err != nil {
+			return err
+		}
+		r.sealed[w] = true
+		for tree := range r.forced {
+			if isTree([]byte(tree)) {
+				delete(r.forced, tree)
+			}
+		}
+	}
+	return nil
+}
+
 // close stops reading the streams.
 func (r *replay) close() {
 	r.closed.Do(func() {
 		for _, rs := range r.streams {
 			if rs.msgs != nil {
 				rs.msgs.Stop()
+			}
+			if rs.stop != nil {
+				close(rs.stop)
 			}
 		}
 	})
@@ -302,7 +420,7 @@ func (r *replay) run(ctx context.Context) error {
 			return err
 		}
 		var progress bool
-		err := r.s.host.DB.Update(func(tx *bolt.Tx) error {
+		err := r.update(func(tx *bolt.Tx) error {
 			var err error
 			progress, err = r.step(tx)
 			return err
@@ -328,7 +446,7 @@ func (r *replay) run(ctx context.Context) error {
 		}
 		rs.limit = info.State.LastSeq
 	}
-	if err := r.s.host.DB.Update(r.finish); err != nil {
+	if err := r.update(r.finish); err != nil {
 		return err
 	}
 	// The swap is a transaction of its own: bbolt moves a bucket as last committed, so
@@ -362,6 +480,21 @@ func (r *replay) run(ctx context.Context) error {
 		})
 		return rollup.UnsafeSwapStaging(tx)
 	})
+}
+
+// update runs fn in a transaction of the store, counting its time in the progress.
+func (r *replay) update(fn func(tx *bolt.Tx) error) error {
+	t0 := time.Now()
+	var body time.Duration
+	err := r.s.host.DB.Update(func(tx *bolt.Tx) error {
+		t1 := time.Now()
+		defer func() { body = time.Since(t1) }()
+		return fn(tx)
+	})
+	total := time.Since(t0)
+	r.s.progress.inTx.Add(int64(body))
+	r.s.progress.commit.Add(int64(total - body))
+	return err
 }
 
 // readFloors reads each live consumer's ack floor, before the transaction that uses it.
@@ -499,7 +632,7 @@ func (r *replay) step(tx *bolt.Tx) (bool, error) {
 			budget--
 		}
 	}
-	if err := r.s.flushWriter(st); err != nil {
+	if err := r.flushWriter(st); err != nil {
 		return false, err
 	}
 	if err := r.writeLog(st); err != nil {
@@ -534,7 +667,10 @@ func (r *replay) next() *replayStream {
 		if rs.consumed < rs.avail {
 			return rs
 		}
-		if (r.final || needed) && !rs.counted && rs.more(r) {
+		// Messages that arrived since the stream was counted (once per step): the replay
+		// follows the live traffic, so the last transaction, with the consumers held, has
+		// little left to apply.
+		if !rs.counted && rs.more(r) {
 			return rs
 		}
 	}
@@ -578,24 +714,68 @@ func (rs *replayStream) read(r *replay) (pending, bool, error) {
 		rs.held = nil
 		return pe, true, nil
 	}
-	msg, err := rs.msgs.Next()
-	if err != nil {
-		return pending{}, false, fmt.Errorf("rebuild: read %s after %d events: %w", rs.src.stream, rs.consumed, err)
+	var f fetched
+	select {
+	case f = <-rs.feed:
+	default:
+		t0 := time.Now()
+		f = <-rs.feed
+		r.s.progress.readWait.Add(int64(time.Since(t0)))
 	}
-	meta, err := msg.Metadata()
-	if err != nil {
-		return pending{}, false, fmt.Errorf("rebuild: %s: %w", rs.src.stream, err)
+	if f.err != nil {
+		return pending{}, false, fmt.Errorf("rebuild: read %s after %d events: %w", rs.src.stream, rs.consumed, f.err)
 	}
 	rs.consumed++
-	rs.avail = max(rs.avail, rs.consumed+meta.NumPending)
-	pe := pending{seq: meta.Sequence.Stream, src: rs}
-	ev, err := bus.EventFromMsg(msg)
-	if err != nil {
-		r.s.host.Log.Warn("rebuild skips an event that cannot be applied", "stream", rs.src.stream, "seq", pe.seq, "err", err)
+	if f.bad != nil {
+		r.s.host.Log.Warn("rebuild skips an event that cannot be applied", "stream", rs.src.stream, "seq", f.pe.seq, "err", f.bad)
 		return pending{}, true, nil // nothing to apply: pe.ev.ID == ""
 	}
-	pe.ev, pe.hash = ev, eventHash(rs.src.durable, ev.ID)
-	return pe, true, nil
+	f.pe.src = rs
+	return f.pe, true, nil
+}
+
+// prefetchDepth is how many messages a stream's reader may hold ahead of the replay.
+const prefetchDepth = 4096
+
+// fetched is one message read ahead: the event (without src), or why it cannot be applied
+// (bad), or why the stream cannot be read on (err, the last one).
+type fetched struct {
+	pe       pending
+	bad, err error
+}
+
+// prefetch reads the stream's messages of the source's subjects in order and decodes them
+// into feed, until the replay stops it (close) or a read fails.
+func (rs *replayStream) prefetch() {
+	prefix := strings.TrimSuffix(rs.src.subject, ">") // subject is "kind.>": at least one more token
+	for {
+		var f fetched
+		msg, err := rs.msgs.Next()
+		if err == nil && (len(msg.Subject()) <= len(prefix) || !strings.HasPrefix(msg.Subject(), prefix)) {
+			continue // another kind of the stream
+		}
+		if err == nil {
+			var meta *jetstream.MsgMetadata
+			if meta, err = msg.Metadata(); err == nil {
+				f.pe.seq = meta.Sequence.Stream
+				if f.pe.ev, f.bad = bus.EventFromMsg(msg); f.bad == nil {
+					f.pe.hash = eventHash(rs.src.durable, f.pe.ev.ID)
+					if rs.src.prepare != nil {
+						f.pe.prep = rs.src.prepare(f.pe.ev)
+					}
+				}
+			}
+		}
+		f.err = err
+		select {
+		case rs.feed <- f:
+		case <-rs.stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // take places one event: applies it now, keeps it for after a forced release, holds it or
@@ -621,7 +801,9 @@ func (r *replay) take(tx *bolt.Tx, st *bolt.Bucket, pe pending) (bool, error) {
 	case !r.pinned:
 		return r.applyNew(tx, st, pe, r.openEpoch())
 	case r.final || pe.seq <= rs.floor:
-		rs.deferred = append(rs.deferred, pe.seq)
+		if !r.countsNowhere(st, pe) {
+			rs.deferred = append(rs.deferred, pe.seq)
+		}
 		return false, nil
 	default:
 		rs.held = &pe
@@ -632,7 +814,7 @@ func (r *replay) take(tx *bolt.Tx, st *bolt.Bucket, pe pending) (bool, error) {
 // applyKnown applies an event of the live log in its epoch.
 func (r *replay) applyKnown(tx *bolt.Tx, st *bolt.Bucket, pe pending, epoch uint64) error {
 	src := pe.src
-	if err := src.src.apply(tx, st, pe.ev, false); err != nil {
+	if err := pe.apply(r.s, tx, st, false); err != nil {
 		if errors.Is(err, consumer.ErrPermanent) || errors.Is(err, bus.ErrInvalidEvent) {
 			return fmt.Errorf("history: %w: event %s of stream %s (sequence %d) counts in values already shown, and the rebuild cannot apply it (%v): "+
 				"the values without it would isolate its author, so the rebuild is refused; the aggregates stay as they are",
@@ -664,7 +846,7 @@ func (r *replay) applyNew(tx *bolt.Tx, st *bolt.Bucket, pe pending, epoch uint64
 	fresh := !consumer.Applied(tx, src.durable, pe.ev.ID)
 	// Every check of a handler comes before its first write, so a permanent failure leaves
 	// nothing half-applied in this shared transaction.
-	if err := src.apply(tx, st, pe.ev, fresh); err != nil {
+	if err := pe.apply(r.s, tx, st, fresh); err != nil {
 		if errors.Is(err, consumer.ErrPermanent) || errors.Is(err, bus.ErrInvalidEvent) {
 			r.s.host.Log.Warn("rebuild skips an event that cannot be applied", "stream", src.stream, "seq", pe.seq, "err", err)
 			return false, nil
@@ -682,6 +864,12 @@ func (r *replay) applyNew(tx *bolt.Tx, st *bolt.Bucket, pe pending, epoch uint64
 	r.applied++
 	r.logEvent(pe.src.idx, epoch, pe.hash)
 	return true, nil
+}
+
+// flushWriter writes what the staging's writer holds, noting its windows for the log records.
+func (r *replay) flushWriter(st *bolt.Bucket) error {
+	r.s.writerWindows(st, r.logWins)
+	return r.s.flushWriter(st)
 }
 
 func (r *replay) logEvent(src int, epoch, h uint64) {
@@ -713,11 +901,12 @@ func (r *replay) writeLog(st *bolt.Bucket) error {
 	for _, k := range keys {
 		hashes := make([][]byte, k[0]+1)
 		hashes[k[0]] = r.logBuf[k]
-		if err := putEvents(b, hashes, k[1]); err != nil {
+		if err := putEvents(b, hashes, k[1], r.logWins); err != nil {
 			return err
 		}
 	}
 	clear(r.logBuf)
+	clear(r.logWins)
 	return nil
 }
 
@@ -737,7 +926,7 @@ func stagingLog(st *bolt.Bucket) (*bolt.Bucket, error) {
 // force makes, in the staging, the releases the live store decided at the end of epoch p,
 // and moves on to the next epoch with releases.
 func (r *replay) force(tx *bolt.Tx, st *bolt.Bucket) error {
-	if err := r.s.flushWriter(st); err != nil {
+	if err := r.flushWriter(st); err != nil {
 		return err
 	}
 	b, err := stagingLog(st)
@@ -747,6 +936,9 @@ func (r *replay) force(tx *bolt.Tx, st *bolt.Bucket) error {
 	pins := r.pins[r.p]
 	sort.Slice(pins, func(i, j int) bool { return pins[i].tree < pins[j].tree })
 	for _, p := range pins {
+		if tk, ok := parseTreeName(p.tree); ok && r.sealed[tk.win] {
+			continue // copied as the live store has it (copySealed)
+		}
 		if err := r.s.forceRelease(st, p); err != nil {
 			return err
 		}
@@ -926,9 +1118,13 @@ func (r *replay) finish(tx *bolt.Tx) error {
 			errHistoryAgedOut, r.unapplied)
 	}
 	st := rollup.Staging(tx)
+	if err := r.copySealed(tx, st); err != nil {
+		return err
+	}
 	if err := r.s.checkForced(st, r.forced); err != nil {
 		return err
 	}
+
 	r.s.openWriter(st)
 	for _, rs := range r.streams {
 		slices.Sort(rs.deferred)
@@ -950,7 +1146,7 @@ func (r *replay) finish(tx *bolt.Tx) error {
 			}
 		}
 	}
-	if err := r.s.flushWriter(st); err != nil {
+	if err := r.flushWriter(st); err != nil {
 		return err
 	}
 	if err := r.writeLog(st); err != nil {
@@ -958,6 +1154,9 @@ func (r *replay) finish(tx *bolt.Tx) error {
 	}
 	b, err := stagingLog(st)
 	if err != nil {
+		return err
+	}
+	if _, err := pruneLog(b, st); err != nil { // of the windows copied sealed
 		return err
 	}
 	r.s.progress.replayed.Store(r.applied)

@@ -209,3 +209,53 @@ func TestRebuildReportsProgress(t *testing.T) {
 		t.Fatalf("GetRebuildStatus as hr: %v, want PermissionDenied", err)
 	}
 }
+
+// TestAnInterruptedRebuildLeavesTheLiveStoreAsItWas: a rebuild whose caller goes away after its
+// first transaction stops (its readers included) before the swap; the live store answers as
+// before, its consumers go on, and the next rebuild starts afresh and swaps in.
+func TestAnInterruptedRebuildLeavesTheLiveStoreAsItWas(t *testing.T) {
+	f := start(t)
+	wl := commonv1.Dimension_DIMENSION_WORKLOAD
+	n := 0
+	for w := 2; w >= 0; w-- {
+		n += len(f.group(t, "acme/sales", 6, now.AddDate(0, 0, -7*w), wl, 4, 2))
+	}
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	before := f.snapshot(t)
+	ctx, cancel := context.WithCancel(f.env.As(context.Background(), auth.RoleAdmin))
+	defer cancel()
+	var once sync.Once
+	sentiment.OnRebuildStep(func() { once.Do(cancel) })
+	t.Cleanup(func() { sentiment.OnRebuildStep(nil) })
+	if _, err := f.client.RebuildRollups(ctx, &sentimentv1.RebuildRollupsRequest{}); err == nil {
+		t.Fatal("a rebuild whose caller went away swapped in")
+	}
+	sentiment.OnRebuildStep(nil)
+	// The server side may still be unwinding: wait until it says it is not running.
+	admin := f.env.As(context.Background(), auth.RoleAdmin)
+	for {
+		st, err := f.client.GetRebuildStatus(admin, &sentimentv1.GetRebuildStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Running {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Fatalf("an interrupted rebuild changed the live store:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	n += len(f.group(t, "acme/sales", 5, now, wl, 1))
+	f.waitAcked(t, events.DurableSentimentPulse, events.Pulse.Name, uint64(n))
+	live := f.snapshot(t)
+	if live == before {
+		t.Fatal("five more people changed nothing after the interrupted rebuild")
+	}
+	if _, err := f.client.RebuildRollups(admin, &sentimentv1.RebuildRollupsRequest{}); err != nil {
+		t.Fatalf("RebuildRollups after an interrupted one: %v", err)
+	}
+	if after := f.snapshot(t); after != live {
+		t.Fatalf("the rebuild after an interrupted one answers differently:\n--- live\n%s\n--- rebuilt\n%s", live, after)
+	}
+}

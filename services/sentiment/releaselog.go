@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 
@@ -29,13 +30,40 @@ import (
 //   - meta: "epoch" (the open epoch, uint64 BE), "bumped" (the transaction that closed the
 //     last epoch), "complete" (1 when the log describes every release of the store: it was
 //     created on an empty store, or by a rebuild; a store written before the log existed has 0)
+//   - windows: the key of an events record → the windows its events may count in (a superset:
+//     every window the transaction's rollup.Writer added to), joined by 0x00; a record
+//     written before this existed has none
 //
-// Its size is 8 bytes per event plus one record per consumer transaction and per release.
+// Its size is 8 bytes per event plus one record per consumer transaction and per release, of
+// the windows not sealed yet: pruneLog keeps it bounded.
+//
+// Pruning (pruneLog, when a window is sealed, and on a rebuild's staging before the swap).
+// The log is read by one thing only: a rebuild, to reproduce every release exactly, so that no
+// released value is ever withdrawn or changed (a changed value, differenced with the old one,
+// could isolate the people between them). A sealed window is final: no event counts in it any
+// more, its contributors are gone, and no release is decided in it again (its last one was
+// decided when it ended, rollup_waiting). A rebuild does not recompute it: it copies it from
+// the live store as it is (rebuild.go, copySealed), values, release history and cells, so the
+// rebuilt store holds exactly the released values the live one held of it, and of every
+// other window the values the replay reproduces from the entries kept. Hence:
+//   - an events record all of whose windows are sealed is never needed: each of its events,
+//     replayed, changes nothing (its windows are sealed in the staging too), and replayed
+//     as an event the log does not know it is skipped (replay.take: it counts in no window
+//     the staging has open). A record that names one open window is kept whole.
+//   - a release (pin) of a tree of a sealed window is never forced: the copy carries it.
+//   - a record without windows (written before they were recorded) is kept.
+//
+// No released value changes, live or rebuilt, so the guarantee is the one the releases
+// themselves give (package release: no set of 1..k-1 people is isolable by any combination of
+// released values, across the hierarchy and across releases), and pruning cannot weaken it:
+// it removes nothing a release or a check reads. What stays is the events and releases of the
+// windows not sealed yet: a few weeks' worth, however long the store lives.
 var (
-	logBucket = []byte("release_log")
-	logEvents = []byte("events")
-	logPins   = []byte("pins")
-	logMeta   = []byte("meta")
+	logBucket  = []byte("release_log")
+	logEvents  = []byte("events")
+	logPins    = []byte("pins")
+	logMeta    = []byte("meta")
+	logWindows = []byte("windows")
 
 	metaEpoch    = []byte("epoch")
 	metaBumped   = []byte("bumped")
@@ -138,12 +166,38 @@ func (s *Service) flushLog(tx *bolt.Tx) error {
 	}
 	hashes, epoch := s.lbuf.hashes, s.lbuf.epoch
 	s.lbuf.tx, s.lbuf.hashes = nil, nil
-	return putEvents(tx.Bucket(logBucket), hashes, epoch)
+	wins := map[string]struct{}{}
+	if !s.writerWindows(tx, wins) {
+		wins = nil // unknown: the records are kept
+	}
+	return putEvents(tx.Bucket(logBucket), hashes, epoch, wins)
 }
 
-// putEvents appends, to the log b, hashes[src] as events of source src in epoch.
-func putEvents(b *bolt.Bucket, hashes [][]byte, epoch uint64) error {
+// writerWindows adds to into the windows the deferred writer of rb added to, and reports
+// whether there is one (flushWriter has not written it yet).
+func (s *Service) writerWindows(rb rollup.Buckets, into map[string]struct{}) bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.w == nil || !s.w.On(rb) {
+		return false
+	}
+	s.w.Windows(into)
+	return true
+}
+
+// putEvents appends, to the log b, hashes[src] as events of source src in epoch, whose
+// windows are among wins (nil: not known).
+func putEvents(b *bolt.Bucket, hashes [][]byte, epoch uint64, wins map[string]struct{}) error {
 	ev := b.Bucket(logEvents)
+	var names []byte
+	if len(wins) > 0 {
+		list := make([]string, 0, len(wins))
+		for w := range wins {
+			list = append(list, w)
+		}
+		slices.Sort(list)
+		names = []byte(strings.Join(list, "\x00"))
+	}
 	for src, h := range hashes {
 		if len(h) == 0 {
 			continue
@@ -153,11 +207,94 @@ func putEvents(b *bolt.Bucket, hashes [][]byte, epoch uint64) error {
 			return err
 		}
 		key := append([]byte{byte(src)}, be64(epoch)...)
-		if err := ev.Put(binary.BigEndian.AppendUint64(key, seq), h); err != nil {
+		key = binary.BigEndian.AppendUint64(key, seq)
+		if err := ev.Put(key, h); err != nil {
+			return err
+		}
+		if names == nil {
+			continue
+		}
+		wb, err := b.CreateBucketIfNotExists(logWindows)
+		if err != nil {
+			return err
+		}
+		if err := wb.Put(key, names); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sealing, called as window w of rb is about to be sealed, seals it and prunes the live log
+// of what only w's entries kept (pruneLog). A staging's log is pruned before its swap.
+func (s *Service) sealing(rb rollup.Buckets, w string) error {
+	tx, ok := rb.(*bolt.Tx)
+	if !ok || rollup.Sealed(rb, w) {
+		return nil
+	}
+	if _, err := rollup.UnsafeSeal(rb, w, 0); err != nil { // sealed, no contributor deleted yet
+		return err
+	}
+	b := tx.Bucket(logBucket)
+	if b == nil {
+		return nil
+	}
+	_, err := pruneLog(b, rb)
+	return err
+}
+
+// pruneLog deletes from the log b what no rebuild can need any more (see the top of this
+// file): the events records all of whose windows are sealed in rb, and the releases of trees
+// of windows sealed in rb. It returns how many records and releases it deleted.
+func pruneLog(b *bolt.Bucket, rb rollup.Buckets) (int, error) {
+	memo := map[string]bool{}
+	sealed := func(w string) bool {
+		v, ok := memo[w]
+		if !ok {
+			v = rollup.Sealed(rb, w)
+			memo[w] = v
+		}
+		return v
+	}
+	var drop [][]byte
+	if wb := b.Bucket(logWindows); wb != nil {
+		_ = wb.ForEach(func(k, v []byte) error {
+			for w := range strings.SplitSeq(string(v), "\x00") {
+				if !sealed(w) {
+					return nil
+				}
+			}
+			drop = append(drop, bytes.Clone(k))
+			return nil
+		})
+		ev := b.Bucket(logEvents)
+		for _, k := range drop {
+			if err := ev.Delete(k); err != nil {
+				return 0, err
+			}
+			if err := wb.Delete(k); err != nil {
+				return 0, err
+			}
+		}
+	}
+	n := len(drop)
+	drop = drop[:0]
+	pins := b.Bucket(logPins)
+	_ = pins.ForEach(func(k, _ []byte) error {
+		if len(k) < 16 {
+			return nil
+		}
+		if tk, ok := parseTreeName(string(k[16:])); ok && sealed(tk.win) {
+			drop = append(drop, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range drop {
+		if err := pins.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return n + len(drop), nil
 }
 
 // notePin records in the live log that tree released paths at its flush n, in tx: the first

@@ -10,6 +10,7 @@ package sentiment
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,6 +91,10 @@ type Config struct {
 	// LeaseTTL is how long a dead replica's partitions wait before another takes them.
 	// Default partition.DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// PeerTLS is the client TLS configuration a replica dials the owner of a partition with, to
+	// forward a read (forward.go). Unset: plain gRPC, unless Ops.TLS is set (then reads of the
+	// partitions of other replicas are refused with Unavailable naming the owner).
+	PeerTLS *tls.Config
 	// MinConfidence is the top-class probability an item's text needs to count in the
 	// aggregates' scores (countable, confidence.go); below it the item is still scored and
 	// its ItemScored still published. In [0, 1]; default 0 counts everything.
@@ -164,6 +169,8 @@ type Service struct {
 	// lbuf and gate: the release log (releaselog.go).
 	lbuf logBuffer
 	gate atomic.Bool
+	// pbuf: the releases of a flush for the partition logs (partitioned_log.go).
+	pbuf partBuffer
 }
 
 // Start opens the store, starts the consumers and serves gRPC.
@@ -210,13 +217,13 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		h.Close()
 		return nil, err
 	}
-	sentimentv1.RegisterSentimentServiceServer(h.GRPC(), &api{svc: s})
+	h.GRPC().RegisterService(s.forwarding(&serviceDesc), &api{svc: s}) // the generated one, GetHeatmap and GetTrend served encoded (encoded.go)
 	var parts []partition.Source
 	for _, src := range s.sources() {
 		// Events share bbolt commits (Group): sums do not depend on order, and each event's
 		// writes, outbox record included, stay inside the transaction.
 		c := consumer.Config{Stream: src.stream, Durable: src.durable, FilterSubjects: []string{src.subject},
-			Handle: s.grouped(s.liveHandler(src)), Flush: func(tx *bolt.Tx) error { return errors.Join(s.flushWriter(tx), s.flushLog(tx)) },
+			Handle: s.grouped(s.liveHandler(src)), Flush: func(tx *bolt.Tx) error { return errors.Join(s.flushLog(tx), s.flushWriter(tx)) },
 			Group: consumerGroup, KeepApplied: keepApplied}
 		if s.partitioned() {
 			parts = append(parts, partition.Source{Name: c.Durable, Stream: c.Stream, Subject: src.subject, Handle: c.Handle, Flush: c.Flush,

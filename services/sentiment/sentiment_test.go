@@ -50,9 +50,9 @@ func start(t *testing.T) *fixture { return startConfig(t, nil) }
 // startConfig is start with the configuration changed by edit first, if set.
 func startConfig(t *testing.T, edit func(*sentiment.Config)) *fixture {
 	t.Helper()
-	f := &fixture{}
-	f.clock.Store(now.UnixNano())
 	env := servicetest.New(t)
+	f := producer(t, env)
+	f.clock.Store(now.UnixNano())
 	cfg := sentiment.Config{
 		Listen: "127.0.0.1:0", DataDir: env.DataDir, NATS: env.NATSConfig(),
 		Now: func() time.Time { return time.Unix(0, f.clock.Load()).UTC() },
@@ -68,7 +68,15 @@ func startConfig(t *testing.T, edit func(*sentiment.Config)) *fixture {
 		t.Fatalf("start sentiment: %v", err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	// The deployment's secret (servicetest made it); producers use the same.
+	f.svc = svc
+	f.client = sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, svc.Addr()))
+	return f
+}
+
+// producer is a fixture without a service yet: the deployment's secret (servicetest made it;
+// producers use the same) and a JetStream client to publish events as producers do.
+func producer(t testing.TB, env *servicetest.Env) *fixture {
+	t.Helper()
 	secret, err := anonymity.LoadOrCreateSecret(host.DefaultSecretFile(env.DataDir))
 	if err != nil {
 		t.Fatalf("load secret: %v", err)
@@ -82,9 +90,7 @@ func startConfig(t *testing.T, edit func(*sentiment.Config)) *fixture {
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	f.env, f.svc, f.secret, f.js = env, svc, secret, js
-	f.client = sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, svc.Addr()))
-	return f
+	return &fixture{env: env, secret: secret, js: js}
 }
 
 // setNow moves the service's clock; the events a test publishes keep their own times.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
@@ -78,12 +81,17 @@ var heatmapDimensions = []commonv1.Dimension{
 // the window, once committed, patches the cells it released into the heatmaps that were
 // current (released), so a read after a release costs a cache hit, not 1,600 lookups; a
 // rebuild's swap, or a new segment, makes them all stale.
+//
+// Trends are kept the same way, until any release or swap (a trend spans many windows, the
+// current one among them as a rule).
 type readCache struct {
-	mu      sync.Mutex
-	epoch   uint64            // bumped by a rebuild's swap: everything changes
-	gens    map[string]uint64 // window (ContributorTag.Window) → releases committed
-	heatmap map[string]cachedHeatmap
-	misses  uint64 // heatmaps read from the store (tests)
+	mu       sync.Mutex
+	epoch    uint64            // bumped by a rebuild's swap: everything changes
+	gens     map[string]uint64 // window (ContributorTag.Window) → releases committed
+	releases uint64            // releases committed, in every window
+	heatmap  map[string]cachedHeatmap
+	trend    map[string]cachedTrend
+	misses   uint64 // heatmaps read from the store (tests)
 }
 
 type cachedHeatmap struct {
@@ -98,13 +106,46 @@ type cachedHeatmap struct {
 	ccells  [][]*commonv1.Aggregate
 	// versions of each cell's released value (by row, then heatmapDimensions; 0: none)
 	vers [][]uint64
+	// forms are the answers, full and compact, and their encodings (encoded.go), made on
+	// first use; a patch that changes a cell starts new ones.
+	forms *heatmapForms
 }
+
+// heatmapForms are a heatmap's answers: full, then compact.
+type heatmapForms [2]encodedOnce[*sentimentv1.GetHeatmapResponse]
 
 // heatmapAnswer is a heatmap served: its rows, full or compact, and the window of its cells.
 type heatmapAnswer struct {
 	rows, compact []*sentimentv1.HeatmapRow
 	tw            *commonv1.TimeWindow
+	forms         *heatmapForms
 }
+
+// response is the GetHeatmap answer, full or compact, and its encoding when it has one.
+func (a heatmapAnswer) response(compact bool) (*sentimentv1.GetHeatmapResponse, []byte) {
+	rows, form := a.rows, 0
+	if compact {
+		rows, form = a.compact, 1
+	}
+	build := func() *sentimentv1.GetHeatmapResponse {
+		return &sentimentv1.GetHeatmapResponse{Rows: rows, Window: a.tw}
+	}
+	if a.forms == nil {
+		return build(), nil
+	}
+	return a.forms[form].get(build)
+}
+
+// cachedTrend is a GetTrend answer and its encoding (nil if it had none), read at gen
+// (readCache.trendGen).
+type cachedTrend struct {
+	gen  [2]uint64
+	resp *sentimentv1.GetTrendResponse
+	raw  []byte
+}
+
+// maxCachedTrends bounds the trends kept; beyond it, they start afresh.
+const maxCachedTrends = 4096
 
 // heatmapCell renders one cell, in full and compact (without segment and window; nil when
 // hidden).
@@ -155,6 +196,7 @@ func (c *readCache) released(win string, rel []releasedCell, minGroup int) {
 	}
 	prev := c.gens[win]
 	c.gens[win]++
+	c.releases++
 	for key, e := range c.heatmap {
 		if e.win != win || e.gen[0] != c.epoch || e.gen[1] != prev {
 			continue
@@ -170,22 +212,30 @@ func (c *readCache) released(win string, rel []releasedCell, minGroup int) {
 
 // patch returns e with the cells of rel that belong to it replaced by their released value,
 // copying what it changes; false if one has no row in e (a segment e does not know).
+//
+// It runs under the cache's lock, which readers wait for: it looks rows up by segment, in
+// time linear in rel and e's rows.
 func (e cachedHeatmap) patch(rel []releasedCell, minGroup int) (cachedHeatmap, bool) {
 	rowCopied := map[int]bool{}
+	var rowOf map[string]int // e's rows by segment, made at the first cell of one of them
 	for _, r := range rel {
-		seg, err := segment.Parse(r.key.Segment)
-		if err != nil {
-			return e, false
-		}
-		if parent, ok := seg.Parent(); !ok || parent.String() != e.prefix {
+		// Segments are kept as segment.Path.String() gives them: the parent is what comes
+		// before the last '/'.
+		if i := strings.LastIndexByte(r.key.Segment, '/'); i < 0 || r.key.Segment[:i] != e.prefix {
 			continue
 		}
 		col := slices.Index(heatmapDimensions, commonv1.Dimension(r.key.Dimension))
 		if col < 0 {
 			continue // "all dimensions": not a heatmap column
 		}
-		i := slices.IndexFunc(e.rows, func(row *sentimentv1.HeatmapRow) bool { return row.Segment == r.key.Segment })
-		if i < 0 {
+		if rowOf == nil {
+			rowOf = make(map[string]int, len(e.rows))
+			for i, row := range e.rows {
+				rowOf[row.Segment] = i
+			}
+		}
+		i, ok := rowOf[r.key.Segment]
+		if !ok {
 			return e, false
 		}
 		if r.st.Version <= e.vers[i][col] {
@@ -206,6 +256,9 @@ func (e cachedHeatmap) patch(rel []releasedCell, minGroup int) (cachedHeatmap, b
 	}
 	for i := range rowCopied {
 		e.compact[i] = compactRow(e.rows[i].Segment, e.ccells[i])
+	}
+	if len(rowCopied) > 0 {
+		e.forms = new(heatmapForms)
 	}
 	return e, true
 }
@@ -229,7 +282,63 @@ func (c *readCache) get(key string, gen [3]uint64) (heatmapAnswer, bool) {
 }
 
 func (e cachedHeatmap) answer() heatmapAnswer {
-	return heatmapAnswer{rows: e.rows, compact: e.compact, tw: e.tw}
+	return heatmapAnswer{rows: e.rows, compact: e.compact, tw: e.tw, forms: e.forms}
+}
+
+// trendGen is what every trend depends on: the rebuilds and the releases committed.
+func (c *readCache) trendGen() [2]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return [2]uint64{c.epoch, c.releases}
+}
+
+func (c *readCache) getTrend(key string, gen [2]uint64) (cachedTrend, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.trend[key]
+	return e, ok && e.gen == gen
+}
+
+// putTrend keeps e, read at e.gen, unless what is kept was read later (as put).
+func (c *readCache) putTrend(key string, e cachedTrend) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.trend == nil || len(c.trend) >= maxCachedTrends {
+		c.trend = map[string]cachedTrend{}
+	}
+	if old, ok := c.trend[key]; ok && (old.gen[0] > e.gen[0] || old.gen[0] == e.gen[0] && old.gen[1] >= e.gen[1]) {
+		return
+	}
+	c.trend[key] = e
+}
+
+// trendKey names a GetTrend answer: its segment, dimension and windows.
+func trendKey(seg segment.Path, dim commonv1.Dimension, windows []window.Window) string {
+	b := make([]byte, 0, 64)
+	b = append(b, seg.String()...)
+	for _, n := range []int64{int64(dim), int64(windows[0].Granularity), windows[0].Start.UnixNano(), int64(len(windows))} {
+		b = strconv.AppendInt(append(b, 0), n, 10)
+	}
+	return string(b)
+}
+
+// trendAnswer is GetTrend's answer and its encoding: kept (readCache) until a release or a
+// swap, read (trend) otherwise. The generation is taken before reading, as in heatmap.
+func (s *Service) trendAnswer(ctx context.Context, seg segment.Path, dim commonv1.Dimension, windows []window.Window) (*sentimentv1.GetTrendResponse, []byte, error) {
+	key, gen := trendKey(seg, dim, windows), s.reads.trendGen()
+	if e, ok := s.reads.getTrend(key, gen); ok {
+		return e.resp, e.raw, nil
+	}
+	points, err := s.trend(ctx, seg, dim, windows)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := cachedTrend{gen: gen, resp: &sentimentv1.GetTrendResponse{Points: points}}
+	if raw, err := proto.Marshal(e.resp); err == nil {
+		e.raw = raw
+	}
+	s.reads.putTrend(key, e)
+	return e.resp, e.raw, nil
 }
 
 // put keeps e, read at e.gen, unless what is kept is as recent: only an entry of the current
@@ -317,7 +426,7 @@ func (s *Service) readHeatmapEntry(prefix segment.Path, w window.Window) (cached
 	if err != nil {
 		return cachedHeatmap{}, err
 	}
-	return cachedHeatmap{prefix: prefix.String(), win: win, tw: tw, rows: rows, compact: compact, ccells: ccells, vers: vers}, nil
+	return cachedHeatmap{prefix: prefix.String(), win: win, tw: tw, rows: rows, compact: compact, ccells: ccells, vers: vers, forms: new(heatmapForms)}, nil
 }
 
 // confidence is the 95% confidence interval of the mean score, from the sums: Student's t

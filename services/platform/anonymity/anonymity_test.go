@@ -2,8 +2,11 @@ package anonymity
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -362,4 +365,42 @@ func TestSecretSourceNeverInventsASecret(t *testing.T) {
 			t.Errorf("Load(Key %q) = %v, want ErrInvalidSecret without the value", bad, err)
 		}
 	}
+}
+
+// TestTagIsTheDocumentedHMAC: Tag reuses keyed HMACs and their input buffers across calls
+// and goroutines; every tag must still be the HMAC its doc comment defines (stored tags must
+// keep matching), whatever the length of the previous input, and under another key another.
+func TestTagIsTheDocumentedHMAC(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, SecretSize)
+	s, other := testSecret(t, 7), testSecret(t, 8)
+	want := func(scope, ref string) []byte {
+		mac := hmac.New(sha256.New, key)
+		var n [8]byte
+		mac.Write([]byte(tagDomain))
+		binary.BigEndian.PutUint64(n[:], uint64(len(scope)))
+		mac.Write(append(n[:], scope...))
+		binary.BigEndian.PutUint64(n[:], uint64(len(ref)))
+		mac.Write(append(n[:], ref...))
+		return mac.Sum(nil)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				// Long and short inputs alternate, so a reused buffer must be cut back.
+				scope := fmt.Sprintf("scope/%d/%s", g, strings.Repeat("x", (i*37)%300))
+				ref := fmt.Sprintf("U%d", i)
+				got := s.Tag(scope, ref)
+				if !bytes.Equal(got, want(scope, ref)) {
+					t.Errorf("Tag(%q, %q) is not the documented HMAC", scope, ref)
+					return
+				}
+				if bytes.Equal(other.Tag(scope, ref), got) {
+					t.Errorf("two keys gave the same tag for (%q, %q)", scope, ref)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

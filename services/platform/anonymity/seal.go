@@ -33,18 +33,24 @@ const (
 // secret (tampered, truncated, or from another deployment).
 var ErrSealedTag = errors.New("contributor tag cannot be opened")
 
+// sealCipher is the AEAD that seals contributor tags. It is derived once per Secret: the key
+// schedule and GCM tables cost more than sealing a tag. The AEAD holds no state between
+// calls, so concurrent Seal and Open share it.
 func (s *Secret) sealCipher() cipher.AEAD {
-	mac := hmac.New(sha256.New, s.key)
-	mac.Write([]byte(sealDomain))
-	block, err := aes.NewCipher(mac.Sum(nil))
-	if err != nil {
-		panic(err) // a 32-byte key is always valid
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic(err)
-	}
-	return aead
+	s.seal.Do(func() {
+		mac := hmac.New(sha256.New, s.key)
+		mac.Write([]byte(sealDomain))
+		block, err := aes.NewCipher(mac.Sum(nil))
+		if err != nil {
+			panic(err) // a 32-byte key is always valid
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			panic(err)
+		}
+		s.sealAEAD = aead
+	})
+	return s.sealAEAD
 }
 
 // SealTag seals a contributor tag for an event. The scope (segment and window) is bound as

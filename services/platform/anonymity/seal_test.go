@@ -67,3 +67,28 @@ func TestSealedTagsLinkNothing(t *testing.T) {
 		t.Errorf("5 bytes opened: %v", err)
 	}
 }
+
+// BenchmarkSealedContributors is what SubmitFeedback and SubmitResponse spend on the sealed
+// tags of one submission (three ancestors, three windows).
+func BenchmarkSealedContributors(b *testing.B) {
+	s, _ := NewSecret(bytes.Repeat([]byte{1}, SecretSize))
+	seg := segment.MustParse("acme/engineering/platform")
+	at := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.SealedContributors("U123ABC", seg, at)
+	}
+}
+
+// BenchmarkOpenTag is what the sentiment service spends opening one sealed tag.
+func BenchmarkOpenTag(b *testing.B) {
+	s, _ := NewSecret(bytes.Repeat([]byte{1}, SecretSize))
+	at := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	tags := s.SealedContributors("U123ABC", segment.MustParse("acme/engineering"), at)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.OpenTag(tags[0].Segment, tags[0].Window, tags[0].Tag); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
@@ -86,12 +88,20 @@ var (
 // Unary returns the interceptor that authenticates and authorizes unary calls.
 func (a *Authenticator) Unary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, _, err := a.authorize(ctx, info.FullMethod)
+		ctx, err := a.Authorize(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
 		return handler(ctx, req)
 	}
+}
+
+// Authorize is what Unary's interceptor checks, for a server that runs its interceptors in one
+// function (grpcserver): it returns ctx with the caller's Principal (ctx itself for a public
+// method), or the status to fail the call of method with.
+func (a *Authenticator) Authorize(ctx context.Context, method string) (context.Context, error) {
+	ctx, _, err := a.authorize(ctx, method)
+	return ctx, err
 }
 
 // Stream returns the interceptor that authenticates and authorizes streaming calls. A stream
@@ -109,7 +119,7 @@ func (a *Authenticator) Stream() grpc.StreamServerInterceptor {
 		}
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
-		o := &openStream{hash: hash, p: p, cancel: cancel}
+		o := &openStream{hash: string(hash[:]), p: p, cancel: cancel}
 		if err := a.open(o); err != nil {
 			return err
 		}
@@ -171,40 +181,46 @@ func (a *Authenticator) OpenStreams() map[string]int {
 	return out
 }
 
-// authorize returns ctx with the caller's Principal and its token's hash, or the status to
+// authorize returns ctx with the caller's Principal and its token's hash (HashToken, in an
+// array so that unary calls, which do not keep it, allocate no string), or the status to
 // fail the call with. It authenticates before it authorizes, so that a caller without a
 // valid token learns nothing but that it needs one.
-func (a *Authenticator) authorize(ctx context.Context, method string) (context.Context, string, error) {
+func (a *Authenticator) authorize(ctx context.Context, method string) (context.Context, tokenHash, error) {
+	var hash tokenHash
 	if public(method) {
-		return ctx, "", nil
+		return ctx, hash, nil
 	}
 	token, err := bearer(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, hash, err
 	}
-	hash := HashToken(token)
-	p, err := a.tokens.byHash(hash)
+	sum := sha256.Sum256([]byte(token))
+	hex.Encode(hash[:], sum[:]) // as HashToken
+	p, err := a.tokens.hashBytes(hash[:])
 	if errors.Is(err, ErrExpiredToken) {
-		return nil, "", status.Error(codes.Unauthenticated, err.Error()+"; ask for a new one")
+		return nil, hash, status.Error(codes.Unauthenticated, err.Error()+"; ask for a new one")
 	}
 	if err != nil {
-		return nil, "", status.Error(codes.Unauthenticated, ErrUnknownToken.Error())
+		return nil, hash, status.Error(codes.Unauthenticated, ErrUnknownToken.Error())
 	}
 	allowed := a.policy[method]
 	if len(allowed) == 0 {
-		return nil, "", status.Errorf(codes.PermissionDenied, "method %s is not allowed for any role", method)
+		return nil, hash, status.Errorf(codes.PermissionDenied, "method %s is not allowed for any role", method)
 	}
 	if !slices.Contains(allowed, p.Role) {
-		return nil, "", status.Errorf(codes.PermissionDenied, "role %q may not call %s (allowed: %s)", p.Role, method, joinRoles(allowed))
+		return nil, hash, status.Errorf(codes.PermissionDenied, "role %q may not call %s (allowed: %s)", p.Role, method, joinRoles(allowed))
 	}
 	return NewContext(ctx, p), hash, nil
 }
 
+// tokenHash is HashToken's result in an array.
+type tokenHash [2 * sha256.Size]byte
+
 // bearer extracts the token from the one "authorization: Bearer <token>" header. The scheme
 // is case-insensitive (RFC 7235); anything else is refused rather than guessed at.
 func bearer(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	// Only this header: FromIncomingContext would copy all of them, on every call.
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	switch len(vals) {
 	case 0:
 		return "", status.Error(codes.Unauthenticated, missingAuth)

@@ -330,6 +330,20 @@ func (t *Tokens) byHash(hash string) (Principal, error) {
 		return Principal{}, ErrUnknownToken
 	}
 	p, ok := t.set.Load().byHash[hash]
+	return t.valid(p, ok)
+}
+
+// hashBytes is byHash for a hash in a buffer: the lookup does not copy it into a string.
+func (t *Tokens) hashBytes(hash []byte) (Principal, error) {
+	if t == nil {
+		return Principal{}, ErrUnknownToken
+	}
+	p, ok := t.set.Load().byHash[string(hash)]
+	return t.valid(p, ok)
+}
+
+// valid is byHash's answer for a lookup that found p, or nothing.
+func (t *Tokens) valid(p Principal, ok bool) (Principal, error) {
 	if !ok {
 		return Principal{}, ErrUnknownToken
 	}

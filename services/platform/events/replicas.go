@@ -40,3 +40,14 @@ func CheckReplicaName(name string) error {
 	}
 	return nil
 }
+
+// InternalCallPrefix starts the subjects on which a service's replicas call one another
+// (issue 16: a feedback call about a comment another replica holds). Core NATS request-reply
+// only: no stream captures voix.internal.>, so nothing sent on it is stored. Only the
+// services' NATS user may publish or subscribe under it (deploy/nats/accounts.conf).
+const InternalCallPrefix = "voix.internal."
+
+// FeedbackCall is the subject on which every feedback replica takes calls that another
+// replica forwards, for method (the RPC's short name, "Reply"):
+// voix.internal.feedback.call.Reply.
+func FeedbackCall(method string) string { return InternalCallPrefix + "feedback.call." + method }

@@ -2,7 +2,6 @@ package grpcserver
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
 
@@ -101,13 +100,6 @@ func badRequest(v any) error {
 		return nil
 	}
 	return status.Error(codes.InvalidArgument, string(val[len(badRequestKey):]))
-}
-
-func checkRequestUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := badRequest(req); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
 }
 
 func checkRequestStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -12,10 +12,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -69,6 +71,7 @@ var (
 type Server struct {
 	name   string
 	log    *slog.Logger
+	auth   *auth.Authenticator // nil: no authentication
 	grpc   *grpc.Server
 	health *health.Server
 	lis    net.Listener
@@ -76,6 +79,8 @@ type Server struct {
 	mu      sync.Mutex
 	serving bool
 	stopped bool
+
+	rpcLinePC atomic.Uintptr // the rpc line's source for the log handler (logCall); 0: not yet known
 }
 
 // New binds the listener now, so that Addr is known and a busy port fails here, and builds the
@@ -100,15 +105,16 @@ func New(cfg Config) (*Server, error) {
 
 	// Logging is outermost so that every call gets its line, a recovered panic included;
 	// recovery sits right under it and also guards the auth interceptor.
-	unary := append(slices.Clone(cfg.Unary), s.logUnary, s.recoverUnary)
+	// Unary calls run the same steps in one function (s.unary): grpc-go's chain allocates a
+	// closure per interceptor and call.
+	s.auth = cfg.Auth
+	unary := append(slices.Clone(cfg.Unary), s.unary)
 	stream := append(slices.Clone(cfg.Stream), s.logStream, s.recoverStream)
 	if cfg.Auth != nil {
-		unary = append(unary, cfg.Auth.Unary())
 		stream = append(stream, cfg.Auth.Stream())
 	}
 	// Innermost, after auth (a caller without a token learns only that it needs one): a
 	// request that did not decode fails with InvalidArgument (codec.go).
-	unary = append(unary, checkRequestUnary)
 	stream = append(stream, checkRequestStream)
 	opts := append([]grpc.ServerOption{
 		grpc.ForceServerCodecV2(newRequestCodec()),
@@ -195,11 +201,29 @@ func (s *Server) Stop(timeout time.Duration) {
 	}
 }
 
-func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// unary is the server's unary interceptors in one: from the outside in, the log line
+// (logCall), panic recovery (recoverPanic, which also guards auth), authentication and
+// authorization (auth.Authenticator.Authorize), and the request check (badRequest). It does
+// what the streaming chain (logStream, recoverStream, Authenticator.Stream, checkRequestStream)
+// does, without a closure per step and call.
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
-	resp, err := handler(ctx, req)
+	resp, err := s.guardedUnary(ctx, req, info.FullMethod, handler)
 	err = s.logCall(ctx, info.FullMethod, start, err)
 	return resp, err
+}
+
+func (s *Server) guardedUnary(ctx context.Context, req any, method string, handler grpc.UnaryHandler) (resp any, err error) {
+	defer s.recoverPanic(method, &err)
+	if s.auth != nil {
+		if ctx, err = s.auth.Authorize(ctx, method); err != nil {
+			return nil, err
+		}
+	}
+	if err := badRequest(req); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
 }
 
 func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -214,11 +238,16 @@ func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) error {
 	err = rpcerr.To(err)
 	st := status.Convert(err)
-	attrs := []slog.Attr{
+	lvl := level(method, st.Code())
+	if !s.log.Enabled(ctx, lvl) {
+		return err // the line would be dropped: skip building it (every call pays for it)
+	}
+	var buf [6]slog.Attr // on the stack: AddAttrs below copies the attributes into the record
+	attrs := append(buf[:0],
 		slog.String("method", method),
 		slog.String("code", st.Code().String()),
 		slog.Duration("duration", time.Since(start)),
-	}
+	)
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, slog.String("peer", p.Addr.String()))
 	}
@@ -228,8 +257,25 @@ func (s *Server) logCall(ctx context.Context, method string, start time.Time, er
 			attrs = append(attrs, slog.String("cause", cause.Error()))
 		}
 	}
-	s.log.LogAttrs(ctx, level(method, st.Code()), "rpc", attrs...)
+	// What s.log.LogAttrs does, less its runtime.Callers on every call (10% of the unary
+	// interceptor's time): the line's program counter, which a handler with AddSource reports,
+	// is the same on every call, here in logCall.
+	pc := s.rpcLinePC.Load()
+	if pc == 0 {
+		pc = callerPC()
+		s.rpcLinePC.Store(pc)
+	}
+	r := slog.NewRecord(time.Now(), lvl, "rpc", pc)
+	r.AddAttrs(attrs...)
+	_ = s.log.Handler().Handle(ctx, r) // as LogAttrs: a handler's error is dropped
 	return err
+}
+
+// callerPC is the program counter of its caller's call.
+func callerPC() uintptr {
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:])
+	return pcs[0]
 }
 
 // level keeps probes out of the info log and makes server faults stand out.
@@ -242,11 +288,6 @@ func level(method string, code codes.Code) slog.Level {
 		return slog.LevelDebug
 	}
 	return slog.LevelInfo
-}
-
-func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer s.recoverPanic(info.FullMethod, &err)
-	return handler(ctx, req)
 }
 
 func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {

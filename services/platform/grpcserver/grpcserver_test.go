@@ -379,3 +379,44 @@ func TestAuthIsWired(t *testing.T) {
 		t.Fatalf("Panic (not in the policy) = %v, want PermissionDenied", err)
 	}
 }
+
+// TestRPCLineSource checks that a handler with AddSource gets the rpc line's source, in the
+// server's log code, on every call.
+func TestRPCLineSource(t *testing.T) {
+	var logs syncBuffer
+	srv, err := grpcserver.New(grpcserver.Config{
+		Name:   serviceName,
+		Listen: "127.0.0.1:0",
+		Log:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{AddSource: true})),
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv.GRPC().RegisterService(probeDesc(&probe{}), struct{}{})
+	go srv.Serve()
+	t.Cleanup(func() { srv.Stop(time.Second) })
+	cc, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	f := &fixture{cc: cc}
+	for range 2 {
+		if err := f.invoke(context.Background(), "Ok"); err != nil {
+			t.Fatalf("Ok: %v", err)
+		}
+	}
+	var n int
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(l, "msg=rpc") {
+			continue
+		}
+		n++
+		if !strings.Contains(l, "source=") || !strings.Contains(l, "grpcserver/grpcserver.go:") {
+			t.Fatalf("rpc line %q: want the source in grpcserver.go", l)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("got %d rpc lines, want 2:\n%s", n, logs.String())
+	}
+}

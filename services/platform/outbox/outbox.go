@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,16 +121,6 @@ func New(db *bolt.DB, pub Publisher, log *slog.Logger) (*Outbox, error) {
 	return o, nil
 }
 
-// record is the stored form of an event.
-type record struct {
-	ID      string    `json:"id"`
-	Type    string    `json:"type"`
-	Source  string    `json:"source"`
-	Subject string    `json:"subject"`
-	Time    time.Time `json:"time"`
-	Data    []byte    `json:"data,omitempty"`
-}
-
 // Add stores ev in tx, the caller's write transaction (Update or Batch), and wakes the relay
 // when tx commits. If tx rolls back, the record goes with it and nothing is published; that
 // is also why Add is safe in a Batch function that bbolt runs a second time: the first run's
@@ -160,12 +149,8 @@ func Prepare(ev bus.Event) (Record, error) {
 	if err := ev.Validate(); err != nil {
 		return Record{}, err
 	}
-	ev.Time = bus.Day(ev.Time)
-	v, err := json.Marshal(record{ev.ID, ev.Type, ev.Source, ev.Subject, ev.Time.UTC(), ev.Data})
-	if err != nil {
-		return Record{}, fmt.Errorf("outbox: encode event %s: %w", ev.Type, err)
-	}
-	return Record{typ: ev.Type, v: v}, nil
+	ev.Time = bus.Day(ev.Time).UTC()
+	return Record{typ: ev.Type, v: encodeRecord(ev)}, nil
 }
 
 // AddRecord is Add for an event Prepare encoded.
@@ -469,14 +454,13 @@ func (o *Outbox) load(after []byte) (batch []pending, dead [][]byte, err error) 
 		}
 		for ; k != nil && len(batch)+len(dead) < BatchSize; k, v = c.Next() {
 			kc := append([]byte(nil), k...)
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
+			ev, err := DecodeRecord(v) // copies out of v
+			if err != nil {
 				o.log.Error("outbox: undecodable record moved to dead bucket", "bucket", DeadBucketName, "key", fmt.Sprintf("%x", k), "err", err)
 				dead = append(dead, kc)
 				continue
 			}
-			// json.Unmarshal already copied Data and the strings out of v.
-			batch = append(batch, pending{kc, bus.Event{ID: r.ID, Type: r.Type, Source: r.Source, Subject: r.Subject, Time: r.Time, Data: r.Data}})
+			batch = append(batch, pending{kc, ev})
 		}
 		return nil
 	})

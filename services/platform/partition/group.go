@@ -85,6 +85,14 @@ type Config struct {
 	// a gained partition's windows that began before its time are frozen (Releasable). The
 	// leases and the fence use the real time whatever it says. Default time.Now.
 	Clock func() time.Time
+	// Inherit, if set, carries the service's decisions across owners through the partition
+	// log (log.go) instead of freezing what a new owner inherits: on gaining a partition, this
+	// replica appends its marker, then, for each record of the previous owners its store did
+	// not commit, applies the partition's events up to the record's positions and calls
+	// Inherit with it, in one transaction; an error refuses the record (the windows begun
+	// before now are frozen, as without a log). The service records its own decisions with
+	// Group.Append.
+	Inherit func(tx *bolt.Tx, p int, rec Record) error
 }
 
 func (c *Config) validate() error {
@@ -158,6 +166,13 @@ type held struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	terms  map[string]*Term // by source: the current term, once it applied something
+	// owner is this ownership's epoch; ready is set once what it inherited is replayed
+	// (at once without Config.Inherit); logLast is the sequence of its last record in the
+	// partition log; broken is set when an append's outcome is unknown (log.go).
+	owner   uint64
+	ready   bool
+	broken  bool
+	logLast uint64
 }
 
 // Group is a running member of a partitioned group.
@@ -165,8 +180,10 @@ type Group struct {
 	cfg    Config
 	kv     jetstream.KeyValue
 	epochs jetstream.KeyValue
-	value  []byte
-	ttl    time.Duration
+	// logStream holds the partition logs (Config.Inherit).
+	logStream jetstream.Stream
+	value     []byte
+	ttl       time.Duration
 
 	mu     sync.Mutex
 	held   map[int]*held
@@ -226,9 +243,15 @@ func Start(ctx context.Context, cfg Config) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	var logStream jetstream.Stream
+	if cfg.Inherit != nil {
+		if logStream, err = openLogStream(ctx, cfg.JS, cfg.Group, cfg.Replicas); err != nil {
+			return nil, err
+		}
+	}
 	value, _ := json.Marshal(Lease{Replica: cfg.Replica, Address: cfg.Address})
 	run, cancel := context.WithCancel(context.Background())
-	g := &Group{cfg: cfg, kv: kv, epochs: epochs, value: value, ttl: cfg.LeaseTTL, held: map[int]*held{}, frozen: frozen,
+	g := &Group{cfg: cfg, kv: kv, epochs: epochs, logStream: logStream, value: value, ttl: cfg.LeaseTTL, held: map[int]*held{}, frozen: frozen,
 		cancel: cancel, done: make(chan struct{}), pruned: make(chan struct{})}
 	go g.manage(run)
 	go g.pruneLoop(run)
@@ -416,8 +439,8 @@ func (g *Group) tick(ctx context.Context) {
 			g.cfg.Log.Debug("partition: not taken", "group", g.cfg.Group, "partition", p, "err", err)
 			continue // held by another (or unreachable): next one
 		}
-		g.adopt(op, p, g.cfg.Clock())
-		g.gain(p, rev, start)
+		owner, known := g.adopt(op, p, g.cfg.Clock())
+		g.gain(p, rev, start, owner, known)
 	}
 }
 
@@ -461,11 +484,13 @@ func EpochBucketName(group string) string { return BucketName(group) + "_epochs"
 // were released, maybe, by that replica, whose release history this store does not have.
 // They are frozen here (Releasable): what was shown stays as shown; the windows that begin
 // from now on are this store's. If the epochs cannot be read, the windows are frozen too.
-func (g *Group) adopt(ctx context.Context, p int, at time.Time) {
+// With Config.Inherit nothing is frozen here: inherit decides from the partition log. It
+// returns this ownership's epoch and whether the epochs could be read.
+func (g *Group) adopt(ctx context.Context, p int, at time.Time) (owner uint64, known bool) {
 	key := leaseKey(p)
 	var prev epoch
 	var rev uint64
-	inherited := true
+	inherited, known := true, true
 	e, err := g.epochs.Get(ctx, key)
 	switch {
 	case err == nil:
@@ -476,7 +501,11 @@ func (g *Group) adopt(ctx context.Context, p int, at time.Time) {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		inherited = false // nobody ever held it
 	default:
+		known = false
 		g.cfg.Log.Warn("partition: epochs unreadable; freezing the partition's current windows", "partition", p, "err", err)
+	}
+	if g.cfg.Inherit != nil {
+		inherited = false // the partition log decides (inherit)
 	}
 	next, _ := json.Marshal(epoch{N: prev.N + 1, Replica: g.cfg.Replica})
 	err = g.cfg.DB.Update(func(tx *bolt.Tx) error {
@@ -520,6 +549,7 @@ func (g *Group) adopt(ctx context.Context, p int, at time.Time) {
 	if err != nil {
 		g.cfg.Log.Warn("partition: epoch not recorded", "partition", p, "err", err)
 	}
+	return prev.N + 1, known
 }
 
 // loadFrozen reads the frozen-before times of the store's partitions.
@@ -550,7 +580,7 @@ func (g *Group) Releasable(org string, start time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h := g.held[p]
-	return h != nil && time.Now().Before(h.until) && !start.Before(g.frozen[p])
+	return h != nil && h.ready && !h.broken && time.Now().Before(h.until) && !start.Before(g.frozen[p])
 }
 
 // FrozenBefore is the time before which windows of partition p are frozen in this store
@@ -561,18 +591,32 @@ func (g *Group) FrozenBefore(p int) time.Time {
 	return g.frozen[p]
 }
 
-func (g *Group) gain(p int, rev uint64, start time.Time) {
+func (g *Group) gain(p int, rev uint64, start time.Time, owner uint64, known bool) {
 	run, cancel := context.WithCancel(context.Background())
-	h := &held{p: p, rev: rev, until: start.Add(g.ttl - g.ttl/10), cancel: cancel, terms: map[string]*Term{}}
+	h := &held{p: p, rev: rev, until: start.Add(g.ttl - g.ttl/10), cancel: cancel, terms: map[string]*Term{},
+		owner: owner, ready: g.cfg.Inherit == nil}
 	g.mu.Lock()
 	g.held[p] = h
 	g.mu.Unlock()
 	g.cfg.Log.Info("partition: gained", "group", g.cfg.Group, "replica", g.cfg.Replica, "partition", p)
-	for _, src := range g.cfg.Sources {
+	startReaders := func() {
+		for _, src := range g.cfg.Sources {
+			h.wg.Add(1) // while the caller's count is held, or before anyone waits
+			go func() {
+				defer h.wg.Done()
+				g.read(run, h, src)
+			}()
+		}
+	}
+	if g.cfg.Inherit == nil {
+		startReaders()
+	} else {
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			g.read(run, h, src)
+			if g.inherit(run, h, known) {
+				startReaders()
+			}
 		}()
 	}
 	if g.cfg.OnGain != nil {
@@ -797,7 +841,12 @@ func Lookup(ctx context.Context, js jetstream.JetStream, group, org string) (Lea
 	if !ok || err != nil || n < 1 {
 		return Lease{}, 0, fmt.Errorf("partition: lease bucket %s: description %q names no partition count", BucketName(group), desc)
 	}
-	p := Of(org, n)
+	return readLease(ctx, kv, Of(org, n))
+}
+
+// readLease reads partition p's lease: an error wrapping jetstream.ErrKeyNotFound when no
+// replica holds it.
+func readLease(ctx context.Context, kv jetstream.KeyValue, p int) (Lease, int, error) {
 	e, err := kv.Get(ctx, leaseKey(p))
 	if err != nil {
 		return Lease{}, p, err
@@ -808,3 +857,13 @@ func Lookup(ctx context.Context, js jetstream.JetStream, group, org string) (Lea
 	}
 	return l, p, nil
 }
+
+// Owner is Lookup through this replica's open lease bucket (one read of the partition's
+// key): the replica that holds org's partition now, and the partition; an error wrapping
+// jetstream.ErrKeyNotFound when no replica holds it.
+func (g *Group) Owner(ctx context.Context, org string) (Lease, int, error) {
+	return readLease(ctx, g.kv, Of(org, g.cfg.Partitions))
+}
+
+// Replica is this replica's name in the group.
+func (g *Group) Replica() string { return g.cfg.Replica }

@@ -24,6 +24,11 @@
 //     What remains is the time between that check and bbolt's commit (one fsync).
 //   - A replica that joins takes partitions as the others release those above their fair
 //     share; a release stops the partition's readers first, so the two terms never overlap.
+//   - What an owner decided that the next one must go on from (sentiment: its releases) is
+//     carried by the partition log (log.go, Config.Inherit): the new owner's marker fences
+//     the previous one, and it replays the records before the marker before it applies
+//     anything new. Where the log cannot account for every decision, the windows begun before
+//     the take-over are frozen (Releasable), as they are without a log.
 package partition
 
 import (

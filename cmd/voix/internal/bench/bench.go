@@ -63,6 +63,10 @@ type Config struct {
 	// ResultsRespondents is how many people answer the closed survey GetResults reads,
 	// before the load. Default 1000.
 	ResultsRespondents int
+	// CPUProfile, when set, gets a CPU profile of the phase CPUProfilePhase alone (echo,
+	// ingest, respond or mixed).
+	CPUProfile      io.Writer
+	CPUProfilePhase string
 }
 
 func (c *Config) defaults() {
@@ -136,6 +140,18 @@ type Result struct {
 	// BytesPerResponse is pulse's file per acknowledged answer.
 	BytesPerResponse   map[string]float64 `json:"bytes_per_response"`
 	ResultsRespondents int                `json:"results_respondents"`
+	// CPUUsPerEcho, CPUUsPerIngest and CPUUsPerRespond are the process's CPU time (user +
+	// system, every goroutine: clients, services, NATS, relays, consumers, GC) over the phase
+	// divided by the calls it completed, in microseconds. In-process, this is what one call
+	// costs the machine end to end; with --target it is only the bench's own client side.
+	// Work a phase leaves behind (a consumer backlog) is counted in the next phase.
+	CPUUsPerEcho    float64 `json:"cpu_us_per_echo"`
+	CPUUsPerIngest  float64 `json:"cpu_us_per_ingest"`
+	CPUUsPerRespond float64 `json:"cpu_us_per_respond"`
+	// CPUS is each phase's process CPU time in seconds, CPUCores that over the phase's wall
+	// time (2 is two cores busy).
+	CPUS     map[string]float64 `json:"cpu_s"`
+	CPUCores map[string]float64 `json:"cpu_cores"`
 	// RPCs is the mixed phase, per RPC.
 	RPCs map[string]RPCStats `json:"rpcs"`
 	// Phases holds every phase's per-RPC figures.
@@ -198,9 +214,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer stopProgress()
 
 	share := cfg.Duration / 5
+	switch cfg.CPUProfilePhase {
+	case "", "echo", "ingest", "respond", "mixed":
+	default:
+		return res, fmt.Errorf("no phase %q to profile (echo, ingest, respond, mixed)", cfg.CPUProfilePhase)
+	}
+	pc := &phaseCPU{profile: cfg.CPUProfile, profilePhase: cfg.CPUProfilePhase}
 	// Echo ceiling, same payload size as a comment, same clients and connections.
 	trace.Log(ctx, "bench.phase", "echo")
-	if err := echoPhase(ctx, cfg, share, res); err != nil {
+	if err := pc.begin("echo"); err != nil {
+		return res, err
+	}
+	err = echoPhase(ctx, cfg, share, res)
+	pc.end("echo", res.Phases["echo"][rpcEcho].Calls, res)
+	if err != nil {
 		return res, fmt.Errorf("echo: %w", err)
 	}
 
@@ -210,8 +237,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		phase.Store(name)
 		trace.Log(ctx, "bench.phase", name) // marks the phases in a --trace file
 		ld.rec = newRecorder()
+		if err := pc.begin(name); err != nil {
+			return nil, err
+		}
 		el, err := drive(ctx, cfg.Clients, d, cfg.Seed, next)
 		s := ld.rec.stats(el)
+		calls := 0
+		for _, r := range s {
+			calls += r.Calls
+		}
+		pc.end(name, calls, res)
 		res.Phases[name] = s
 		res.DurationS += el.Seconds()
 		return s, err
@@ -485,6 +520,8 @@ func (res *Result) Report(w io.Writer) {
 	fmt.Fprintf(w, "  %-22s %10.0f /s\n", "disk fsync", res.FsyncPerS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s   %5.1f%% of echo, p50 %.2f ms, p99 %.2f ms\n", "SubmitFeedback (ingest)", res.IngestRPS, 100*res.IngestRatio, res.IngestP50MS, res.IngestP99MS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s   %5.1f%% of echo, p99 %.2f ms\n", "SubmitResponse", res.RespondRPS, 100*res.RespondRatio, res.RespondP99MS)
+	fmt.Fprintf(w, "  %-22s echo %.0f, ingest %.0f, respond %.0f (process CPU per call; cores busy: echo %.2f, ingest %.2f, respond %.2f)\n", "CPU µs per call",
+		res.CPUUsPerEcho, res.CPUUsPerIngest, res.CPUUsPerRespond, res.CPUCores["echo"], res.CPUCores["ingest"], res.CPUCores["respond"])
 	fmt.Fprintf(w, "  %-22s %10.0f /s\n", "mixed day, all calls", res.MixedOpsPerS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s   consumer lag max %d, settled %.1fs after the load\n", "sentiment apply", res.ApplyEPS, res.LagMax, res.SettleS)
 	fmt.Fprintf(w, "  %-22s p50 %.0f ms, p99 %.0f ms (%d items)\n", "freshness", res.FreshP50MS, res.FreshP99MS, res.FreshSamples)

@@ -95,18 +95,21 @@ func TestTakeoverMaxSkipsIdleStreams(t *testing.T) {
 }
 
 func TestPartitionResultFailsOnMissingDoubleOrOverlap(t *testing.T) {
-	ok := PartitionResult{Published: 10, Applied: map[string]uint64{"s1": 4, "s2": 10}, Stored: map[string]int{"s1": 4, "s2": 10}, TakenOver: 2, PausedTakenOver: 1, Orgs: 3}
+	ok := PartitionResult{Published: 10, Applied: map[string]uint64{"s1": 4, "s2": 10}, Stored: map[string]int{"s1": 4, "s2": 10}, TakenOver: 2, PausedTakenOver: 1, Orgs: 3, InheritedUpdates: 1}
 	if !ok.OK() {
 		t.Fatalf("a clean phase is not OK: %s", ok.Line())
 	}
-	missing, double, overlap, none, paused, aggregates := ok, ok, ok, ok, ok, ok
+	missing, double, overlap, none, paused, aggregates, frozen, isolating := ok, ok, ok, ok, ok, ok, ok, ok
+	frozen.InheritedUpdates = 0
+	isolating.Isolating = []string{"org1/eng/0/2026-W48: 6 and 8 people shown"}
 	aggregates.Aggregates = []string{"org1: s2's weekly rollups count 3 items, 4 comments published"}
 	missing.Missing = 1
 	paused.PausedCommits = 1
 	double.Applied = map[string]uint64{"s1": 5, "s2": 10}
 	overlap.Overlaps = []string{"partition 1: s1 and s2"}
 	none.TakenOver = 0
-	for name, r := range map[string]PartitionResult{"missing": missing, "double": double, "overlap": overlap, "no take-over": none, "commit after a pause": paused, "aggregates": aggregates} {
+	for name, r := range map[string]PartitionResult{"missing": missing, "double": double, "overlap": overlap, "no take-over": none, "commit after a pause": paused, "aggregates": aggregates,
+		"inherited windows frozen": frozen, "isolating": isolating} {
 		if r.OK() {
 			t.Errorf("%s: OK (%s)", name, r.Line())
 		}
@@ -117,7 +120,7 @@ func TestPartitionResultFailsOnMissingDoubleOrOverlap(t *testing.T) {
 }
 
 func TestWritesResultFailsOnADoubleOrALoss(t *testing.T) {
-	ok := WritesResult{People: 4, Comments: 4, PublishedComments: 4, Responses: 4, PublishedResponses: 4, Refused: 4}
+	ok := WritesResult{People: 4, Comments: 4, PublishedComments: 4, Responses: 4, PublishedResponses: 4, Refused: 4, FollowUps: 2}
 	if !ok.OK() {
 		t.Fatalf("a clean phase is not OK: %s", ok.Line())
 	}
@@ -129,8 +132,12 @@ func TestWritesResultFailsOnADoubleOrALoss(t *testing.T) {
 	twoAccepted.Responses = 5
 	retryRefused.RetriesRefused = 1
 	conflict.Conflicts = 1
+	followUpBroken, noFollowUp := ok, ok
+	followUpBroken.FollowUpsBroken = 1
+	noFollowUp.FollowUps = 0
 	for name, r := range map[string]WritesResult{"two ids": twoIDs, "two comments": twoComments, "lost": lost, "two responses": twoResponses,
-		"two answers accepted": twoAccepted, "retry refused": retryRefused, "conflict": conflict, "nothing ran": empty} {
+		"two answers accepted": twoAccepted, "retry refused": retryRefused, "conflict": conflict, "nothing ran": empty,
+		"a follow-up lost between replicas": followUpBroken, "no follow-up tried": noFollowUp} {
 		if r.OK() {
 			t.Errorf("%s: OK (%s)", name, r.Line())
 		}

@@ -83,15 +83,23 @@ type PartitionResult struct {
 	Aggregates []string
 	// Orgs counts the organisations whose rollups were compared.
 	Orgs int
+	// Updates counts the SentimentUpdated published for the phase's organisations;
+	// InheritedUpdates those of the partitions taken over from the killed replica that the
+	// survivor published before the killed one came back (windows begun under the killed
+	// one: without the partition log they stay frozen, 0); Isolating the pairs of values
+	// shown of one aggregate whose difference is 1..k-1 people (must be 0).
+	Updates, InheritedUpdates int
+	Isolating                 []string
 
-	pausedAt, resumedAt time.Time
+	pausedAt, resumedAt, restartedAt time.Time
+	victimHeld                       map[int]bool // partitions the killed replica held
 }
 
 // OK reports whether every comment was applied once by its owner and no partition had two
 // owners at once.
 func (p PartitionResult) OK() bool {
 	if p.Missing != 0 || len(p.Overlaps) != 0 || p.TakenOver == 0 || p.PausedTakenOver == 0 || p.PausedCommits != 0 ||
-		len(p.Aggregates) != 0 || p.Orgs == 0 {
+		len(p.Aggregates) != 0 || p.Orgs == 0 || p.InheritedUpdates == 0 || len(p.Isolating) != 0 {
 		return false
 	}
 	for r, n := range p.Applied {
@@ -104,9 +112,9 @@ func (p PartitionResult) OK() bool {
 
 // Line is the phase's summary line.
 func (p PartitionResult) Line() string {
-	return fmt.Sprintf("e2e-cluster partitions: replicas=2 partitions=%d published=%d missing=%d double=%d overlaps=%d taken_over=%d takeover=%.2fs paused_taken_over=%d paused_commits=%d aggregates_checked=%d aggregates_wrong=%d",
+	return fmt.Sprintf("e2e-cluster partitions: replicas=2 partitions=%d published=%d missing=%d double=%d overlaps=%d taken_over=%d takeover=%.2fs paused_taken_over=%d paused_commits=%d aggregates_checked=%d aggregates_wrong=%d updates=%d inherited_updates=%d isolating=%d",
 		PhasePartitions, p.Published, p.Missing, p.double(), len(p.Overlaps), p.TakenOver, p.Takeover.Seconds(), p.PausedTakenOver, p.PausedCommits,
-		p.Orgs, len(p.Aggregates))
+		p.Orgs, len(p.Aggregates), p.Updates, p.InheritedUpdates, len(p.Isolating))
 }
 
 func (p PartitionResult) double() uint64 {
@@ -129,6 +137,9 @@ func (p PartitionResult) Report(w io.Writer) {
 	}
 	for _, a := range p.Aggregates {
 		fmt.Fprintln(w, "partitions: aggregates:", a)
+	}
+	for _, a := range p.Isolating {
+		fmt.Fprintln(w, "partitions: isolating:", a)
 	}
 	fmt.Fprintln(w, p.Line())
 }
@@ -225,6 +236,7 @@ func runPartitions(ctx context.Context, cfg Config, urls []string, pass string) 
 	if err := ph.publishFor(ctx, 3*phaseLease); err != nil {
 		return res, err
 	}
+	res.restartedAt = time.Now()
 	if err := victim.Start(ctx); err != nil {
 		return res, err
 	}
@@ -265,6 +277,9 @@ func runPartitions(ctx context.Context, cfg Config, urls []string, pass string) 
 			}
 		}
 		if err := ph.check(&res, killed); err != nil {
+			return res, err
+		}
+		if err := ph.checkUpdates(ctx, &res, killed); err != nil {
 			return res, err
 		}
 		if res.Missing == 0 || round == 4 {
@@ -434,7 +449,7 @@ func (ph *phase) check(res *PartitionResult, killed time.Time) error {
 			held[p] = true
 		}
 	}
-	res.TakenOver, res.Takeover = 0, 0
+	res.TakenOver, res.Takeover, res.victimHeld = 0, 0, held
 	for p := range held {
 		var first time.Time
 		for _, t := range all {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,12 +35,14 @@ import (
 )
 
 // The write phase: two feedback and two pulse replicas (--replica) as OS processes on the
-// cluster, sharing the cross-replica marks (services/platform/marks). Every person sends the
-// same keyed comment to both feedback replicas at once, and answers the survey on both pulse
-// replicas at once with two different keys, then retries the accepted answer on the other
-// replica; one replica of each service is SIGKILLed mid-phase and restarted. Checks: one
-// comment and one response per person in the streams, both comment calls answered with the
-// same id. Before that, a throughput measure: keyed comments on one replica, then on two.
+// cluster, sharing the cross-replica marks (services/platform/marks) and, for pulse, the
+// surveys (services/pulse/sharedconfig.go: the survey is created on one replica only). Every
+// person sends the same keyed comment to both feedback replicas at once, and answers the
+// survey on both pulse replicas at once with two different keys, then retries the accepted
+// answer on the other replica; one replica of each service is SIGKILLed mid-phase and
+// restarted. Checks: one comment and one response per person in the streams, both comment
+// calls answered with the same id. Before that, a throughput measure: keyed comments on one
+// replica, then on two.
 const (
 	// writesOrg is the phase's organisation; its comments and responses are counted on the
 	// streams under it.
@@ -77,20 +80,25 @@ type WritesResult struct {
 	// One and Two are keyed comments per second acknowledged by one feedback replica, then by
 	// two, under writesWorkers callers, on the same machine.
 	One, Two float64
+	// FollowUps counts the people who followed their comment up through each feedback replica
+	// in turn, with the code the first answer gave them (so one of the two calls reaches a
+	// replica that does not hold the comment and must forward it); FollowUpsBroken those
+	// whose follow-up failed or whose thread, read through either replica, lacks one.
+	FollowUps, FollowUpsBroken int
 }
 
 // OK reports whether every person counted once.
 func (w WritesResult) OK() bool {
 	return w.People > 0 && w.Comments == w.People && w.Mismatched == 0 && w.PublishedComments == w.People &&
 		w.LostComments == 0 && w.Responses == w.People && w.PublishedResponses == w.People && w.RetriesRefused == 0 &&
-		w.Conflicts == 0
+		w.Conflicts == 0 && w.FollowUps > 0 && w.FollowUpsBroken == 0
 }
 
 // Line is the phase's summary line.
 func (w WritesResult) Line() string {
-	return fmt.Sprintf("e2e-cluster replicas: feedback=2 pulse=2 people=%d comments=%d published_comments=%d mismatched=%d lost=%d responses=%d refused=%d published_responses=%d retries_refused=%d unavailable_retries=%d conflicts=%d killed=%s",
+	return fmt.Sprintf("e2e-cluster replicas: feedback=2 pulse=2 people=%d comments=%d published_comments=%d mismatched=%d lost=%d responses=%d refused=%d published_responses=%d retries_refused=%d unavailable_retries=%d conflicts=%d follow_ups=%d follow_ups_broken=%d killed=%s",
 		w.People, w.Comments, w.PublishedComments, w.Mismatched, w.LostComments, w.Responses, w.Refused, w.PublishedResponses,
-		w.RetriesRefused, w.Unavailable, w.Conflicts, strings.Join(w.Killed, ","))
+		w.RetriesRefused, w.Unavailable, w.Conflicts, w.FollowUps, w.FollowUpsBroken, strings.Join(w.Killed, ","))
 }
 
 // Report writes the throughput figures and the summary line.
@@ -113,6 +121,7 @@ type writes struct {
 	survey  string
 	unavail atomic.Int64
 	acked   map[string]bool // comment ids acknowledged by the duplicate load
+	codes   []string        // the follow-up codes of the first people (followUps)
 }
 
 func (wr *writes) as(ctx context.Context, role auth.Role) context.Context {
@@ -176,7 +185,7 @@ func runWrites(ctx context.Context, cfg Config, urls []string, pass string) (Wri
 			cc.Close()
 		}
 	}()
-	for _, p := range append(append([]*proc.Proc(nil), wr.fb...), wr.pl[0]) {
+	for _, p := range append(append([]*proc.Proc(nil), wr.fb...), wr.pl...) {
 		if err := p.Start(ctx); err != nil {
 			return res, err
 		}
@@ -190,21 +199,11 @@ func runWrites(ctx context.Context, cfg Config, urls []string, pass string) (Wri
 	}
 	wr.fbc = []feedbackv1.FeedbackServiceClient{feedbackv1.NewFeedbackServiceClient(wr.conns[0]), feedbackv1.NewFeedbackServiceClient(wr.conns[1])}
 	wr.plc = []pulsev1.PulseServiceClient{pulsev1.NewPulseServiceClient(wr.conns[2]), pulsev1.NewPulseServiceClient(wr.conns[3])}
-	// The survey: created on the first pulse replica, whose store is then copied to the
-	// second (surveys are not shared between pulse replicas; the markers are).
+	// The survey: created once, on the first pulse replica; the second takes answers for it
+	// through the shared survey definitions (services/pulse/sharedconfig.go), also after the
+	// first is killed.
 	if err := wr.createSurvey(ctx); err != nil {
 		return res, err
-	}
-	if err := wr.pl[0].Stop(); err != nil {
-		return res, err
-	}
-	if err := copyStore(filepath.Join(dir, "pulse-r1", "pulse", "pulse.db"), filepath.Join(dir, "pulse-r2", "pulse", "pulse.db")); err != nil {
-		return res, err
-	}
-	for _, p := range wr.pl {
-		if err := p.Start(ctx); err != nil {
-			return res, err
-		}
 	}
 	logf(cfg.Log, "replicas: two feedback and two pulse replicas sharing their marks (claim TTL %v)", writesClaimTTL)
 
@@ -220,11 +219,14 @@ func runWrites(ctx context.Context, cfg Config, urls []string, pass string) (Wri
 	if err := wr.duplicates(ctx, &res); err != nil {
 		return res, err
 	}
+	if err := wr.followUps(ctx, &res); err != nil {
+		return res, err
+	}
 	res.Unavailable = wr.unavail.Load()
 	return res, wr.check(ctx, urls, pass, &res)
 }
 
-// createSurvey registers the phase's team and creates a survey open now on pulse-r1.
+// createSurvey registers the phase's team and creates a survey open now on pulse-r1 only.
 func (wr *writes) createSurvey(ctx context.Context) error {
 	hr := wr.as(ctx, auth.RoleHR)
 	if err := wr.retry(ctx, func(ctx context.Context) error {
@@ -313,7 +315,8 @@ func (wr *writes) throughput(ctx context.Context, label string, clients []feedba
 func (wr *writes) duplicates(ctx context.Context, res *WritesResult) error {
 	type outcome struct {
 		ids      [2]string
-		accepted int // pulse answers accepted
+		token    string // the follow-up code of the first answer
+		accepted int    // pulse answers accepted
 		refused  int
 		retryBad bool
 	}
@@ -356,6 +359,9 @@ func (wr *writes) duplicates(ctx context.Context, res *WritesResult) error {
 							try++
 							if err == nil {
 								out[i].ids[r] = resp.FeedbackId
+								if r == 0 {
+									out[i].token = resp.FollowUpToken
+								}
 							}
 							return err
 						}); err != nil {
@@ -434,6 +440,60 @@ func (wr *writes) duplicates(ctx context.Context, res *WritesResult) error {
 	}
 	res.Comments = len(ids)
 	wr.acked = ids
+	for i := range out[:min(writesFollowUps, len(out))] {
+		wr.codes = append(wr.codes, out[i].token)
+	}
+	return nil
+}
+
+// writesFollowUps is how many people follow their comment up through both replicas.
+const writesFollowUps = 24
+
+// followUps has each of the first writesFollowUps people follow their comment up on
+// feedback-r1 and then on feedback-r2, as an employee whose chat bot reaches either replica
+// behind one address, and then read their thread through each replica: the comment lives on
+// one of them, so one follow-up and one read are forwarded (services/feedback/forward.go).
+func (wr *writes) followUps(ctx context.Context, res *WritesResult) error {
+	sub := wr.as(ctx, auth.RoleSubmitter)
+	for i, code := range wr.codes {
+		res.FollowUps++
+		broken := code == ""
+		var texts []string
+		for r := range 2 {
+			text := fmt.Sprintf("follow-up %d of person %d through replica %d", r+1, i, r+1)
+			texts = append(texts, text)
+			err := wr.retry(ctx, func(ctx context.Context) error {
+				_, err := wr.fbc[r].FollowUp(sub, &feedbackv1.FollowUpRequest{FollowUpToken: code, Text: text})
+				return err
+			})
+			if err != nil {
+				logf(wr.cfg.Log, "replicas: follow-up of person-%d through feedback-r%d: %v", i, r+1, err)
+				broken = true
+			}
+		}
+		for r := range 2 {
+			var thread *feedbackv1.GetThreadResponse
+			err := wr.retry(ctx, func(ctx context.Context) error {
+				var err error
+				thread, err = wr.fbc[r].GetThread(sub, &feedbackv1.GetThreadRequest{FollowUpToken: code})
+				return err
+			})
+			if err != nil {
+				logf(wr.cfg.Log, "replicas: thread of person-%d through feedback-r%d: %v", i, r+1, err)
+				broken = true
+				continue
+			}
+			for _, want := range texts {
+				if !slices.ContainsFunc(thread.Messages, func(m *feedbackv1.Message) bool { return m.Text == want }) {
+					logf(wr.cfg.Log, "replicas: thread of person-%d through feedback-r%d lacks %q", i, r+1, want)
+					broken = true
+				}
+			}
+		}
+		if broken {
+			res.FollowUpsBroken++
+		}
+	}
 	return nil
 }
 
@@ -548,16 +608,4 @@ func streamIDs(ctx context.Context, js jetstream.JetStream, stream, subject stri
 		left -= got
 	}
 	return ids, nil
-}
-
-// copyStore copies a stopped service's bbolt file.
-func copyStore(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o600)
 }

@@ -38,8 +38,10 @@ type Comment struct {
 	Risks []commonv1.RiskFlag
 }
 
-// commentJSON is a Comment on disk (schema 3). The id is the record's key: encodeComment
-// leaves it out of the value (a record written before that holds it, and reads the same).
+// commentJSON is a Comment on disk as schema 3 wrote it before the binary format 1
+// (record.go): decodeComment still reads it, so a store keeps its older records as they are
+// and rewrites one in format 1 when the comment changes. The id is the record's key: the
+// oldest records repeat it in the value, and read the same.
 type commentJSON struct {
 	ID             string  `json:"id,omitempty"`
 	AuthorSegment  string  `json:"author_segment"`
@@ -77,6 +79,7 @@ func parseDay(s string) (time.Time, error) {
 	return time.Parse(dayLayout, s)
 }
 
+// encodeComment writes c in the binary format 1 (record.go).
 func encodeComment(c *Comment) ([]byte, error) {
 	if c.ID == "" {
 		return nil, errors.New("store: comment without id")
@@ -84,26 +87,14 @@ func encodeComment(c *Comment) ([]byte, error) {
 	if c.AuthorSegment.IsZero() {
 		return nil, fmt.Errorf("store: comment %s without an author segment", c.ID)
 	}
-	r := commentJSON{
-		AuthorSegment: c.AuthorSegment.String(), Text: c.Text, Channel: int32(c.Channel),
-		Status: int32(c.Status), SentimentScore: c.SentimentScore, SentimentLabel: int32(c.SentimentLabel),
-		OwnerGroup: c.OwnerGroup, Upvotes: c.Upvotes, CreateDay: formatDay(c.CreateDay),
-		UpdateDay: formatDay(c.UpdateDay), MessageCount: c.MessageCount, Language: c.Language,
-	}
-	for _, d := range c.Dimensions {
-		r.Dimensions = append(r.Dimensions, int32(d))
-	}
-	for _, f := range c.Risks {
-		r.Risks = append(r.Risks, int32(f))
-	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("store: encode comment %s: %w", c.ID, err)
-	}
-	return data, nil
+	return encodeBinary(c)
 }
 
+// decodeComment reads a record of either format: binary (first byte formatBinary1) or JSON.
 func decodeComment(id string, data []byte) (*Comment, error) {
+	if len(data) > 0 && data[0] == formatBinary1 {
+		return decodeBinary(id, data)
+	}
 	var r commentJSON
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("store: decode comment %s: %w", id, err)
@@ -163,10 +154,10 @@ func GetComment(tx ReadTx, id string) (*Comment, error) {
 }
 
 // CommentAuthor returns the author segment of comment id as stored, or ErrNotFound, reading
-// only the start of its record when it has encodeComment's layout (the author segment first,
-// which holds no character JSON escapes; after the id in older records), and decoding the
-// whole record otherwise. A listing uses it to skip the comments shown outside its prefix
-// without decoding them.
+// only the start of its record: in format 1 the author segment follows the score; a JSON
+// record starts with it (after the id in older records), read so when it holds no character
+// JSON escapes; any other record is decoded whole. A listing uses it to skip the comments
+// shown outside its prefix without decoding them.
 func CommentAuthor(tx ReadTx, id string) (string, error) {
 	bk, err := Comments.in(tx)
 	if err != nil {
@@ -175,6 +166,9 @@ func CommentAuthor(tx ReadTx, id string) (string, error) {
 	data := bk.Get([]byte(id))
 	if data == nil {
 		return "", fmt.Errorf("%w: feedback %q", ErrNotFound, id)
+	}
+	if a, ok := binaryAuthor(data); ok {
+		return a, nil
 	}
 	for _, head := range []string{`{"author_segment":"`, `{"id":"` + id + `","author_segment":"`} {
 		if len(data) > len(head) && string(data[:len(head)]) == head {

@@ -70,18 +70,19 @@ func splitOrg(dayKey []byte) (org, rest []byte, err error) {
 	return dayKey[:i], dayKey[i+1:], nil
 }
 
-// UnsafePutFilters indexes the comment of by_day key dayKey, written by author, under each of
-// fs. The value is the author segment, as in by_day.
-func UnsafePutFilters(tx WriteTx, dayKey []byte, author string, fs []Filter) error {
-	return unsafeFilters(tx, dayKey, []byte(author), fs, true)
+// UnsafePutFilters indexes the comment of by_day key dayKey under each of fs, with an empty
+// value: the author segment is by_day's value (ScanFiltered reads it there). Entries written
+// before issue 12's bytes-per-comment work hold it as their value, and read the same.
+func UnsafePutFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
+	return unsafeFilters(tx, dayKey, fs, true)
 }
 
 // UnsafeDeleteFilters removes the comment of by_day key dayKey from each of fs.
 func UnsafeDeleteFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
-	return unsafeFilters(tx, dayKey, nil, fs, false)
+	return unsafeFilters(tx, dayKey, fs, false)
 }
 
-func unsafeFilters(tx WriteTx, dayKey, author []byte, fs []Filter, put bool) error {
+func unsafeFilters(tx WriteTx, dayKey []byte, fs []Filter, put bool) error {
 	if len(fs) == 0 {
 		return nil
 	}
@@ -96,7 +97,7 @@ func unsafeFilters(tx WriteTx, dayKey, author []byte, fs []Filter, put bool) err
 	for _, f := range fs {
 		k := append(filterPrefix(org, f), rest...)
 		if put {
-			err = bk.Put(k, author)
+			err = bk.Put(k, nil)
 		} else {
 			err = bk.Delete(k)
 		}
@@ -119,9 +120,14 @@ func UnsafeClearFilters(tx *bolt.Tx) error {
 // ScanFiltered is ScanDays over the comments of organisation org indexed under any of fs: it
 // calls fn with the by_day key of each, from start on (a by_day key of org, or nil for the
 // first), in by_day order, once even when several of fs match, until fn returns false, with
-// the author segment as ScanDayEntries gives it. Both are only valid during the call.
+// the author segment as ScanDayEntries gives it: the entry's value when it holds one (as
+// entries written before did), else by_day's. Both are only valid during the call.
 func ScanFiltered(tx ReadTx, org string, fs []Filter, start []byte, fn func(dayKey, author []byte) (bool, error)) error {
 	bk, err := ByFilter.in(tx)
+	if err != nil {
+		return err
+	}
+	days, err := ByDay.in(tx)
 	if err != nil {
 		return err
 	}
@@ -163,7 +169,11 @@ func ScanFiltered(tx ReadTx, org string, fs []Filter, start []byte, fn func(dayK
 		r := best.k[len(best.prefix):]
 		if last == nil || !bytes.Equal(last, r) {
 			key = append(key[:len(day)], r...)
-			more, err := fn(key, best.v)
+			author := best.v
+			if len(author) == 0 {
+				author = days.Get(key)
+			}
+			more, err := fn(key, author)
 			if err != nil || !more {
 				return err
 			}

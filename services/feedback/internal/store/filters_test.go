@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,9 +44,28 @@ func TestScanFilteredMergesInDayOrder(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
+	// The author segment is by_day's value; an entry written before holds it as its own value
+	// (entry 0 here, whose by_day value is left empty so that only that value can give it).
+	author := func(i int) string { return fmt.Sprintf("acme/team%d", i%7) }
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, e := range entries {
-			if err := store.UnsafePutFilters(tx, e.key, "acme/eng", e.fs); err != nil {
+		for i, e := range entries {
+			if err := store.UnsafePutFilters(tx, e.key, e.fs); err != nil {
+				return err
+			}
+			if i == 0 {
+				if err := store.UnsafePutDayKey(tx, e.key); err != nil {
+					return err
+				}
+				org, rest, _ := bytes.Cut(e.key, []byte{0})
+				for _, f := range e.fs {
+					k := append(append(append(bytes.Clone(org), 0), store.FilterKeyPart(f)...), rest...)
+					if err := tx.Bucket(store.ByFilter).Put(k, []byte(author(i))); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if err := store.UnsafePutDayEntry(tx, e.key, author(i)); err != nil {
 				return err
 			}
 		}
@@ -60,8 +80,12 @@ func TestScanFilteredMergesInDayOrder(t *testing.T) {
 			return store.ScanFiltered(tx, "acme", []store.Filter{
 				store.DimensionFilter(commonv1.Dimension_DIMENSION_WORKLOAD),
 				store.DimensionFilter(commonv1.Dimension_DIMENSION_GROWTH),
-			}, start, func(k, _ []byte) (bool, error) {
+			}, start, func(k, a []byte) (bool, error) {
 				got = append(got, string(k))
+				i := slices.IndexFunc(entries, func(e entry) bool { return bytes.Equal(e.key, k) })
+				if i < 0 || string(a) != author(i) {
+					t.Errorf("entry %d (%q) read with author %q, want %q", i, k, a, author(max(i, 0)))
+				}
 				return true, nil
 			})
 		})

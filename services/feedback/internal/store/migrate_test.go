@@ -137,9 +137,9 @@ func TestSchema2StoreIsMigrated(t *testing.T) {
 		if !equalComments(c, want) {
 			t.Errorf("migrated comment = %+v, want %+v", c, want)
 		}
-		raw := tx.Bucket(store.Comments).Get([]byte("C1"))
-		if !bytes.Contains(raw, []byte(`"author_segment":"acme/eng/platform"`)) {
-			t.Errorf("the record does not name the author's segment as such: %s", raw)
+		// The record keeps the segment in its author field (format 1 since issue 12).
+		if a, err := store.CommentAuthor(tx, "C1"); err != nil || a != "acme/eng/platform" {
+			t.Errorf("the record's author segment = %q, %v; want acme/eng/platform", a, err)
 		}
 		msgs, err := store.ThreadMessages(tx, "C1")
 		if err != nil {
@@ -245,13 +245,20 @@ func TestRecordsKeepDaysOnly(t *testing.T) {
 		if err := store.UnsafePutComment(tx, c); err != nil {
 			return err
 		}
+		// The same comment given midnights: its record must be the same bytes.
+		if err := store.UnsafePutComment(tx, &store.Comment{ID: "C2", AuthorSegment: c.AuthorSegment, Text: "x", CreateDay: day0, UpdateDay: day0}); err != nil {
+			return err
+		}
 		return store.UnsafeAddMessage(tx, "C1", 1, &store.Message{ID: "M1", Text: "y", Day: instant})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = db.View(func(tx *bolt.Tx) error {
-		for _, raw := range [][]byte{tx.Bucket(store.Comments).Get([]byte("C1")), tx.Bucket(store.Messages).Get(messageKey("C1", 1))} {
+		if raw, midnight := tx.Bucket(store.Comments).Get([]byte("C1")), tx.Bucket(store.Comments).Get([]byte("C2")); !bytes.Equal(raw, midnight) {
+			t.Errorf("comment record %q holds more than the day: the same comment made at midnight is %q", raw, midnight)
+		}
+		for _, raw := range [][]byte{tx.Bucket(store.Messages).Get(messageKey("C1", 1))} {
 			if bytes.Contains(raw, []byte("10:17")) || bytes.Contains(raw, []byte("T10")) || !bytes.Contains(raw, []byte(`"2026-03-10"`)) {
 				t.Errorf("record %s holds more than the day", raw)
 			}

@@ -14,11 +14,13 @@
 // can put a comment, its indexes and its outbox event in one commit.
 //
 // Layout, schema 3 (all keys and values are bytes; "day" is a UTC midnight as big-endian Unix
-// seconds; JSON records keep days as "2006-01-02", so they cannot hold an instant):
+// seconds; JSON records keep days as "2006-01-02", and the binary comment record as day
+// numbers, so they cannot hold an instant):
 //
 //	meta           "schema" -> "3"; "deadline/<kind>" -> day (comments made up to it were checked)
-//	comments       feedback id (random) -> Comment as JSON, with author_segment and risk flags
-//	               (not the id: older records repeat it)
+//	comments       feedback id (random) -> Comment, binary format 1 (record.go: first byte 0x01),
+//	               with the author segment and risk flags; records written before are JSON
+//	               (first byte '{', the oldest repeat the id) and read the same
 //	loops          feedback id -> Loop: ack day, close day, 1 byte owner set by hr
 //	messages       feedback id + 0x00 + big-endian seq -> Message as JSON
 //	follow_ups     sha256(follow-up token) -> feedback id
@@ -36,7 +38,8 @@
 //	deliveries     event id + 0x00 + target id -> Delivery as JSON (notification, attempts)
 //	dead_letters   big-endian day + event id + 0x00 + target id -> Delivery as JSON
 //	by_filter      org + 0x00 + kind ('s' status, 'o' owner group, 'd' dimension) + value + 0x00
-//	               + the by_day key's ^day, shuffle and id -> empty (filters.go)
+//	               + the by_day key's ^day, shuffle and id -> empty: the author segment is
+//	               by_day's value (entries written before hold it too) (filters.go)
 //	meta "filters" -> "1" once by_filter holds every comment; "placement/<org>" -> big-endian
 //	               uint64, bumped with every change of the organisation's headcounts
 //

@@ -24,6 +24,8 @@
 //	                 responses in that segment; ... + 'd' + big-endian unix seconds of a day +
 //	                 segment path -> Tally of that day's (binary, Tally.MarshalBinary in tally.go);
 //	                 ... + 'n' -> big-endian uint64 responses counted in the wave (WaveVersion)
+//	config_revisions key of the shared configuration bucket ("survey.<id>") -> big-endian uint64
+//	                 revision applied (replicas only, config.go)
 //	texts            survey id + 0x00 + big-endian wave + big-endian unix seconds of the day +
 //	                 segment path + 0x00 + question id + 0x00 + response id -> a TEXT answer
 //
@@ -88,7 +90,8 @@ var (
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
 	return []Bucket{Meta, Surveys, SurveyAudience, SurveyKeys, Segments, Markers, Responses, Schedules, Invitations, WaveHeadcounts, Tallies, Texts,
-		SurveyComments, PlanNewsBucket, Reminders} // loop.go
+		SurveyComments, PlanNewsBucket, Reminders, // loop.go
+		ConfigRevisions} // config.go
 }
 
 func (b Bucket) in(tx ReadTx) (*bolt.Bucket, error) {

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/voix-dev/voix/services/platform/config"
+	"github.com/voix-dev/voix/services/platform/tlsconf"
 	"github.com/voix-dev/voix/services/sentiment"
 )
 
@@ -39,6 +41,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	partitions := fs.Int("partitions", 1, "run as one of several replicas, each organisation owned by one replica at a time, over this many partitions (the same on every replica; 1: this process applies every organisation)")
 	replica := fs.String("replica", "", "this replica's name, unique among the replicas (required with --partitions above 1)")
 	leaseTTL := fs.Duration("lease-ttl", 0, "with --partitions: how long a dead replica's partitions wait before another takes them (default 10s)")
+	peerCA := fs.String("peer-tls-ca", "", "with --partitions and --tls-cert: PEM CA certificates that sign the other replicas' certificates, to forward reads to a partition's owner over TLS (empty: the system's)")
+	peerCert := fs.String("peer-tls-cert", "", "PEM client certificate presented to the other replicas (when they demand one: --tls-client-ca)")
+	peerKey := fs.String("peer-tls-key", "", "PEM private key of --peer-tls-cert")
 	if err := command.Parse(fs, args, getenv, stdout); err != nil {
 		return err
 	}
@@ -54,9 +59,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *partitions > 1 && *replica == "" {
 		return config.UsageError(fmt.Errorf("--replica: required with --partitions %d (a name unique among the replicas)", *partitions))
 	}
+	if (*peerCert == "") != (*peerKey == "") {
+		return config.UsageError(fmt.Errorf("--peer-tls-cert and --peer-tls-key: give both or neither"))
+	}
 	ops, err := c.Ops()
 	if err != nil {
 		return config.UsageError(err)
+	}
+	// Replicas forward reads to each other as they serve: plain gRPC, or TLS.
+	var peerTLS *tls.Config
+	switch {
+	case ops.TLS != nil:
+		if peerTLS, err = tlsconf.Client(*peerCA, *peerCert, *peerKey, ""); err != nil {
+			return config.UsageError(err)
+		}
+	case *peerCA != "" || *peerCert != "":
+		return config.UsageError(fmt.Errorf("--peer-tls-ca, --peer-tls-cert: need --tls-cert and --tls-key (the replicas serve TLS to each other only when they serve it)"))
 	}
 	svc, err := sentiment.Start(ctx, sentiment.Config{
 		Listen:        c.Listen,
@@ -70,6 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Partitions:    *partitions,
 		Replica:       *replica,
 		LeaseTTL:      *leaseTTL,
+		PeerTLS:       peerTLS,
 		Log:           c.Logger(stderr),
 		Now:           c.Now(),
 		MaxStreams:    c.GRPCMaxStreams(),

@@ -15,7 +15,7 @@ import (
 
 var serviceName = sentimentv1.SentimentService_ServiceDesc.ServiceName
 
-var flags = append([]string{"language", "min-confidence", "partitions", "replica", "lease-ttl"}, cmdtest.ServiceFlags...)
+var flags = append([]string{"language", "min-confidence", "partitions", "replica", "lease-ttl", "peer-tls-ca", "peer-tls-cert", "peer-tls-key"}, cmdtest.ServiceFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7103"`, "data-dir": `"./data"`, "nats-url": `"nats://127.0.0.1:4222"`,

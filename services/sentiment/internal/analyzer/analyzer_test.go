@@ -324,6 +324,41 @@ func BenchmarkAnalyzeEnglish(b *testing.B) {
 	benchmarkAnalyze(b, a, text)
 }
 
+// BenchmarkAnalyzeLengths cycles through the training comments of each length, so the
+// model's table is read where different comments send it, as in service, rather than
+// where one comment repeated keeps it in cache: short (under 80 bytes), typical (80 to
+// 200) and long (over 200).
+func BenchmarkAnalyzeLengths(b *testing.B) {
+	exs, err := ReadTrainingCorpus("corpus")
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := New("fr")
+	for _, r := range []struct {
+		name   string
+		lo, hi int
+	}{{"short", 0, 79}, {"typical", 80, 200}, {"long", 201, 1 << 30}} {
+		var texts []string
+		for _, ex := range exs {
+			if len(ex.Text) >= r.lo && len(ex.Text) <= r.hi {
+				texts = append(texts, ex.Text)
+			}
+		}
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0, ok := processCPU()
+			n := 0
+			for b.Loop() {
+				a.Analyze(texts[n%len(texts)])
+				n++
+			}
+			if cpu1, ok1 := processCPU(); ok && ok1 && n > 0 {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(n), "cpu-ns/op")
+			}
+		})
+	}
+}
+
 // benchmarkAnalyze also reports CPU time per call (cpu-ns/op, Linux only): run it with
 // -cpu 1 so that no other goroutine's work is counted.
 func benchmarkAnalyze(b *testing.B, a *Analyzer, text string) {

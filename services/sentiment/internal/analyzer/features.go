@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -189,7 +190,8 @@ type fbuf struct {
 	th    []uint64 // hash of each token
 	scope []uint8  // per token: scope bits
 	chars []byte
-	phase int // len(keys) at the end of phase 1
+	lower [64]byte // a word accentedWords lowercases
+	phase int      // len(keys) at the end of phase 1
 
 	// Buffers Analyze reuses from one comment to the next.
 	toks   []token
@@ -226,6 +228,84 @@ func (b *fbuf) scaleFrom(start int) {
 	}
 }
 
+// blockValue is the value of each feature of a block of n: 1/sqrt(n), as scaleFrom
+// makes it from 1 (1·s is s).
+func blockValue(n int) float32 {
+	if n <= 1 {
+		return 1
+	}
+	return float32(1 / math.Sqrt(float64(n)))
+}
+
+// appendValue appends n copies of v.
+func appendValue(vals []float32, v float32, n int) []float32 {
+	start := len(vals)
+	vals = slices.Grow(vals, n)[:start+n]
+	for i := start; i < len(vals); i++ {
+		vals[i] = v
+	}
+	return vals
+}
+
+// charSeed is the key of every character n-gram before its first byte, and charKey1
+// the key after it: the first two of the mixes charGrams chains.
+var (
+	charSeed = mix(nsChar, 0)
+	charKey1 = func() (k [256]uint64) {
+		for c := range k {
+			k[c] = mix(charSeed, uint64(c))
+		}
+		return k
+	}()
+)
+
+// charGrams adds the character n-grams of b.chars, from CharMin to CharMax bytes,
+// each the chain of mixes of its bytes from charSeed, in order of start then length,
+// as one block.
+func (b *fbuf) charGrams(cfg featConfig) {
+	c := b.chars
+	lo, hi := max(cfg.CharMin, 1), cfg.CharMax
+	if hi < lo {
+		return
+	}
+	n := 0
+	for w := lo; w <= hi; w++ {
+		n += max(0, len(c)-w+1) // the n-grams of w bytes
+	}
+	start := len(b.keys)
+	b.keys = slices.Grow(b.keys, n)[:start+n]
+	out := b.keys[start:] // written by index: no append in the loop
+	p, i := 0, 0
+	if lo == 3 && hi == 5 {
+		// The shipped recipe, unrolled where all three lengths fit.
+		for ; i+5 <= len(c) && p+3 <= len(out); i++ {
+			h := mix(charKey1[c[i]], uint64(c[i+1]))
+			h = mix(h, uint64(c[i+2]))
+			out[p] = h
+			h = mix(h, uint64(c[i+3]))
+			out[p+1] = h
+			out[p+2] = mix(h, uint64(c[i+4]))
+			p += 3
+		}
+	}
+	for ; i < len(c); i++ {
+		h := charKey1[c[i]]
+		if lo <= 1 {
+			out[p] = h
+			p++
+		}
+		end := min(i+hi, len(c))
+		for j := i + 1; j < end; j++ {
+			h = mix(h, uint64(c[j]))
+			if j-i+1 >= lo {
+				out[p] = h
+				p++
+			}
+		}
+	}
+	b.vals = appendValue(b.vals, blockValue(n), n)
+}
+
 // phase1 extracts what the text alone says. text is the comment with markup stripped,
 // t its tokens.
 func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
@@ -245,50 +325,51 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 	}
 	b.add(flagKey(flagBias), 1)
 
-	// Word n-grams.
-	start := len(b.keys)
+	// Word n-grams. Every block's size is known before it is written, so its features
+	// get their 1/sqrt(size) value at once (what scaleFrom would make of 1).
+	n := 0
+	if set&fWords != 0 {
+		n += len(toks)
+	}
+	if set&fBigrams != 0 && len(toks) > 0 {
+		n += len(toks) + 1
+	}
+	if set&fTrigrams != 0 && len(toks) > 1 {
+		n += len(toks)
+	}
+	keys := b.keys
 	if set&fWords != 0 {
 		for i := range toks {
-			b.add(mix(nsWord1, b.th[i]), 1)
+			keys = append(keys, mix(nsWord1, b.th[i]))
 		}
 	}
 	if set&fBigrams != 0 && len(toks) > 0 {
 		prev := tokBOS
 		for i := range toks {
-			b.add(mix(mix(nsWord2, prev), b.th[i]), 1)
+			keys = append(keys, mix(mix(nsWord2, prev), b.th[i]))
 			prev = b.th[i]
 		}
-		b.add(mix(mix(nsWord2, prev), tokEOS), 1)
+		keys = append(keys, mix(mix(nsWord2, prev), tokEOS))
 	}
 	if set&fTrigrams != 0 && len(toks) > 1 {
 		p2, p1 := tokBOS, b.th[0]
 		for i := 1; i < len(toks); i++ {
-			b.add(mix(mix(mix(nsWord3, p2), p1), b.th[i]), 1)
+			keys = append(keys, mix(mix(mix(nsWord3, p2), p1), b.th[i]))
 			p2, p1 = p1, b.th[i]
 		}
-		b.add(mix(mix(mix(nsWord3, p2), p1), tokEOS), 1)
+		keys = append(keys, mix(mix(mix(nsWord3, p2), p1), tokEOS))
 	}
-	b.scaleFrom(start)
+	b.keys = keys
+	b.vals = appendValue(b.vals, blockValue(n), n)
 
 	// Character n-grams of the folded text.
 	if set&fChars != 0 && set&fWordChars == 0 {
-		start = len(b.keys)
 		b.chars = foldedBytes(b.chars[:0], text)
-		c := b.chars
-		for i := range c {
-			h := mix(nsChar, 0)
-			for n := 1; n <= cfg.CharMax && i+n <= len(c); n++ {
-				h = mix(h, uint64(c[i+n-1]))
-				if n >= cfg.CharMin {
-					b.add(h, 1)
-				}
-			}
-		}
-		b.scaleFrom(start)
+		b.charGrams(cfg)
 	}
 	// Or character n-grams of each word, padded with a space either side.
 	if set&fWordChars != 0 {
-		start = len(b.keys)
+		start := len(b.keys)
 		for _, tk := range toks {
 			if tk.boundary || tk.emoji {
 				continue
@@ -299,7 +380,7 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 	}
 
 	// Scopes, question, intensifiers, emoji, shape and keywords share one block.
-	start = len(b.keys)
+	start := len(b.keys)
 	b.scope = markScopes(b.scope[:0], toks)
 	if set&fNegation != 0 {
 		negs := 0
@@ -449,7 +530,7 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 	start = len(b.keys)
 	accents := 0
 	if set&fAccents != 0 {
-		accents = accentedWords(text, func(w []byte) { b.add(mix(nsAccent, hashBytes(w)), 1) })
+		accents = accentedWords(text, &b.lower, func(w []byte) { b.add(mix(nsAccent, hashBytes(w)), 1) })
 	}
 	if accents > 0 {
 		b.add(flagKey(flagAccentCount), countValue(accents))
@@ -652,12 +733,24 @@ type textStats struct {
 	endsWithQuestion, quote, ellipsis, digits bool
 }
 
+// statsPlain marks the bytes statsOf only remembers as the last one seen.
+var statsPlain = func() (plain [256]bool) {
+	for c := range plain {
+		plain[c] = !(c >= '0' && c <= '9') && !strings.ContainsRune("?\".\t\n\r !)'", rune(c)) && c != 0xC2 && c != 0xE2 && c != 0xBB
+	}
+	return plain
+}()
+
 func statsOf(text string) textStats {
 	var st textStats
 	last := byte(0) // last byte that is not space, closing punctuation or "!"/"."
 	dots := 0
 	for i := 0; i < len(text); i++ {
 		c := text[i]
+		if statsPlain[c] { // most bytes: what the rest of the loop does for them
+			last, dots = c, 0
+			continue
+		}
 		switch {
 		case c == '?':
 			st.questions++
@@ -910,14 +1003,25 @@ func featureNegator(prev, w, next string) bool {
 func foldedBytes(dst []byte, text string) []byte {
 	dst = append(dst, ' ')
 	space := true
-	for _, r := range text {
+	for i := 0; i < len(text); {
+		if c := text[i]; c < utf8.RuneSelf {
+			// ASCII, most of any comment: the cases below, without decoding.
+			i++
+			switch k := foldASCII[c]; {
+			case k == foldSpace:
+				if !space {
+					dst = append(dst, ' ')
+					space = true
+				}
+			default:
+				dst = append(dst, k)
+				space = false
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		i += size
 		switch {
-		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9'):
-			dst = append(dst, byte(r))
-			space = false
-		case r >= 'A' && r <= 'Z':
-			dst = append(dst, byte(r+('a'-'A')))
-			space = false
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			x, y := fold(unicode.ToLower(r))
 			dst = utf8.AppendRune(dst, x)
@@ -925,17 +1029,8 @@ func foldedBytes(dst []byte, text string) []byte {
 				dst = utf8.AppendRune(dst, y)
 			}
 			space = false
-		case r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '*' || r == '_' || r == '~' || r == '`':
-			// Slack's bold, italic, strike and code markers read as nothing.
-			if !space {
-				dst = append(dst, ' ')
-				space = true
-			}
 		case r == '’' || r == 'ʼ':
 			dst = append(dst, '\'')
-			space = false
-		case r < utf8.RuneSelf:
-			dst = append(dst, byte(r))
 			space = false
 		}
 	}
@@ -945,13 +1040,32 @@ func foldedBytes(dst []byte, text string) []byte {
 	return dst
 }
 
+// foldASCII is what foldedBytes writes for an ASCII byte: itself, lowercased, or
+// foldSpace for a space or one of Slack's bold, italic, strike and code markers,
+// which read as nothing.
+const foldSpace = 0xFF
+
+var foldASCII = func() (k [utf8.RuneSelf]byte) {
+	for c := range k {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			k[c] = byte(c + ('a' - 'A'))
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '*' || c == '_' || c == '~' || c == '`':
+			k[c] = foldSpace
+		default:
+			k[c] = byte(c)
+		}
+	}
+	return k
+}()
+
 // accentedWords calls f with each word of text that has a diacritic, lowercased as
-// typed, and returns how many accented letters it saw: the accents the folded views
-// drop say "French" better than any word list.
-func accentedWords(text string, f func([]byte)) int {
+// typed (in lower, the caller's buffer, so nothing escapes to the heap), and returns
+// how many accented letters it saw: the accents the folded views drop say "French"
+// better than any word list.
+func accentedWords(text string, lower *[64]byte, f func([]byte)) int {
 	n := 0
 	start, accented := -1, false
-	var lower [64]byte
 	emit := func(end int) {
 		if start >= 0 && accented && end-start <= len(lower) {
 			w := lower[:0]
@@ -962,16 +1076,24 @@ func accentedWords(text string, f func([]byte)) int {
 		}
 		start, accented = -1, false
 	}
-	for i, r := range text {
-		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			if start < 0 {
-				start = i
+	for i := 0; i < len(text); {
+		if c := text[i]; c < utf8.RuneSelf {
+			// ASCII, without decoding: a letter continues a word, anything else ends one.
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+				if start < 0 {
+					start = i
+				}
+			} else if start >= 0 {
+				emit(i)
 			}
+			i++
 			continue
 		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		i += size
 		if unicode.IsLetter(r) {
 			if start < 0 {
-				start = i
+				start = i - size
 			}
 			if r >= 0xC0 {
 				if x, _ := fold(unicode.ToLower(r)); x != unicode.ToLower(r) {
@@ -981,7 +1103,7 @@ func accentedWords(text string, f func([]byte)) int {
 			}
 			continue
 		}
-		emit(i)
+		emit(i - size)
 	}
 	emit(len(text))
 	return n

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/bits"
 	"sync"
 )
 
@@ -30,50 +29,26 @@ const (
 	modelVersion = 3
 )
 
-// model is the decoded file: a hash table from feature key to its row of weights.
-// A key lives in the bucket its low bits choose: four slots in one cache line, each the
-// full key and its quantised row (eight int8 weights packed in a uint64). A lookup
-// reads the four slots and keeps the one holding the key with masks rather than
-// branches; only keys whose bucket overflowed (a few percent of buckets) look further,
-// in a map of the keys that did not fit. A linear probe, which the table replaced, cost more
-// in the mispredicted branches of its loop than in loads. Eight bits per weight cost
+// model is the decoded file: a table from feature key to its row of weights, eight
+// int8 weights packed in a uint64 (column c in byte c). Eight bits per weight cost
 // nothing measurable in cross-validation (which predicts with 8-bit weights, as the
-// service does) and keep the table small.
+// service does) and keep the table small. An unhashed model keeps its keys in a
+// perfect hash table (phtable.go): one probe per feature, no comparison loop.
 //
-// A hashed model (cfg.HashBits > 0) is simpler and faster still: its keys are slots,
-// and the table is a plain array of packed rows indexed by slotOf(feature key), so a
-// lookup is one load and no comparison.
+// A hashed model (cfg.HashBits > 0) is simpler still: its keys are slots, and the
+// table is a plain array of packed rows indexed by slotOf(feature key), so a lookup
+// is one load and no comparison.
 type model struct {
 	cfg        featConfig
 	dense      []uint64   // hashed models: packed row of each slot, 0 where the slot is empty
+	tab        *phTable   // unhashed models
 	thresholds [4]float32 // risk flag thresholds, as logits
 	probs      [4]float32 // the same, as probabilities
 	prior      float32    // language logit shift toward the default language
 	scale      [nCols]float32
-	mask       uint64   // buckets - 1
-	buckets    []bucket // a power of two
-	over       []uint64 // bit b: bucket b overflowed into stash
-	stash      map[uint64]uint64
-	zero       uint64 // weights of key 0, which cannot be stored in a bucket: 0 marks an empty slot
 	n          int
 	comments   int
 	corpusSum  [32]byte
-}
-
-// bucket holds up to four keys (0 marks an empty slot, whose weights are 0: an absent
-// key that lands on one reads 0) and their weights, column c in byte c.
-type bucket struct {
-	k, w [4]uint64
-}
-
-// eqMask is all ones when a == b and 0 otherwise, without a branch.
-func eqMask(a, b uint64) uint64 {
-	x := a ^ b
-	return ((x | -x) >> 63) - 1
-}
-
-func (b *bucket) match(k uint64) uint64 {
-	return b.w[0]&eqMask(b.k[0], k) | b.w[1]&eqMask(b.k[1], k) | b.w[2]&eqMask(b.k[2], k) | b.w[3]&eqMask(b.k[3], k)
 }
 
 // packed returns the weights of key k, 0 when the model does not have it.
@@ -81,42 +56,7 @@ func (m *model) packed(k uint64) uint64 {
 	if m.dense != nil {
 		return m.dense[slotOf(k, m.cfg.HashBits)]
 	}
-	i := k & m.mask
-	w := m.buckets[i].match(k) | m.zero&eqMask(k, 0)
-	if m.over[i>>6]&(1<<(i&63)) != 0 {
-		w |= m.stash[k]
-	}
-	return w
-}
-
-// row returns the weights of key, or nil.
-func (m *model) row(k uint64) *[nCols]int8 {
-	if m.dense != nil {
-		if w := m.dense[slotOf(k, m.cfg.HashBits)]; w != 0 {
-			r := unpack(w)
-			return &r
-		}
-		return nil
-	}
-	if k == 0 {
-		if m.zero == 0 {
-			return nil
-		}
-		r := unpack(m.zero)
-		return &r
-	}
-	b := &m.buckets[k&m.mask]
-	for j := range b.k {
-		if b.k[j] == k {
-			r := unpack(b.w[j])
-			return &r
-		}
-	}
-	if w, ok := m.stash[k]; ok {
-		r := unpack(w)
-		return &r
-	}
-	return nil
+	return m.tab.packed(k)
 }
 
 func unpack(w uint64) (r [nCols]int8) {
@@ -144,8 +84,11 @@ func (f *modelFile) encode() ([]byte, error) {
 	le := binary.LittleEndian
 	raw.WriteString(modelMagic)
 	version := uint32(modelVersion)
-	if f.version == 2 {
-		version = 2 // a version-2 file reads back to the same bytes
+	if f.version == 2 || (f.version == 0 && f.cfg.HashBits == 0) {
+		// A version-2 file reads back to the same bytes, and a freshly trained unhashed
+		// model, which needs no hash-bits byte, is written as version 2 too: the format of
+		// the committed model, which the trainer must reproduce bit for bit.
+		version = 2
 	}
 	raw.Write(le.AppendUint32(nil, version))
 	raw.Write(le.AppendUint32(nil, uint32(f.cfg.Set)))
@@ -276,8 +219,7 @@ func decodeModelFile(data []byte) (*modelFile, error) {
 	return f, nil
 }
 
-// build makes the lookup table: buckets for about two keys each, which leaves a few
-// percent of the keys to the stash.
+// build makes the lookup table.
 func (f *modelFile) build() *model {
 	m := &model{cfg: f.cfg, thresholds: f.thresholds, prior: f.prior, scale: f.scale, n: len(f.keys),
 		comments: int(f.comments), corpusSum: f.corpusSum}
@@ -286,46 +228,19 @@ func (f *modelFile) build() *model {
 		p = min(max(p, 1e-6), 1-1e-6)
 		m.thresholds[i] = float32(math.Log(float64(p) / float64(1-p)))
 	}
+	rows := make([]uint64, len(f.keys))
+	for i := range rows {
+		rows[i] = f.packedRow(i)
+	}
 	if hb := f.cfg.HashBits; hb > 0 {
 		m.dense = make([]uint64, 1<<hb)
 		for i, k := range f.keys {
-			m.dense[k] = f.packedRow(i)
+			m.dense[k] = rows[i]
 		}
 		return m
 	}
-	size := uint64(1) << bits.Len64(uint64(len(f.keys)/2))
-	m.mask = size - 1
-	m.buckets = make([]bucket, size)
-	m.over = make([]uint64, (size+63)/64)
-	m.stash = map[uint64]uint64{}
-	m.insertAll(f)
+	m.tab = newPHTable(f.keys, rows)
 	return m
-}
-
-// insertAll places every key of f.
-func (m *model) insertAll(f *modelFile) {
-	put := func(b *bucket, k, w uint64) bool {
-		for j := range b.k {
-			if b.k[j] == 0 {
-				b.k[j], b.w[j] = k, w
-				return true
-			}
-		}
-		return false
-	}
-	for i, k := range f.keys {
-		if k == 0 {
-			// Key 0 exists: mix(h, h) is 0, and "after" after a contrast is
-			// mix(nsAfter, hashString("after")).
-			m.zero = f.packedRow(i)
-			continue
-		}
-		if !put(&m.buckets[k&m.mask], k, f.packedRow(i)) {
-			b := k & m.mask
-			m.over[b>>6] |= 1 << (b & 63)
-			m.stash[k] = f.packedRow(i)
-		}
-	}
 }
 
 // packedRow is the weights of the i-th key, column c in byte c.
@@ -343,30 +258,29 @@ func (f *modelFile) packedRow(i int) uint64 {
 // summed as integers, eight lanes at once, then multiplied by that value once: the
 // even and odd bytes of a row go to two accumulators of four 16-bit lanes, each byte
 // biased by 128 so it adds as an unsigned number in [0, 255], and 256 of those fit a
-// lane, so a run is flushed at most every 256 features. An absent key reads as a row
-// of zeros. The sums are exact, where adding w·v one feature at a time in float32
-// rounded at every step.
+// lane, so a run is cut every 256 features. An absent key reads as a row of zeros.
+// The sums are exact, where adding w·v one feature at a time in float32 rounded at
+// every step.
 func (m *model) accumulate(keys []uint64, vals []float32, z *[nCols]float32) {
-	if m.dense != nil {
-		m.accumulateDense(keys, vals, z)
-		return
-	}
 	vals = vals[:len(keys)]
-	var even, odd uint64
-	n := 0
-	var v float32
-	for i, k := range keys {
-		if vals[i] != v || n == 256 {
-			addLanes(z, even, odd, n, v)
-			even, odd, n = 0, 0, 0
-			v = vals[i]
+	for i := 0; i < len(keys); {
+		v := vals[i]
+		j := i + 1
+		for j < len(vals) && vals[j] == v {
+			j++
 		}
-		w := m.packed(k)
-		even += (w & laneMask) ^ laneBias
-		odd += ((w >> 8) & laneMask) ^ laneBias
-		n++
+		for i < j {
+			e := min(i+256, j)
+			var even, odd uint64
+			if m.dense != nil {
+				even, odd = m.sumDense(keys[i:e])
+			} else {
+				even, odd = m.tab.sum(keys[i:e])
+			}
+			addLanes(z, even, odd, e-i, v)
+			i = e
+		}
 	}
-	addLanes(z, even, odd, n, v)
 }
 
 const (
@@ -374,28 +288,18 @@ const (
 	laneBias = 0x0080008000800080 // +128 per lane: int8 -> [0, 255]
 )
 
-// accumulateDense is accumulate for a hashed model: one load per feature.
-func (m *model) accumulateDense(keys []uint64, vals []float32, z *[nCols]float32) {
+// sumDense is phTable.sum for a hashed model: one load per feature.
+func (m *model) sumDense(keys []uint64) (even, odd uint64) {
 	const hmul = 0x9E3779B97F4A7C15 // slotOf
 	dense := m.dense
 	shift := uint(64 - m.cfg.HashBits)
 	mask := uint64(len(dense) - 1) // lets the compiler drop the bounds check
-	vals = vals[:len(keys)]
-	var even, odd uint64
-	n := 0
-	var v float32
-	for i, k := range keys {
-		if vals[i] != v || n == 256 {
-			addLanes(z, even, odd, n, v)
-			even, odd, n = 0, 0, 0
-			v = vals[i]
-		}
+	for _, k := range keys {
 		w := dense[((k*hmul)>>shift)&mask]
 		even += (w & laneMask) ^ laneBias
 		odd += ((w >> 8) & laneMask) ^ laneBias
-		n++
 	}
-	addLanes(z, even, odd, n, v)
+	return even, odd
 }
 
 // addLanes adds v times the sums of n biased rows in even and odd lanes to z.

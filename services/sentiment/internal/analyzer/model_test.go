@@ -125,7 +125,9 @@ func TestModelMemory(t *testing.T) {
 	if m.dense != nil {
 		t.Logf("model: file %d bytes, %d rows used of 2^%d (hashed), heap after decoding %.2f MiB", len(data), m.n, m.cfg.HashBits, float64(heap)/(1<<20))
 	} else {
-		t.Logf("model: file %d bytes, %d features in %d slots and %d in the stash, heap after decoding %.2f MiB", len(data), m.n, len(m.buckets)*4, len(m.stash), float64(heap)/(1<<20))
+		tb := m.tab
+		t.Logf("model: file %d bytes, %d features; table of %d slots of 16 bytes and %d pilots (%.2f MiB), heap after decoding %.2f MiB",
+			len(data), m.n, len(tb.slots), len(tb.pilots), float64(16*len(tb.slots)+2*len(tb.pilots))/(1<<20), float64(heap)/(1<<20))
 	}
 	if rss0 > 0 {
 		t.Logf("resident set size grew by %.2f MiB while decoding (Linux, /proc/self/status)", float64(residentKiB()-rss0)/1024)
@@ -194,7 +196,7 @@ func checkTable(t *testing.T, f *modelFile) {
 			}
 			continue
 		}
-		if got := m.row(k); got == nil || *got != r {
+		if got := unpack(m.packed(k)); got != r {
 			t.Fatalf("key %x: row %v, want %v", k, got, r)
 		}
 	}
@@ -206,8 +208,8 @@ func checkTable(t *testing.T, f *modelFile) {
 		}
 	} else {
 		for k := uint64(1); k < 1<<40; k = k*3 + 7 {
-			if _, ok := plain[k]; !ok && (m.row(k) != nil || m.packed(k) != 0) {
-				t.Fatalf("key %x is not in the model but reads %v", k, m.row(k))
+			if _, ok := plain[k]; !ok && m.packed(k) != 0 {
+				t.Fatalf("key %x is not in the model but reads %v", k, unpack(m.packed(k)))
 			}
 		}
 	}
@@ -316,12 +318,7 @@ func TestAccumulateDense(t *testing.T) {
 		}
 	}
 	exact := f.build()
-	check("full keys", exact, func(k uint64) [nCols]int8 {
-		if r := exact.row(k); r != nil {
-			return *r
-		}
-		return [nCols]int8{}
-	})
+	check("full keys", exact, func(k uint64) [nCols]int8 { return unpack(exact.packed(k)) })
 }
 
 func TestProbabilities(t *testing.T) {

@@ -234,15 +234,9 @@ func contractionStem(w string) string {
 }
 
 func makeToken(w []byte, words map[string]*wordInfo) token {
-	var r1, r2 rune = -1, -2
-	for i := 0; i < len(w); {
-		r, size := utf8.DecodeRune(w[i:])
-		i += size
-		if r == r1 && r == r2 && unicode.IsLetter(r) {
-			rs := []rune(string(w))
-			return token{w: squeeze(rs, 1), alt: squeeze(rs, 2)}
-		}
-		r1, r2 = r, r1
+	if stretched(w) {
+		rs := []rune(string(w))
+		return token{w: squeeze(rs, 1), alt: squeeze(rs, 2)}
 	}
 	if info, ok := words[string(w)]; ok {
 		return token{w: info.w, info: info}
@@ -251,6 +245,33 @@ func makeToken(w []byte, words map[string]*wordInfo) token {
 		return token{w: string(w), info: noInfo} // what lookup would find, found once
 	}
 	return token{w: string(w)}
+}
+
+// stretched says w has a letter three times in a row ("suuuper").
+func stretched(w []byte) bool {
+	ascii := true
+	for i, c := range w {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		if i >= 2 && c == w[i-1] && c == w[i-2] && (c|0x20 >= 'a' && c|0x20 <= 'z') {
+			return true
+		}
+	}
+	if ascii {
+		return false
+	}
+	var r1, r2 rune = -1, -2
+	for i := 0; i < len(w); {
+		r, size := utf8.DecodeRune(w[i:])
+		i += size
+		if r == r1 && r == r2 && unicode.IsLetter(r) {
+			return true
+		}
+		r1, r2 = r, r1
+	}
+	return false
 }
 
 // squeeze keeps at most keep copies of each letter repeated three times or more.
