@@ -6,15 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
@@ -26,6 +22,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/page"
+	"github.com/voix-dev/voix/services/platform/peers"
 )
 
 // Replicas that each take comments for any organisation (--replica) keep a comment in the
@@ -35,7 +32,8 @@ import (
 // replicas (issue 16):
 //
 //   - Every replica subscribes to events.FeedbackCall(method) and registers its name in the
-//     key-value bucket ReplicasBucket (one key per replica, kept until an operator deletes it).
+//     key-value bucket ReplicasBucket (one key per replica, kept until an operator deletes it):
+//     the mechanism is services/platform/peers, shared with pulse.
 //   - A replica whose own answer is NotFound, and which does not hold the comment or token,
 //     sends the request (the marshalled proto as the client sent it) with the caller it
 //     authenticated (token name, role, segment prefix, expiry: never anything from the
@@ -80,9 +78,8 @@ type caller struct {
 	Expires time.Time `json:"expires,omitzero"`
 }
 
-// callMsg is a forwarded call.
+// callMsg is a forwarded call (the body of a peers call; peers carries the asking replica).
 type callMsg struct {
-	From   string `json:"from"`
 	Caller caller `json:"caller"`
 	Req    []byte `json:"req"`
 }
@@ -90,10 +87,46 @@ type callMsg struct {
 // answerMsg is a replica's answer: Mine false is "not mine"; else Status (a google.rpc.Status,
 // absent when OK) or Resp.
 type answerMsg struct {
-	Replica string `json:"replica"`
-	Mine    bool   `json:"mine"`
-	Status  []byte `json:"status,omitempty"`
-	Resp    []byte `json:"resp,omitempty"`
+	Replica string
+	Mine    bool
+	Status  []byte
+	Resp    []byte
+}
+
+// The first byte of an answer's body: what follows it.
+const (
+	answerNotMine byte = iota
+	answerStatus       // a google.rpc.Status
+	answerResp         // the marshalled response
+)
+
+// encode is a's body, as peers carries it (in parts when it is larger than one NATS message).
+func (a answerMsg) encode() []byte {
+	switch {
+	case !a.Mine:
+		return []byte{answerNotMine}
+	case len(a.Status) > 0:
+		return append([]byte{answerStatus}, a.Status...)
+	}
+	return append([]byte{answerResp}, a.Resp...)
+}
+
+// readAnswer is the answer body (or error text, errText) of replica.
+func readAnswer(replica string, body []byte, errText string) answerMsg {
+	a := answerMsg{Replica: replica, Mine: true}
+	switch {
+	case errText != "":
+		a.Status, _ = proto.Marshal(status.Newf(codes.Internal, "feedback: replica %s failed to answer: %s", replica, errText).Proto())
+	case len(body) > 0 && body[0] == answerNotMine:
+		a.Mine = false
+	case len(body) > 0 && body[0] == answerStatus:
+		a.Status = body[1:]
+	case len(body) > 0 && body[0] == answerResp:
+		a.Resp = body[1:]
+	default:
+		a.Status, _ = proto.Marshal(status.Newf(codes.Internal, "feedback: replica %s answered unreadably", replica).Proto())
+	}
+	return a
 }
 
 // forwarder serves the API of a replica: its own api, and for the calls about a comment it
@@ -102,187 +135,28 @@ type forwarder struct {
 	feedbackv1.FeedbackServiceServer // the local api, for every method not overridden
 	local                            *api
 	svc                              *Service
-	name                             string
-	nc                               *nats.Conn
-	js                               jetstream.JetStream
-
-	work chan struct{} // forwardWorkers slots
-	wg   sync.WaitGroup
-
-	mu     sync.Mutex
-	kv     jetstream.KeyValue
-	known  map[string]bool // registered replicas, from the bucket's watch
-	ready  bool            // known holds the bucket's keys as of the watch's start
-	closed bool            // no forwarded call starts any more
+	peers                            *peers.Peers
 }
 
 // forwarding is the API the service registers: a as is with one replica; with --replica, a
-// forwarder around it, subscribed to the calls of the other replicas before it returns.
+// forwarder around it, registered and subscribed to the calls of the other replicas before
+// it returns.
 func (s *Service) forwarding(a *api) (feedbackv1.FeedbackServiceServer, error) {
 	if s.cfg.Replica.Name == "" {
 		return a, nil
 	}
-	f := &forwarder{
-		FeedbackServiceServer: a, local: a, svc: s, name: s.cfg.Replica.Name,
-		nc: s.host.Bus.Conn(), js: s.host.Bus.JetStream(),
-		work: make(chan struct{}, forwardWorkers), known: map[string]bool{},
-	}
-	sub, err := f.nc.Subscribe(events.FeedbackCall("*"), f.onCall)
-	if err != nil {
-		return nil, fmt.Errorf("feedback: subscribe to %s: %w", events.FeedbackCall("*"), err)
-	}
-	if s.host.Bus.Connected() {
-		// Registered before the service serves, so that the others count it from now on.
-		_ = f.nc.Flush()
-		if err := f.register(context.Background()); err != nil {
-			s.host.Log.Warn("feedback: replica not registered at start; retrying", "bucket", ReplicasBucket, "err", err)
-		}
-	}
-	s.host.Go(func(ctx context.Context) {
-		f.watch(ctx)
-		_ = sub.Unsubscribe()
-		f.mu.Lock()
-		f.closed = true
-		f.mu.Unlock()
-		f.wg.Wait() // calls in flight end before the store closes
-	})
-	return f, nil
-}
-
-// bucket opens ReplicasBucket, creating it on first use.
-func (f *forwarder) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	f.mu.Lock()
-	kv := f.kv
-	f.mu.Unlock()
-	if kv != nil {
-		return kv, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	kv, err := f.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	f := &forwarder{FeedbackServiceServer: a, local: a, svc: s}
+	p, err := peers.Start(peers.Config{
+		Conn: s.host.Bus.Conn(), JS: s.host.Bus.JetStream(),
 		Bucket: ReplicasBucket, Description: "voix feedback replicas (forwarded calls)",
-		History: 1, Replicas: max(1, f.svc.cfg.NATS.Replicas),
-	})
+		Name: s.cfg.Replica.Name, Replicas: s.cfg.NATS.Replicas, Prefix: events.FeedbackCall(""),
+		Handle: f.handle, Workers: forwardWorkers, Log: s.host.Log,
+	}, s.host.Go) // calls in flight end before the store closes
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("feedback: %w", err)
 	}
-	f.mu.Lock()
-	f.kv = kv
-	f.mu.Unlock()
-	return kv, nil
-}
-
-// register puts this replica's name in the bucket.
-func (f *forwarder) register(ctx context.Context) error {
-	kv, err := f.bucket(ctx)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	v, _ := json.Marshal(struct {
-		Started time.Time `json:"started"`
-	}{time.Now().UTC()})
-	_, err = kv.Put(ctx, f.name, v)
-	return err
-}
-
-// watch registers the replica (again, if that failed at start) and keeps known up to date
-// until ctx ends, re-creating the watch when NATS fails.
-func (f *forwarder) watch(ctx context.Context) {
-	registered := false
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		if !registered {
-			registered = f.register(ctx) == nil
-		}
-		if registered {
-			if err := f.watchOnce(ctx); err != nil {
-				f.svc.host.Log.Warn("feedback: watch of the replicas", "bucket", ReplicasBucket, "err", err)
-			} else {
-				wait = 100 * time.Millisecond
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
-}
-
-// watchOnce follows the bucket until ctx ends or the watch fails.
-func (f *forwarder) watchOnce(ctx context.Context) error {
-	kv, err := f.bucket(ctx)
-	if err != nil {
-		return err
-	}
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	seen := map[string]bool{}
-	initial := true
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("watch closed")
-			}
-			if e == nil { // the keys there were when the watch started
-				f.mu.Lock()
-				f.known, f.ready = maps.Clone(seen), true
-				f.mu.Unlock()
-				initial = false
-				continue
-			}
-			switch e.Operation() {
-			case jetstream.KeyValuePut:
-				seen[e.Key()] = true
-			default:
-				delete(seen, e.Key())
-			}
-			if !initial {
-				f.mu.Lock()
-				f.known = maps.Clone(seen)
-				f.mu.Unlock()
-			}
-		}
-	}
-}
-
-// others are the registered replicas but this one, sorted.
-func (f *forwarder) others(ctx context.Context) ([]string, error) {
-	f.mu.Lock()
-	known, ready := f.known, f.ready
-	f.mu.Unlock()
-	if !ready {
-		kv, err := f.bucket(ctx)
-		if err != nil {
-			return nil, err
-		}
-		lister, err := kv.ListKeys(ctx)
-		if err != nil {
-			return nil, err
-		}
-		known = map[string]bool{}
-		for k := range lister.Keys() {
-			known[k] = true
-		}
-		if err := lister.Stop(); err != nil && !errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-	}
-	var out []string
-	for k := range known {
-		if k != f.name {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	f.peers = p
+	return f, nil
 }
 
 // --- The forwarding side ---------------------------------------------------------------
@@ -316,7 +190,7 @@ func (f *forwarder) elsewhere(err error, h held) bool {
 // NotFound, returned when every registered replica says "not mine".
 func one[Req, Resp proto.Message](f *forwarder, ctx context.Context, method string, req Req, local error, h held) (Resp, error) {
 	var zero Resp
-	others, err := f.others(ctx)
+	others, err := f.peers.Others(ctx)
 	if err != nil {
 		return zero, status.Errorf(codes.Unavailable, "feedback: the comment may be on another replica, and the replicas (NATS key-value bucket %s) cannot be reached: %v", ReplicasBucket, err)
 	}
@@ -356,49 +230,25 @@ func (f *forwarder) ask(ctx context.Context, method string, req proto.Message, o
 	if err != nil {
 		return status.Errorf(codes.Internal, "feedback: marshal %s: %v", method, err)
 	}
-	data, err := json.Marshal(callMsg{From: f.name, Caller: caller{Name: p.Name, Role: p.Role, Prefix: p.Prefix, Expires: p.Expires}, Req: body})
+	data, err := json.Marshal(callMsg{Caller: caller{Name: p.Name, Role: p.Role, Prefix: p.Prefix, Expires: p.Expires}, Req: body})
 	if err != nil {
 		return status.Errorf(codes.Internal, "feedback: marshal %s: %v", method, err)
 	}
-	inbox := f.nc.NewRespInbox()
-	ch := make(chan *nats.Msg, len(others)+1)
-	sub, err := f.nc.ChanSubscribe(inbox, ch)
-	if err != nil {
-		return status.Errorf(codes.Unavailable, "feedback: the other replicas cannot be reached (NATS): %v", err)
+	stopped := false
+	var result error
+	silent, err := f.peers.AskEach(ctx, method, data, others, forwardTimeout, func(replica string, body []byte, errText string) bool {
+		stopped, result = take(readAnswer(replica, body, errText))
+		return stopped
+	})
+	switch {
+	case errors.Is(err, peers.ErrUnreachable):
+		return status.Errorf(codes.Unavailable, "feedback: %v", err)
+	case err != nil:
+		return status.FromContextError(err).Err()
+	case stopped:
+		return result
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := f.nc.PublishRequest(events.FeedbackCall(method), inbox, data); err != nil {
-		return status.Errorf(codes.Unavailable, "feedback: the other replicas cannot be reached (NATS): %v", err)
-	}
-	timer := time.NewTimer(forwardTimeout)
-	defer timer.Stop()
-	answered := map[string]bool{}
-	for {
-		select {
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
-		case <-timer.C:
-			var silent []string
-			for _, r := range others {
-				if !answered[r] {
-					silent = append(silent, r)
-				}
-			}
-			return missing(silent)
-		case m := <-ch:
-			var a answerMsg
-			if err := json.Unmarshal(m.Data, &a); err != nil || answered[a.Replica] {
-				continue
-			}
-			answered[a.Replica] = true
-			if done, err := take(a); done {
-				return err
-			}
-			if !slices.ContainsFunc(others, func(r string) bool { return !answered[r] }) {
-				return missing(nil)
-			}
-		}
-	}
+	return missing(silent)
 }
 
 // decodeAnswer is a holder's answer as the call's result.
@@ -465,7 +315,7 @@ func (f *forwarder) ListFeedback(ctx context.Context, req *feedbackv1.ListFeedba
 	if err != nil {
 		return nil, err
 	}
-	others, err := f.others(ctx)
+	others, err := f.peers.Others(ctx)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "feedback: the comments of the other replicas (NATS key-value bucket %s) cannot be reached: %v", ReplicasBucket, err)
 	}
@@ -557,7 +407,7 @@ func (f *forwarder) GetLoopStats(ctx context.Context, req *feedbackv1.GetLoopSta
 	if err != nil {
 		return nil, err
 	}
-	others, err := f.others(ctx)
+	others, err := f.peers.Others(ctx)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "feedback: the comments of the other replicas (NATS key-value bucket %s) cannot be reached: %v", ReplicasBucket, err)
 	}
@@ -612,33 +462,13 @@ func (f *forwarder) GetLoopStats(ctx context.Context, req *feedbackv1.GetLoopSta
 
 // --- The holding side ------------------------------------------------------------------
 
-// onCall takes a call another replica forwards.
-func (f *forwarder) onCall(m *nats.Msg) {
-	method := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+// handle answers a call another replica forwards (peers.Config.Handle).
+func (f *forwarder) handle(_ context.Context, method, _ string, body []byte) ([]byte, error) {
 	var c callMsg
-	if m.Reply == "" || json.Unmarshal(m.Data, &c) != nil || c.From == f.name {
-		return // its own call, or not one
+	if json.Unmarshal(body, &c) != nil {
+		return answerMsg{}.encode(), nil // not a call this version reads: not mine
 	}
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return
-	}
-	f.wg.Add(1)
-	f.mu.Unlock()
-	f.work <- struct{}{}
-	go func() {
-		defer func() { <-f.work; f.wg.Done() }()
-		a := f.answer(method, c)
-		a.Replica = f.name
-		data, err := json.Marshal(a)
-		if err == nil {
-			err = m.Respond(data)
-		}
-		if err != nil {
-			f.svc.host.Log.Warn("feedback: answer a forwarded call", "method", method, "from", c.From, "err", err)
-		}
-	}()
+	return f.answer(method, c).encode(), nil
 }
 
 // answer runs call c of method on this replica's own api, as the caller c names, if it
@@ -677,7 +507,7 @@ func (f *forwarder) answer(method string, c callMsg) answerMsg {
 	case "GetThread":
 		return holderCall(f, ctx, c.Req, func(r *feedbackv1.GetThreadRequest) held { return held{token: r.FollowUpToken} }, a.GetThread)
 	case "ListFeedback":
-		return f.fit(holderCall(f, ctx, c.Req, nil, a.ListFeedback))
+		return holderCall(f, ctx, c.Req, nil, a.ListFeedback) // in parts when large (peers)
 	case loopPartsMethod:
 		return f.answerLoopParts(ctx, c.Req)
 	}
@@ -729,29 +559,6 @@ func holderCall[Req, Resp proto.Message](f *forwarder, ctx context.Context, data
 	}
 	resp, err := call(ctx, req)
 	return result(resp, err)
-}
-
-// fit shortens a ListFeedback answer that would not fit in one NATS message: its last
-// comments go, and its next page token says there is more (merge then takes no comment past
-// its last one). A page that fits is a.
-func (f *forwarder) fit(a answerMsg) answerMsg {
-	most := f.nc.MaxPayload() - 4096 // the envelope: JSON, base64 (4/3), the replica's name
-	if len(a.Resp) == 0 || int64(len(a.Resp))*4/3 < most {
-		return a
-	}
-	var p feedbackv1.ListFeedbackResponse
-	if proto.Unmarshal(a.Resp, &p) != nil {
-		return a
-	}
-	for len(p.Feedback) > 1 {
-		p.Feedback = p.Feedback[:len(p.Feedback)/2]
-		p.NextPageToken = "more"
-		if b, err := proto.Marshal(&p); err == nil && int64(len(b))*4/3 < most {
-			a.Resp = b
-			return a
-		}
-	}
-	return result(nil, status.Error(codes.ResourceExhausted, "feedback: one comment does not fit in a NATS message"))
 }
 
 // result is a holder's answer: resp, or err's status.

@@ -295,7 +295,7 @@ func storeHolds(t *testing.T, r *replica, id string) bool {
 }
 
 // TestListFeedbackPageLargerThanANATSMessage: a replica's page that would not fit in one NATS
-// message is shortened, and the merged listing still has every comment once.
+// message goes in several parts, and the merged listing still has every comment once.
 func TestListFeedbackPageLargerThanANATSMessage(t *testing.T) {
 	f, r1, r2 := twoReplicas(t, 0)
 	long := strings.Repeat("été ", 998) + "fin" // with the number, at most 4000 characters; 6000 bytes

@@ -89,8 +89,12 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		Dimensions:   c.Dimensions,
 		SubmittedDay: timestamppb.New(day),
 	}
-	for _, t := range s.host.Secret.SealedContributors(sub.ref, sub.seg, now) {
-		ev.Contributors = append(ev.Contributors, &eventsv1.ContributorTag{Segment: t.Segment, Window: t.Window, Tag: t.Tag})
+	sealed := s.host.Secret.SealedContributors(sub.ref, sub.seg, now)
+	tags := make([]eventsv1.ContributorTag, len(sealed)) // one allocation for all of them
+	ev.Contributors = make([]*eventsv1.ContributorTag, len(sealed))
+	for i, t := range sealed {
+		tags[i].Segment, tags[i].Window, tags[i].Tag = t.Segment, t.Window, t.Tag
+		ev.Contributors[i] = &tags[i]
 	}
 	data, err := proto.Marshal(ev)
 	if err != nil {
@@ -114,10 +118,14 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		seg string
 		tag []byte
 	}
-	var people []person
-	for _, a := range sub.seg.Ancestors() {
-		people = append(people, person{a.String(), s.host.Secret.Tag(peoplePurpose+a.String()+"/"+month, sub.ref)})
+	ancestors := sub.seg.Ancestors()
+	people := make([]person, len(ancestors))
+	for i, a := range ancestors {
+		people[i] = person{a.String(), s.host.Secret.Tag(peoplePurpose+a.String()+"/"+month, sub.ref)}
 	}
+	// Also derived here rather than in the committer's serial part, which may run the function
+	// more than once: the keyed shuffle of the by_day key, the filters and the token's hash.
+	dayKey, filters, followUp := s.dayKey(c), store.Filters(c), tokenHash(token)
 
 	// Encoded here, outside the committer's serial part, which then only stores the bytes.
 	record, err := outbox.Prepare(event)
@@ -174,10 +182,10 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		if err := store.UnsafePutComment(tx, c); err != nil {
 			return err
 		}
-		if err := s.unsafeIndex(tx, c); err != nil {
+		if err := unsafeIndexAt(tx, c, dayKey, filters); err != nil {
 			return err
 		}
-		if err := store.UnsafePutFollowUp(tx, tokenHash(token), c.ID); err != nil {
+		if err := store.UnsafePutFollowUp(tx, followUp, c.ID); err != nil {
 			return err
 		}
 		if err := unsafeMark(tx, claim, c.ID); err != nil {
@@ -196,11 +204,15 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 // deadlines, and to by_filter (filters.go). It derives from the stored comment alone, so a
 // store migration can call it too.
 func (s *Service) unsafeIndex(tx store.WriteTx, c *store.Comment) error {
-	k, author := s.dayKey(c), c.AuthorSegment.String()
-	if err := store.UnsafePutDayEntry(tx, k, author); err != nil {
+	return unsafeIndexAt(tx, c, s.dayKey(c), store.Filters(c))
+}
+
+// unsafeIndexAt is unsafeIndex with c's by_day key and filters already derived.
+func unsafeIndexAt(tx store.WriteTx, c *store.Comment, dayKey []byte, filters []store.Filter) error {
+	if err := store.UnsafePutDayEntry(tx, dayKey, c.AuthorSegment.String()); err != nil {
 		return err
 	}
-	return store.UnsafePutFilters(tx, k, store.Filters(c))
+	return store.UnsafePutFilters(tx, dayKey, filters)
 }
 
 // shuffle is the keyed value that orders comments within a day: stable, so paging sees one

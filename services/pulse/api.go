@@ -190,7 +190,7 @@ func (a *api) ListPendingSurveys(ctx context.Context, req *pulsev1.ListPendingSu
 	if req.Language != "" && !languages[req.Language] {
 		return nil, rpcerr.InvalidArgument("language", `must be "fr", "en" or empty`)
 	}
-	pending, err := a.svc.pending(req.SubmitterRef, seg, req.Language, a.svc.cfg.Now())
+	pending, err := a.svc.pending(ctx, req.SubmitterRef, seg, req.Language, a.svc.cfg.Now())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -275,7 +275,7 @@ func (a *api) GetResults(ctx context.Context, req *pulsev1.GetResultsRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp, err := a.svc.results(resultsQuery{survey: sv, raw: raw, first: first, last: last, prefix: prefix, lang: req.Language, now: now,
+	resp, err := a.svc.results(ctx, resultsQuery{survey: sv, raw: raw, first: first, last: last, prefix: prefix, lang: req.Language, now: now,
 		size: size, after: after, fp: fp})
 	if err != nil {
 		return nil, toStatus(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/voix-dev/voix/services/platform/groupcommit"
 	"github.com/voix-dev/voix/services/platform/host"
 	"github.com/voix-dev/voix/services/platform/marks"
+	"github.com/voix-dev/voix/services/platform/peers"
 	"github.com/voix-dev/voix/services/pulse/internal/store"
 )
 
@@ -108,6 +109,10 @@ type Service struct {
 	resultsFromResponses atomic.Bool
 	// marks are the markers shared with the other replicas; nil with one replica (replicas.go).
 	marks *marks.Marks
+	// peers are the other replicas, whose tallies GetResults adds; nil with one replica
+	// (results_replicas.go).
+	peers      *peers.Peers
+	remoteMemo remoteMemo
 	// config is the survey definitions shared with the other replicas; nil with one replica
 	// (sharedconfig.go).
 	config *sharedConfig
@@ -157,6 +162,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.tick(cfg.Now()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("pulse: first scheduling pass: %w", err)
+	}
+	if err := s.startPeers(); err != nil { // replicas: results count every replica's answers
+		s.Close()
+		return nil, err
 	}
 	h.Go(s.schedule)
 	h.Go(s.releaseLoop) // survey comments, after their day (loop.go)

@@ -3,14 +3,17 @@ package pulse
 import (
 	"context"
 	"crypto/hmac"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	pulsev1 "github.com/voix-dev/voix/proto/voix/pulse/v1"
 	"github.com/voix-dev/voix/services/platform/marks"
 )
 
@@ -33,6 +36,44 @@ func (s *Service) startMarks() error {
 	}
 	s.marks = m
 	return nil
+}
+
+// notAnsweredElsewhere is pending without the surveys whose marker (tags, parallel) is done in
+// the shared bucket: answered on another replica. A mark still pending (being stored) keeps
+// the survey listed. With one replica, pending as is. NATS unreachable: Unavailable, as for
+// SubmitResponse, rather than a list that may offer a survey already answered.
+func (s *Service) notAnsweredElsewhere(ctx context.Context, pending []*pulsev1.PendingSurvey, tags [][]byte) ([]*pulsev1.PendingSurvey, error) {
+	if s.marks == nil || len(pending) == 0 {
+		return pending, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, marks.DefaultTimeout)
+	defer cancel()
+	unreachable := func(err error) error {
+		return status.Errorf(codes.Unavailable, "pulse: the one-response-per-wave marks (NATS key-value bucket %s) cannot be reached: %v", MarksBucket, err)
+	}
+	kv, err := s.host.Bus.JetStream().KeyValue(ctx, MarksBucket)
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		return pending, nil // no replica has claimed a marker yet
+	case err != nil:
+		return nil, unreachable(err)
+	}
+	out := pending[:0]
+	for i, p := range pending {
+		e, err := kv.Get(ctx, marks.Key(tags[i]))
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+			out = append(out, p)
+			continue
+		case err != nil:
+			return nil, unreachable(err)
+		}
+		var m marks.Mark
+		if err := json.Unmarshal(e.Value(), &m); err != nil || !m.Done {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // errRetriedElsewhere says the request was already stored, by another replica.

@@ -271,3 +271,35 @@ func TestReplicaNameMustFitADurableName(t *testing.T) {
 		t.Fatalf("replica name with a space: %v; want an error naming the replica", err)
 	}
 }
+
+// TestPendingSurveysAcrossReplicas: a survey answered on one replica is no longer pending on
+// the other.
+func TestPendingSurveysAcrossReplicas(t *testing.T) {
+	f, r1, r2, id := twoReplicas(t, 0)
+	list := func(r *replica, ref string) []string {
+		t.Helper()
+		resp, err := r.client.ListPendingSurveys(f.submitter(), &pulsev1.ListPendingSurveysRequest{SubmitterRef: ref, Segment: "acme/eng/web"})
+		if err != nil {
+			t.Fatalf("ListPendingSurveys: %v", err)
+		}
+		var out []string
+		for _, p := range resp.Surveys {
+			out = append(out, p.SurveyId)
+		}
+		return out
+	}
+	if got := list(r2, "U1"); !slices.Equal(got, []string{id}) {
+		t.Fatalf("pending before answering = %v, want [%s]", got, id)
+	}
+	if _, err := r1.client.SubmitResponse(f.submitter(), answer(id, "U1", "")); err != nil {
+		t.Fatalf("U1 on r1: %v", err)
+	}
+	for i, r := range []*replica{r1, r2} {
+		if got := list(r, "U1"); len(got) != 0 {
+			t.Fatalf("pending on r%d after U1 answered on r1 = %v, want none", i+1, got)
+		}
+	}
+	if got := list(r2, "U2"); !slices.Equal(got, []string{id}) {
+		t.Fatalf("another person's pending on r2 = %v, want [%s]", got, id)
+	}
+}

@@ -2,6 +2,7 @@ package pulse
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"errors"
@@ -231,9 +232,11 @@ func (m *surveyMemo) get(tx store.ReadTx, id string) (*survey, error) {
 }
 
 // pending lists the open waves of surveys whose audience contains seg and that the person has
-// not answered, most urgent first, in lang (or each survey's default language).
-func (s *Service) pending(ref string, seg segment.Path, lang string, now time.Time) ([]*pulsev1.PendingSurvey, error) {
+// not answered, most urgent first, in lang (or each survey's default language). With replicas,
+// an answer another replica stored counts too (its done mark, replicas.go).
+func (s *Service) pending(ctx context.Context, ref string, seg segment.Path, lang string, now time.Time) ([]*pulsev1.PendingSurvey, error) {
 	var out []*pulsev1.PendingSurvey
+	var tags [][]byte // parallel to out: the person's marker of each
 	err := s.host.DB.View(func(tx *bolt.Tx) error {
 		for _, audience := range containing(seg) {
 			surveys, err := surveysWithAudience(tx, audience)
@@ -256,7 +259,8 @@ func (s *Service) pending(ref string, seg segment.Path, lang string, now time.Ti
 					}
 					closes, opens = timestamppb.New(inv.Closes), timestamppb.New(inv.Opens)
 				}
-				_, answered, err := store.GetMarker(tx, s.markerTag(answerScope(sv.Survey, w.Number), ref))
+				tag := s.markerTag(answerScope(sv.Survey, w.Number), ref)
+				_, answered, err := store.GetMarker(tx, tag)
 				if err != nil {
 					return err
 				}
@@ -265,11 +269,15 @@ func (s *Service) pending(ref string, seg segment.Path, lang string, now time.Ti
 					p.ClosesAt = closes
 					p.ClosingSoon = closingSoon(opens.AsTime(), closes.AsTime(), now) // loop.go
 					out = append(out, p)
+					tags = append(tags, tag)
 				}
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		out, err = s.notAnsweredElsewhere(ctx, out, tags)
+	}
 	slices.SortFunc(out, func(a, b *pulsev1.PendingSurvey) int {
 		return a.ClosesAt.AsTime().Compare(b.ClosesAt.AsTime())
 	})

@@ -3,6 +3,7 @@ package pulse
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -166,20 +167,25 @@ func (q *qTally) mergeCounts(o *qTally) {
 func readTallies(tx store.ReadTx, surveyID string, wave uint32, before time.Time) (map[string]*gTally, error) {
 	out := map[string]*gTally{}
 	err := store.ForEachTally(tx, surveyID, wave, before, func(seg string, st *store.Tally) error {
-		g := &gTally{respondents: st.Respondents}
-		for id, sq := range st.Questions {
-			qt := g.question(id)
-			qt.answers = sq.Answers
-			qt.buckets = sq.Buckets
-			qt.sum = int(sq.Sum)
-			for v, n := range sq.Buckets {
-				qt.count(sq.Kind, v, n)
-			}
-		}
-		out[seg] = g
+		out[seg] = tallyCells(st)
 		return nil
 	})
 	return out, err
+}
+
+// tallyCells is one segment's tally as results count it. It holds st's maps.
+func tallyCells(st *store.Tally) *gTally {
+	g := &gTally{respondents: st.Respondents}
+	for id, sq := range st.Questions {
+		qt := g.question(id)
+		qt.answers = sq.Answers
+		qt.buckets = sq.Buckets
+		qt.sum = int(sq.Sum)
+		for v, n := range sq.Buckets {
+			qt.count(sq.Kind, v, n)
+		}
+	}
+	return g
 }
 
 // readTexts puts the TEXT answers of one wave, with their order values, in the cells of the
@@ -187,22 +193,27 @@ func readTallies(tx store.ReadTx, surveyID string, wave uint32, before time.Time
 // results can show.
 func readTexts(tx store.ReadTx, t *tree, wr *waveResult, surveyID string, before time.Time, shown map[int]bool, need map[string]bool, o *orderer) error {
 	return store.ForEachText(tx, surveyID, wr.wave.Number, before, func(seg, questionID, responseID, text string) error {
-		if !need[questionID] {
-			return nil
-		}
-		lt := listedText{text: text}
-		ordered := false
-		for j, ok := t.index[seg]; ok && j >= 0; j = t.parent[j] {
-			if shown[j] {
-				if !ordered {
-					lt.order, ordered = o.of(questionID, responseID), true
-				}
-				qt := wr.cells[j].question(questionID)
-				qt.texts = append(qt.texts, lt)
-			}
+		if need[questionID] {
+			placeText(t, wr, shown, seg, questionID, text, func() [orderSize]byte { return o.of(questionID, responseID) })
 		}
 		return nil
 	})
+}
+
+// placeText puts one TEXT answer, given in seg to questionID, in the cells of the shown nodes
+// holding seg; order is its order value, computed only if it is placed.
+func placeText(t *tree, wr *waveResult, shown map[int]bool, seg, questionID, text string, order func() [orderSize]byte) {
+	lt := listedText{text: text}
+	ordered := false
+	for j, ok := t.index[seg]; ok && j >= 0; j = t.parent[j] {
+		if shown[j] {
+			if !ordered {
+				lt.order, ordered = order(), true
+			}
+			qt := wr.cells[j].question(questionID)
+			qt.texts = append(qt.texts, lt)
+		}
+	}
 }
 
 // readResponses is readTallies computed by decoding every response of the wave, as results
@@ -301,7 +312,7 @@ type resultsQuery struct {
 // results answers GetResults: the computation of the request (computeResults), from the
 // cache while the store and the clock say the same as when it was computed (resultsStamp),
 // then the page of comments asked for.
-func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
+func (s *Service) results(ctx context.Context, q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	sv := q.survey
 	waves := sv.Waves[q.first-1 : q.last]
 	// Live results of an open wave count the days before today only: two reads on the same
@@ -313,6 +324,11 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 		live[i] = !(w.Closed || sv.State == pulsev1.SurveyState_SURVEY_STATE_CLOSED || !q.now.Before(w.ClosesAt.AsTime()))
 	}
 	key := resultsKey{survey: sv.Id, first: q.first, last: q.last, prefix: q.prefix.String(), lang: q.lang}
+	// Replicas: the others' raw tallies, merged before suppression (results_replicas.go).
+	remote, err := s.remoteTallies(ctx, q, waves, live, today)
+	if err != nil {
+		return nil, err
+	}
 	fromResponses := s.resultsFromResponses.Load()
 	var res *computedResults
 	for attempt := 0; res == nil; attempt++ {
@@ -321,6 +337,9 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 			st, cacheable, err := stampOf(tx, q, live, today)
 			if err != nil {
 				return err
+			}
+			if remote != nil {
+				st.remote = remote.stamp
 			}
 			if !fromResponses {
 				if r, ok := s.resultsCache.get(key, &st); ok {
@@ -333,7 +352,7 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 				missing = miss
 				return err
 			}
-			if res, err = s.computeResults(tx, q, waves, live, today, counts); err != nil {
+			if res, err = s.computeResults(tx, q, waves, live, today, counts, remote); err != nil {
 				return err
 			}
 			if cacheable && !fromResponses {
@@ -361,16 +380,25 @@ func (s *Service) results(q resultsQuery) (*pulsev1.GetResultsResponse, error) {
 	return res.page(q.size, q.after, q.fp), nil
 }
 
-// computeResults computes GetResults in tx, with each wave's headcounts (counts). Every wave
+// computeResults computes GetResults in tx, with each wave's headcounts (counts) and the other
+// replicas' raw tallies (remote, nil with one replica), added to this store's. Every wave
 // is counted and suppressed on the whole audience tree, then the prefix and its children are
 // cut from it; a range of waves shows a cell only where every wave of the range shows it, so
 // that what a range shows is a sum of what single waves show and nothing can be learned by
 // subtracting one range from another.
-func (s *Service) computeResults(tx *bolt.Tx, q resultsQuery, waves []*pulsev1.Wave, live []bool, today time.Time, counts []map[string]uint32) (*computedResults, error) {
+func (s *Service) computeResults(tx *bolt.Tx, q resultsQuery, waves []*pulsev1.Wave, live []bool, today time.Time, counts []map[string]uint32, remote *remoteTallies) (*computedResults, error) {
 	sv := q.survey
 	k := int(sv.MinGroupSize)
 	order := s.orderer(sv.Id)
 	perWave := make([]map[string]*gTally, len(waves)) // per wave, by segment
+	var remoteWaves []map[string]*gTally
+	var remoteTexts [][]remoteText
+	if remote != nil {
+		var err error
+		if remoteWaves, remoteTexts, err = remote.decode(); err != nil {
+			return nil, err
+		}
+	}
 	fromResponses := s.resultsFromResponses.Load()
 	cellsOf := readTallies
 	if fromResponses {
@@ -386,6 +414,17 @@ func (s *Service) computeResults(tx *bolt.Tx, q resultsQuery, waves []*pulsev1.W
 		var err error
 		if perWave[i], err = cellsOf(tx, sv.Id, w.Number, before); err != nil {
 			return nil, err
+		}
+		if remote == nil {
+			continue
+		}
+		// Raw counts, added before anything is suppressed: suppression runs once, below.
+		for seg, g := range remoteWaves[i] {
+			if mine := perWave[i][seg]; mine != nil {
+				mine.add(g)
+			} else {
+				perWave[i][seg] = g
+			}
 		}
 	}
 
@@ -491,6 +530,13 @@ func (s *Service) computeResults(tx *bolt.Tx, q resultsQuery, waves []*pulsev1.W
 			}
 			if err := readTexts(tx, t, wr, sv.Id, before, shown, need, order); err != nil {
 				return nil, err
+			}
+			if remote != nil {
+				for _, rt := range remoteTexts[i] {
+					if need[rt.Question] {
+						placeText(t, wr, shown, rt.Segment, rt.Question, rt.Text, func() [orderSize]byte { return [orderSize]byte(rt.Order) })
+					}
+				}
 			}
 		}
 	}

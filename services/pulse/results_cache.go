@@ -82,11 +82,12 @@ type resultsStamp struct {
 	live     []bool
 	today    int64
 	segments uint64
+	remote   string // the other replicas' wave versions (results_replicas.go)
 }
 
 func (a *resultsStamp) equal(b *resultsStamp) bool {
 	return bytes.Equal(a.raw, b.raw) && slices.Equal(a.versions, b.versions) && slices.Equal(a.live, b.live) &&
-		a.today == b.today && a.segments == b.segments
+		a.today == b.today && a.segments == b.segments && a.remote == b.remote
 }
 
 // stampOf reads q's stamp in tx. ok is false when the survey stored is no longer the one q was

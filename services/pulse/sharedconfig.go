@@ -59,8 +59,8 @@ import (
 // only: another replica still accepts an answer to the same repeatable moment in a later
 // cohort wave while the invitation's window lasts (the marker refuses it within one wave).
 //
-// Answers stay in the store of the replica that took them: GetResults on a replica counts its
-// own answers only (route an organisation's readers to one replica). The segment registry is
+// Answers stay in the store of the replica that took them; GetResults on any replica adds
+// every other replica's raw tallies before suppressing (results_replicas.go). The segment registry is
 // in the bucket too ("segment.<path>", upsertSegmentShared), so its versions follow each other
 // whichever replica sets a headcount. Feedback shares its routing rules, notification targets
 // and action plans the same way (services/feedback/sharedconfig.go).

@@ -28,7 +28,7 @@ func freshReplicas(t *testing.T) (f *fixture, r1, r2 *replica, d1 string) {
 }
 
 // configRevision is the shared bucket's revision of survey id, read by the test.
-func configRevision(t *testing.T, f *fixture, id string) uint64 {
+func configRevision(t testing.TB, f *fixture, id string) uint64 {
 	t.Helper()
 	ctx := context.Background()
 	kv, err := f.env.JetStream(t).KeyValue(ctx, pulse.ConfigBucket)
@@ -43,7 +43,7 @@ func configRevision(t *testing.T, f *fixture, id string) uint64 {
 }
 
 // applied waits until r applied revision rev of the shared surveys.
-func applied(t *testing.T, r *replica, rev uint64) {
+func applied(t testing.TB, r *replica, rev uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
@@ -15,7 +14,6 @@ import (
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
-	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/window"
 	"github.com/voix-dev/voix/services/sentiment/internal/analyzer"
@@ -34,53 +32,22 @@ type contribution struct {
 
 // applyFeedback scores a submitted comment, adds it to the rollups of its segment and
 // ancestors, and queues ItemScored plus any aggregate update that may now be shown. It runs in
-// the consumer's transaction, which also records the event id.
+// the consumer's transaction, which also records the event id. The comment is usually
+// prepared already (prepare.go).
 func (s *Service) applyFeedback(tx *bolt.Tx, ev bus.Event) error {
-	return s.applyFeedbackTo(tx, tx, ev, true)
+	p, ok := s.preparedComments.get(ev)
+	if !ok {
+		p = s.prepareFeedback(ev, true)
+	}
+	return s.applyPreparedFeedback(tx, tx, p, true)
 }
 
-// applyFeedbackEvent is applyFeedback, queueing ItemScored only when emit is set: a rebuild
+// applyFeedbackTo is applyFeedback, queueing ItemScored only when emit is set: a rebuild
 // replaying a comment the feedback service already has a score for does not send it again.
 //
 // The rollups it changes are in rb: the live store, or a rebuild's staging.
 func (s *Service) applyFeedbackTo(tx *bolt.Tx, rb rollup.Buckets, ev bus.Event, emit bool) error {
-	var m eventsv1.FeedbackSubmitted
-	if err := proto.Unmarshal(ev.Data, &m); err != nil {
-		return fmt.Errorf("%w: decode FeedbackSubmitted %s: %v", consumer.ErrPermanent, ev.ID, err)
-	}
-	seg, err := parsedSegments.get(m.Segment)
-	if err != nil {
-		return fmt.Errorf("%w: FeedbackSubmitted %s: segment: %v", consumer.ErrPermanent, ev.ID, err)
-	}
-	res := s.analyze(m.Text, m.Language)
-	if err := s.aggregate(rb, seg, tagRefs(m.Contributors), s.countable(res, m.Dimensions)); err != nil {
-		return err
-	}
-	if !emit {
-		return nil
-	}
-	scored := &eventsv1.ItemScored{
-		ItemId:     m.FeedbackId,
-		Kind:       eventsv1.ItemKind_ITEM_KIND_FEEDBACK,
-		Segment:    seg.String(),
-		Score:      res.Score,
-		Label:      labelProto(res.Label),
-		Language:   res.Language,
-		Dimensions: dimensionScores(res),
-		Risks:      riskFlags(res.Risks),
-	}
-	data, err := proto.Marshal(scored)
-	if err != nil {
-		return err
-	}
-	return s.host.Outbox.Add(tx, bus.Event{
-		ID:      events.ScoredID(m.FeedbackId),
-		Type:    events.SentimentScored.Type,
-		Source:  events.SentimentScored.Source,
-		Subject: events.SentimentScored.Subject(seg),
-		Time:    s.cfg.Now(),
-		Data:    data,
-	})
+	return s.applyPreparedFeedback(tx, rb, s.prepareFeedback(ev, emit), emit)
 }
 
 // applyResponse adds a survey response to the rollups: SCALE answers as scores mapped onto
@@ -152,16 +119,6 @@ func (s *Service) applyPrepared(rb rollup.Buckets, p *preparedResponse) error {
 	return s.addParts(rb, p.seg, p.tags, p.opened, p.parts)
 }
 
-// aggregate adds the parts to every rollup the contributor tags name. The rollups it changes
-// are marked for the publisher (flush), which decides what may be shown.
-func (s *Service) aggregate(rb rollup.Buckets, seg segment.Path, tags []tagRef, parts []contribution) error {
-	opened, err := s.openTags(seg, tags)
-	if err != nil {
-		return err
-	}
-	return s.addParts(rb, seg, tags, opened, parts)
-}
-
 // openTags opens and checks every contributor tag of an event of segment seg. Every tag is
 // checked before anything is written: a rebuild applies events in one shared transaction,
 // where a half-applied event could not be rolled back alone.
@@ -184,7 +141,9 @@ func (s *Service) openTags(seg segment.Path, tags []tagRef) ([][]byte, error) {
 	return opened, nil
 }
 
-// addParts is aggregate once the tags are opened and checked (openTags).
+// addParts adds the parts to every rollup the contributor tags name, once the tags are opened
+// and checked (openTags). The rollups it changes are marked for the publisher (flush), which
+// decides what may be shown.
 func (s *Service) addParts(rb rollup.Buckets, seg segment.Path, tags []tagRef, opened [][]byte, parts []contribution) error {
 	// The items of each dimension, so that each aggregate, and each contributor's record, is
 	// read and written once per tag.

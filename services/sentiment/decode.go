@@ -93,25 +93,99 @@ func fastResponse(data []byte, v *responseView) bool {
 				return (num == 1 || num == 2) && typ == protowire.VarintType
 			})
 		case num == 7 && typ == protowire.BytesType:
-			var t tagRef
-			ok := fields(b, func(num protowire.Number, typ protowire.Type, b []byte, _ uint64) bool {
-				switch {
-				case num == 1 && typ == protowire.BytesType && utf8.Valid(b):
-					t.segment = interned.get(b)
-				case num == 2 && typ == protowire.BytesType && utf8.Valid(b):
-					t.window = interned.get(b)
-				case num == 3 && typ == protowire.BytesType:
-					t.tag = b
-				default:
-					return false
-				}
-				return true
-			})
+			t, ok := fastTag(b)
 			v.tags = append(v.tags, t)
 			return ok
 		}
 		return false
 	})
+}
+
+// feedbackView is what the apply path reads of a FeedbackSubmitted.
+type feedbackView struct {
+	id, segment, text, language string
+	dims                        []commonv1.Dimension
+	tags                        []tagRef
+}
+
+// decodeFeedback decodes a FeedbackSubmitted into v, as proto.Unmarshal would. v's tags share
+// data's bytes.
+func decodeFeedback(data []byte, v *feedbackView) error {
+	if fastFeedback(data, v) {
+		return nil
+	}
+	var m eventsv1.FeedbackSubmitted
+	if err := proto.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	*v = feedbackView{id: m.FeedbackId, segment: m.Segment, text: m.Text, language: m.Language, dims: m.Dimensions, tags: tagRefs(m.Contributors)}
+	return nil
+}
+
+// fastFeedback reads data into v if it holds only the fields of FeedbackSubmitted, each with
+// its own wire type (dimensions packed or not) and valid UTF-8 strings; false leaves the
+// decision to proto.Unmarshal.
+func fastFeedback(data []byte, v *feedbackView) bool {
+	*v = feedbackView{dims: make([]commonv1.Dimension, 0, 2), tags: make([]tagRef, 0, 8)}
+	return fields(data, func(num protowire.Number, typ protowire.Type, b []byte, x uint64) bool {
+		switch {
+		case num >= 1 && num <= 4 && typ == protowire.BytesType:
+			if !utf8.Valid(b) {
+				return false
+			}
+			switch num {
+			case 1:
+				v.id = string(b)
+			case 2:
+				v.segment = interned.get(b)
+			case 3:
+				v.text = string(b)
+			default:
+				v.language = interned.get(b)
+			}
+			return true
+		case num == 5 && typ == protowire.VarintType:
+			v.dims = append(v.dims, commonv1.Dimension(int32(x)))
+			return true
+		case num == 5 && typ == protowire.BytesType: // packed
+			for len(b) > 0 {
+				d, n := protowire.ConsumeVarint(b)
+				if n < 0 {
+					return false
+				}
+				v.dims, b = append(v.dims, commonv1.Dimension(int32(d))), b[n:]
+			}
+			return true
+		case num == 6 && typ == protowire.BytesType: // submitted_day: seconds, nanos
+			return fields(b, func(num protowire.Number, typ protowire.Type, _ []byte, _ uint64) bool {
+				return (num == 1 || num == 2) && typ == protowire.VarintType
+			})
+		case num == 7 && typ == protowire.BytesType:
+			t, ok := fastTag(b)
+			v.tags = append(v.tags, t)
+			return ok
+		}
+		return false
+	})
+}
+
+// fastTag reads a ContributorTag; false if it holds anything else.
+func fastTag(b []byte) (tagRef, bool) {
+	var t tagRef
+	ok := fields(b, func(num protowire.Number, typ protowire.Type, b []byte, _ uint64) bool {
+		switch {
+		case num == 1 && typ == protowire.BytesType && utf8.Valid(b):
+			t.segment = interned.get(b)
+		case num == 2 && typ == protowire.BytesType && utf8.Valid(b):
+			t.window = interned.get(b)
+		case num == 3 && typ == protowire.BytesType:
+			t.tag = b
+		default:
+			return false
+		}
+		return true
+	})
+	return t, ok
 }
 
 func fastAnswer(b []byte) (answerView, bool) {

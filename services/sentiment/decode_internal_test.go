@@ -3,6 +3,7 @@ package sentiment
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -109,4 +110,76 @@ func damage(r *rand.Rand, data []byte) []byte {
 		d = protowire.AppendBytes(d, []byte{0x08, 0x01, 0x12, 0x01, 0xc3})
 	}
 	return d
+}
+
+// TestDecodeFeedbackMatchesProto: on random FeedbackSubmitted events (dimensions packed, as
+// proto.Marshal writes them, or not), and on those events damaged, decodeFeedback accepts
+// exactly what proto.Unmarshal accepts and reads the same fields; well-formed events take the
+// direct path.
+func TestDecodeFeedbackMatchesProto(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	str := func() string {
+		const alphabet = "abc/:-é0"
+		b := []rune{}
+		for range r.IntN(6) {
+			b = append(b, []rune(alphabet)[r.IntN(8)])
+		}
+		return string(b)
+	}
+	varint := func() int32 { return int32(r.Uint32()) >> r.IntN(32) }
+	fast, checked := 0, 0
+	for i := range 5_000 {
+		m := &eventsv1.FeedbackSubmitted{FeedbackId: str(), Segment: str(), Text: str(), Language: str()}
+		for range r.IntN(4) {
+			m.Dimensions = append(m.Dimensions, commonv1.Dimension(varint()))
+		}
+		if r.IntN(2) == 0 {
+			m.SubmittedDay = &timestamppb.Timestamp{Seconds: int64(varint()), Nanos: varint()}
+		}
+		for range r.IntN(7) {
+			tag := make([]byte, r.IntN(3)*16)
+			for j := range tag {
+				tag[j] = byte(r.Uint32())
+			}
+			m.Contributors = append(m.Contributors, &eventsv1.ContributorTag{Segment: str(), Window: str(), Tag: tag})
+		}
+		data, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.IntN(3) == 0 { // the dimensions once more, unpacked: a parser accepts both
+			for _, d := range m.Dimensions {
+				data = protowire.AppendTag(data, 5, protowire.VarintType)
+				data = protowire.AppendVarint(data, uint64(d))
+			}
+		}
+		var v feedbackView
+		if !fastFeedback(data, &v) {
+			t.Fatalf("event %d: a well-formed event did not take the direct path", i)
+		}
+		fast++
+		for _, d := range [][]byte{data, damage(r, data)} {
+			checked++
+			var want eventsv1.FeedbackSubmitted
+			errWant := proto.Unmarshal(d, &want)
+			var got feedbackView
+			errGot := decodeFeedback(d, &got)
+			if (errWant == nil) != (errGot == nil) {
+				t.Fatalf("event %d %x: proto.Unmarshal error %v, decodeFeedback error %v", i, d, errWant, errGot)
+			}
+			if errWant != nil {
+				continue
+			}
+			if got.id != want.FeedbackId || got.segment != want.Segment || got.text != want.Text || got.language != want.Language ||
+				!slices.Equal(got.dims, want.Dimensions) || len(got.tags) != len(want.Contributors) {
+				t.Fatalf("event %d %x: decoded %+v; proto has %v", i, d, got, &want)
+			}
+			for j, c := range want.Contributors {
+				if g := got.tags[j]; g.segment != c.Segment || g.window != c.Window || !bytes.Equal(g.tag, c.Tag) {
+					t.Fatalf("event %d %x: tag %d decoded %+v; proto has %v", i, d, j, g, c)
+				}
+			}
+		}
+	}
+	t.Logf("%d events on the direct path, %d compared", fast, checked)
 }

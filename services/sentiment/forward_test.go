@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,3 +322,138 @@ func BenchmarkForwardedRead(b *testing.B) {
 		})
 	}
 }
+
+// relay is a TCP relay standing for an address translation (NAT, a container's published
+// port): it accepts on an address of its own and relays to the target set later, counting
+// the connections.
+type relay struct {
+	ln     net.Listener
+	target atomic.Pointer[string]
+	conns  atomic.Int64
+}
+
+func startRelay(t *testing.T) *relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			target := r.target.Load()
+			if target == nil {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", *target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.conns.Add(1)
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return r
+}
+
+// TestReplicaOnEveryInterfaceIsDialledAtItsAdvertisedAddress: two replicas listen on
+// 0.0.0.0 and are reached through relays (as through NAT) whose addresses they advertise: the
+// leases name the relays, and a read asked of the replica that does not own the partition is
+// forwarded through the owner's relay and answered as the owner answers. Without Advertise, a
+// replica listening on 0.0.0.0 refuses to start, naming it.
+func TestReplicaOnEveryInterfaceIsDialledAtItsAdvertisedAddress(t *testing.T) {
+	env := servicetest.New(t)
+	f := producer(t, env)
+	const org = servicetest.Org
+	p := partition.Of(org, testPartitions)
+	k := anonymity.DefaultMinGroupSize
+
+	start := func(name, dir, advertise string) (*sentiment.Service, error) {
+		svc, err := sentiment.Start(context.Background(), sentiment.Config{
+			Listen: "0.0.0.0:0", Advertise: advertise, DataDir: dir, NATS: env.NATSConfig(),
+			Now: func() time.Time { return now }, PublishInterval: time.Hour,
+			Partitions: testPartitions, Replica: name, LeaseTTL: 2 * time.Second,
+		})
+		if err == nil {
+			t.Cleanup(func() { svc.Close() })
+		}
+		return svc, err
+	}
+	if svc, err := start("r0", copyDeployment(t, env.DataDir), ""); err == nil || !strings.Contains(err.Error(), "Advertise") ||
+		!strings.Contains(err.Error(), "0.0.0.0:0") {
+		if svc != nil {
+			svc.Close()
+		}
+		t.Fatalf("a replica on 0.0.0.0 without Advertise: %v; want refused naming Advertise and the listen address", err)
+	}
+
+	relays := map[string]*relay{"r1": startRelay(t), "r2": startRelay(t)}
+	a, err := start("r1", env.DataDir, relays["r1"].ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	relays["r1"].target.Store(ptr(a.Addr()))
+	waitFor(t, "r1 owns every partition", func() bool { return len(a.Owned()) == testPartitions })
+	b, err := start("r2", copyDeployment(t, env.DataDir), relays["r2"].ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	relays["r2"].target.Store(ptr(b.Addr()))
+	waitFor(t, "r1 and r2 share the partitions", func() bool {
+		return len(a.Owned()) == testPartitions/2 && len(b.Owned()) == testPartitions/2
+	})
+	owner, other, ownerName := a, b, "r1"
+	if !slices.Contains(a.Owned(), p) {
+		owner, other, ownerName = b, a, "r2"
+	}
+	kv, err := f.js.KeyValue(context.Background(), partition.BucketName(sentiment.PartitionGroup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(context.Background(), fmt.Sprintf("p.%d", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lease partition.Lease
+	if err := json.Unmarshal(e.Value(), &lease); err != nil {
+		t.Fatal(err)
+	}
+	if want := relays[ownerName].ln.Addr().String(); lease.Replica != ownerName || lease.Address != want {
+		t.Fatalf("partition %d's lease: %+v; want %s at its advertised %s (it listens on %s)", p, lease, ownerName, want, owner.Addr())
+	}
+
+	for i := range k + 2 {
+		f.comment(t, fmt.Sprintf("person-%d", i), org+"/eng", "the new process is great and I love it")
+	}
+	waitFor(t, "the owner applied the comments", func() bool { return appliedBy(t, owner) == uint64(k+2) })
+	if err := owner.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	hr := env.As(context.Background(), auth.RoleHR)
+	req := &sentimentv1.GetSentimentRequest{Segment: org + "/eng"}
+	direct, err := sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, owner.Addr())).GetSentiment(hr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := relays[ownerName].conns.Load()
+	via, err := sentimentv1.NewSentimentServiceClient(servicetest.Dial(t, other.Addr())).GetSentiment(hr, req)
+	if err != nil {
+		t.Fatalf("GetSentiment through the other replica: %v", err)
+	}
+	if direct.Aggregate.People != uint32(k+2) || !proto.Equal(via, direct) {
+		t.Errorf("GetSentiment through the other replica = %v; the owner answers %v", via, direct)
+	}
+	if relays[ownerName].conns.Load() == before {
+		t.Errorf("the read was answered without a connection to the owner's advertised address %s", relays[ownerName].ln.Addr())
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -135,7 +135,8 @@ func BenchmarkMillion(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, name+"-p99-ms")
 	}
 	p99("heatmap", func() error { _, err := client.GetHeatmap(ctx, heatmap); return err })
-	// The compact answer: each cell without its segment and window (the gateway's).
+	// The compact answer: the shown cells only (the gateway's). Every cell is shown here, so it is
+	// the full answer's bytes; both leave out each cell's segment and window (HeatmapRow.cells).
 	compact := &sentimentv1.GetHeatmapRequest{SegmentPrefix: "acme", Time: timestamppb.New(last), Compact: true}
 	p99("heatmap-compact", func() error { _, err := client.GetHeatmap(ctx, compact); return err })
 	// The same read without the cache or gRPC: the released values of 1,600 cells.

@@ -34,10 +34,10 @@ func (s *Service) startPartitions(srcs []partition.Source) {
 	h.Go(func(ctx context.Context) {
 		for {
 			g, err := partition.Start(ctx, partition.Config{
-				JS: h.Bus.JetStream(), Group: PartitionGroup, Replica: s.cfg.Replica, Address: h.Addr(),
+				JS: h.Bus.JetStream(), Group: PartitionGroup, Replica: s.cfg.Replica, Address: s.advertised(),
 				Partitions: s.cfg.Partitions, Replicas: s.cfg.NATS.Replicas, LeaseTTL: s.cfg.LeaseTTL,
 				DB: h.DB, Sources: srcs, Batch: consumerGroup, Log: h.Log, Clock: s.cfg.Now,
-				Inherit: s.inheritReleases, // partitioned_log.go
+				Inherit: s.inheritReleases, LogKeep: s.logKeep(), // partitioned_log.go
 			})
 			if err == nil {
 				s.parts.Store(g)
@@ -54,6 +54,20 @@ func (s *Service) startPartitions(srcs []partition.Source) {
 			}
 		}
 	})
+}
+
+// maxWindow is the longest window released (a month).
+const maxWindow = 31 * 24 * time.Hour
+
+// logKeep is partition.Config.LogKeep: a record of the partition log is replayed on the events
+// of the windows it released, which the streams keep NATS.Retention; a record made longer ago
+// than that plus the longest window released only windows whose every event is gone, which no
+// replica could rebuild to replay it on. Events kept forever (0): every record is kept.
+func (s *Service) logKeep() time.Duration {
+	if s.cfg.NATS.Retention <= 0 {
+		return 0
+	}
+	return s.cfg.NATS.Retention + maxWindow
 }
 
 // mayRelease reports whether this replica may release the aggregates of org's window w (a
@@ -110,5 +124,19 @@ func (c *Config) partitionDefaults() error {
 	if c.Partitions > 1 && c.Replica == "" {
 		return errors.New("sentiment: Replica (a name unique among the replicas) is required with Partitions above 1")
 	}
+	if c.Partitions > 1 {
+		if _, err := partition.Advertised(c.Listen, c.Advertise); err != nil {
+			return fmt.Errorf("sentiment: Advertise: %w", err)
+		}
+	}
 	return nil
+}
+
+// advertised is the address this replica registers in its leases: Config.Advertise, else the
+// address it serves on (the port bound when Listen's is 0).
+func (s *Service) advertised() string {
+	if s.cfg.Advertise != "" {
+		return s.cfg.Advertise
+	}
+	return s.host.Addr()
 }

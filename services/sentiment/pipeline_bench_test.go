@@ -3,6 +3,7 @@ package sentiment
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -59,7 +60,7 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 // pipelineEvent is event i of the benchmark, by person person of seg at at, ready to publish.
-type pipelineEvent func(b *testing.B, secret *anonymity.Secret, i, person int, seg segment.Path, at time.Time) bus.Event
+type pipelineEvent func(b testing.TB, secret *anonymity.Secret, i, person int, seg segment.Path, at time.Time) bus.Event
 
 // benchContributors are the contributor tags of person in seg at at, sealed as the producers
 // seal them (anonymity.Secret.SealedContributors).
@@ -73,7 +74,7 @@ func benchContributors(secret *anonymity.Secret, person int, seg segment.Path, a
 
 // pulseEvent is a survey response of three answers (as responseEvent), as the pulse service
 // publishes it: a random response id, sealed contributor tags.
-func pulseEvent(b *testing.B, secret *anonymity.Secret, i, person int, seg segment.Path, at time.Time) bus.Event {
+func pulseEvent(b testing.TB, secret *anonymity.Secret, i, person int, seg segment.Path, at time.Time) bus.Event {
 	m := &eventsv1.ResponseSubmitted{
 		ResponseId: rand.Text(), SurveyId: "s", Wave: 1, Segment: seg.String(),
 		Answers: []*eventsv1.ScoredAnswer{
@@ -110,7 +111,7 @@ var benchComments = []string{
 
 // commentEvent is a comment on one or two dimensions, as the feedback service publishes it: a
 // random id, sealed contributor tags.
-func commentEvent(b *testing.B, secret *anonymity.Secret, i, person int, seg segment.Path, at time.Time) bus.Event {
+func commentEvent(b testing.TB, secret *anonymity.Secret, i, person int, seg segment.Path, at time.Time) bus.Event {
 	m := &eventsv1.FeedbackSubmitted{
 		FeedbackId: rand.Text(), Segment: seg.String(), Text: benchComments[i%len(benchComments)],
 		Dimensions:   []commonv1.Dimension{commonv1.Dimension(1 + i%8)},
@@ -222,5 +223,55 @@ func benchPipeline(b *testing.B, total int, kind events.Kind, durable string, ev
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkApplyComments is the apply path of the live feedback consumer without NATS: N
+// comments (VOIX_BENCH_EVENTS, default 100,000, made as BenchmarkPipeline makes them) applied in
+// groups of consumerGroup, one bbolt commit each. "inline" scores each comment inside the
+// transaction; "prepared" prepares each group first, as the live consumer does (prepare.go),
+// then applies it. It reports the process CPU per event of preparing (prepare-cpu-us/event,
+// on every core) and of applying (apply-cpu-us/event: the transaction, one goroutine, the
+// commit and the garbage collector): on a loaded machine CPU time says more than wall time.
+//
+//	go test -run '^$' -bench '^BenchmarkApplyComments$' -benchtime 1x
+func BenchmarkApplyComments(b *testing.B) {
+	total := 100_000
+	if v, err := strconv.Atoi(os.Getenv("VOIX_BENCH_EVENTS")); err == nil && v > 0 {
+		total = v
+	}
+	for _, mode := range []string{"inline", "prepared"} {
+		b.Run(mode, func(b *testing.B) {
+			for b.Loop() {
+				s, _ := startBench(b)
+				segs, at := benchTeamPaths(), time.Now()
+				evs := make([]bus.Event, total)
+				for i := range evs {
+					person := i % benchPeople
+					evs[i] = commentEvent(b, s.host.Secret, i, person, segs[person%len(segs)], at)
+				}
+				src := s.sources()[0]
+				h := s.grouped(s.liveHandler(src))
+				flush := func(tx *bolt.Tx) error { return errors.Join(s.flushLog(tx), s.flushWriter(tx)) }
+				var prep, apply time.Duration
+				for lo := 0; lo < total; lo += consumerGroup {
+					group := evs[lo:min(lo+consumerGroup, total)]
+					release := func() {}
+					if mode == "prepared" {
+						c0 := cpuTime()
+						release = s.livePrepare(src.durable)(group)
+						prep += cpuTime() - c0
+					}
+					c0 := cpuTime()
+					if _, err := consumer.ApplyGroupFlush(s.host.DB, src.durable, h, flush, group); err != nil {
+						b.Fatal(err)
+					}
+					apply += cpuTime() - c0
+					release()
+				}
+				b.ReportMetric(float64(prep.Microseconds())/float64(total), "prepare-cpu-us/event")
+				b.ReportMetric(float64(apply.Microseconds())/float64(total), "apply-cpu-us/event")
+			}
+		})
 	}
 }

@@ -16,11 +16,14 @@ import (
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	sentimentv1 "github.com/voix-dev/voix/proto/voix/sentiment/v1"
+	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/consumer"
 	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
+	"github.com/voix-dev/voix/services/platform/window"
+	"github.com/voix-dev/voix/services/sentiment/internal/rollup"
 )
 
 // The shape of the benchmarks' organisation: 20,000 people in 200 teams of acme, 52 weeks.
@@ -235,4 +238,68 @@ func BenchmarkGetTrend(b *testing.B) {
 			call()
 		}
 	})
+}
+
+// benchHeatmapAnswer is a heatmap of benchTeams rows × 8 dimensions shaped as the one
+// BenchmarkMillion reads: 550 of the 1,600 cells shown, with their scores, and eNPS on
+// engagement.
+func benchHeatmapAnswer() heatmapAnswer {
+	w := window.Of(window.Week, benchLastWeek())
+	win := anonymity.ContributorWindow(w)
+	var rows, compact []*sentimentv1.HeatmapRow
+	for i, seg := range benchTeamPaths() {
+		row := &sentimentv1.HeatmapRow{Segment: seg.String()}
+		for j, d := range heatmapDimensions {
+			st := rollup.Stats{People: uint32(90 + i%20), ScoredPeople: uint32(60 + i%20), Count: uint32(80 + j),
+				Positive: 30, Neutral: 20, Negative: uint32(30 + j), MicroSum: int64(1000 * (i - j)), Version: 1}
+			if d == commonv1.Dimension_DIMENSION_ENGAGEMENT {
+				st.Promoters, st.Passives, st.Detractors, st.ENPSPeople = 20, 30, 40, 90
+			}
+			k := rollup.Key{Segment: row.Segment, Dimension: int32(d), Window: win}
+			row.Cells = append(row.Cells, heatmapCell(k, st, (8*i+j)%32 >= 11, 5))
+		}
+		rows, compact = append(rows, row), append(compact, compactRow(row))
+	}
+	return heatmapAnswer{rows: rows, compact: compact, tw: timeWindowProto(w), forms: new(heatmapForms)}
+}
+
+// BenchmarkDecodeHeatmap decodes the GetHeatmap answer of 200 teams × 8 dimensions, full and
+// compact, as a gRPC client's codec does (proto.Unmarshal): what a caller of the full answer
+// spent most of its time on (BenchmarkMillion's heatmap-cpu-us/call). full-repeated is the
+// full answer as it was served before its cells left out their segment and window (each cell
+// repeating its row's segment and the answer's window).
+//
+//	go test -run '^$' -bench '^BenchmarkDecodeHeatmap$' -benchmem -count 6
+func BenchmarkDecodeHeatmap(b *testing.B) {
+	a := benchHeatmapAnswer()
+	full, _ := a.response(false)
+	repeated := proto.Clone(full).(*sentimentv1.GetHeatmapResponse)
+	for _, row := range repeated.Rows {
+		for _, c := range row.Cells {
+			c.Segment, c.Window = row.Segment, repeated.Window
+		}
+	}
+	for _, form := range []string{"full-repeated", "full", "compact"} {
+		var raw []byte
+		switch form {
+		case "full-repeated":
+			raw, _ = proto.Marshal(repeated)
+		default:
+			_, raw = a.response(form == "compact")
+		}
+		b.Run(form, func(b *testing.B) {
+			b.ReportAllocs()
+			c0 := cpuTime()
+			for b.Loop() {
+				var resp sentimentv1.GetHeatmapResponse
+				if err := proto.Unmarshal(raw, &resp); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// The machine is shared: the process's CPU time per decode (the garbage collector's
+			// included) is steadier than ns/op.
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(len(raw)), "answer-bytes")
+		})
+	}
 }

@@ -91,6 +91,10 @@ type Config struct {
 	// LeaseTTL is how long a dead replica's partitions wait before another takes them.
 	// Default partition.DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// Advertise is the host:port the other replicas dial to forward a read to this one (it is
+	// registered in its leases). Default: the address it listens on, which must then name
+	// one host (with Partitions above 1, a wildcard Listen such as 0.0.0.0 needs Advertise).
+	Advertise string
 	// PeerTLS is the client TLS configuration a replica dials the owner of a partition with, to
 	// forward a read (forward.go). Unset: plain gRPC, unless Ops.TLS is set (then reads of the
 	// partitions of other replicas are refused with Unavailable naming the owner).
@@ -171,6 +175,8 @@ type Service struct {
 	gate atomic.Bool
 	// pbuf: the releases of a flush for the partition logs (partitioned_log.go).
 	pbuf partBuffer
+	// The comments of the live consumer's groups in flight, prepared (prepare.go).
+	preparedComments preparedSet[*preparedFeedback]
 }
 
 // Start opens the store, starts the consumers and serves gRPC.
@@ -224,7 +230,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		// writes, outbox record included, stay inside the transaction.
 		c := consumer.Config{Stream: src.stream, Durable: src.durable, FilterSubjects: []string{src.subject},
 			Handle: s.grouped(s.liveHandler(src)), Flush: func(tx *bolt.Tx) error { return errors.Join(s.flushLog(tx), s.flushWriter(tx)) },
-			Group: consumerGroup, KeepApplied: keepApplied}
+			Group: consumerGroup, KeepApplied: keepApplied, Prepare: s.livePrepare(src.durable)}
 		if s.partitioned() {
 			parts = append(parts, partition.Source{Name: c.Durable, Stream: c.Stream, Subject: src.subject, Handle: c.Handle, Flush: c.Flush,
 				KeepApplied: c.KeepApplied})

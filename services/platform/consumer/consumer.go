@@ -134,6 +134,17 @@ type Config struct {
 	WaitFor time.Duration
 	// OnGiveUp, if set, is called for each event terminated under WaitFor (say, a metric).
 	OnGiveUp func(ev bus.Event, err error)
+	// Prepare, if set, runs with the events of each group (Group above 1) in delivery order
+	// before their transaction, outside it and off the store: the work on an event that reads
+	// nothing of the store (decoding it, scoring its text), which it may spread over several
+	// goroutines, for Handle to find (by event id) instead of doing it in the transaction, where
+	// only one goroutine works. While one group is applied, the next is gathered from what has
+	// arrived and prepared, so that preparing overlaps the transaction and its commit. Handle
+	// must give the same result whether or not it finds what Prepare did (an event applied
+	// alone after its group failed, or redelivered, may or may not be prepared). Release, if
+	// not nil, is called once the group is done (acked, retried or terminated). Batch is
+	// raised to at least 3×Group: a group applied, the next prepared, and one arriving.
+	Prepare func(evs []bus.Event) (release func())
 	// Writer, if set, runs the consumer's write transactions instead of DB.Update (and
 	// DB.Batch): a group committer (platform/groupcommit) shared with the service's other
 	// writers, so that applying events rides in their commits instead of holding the writer
@@ -202,6 +213,9 @@ func (c *Config) validate() error {
 	}
 	if c.Group > 1 {
 		c.Batch = max(c.Batch, 2*c.Group)
+		if c.Prepare != nil { // one group applied, one prepared, one arriving
+			c.Batch = max(c.Batch, 3*c.Group)
+		}
 	}
 	if c.WaitFor < 0 {
 		return fmt.Errorf("consumer %s: Config.WaitFor must be 0 (retry forever) or positive, not %v", c.Durable, c.WaitFor)
@@ -390,57 +404,98 @@ func (c *Consumer) process(m jetstream.Msg, apply func(bus.Event) (bool, error))
 }
 
 // groupLoop applies the queued messages, as many at once as have arrived (up to Group), until
-// Stop has seen every one of them done.
+// Stop has seen every one of them done. With Prepare, the next group is gathered and prepared
+// while one is applied.
 func (c *Consumer) groupLoop() {
+	var next *group
 	for {
-		var first jetstream.Msg
-		select {
-		case first = <-c.queue:
-		case <-c.quit:
-			return
-		}
-		group := []jetstream.Msg{first}
-	fill:
-		for len(group) < c.cfg.Group {
+		g := next
+		next = nil
+		if g == nil {
 			select {
 			case m := <-c.queue:
-				group = append(group, m)
-			default:
-				break fill
+				g = c.gather(m)
+			case <-c.quit:
+				return
 			}
 		}
-		c.processGroup(group)
-		for range group {
+		<-g.ready
+		if c.cfg.Prepare != nil && len(c.queue) == cap(c.queue) {
+			// A whole group is waiting (a backlog): prepare it while g is applied. With less
+			// (light traffic, or the server still sending), it waits for g's commit and grows.
+			next = c.gather(<-c.queue)
+		}
+		c.processGroup(g)
+		if g.release != nil {
+			g.release()
+		}
+		for range g.msgs {
 			c.inflight.Done()
 		}
 	}
 }
 
-// processGroup applies msgs in one transaction and acks them all once it commits; if that
-// fails, it applies each alone.
-func (c *Consumer) processGroup(msgs []jetstream.Msg) {
-	evs := make([]bus.Event, 0, len(msgs))
-	ok := make([]jetstream.Msg, 0, len(msgs))
-	for _, m := range msgs {
-		ev, err := bus.EventFromMsg(m)
-		if err != nil {
-			c.log.Error("terminating undecodable message", "seq", seq(m), "err", err)
-			_ = m.TermWithReason("undecodable envelope")
-			continue
+// group is the messages of one transaction: received (msgs), and once ready is closed, decoded
+// (evs, of msgs ok; the others were terminated) and prepared (release).
+type group struct {
+	msgs, ok []jetstream.Msg
+	evs      []bus.Event
+	release  func()
+	ready    chan struct{}
+}
+
+// gather takes first and the messages already queued after it, up to Group, and decodes and
+// prepares them: on a goroutine of its own with Prepare, so that it overlaps the transaction
+// of the group before.
+func (c *Consumer) gather(first jetstream.Msg) *group {
+	g := &group{msgs: []jetstream.Msg{first}, ready: make(chan struct{})}
+fill:
+	for len(g.msgs) < c.cfg.Group {
+		select {
+		case m := <-c.queue:
+			g.msgs = append(g.msgs, m)
+		default:
+			break fill
 		}
-		evs, ok = append(evs, ev), append(ok, m)
 	}
-	if len(evs) == 0 {
+	decode := func() {
+		defer close(g.ready)
+		g.evs, g.ok = make([]bus.Event, 0, len(g.msgs)), make([]jetstream.Msg, 0, len(g.msgs))
+		for _, m := range g.msgs {
+			ev, err := bus.EventFromMsg(m)
+			if err != nil {
+				c.log.Error("terminating undecodable message", "seq", seq(m), "err", err)
+				_ = m.TermWithReason("undecodable envelope")
+				continue
+			}
+			g.evs, g.ok = append(g.evs, ev), append(g.ok, m)
+		}
+		if c.cfg.Prepare != nil && len(g.evs) > 0 {
+			g.release = c.cfg.Prepare(g.evs)
+		}
+	}
+	if c.cfg.Prepare == nil {
+		decode()
+	} else {
+		go decode()
+	}
+	return g
+}
+
+// processGroup applies the events of g in one transaction and acks them all once it commits;
+// if that fails, it applies each alone.
+func (c *Consumer) processGroup(g *group) {
+	if len(g.evs) == 0 {
 		return
 	}
-	if _, err := applyGroup(c.cfg.update(), c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, evs); err != nil {
-		c.log.Debug("group not applied; applying its events one by one", "events", len(evs), "err", err)
-		for _, m := range ok {
+	if _, err := applyGroup(c.cfg.update(), c.cfg.Durable, c.cfg.Handle, c.cfg.Flush, g.evs); err != nil {
+		c.log.Debug("group not applied; applying its events one by one", "events", len(g.evs), "err", err)
+		for _, m := range g.ok {
 			c.process(m, c.applyOne)
 		}
 		return
 	}
-	for _, m := range ok {
+	for _, m := range g.ok {
 		_ = m.Ack()
 	}
 }

@@ -670,3 +670,154 @@ func TestNotYetIsTerminatedAfterWaitFor(t *testing.T) {
 			got, want, cfg.RetryDelay, cfg.MaxRetryDelay, waitFor)
 	}
 }
+
+// TestPrepareSeesEachGroupBeforeItsTransaction: with Prepare, each group's events are
+// prepared, in delivery order, before the handler sees any of them, and stay prepared until
+// the group is done, including when a failing event makes the others apply alone.
+func TestPrepareSeesEachGroupBeforeItsTransaction(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	var (
+		mu                sync.Mutex
+		prepared          = map[string]int{} // id: groups in flight that hold it
+		calls, released   int
+		unprepared, order []string
+		preparedIDs       = map[string]bool{}
+	)
+	c := newCounter()
+	c.fail = func(ev bus.Event, _ int) error {
+		mu.Lock()
+		if prepared[ev.ID] == 0 {
+			unprepared = append(unprepared, ev.ID)
+		}
+		mu.Unlock()
+		if ev.ID == "poison" {
+			return fmt.Errorf("decode payload: %w", consumer.ErrPermanent)
+		}
+		return nil
+	}
+	prepare := func(evs []bus.Event) func() {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		for i, ev := range evs {
+			prepared[ev.ID]++
+			preparedIDs[ev.ID] = true
+			if i > 0 && ev.ID != "poison" && evs[i-1].ID != "poison" && evs[i-1].ID > ev.ID {
+				order = append(order, evs[i-1].ID+" before "+ev.ID)
+			}
+		}
+		return func() {
+			mu.Lock()
+			defer mu.Unlock()
+			released++
+			for _, ev := range evs {
+				prepared[ev.ID]--
+			}
+		}
+	}
+	const n = 400
+	for i := range n {
+		publish(t, b, event(fmt.Sprintf("e%03d", i)))
+		if i == 150 {
+			publish(t, b, event("poison"))
+		}
+	}
+	start(t, b, db, txHandler(c.handle), "svc", func(cfg *consumer.Config) { cfg.Group, cfg.Prepare = 64, prepare })
+	settled(t, b, "svc")
+	if got := stored(t, db, "total"); got != n {
+		t.Fatalf("total = %d, want %d", got, n)
+	}
+	for i := range n {
+		if got := stored(t, db, fmt.Sprintf("id:e%03d", i)); got != 1 {
+			t.Fatalf("e%03d applied %d times, want 1", i, got)
+		}
+	}
+	// settled: every ack was sent, and the release of a group comes right after its acks.
+	poll.Until(t, wait, tick, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if released != calls {
+			return fmt.Errorf("%d groups prepared, %d released", calls, released)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(unprepared) > 0 {
+		t.Fatalf("the handler saw %d events not prepared (or released): %v", len(unprepared), unprepared[:min(5, len(unprepared))])
+	}
+	if len(order) > 0 {
+		t.Fatalf("Prepare saw events out of delivery order: %v", order)
+	}
+	if len(preparedIDs) != n+1 {
+		t.Fatalf("%d events prepared, want %d", len(preparedIDs), n+1)
+	}
+	for id, k := range prepared {
+		if k != 0 {
+			t.Fatalf("event %s still held by %d groups after every group was done", id, k)
+		}
+	}
+}
+
+// lossyWriter commits every transaction but reports the first failed after its commit, as a
+// crash between a commit and the acks would leave it: the events are applied, not acked.
+type lossyWriter struct {
+	db   *bolt.DB
+	mu   sync.Mutex
+	lost bool
+}
+
+func (w *lossyWriter) Update(fn func(*bolt.Tx) error) error {
+	if err := w.db.Update(fn); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.lost {
+		w.lost = true
+		return errors.New("lost after commit")
+	}
+	return nil
+}
+
+// TestPreparedGroupsApplyEachOnceAcrossStopAndCopies: with Prepare (groups prepared ahead), a
+// backlog with copies of events republished outside JetStream's deduplication, a group
+// committed but not acked, and a stop and restart in the middle, every event is applied once.
+func TestPreparedGroupsApplyEachOnceAcrossStopAndCopies(t *testing.T) {
+	s := natstest.Start(t)
+	b := natstest.Connect(t, s)
+	db := openDB(t)
+	c := newCounter()
+	const n = 2000
+	for i := range n {
+		publish(t, b, event(fmt.Sprintf("e%04d", i)))
+		if i%7 == 0 {
+			publishAgain(t, b, event(fmt.Sprintf("e%04d", i/2)))
+		}
+	}
+	prepare := func(evs []bus.Event) func() { return func() {} }
+	edit := func(cfg *consumer.Config) {
+		// AckWait: messages the stopped consumer's pull was sent come back after it.
+		cfg.Group, cfg.Prepare, cfg.Writer, cfg.AckWait = 64, prepare, &lossyWriter{db: db}, 2*time.Second
+	}
+	cons := start(t, b, db, c.handle, "svc", edit)
+	poll.Until(t, wait, tick, func() error {
+		if got := stored(t, db, "total"); got < n/4 {
+			return fmt.Errorf("%d events applied", got)
+		}
+		return nil
+	})
+	cons.Stop()
+	start(t, b, db, c.handle, "svc", edit)
+	settled(t, b, "svc")
+	if got := stored(t, db, "total"); got != n {
+		t.Fatalf("total = %d, want %d", got, n)
+	}
+	for i := range n {
+		if got := stored(t, db, fmt.Sprintf("id:e%04d", i)); got != 1 {
+			t.Fatalf("e%04d applied %d times, want 1", i, got)
+		}
+	}
+}

@@ -50,6 +50,10 @@ type call struct {
 	err chan error
 }
 
+// calls recycles calls and their channels: Update takes one and puts it back once it has
+// received its answer, after which the committer no longer touches it.
+var calls = sync.Pool{New: func() any { return &call{err: make(chan error, 1)} }}
+
 // New starts a committer on db. maxBatch <= 0 means DefaultMaxBatch.
 func New(db *bolt.DB, maxBatch int) *Committer {
 	if maxBatch <= 0 {
@@ -64,15 +68,21 @@ func New(db *bolt.DB, maxBatch int) *Committer {
 // transaction is committed (nil) or fn's own error. fn may run more than once (see the
 // package comment); the last run is the one committed.
 func (c *Committer) Update(fn func(*bolt.Tx) error) error {
-	cl := &call{fn: fn, err: make(chan error, 1)}
+	cl := calls.Get().(*call)
+	cl.fn = fn
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
+		cl.fn = nil
+		calls.Put(cl)
 		return ErrClosed
 	}
 	c.queue <- cl
 	c.mu.RUnlock()
-	return <-cl.err
+	err := <-cl.err // the one answer: the channel is empty again
+	cl.fn = nil
+	calls.Put(cl)
+	return err
 }
 
 // Close stops taking writes, lets the committer finish the writes already queued, and

@@ -211,3 +211,39 @@ func TestClosedCommitterAndClosedStoreFailCleanly(t *testing.T) {
 		t.Fatalf("Update after Close: %v, want ErrClosed", err)
 	}
 }
+
+// Calls are recycled between Updates: every caller must still get the answer of its own
+// write, never one meant for another caller or for an earlier write, with failures and
+// successes mixed in each batch.
+func TestEachUpdateGetsItsOwnAnswer(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "x.db"))
+	defer db.Close()
+	c := groupcommit.New(db, 0)
+	defer c.Close()
+	const writers, rounds = 16, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				fail := (w+r)%3 == 0
+				want := fmt.Errorf("writer %d round %d", w, r)
+				err := c.Update(func(tx *bolt.Tx) error {
+					if err := put(fmt.Sprint(w, "/", r))(tx); err != nil {
+						return err
+					}
+					if fail {
+						return want
+					}
+					return nil
+				})
+				if fail && err != want || !fail && err != nil {
+					t.Errorf("writer %d round %d (failing %v): got %v", w, r, fail, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -93,6 +93,13 @@ type Config struct {
 	// before now are frozen, as without a log). The service records its own decisions with
 	// Group.Append.
 	Inherit func(tx *bolt.Tx, p int, rec Record) error
+	// LogKeep, with Inherit, is how long (by Clock) a partition log's records are kept: the
+	// owner of a partition prunes the records made longer ago behind a checkpoint (log.go,
+	// Group.PruneLog) at start and every consumer.PruneEvery, and the windows begun before
+	// the checkpoint's horizon are frozen for every owner after it. It must outlast what a
+	// record is replayed on: the events of the windows it released (sentiment: the streams'
+	// retention plus the longest window). 0 keeps every record.
+	LogKeep time.Duration
 }
 
 func (c *Config) validate() error {
@@ -173,6 +180,11 @@ type held struct {
 	ready   bool
 	broken  bool
 	logLast uint64
+	// appending is held across an append to the partition's log (Append, PruneLog): the
+	// appends of one owner follow one another, each expecting the last.
+	appending sync.Mutex
+	// pruning is held across PruneLog.
+	pruning sync.Mutex
 }
 
 // Group is a running member of a partitioned group.

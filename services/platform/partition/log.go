@@ -52,6 +52,12 @@ type Record struct {
 	Positions map[string]uint64 `json:"positions,omitempty"`
 	// Data is the service's own description of its decision.
 	Data json.RawMessage `json:"data,omitempty"`
+	// Checkpoint is set on a record the owner appends when it prunes the log (PruneLog): the
+	// records of the subject before sequence From are gone, or about to be, and are to be
+	// ignored; the windows begun before Horizon are frozen for every owner after it.
+	Checkpoint bool      `json:"checkpoint,omitempty"`
+	From       uint64    `json:"from,omitempty"`
+	Horizon    time.Time `json:"horizon,omitzero"`
 }
 
 // LogStreamName is the stream of group's partition logs.
@@ -162,7 +168,14 @@ func (g *Group) Append(tx *bolt.Tx, p int, data []byte) error {
 	}
 	g.mu.Lock()
 	h := g.held[p]
-	ok := h != nil && h.ready && !h.broken && time.Now().Before(h.until)
+	g.mu.Unlock()
+	if h == nil {
+		return fmt.Errorf("%w (partition %d)", ErrNotReady, p)
+	}
+	h.appending.Lock()
+	defer h.appending.Unlock()
+	g.mu.Lock()
+	ok := g.held[p] == h && h.ready && !h.broken && time.Now().Before(h.until)
 	var expect, owner uint64
 	if ok {
 		expect, owner = h.logLast, h.owner
@@ -179,22 +192,7 @@ func (g *Group) Append(tx *bolt.Tx, p int, data []byte) error {
 	defer cancel()
 	seq, err := g.publishRecord(ctx, p, rec, expect, fmt.Sprintf("%s/%d/%d/%d", g.cfg.Replica, p, owner, expect))
 	if err != nil {
-		g.mu.Lock()
-		if g.held[p] == h {
-			h.broken = true
-		}
-		g.mu.Unlock()
-		g.cfg.Log.Warn("partition: log append failed; recording nothing more for the partition until it is regained",
-			"group", g.cfg.Group, "partition", p, "err", err)
-		if !errors.Is(err, ErrLogFenced) {
-			// The outcome is unknown: hand the partition back, so that an owner (this
-			// replica or another) takes it over with the log as it is.
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-				defer cancel()
-				g.release(ctx, h)
-			}()
-		}
+		g.appendFailed(h, err)
 		return err
 	}
 	g.mu.Lock()
@@ -203,6 +201,163 @@ func (g *Group) Append(tx *bolt.Tx, p int, data []byte) error {
 	}
 	g.mu.Unlock()
 	return putLogSeq(tx, p, seq)
+}
+
+// appendFailed marks h broken after an append to its log failed: it records nothing more, and
+// unless it was fenced (the outcome is unknown) it is handed back.
+func (g *Group) appendFailed(h *held, err error) {
+	g.mu.Lock()
+	if g.held[h.p] == h {
+		h.broken = true
+	}
+	g.mu.Unlock()
+	g.cfg.Log.Warn("partition: log append failed; recording nothing more for the partition until it is regained",
+		"group", g.cfg.Group, "partition", h.p, "err", err)
+	if !errors.Is(err, ErrLogFenced) {
+		// The outcome is unknown: hand the partition back, so that an owner (this replica or
+		// another) takes it over with the log as it is.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+			defer cancel()
+			g.release(ctx, h)
+		}()
+	}
+}
+
+// PruneLog prunes partition p's log, if this replica is its ready owner and Config.LogKeep is
+// set: the records made more than LogKeep before now (Config.Clock) at the head of the log
+// are removed, with the checkpoints before them. It appends, as its next record (fenced like
+// any other), a checkpoint naming the first record kept (From) and a horizon (now - LogKeep,
+// or the partition's frozen bound if later): every owner after it ignores the records before
+// From and freezes the windows begun before the horizon, as this one does. Then it purges the
+// subject below From (JetStream's purge by subject and sequence). It returns the number of
+// records removed.
+//
+// A take-over racing a prune loses nothing it needs: a checkpoint appended after the new
+// owner's marker is refused (the publish expects this owner's last record), so nothing is
+// purged; one appended before the marker is in the new owner's read, which ignores the
+// records before From whether the purge ran yet or not. A failed purge leaves records that
+// every reader ignores and the next pass removes.
+func (g *Group) PruneLog(ctx context.Context, p int) (int, error) {
+	if g.cfg.Inherit == nil || g.cfg.LogKeep <= 0 {
+		return 0, nil
+	}
+	g.mu.Lock()
+	h := g.held[p]
+	g.mu.Unlock()
+	if h == nil {
+		return 0, fmt.Errorf("%w (partition %d)", ErrNotReady, p)
+	}
+	horizon, from, dropped, err := g.checkpointLog(ctx, h)
+	if err != nil || dropped == 0 {
+		return 0, err
+	}
+	if horizon.After(g.FrozenBefore(p)) {
+		g.freeze(p, horizon, "the log was pruned: the records of the windows begun before the horizon are gone")
+	}
+	if err := g.logStream.Purge(ctx, jetstream.WithPurgeSubject(LogSubject(g.cfg.Group, p)), jetstream.WithPurgeSequence(from)); err != nil {
+		return 0, fmt.Errorf("partition: purge of the log of partition %d below %d (the checkpoint stands; the next pass purges): %w", p, from, err)
+	}
+	g.cfg.Log.Info("partition: log pruned", "group", g.cfg.Group, "partition", p, "records", dropped, "from", from, "horizon", horizon)
+	return dropped, nil
+}
+
+// checkpointLog reads h's log through its last record and, if records can go, appends the
+// checkpoint; it returns the checkpoint's horizon and From and the records it drops (0: none
+// to drop, nothing appended).
+func (g *Group) checkpointLog(ctx context.Context, h *held) (time.Time, uint64, int, error) {
+	p := h.p
+	h.pruning.Lock() // one prune of the partition at a time: each reads the checkpoint of the last
+	defer h.pruning.Unlock()
+	g.mu.Lock()
+	ok := g.held[p] == h && h.ready && !h.broken && time.Now().Before(h.until)
+	read := h.logLast
+	g.mu.Unlock()
+	if !ok {
+		return time.Time{}, 0, 0, fmt.Errorf("%w (partition %d)", ErrNotReady, p)
+	}
+	if read == 0 {
+		return time.Time{}, 0, 0, nil // nothing appended yet (a ready owner has its marker)
+	}
+	// Read without holding the appends back: a record appended meanwhile follows read, so
+	// the first record kept (at most read+1) stays the first kept.
+	op, cancel := context.WithTimeout(ctx, time.Minute)
+	recs, err := g.readLogThrough(op, p, read)
+	cancel()
+	if err != nil {
+		return time.Time{}, 0, 0, err
+	}
+	now := g.cfg.Clock()
+	cut := now.Add(-g.cfg.LogKeep)
+	horizon := cut
+	var prevFrom uint64
+	for _, l := range recs {
+		if l.rec.Checkpoint {
+			prevFrom = l.rec.From
+			if l.rec.Horizon.After(horizon) {
+				horizon = l.rec.Horizon
+			}
+		}
+	}
+	from, dropped := read+1, 0
+	for _, l := range recs {
+		switch {
+		case l.rec.Checkpoint:
+			continue // superseded by the new one
+		case l.seq < prevFrom || l.rec.Time.Before(cut):
+			dropped++
+			continue
+		}
+		from = l.seq
+		break
+	}
+	if dropped == 0 {
+		return time.Time{}, 0, 0, nil
+	}
+	h.appending.Lock()
+	defer h.appending.Unlock()
+	g.mu.Lock()
+	ok = g.held[p] == h && h.ready && !h.broken && time.Now().Before(h.until)
+	expect, owner, frozen := h.logLast, h.owner, g.frozen[p]
+	g.mu.Unlock()
+	if !ok {
+		return time.Time{}, 0, 0, fmt.Errorf("%w (partition %d)", ErrNotReady, p)
+	}
+	if frozen.After(horizon) {
+		horizon = frozen
+	}
+	rec := Record{Replica: g.cfg.Replica, Owner: owner, Time: now, Checkpoint: true, From: from, Horizon: horizon}
+	op, cancel = context.WithTimeout(ctx, appendTimeout)
+	seq, err := g.publishRecord(op, p, rec, expect, fmt.Sprintf("%s/%d/%d/%d/checkpoint", g.cfg.Replica, p, owner, expect))
+	cancel()
+	if err != nil {
+		g.appendFailed(h, err)
+		return time.Time{}, 0, 0, err
+	}
+	g.mu.Lock()
+	if g.held[p] == h {
+		h.logLast = seq
+	}
+	g.mu.Unlock()
+	return horizon, from, dropped, nil
+}
+
+// pruneLogs prunes the log of each partition this replica holds ready (PruneLog).
+func (g *Group) pruneLogs(ctx context.Context) {
+	if g.cfg.Inherit == nil || g.cfg.LogKeep <= 0 {
+		return
+	}
+	for _, p := range g.Owned() {
+		if _, err := g.PruneLog(ctx, p); err != nil && !errors.Is(err, ErrNotReady) && ctx.Err() == nil {
+			g.cfg.Log.Warn("partition: log not pruned", "group", g.cfg.Group, "partition", p, "err", err)
+		}
+	}
+}
+
+// readLogThrough reads partition p's log through the message at seq last (an owner's own last
+// record), or up to the subject's end if that is gone.
+func (g *Group) readLogThrough(ctx context.Context, p int, last uint64) ([]logged, error) {
+	return g.readLog(ctx, p, last+1, true)
 }
 
 // Inheriting reports whether this replica holds org's partition and is still replaying what
@@ -224,6 +379,12 @@ type logged struct {
 // readLogBefore reads partition p's log up to (not including) the message at seq marker,
 // which is on the subject: the read ends there, whatever is appended meanwhile.
 func (g *Group) readLogBefore(ctx context.Context, p int, marker uint64) ([]logged, error) {
+	return g.readLog(ctx, p, marker, false)
+}
+
+// readLog reads partition p's log records below seq end; with orEnd it also stops at the
+// subject's last message.
+func (g *Group) readLog(ctx context.Context, p int, end uint64, orEnd bool) ([]logged, error) {
 	r, err := openOrdered(ctx, g.cfg.JS, LogStreamName(g.cfg.Group), LogSubject(g.cfg.Group, p), 0, 256)
 	if err != nil {
 		return nil, err
@@ -235,7 +396,7 @@ func (g *Group) readLogBefore(ctx context.Context, p int, marker uint64) ([]logg
 		if err != nil {
 			return nil, err
 		}
-		if md.Sequence.Stream >= marker {
+		if md.Sequence.Stream >= end {
 			return out, nil
 		}
 		var rec Record
@@ -243,6 +404,9 @@ func (g *Group) readLogBefore(ctx context.Context, p int, marker uint64) ([]logg
 			return nil, fmt.Errorf("partition: log of partition %d, record at %d: %w", p, md.Sequence.Stream, err)
 		}
 		out = append(out, logged{seq: md.Sequence.Stream, rec: rec})
+		if md.Sequence.Stream+1 == end || (orEnd && md.NumPending == 0) {
+			return out, nil
+		}
 	}
 }
 
@@ -443,9 +607,31 @@ func (g *Group) inherit(ctx context.Context, h *held, known bool) bool {
 		}
 	}
 	now := g.cfg.Clock()
+	// A pruned log: the last checkpoint says which records are to be ignored (gone, or about
+	// to be: whether its purge ran yet or not, this read decides the same).
+	var cpt *Record
+	for i := range recs {
+		if recs[i].rec.Checkpoint {
+			cpt = &recs[i].rec
+		}
+	}
+	if cpt != nil {
+		var kept []logged
+		for _, l := range recs {
+			if l.seq >= cpt.From && !l.rec.Checkpoint {
+				kept = append(kept, l)
+			}
+		}
+		recs = kept
+	}
 	// Complete: the first record is the marker of the partition's first owner ever (epoch 1),
-	// or there is none and this replica is that owner.
-	complete := known && ((len(recs) > 0 && recs[0].rec.Marker && recs[0].rec.Owner == 1) || (len(recs) == 0 && h.owner == 1))
+	// or there is none and this replica is that owner, or the log was pruned behind a
+	// checkpoint by an owner that held it complete (or froze what it could not account for,
+	// which the checkpoint's horizon carries on).
+	complete := known && (cpt != nil || (len(recs) > 0 && recs[0].rec.Marker && recs[0].rec.Owner == 1) || (len(recs) == 0 && h.owner == 1))
+	if known && cpt != nil && !cpt.Horizon.IsZero() {
+		g.freeze(p, cpt.Horizon, "the log was pruned: the records of the windows begun before the horizon are gone")
+	}
 	if !complete {
 		at := now
 		if len(recs) > 0 {

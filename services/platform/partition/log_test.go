@@ -59,13 +59,19 @@ func appliedIn(tx *bolt.Tx, p int) uint64 {
 
 func startLogReplica(t *testing.T, s *server.Server, name string) *logReplica {
 	t.Helper()
+	return startLogReplicaWith(t, s, name, nil)
+}
+
+// startLogReplicaWith is startLogReplica with its configuration changed by set.
+func startLogReplicaWith(t *testing.T, s *server.Server, name string, set func(*partition.Config)) *logReplica {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), name+".db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	r := &logReplica{replica: &replica{name: name, db: db, bus: natstest.Connect(t, s)}, inherited: map[int][]inheritedRec{}}
-	g, err := partition.Start(context.Background(), partition.Config{
+	cfg := partition.Config{
 		JS: r.bus.JetStream(), Group: "test", Replica: name, Partitions: parts, LeaseTTL: ttl, DB: db,
 		Sources: []partition.Source{source}, Batch: 16,
 		Log: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("replica", name),
@@ -90,7 +96,11 @@ func startLogReplica(t *testing.T, s *server.Server, name string) *logReplica {
 			r.mu.Unlock()
 			return nil
 		},
-	})
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	g, err := partition.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,9 @@ func (g *Group) pruneLoop(ctx context.Context) {
 	}
 }
 
-// prune makes one pass over the sources.
+// prune makes one pass over the sources, then over the logs of the partitions held.
 func (g *Group) prune(ctx context.Context) {
+	defer g.pruneLogs(ctx)
 	for _, src := range g.cfg.Sources {
 		if src.KeepApplied <= 0 {
 			continue

@@ -181,3 +181,31 @@ func BenchmarkText(b *testing.B) {
 		Text(s)
 	}
 }
+
+// The anchors Text checks before running a pattern (a "<@" or "<!", an '@', enough digits)
+// must not keep a match out: a phone of exactly minPhoneDigits digits, a handle or a mention
+// alone in the text, are still found.
+func TestAnchorsKeepTheMatchesAtTheirEdges(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"appelez le +33612345 demain", "appelez le [phone] demain"},
+		{"appelez le +3361234 demain", "appelez le +3361234 demain"}, // seven digits: not a phone
+		{"＋３３６１２３４５", "[phone]"},                                     // full-width digits, folded before the count
+		{"@marie", "[mention]"},
+		{"<!here>", "[mention]"},
+		{"<@U1>", "[mention]"},
+	} {
+		if got, _ := Text(c.in); got != c.want {
+			t.Errorf("Text(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// BenchmarkTextPlain is a comment of the usual kind: no contact data, a year and a figure.
+func BenchmarkTextPlain(b *testing.B) {
+	s := "On manque de reconnaissance pour le travail fait en astreinte depuis 2025, et 3 jours de récupération ne suffisent pas."
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Text(s)
+	}
+}

@@ -211,6 +211,8 @@ func (r *run) readSentiment(ctx context.Context, rd reader) error {
 				}
 				for _, row := range resp.Rows {
 					for _, cell := range row.Cells {
+						// A cell's segment and window are its row's and the answer's.
+						cell.Segment, cell.Window = row.Segment, resp.Window
 						r.shownAggregate(q+" cell "+row.Segment+" "+cell.Dimension.String(), g, cell)
 					}
 				}

@@ -734,11 +734,13 @@ func (x *EmotionCount) GetPeople() uint32 {
 // (absent otherwise).
 type Aggregate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Segment path, e.g. "acme/engineering". Counts include every segment below it.
+	// Segment path, e.g. "acme/engineering". Counts include every segment below it. Empty in a
+	// heatmap cell, whose segment is its row's (voix.sentiment.v1.HeatmapRow).
 	Segment string `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
 	// Dimension, or DIMENSION_UNSPECIFIED for all dimensions together.
 	Dimension Dimension `protobuf:"varint,2,opt,name=dimension,proto3,enum=voix.common.v1.Dimension" json:"dimension,omitempty"`
-	// The window the numbers cover.
+	// The window the numbers cover. Unset in a heatmap cell, whose window is the answer's
+	// (voix.sentiment.v1.GetHeatmapResponse).
 	Window *TimeWindow `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
 	// True when the group is below the minimum size (or hiding it protects another group); all
 	// numbers below are then zero, score_hidden is true, enps and emotions are absent.

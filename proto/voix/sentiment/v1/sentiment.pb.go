@@ -703,9 +703,8 @@ type GetHeatmapRequest struct {
 	Granularity v1.Granularity `protobuf:"varint,2,opt,name=granularity,proto3,enum=voix.common.v1.Granularity" json:"granularity,omitempty"`
 	// Any instant in the wanted window; empty means now.
 	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
-	// When set, a row holds only its shown cells (a dimension without a cell is hidden), and
-	// cells carry neither segment nor window: each cell's segment is its row's and its window the
-	// response's window. A smaller answer, faster to encode and decode.
+	// When set, a row holds only its shown cells (a dimension without a cell is hidden). A
+	// smaller answer when cells are hidden, faster to decode.
 	Compact       bool `protobuf:"varint,4,opt,name=compact,proto3" json:"compact,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -774,7 +773,11 @@ type HeatmapRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Segment path.
 	Segment string `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
-	// One cell per dimension; hidden cells carry no numbers.
+	// One cell per dimension (only the shown ones when GetHeatmapRequest.compact). A cell
+	// carries neither segment nor window: its segment is the row's, its window the response's,
+	// so a client decodes them once, not on every cell (servers before this change repeated
+	// them in every cell, with the same values). A hidden cell carries only its dimension,
+	// hidden and score_hidden.
 	Cells         []*v1.Aggregate `protobuf:"bytes,2,rep,name=cells,proto3" json:"cells,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -829,7 +832,7 @@ type GetHeatmapResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One row per child segment.
 	Rows []*HeatmapRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
-	// The window of every cell.
+	// The window of every cell (cells leave theirs unset).
 	Window        *v1.TimeWindow `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

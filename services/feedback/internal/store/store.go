@@ -56,7 +56,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -186,7 +185,7 @@ func UnsafePutFollowUp(tx WriteTx, tokenHash []byte, id string) error {
 	if err != nil {
 		return err
 	}
-	return bk.Put(bytes.Clone(tokenHash), []byte(id))
+	return bk.Put(tokenHash, []byte(id)) // bbolt copies keys
 }
 
 // FollowUp returns the comment id a token hash opens, or "" when none.
@@ -205,7 +204,7 @@ func UnsafePutIdempotency(tx WriteTx, tag []byte, id string, expires time.Time) 
 		return err
 	}
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(expires.Unix()))
-	return bk.Put(bytes.Clone(tag), append(v, id...))
+	return bk.Put(tag, append(v, id...)) // bbolt copies keys
 }
 
 // IdempotencyRecord returns the comment a request tagged tag created, or "" when there is

@@ -27,8 +27,9 @@ func UnsafeCountSubmission(tx WriteTx, tag []byte, now, expires time.Time, limit
 	if n >= limit {
 		return false, nil
 	}
+	// bbolt copies keys (not values): tag is the caller's, and stays so.
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(expires.Unix()))
-	return true, bk.Put(bytes.Clone(tag), binary.BigEndian.AppendUint32(v, n+1))
+	return true, bk.Put(tag, binary.BigEndian.AppendUint32(v, n+1))
 }
 
 // UnsafeAddVote records the vote tag and reports whether it is new.
@@ -51,7 +52,8 @@ func UnsafeAddPerson(tx WriteTx, seg, month string, tag []byte) error {
 	if err != nil {
 		return err
 	}
-	k := append(append(append(peoplePrefix(seg), month...), 0), tag...)
+	k := make([]byte, 0, len(seg)+1+len(month)+1+len(tag)) // one allocation; bbolt copies it
+	k = append(append(append(append(append(k, seg...), 0), month...), 0), tag...)
 	if bk.Get(k) != nil {
 		return nil // already counted: no page to write
 	}

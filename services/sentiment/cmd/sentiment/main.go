@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/voix-dev/voix/services/platform/config"
+	"github.com/voix-dev/voix/services/platform/partition"
 	"github.com/voix-dev/voix/services/platform/tlsconf"
 	"github.com/voix-dev/voix/services/sentiment"
 )
@@ -40,6 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	minConf := fs.Float64("min-confidence", 0, "top-class probability, 0..1, a text needs to count in aggregate scores; below it the item is still scored and published; 0 counts everything")
 	partitions := fs.Int("partitions", 1, "run as one of several replicas, each organisation owned by one replica at a time, over this many partitions (the same on every replica; 1: this process applies every organisation)")
 	replica := fs.String("replica", "", "this replica's name, unique among the replicas (required with --partitions above 1)")
+	advertise := fs.String("advertise", "", "with --partitions: the host:port the other replicas dial to forward reads to this one (default: --listen; required when --listen is every interface, 0.0.0.0 or [::], or this replica is reached through NAT or a container's published port)")
 	leaseTTL := fs.Duration("lease-ttl", 0, "with --partitions: how long a dead replica's partitions wait before another takes them (default 10s)")
 	peerCA := fs.String("peer-tls-ca", "", "with --partitions and --tls-cert: PEM CA certificates that sign the other replicas' certificates, to forward reads to a partition's owner over TLS (empty: the system's)")
 	peerCert := fs.String("peer-tls-cert", "", "PEM client certificate presented to the other replicas (when they demand one: --tls-client-ca)")
@@ -58,6 +60,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *partitions > 1 && *replica == "" {
 		return config.UsageError(fmt.Errorf("--replica: required with --partitions %d (a name unique among the replicas)", *partitions))
+	}
+	if *partitions > 1 {
+		if _, err := partition.Advertised(c.Listen, *advertise); err != nil {
+			return config.UsageError(fmt.Errorf("--advertise: %w", err))
+		}
+	} else if *advertise != "" {
+		return config.UsageError(fmt.Errorf("--advertise: only with --partitions above 1 (a single process registers no address)"))
 	}
 	if (*peerCert == "") != (*peerKey == "") {
 		return config.UsageError(fmt.Errorf("--peer-tls-cert and --peer-tls-key: give both or neither"))
@@ -88,6 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Partitions:    *partitions,
 		Replica:       *replica,
 		LeaseTTL:      *leaseTTL,
+		Advertise:     *advertise,
 		PeerTLS:       peerTLS,
 		Log:           c.Logger(stderr),
 		Now:           c.Now(),

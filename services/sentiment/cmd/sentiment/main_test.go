@@ -15,7 +15,7 @@ import (
 
 var serviceName = sentimentv1.SentimentService_ServiceDesc.ServiceName
 
-var flags = append([]string{"language", "min-confidence", "partitions", "replica", "lease-ttl", "peer-tls-ca", "peer-tls-cert", "peer-tls-key"}, cmdtest.ServiceFlags...)
+var flags = append([]string{"language", "min-confidence", "partitions", "replica", "advertise", "lease-ttl", "peer-tls-ca", "peer-tls-cert", "peer-tls-key"}, cmdtest.ServiceFlags...)
 
 var defaults = map[string]string{
 	"listen": `"127.0.0.1:7103"`, "data-dir": `"./data"`, "nats-url": `"nats://127.0.0.1:4222"`,
@@ -94,6 +94,39 @@ func TestBadPartitionsExit2(t *testing.T) {
 		err := run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
 		if code := command.ExitCode(err, &stderr); code != 2 || !strings.Contains(err.Error(), "--"+tc.flag) {
 			t.Errorf("%v: exit code %d (%v), want 2 naming --%s", tc.args, code, err, tc.flag)
+		}
+	}
+}
+
+// TestWildcardListenNeedsAdvertise: a replica listening on every interface cannot tell the
+// others where to dial it: without --advertise it refuses to start (exit 2), naming the flag
+// and why; an --advertise that is no dialable host:port is refused too, and --advertise
+// without --partitions is a mistake.
+func TestWildcardListenNeedsAdvertise(t *testing.T) {
+	replica := []string{"--partitions", "4", "--replica", "r1"}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{append([]string{"--listen", "0.0.0.0:7103"}, replica...), []string{"--advertise", "0.0.0.0:7103", "every interface", "cannot dial"}},
+		{append([]string{"--listen", "[::]:7103"}, replica...), []string{"--advertise", "[::]:7103", "every interface"}},
+		{append([]string{"--listen", ":7103"}, replica...), []string{"--advertise", "every interface"}},
+		{append([]string{"--listen", "0.0.0.0:7103", "--advertise", "0.0.0.0:7103"}, replica...), []string{"--advertise", "wildcard"}},
+		{append([]string{"--listen", "0.0.0.0:7103", "--advertise", "10.0.0.5"}, replica...), []string{"--advertise", "host:port"}},
+		{append([]string{"--listen", "0.0.0.0:7103", "--advertise", "10.0.0.5:0"}, replica...), []string{"--advertise", "port"}},
+		{[]string{"--listen", "0.0.0.0:7103", "--advertise", "10.0.0.5:7103"}, []string{"--advertise", "--partitions"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
+		code := command.ExitCode(err, &stderr)
+		if code != 2 {
+			t.Errorf("%v: exit code %d (%v), want 2", tc.args, code, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %q does not say %q", tc.args, err, w)
+			}
 		}
 	}
 }

@@ -163,14 +163,13 @@ func (a *Analyzer) Analyze(text string) Result {
 	stripped := stripMarkup(text)
 	b := bufPool.Get().(*fbuf)
 	defer bufPool.Put(b)
-	t := tokenizeInto(b.toks, stripped, a.words)
-	b.toks = t.toks
+	t := tokenizeInto(&b.tok, stripped, a.words)
 	a.lookup(t.toks)
 	m := a.model
 
 	var z [nCols]float32
 	a.phase1(b, m.cfg, stripped, &t)
-	m.accumulate(b.keys[:b.phase], b.vals[:b.phase], &z)
+	m.accumulateSpans(b.keys[:b.phase], b.vals[:b.phase], b.uniform, 0, &z)
 	lang := a.language(&t, z[colLang]*m.scale[colLang])
 
 	primary, secondary := &a.en, &a.fr
@@ -185,7 +184,7 @@ func (a *Analyzer) Analyze(text string) Result {
 		return res
 	}
 	a.phase2(b, m.cfg, &t, &s, strings.IndexByte(stripped, '?') >= 0)
-	m.accumulate(b.keys[b.phase:], b.vals[b.phase:], &z)
+	m.accumulateSpans(b.keys[b.phase:], b.vals[b.phase:], b.uniform, b.phase, &z)
 
 	var zs [nClasses]float64
 	for c := range zs {

@@ -180,7 +180,20 @@ const (
 	flagLenBucket = 100 // + bucket
 )
 
-func flagKey(f int) uint64 { return mix(nsFlag, uint64(f)) }
+// flagKey is the key of flag f: mix(nsFlag, f), from a table for the flags there are.
+func flagKey(f int) uint64 {
+	if uint(f) < uint(len(flagKeys)) {
+		return flagKeys[f]
+	}
+	return mix(nsFlag, uint64(f))
+}
+
+var flagKeys = func() (k [flagLenBucket + 8]uint64) {
+	for f := range k {
+		k[f] = mix(nsFlag, uint64(f))
+	}
+	return k
+}()
 
 // fbuf collects the features of one text. Blocks of sparse features are scaled by
 // 1/sqrt(size) so long comments do not get more confident for being long.
@@ -192,9 +205,12 @@ type fbuf struct {
 	chars []byte
 	lower [64]byte // a word accentedWords lowercases
 	phase int      // len(keys) at the end of phase 1
+	// Stretches of vals written with one value (appendUniform) and not changed since:
+	// model.accumulateSpans need not compare their values one by one.
+	uniform []span
 
 	// Buffers Analyze reuses from one comment to the next.
-	toks   []token
+	tok    tokScratch
 	scored scored
 }
 
@@ -206,8 +222,11 @@ const (
 	scopeQ   // in a sentence that ends with "?"
 )
 
+// span is vals[start:end].
+type span struct{ start, end int }
+
 func (b *fbuf) reset() {
-	b.keys, b.vals, b.chars = b.keys[:0], b.vals[:0], b.chars[:0]
+	b.keys, b.vals, b.chars, b.uniform = b.keys[:0], b.vals[:0], b.chars[:0], b.uniform[:0]
 	b.phase = 0
 }
 
@@ -225,6 +244,22 @@ func (b *fbuf) scaleFrom(start int) {
 	s := float32(1 / math.Sqrt(float64(n)))
 	for i := start; i < len(b.vals); i++ {
 		b.vals[i] *= s
+	}
+	b.changed(start)
+}
+
+// changed drops from b.uniform what vals[start:] held: it is being changed.
+func (b *fbuf) changed(start int) {
+	for len(b.uniform) > 0 {
+		last := &b.uniform[len(b.uniform)-1]
+		switch {
+		case last.end <= start:
+			return
+		case last.start+2 <= start:
+			last.end = start
+			return
+		}
+		b.uniform = b.uniform[:len(b.uniform)-1]
 	}
 }
 
@@ -245,6 +280,16 @@ func appendValue(vals []float32, v float32, n int) []float32 {
 		vals[i] = v
 	}
 	return vals
+}
+
+// appendUniform appends n copies of v to b.vals and records them in b.uniform (not a
+// NaN, which equals nothing, not even itself).
+func (b *fbuf) appendUniform(v float32, n int) {
+	start := len(b.vals)
+	b.vals = appendValue(b.vals, v, n)
+	if n >= 2 && v == v {
+		b.uniform = append(b.uniform, span{start, len(b.vals)})
+	}
 }
 
 // charSeed is the key of every character n-gram before its first byte, and charKey1
@@ -277,16 +322,20 @@ func (b *fbuf) charGrams(cfg featConfig) {
 	out := b.keys[start:] // written by index: no append in the loop
 	p, i := 0, 0
 	if lo == 3 && hi == 5 {
-		// The shipped recipe, unrolled where all three lengths fit.
-		for ; i+5 <= len(c) && p+3 <= len(out); i++ {
-			h := mix(charKey1[c[i]], uint64(c[i+1]))
-			h = mix(h, uint64(c[i+2]))
-			out[p] = h
-			h = mix(h, uint64(c[i+3]))
-			out[p+1] = h
-			out[p+2] = mix(h, uint64(c[i+4]))
-			p += 3
+		// The shipped recipe, unrolled where all three lengths fit; the bytes and the
+		// outputs are walked as slices whose length the loop checks, so the compiler
+		// needs no bounds check per byte.
+		g, o := c, out
+		for len(g) >= 5 && len(o) >= 3 {
+			h := mix(charKey1[g[0]], uint64(g[1]))
+			h = mix(h, uint64(g[2]))
+			o[0] = h
+			h = mix(h, uint64(g[3]))
+			o[1] = h
+			o[2] = mix(h, uint64(g[4]))
+			g, o = g[1:], o[3:]
 		}
+		i, p = len(c)-len(g), len(out)-len(o)
 	}
 	for ; i < len(c); i++ {
 		h := charKey1[c[i]]
@@ -303,7 +352,7 @@ func (b *fbuf) charGrams(cfg featConfig) {
 			}
 		}
 	}
-	b.vals = appendValue(b.vals, blockValue(n), n)
+	b.appendUniform(blockValue(n), n)
 }
 
 // phase1 extracts what the text alone says. text is the comment with markup stripped,
@@ -319,6 +368,8 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 			b.th = append(b.th, tokPeriod)
 		case tk.boundary:
 			b.th = append(b.th, tokComma)
+		case tk.info != nil && tk.info.cls&clsKnown != 0: // a spelling of the index: tk.w is its w
+			b.th = append(b.th, tk.info.hash)
 		default:
 			b.th = append(b.th, hashString(tk.w))
 		}
@@ -360,7 +411,7 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 		keys = append(keys, mix(mix(mix(nsWord3, p2), p1), tokEOS))
 	}
 	b.keys = keys
-	b.vals = appendValue(b.vals, blockValue(n), n)
+	b.appendUniform(blockValue(n), n)
 
 	// Character n-grams of the folded text.
 	if set&fChars != 0 && set&fWordChars == 0 {
@@ -459,7 +510,7 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 	if set&fIntens != 0 {
 		n := 0
 		for i, tk := range toks {
-			if tk.boundary || tk.emoji || boost(prevWord(toks, i), tk.w) <= 0 {
+			if tk.boundary || tk.emoji || !tk.may(clsBoost) || boost(prevWord(toks, i), tk.w) <= 0 {
 				continue
 			}
 			n++
@@ -519,7 +570,7 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 			if tk.boundary || tk.emoji {
 				continue
 			}
-			if fam := keywordFamily(tk.w, nextWord(toks, i)); fam != "" {
+			if fam := tokenKeywordFamily(&tk, toks, i); fam != "" {
 				b.add(mix(nsKeyword, hashString(fam)), 1)
 			}
 		}
@@ -542,6 +593,15 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 		fw, ew := 0, 0
 		for _, tk := range toks {
 			if tk.boundary || tk.emoji {
+				continue
+			}
+			if cls, ok := tk.class(); ok {
+				if cls&clsFrench != 0 {
+					fw++
+				}
+				if cls&clsEnglish != 0 {
+					ew++
+				}
 				continue
 			}
 			if frenchWord(tk.w) {
@@ -575,6 +635,7 @@ func (a *Analyzer) phase2(b *fbuf, cfg featConfig, t *tokenized, s *scored, ques
 			for i := start; i < len(b.vals); i++ {
 				b.vals[i] *= g
 			}
+			b.changed(start)
 		}
 	}(len(b.keys))
 	c := normalize(s.total)
@@ -865,14 +926,20 @@ func markScopes(scope []uint8, toks []token) []uint8 {
 			neg, conc, irr = false, false, false
 			continue
 		}
-		p, nx := prevWord(toks, i), nextWord(toks, i)
-		if contrastWord(toks, i) {
-			pivot, neg, conc, irr = i, false, false, false
-			continue
-		}
-		if concessive(p, tk.w, nx) {
-			conc, neg = true, false
-			continue
+		// A word in none of the lists of the four functions below (most words) is
+		// only marked.
+		may := tk.may(clsScope)
+		var p, nx string
+		if may {
+			p, nx = prevWord(toks, i), nextWord(toks, i)
+			if contrastWord(toks, i) {
+				pivot, neg, conc, irr = i, false, false, false
+				continue
+			}
+			if concessive(p, tk.w, nx) {
+				conc, neg = true, false
+				continue
+			}
 		}
 		if neg {
 			scope[i] |= scopeNeg
@@ -883,10 +950,10 @@ func markScopes(scope []uint8, toks []token) []uint8 {
 		if irr {
 			scope[i] |= scopeIrr
 		}
-		if featureNegator(p, tk.w, nx) {
+		if may && featureNegator(p, tk.w, nx) {
 			neg = true
 		}
-		if irrealis(p, tk.w, nx) {
+		if may && irrealis(p, tk.w, nx) {
 			irr = true
 		}
 	}
@@ -1023,7 +1090,7 @@ func foldedBytes(dst []byte, text string) []byte {
 		i += size
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			x, y := fold(unicode.ToLower(r))
+			x, y := fold(toLower(r))
 			dst = utf8.AppendRune(dst, x)
 			if y != 0 {
 				dst = utf8.AppendRune(dst, y)
@@ -1062,51 +1129,97 @@ var foldASCII = func() (k [utf8.RuneSelf]byte) {
 // accentedWords calls f with each word of text that has a diacritic, lowercased as
 // typed (in lower, the caller's buffer, so nothing escapes to the heap), and returns
 // how many accented letters it saw: the accents the folded views drop say "French"
-// better than any word list.
+// better than any word list. A word is a run of letters; only a word with a letter
+// outside ASCII can have an accent, so the search skips ASCII bytes to the next other
+// one and reads the word around it, and a text in ASCII costs one look per byte.
 func accentedWords(text string, lower *[64]byte, f func([]byte)) int {
 	n := 0
-	start, accented := -1, false
-	emit := func(end int) {
-		if start >= 0 && accented && end-start <= len(lower) {
-			w := lower[:0]
-			for _, r := range text[start:end] {
-				w = utf8.AppendRune(w, unicode.ToLower(r))
-			}
-			f(w)
-		}
-		start, accented = -1, false
-	}
+	done := 0 // text[:done] is read
 	for i := 0; i < len(text); {
-		if c := text[i]; c < utf8.RuneSelf {
-			// ASCII, without decoding: a letter continues a word, anything else ends one.
-			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-				if start < 0 {
-					start = i
-				}
-			} else if start >= 0 {
-				emit(i)
-			}
+		if text[i] < utf8.RuneSelf {
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(text[i:])
-		i += size
-		if unicode.IsLetter(r) {
-			if start < 0 {
-				start = i - size
+		if !unicode.IsLetter(r) {
+			i += size
+			continue
+		}
+		// A word with a letter outside ASCII at i: it starts after the ASCII letters
+		// before i (a byte outside ASCII before them is no letter, or the word would
+		// have been read already).
+		start := i
+		for start > done && isASCIILetter(text[start-1]) {
+			start--
+		}
+		accented := false
+		end := i
+		for end < len(text) {
+			c := text[end]
+			if c < utf8.RuneSelf {
+				if !isASCIILetter(c) {
+					break
+				}
+				end++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(text[end:])
+			if !unicode.IsLetter(r) {
+				break
 			}
 			if r >= 0xC0 {
-				if x, _ := fold(unicode.ToLower(r)); x != unicode.ToLower(r) {
+				if lr := toLower(r); fold1(lr) != lr {
 					accented = true
 					n++
 				}
 			}
-			continue
+			end += size
 		}
-		emit(i - size)
+		if accented && end-start <= len(lower) {
+			w := lower[:0]
+			for _, r := range text[start:end] {
+				w = utf8.AppendRune(w, toLower(r))
+			}
+			f(w)
+		}
+		done, i = end, end
 	}
-	emit(len(text))
 	return n
+}
+
+func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// tokenKeywordFamily is keywordFamily(tk.w, nextWord(toks, i)) for tk = toks[i],
+// with what the index knows: a spelling of the index that is no keyword and starts
+// with none names no family, and a word outside it is no exact keyword (the index
+// holds them all), so only the prefixes are tried.
+func tokenKeywordFamily(tk *token, toks []token, i int) string {
+	cls, ok := tk.class()
+	switch {
+	case !ok:
+		return keywordFamily(tk.w, nextWord(toks, i))
+	case cls&clsKnown == 0: // outside the index
+		return keywordPrefixFamily(tk.w, nextWord(toks, i))
+	case cls&clsKeyword == 0:
+		return ""
+	}
+	return keywordFamily(tk.w, nextWord(toks, i))
+}
+
+// keywordCandidate says keywordFamily(w, next) may name a family for some next word.
+func keywordCandidate(w string) bool {
+	if len(keywordIndex.exact[w]) > 0 {
+		return true
+	}
+	if w == "" {
+		return false
+	}
+	for _, k := range keywordIndex.prefix[w[0]] {
+		if strings.HasPrefix(w, k.word) {
+			return true
+		}
+	}
+	return false
 }
 
 // keywordFamily groups the words that flag a risk HR must see: a learned weight per
@@ -1118,6 +1231,11 @@ func keywordFamily(w, next string) string {
 			return k.family
 		}
 	}
+	return keywordPrefixFamily(w, next)
+}
+
+// keywordPrefixFamily is keywordFamily for a word that is no exact keyword.
+func keywordPrefixFamily(w, next string) string {
 	if w == "" {
 		return ""
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -22,19 +23,20 @@ var dataFiles embed.FS
 // with one space.
 type table[V any] struct {
 	m      map[string]V
-	heads  map[string]bool // first token of each phrase, to try phrases only where one can start
-	maxLen int             // tokens in the longest key
-	french bool            // inflections to try: French plural s/x and feminine e, else English plural s
+	heads  map[string]int // first token of each phrase, to try phrases only where one can start: the most tokens of those phrases
+	maxLen int            // tokens in the longest key
+	french bool           // inflections to try: French plural s/x and feminine e, else English plural s
 }
 
 func newTable[V any](lang string) table[V] {
-	return table[V]{m: map[string]V{}, heads: map[string]bool{}, maxLen: 1, french: lang == "fr"}
+	return table[V]{m: map[string]V{}, heads: map[string]int{}, maxLen: 1, french: lang == "fr"}
 }
 
 func (tb *table[V]) put(key string, v V) {
 	tb.m[key] = v
 	if parts := strings.Count(key, " ") + 1; parts > 1 {
-		tb.heads[key[:strings.IndexByte(key, ' ')]] = true
+		head := key[:strings.IndexByte(key, ' ')]
+		tb.heads[head] = max(tb.heads[head], parts)
 		tb.maxLen = max(tb.maxLen, parts)
 	}
 }
@@ -91,11 +93,33 @@ func (tb *table[V]) token(tk token) (V, bool) {
 // crossing a boundary, and returns its value and length in tokens, or 0.
 func (tb *table[V]) phrase(toks []token) (V, int) {
 	var zero V
-	if !tb.heads[toks[0].w] {
+	n := tb.heads[toks[0].w]
+	if n == 0 {
 		return zero, 0
 	}
+	return tb.phraseFrom(toks, n)
+}
+
+// phraseAt is tb.phrase for the table whose bit in the heads of l's word info is
+// head: a token with info says whether a phrase can start at it, and how long the
+// longest is, without the heads map.
+func phraseAt[V any](l *language, tb *table[V], head uint8, toks []token) (V, int) {
+	if info := toks[0].info; info != nil {
+		if info.heads[l.idx]&head == 0 {
+			var zero V
+			return zero, 0
+		}
+		return tb.phraseFrom(toks, int(info.headLen[l.idx][bits.TrailingZeros8(head)]))
+	}
+	return tb.phrase(toks)
+}
+
+// phraseFrom is phrase once toks[0] is known to start keys of two to maxLen words: a
+// longer match cannot start there.
+func (tb *table[V]) phraseFrom(toks []token, maxLen int) (V, int) {
+	var zero V
 	var buf [64]byte
-	for n := min(tb.maxLen, len(toks)); n >= 2; n-- {
+	for n := min(maxLen, len(toks)); n >= 2; n-- {
 		key, ok := appendKey(buf[:0], toks[:n])
 		if !ok {
 			continue

@@ -9,7 +9,7 @@ import "strings"
 // so that decoded brackets are not taken for markup. Bold, italic and strike markers
 // (*, _, ~) need nothing: the tokenizer already treats them as spaces.
 func stripMarkup(s string) string {
-	if !strings.ContainsAny(s, "<&") && !strings.Contains(s, "://") {
+	if strings.IndexByte(s, '<') < 0 && strings.IndexByte(s, '&') < 0 && !strings.Contains(s, "://") { // IndexByte: vector search, no byte set to build
 		return s
 	}
 	var b strings.Builder

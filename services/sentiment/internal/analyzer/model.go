@@ -262,12 +262,27 @@ func (f *modelFile) packedRow(i int) uint64 {
 // The sums are exact, where adding w·v one feature at a time in float32 rounded at
 // every step.
 func (m *model) accumulate(keys []uint64, vals []float32, z *[nCols]float32) {
+	m.accumulateSpans(keys, vals, nil, 0, z)
+}
+
+// accumulateSpans is accumulate told where vals holds stretches of one value (spans,
+// indices off more than vals', in order; fbuf.uniform): a run that reaches into one
+// takes it whole, without comparing each value, since they all equal its first.
+func (m *model) accumulateSpans(keys []uint64, vals []float32, spans []span, off int, z *[nCols]float32) {
 	vals = vals[:len(keys)]
+	s := 0
 	for i := 0; i < len(keys); {
 		v := vals[i]
 		j := i + 1
 		for j < len(vals) && vals[j] == v {
-			j++
+			for s < len(spans) && spans[s].end-off <= j {
+				s++
+			}
+			if s < len(spans) && spans[s].start-off <= j {
+				j = min(spans[s].end-off, len(vals))
+			} else {
+				j++
+			}
 		}
 		for i < j {
 			e := min(i+256, j)

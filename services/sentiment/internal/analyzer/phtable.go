@@ -17,10 +17,11 @@ import (
 // by bits 32 and up; buckets, largest first, each get the smallest pilot that sends all
 // their keys to free slots. It is deterministic: the same keys give the same table.
 type phTable struct {
-	slots  []tableSlot
-	pilots []uint16 // per bucket
-	bmask  uint64   // bucket of key k: (k >> 32) & bmask
-	m      uint64   // len(slots)
+	slots  []tableSlot // m slots in use, then empty ones up to a power of two (smask+1)
+	pilots []uint16    // per bucket: bmask+1 of them
+	bmask  uint64      // bucket of key k: (k >> 32) & bmask
+	m      uint64      // slots in use: slotIn returns less
+	smask  uint64      // len(slots) - 1, so that an index masked with it needs no bounds check
 }
 
 // tableSlot is a key and its row, biased (rowBias); an empty slot is key 0 with a row
@@ -41,7 +42,7 @@ func slotIn(k uint64, p uint16, m uint64) uint64 {
 
 // packed returns the row of key k, 0 when the table does not have it.
 func (t *phTable) packed(k uint64) uint64 {
-	s := &t.slots[slotIn(k, t.pilots[(k>>32)&t.bmask], t.m)]
+	s := &t.slots[slotIn(k, t.pilots[(k>>32)&t.bmask], t.m)&t.smask]
 	w := s.w
 	if s.k != k {
 		w = rowBias
@@ -56,11 +57,18 @@ const rowBias = 0x8080808080808080
 // sum adds the rows of at most 256 keys in biased 16-bit lanes (model.accumulate):
 // the even bytes of each row in even, the odd ones in odd. No read waits for another,
 // so the reads of successive keys go out together. (Finding all the slots first, then
-// reading them, took more instructions.)
+// reading them, took more instructions; so did two keys per turn of the loop, whose
+// values no longer fit in registers.) Both indexes are masked with a length minus one,
+// which leaves them as they are (slotIn is below m, at most len(slots)) and lets the
+// compiler drop their bounds checks.
 func (t *phTable) sum(keys []uint64) (even, odd uint64) {
-	slots, pilots, bmask, m := t.slots, t.pilots, t.bmask, t.m
+	slots, pilots, m := t.slots, t.pilots, t.m
+	if len(slots) == 0 || len(pilots) == 0 {
+		return 0, 0 // never: a table has a slot and a bucket at least
+	}
+	smask, bmask := uint64(len(slots)-1), uint64(len(pilots)-1)
 	for _, k := range keys {
-		s := &slots[slotIn(k, pilots[(k>>32)&bmask], m)]
+		s := &slots[slotIn(k, pilots[(k>>32)&bmask], m)&smask]
 		w := s.w
 		if s.k != k {
 			w = rowBias
@@ -98,7 +106,8 @@ func newPHTable(keys, rows []uint64) *phTable {
 // tries a larger table.
 func (t *phTable) place(keys, rows []uint64, nb, m uint64) bool {
 	t.m = m
-	t.slots = make([]tableSlot, m)
+	t.smask = uint64(1)<<bits.Len64(m-1) - 1
+	t.slots = make([]tableSlot, t.smask+1)
 	for i := range t.slots {
 		t.slots[i].w = rowBias // key 0, a row of zeros
 	}

@@ -31,6 +31,36 @@ type scored struct {
 	uneg   []bool
 	pivot  int
 	ironic bool
+
+	rules []unitRule // per unit: what it does to the words after it (modify)
+}
+
+// unitRule is what one unit does to the sentiment words after it, found once per unit
+// rather than once for each word whose window reaches it.
+type unitRule struct {
+	boost    float64 // boost(prev, w)
+	contrast bool    // contrasts(prev, w)
+	negates  bool    // negates(prev, w, next, lang)
+	lessens  bool    // lessens(prev, w)
+}
+
+// unitRules fills rules with the unitRule of each unit. A unit of one token whose
+// spelling is in none of the four functions' lists gets the zero unitRule, what they
+// return for it.
+func unitRules(rules []unitRule, units []unit, toks []token, lang string) []unitRule {
+	rules = zeroed(rules, len(units))
+	for j, u := range units {
+		if u.boundary {
+			continue // modify stops there
+		}
+		if tk := &toks[u.tok]; u.w == tk.w && !tk.may(clsModify) {
+			continue
+		}
+		p := prev(units, j)
+		rules[j] = unitRule{boost: boost(p, u.w), contrast: contrasts(p, u.w), negates: negates(p, u.w, next(units, j), lang),
+			lessens: lessens(p, u.w)}
+	}
+	return rules
 }
 
 const (
@@ -55,34 +85,47 @@ func (a *Analyzer) scoreInto(buf *scored, t tokenized, primary, secondary *langu
 	lang := primary.name
 	neverAlone(units)
 
+	// boost(prev, w) > 0 says what boost("", w) > 0 does: prev only decides dampeners.
+	rules := unitRules(buf.rules, units, t.toks, lang)
+
 	// A word that is both praise and an intensifier ("super", "bien") intensifies when a
 	// sentiment word follows: "super content" is one strong feeling, not two.
 	for i := range units[:max(len(units)-1, 0)] {
-		if units[i].sentiment && !units[i].emoji && boost("", units[i].w) > 0 && units[i+1].sentiment && !units[i+1].fixed {
+		if units[i].sentiment && !units[i].emoji && rules[i].boost > 0 && units[i+1].sentiment && !units[i+1].fixed {
 			units[i].sentiment = false
 		}
 	}
 
 	pivot := -1 // last contrast word: the conclusion usually comes last
-	for i, u := range units {
-		if contrasts(prev(units, i), u.w) {
+	for i := range units {
+		if rules[i].contrast {
 			pivot = i
 		}
 	}
 	ironic := ironic(units)
 	allCaps := t.allCaps()
-	s.units, s.pivot, s.ironic = units, pivot, ironic
+	s.units, s.pivot, s.ironic, s.rules = units, pivot, ironic, rules
 	s.uval, s.uneg = zeroed(buf.uval, len(units)), zeroed(buf.uneg, len(units))
 	*buf = s
 
+	// modify reads back from a word up to four units, stopping at a boundary, a fixed
+	// unit or a contrast word; with no negator, "less" or intensifier (actor) on the way
+	// it returns the value as it is, so it is called only when one is.
+	actor, stop := -1, -1 // last units of each kind before i
 	for i, u := range units {
+		lastActor, lastStop := actor, stop
+		if r := rules[i]; u.boundary || u.fixed || r.contrast {
+			stop = i
+		} else if r.negates || r.lessens || r.boost != 0 {
+			actor = i
+		}
 		if u.boundary {
 			continue
 		}
 		negated := false
 		v := u.val
-		if !u.fixed {
-			v, negated = a.modify(units, i, v, lang)
+		if !u.fixed && lastActor > lastStop && i-lastActor <= len(decayWindow) {
+			v, negated = modify(units, rules, i, v)
 		}
 		flipped := false
 		if u.sentiment {
@@ -94,7 +137,7 @@ func (a *Analyzer) scoreInto(buf *scored, t tokenized, primary, secondary *langu
 			}
 		}
 		// An intensifier ("super contente") lends its strength, not its emotion.
-		s.muted[u.tok] = flipped || negated || (!u.sentiment && boost("", u.w) > 0)
+		s.muted[u.tok] = flipped || negated || (!u.sentiment && rules[i].boost > 0)
 		if !u.sentiment {
 			continue
 		}
@@ -136,7 +179,7 @@ func split(buf *scored, toks []token) scored {
 			}
 			s.sentOf = append(s.sentOf, sentence)
 			continue
-		case i > 0 && contrasts(toks[i-1].w, tk.w):
+		case i > 0 && tk.may(clsModify) && contrasts(toks[i-1].w, tk.w): // clsModify holds the cases of contrasts
 			clause++
 			s.sentOf = append(s.sentOf, sentence)
 		}
@@ -185,10 +228,10 @@ func (a *Analyzer) emotion(toks []token, s scored, primary, secondary *language)
 		var e Emotion
 		n := 0
 		if primary.mayStart(tk, headEmotions) {
-			e, n = primary.emotions.phrase(toks[i:])
+			e, n = phraseAt(primary, &primary.emotions, headEmotions, toks[i:])
 		}
 		if n == 0 && secondary.mayStart(tk, headEmotions) {
-			e, n = secondary.emotions.phrase(toks[i:])
+			e, n = phraseAt(secondary, &secondary.emotions, headEmotions, toks[i:])
 		}
 		if n == 0 {
 			var ok bool
@@ -290,30 +333,30 @@ func repeats(prev, w, next string) bool {
 // stopping at punctuation and at contrast words since they end the clause. VADER looks
 // three words back; French puts "pas" before the verb and its object ("je n'ai pas pris
 // de vraies vacances"), so the window here is four. It also reports whether the word was
-// negated, so its emotion does not count.
-func (a *Analyzer) modify(units []unit, i int, v float64, lang string) (float64, bool) {
+// negated, so its emotion does not count. rules are the units' unitRules.
+func modify(units []unit, rules []unitRule, i int, v float64) (float64, bool) {
 	negated, lessened := false, false
-	decay := [...]float64{1, 0.95, 0.9, 0.9}
+	decay := &decayWindow
 	for k := 1; k <= len(decay) && i-k >= 0; k++ {
 		j := i - k
-		u := units[j]
-		if u.boundary || u.fixed || contrasts(prev(units, j), u.w) {
+		u, r := &units[j], &rules[j]
+		if u.boundary || u.fixed || r.contrast {
 			break
 		}
-		if negates(prev(units, j), u.w, next(units, j), lang) {
+		if r.negates {
 			if neverSo(units[j+1 : i]) {
 				v *= neverSoScalar // "never so good", "jamais aussi bien": more, not less
 			} else {
 				negated = true // even a sentiment word: "manque de reconnaissance"
 			}
 		}
-		if lessens(prev(units, j), u.w) {
+		if r.lessens {
 			lessened = true
 		}
 		if u.sentiment {
 			continue
 		}
-		if s := boost(prev(units, j), u.w) * decay[k-1]; s != 0 && v != 0 {
+		if s := r.boost * decay[k-1]; s != 0 && v != 0 {
 			if v < 0 {
 				s = -s
 			}
@@ -328,6 +371,10 @@ func (a *Analyzer) modify(units []unit, i int, v float64, lang string) (float64,
 	}
 	return v, negated || lessened
 }
+
+// decayWindow weighs an intensifier by its distance to the word it modifies, one to
+// four units back.
+var decayWindow = [...]float64{1, 0.95, 0.9, 0.9}
 
 // neverSo says "never"/"jamais" is followed by a comparison ("never so", "jamais
 // aussi"), which VADER reads as emphasis.
@@ -422,7 +469,7 @@ func (a *Analyzer) units(units []unit, toks []token, primary, secondary *languag
 // phrase matches the longest idiom or multi-word lexicon entry at the start of toks
 // and returns it with the number of tokens it covers, or 0.
 func phrase(toks []token, primary, secondary *language) (unit, int) {
-	if idiomHead(toks[0].w) {
+	if toks[0].may(clsIdiom) && idiomHead(toks[0].w) {
 		var buf [64]byte
 		for n := min(maxIdiomLen, len(toks)); n >= 2; n-- {
 			if key, ok := appendKey(buf[:0], toks[:n]); ok {
@@ -435,10 +482,10 @@ func phrase(toks []token, primary, secondary *language) (unit, int) {
 	if !primary.mayStart(toks[0], headLex) && !secondary.mayStart(toks[0], headAuth) {
 		return unit{}, 0
 	}
-	if v, n := primary.lex.phrase(toks); n > 0 {
+	if v, n := phraseAt(primary, &primary.lex, headLex, toks); n > 0 {
 		return unit{w: joinWords(toks[:n]), val: v, sentiment: v != 0}, n
 	}
-	if v, n := secondary.authored.phrase(toks); n > 0 {
+	if v, n := phraseAt(secondary, &secondary.authored, headAuth, toks); n > 0 {
 		return unit{w: joinWords(toks[:n]), val: v, sentiment: v != 0}, n
 	}
 	return unit{}, 0
@@ -469,10 +516,10 @@ func dimensions(toks []token, s scored, primary, secondary *language) []Dimensio
 		var d Dimension
 		n := 0
 		if primary.mayStart(tk, headDims) {
-			d, n = primary.dims.phrase(toks[i:])
+			d, n = phraseAt(primary, &primary.dims, headDims, toks[i:])
 		}
 		if n == 0 && secondary.mayStart(tk, headDims) {
-			d, n = secondary.dims.phrase(toks[i:])
+			d, n = phraseAt(secondary, &secondary.dims, headDims, toks[i:])
 		}
 		if n == 0 {
 			var ok bool

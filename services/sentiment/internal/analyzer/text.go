@@ -42,22 +42,66 @@ func tokenize(text string) tokenized { return tokenizeWith(text, nil) }
 // tokenizeWith tokenizes and, given the analyzer's word index, takes each known word's
 // spelling and info from it: no string is allocated for a word the index knows.
 func tokenizeWith(text string, words map[string]*wordInfo) tokenized {
-	return tokenizeInto(make([]token, 0, len(text)/4+2), text, words)
+	sc := tokScratch{toks: make([]token, 0, len(text)/4+2)}
+	return tokenizeInto(&sc, text, words)
 }
 
-// tokenizeInto is tokenizeWith appending the tokens to dst[:0], a buffer to reuse.
-func tokenizeInto(dst []token, text string, words map[string]*wordInfo) tokenized {
+// tokScratch holds the buffers tokenizeInto reuses from one text to the next.
+type tokScratch struct {
+	toks    []token
+	spelled []byte        // spellings of the words the index lacks, one after the other
+	pending []spelledWord // the tokens they are for
+}
+
+// spelledWord says token tok is spelled tokScratch.spelled[start:end].
+type spelledWord struct{ tok, start, end int }
+
+// tokenizeInto is tokenizeWith with the buffers of sc, which it keeps for the next
+// text. Given an index, the words it lacks are spelled into one buffer and made one
+// string at the end, which their tokens share: one allocation for them all.
+func tokenizeInto(sc *tokScratch, text string, words map[string]*wordInfo) tokenized {
 	var t tokenized
-	t.toks = dst[:0]
+	t.toks = sc.toks[:0]
+	sc.spelled, sc.pending = sc.spelled[:0], sc.pending[:0]
 	var buf [64]byte
 	cur := buf[:0]       // the word being read, folded, in UTF-8
 	upper, lower := 0, 0 // letters of cur as typed
 	afterApos := false   // cur follows an apostrophe: it may be an English clitic
+	// spelling is the word of token i, which may still be in sc.spelled.
+	spelling := func(i int) string {
+		if np := len(sc.pending); t.toks[i].w == "" && np > 0 && sc.pending[np-1].tok == i {
+			p := sc.pending[np-1]
+			return string(sc.spelled[p.start:p.end])
+		}
+		return t.toks[i].w
+	}
 	flush := func() {
 		if len(cur) == 0 {
 			return
 		}
-		tok := makeToken(cur, words)
+		var tok token
+		spelled := -1 // tok's word is sc.spelled[spelled:], not yet a string
+		// A spelling of the index is stretched or not as its class says: the search
+		// for a letter three times in a row is left to the others.
+		info, ok := words[string(cur)]
+		switch {
+		case ok && info.cls&clsStretched == 0:
+			tok = token{w: info.w, info: info}
+		case ok || stretched(cur):
+			tok = makeToken(cur, words)
+		case words != nil:
+			spelled = len(sc.spelled)
+			sc.spelled = append(sc.spelled, cur...)
+			tok = token{info: noInfo} // what lookup would find, found once
+		default:
+			tok = token{w: string(cur)}
+		}
+		is := func(w string) bool {
+			if spelled >= 0 {
+				return string(sc.spelled[spelled:]) == w
+			}
+			return tok.w == w
+		}
 		if upper+lower >= 2 {
 			t.words++
 			if lower == 0 {
@@ -70,15 +114,24 @@ func tokenizeInto(dst []token, text string, words map[string]*wordInfo) tokenize
 			afterApos = false
 			n := len(t.toks)
 			switch {
-			case tok.w == "t" && n > 0 && strings.HasSuffix(t.toks[n-1].w, "n"):
-				t.toks[n-1] = token{w: contractionStem(t.toks[n-1].w), caps: t.toks[n-1].caps}
+			case is("t") && n > 0 && strings.HasSuffix(spelling(n-1), "n"):
+				t.toks[n-1] = token{w: contractionStem(spelling(n - 1)), caps: t.toks[n-1].caps}
 				t.toks = append(t.toks, token{w: "not"})
 				t.en++
+				if spelled >= 0 {
+					sc.spelled = sc.spelled[:spelled]
+				}
 				return
-			case tok.w == "s" || tok.w == "m" || tok.w == "re" || tok.w == "ve" || tok.w == "ll" || tok.w == "d":
+			case is("s") || is("m") || is("re") || is("ve") || is("ll") || is("d"):
 				t.en++
+				if spelled >= 0 {
+					sc.spelled = sc.spelled[:spelled]
+				}
 				return
 			}
+		}
+		if spelled >= 0 {
+			sc.pending = append(sc.pending, spelledWord{len(t.toks), spelled, len(sc.spelled)})
 		}
 		t.toks = append(t.toks, tok)
 	}
@@ -123,7 +176,7 @@ func tokenizeInto(dst []token, text string, words map[string]*wordInfo) tokenize
 			} else if unicode.IsLower(r) {
 				lower++
 			}
-			a, b := fold(unicode.ToLower(r))
+			a, b := fold(toLower(r))
 			cur = utf8.AppendRune(cur, a)
 			if b != 0 {
 				cur = utf8.AppendRune(cur, b)
@@ -172,6 +225,15 @@ func tokenizeInto(dst []token, text string, words map[string]*wordInfo) tokenize
 		}
 	}
 	flush()
+	if len(sc.pending) > 0 {
+		all := string(sc.spelled)
+		for _, p := range sc.pending {
+			if tk := &t.toks[p.tok]; tk.w == "" { // not replaced since ("don" of "don't")
+				tk.w = all[p.start:p.end]
+			}
+		}
+	}
+	sc.toks = t.toks
 	return t
 }
 
@@ -292,6 +354,25 @@ func squeeze(rs []rune, keep int) string {
 		i = j
 	}
 	return string(out)
+}
+
+// toLower is unicode.ToLower with the letters of Latin-1 (most accented letters of
+// French) mapped without the case tables: À to Þ but × are the capitals of à to þ,
+// and every other rune below U+0100 is its own lowercase, as for unicode.ToLower.
+func toLower(r rune) rune {
+	switch {
+	case r >= 'A' && r <= 'Z', r >= 0xC0 && r <= 0xDE && r != 0xD7:
+		return r + 0x20
+	case r < 0x100:
+		return r
+	}
+	return unicode.ToLower(r)
+}
+
+// fold1 is the first rune fold gives.
+func fold1(r rune) rune {
+	x, _ := fold(r)
+	return x
 }
 
 // fold maps a lowercase Latin letter with a diacritic to its base letter(s). A table

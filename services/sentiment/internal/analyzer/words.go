@@ -1,6 +1,104 @@
 package analyzer
 
+import "strings"
+
 // Function words are code, not data: each needs a context rule the TSV format cannot say.
+
+// wordClass says which function-word lists hold a spelling: the words index
+// (words_index.go) records it per spelling, so that the rules and the features skip
+// the functions below for the many words that are in none of their lists, which
+// string switches make costly to rule out one by one.
+type wordClass uint16
+
+const (
+	clsScope     wordClass = 1 << iota // a case of contrasts, contrastWord, concessive, featureNegator or irrealis (markScopes)
+	clsModify                          // a case of boost, contrasts, negates or lessens (unitRules)
+	clsBoost                           // a case of boost
+	clsFrench                          // a case of frenchWord: frenchWord is true
+	clsEnglish                         // a case of englishWord: englishWord is true
+	clsIdiom                           // a case of idiomHead: idiomHead is true
+	clsKeyword                         // keywordFamily may name a family, for some next word
+	clsStretched                       // stretched(w): the tokenizer squeezes it rather than take it from the index
+	clsKnown                           // set on every spelling of the index: the bits above are its own
+)
+
+// classWords lists the words of each class, every case of the switches on w of the
+// functions named: a word outside a class's list makes them false whatever the words
+// around it. TestWordClasses reads the switches in the source and compares.
+var classWords = [...]struct {
+	cls   wordClass
+	words string
+}{
+	{clsScope | clsModify, `mais cependant pourtant toutefois neanmoins but however contre revanche`}, // contrasts
+	{clsScope, `yet sauf whereas tandis`},                             // contrastWord
+	{clsScope, `although though despite malgre quoique meme bien if`}, // concessive
+	{clsScope | clsModify, `ne pas jamais rien aucun aucune sans ni guere non zero not no never nothing nobody none
+		neither nor without cannot nope rarely seldom dont doesnt didnt isnt arent wasnt werent cant couldnt wont
+		wouldnt shouldnt havent hasnt hadnt aint absence difficile dur impossible hard difficult tough manque lack
+		lacking peu plus`}, // negates
+	{clsScope, `personne nowhere hardly lacks impossible unable`}, // featureNegator
+	{clsScope, `would should could wish wished hopefully ideally devrait devraient devrions faudrait pourrait
+		pourraient aimerais aimerait aimerions voudrais voudrait souhaiterais souhaiterait serait seraient need
+		needs hope`}, // irrealis
+	{clsModify | clsBoost, `tres vraiment trop super hyper tellement extremement totalement completement vachement
+		bien particulierement absolument grave carrement archi ultra beaucoup very really so extremely pretty way
+		quite seriously insanely crazy damn totally completely absolutely incredibly truly deeply highly especially
+		particularly plutot assez moyennement legerement kinda somewhat slightly fairly sorta barely peu bit little
+		of`}, // boost
+	{clsModify, `moins less`}, // lessens
+	{clsIdiom, `pas aucun sans en not no cannot trop too way merci thanks`}, // idiomHead
+	{clsFrench, `le la les de des du est et je pas tres pour une un que qui nous on ca avec dans mais trop vraiment
+		ne ce cette sont suis au aux sur il elle vous notre nos ai en tout tous etre fait beaucoup mon ma
+		mes ton ta tes son sa ses leur leurs ont avons avez sommes etes aussi comme quand ou rien jamais
+		encore depuis chez par sans bien moins peu ici cela ceci quoi pourquoi comment alors donc parce
+		personne toujours semaine equipe travail boulot merci franchement y`}, // frenchWord
+	{clsEnglish, `the is and i not very for to we it of with in but really too this that are was my our be have so
+		they you at just feel am been do does did there about much from any what when who how where which
+		will would can could should has had were an by as if or me he she them their us your its all more
+		less never always every here why because than then some no week team work job thanks honestly
+		anymore get got`}, // englishWord
+}
+
+// classLists is classWords by word.
+var classLists = func() map[string]wordClass {
+	m := map[string]wordClass{}
+	for _, cw := range classWords {
+		for _, w := range strings.Fields(cw.words) {
+			m[w] |= cw.cls
+		}
+	}
+	return m
+}()
+
+// wordClassOf is the class of spelling w, as the index records it.
+func wordClassOf(w string) wordClass {
+	c := clsKnown | classLists[w]
+	if keywordCandidate(w) {
+		c |= clsKeyword
+	}
+	if stretched([]byte(w)) {
+		c |= clsStretched
+	}
+	return c
+}
+
+// class returns the class of tk's spelling and whether it is known: tokens made
+// outside Analyze have no info, and neither the functions nor the index can be
+// skipped for them.
+func (tk *token) class() (wordClass, bool) {
+	if tk.info == nil {
+		return 0, false
+	}
+	return tk.info.cls, true
+}
+
+// may says whether the functions of class c can hold for tk: false only when tk's
+// spelling is known to be in none of their lists. A word outside the index (noInfo)
+// is in no list, since the index holds them all.
+func (tk *token) may(c wordClass) bool {
+	cls, ok := tk.class()
+	return !ok || cls&c != 0
+}
 
 const (
 	boostStep  = 0.293 // VADER's B_INCR

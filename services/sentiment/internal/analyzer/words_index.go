@@ -21,6 +21,11 @@ type wordInfo struct {
 	emoX  [2]Emotion // exact
 	ok    [2]uint8   // which of the above hold a value
 	heads [2]uint8   // which tables have a phrase starting with this word
+	// headLen is, per table (by the bit of heads: lex, authored, dims, emotions), the
+	// most tokens of its phrases starting with this word.
+	headLen [2][4]uint8
+	cls     wordClass // which function-word lists hold the spelling (words.go)
+	hash    uint64    // hashString(w), the word's part of its feature keys; set with clsKnown
 }
 
 const (
@@ -108,17 +113,11 @@ func buildWordIndex(fr, en *language) map[string]*wordInfo {
 			if v, ok := l.emotions.m[w]; ok {
 				info.emoX[li], info.ok[li] = v, info.ok[li]|okEmoX
 			}
-			if l.lex.heads[w] {
-				info.heads[li] |= headLex
-			}
-			if l.authored.heads[w] {
-				info.heads[li] |= headAuth
-			}
-			if l.dims.heads[w] {
-				info.heads[li] |= headDims
-			}
-			if l.emotions.heads[w] {
-				info.heads[li] |= headEmotions
+			for ti, n := range [...]int{l.lex.heads[w], l.authored.heads[w], l.dims.heads[w], l.emotions.heads[w]} {
+				if n > 0 {
+					info.heads[li] |= 1 << ti // headLex, headAuth, headDims, headEmotions
+					info.headLen[li][ti] = uint8(min(n, 255))
+				}
 			}
 		}
 		if info.ok != [2]uint8{} || info.heads != [2]uint8{} {
@@ -126,11 +125,26 @@ func buildWordIndex(fr, en *language) map[string]*wordInfo {
 			index[w] = &info
 		}
 	}
-	// Frequent words no table knows, so the tokenizer need not allocate them either.
+	// Frequent words no table knows, so the tokenizer need not allocate them either,
+	// and every word of the function-word lists, so that a spelling outside the index
+	// is in none of them.
 	for _, w := range strings.Fields(commonWords) {
 		if _, ok := index[w]; !ok {
 			index[w] = &wordInfo{w: w}
 		}
+	}
+	for w := range classLists {
+		if _, ok := index[w]; !ok {
+			index[w] = &wordInfo{w: w}
+		}
+	}
+	for w := range keywordIndex.exact { // so that only prefixes can match a word outside the index
+		if _, ok := index[w]; !ok {
+			index[w] = &wordInfo{w: w}
+		}
+	}
+	for w, info := range index {
+		info.cls, info.hash = wordClassOf(w), hashString(w)
 	}
 	return index
 }
