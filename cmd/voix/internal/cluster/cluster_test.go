@@ -120,7 +120,7 @@ func TestPartitionResultFailsOnMissingDoubleOrOverlap(t *testing.T) {
 }
 
 func TestWritesResultFailsOnADoubleOrALoss(t *testing.T) {
-	ok := WritesResult{People: 4, Comments: 4, PublishedComments: 4, Responses: 4, PublishedResponses: 4, Refused: 4, FollowUps: 2}
+	ok := WritesResult{People: 4, Comments: 4, PublishedComments: 4, Responses: 4, PublishedResponses: 4, Refused: 4, FollowUps: 2, Results: []uint32{4, 4}}
 	if !ok.OK() {
 		t.Fatalf("a clean phase is not OK: %s", ok.Line())
 	}
@@ -135,9 +135,13 @@ func TestWritesResultFailsOnADoubleOrALoss(t *testing.T) {
 	followUpBroken, noFollowUp := ok, ok
 	followUpBroken.FollowUpsBroken = 1
 	noFollowUp.FollowUps = 0
+	resultsShort, noResults := ok, ok
+	resultsShort.Results = []uint32{4, 3}
+	noResults.Results = nil
 	for name, r := range map[string]WritesResult{"two ids": twoIDs, "two comments": twoComments, "lost": lost, "two responses": twoResponses,
 		"two answers accepted": twoAccepted, "retry refused": retryRefused, "conflict": conflict, "nothing ran": empty,
-		"a follow-up lost between replicas": followUpBroken, "no follow-up tried": noFollowUp} {
+		"a follow-up lost between replicas": followUpBroken, "no follow-up tried": noFollowUp,
+		"a replica's results miss an answer taken on the other": resultsShort, "results not read": noResults} {
 		if r.OK() {
 			t.Errorf("%s: OK (%s)", name, r.Line())
 		}

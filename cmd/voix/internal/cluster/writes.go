@@ -85,20 +85,37 @@ type WritesResult struct {
 	// replica that does not hold the comment and must forward it); FollowUpsBroken those
 	// whose follow-up failed or whose thread, read through either replica, lacks one.
 	FollowUps, FollowUpsBroken int
+	// Results holds, per pulse replica, the respondents its GetResults counted in the team once
+	// the survey was closed: each must count every person, whichever replica took the answer
+	// (services/pulse/results_replicas.go).
+	Results []uint32
 }
 
 // OK reports whether every person counted once.
 func (w WritesResult) OK() bool {
 	return w.People > 0 && w.Comments == w.People && w.Mismatched == 0 && w.PublishedComments == w.People &&
 		w.LostComments == 0 && w.Responses == w.People && w.PublishedResponses == w.People && w.RetriesRefused == 0 &&
-		w.Conflicts == 0 && w.FollowUps > 0 && w.FollowUpsBroken == 0
+		w.Conflicts == 0 && w.FollowUps > 0 && w.FollowUpsBroken == 0 && w.resultsComplete()
+}
+
+// resultsComplete reports whether every pulse replica's results counted every person.
+func (w WritesResult) resultsComplete() bool {
+	if len(w.Results) == 0 {
+		return false
+	}
+	for _, n := range w.Results {
+		if int(n) != w.People {
+			return false
+		}
+	}
+	return true
 }
 
 // Line is the phase's summary line.
 func (w WritesResult) Line() string {
-	return fmt.Sprintf("e2e-cluster replicas: feedback=2 pulse=2 people=%d comments=%d published_comments=%d mismatched=%d lost=%d responses=%d refused=%d published_responses=%d retries_refused=%d unavailable_retries=%d conflicts=%d follow_ups=%d follow_ups_broken=%d killed=%s",
+	return fmt.Sprintf("e2e-cluster replicas: feedback=2 pulse=2 people=%d comments=%d published_comments=%d mismatched=%d lost=%d responses=%d refused=%d published_responses=%d retries_refused=%d unavailable_retries=%d conflicts=%d follow_ups=%d follow_ups_broken=%d results=%v killed=%s",
 		w.People, w.Comments, w.PublishedComments, w.Mismatched, w.LostComments, w.Responses, w.Refused, w.PublishedResponses,
-		w.RetriesRefused, w.Unavailable, w.Conflicts, w.FollowUps, w.FollowUpsBroken, strings.Join(w.Killed, ","))
+		w.RetriesRefused, w.Unavailable, w.Conflicts, w.FollowUps, w.FollowUpsBroken, w.Results, strings.Join(w.Killed, ","))
 }
 
 // Report writes the throughput figures and the summary line.
@@ -573,6 +590,34 @@ func (wr *writes) check(ctx context.Context, urls []string, pass string, res *Wr
 		}
 		res.Conflicts += strings.Count(string(b), "counted twice")
 	}
+	return wr.results(ctx, res)
+}
+
+// results closes the survey and reads the team's results through each pulse replica.
+func (wr *writes) results(ctx context.Context, res *WritesResult) error {
+	hr := wr.as(ctx, auth.RoleHR)
+	if _, err := wr.plc[0].CloseSurvey(hr, &pulsev1.CloseSurveyRequest{SurveyId: wr.survey}); err != nil {
+		return fmt.Errorf("close the survey on pulse-r1: %w", err)
+	}
+	res.Results = make([]uint32, len(wr.plc))
+	for i, c := range wr.plc {
+		// The close reaches the other replica through the shared survey bucket's watch.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r, err := c.GetResults(hr, &pulsev1.GetResultsRequest{SurveyId: wr.survey, SegmentPrefix: writesOrg + "/eng"})
+			if err == nil {
+				res.Results[i] = r.GetTotal().GetRespondents()
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("results on pulse replica %d: %w", i+1, err)
+			}
+			if err := pauseFor(ctx, 500*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	logf(wr.cfg.Log, "replicas: results counted %v respondents on the pulse replicas for %d people", res.Results, res.People)
 	return nil
 }
 
