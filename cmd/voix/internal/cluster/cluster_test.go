@@ -76,6 +76,12 @@ func TestRunRefusesADurationShorterThanTheDisruptions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "too short") {
 		t.Fatalf("Run with 5 s of load: %v", err)
 	}
+	// The defaults' schedule plus the elections and the service's restart: 25 s of load ended
+	// while the killed service was down.
+	_, err = Run(context.Background(), Config{BinDir: "bin", Dir: t.TempDir(), Duration: 25 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Fatalf("Run with 25 s of load: %v", err)
+	}
 }
 
 // A stream that held nothing at the kill (the load never writes CX) is awaited for its leader
