@@ -41,6 +41,7 @@ const (
 	fCues                             // sarcasm and mixed-feeling cues from the order of the rule engine's hits (phase 2)
 	fIrrealis                         // IRR_ words: after "would", "should", "wish", "devrait"…, to the end of the clause
 	fQScope                           // Q_ words: in a sentence that ends with "?"
+	fLast                             // LAST_ words: in the last sentence of a text of several
 )
 
 // featConfig is the extraction recipe stored in the model file.
@@ -119,6 +120,7 @@ var (
 	nsConc     = hashString("conc")
 	nsIrr      = hashString("irr")
 	nsQWord    = hashString("qword")
+	nsLast     = hashString("last")
 	nsQStart   = hashString("qstart")
 	nsQEndWord = hashString("qend")
 	nsIntNext  = hashString("int")
@@ -487,6 +489,14 @@ func (a *Analyzer) phase1(b *fbuf, cfg featConfig, text string, t *tokenized) {
 		for i, tk := range toks {
 			if !tk.boundary && b.scope[i]&scopeQ != 0 {
 				b.add(mix(nsQWord, b.th[i]), 1)
+			}
+		}
+	}
+	if set&fLast != 0 {
+		lo, hi := lastSentence(toks)
+		for i := lo; i < hi; i++ {
+			if !toks[i].boundary {
+				b.add(mix(nsLast, b.th[i]), 1)
 			}
 		}
 	}
@@ -910,6 +920,21 @@ func nextWord(toks []token, i int) string {
 		return ""
 	}
 	return toks[i+1].w
+}
+
+// lastSentence returns the tokens [lo, hi) of the last sentence when another comes
+// before it, else an empty range.
+func lastSentence(toks []token) (lo, hi int) {
+	last := len(toks) - 1
+	for last >= 0 && toks[last].boundary {
+		last--
+	}
+	for i := last - 1; i > 0; i-- {
+		if toks[i].boundary && toks[i].strong {
+			return i + 1, last + 1
+		}
+	}
+	return 0, 0
 }
 
 // markScopes marks the tokens in the scope of a negator (up to the end of the clause

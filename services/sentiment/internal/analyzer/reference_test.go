@@ -244,6 +244,14 @@ func (a *Analyzer) refPhase1(b *fbuf, cfg featConfig, text string, t *tokenized)
 			}
 		}
 	}
+	if set&fLast != 0 {
+		lo, hi := lastSentence(toks)
+		for i := lo; i < hi; i++ {
+			if !toks[i].boundary {
+				b.add(mix(nsLast, b.th[i]), 1)
+			}
+		}
+	}
 	st := refStatsOf(text)
 	if set&fQuestion != 0 && st.questions > 0 {
 		b.add(flagKey(flagQuestion), 1)
@@ -586,6 +594,23 @@ func TestFastPathMatchesReference(t *testing.T) {
 			if !slicesEqual(fast.keys, plain.keys) || !bitsEqual(fast.vals, plain.vals) {
 				t.Fatalf("chars=%d-%d %q: phase 1 features differ", span[0], span[1], text)
 			}
+		}
+	}
+	// And so do the optional groups (train -features +irrealis,+qscope,+last).
+	cfg := defaultFeatures
+	cfg.Set |= fIrrealis | fQScope | fLast
+	for i, text := range texts {
+		if i%5 != 0 {
+			continue
+		}
+		stripped := stripMarkup(text)
+		tk := tokenizeWith(stripped, a.words)
+		a.lookup(tk.toks)
+		var fast, plain fbuf
+		a.phase1(&fast, cfg, stripped, &tk)
+		a.refPhase1(&plain, cfg, stripped, &tk)
+		if !slicesEqual(fast.keys, plain.keys) || !bitsEqual(fast.vals, plain.vals) {
+			t.Fatalf("+irrealis,+qscope,+last %q: phase 1 features differ", text)
 		}
 	}
 }

@@ -33,6 +33,13 @@ func main() {
 	flag.IntVar(&o.MaxIter, "iter", 0, "L-BFGS iterations")
 	flag.Float64Var(&o.RiskWeight, "risk-weight", 0, "weight of flagged comments")
 	flag.BoolVar(&o.Balance, "balance", false, "balance sentiment classes")
+	flag.Float64Var(&o.BlockL2[analyzer.BlockWords], "l2-words", 0, "multiplier of -l2 for word n-grams (0: default)")
+	flag.Float64Var(&o.BlockL2[analyzer.BlockChars], "l2-chars", 0, "multiplier of -l2 for character n-grams (0: default)")
+	flag.Float64Var(&o.BlockL2[analyzer.BlockOther], "l2-other", 0, "multiplier of -l2 for scope, question, shape, keyword and language-cue features (0: default)")
+	flag.Float64Var(&o.BlockL2[analyzer.BlockRules], "l2-rules", 0, "multiplier of -l2 for the rule engine's features (0: default)")
+	flag.Float64Var(&o.NBPower, "nb-power", 0, "raise the naive-Bayes ratio to this power (0: 1)")
+	flag.StringVar(&o.NBBlocks, "nb-blocks", "", "feature blocks -nb scales: words,chars,other,rules (empty: default)")
+	flag.Float64Var(&o.NB, "nb", 0, "scale features by their naive-Bayes log-count ratio, mixed with 1 in this proportion (0: default, negative: off)")
 	verbose := flag.Bool("v", false, "log progress")
 	flag.Parse()
 	o.Features = *features
