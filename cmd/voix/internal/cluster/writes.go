@@ -548,13 +548,24 @@ func (wr *writes) check(ctx context.Context, urls []string, pass string, res *Wr
 		return err
 	}
 	seg := segment.MustParse(writesOrg + "/eng")
+	// A read right after the NATS kill can meet a JetStream API without a leader yet ("no
+	// responders"): retried for up to 30 s before it counts as a failure.
 	count := func() (map[string]bool, map[string]bool, error) {
-		c, err := streamIDs(ctx, js, events.FeedbackSubmitted.Stream.Name, events.FeedbackSubmitted.Subject(seg))
-		if err != nil {
-			return nil, nil, err
+		until := time.Now().Add(30 * time.Second)
+		for {
+			c, err := streamIDs(ctx, js, events.FeedbackSubmitted.Stream.Name, events.FeedbackSubmitted.Subject(seg))
+			var r map[string]bool
+			if err == nil {
+				r, err = streamIDs(ctx, js, events.PulseResponded.Stream.Name, events.PulseResponded.Subject(seg))
+			}
+			if err == nil || time.Now().After(until) {
+				return c, r, err
+			}
+			logf(wr.cfg.Log, "replicas: reading the streams: %v; again", err)
+			if err := pauseFor(ctx, 500*time.Millisecond); err != nil {
+				return nil, nil, err
+			}
 		}
-		r, err := streamIDs(ctx, js, events.PulseResponded.Stream.Name, events.PulseResponded.Subject(seg))
-		return c, r, err
 	}
 	// The outboxes relay within a second or two; wait for the counts to reach the people.
 	deadline := time.Now().Add(60 * time.Second)
