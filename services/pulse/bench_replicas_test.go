@@ -78,21 +78,7 @@ func writeBenchResponses(b *testing.B, path, surveyID string, count, first int, 
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
 		for i := first; i < first+count; i++ {
-			r := store.Response{
-				ID: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), SurveyID: surveyID, Wave: 1,
-				Segment: fmt.Sprintf("acme/eng/s%02d", i%50),
-				Day:     time.Date(2026, 3, 10+rng.IntN(3), 0, 0, 0, 0, time.UTC),
-				Answers: []store.Answer{
-					{QuestionID: "mood", Kind: store.QuestionScale, Value: int32(1 + rng.IntN(5))},
-					{QuestionID: "enps", Kind: store.QuestionENPS, Value: int32(rng.IntN(11))},
-					{QuestionID: "tools", Kind: store.QuestionChoice, OptionIDs: []string{"ci", "wiki"}[:1+rng.IntN(2)]},
-					{QuestionID: "team", Kind: store.QuestionChoice, OptionIDs: []string{[]string{"yes", "no"}[rng.IntN(2)]}},
-				},
-			}
-			if i%10 == 0 {
-				r.Answers = append(r.Answers, store.Answer{QuestionID: "say", Kind: store.QuestionText, Text: fmt.Sprintf("comment number %d", i)})
-			}
-			if err := store.UnsafePutResponse(tx, r); err != nil {
+			if err := store.UnsafePutResponse(tx, benchResponse(rng, surveyID, i)); err != nil {
 				return err
 			}
 		}

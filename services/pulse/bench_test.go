@@ -126,21 +126,7 @@ func resultsFixture(b *testing.B, n int, heads bool) (*fixture, context.Context,
 	f.restart(b, func(db *bolt.DB) {
 		err := db.Update(func(tx *bolt.Tx) error {
 			for i := range n {
-				r := store.Response{
-					ID: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), SurveyID: sv.Id, Wave: 1,
-					Segment: fmt.Sprintf("acme/eng/s%02d", i%50),
-					Day:     time.Date(2026, 3, 10+rng.IntN(3), 0, 0, 0, 0, time.UTC),
-					Answers: []store.Answer{
-						{QuestionID: "mood", Kind: store.QuestionScale, Value: int32(1 + rng.IntN(5))},
-						{QuestionID: "enps", Kind: store.QuestionENPS, Value: int32(rng.IntN(11))},
-						{QuestionID: "tools", Kind: store.QuestionChoice, OptionIDs: []string{"ci", "wiki"}[:1+rng.IntN(2)]},
-						{QuestionID: "team", Kind: store.QuestionChoice, OptionIDs: []string{[]string{"yes", "no"}[rng.IntN(2)]}},
-					},
-				}
-				if i%10 == 0 {
-					r.Answers = append(r.Answers, store.Answer{QuestionID: "say", Kind: store.QuestionText, Text: fmt.Sprintf("comment number %d", i)})
-				}
-				if err := store.UnsafePutResponse(tx, r); err != nil {
+				if err := store.UnsafePutResponse(tx, benchResponse(rng, sv.Id, i)); err != nil {
 					return err
 				}
 			}
@@ -197,4 +183,24 @@ func benchResults(b *testing.B, f *fixture, ctx context.Context, req *pulsev1.Ge
 	b.ReportMetric(float64(texts), "texts")
 	b.ReportMetric(float64(listed), "listed")
 	b.ReportMetric(float64(proto.Size(r)), "bytes")
+}
+
+// benchResponse is response number i of the results benchmarks' wave: a scale, an eNPS and
+// two choice answers in one of 50 teams over three days, and a text answer for one in ten.
+func benchResponse(rng *rand.Rand, surveyID string, i int) store.Response {
+	r := store.Response{
+		ID: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), SurveyID: surveyID, Wave: 1,
+		Segment: fmt.Sprintf("acme/eng/s%02d", i%50),
+		Day:     time.Date(2026, 3, 10+rng.IntN(3), 0, 0, 0, 0, time.UTC),
+		Answers: []store.Answer{
+			{QuestionID: "mood", Kind: store.QuestionScale, Value: int32(1 + rng.IntN(5))},
+			{QuestionID: "enps", Kind: store.QuestionENPS, Value: int32(rng.IntN(11))},
+			{QuestionID: "tools", Kind: store.QuestionChoice, OptionIDs: []string{"ci", "wiki"}[:1+rng.IntN(2)]},
+			{QuestionID: "team", Kind: store.QuestionChoice, OptionIDs: []string{[]string{"yes", "no"}[rng.IntN(2)]}},
+		},
+	}
+	if i%10 == 0 {
+		r.Answers = append(r.Answers, store.Answer{QuestionID: "say", Kind: store.QuestionText, Text: fmt.Sprintf("comment number %d", i)})
+	}
+	return r
 }
