@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -110,43 +109,13 @@ func progress(ctx context.Context, js jetstream.JetStream, want map[string]int) 
 
 // readIDs reads every event of kind k in its stream and counts them by ce-id.
 func readIDs(ctx context.Context, js jetstream.JetStream, k events.Kind) (map[string]int, error) {
-	total, err := bus.Count(ctx, js, k)
-	if err != nil {
-		return nil, err
-	}
 	ids := map[string]int{}
-	if total == 0 {
-		return ids, nil
-	}
-	cons, err := js.OrderedConsumer(ctx, k.Stream.Name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{k.All()}})
+	err := ReadStream(ctx, js, k.Stream.Name, []string{k.All()}, func(m jetstream.Msg) error {
+		ids[m.Headers().Get(bus.HeaderID)]++
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	for n, tries := 0, 0; n < total; {
-		batch, err := cons.Fetch(min(500, total-n), jetstream.FetchMaxWait(10*time.Second))
-		if err != nil {
-			return nil, err
-		}
-		got := 0
-		for m := range batch.Messages() {
-			ids[m.Headers().Get(bus.HeaderID)]++
-			got++
-		}
-		// On a cluster (voix e2e-cluster), a pull sent just after the consumer was created can
-		// reach a server that does not know yet where the consumer is: ask again (the ordered
-		// consumer goes on from the last message it delivered).
-		if err := batch.Error(); errors.Is(err, nats.ErrNoResponders) && tries < 50 {
-			n += got
-			tries++
-			time.Sleep(100 * time.Millisecond)
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		if got == 0 {
-			return nil, fmt.Errorf("read %d of the %d events of %s", n, total, k.All())
-		}
-		n += got
 	}
 	return ids, nil
 }

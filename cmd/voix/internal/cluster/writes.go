@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -636,32 +635,13 @@ func (wr *writes) results(ctx context.Context, res *WritesResult) error {
 func streamIDs(ctx context.Context, js jetstream.JetStream, stream, subject string) (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		return nil, err
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
 	ids := map[string]bool{}
-	for left := info.NumPending; left > 0; {
-		batch, err := cons.Fetch(int(min(left, 500)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, err
-		}
-		got := uint64(0)
-		for m := range batch.Messages() {
-			ids[m.Headers().Get(jetstream.MsgIDHeader)] = true
-			got++
-		}
-		if err := batch.Error(); err != nil {
-			return nil, err
-		}
-		if got == 0 {
-			return nil, errors.New("replicas: stream read stalled")
-		}
-		left -= got
+	err := chaos.ReadStream(ctx, js, stream, []string{subject}, func(m jetstream.Msg) error {
+		ids[m.Headers().Get(jetstream.MsgIDHeader)] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return ids, nil
 }
