@@ -27,7 +27,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, filt
 			return false
 		}
 		tries++
-		return pause(ctx, 100*time.Millisecond) == nil
+		return Sleep(ctx, 100*time.Millisecond) == nil
 	}
 	var cons jetstream.Consumer
 	var total uint64
@@ -72,8 +72,8 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, filt
 	return nil
 }
 
-// pause waits d, or returns ctx's error.
-func pause(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or returns ctx's error if ctx ends first.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

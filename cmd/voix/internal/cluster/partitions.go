@@ -268,7 +268,7 @@ func runPartitions(ctx context.Context, cfg Config, urls []string, pass string) 
 	// Stop both and read their stores; until every comment is in its final owner's store,
 	// start them again and let them catch up (a bounded number of times).
 	for round := 0; ; round++ {
-		if err := pauseFor(ctx, phaseLease); err != nil {
+		if err := chaos.Sleep(ctx, phaseLease); err != nil {
 			return res, err
 		}
 		for _, r := range ph.replicas {
@@ -323,7 +323,7 @@ func (ph *phase) publishFor(ctx context.Context, d time.Duration) error {
 			ph.ids[ev.ID] = partition.Of(org, PhasePartitions)
 			ph.perOrg[org]++
 		}
-		if err := pauseFor(ctx, 50*time.Millisecond); err != nil {
+		if err := chaos.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -339,18 +339,9 @@ func publishRetry(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) er
 		if err == nil || ctx.Err() != nil || i == 20 {
 			return err
 		}
-		if err := pauseFor(ctx, 250*time.Millisecond); err != nil {
+		if err := chaos.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-func pauseFor(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
 	}
 }
 

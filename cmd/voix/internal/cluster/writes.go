@@ -284,7 +284,7 @@ func (wr *writes) retry(ctx context.Context, f func(context.Context) error) erro
 			return fmt.Errorf("still failing after a minute: %w", err)
 		}
 		wr.unavail.Add(1)
-		if err := pauseFor(ctx, 50*time.Millisecond); err != nil {
+		if err := chaos.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -520,7 +520,7 @@ func (wr *writes) kill(ctx context.Context, res *WritesResult, done chan struct{
 		p.Kill()
 	}
 	logf(wr.cfg.Log, "replicas: killed %s and %s (SIGKILL)", wr.fb[0].Name, wr.pl[0].Name)
-	if pauseFor(ctx, time.Second) != nil {
+	if chaos.Sleep(ctx, time.Second) != nil {
 		return
 	}
 	for _, p := range []*proc.Proc{wr.fb[0], wr.pl[0]} {
@@ -561,7 +561,7 @@ func (wr *writes) check(ctx context.Context, urls []string, pass string, res *Wr
 				return c, r, err
 			}
 			logf(wr.cfg.Log, "replicas: reading the streams: %v; again", err)
-			if err := pauseFor(ctx, 500*time.Millisecond); err != nil {
+			if err := chaos.Sleep(ctx, 500*time.Millisecond); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -576,12 +576,12 @@ func (wr *writes) check(ctx context.Context, urls []string, pass string, res *Wr
 		if (len(comments) >= res.People && len(responses) >= res.People) || time.Now().After(deadline) {
 			break
 		}
-		if err := pauseFor(ctx, 500*time.Millisecond); err != nil {
+		if err := chaos.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	// A little longer, so that a late duplicate would be seen too.
-	if err := pauseFor(ctx, 2*time.Second); err != nil {
+	if err := chaos.Sleep(ctx, 2*time.Second); err != nil {
 		return err
 	}
 	if comments, responses, err = count(); err != nil {
@@ -622,7 +622,7 @@ func (wr *writes) results(ctx context.Context, res *WritesResult) error {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("results on pulse replica %d: %w", i+1, err)
 			}
-			if err := pauseFor(ctx, 500*time.Millisecond); err != nil {
+			if err := chaos.Sleep(ctx, 500*time.Millisecond); err != nil {
 				return err
 			}
 		}
