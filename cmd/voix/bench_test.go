@@ -65,6 +65,18 @@ func TestBenchShort(t *testing.T) {
 	if bpc, _ := m["bytes_per_comment"].(map[string]any); bpc["feedback"] == nil {
 		t.Errorf("bytes_per_comment = %v, want feedback's", m["bytes_per_comment"])
 	}
+	// feedback's consumers downstream of the aggregation are watched, and drained after the
+	// load (a value of -1 would say one was still behind 30 s after settling).
+	lags, _ := m["downstream_lag_max"].(map[string]any)
+	drained, _ := m["downstream_drained_s"].(map[string]any)
+	for _, d := range []string{"feedback-scored", "feedback-notify"} {
+		if _, ok := lags[d].(float64); !ok {
+			t.Errorf("downstream_lag_max = %v, want %s's", m["downstream_lag_max"], d)
+		}
+		if s, ok := drained[d].(float64); !ok || s < 0 {
+			t.Errorf("downstream_drained_s = %v, want when %s's backlog was first empty after the load", m["downstream_drained_s"], d)
+		}
+	}
 	rpcs, _ := m["rpcs"].(map[string]any)
 	for _, rpc := range []string{"SubmitFeedback", "SubmitResponse", "FollowUp", "Upvote", "GetHeatmap", "GetResults", "ListFeedback", "GetSentiment"} {
 		s, _ := rpcs[rpc].(map[string]any)

@@ -28,3 +28,10 @@ func (s *Service) FreePages() (free, pending, pageSize int) {
 	st := s.host.DB.Stats()
 	return st.FreePageN, st.PendingPageN, s.host.DB.Info().PageSize
 }
+
+// Commits returns the id of the store's last committed write transaction: the number of
+// commits since the file was created, for tests that count how many a piece of work took.
+func (s *Service) Commits() (id int) {
+	_ = s.host.DB.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+	return id
+}

@@ -162,8 +162,9 @@ func (s *Service) startNotify() error {
 			events.FeedbackRouted.All(), events.FeedbackOverdue.All(),
 			events.FeedbackActionCreated.All(), events.FeedbackActionDue.All(),
 		},
-		Handle: s.applyNotify,
+		Handle: s.applyNotify, // writes only in tx (the sender is poked on commit): safe in groups
 		Log:    s.host.Log,
+		Group:  applyGroup,
 	})
 	if err != nil {
 		return err

@@ -38,8 +38,9 @@ func (s *Service) startSurveyItems() error {
 		Stream:         events.PulseSurveyComment.Stream.Name,
 		Durable:        events.DurableFeedbackSurveyComments,
 		FilterSubjects: []string{events.PulseSurveyComment.All()},
-		Handle:         s.applySurveyComment,
+		Handle:         s.applySurveyComment, // writes only in tx: safe in groups
 		Log:            s.host.Log,
+		Group:          applyGroup, // a day's TEXT answers arrive together when it ends
 	})
 }
 

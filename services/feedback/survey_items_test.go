@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
@@ -109,4 +111,39 @@ func TestSurveyCommentsBecomeThreads(t *testing.T) {
 	}
 	_, err = f.client.GetThread(f.as(auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: rand.Text()})
 	wantCode(t, err, codes.NotFound, "")
+}
+
+// TestSurveyCommentsBacklogIsAppliedInFewCommits: the TEXT answers of a day, published
+// together when it ends, become comments many to a commit (not one commit, two fsyncs, each),
+// and each is its respondent's thread.
+func TestSurveyCommentsBacklogIsAppliedInFewCommits(t *testing.T) {
+	const n = 300
+	f := start(t)
+	f.headcount(t, "acme", 100)
+	f.headcount(t, "acme/eng", 20)
+	f.svc.Close()
+	tokens := make([]string, n)
+	publishBacklog(t, f, events.PulseSurveyComment, n, func(i int) (string, segment.Path, proto.Message) {
+		ev, token := surveyComment("acme/eng", fmt.Sprintf("answer %d: the rota leaves no time to rest", i), commonv1.Dimension_DIMENSION_WORKLOAD, t0.Add(-24*time.Hour))
+		tokens[i] = token
+		return events.SurveyCommentID(ev.CommentId), segment.MustParse(ev.Segment), ev
+	})
+
+	before := commitsOnDisk(t, f)
+	f.restart(t)
+	surveyApplied(t, f, n)
+	commits := f.svc.Commits() - before
+	t.Logf("%d survey comments applied in %d commits (the start included)", n, commits)
+	if commits > n/10 {
+		t.Errorf("%d survey comments took %d commits after the restart, want at most %d (applied in groups)", n, commits, n/10)
+	}
+	for i, token := range tokens {
+		th, err := f.client.GetThread(f.as(auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: token})
+		if err != nil {
+			t.Fatalf("GetThread of answer %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("answer %d:", i); !strings.HasPrefix(th.Feedback.Text, want) {
+			t.Fatalf("thread of answer %d holds %q", i, th.Feedback.Text)
+		}
+	}
 }

@@ -123,20 +123,26 @@ type Result struct {
 	// RelayP50MS..ScoredP99MS split a comment's freshness: from its ack to its
 	// FeedbackSubmitted on NATS (feedback's outbox relay), and to its ItemScored (sentiment
 	// applied it and relayed the score). The rest is the publish interval and the release.
-	RelayP50MS      float64            `json:"relay_p50_ms"`
-	RelayP99MS      float64            `json:"relay_p99_ms"`
-	ScoredP50MS     float64            `json:"scored_p50_ms"`
-	ScoredP99MS     float64            `json:"scored_p99_ms"`
-	ApplyEPS        float64            `json:"sentiment_apply_eps"`
-	LagMax          int                `json:"consumer_lag_max"`
-	SettleS         float64            `json:"settle_s"`
-	Comments        int                `json:"comments"`
-	Responses       int                `json:"responses"`
-	Lost            int                `json:"lost"`
-	LostDetail      []string           `json:"lost_detail,omitempty"`
-	RSSMB           map[string]float64 `json:"rss_mb"`
-	RSSNote         string             `json:"rss_note"`
-	BytesPerComment map[string]float64 `json:"bytes_per_comment"`
+	RelayP50MS  float64 `json:"relay_p50_ms"`
+	RelayP99MS  float64 `json:"relay_p99_ms"`
+	ScoredP50MS float64 `json:"scored_p50_ms"`
+	ScoredP99MS float64 `json:"scored_p99_ms"`
+	ApplyEPS    float64 `json:"sentiment_apply_eps"`
+	LagMax      int     `json:"consumer_lag_max"`
+	// DownstreamLagMax is, per feedback consumer of the aggregation's output (feedback-scored,
+	// feedback-notify), its largest backlog during the run, and DownstreamDrainedS the seconds
+	// from the end of the load until that backlog was first empty (-1: still not after the
+	// settle and DownstreamWait more).
+	DownstreamLagMax   map[string]int     `json:"downstream_lag_max"`
+	DownstreamDrainedS map[string]float64 `json:"downstream_drained_s"`
+	SettleS            float64            `json:"settle_s"`
+	Comments           int                `json:"comments"`
+	Responses          int                `json:"responses"`
+	Lost               int                `json:"lost"`
+	LostDetail         []string           `json:"lost_detail,omitempty"`
+	RSSMB              map[string]float64 `json:"rss_mb"`
+	RSSNote            string             `json:"rss_note"`
+	BytesPerComment    map[string]float64 `json:"bytes_per_comment"`
 	// BytesPerResponse is pulse's file per acknowledged answer.
 	BytesPerResponse   map[string]float64 `json:"bytes_per_response"`
 	ResultsRespondents int                `json:"results_respondents"`
@@ -157,6 +163,10 @@ type Result struct {
 	// Phases holds every phase's per-RPC figures.
 	Phases map[string]map[string]RPCStats `json:"phases"`
 }
+
+// downstreamWait bounds how long, once the aggregation has settled, the bench waits for
+// feedback's downstream consumers to empty their backlog (it reports what is left).
+const downstreamWait = 30 * time.Second
 
 // Run runs the benchmark. The Result is filled as far as the run got, even with an error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
@@ -287,8 +297,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	ld.mu.Unlock()
 	settleErr := settle(ctx, js, res, cfg.Settle, fresh)
 	res.SettleS = time.Since(loadEnd).Seconds()
+	if settleErr == nil {
+		lw.waitDownstream(ctx, downstreamWait)
+	}
 	samples := lw.halt()
 	res.LagMax, res.ApplyEPS = lagFigures(samples, loadStart, loadEnd)
+	res.DownstreamLagMax, res.DownstreamDrainedS = downstreamFigures(samples, loadEnd)
 	res.FreshP50MS, res.FreshP99MS, res.FreshSamples = fresh.percentiles()
 	res.RelayP50MS, res.RelayP99MS, res.ScoredP50MS, res.ScoredP99MS = stg.percentiles()
 	res.FreshAfterKP50MS, res.FreshAfterKP99MS = fresh.afterKPercentiles()
@@ -524,6 +538,13 @@ func (res *Result) Report(w io.Writer) {
 		res.CPUUsPerEcho, res.CPUUsPerIngest, res.CPUUsPerRespond, res.CPUCores["echo"], res.CPUCores["ingest"], res.CPUCores["respond"])
 	fmt.Fprintf(w, "  %-22s %10.0f /s\n", "mixed day, all calls", res.MixedOpsPerS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s   consumer lag max %d, settled %.1fs after the load\n", "sentiment apply", res.ApplyEPS, res.LagMax, res.SettleS)
+	for _, k := range sortedKeys(res.DownstreamLagMax) {
+		drained := fmt.Sprintf("empty %.1fs after the load", res.DownstreamDrainedS[k])
+		if res.DownstreamDrainedS[k] < 0 {
+			drained = fmt.Sprintf("not empty %v after settling", downstreamWait)
+		}
+		fmt.Fprintf(w, "  %-22s lag max %d, %s\n", k, res.DownstreamLagMax[k], drained)
+	}
 	fmt.Fprintf(w, "  %-22s p50 %.0f ms, p99 %.0f ms (%d items)\n", "freshness", res.FreshP50MS, res.FreshP99MS, res.FreshSamples)
 	fmt.Fprintf(w, "  %-22s p50 %.0f ms, p99 %.0f ms\n", "  after k new people", res.FreshAfterKP50MS, res.FreshAfterKP99MS)
 	fmt.Fprintf(w, "  %-22s p50 %.0f ms, p99 %.0f ms; to its score p50 %.0f ms, p99 %.0f ms\n", "comment ack to event", res.RelayP50MS, res.RelayP99MS, res.ScoredP50MS, res.ScoredP99MS)

@@ -151,28 +151,77 @@ var consumers = []struct {
 	{events.PulseResponded.Stream.Name, events.DurableSentimentPulse},
 }
 
+// downstream are feedback's consumers of the aggregation's output: the scores that label and
+// route comments, and the routes that tell the owners. They are the pipeline too (a comment
+// is acted on once routed and its owners told), so the bench watches their backlog as well.
+// Against a --target with feedback replicas their durables carry the replica's name and are
+// not found: then they are left out.
+var downstream = []struct {
+	stream, durable string
+}{
+	{events.SentimentScored.Stream.Name, events.DurableFeedbackScored},
+	{events.Feedback.Name, events.DurableFeedbackNotify},
+}
+
 // lagSample is the aggregation's backlog and progress at one instant.
 type lagSample struct {
 	at      time.Time
 	lag     int    // pending + unacknowledged, summed over the consumers
 	applied uint64 // acknowledged (consumer ack floor), summed
+	down    []int  // each downstream consumer's pending + unacknowledged, -1 when not found
 }
 
 func sampleLag(ctx context.Context, js jetstream.JetStream) (lagSample, error) {
 	s := lagSample{at: time.Now()}
 	for _, c := range consumers {
-		cons, err := js.Consumer(ctx, c.stream, c.durable)
-		if err != nil {
-			return s, err
-		}
-		info, err := cons.Info(ctx)
+		info, err := consumerInfo(ctx, js, c.stream, c.durable)
 		if err != nil {
 			return s, err
 		}
 		s.lag += int(info.NumPending) + info.NumAckPending
 		s.applied += info.AckFloor.Consumer
 	}
+	for _, c := range downstream {
+		backlog := -1
+		if info, err := consumerInfo(ctx, js, c.stream, c.durable); err == nil {
+			backlog = int(info.NumPending) + info.NumAckPending
+		}
+		s.down = append(s.down, backlog)
+	}
 	return s, nil
+}
+
+func consumerInfo(ctx context.Context, js jetstream.JetStream, stream, durable string) (*jetstream.ConsumerInfo, error) {
+	cons, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		return nil, err
+	}
+	return cons.Info(ctx)
+}
+
+// downstreamFigures is, per downstream consumer, the largest backlog seen and the seconds
+// from the end of the load until its backlog was first empty (-1: not empty in the samples).
+func downstreamFigures(samples []lagSample, end time.Time) (lagMax map[string]int, drained map[string]float64) {
+	lagMax, drained = map[string]int{}, map[string]float64{}
+	for i, c := range downstream {
+		seen := false
+		drained[c.durable] = -1
+		for _, s := range samples {
+			if i >= len(s.down) || s.down[i] < 0 {
+				continue
+			}
+			seen = true
+			lagMax[c.durable] = max(lagMax[c.durable], s.down[i])
+			if drained[c.durable] < 0 && !s.at.Before(end) && s.down[i] == 0 {
+				drained[c.durable] = s.at.Sub(end).Seconds()
+			}
+		}
+		if !seen {
+			delete(lagMax, c.durable)
+			delete(drained, c.durable)
+		}
+	}
+	return lagMax, drained
 }
 
 // lagWatch samples the lag every interval until stopped.
@@ -213,4 +262,26 @@ func (w *lagWatch) halt() []lagSample {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.samples)
+}
+
+// waitDownstream waits, at most bound, until the latest sample shows every downstream
+// consumer found with nothing pending. It does not fail: a backlog left is in the figures.
+func (w *lagWatch) waitDownstream(ctx context.Context, bound time.Duration) {
+	deadline := time.Now().Add(bound)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		var last lagSample
+		if n := len(w.samples); n > 0 {
+			last = w.samples[n-1]
+		}
+		w.mu.Unlock()
+		if last.down != nil && !slices.ContainsFunc(last.down, func(b int) bool { return b > 0 }) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
