@@ -40,6 +40,11 @@ func (s *Service) deadlineLoop(ctx context.Context) {
 // once per deadline, however often and from however many goroutines this runs, without an
 // extra write per submission; a deadline met in time is simply not reported. A changed
 // deadline applies from the next check, to the days after the mark.
+//
+// A check commits at least every deadlineChunk comments, at the end of a day: the first check
+// of a long history (a store from before deadlines, a service down for weeks) is many short
+// transactions, not one that holds the writer lock, and every overdue event in memory, for
+// all of it (a million comments were 1.3 GB in one transaction).
 func (s *Service) CheckDeadlines() (int, error) {
 	now := s.cfg.Now()
 	total := 0
@@ -48,32 +53,59 @@ func (s *Service) CheckDeadlines() (int, error) {
 		after time.Duration
 	}{{store.DeadlineAck, s.cfg.AckDeadline}, {store.DeadlineResolve, s.cfg.ResolveDeadline}} {
 		upTo := today(now.Add(-k.after))
-		n := 0
-		err := s.host.DB.Update(func(tx *bolt.Tx) error {
-			n = 0
-			mark, err := store.DeadlineMark(tx, k.kind)
-			if err != nil || (!mark.IsZero() && !upTo.After(mark)) {
-				return err
-			}
-			err = store.ScanDayRange(tx, mark, upTo, func(day time.Time, id string) error {
-				sent, err := s.unsafeOverdue(tx, store.Deadline{Due: day.Add(k.after), Kind: k.kind, FeedbackID: id})
-				if sent {
-					n++
+		for done := false; !done; {
+			n, scanned := 0, 0
+			err := s.host.DB.Update(func(tx *bolt.Tx) error {
+				n, scanned = 0, 0
+				mark, err := store.DeadlineMark(tx, k.kind)
+				if err != nil || (!mark.IsZero() && !upTo.After(mark)) {
+					done = true
+					return err
 				}
-				return err
+				if mark.IsZero() { // the first check: from the day before the oldest comment
+					oldest, ok, err := store.OldestDay(tx)
+					if err != nil {
+						return err
+					}
+					if !ok || oldest.After(upTo) {
+						done = true
+						return store.UnsafeSetDeadlineMark(tx, k.kind, upTo)
+					}
+					mark = oldest.AddDate(0, 0, -1)
+				}
+				for scanned < deadlineChunk && upTo.After(mark) {
+					day := mark.AddDate(0, 0, 1)
+					err := store.ScanDayRange(tx, mark, day, func(day time.Time, id string) error {
+						scanned++
+						sent, err := s.unsafeOverdue(tx, store.Deadline{Due: day.Add(k.after), Kind: k.kind, FeedbackID: id})
+						if sent {
+							n++
+						}
+						return err
+					})
+					if err != nil {
+						return err
+					}
+					mark = day
+				}
+				done = !upTo.After(mark)
+				return store.UnsafeSetDeadlineMark(tx, k.kind, mark)
 			})
 			if err != nil {
-				return err
+				return total, err
 			}
-			return store.UnsafeSetDeadlineMark(tx, k.kind, upTo)
-		})
-		if err != nil {
-			return total, err
+			total += n
+			if hook := s.deadlineCommitted.Load(); hook != nil {
+				(*hook)(scanned)
+			}
 		}
-		total += n
 	}
 	return total, nil
 }
+
+// deadlineChunk is about how many comments one transaction of CheckDeadlines checks: it
+// commits at the end of the day that reaches it.
+const deadlineChunk = 2_000
 
 // unsafeOverdue queues FeedbackOverdue for d if its comment missed it.
 func (s *Service) unsafeOverdue(tx *bolt.Tx, d store.Deadline) (bool, error) {

@@ -13,6 +13,8 @@ import (
 	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/feedback"
+	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/events"
 	"github.com/voix-dev/voix/services/platform/segment"
@@ -172,4 +174,45 @@ func TestLoopStats(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied, "segment_prefix")
 	_, err = f.client.GetLoopStats(hr, &feedbackv1.GetLoopStatsRequest{SegmentPrefix: "acme/"})
 	wantCode(t, err, codes.InvalidArgument, "segment_prefix")
+}
+
+// TestDeadlinesOfALongBacklogCommitInSteps: when many days of comments reach their deadlines
+// at once (a service down for weeks, a first check on a store from before deadlines), the
+// check commits every DeadlineChunk comments or so, at the end of a day, instead of holding
+// the writer lock and every event in one transaction; each deadline is still reported once.
+func TestDeadlinesOfALongBacklogCommitInSteps(t *testing.T) {
+	const days, perDay = 50, 100
+	f := start(t)
+	n := days * perDay
+	if n <= feedback.DeadlineChunk+perDay {
+		t.Fatalf("%d comments fit in one transaction of %d: the test needs more", n, feedback.DeadlineChunk+perDay)
+	}
+	day0 := t0.Truncate(day)
+	if err := f.svc.FillComments(n, 500, func(i int) *store.Comment {
+		d := day0.AddDate(0, 0, i%days)
+		return &store.Comment{ID: fmt.Sprintf("c%05d", i), AuthorSegment: segment.MustParse("acme/eng"), Text: "slow CI",
+			Status: stNew, CreateDay: d, UpdateDay: d}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add((days + 40) * day) // every comment past both deadlines
+	var steps []int
+	f.svc.DeadlineCommitted(func(checked int) { steps = append(steps, checked) }) // CheckDeadlines runs here, in this goroutine
+	if got := f.checkDeadlines(t); got != 2*n {
+		t.Fatalf("%d deadlines missed, want %d (each comment, both kinds)", got, 2*n)
+	}
+	// A transaction holds at most DeadlineChunk comments and the rest of the day that
+	// reaches it.
+	if len(steps) < 2*n/(feedback.DeadlineChunk+perDay) || slices.Max(steps) > feedback.DeadlineChunk+perDay {
+		t.Errorf("%d deadlines checked in transactions of %v, want each at most %d", 2*n, steps, feedback.DeadlineChunk+perDay)
+	}
+	f.svc.DeadlineCommitted(func(int) {})
+	if got := f.checkDeadlines(t); got != 0 {
+		t.Fatalf("%d more on a second check, want 0: once per comment and kind", got)
+	}
+	f.outboxDrained(t) // every event published (polling the stream instead would load the server)
+	ids := publishedIDs(t, f, events.FeedbackOverdue.All())
+	if len(ids) != 2*n || len(slices.Compact(sorted(ids))) != 2*n {
+		t.Errorf("%d overdue events (%d distinct), want %d", len(ids), len(slices.Compact(sorted(ids))), 2*n)
+	}
 }

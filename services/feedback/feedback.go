@@ -179,6 +179,9 @@ type Service struct {
 	// afterClaim, in tests, runs after a claim is taken: an error leaves the claim held, as a
 	// replica that died before its commit would.
 	afterClaim atomic.Pointer[func() error]
+	// deadlineCommitted, in tests, runs after each transaction of CheckDeadlines committed,
+	// with the comments it checked.
+	deadlineCommitted atomic.Pointer[func(checked int)]
 }
 
 // Start opens the store, connects to NATS (the outbox relay starts with it) and serves gRPC.

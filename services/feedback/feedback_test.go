@@ -495,6 +495,18 @@ func waitPublished(t testing.TB, f *fixture, n int) {
 	})
 }
 
+// outboxDrained waits until the service's outbox holds nothing: every event published and
+// its record deleted.
+func (f *fixture) outboxDrained(t testing.TB) {
+	t.Helper()
+	poll.Until(t, 5*time.Minute, 50*time.Millisecond, func() error {
+		if n, err := f.svc.OutboxPending(); err != nil || n > 0 {
+			return fmt.Errorf("outbox: %d events pending (%v)", n, err)
+		}
+		return nil
+	})
+}
+
 // findRef looks for secretRef in b in any encoding servicetest.FindSecret knows.
 func findRef(b []byte) (string, bool) { return servicetest.FindSecret(b, secretRef) }
 

@@ -1,6 +1,8 @@
 package feedback
 
 import (
+	"time"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voix-dev/voix/services/feedback/internal/store"
@@ -29,3 +31,34 @@ func (s *Service) FillComments(n, chunk int, make func(i int) *store.Comment) er
 	}
 	return nil
 }
+
+// PruneExpired runs what the service's prune loop runs every 10 minutes, now: it deletes the
+// idempotency records and rate-limit counters expired at the service's clock, and returns how
+// many it deleted.
+func (s *Service) PruneExpired() (int, error) {
+	const batch = 10_000 // as the loop: one transaction per batch
+	total := 0
+	for _, prune := range []func(*bolt.DB, time.Time, int) (int, error){store.PruneIdempotency, store.PruneRateLimits} {
+		for {
+			n, err := prune(s.host.DB, s.cfg.Now(), batch)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < batch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// OutboxPending is how many events the service's outbox still holds.
+func (s *Service) OutboxPending() (int, error) { return s.host.Outbox.Pending() }
+
+// DeadlineChunk is about how many comments one transaction of CheckDeadlines checks.
+const DeadlineChunk = deadlineChunk
+
+// DeadlineCommitted makes fn run after each transaction of CheckDeadlines commits, with the
+// comments it checked.
+func (s *Service) DeadlineCommitted(fn func(checked int)) { s.deadlineCommitted.Store(&fn) }

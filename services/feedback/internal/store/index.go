@@ -145,6 +145,41 @@ func ScanDayRange(tx ReadTx, after, upTo time.Time, fn func(day time.Time, id st
 	return nil
 }
 
+// OldestDay is the earliest day of any comment in the by-day index, of every organisation,
+// and false when it holds none. Within an organisation days are stored newest first, so it
+// reads each organisation's last key.
+func OldestDay(tx ReadTx) (time.Time, bool, error) {
+	bk, err := ByDay.in(tx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var oldest time.Time
+	found := false
+	c := bk.Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		prefix := bytes.Clone(k[:i+1])
+		after := bytes.Clone(prefix)
+		after[i] = 1 // the next organisation: org names never hold bytes below 0x01
+		next, _ := c.Seek(after)
+		var last []byte
+		if next == nil {
+			last, _ = c.Last()
+		} else {
+			last, _ = c.Prev()
+		}
+		if day, _, ok := SplitDayKey(prefix, last); ok && (!found || day.Before(oldest)) {
+			oldest, found = day, true
+		}
+		k = next
+	}
+	return oldest, found, nil
+}
+
 // Deadline is one comment's deadline of one kind.
 type Deadline struct {
 	Due        time.Time

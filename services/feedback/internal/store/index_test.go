@@ -99,3 +99,50 @@ func TestMostPeopleCountsDistinctTagsWithinAMonth(t *testing.T) {
 		return nil
 	})
 }
+
+// OldestDay finds the earliest day of every organisation's comments (each stored newest
+// first), the last organisation's included, and says when there is none.
+func TestOldestDayAcrossOrganisations(t *testing.T) {
+	db := open(t)
+	if err := db.View(func(tx *bolt.Tx) error {
+		if day, ok, err := store.OldestDay(tx); err != nil || ok {
+			t.Errorf("empty index: OldestDay = %v, %v, %v; want none", day, ok, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	shuffle := make([]byte, store.ShuffleSize)
+	for _, c := range []struct {
+		oldestOrg string // its days start one day before the others'
+	}{{"acme"}, {"acme2"}, {"globex"}} {
+		t.Run(c.oldestOrg, func(t *testing.T) {
+			db := open(t)
+			err := db.Update(func(tx *bolt.Tx) error {
+				for _, org := range []string{"acme", "acme2", "globex"} {
+					first := 0
+					if org == c.oldestOrg {
+						first = -1
+					}
+					for d := first; d < 5; d++ {
+						if err := store.UnsafePutDayKey(tx, store.DayKey(org, d0.AddDate(0, 0, d), shuffle, fmt.Sprintf("%s-%d", org, d))); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = db.View(func(tx *bolt.Tx) error {
+				day, ok, err := store.OldestDay(tx)
+				if want := d0.AddDate(0, 0, -1); err != nil || !ok || !day.Equal(want) {
+					t.Errorf("OldestDay = %v, %v, %v; want %v (in %s)", day, ok, err, want, c.oldestOrg)
+				}
+				return nil
+			})
+		})
+	}
+}
