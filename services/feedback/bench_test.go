@@ -1,12 +1,23 @@
 package feedback_test
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
 // BenchmarkSubmitFeedback submits comments through gRPC from many goroutines, each from a
@@ -41,4 +52,140 @@ func BenchmarkSubmitFeedback(b *testing.B) {
 		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submissions/s")
+}
+
+// BenchmarkSubmitFeedbackFootprint is what a stored comment costs on disk and in memory when
+// comments come the way they do in a company: b.N comments through SubmitFeedback (64
+// clients, follow-up token, idempotency key) from VOIX_BENCH_PEOPLE people (default 10,000) in
+// 180 teams of 20 departments, spread evenly over two years of days by the service's clock,
+// so that people tags (one per person, segment and month) and days are as many as two years
+// of them make, with the deadline check and the pruning of expired idempotency records and
+// rate counters running meanwhile (no one answers: every comment becomes overdue twice, and
+// its FeedbackOverdue goes through the outbox). Then the outbox drains. It reports
+// the file's bytes per comment, each bucket's pages per comment (-v logs them all), free
+// pages, and the resident set of the test process (service, clients, embedded NATS) once a
+// service restarted on the store has read a first page. Target 5 of issue 12 reads it at
+// -benchtime 1000000x.
+func BenchmarkSubmitFeedbackFootprint(b *testing.B) {
+	people := 10_000
+	if v := os.Getenv("VOIX_BENCH_PEOPLE"); v != "" {
+		var err error
+		if people, err = strconv.Atoi(v); err != nil || people < 1 {
+			b.Fatalf("VOIX_BENCH_PEOPLE: %q is not a positive number", v)
+		}
+	}
+	const span = 2 * 365 * 24 * time.Hour
+	var done atomic.Int64
+	n := b.N
+	f := &fixture{env: servicetest.New(b), clock: &clock{now: t0}}
+	now := func() time.Time { return t0.Add(time.Duration(float64(span) * float64(done.Load()) / float64(n))) }
+	cfg := feedback.Config{Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(), Now: now, DeadlineInterval: time.Hour}
+	svc, err := feedback.Start(context.Background(), cfg)
+	if err != nil {
+		b.Fatalf("start feedback: %v", err)
+	}
+	f.svc = svc
+	f.client = feedbackv1.NewFeedbackServiceClient(servicetest.Dial(b, svc.Addr()))
+	var teams []string
+	for d := range 20 {
+		dept := fmt.Sprintf("acme/d%02d", d)
+		f.publishSegment(b, dept, 9*60, 1)
+		for t := range 9 {
+			teams = append(teams, fmt.Sprintf("%s/t%d", dept, t))
+			f.publishSegment(b, teams[len(teams)-1], 60, 1)
+		}
+	}
+	f.segmentsApplied(b)
+	// The deadline check and the pruning of expired idempotency records and rate counters,
+	// which the service runs every hour and every 10 minutes, run every 50 ms here: about
+	// twice a day of the service's clock at a million comments, so that what they write and
+	// free is spread over the two years as it would be.
+	stop, checked := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(checked)
+		for {
+			if _, err := svc.CheckDeadlines(); err != nil {
+				b.Errorf("CheckDeadlines: %v", err)
+			}
+			if _, err := svc.PruneExpired(); err != nil {
+				b.Errorf("PruneExpired: %v", err)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	ctx := f.as(auth.RoleSubmitter)
+	var next atomic.Int64
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			p := int(i) % people
+			_, err := f.client.SubmitFeedback(ctx, &feedbackv1.SubmitFeedbackRequest{
+				Segment:        teams[p%len(teams)],
+				Text:           fmt.Sprintf("On manque de reconnaissance pour le travail fait en astreinte (%d), et les outils de CI sont lents", i%97),
+				SubmitterRef:   fmt.Sprintf("person-%d", p),
+				IdempotencyKey: fmt.Sprintf("key-%d", i),
+			})
+			if err != nil {
+				b.Errorf("SubmitFeedback %d: %v", i, err)
+				return
+			}
+			done.Add(1)
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submissions/s")
+	close(stop)
+	<-checked
+	overdue, err := svc.CheckDeadlines()
+	if err != nil {
+		b.Fatalf("CheckDeadlines: %v", err)
+	}
+	pruned, err := svc.PruneExpired()
+	if err != nil {
+		b.Fatalf("prune: %v", err)
+	}
+	f.outboxDrained(b)
+	st, err := os.Stat(filepath.Join(f.env.DataDir, "feedback", "feedback.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.Size())/float64(n), "file-B/comment")
+	stats, err := svc.BucketStats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(stats)) {
+		s := stats[name]
+		if s.KeyN == 0 {
+			continue
+		}
+		alloc := s.BranchAlloc + s.LeafAlloc
+		if alloc == 0 {
+			continue // inline in its parent's page: a few bytes
+		}
+		b.Logf("bucket %-12s %9d keys, %7.1f B of pages per comment (%.0f%% full)", name, s.KeyN,
+			float64(alloc)/float64(n), 100*float64(s.BranchInuse+s.LeafInuse)/float64(alloc))
+	}
+	free, pending, size := svc.FreePages()
+	b.ReportMetric(float64((free+pending)*size)/float64(n), "free-B/comment")
+	b.Logf("%d comments from %d people over two years: feedback.db %d B, %d expired records pruned, %d deadlines at the last check", n, people, st.Size(), pruned, overdue)
+
+	svc.Close()
+	runtime.GC()
+	debug.FreeOSMemory()
+	f.clock.Set(now())
+	f.restart(b)
+	if _, err := f.client.ListFeedback(f.as(auth.RoleHR), &feedbackv1.ListFeedbackRequest{SegmentPrefix: "acme"}); err != nil {
+		b.Fatalf("first page after the restart: %v", err)
+	}
+	if rss, anon, file := residentMB(); rss > 0 {
+		b.ReportMetric(rss, "rss-MB")
+		b.Logf("resident after the restart and a first page: %.1f MB (anonymous %.1f, file pages %.1f)", rss, anon, file)
+	}
 }
