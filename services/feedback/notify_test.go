@@ -42,6 +42,16 @@ var fastNotify = feedback.NotifyConfig{Attempts: 4, RetryDelay: 5 * time.Millise
 func startNotifying(t testing.TB, n feedback.NotifyConfig) *fixture {
 	t.Helper()
 	f := &fixture{env: servicetest.New(t), clock: &clock{now: t0}}
+	f.restartNotifying(t, n)
+	f.headcount(t, "acme", 100)
+	f.headcount(t, "acme/eng", 20)
+	f.headcount(t, "acme/sales", 30)
+	return f
+}
+
+// restartNotifying starts the service (again) on the fixture's data dir with notify settings n.
+func (f *fixture) restartNotifying(t testing.TB, n feedback.NotifyConfig) {
+	t.Helper()
 	svc, err := feedback.Start(context.Background(), feedback.Config{
 		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(), Now: f.clock.Now,
 		DeadlineInterval: time.Hour, Notify: n,
@@ -52,10 +62,6 @@ func startNotifying(t testing.TB, n feedback.NotifyConfig) *fixture {
 	t.Cleanup(func() { svc.Close() })
 	f.svc = svc
 	f.client = feedbackv1.NewFeedbackServiceClient(servicetest.Dial(t, svc.Addr()))
-	f.headcount(t, "acme", 100)
-	f.headcount(t, "acme/eng", 20)
-	f.headcount(t, "acme/sales", 30)
-	return f
 }
 
 // receiver is a real local HTTP endpoint that records every request it gets and answers with
@@ -160,13 +166,11 @@ func notifyApplied(t testing.TB, f *fixture) {
 func pendingAfterClose(t testing.TB, f *fixture) int {
 	t.Helper()
 	f.svc.Close()
-	db, err := bolt.Open(filepath.Join(f.env.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openClosedStore(t, f)
 	defer db.Close()
 	var keys [][]byte
 	if err := db.View(func(tx *bolt.Tx) error {
+		var err error
 		keys, err = store.PendingDeliveries(tx, 100)
 		return err
 	}); err != nil {
@@ -566,18 +570,11 @@ func TestNotifyAppliesABacklogInFewCommits(t *testing.T) {
 	})
 
 	before := commitsOnDisk(t, f)
-	svc, err := feedback.Start(context.Background(), feedback.Config{
-		Listen: "127.0.0.1:0", DataDir: f.env.DataDir, NATS: f.env.NATSConfig(), Now: f.clock.Now,
-		DeadlineInterval: time.Hour, Notify: fastNotify,
-	})
-	if err != nil {
-		t.Fatalf("restart feedback: %v", err)
-	}
-	t.Cleanup(func() { svc.Close() })
+	f.restartNotifying(t, fastNotify)
 	notifyApplied(t, f)
 	// The receiver answers nothing yet, so the sender has committed nothing: every commit
 	// since the restart is the service starting or the consumer applying.
-	commits := svc.Commits() - before
+	commits := f.svc.Commits() - before
 	t.Logf("%d routed events applied in %d commits (the start included)", n, commits)
 	if commits > n/10 {
 		t.Errorf("%d routed events took %d commits after the restart, want at most %d (applied in groups)", n, commits, n/10)
@@ -603,10 +600,7 @@ func TestNotifyAppliesABacklogInFewCommits(t *testing.T) {
 // service has it open.
 func commitsOnDisk(t testing.TB, f *fixture) int {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(f.env.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openClosedStore(t, f)
 	defer db.Close()
 	id := 0
 	_ = db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
@@ -634,4 +628,14 @@ func publishBacklog(t testing.TB, f *fixture, k events.Kind, n int, ev func(i in
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%d of %d publishes of %s still unacknowledged", js.PublishAsyncPending(), n, k.Type)
 	}
+}
+
+// openClosedStore opens the fixture's store read-only, once its service has closed it.
+func openClosedStore(t testing.TB, f *fixture) *bolt.DB {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(f.env.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatalf("open the closed store: %v", err)
+	}
+	return db
 }

@@ -132,7 +132,7 @@ type Result struct {
 	// DownstreamLagMax is, per feedback consumer of the aggregation's output (feedback-scored,
 	// feedback-notify), its largest backlog during the run, and DownstreamDrainedS the seconds
 	// from the end of the load until that backlog was first empty (-1: still not after the
-	// settle and DownstreamWait more).
+	// settle and downstreamWait more).
 	DownstreamLagMax   map[string]int     `json:"downstream_lag_max"`
 	DownstreamDrainedS map[string]float64 `json:"downstream_drained_s"`
 	SettleS            float64            `json:"settle_s"`
