@@ -165,10 +165,13 @@ func BenchmarkListFeedbackFirstPage(b *testing.B) {
 	}
 }
 
-// residentMB is the process's resident set (VmRSS) and its anonymous and file-backed parts
+// residentMB is this process's resident set (VmRSS) and its anonymous and file-backed parts
 // (RssAnon, RssFile: bbolt's mapped pages) in MB; zeros where /proc is missing.
-func residentMB() (rss, anon, file float64) {
-	raw, err := os.ReadFile("/proc/self/status")
+func residentMB() (rss, anon, file float64) { return residentMBOf("self") }
+
+// residentMBOf is residentMB of the process /proc/<pid>.
+func residentMBOf(pid string) (rss, anon, file float64) {
+	raw, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, 0, 0
 	}

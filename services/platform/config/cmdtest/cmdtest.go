@@ -331,6 +331,9 @@ func StartProcess(t testing.TB, bin string, args []string, env map[string]string
 	return p
 }
 
+// Pid is the process's id, for reading /proc/<pid>.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Wait waits for the process to exit and returns its exit code.
 func (p *Process) Wait(t testing.TB) int {
 	t.Helper()
