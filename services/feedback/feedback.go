@@ -280,23 +280,36 @@ func (s *Service) Close() error {
 	return err
 }
 
+// pruneExpired deletes the idempotency records and rate-limit counters expired at the
+// service's clock, 10,000 per transaction, and returns how many it deleted. A failure of one
+// kind does not stop the other.
+func (s *Service) pruneExpired() (int, error) {
+	const batch = 10_000
+	total := 0
+	var errs []error
+	for _, prune := range []func(*bolt.DB, time.Time, int) (int, error){store.PruneIdempotency, store.PruneRateLimits} {
+		for {
+			n, err := prune(s.host.DB, s.cfg.Now(), batch)
+			total += n
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if err != nil || n < batch {
+				break
+			}
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
 // pruneLoop deletes expired idempotency records and rate-limit counters now and then: each is a
 // keyed hash of an author that should not outlive the retries or the day it exists for.
 func (s *Service) pruneLoop(ctx context.Context) {
-	const every, batch = 10 * time.Minute, 10_000
-	t := time.NewTicker(every)
+	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
-		for _, prune := range []func(*bolt.DB, time.Time, int) (int, error){store.PruneIdempotency, store.PruneRateLimits} {
-			for {
-				n, err := prune(s.host.DB, s.cfg.Now(), batch)
-				if err != nil {
-					s.host.Log.Error("prune expired tags", "err", err)
-				}
-				if err != nil || n < batch {
-					break
-				}
-			}
+		if _, err := s.pruneExpired(); err != nil {
+			s.host.Log.Error("prune expired tags", "err", err)
 		}
 		select {
 		case <-ctx.Done():

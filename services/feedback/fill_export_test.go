@@ -1,8 +1,6 @@
 package feedback
 
 import (
-	"time"
-
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voix-dev/voix/services/feedback/internal/store"
@@ -32,26 +30,9 @@ func (s *Service) FillComments(n, chunk int, make func(i int) *store.Comment) er
 	return nil
 }
 
-// PruneExpired runs what the service's prune loop runs every 10 minutes, now: it deletes the
-// idempotency records and rate-limit counters expired at the service's clock, and returns how
-// many it deleted.
-func (s *Service) PruneExpired() (int, error) {
-	const batch = 10_000 // as the loop: one transaction per batch
-	total := 0
-	for _, prune := range []func(*bolt.DB, time.Time, int) (int, error){store.PruneIdempotency, store.PruneRateLimits} {
-		for {
-			n, err := prune(s.host.DB, s.cfg.Now(), batch)
-			total += n
-			if err != nil {
-				return total, err
-			}
-			if n < batch {
-				break
-			}
-		}
-	}
-	return total, nil
-}
+// PruneExpired runs what the service's prune loop runs every 10 minutes, now, and returns how
+// many records it deleted.
+func (s *Service) PruneExpired() (int, error) { return s.pruneExpired() }
 
 // OutboxPending is how many events the service's outbox still holds.
 func (s *Service) OutboxPending() (int, error) { return s.host.Outbox.Pending() }

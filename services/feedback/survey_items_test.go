@@ -121,6 +121,7 @@ func TestSurveyCommentsBacklogIsAppliedInFewCommits(t *testing.T) {
 	f := start(t)
 	f.headcount(t, "acme", 100)
 	f.headcount(t, "acme/eng", 20)
+	before := f.svc.Commits()
 	f.svc.Close()
 	tokens := make([]string, n)
 	publishBacklog(t, f, events.PulseSurveyComment, n, func(i int) (string, segment.Path, proto.Message) {
@@ -129,7 +130,6 @@ func TestSurveyCommentsBacklogIsAppliedInFewCommits(t *testing.T) {
 		return events.SurveyCommentID(ev.CommentId), segment.MustParse(ev.Segment), ev
 	})
 
-	before := commitsOnDisk(t, f)
 	f.restart(t)
 	surveyApplied(t, f, n)
 	commits := f.svc.Commits() - before
