@@ -2,6 +2,8 @@ package feedback_test
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,38 @@ import (
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/events"
 )
+
+// A person who taps the upvote of a comment many times at once (a bot retrying, a double
+// click) counts once, even when the taps share one group commit: the vote of the same
+// transaction must be seen.
+func TestConcurrentUpvotesOfOnePersonCountOnce(t *testing.T) {
+	f := start(t)
+	bot := f.as(auth.RoleSubmitter)
+	id := f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "free coffee", SubmitterRef: "author"}).FeedbackId
+	const taps = 32
+	var wg sync.WaitGroup
+	var counted atomic.Int32
+	for range taps {
+		wg.Go(func() {
+			r, err := f.client.Upvote(bot, &feedbackv1.UpvoteRequest{FeedbackId: id, SubmitterRef: "U1"})
+			if err != nil {
+				t.Errorf("Upvote: %v", err)
+				return
+			}
+			if r.Counted {
+				counted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	c, err := f.client.GetFeedback(f.as(auth.RoleHR), &feedbackv1.GetFeedbackRequest{FeedbackId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Feedback.Upvotes != 1 || counted.Load() != 1 {
+		t.Fatalf("%d taps of one person: %d upvotes, %d answered counted; want 1 and 1", taps, c.Feedback.Upvotes, counted.Load())
+	}
+}
 
 func TestUpvoteCountsEachPersonOnce(t *testing.T) {
 	f := start(t)
