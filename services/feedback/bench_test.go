@@ -13,10 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/voix-dev/voix/proto/voix/common/v1"
+	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback"
 	"github.com/voix-dev/voix/services/platform/auth"
+	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/config/cmdtest"
+	"github.com/voix-dev/voix/services/platform/events"
+	"github.com/voix-dev/voix/services/platform/segment"
 	"github.com/voix-dev/voix/services/platform/servicetest"
 )
 
@@ -61,7 +68,12 @@ func BenchmarkSubmitFeedback(b *testing.B) {
 // so that people tags (one per person, segment and month) and days are as many as two years
 // of them make, with the deadline check and the pruning of expired idempotency records and
 // rate counters running meanwhile (no one answers: every comment becomes overdue twice, and
-// its FeedbackOverdue goes through the outbox). Then the outbox drains. It reports
+// its FeedbackOverdue goes through the outbox). Each comment is scored as the sentiment
+// service scores it (an ItemScored with one or two of three dimensions, through the
+// feedback-scored consumer), and two routing rules give the comments of two of the
+// dimensions an owner group, so that a comment carries the filters of a scored, routed
+// comment (status, dimensions, owner). Then the scores are applied and the outbox drains.
+// It reports
 // the file's bytes per comment, each bucket's pages per comment (-v logs them all), free
 // pages, and the resident set of the feedback binary started in a process of its own on the
 // store, once it has served a first page (rss-MB), beside the test process's (clients and the
@@ -97,6 +109,14 @@ func BenchmarkSubmitFeedbackFootprint(b *testing.B) {
 		}
 	}
 	f.segmentsApplied(b)
+	f.rule(b, "acme", dimWorkload, "managers")
+	f.rule(b, "acme", dimGrowth, "talent")
+	scores, err := bus.Connect(context.Background(), f.env.NATSConfig())
+	if err != nil {
+		b.Fatalf("connect: %v", err)
+	}
+	defer scores.Close()
+	dims := []commonv1.Dimension{dimWorkload, dimGrowth, dimEcosystem}
 	// The deadline check and the pruning of expired idempotency records and rate counters,
 	// which the service runs every hour and every 10 minutes, run every 50 ms here: about
 	// twice a day of the service's clock at a million comments, so that what they write and
@@ -126,14 +146,32 @@ func BenchmarkSubmitFeedbackFootprint(b *testing.B) {
 		for pb.Next() {
 			i := next.Add(1) - 1
 			p := int(i) % people
-			_, err := f.client.SubmitFeedback(ctx, &feedbackv1.SubmitFeedbackRequest{
-				Segment:        teams[p%len(teams)],
+			team := teams[p%len(teams)]
+			r, err := f.client.SubmitFeedback(ctx, &feedbackv1.SubmitFeedbackRequest{
+				Segment:        team,
 				Text:           fmt.Sprintf("On manque de reconnaissance pour le travail fait en astreinte (%d), et les outils de CI sont lents", i%97),
 				SubmitterRef:   fmt.Sprintf("person-%d", p),
 				IdempotencyKey: fmt.Sprintf("key-%d", i),
 			})
 			if err != nil {
 				b.Errorf("SubmitFeedback %d: %v", i, err)
+				return
+			}
+			scored := &eventsv1.ItemScored{ItemId: r.FeedbackId, Kind: eventsv1.ItemKind_ITEM_KIND_FEEDBACK, Segment: team,
+				Score: -0.4, Label: commonv1.SentimentLabel_SENTIMENT_LABEL_NEGATIVE, Language: "fr",
+				Dimensions: []*eventsv1.DimensionScore{{Dimension: dims[i%3], Score: -0.4}}}
+			if i%4 == 0 {
+				scored.Dimensions = append(scored.Dimensions, &eventsv1.DimensionScore{Dimension: dims[(i+1)%3], Score: -0.2})
+			}
+			data, err := proto.Marshal(scored)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			k := events.SentimentScored
+			if err := scores.Publish(context.Background(), bus.Event{ID: events.ScoredID(r.FeedbackId), Type: k.Type, Source: k.Source,
+				Subject: k.Subject(segment.MustParse(team)), Data: data}); err != nil {
+				b.Errorf("publish the score of %s: %v", r.FeedbackId, err)
 				return
 			}
 			done.Add(1)
@@ -151,6 +189,7 @@ func BenchmarkSubmitFeedbackFootprint(b *testing.B) {
 	if err != nil {
 		b.Fatalf("prune: %v", err)
 	}
+	f.consumerApplied(b, events.SentimentScored.Stream.Name, events.DurableFeedbackScored, 10*time.Minute)
 	f.outboxDrained(b)
 	st, err := os.Stat(filepath.Join(f.env.DataDir, "feedback", "feedback.db"))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	eventsv1 "github.com/voix-dev/voix/proto/voix/events/v1"
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
 	"github.com/voix-dev/voix/services/feedback"
+	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/anonymity"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/bus"
@@ -161,11 +162,19 @@ func (f *fixture) listedHeadcount(path string) (uint32, error) {
 // unacknowledged, and it acknowledges an event after the transaction that applied it commits.
 func (f *fixture) segmentsApplied(t testing.TB) {
 	t.Helper()
+	f.consumerApplied(t, events.PulseSegmentUpserted.Stream.Name, events.DurableFeedbackSegments, 10*time.Second)
+}
+
+// consumerApplied waits up to timeout until durable consumer durable of stream has nothing
+// pending and nothing unacknowledged: the service's consumers acknowledge an event after the
+// transaction that applied it commits.
+func (f *fixture) consumerApplied(t testing.TB, stream, durable string, timeout time.Duration) {
+	t.Helper()
 	js := f.env.JetStream(t)
-	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, timeout, 10*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		c, err := js.Consumer(ctx, events.PulseSegmentUpserted.Stream.Name, events.DurableFeedbackSegments)
+		c, err := js.Consumer(ctx, stream, durable)
 		if err != nil {
 			return err
 		}
@@ -174,7 +183,7 @@ func (f *fixture) segmentsApplied(t testing.TB) {
 			return err
 		}
 		if info.NumPending > 0 || info.NumAckPending > 0 {
-			return fmt.Errorf("consumer %s: %d pending, %d unacknowledged", events.DurableFeedbackSegments, info.NumPending, info.NumAckPending)
+			return fmt.Errorf("consumer %s: %d pending, %d unacknowledged", durable, info.NumPending, info.NumAckPending)
 		}
 		return nil
 	})
@@ -312,7 +321,7 @@ func TestOnlyTheHashOfTheFollowUpTokenIsStored(t *testing.T) {
 			t.Errorf("the store holds the follow-up token %q", tok)
 		}
 		h := sha256.Sum256([]byte(tok))
-		if !bytes.Contains(data, h[:]) {
+		if !bytes.Contains(data, h[:store.FollowUpKeySize]) {
 			t.Errorf("the store holds no hash of the follow-up token %q: the author could never use it", tok)
 		}
 	}

@@ -54,22 +54,33 @@ func (s *Service) unsafePutComment(tx store.WriteTx, c *store.Comment) error {
 }
 
 // buildFilters indexes every stored comment in by_filter, once: on the first start of a store
-// made before by_filter existed. It runs before the service serves.
+// made before by_filter existed, or before its entries left out the id (store.FiltersBuilt).
+// It runs before the service serves and before anything else writes, in transactions of
+// filterChunk comments so that a large store is not held in one; a crash before the last
+// leaves the mark unset, and the next start builds it again from empty.
 func (s *Service) buildFilters() error {
-	return s.host.DB.Update(func(tx *bolt.Tx) error {
-		built, err := store.FiltersBuilt(tx)
-		if err != nil || built {
+	var built bool
+	if err := s.host.DB.View(func(tx *bolt.Tx) (err error) { built, err = store.FiltersBuilt(tx); return }); err != nil || built {
+		return err
+	}
+	if err := s.host.DB.Update(store.UnsafeClearFilters); err != nil {
+		return err
+	}
+	var after []byte
+	for {
+		var last []byte
+		if err := s.host.DB.Update(func(tx *bolt.Tx) (err error) {
+			last, err = store.UnsafeIndexFilters(tx, after, filterChunk)
 			return err
-		}
-		if err := store.UnsafeClearFilters(tx); err != nil {
-			return err
-		}
-		// Writing by_filter while reading comments: two buckets, which bbolt allows.
-		if err := store.ForEachComment(tx, func(c *store.Comment) error {
-			return store.UnsafePutFilters(tx, s.dayKey(c), store.Filters(c))
 		}); err != nil {
 			return err
 		}
-		return store.UnsafeSetFiltersBuilt(tx)
-	})
+		if last == nil {
+			return s.host.DB.Update(func(tx *bolt.Tx) error { return store.UnsafeSetFiltersBuilt(tx) })
+		}
+		after = last
+	}
 }
+
+// filterChunk is how many comments buildFilters indexes per transaction.
+const filterChunk = 20_000

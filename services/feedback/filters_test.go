@@ -1,6 +1,7 @@
 package feedback_test
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -138,4 +139,48 @@ func TestFilteredListingsReadTheirIndexInTheFullListingsOrder(t *testing.T) {
 	}
 	f.restart(t)
 	t.Run("built", check)
+
+	// A store whose index is in the layout before (meta "filters" "1"), whose entries held the
+	// id after the day and shuffle: the next start builds it again in this one.
+	if err := f.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(filepath.Join(f.env.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(store.ByFilter)
+		var old [][]byte
+		bk.ForEach(func(k, _ []byte) error { old = append(old, append(bytes.Clone(k), "ANOLDID"...)); return nil })
+		for _, k := range old {
+			if err := bk.Put(k, []byte("acme/eng")); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(store.Meta).Put([]byte("filters"), []byte("1"))
+	})
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	f.restart(t)
+	t.Run("rebuilt", check)
+	if err := f.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openClosedStore(t, f)
+	defer db.Close()
+	var keys, long int
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.ByFilter).ForEach(func(k, _ []byte) error {
+			keys++
+			if bytes.HasSuffix(k, []byte("ANOLDID")) {
+				long++
+			}
+			return nil
+		})
+	})
+	if keys == 0 || long != 0 {
+		t.Errorf("by_filter after the rebuild: %d entries, %d of the layout before; want some, none", keys, long)
+	}
 }

@@ -143,23 +143,7 @@ func (f *fixture) target(t testing.TB, owner, prefix string, kind feedbackv1.Not
 // far: nothing pending and nothing unacknowledged (it acks after the commit).
 func notifyApplied(t testing.TB, f *fixture) {
 	t.Helper()
-	js := f.env.JetStream(t)
-	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := js.Consumer(ctx, events.Feedback.Name, events.DurableFeedbackNotify)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending > 0 || info.NumAckPending > 0 {
-			return fmt.Errorf("%d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
-		}
-		return nil
-	})
+	f.consumerApplied(t, events.Feedback.Name, events.DurableFeedbackNotify, 10*time.Second)
 }
 
 // pendingAfterClose closes the service and returns how many deliveries its store still holds.

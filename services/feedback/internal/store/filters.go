@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -11,9 +12,18 @@ import (
 
 // Filter is one value of a comment field that ListFeedback filters on and by_filter indexes:
 // a status, an owner group or a dimension. Its entries in by_filter are in by_day's order (the
-// by_day key's day, shuffle and id follow the filter), so a filtered listing reads the same
-// order, and the same page tokens, as an unfiltered one, without reading the comments that do
-// not match.
+// by_day key's day and shuffle follow the filter), so a filtered listing reads the same order,
+// and the same page tokens, as an unfiltered one, without reading the comments that do not
+// match.
+//
+// Each filter of an organisation is a bucket of its own in by_filter, whose keys are the day
+// and shuffle of a by_day key, not its id: by_day gives the id (the listing reads by_day for
+// the author segment anyway). An entry is then 16 bytes of key, where it repeated the
+// organisation, the filter and the id (26 bytes) before, in the bucket that holds several
+// entries per comment. Two comments of one day share a
+// shuffle with a chance of about n²/2⁶⁵ for n comments that day; they then share their
+// entries, and an entry stands for each of them that carries its filter (ScanFiltered reads
+// the comments to tell which, UnsafeDeleteFilters keeps an entry another still carries).
 type Filter struct {
 	kind  byte
 	value string
@@ -52,7 +62,7 @@ func Filters(c *Comment) []Filter {
 	return fs
 }
 
-// filterPrefix is the by_filter key prefix of f's comments of organisation org.
+// filterPrefix is the name of the bucket of f's comments of organisation org in by_filter.
 func filterPrefix(org []byte, f Filter) []byte {
 	k := make([]byte, 0, len(org)+3+len(f.value))
 	k = append(k, org...)
@@ -61,28 +71,27 @@ func filterPrefix(org []byte, f Filter) []byte {
 	return append(k, 0)
 }
 
-// splitOrg returns the organisation and what follows it (day, shuffle, id) of a by_day key.
-func splitOrg(dayKey []byte) (org, rest []byte, err error) {
+// orderSize is the length of what a by_filter key holds of a by_day key after the
+// organisation: the day and the shuffle.
+const orderSize = 8 + ShuffleSize
+
+// splitDayKey returns the organisation, the day and shuffle, and the id of a by_day key.
+func splitDayKey(dayKey []byte) (org, order, id []byte, err error) {
 	i := bytes.IndexByte(dayKey, 0)
-	if i < 0 {
-		return nil, nil, fmt.Errorf("store: by_day key %q without an organisation", dayKey)
+	if i < 0 || len(dayKey) <= i+1+orderSize {
+		return nil, nil, nil, fmt.Errorf("store: by_day key %q is not organisation, 0x00, day, shuffle and id", dayKey)
 	}
-	return dayKey[:i], dayKey[i+1:], nil
+	rest := dayKey[i+1:]
+	return dayKey[:i], rest[:orderSize], rest[orderSize:], nil
 }
 
-// UnsafePutFilters indexes the comment of by_day key dayKey under each of fs, with an empty
-// value: the author segment is by_day's value (ScanFiltered reads it there). Entries written
-// before issue 12's bytes-per-comment work hold it as their value, and read the same.
+// UnsafePutFilters indexes the comment of by_day key dayKey under each of fs.
 func UnsafePutFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
-	return unsafeFilters(tx, dayKey, fs, true)
+	return putFilters(tx, dayKey, fs, bolt.DefaultFillPercent)
 }
 
-// UnsafeDeleteFilters removes the comment of by_day key dayKey from each of fs.
-func UnsafeDeleteFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
-	return unsafeFilters(tx, dayKey, fs, false)
-}
-
-func unsafeFilters(tx WriteTx, dayKey []byte, fs []Filter, put bool) error {
+// putFilters is UnsafePutFilters, splitting the pages of the filters' buckets at fill.
+func putFilters(tx WriteTx, dayKey []byte, fs []Filter, fill float64) error {
 	if len(fs) == 0 {
 		return nil
 	}
@@ -90,22 +99,74 @@ func unsafeFilters(tx WriteTx, dayKey []byte, fs []Filter, put bool) error {
 	if err != nil {
 		return err
 	}
-	org, rest, err := splitOrg(dayKey)
+	org, order, _, err := splitDayKey(dayKey)
 	if err != nil {
 		return err
 	}
 	for _, f := range fs {
-		k := append(filterPrefix(org, f), rest...)
-		if put {
-			err = bk.Put(k, nil)
-		} else {
-			err = bk.Delete(k)
-		}
+		sub, err := bk.CreateBucketIfNotExists(filterPrefix(org, f))
 		if err != nil {
+			return err
+		}
+		sub.FillPercent = fill
+		if err := sub.Put(order, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// UnsafeDeleteFilters removes the comment of by_day key dayKey from each of fs: it deletes the
+// entry of a filter unless another comment of the same day and shuffle carries that filter.
+func UnsafeDeleteFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	bk, err := ByFilter.writable(tx)
+	if err != nil {
+		return err
+	}
+	org, order, id, err := splitDayKey(dayKey)
+	if err != nil {
+		return err
+	}
+	others, err := sharers(tx, dayKey[:len(dayKey)-len(id)], dayKey)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if slices.ContainsFunc(others, func(c *Comment) bool { return slices.Contains(Filters(c), f) }) {
+			continue
+		}
+		if sub := bk.Bucket(filterPrefix(org, f)); sub != nil {
+			if err := sub.Delete(order); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sharers returns the stored comments other than dayKey's whose by_day key starts with prefix,
+// dayKey's organisation, day and shuffle: almost always none.
+func sharers(tx ReadTx, prefix, dayKey []byte) ([]*Comment, error) {
+	days, err := ByDay.in(tx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Comment
+	c := days.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if bytes.Equal(k, dayKey) {
+			continue
+		}
+		other, err := GetComment(tx, string(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, other)
+	}
+	return out, nil
 }
 
 // UnsafeClearFilters empties by_filter, before it is built again from the comments.
@@ -117,11 +178,45 @@ func UnsafeClearFilters(tx *bolt.Tx) error {
 	return err
 }
 
+// UnsafeIndexFilters indexes in by_filter the comments of by_day after key after (from the
+// first when after is nil), at most limit of them, in by_day order, and returns the by_day key
+// of the last (nil once none is left). In that order each filter's entries are appended at
+// its end, so it fills by_filter's pages (bbolt's FillPercent 1, as its Compact does); the
+// entries comments then add later split them as any.
+func UnsafeIndexFilters(tx *bolt.Tx, after []byte, limit int) ([]byte, error) {
+	days, err := ByDay.in(tx)
+	if err != nil {
+		return nil, err
+	}
+	c := days.Cursor()
+	k, _ := c.First()
+	if after != nil {
+		if k, _ = c.Seek(after); bytes.Equal(k, after) {
+			k, _ = c.Next()
+		}
+	}
+	var last []byte
+	for n := 0; k != nil && n < limit; k, _ = c.Next() {
+		_, _, id, err := splitDayKey(k)
+		if err != nil {
+			return nil, err
+		}
+		cm, err := GetComment(tx, string(id))
+		if err != nil {
+			return nil, fmt.Errorf("store: by_day entry %q: %w", k, err)
+		}
+		if err := putFilters(tx, k, Filters(cm), 1); err != nil {
+			return nil, err
+		}
+		last, n = bytes.Clone(k), n+1
+	}
+	return last, nil
+}
+
 // ScanFiltered is ScanDays over the comments of organisation org indexed under any of fs: it
 // calls fn with the by_day key of each, from start on (a by_day key of org, or nil for the
 // first), in by_day order, once even when several of fs match, until fn returns false, with
-// the author segment as ScanDayEntries gives it: the entry's value when it holds one (as
-// entries written before did), else by_day's. Both are only valid during the call.
+// the author segment, by_day's value. Both are only valid during the call.
 func ScanFiltered(tx ReadTx, org string, fs []Filter, start []byte, fn func(dayKey, author []byte) (bool, error)) error {
 	bk, err := ByFilter.in(tx)
 	if err != nil {
@@ -132,88 +227,102 @@ func ScanFiltered(tx ReadTx, org string, fs []Filter, start []byte, fn func(dayK
 		return err
 	}
 	day := DayPrefix(org)
-	var rest []byte
+	var from []byte
 	if start != nil && bytes.HasPrefix(start, day) {
-		rest = start[len(day):]
+		from = start[len(day):]
+		from = from[:min(len(from), orderSize)]
+	} else {
+		start = nil
 	}
-	// One cursor per filter; the next key is the least of their heads (by what follows the
-	// filter's prefix, which is by_day's order).
+	// One cursor per filter; the next key is the least of their heads (a day and shuffle, in
+	// by_day's order).
 	type head struct {
-		c      *bolt.Cursor
-		prefix []byte
-		k, v   []byte
+		c *bolt.Cursor
+		k []byte
 	}
 	heads := make([]*head, 0, len(fs))
 	for _, f := range fs {
-		p := filterPrefix([]byte(org), f)
-		h := &head{c: bk.Cursor(), prefix: p}
-		h.k, h.v = h.c.Seek(append(bytes.Clone(p), rest...))
+		sub := bk.Bucket(filterPrefix([]byte(org), f))
+		if sub == nil {
+			continue // no comment ever carried f
+		}
+		h := &head{c: sub.Cursor()}
+		if from == nil {
+			h.k, _ = h.c.First()
+		} else {
+			h.k, _ = h.c.Seek(from)
+		}
 		heads = append(heads, h)
 	}
+	dc := days.Cursor()
 	var last []byte
-	key := bytes.Clone(day)
+	prefix := bytes.Clone(day)
+	type entry struct{ k, v []byte }
+	var found []entry
 	for {
 		var best *head
 		for _, h := range heads {
-			if h.k == nil || !bytes.HasPrefix(h.k, h.prefix) {
-				h.k = nil
-				continue
-			}
-			if best == nil || bytes.Compare(h.k[len(h.prefix):], best.k[len(best.prefix):]) < 0 {
+			if h.k != nil && (best == nil || bytes.Compare(h.k, best.k) < 0) {
 				best = h
 			}
 		}
 		if best == nil {
 			return nil
 		}
-		r := best.k[len(best.prefix):]
+		r := best.k
+		if len(r) != orderSize {
+			return fmt.Errorf("store: by_filter key %q is not a day and a shuffle", r)
+		}
 		if last == nil || !bytes.Equal(last, r) {
-			key = append(key[:len(day)], r...)
-			author := best.v
-			if len(author) == 0 {
-				author = days.Get(key)
+			// The comments of this day and shuffle: one, unless two share the shuffle.
+			prefix = append(prefix[:len(day)], r...)
+			found = found[:0]
+			for k, v := dc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = dc.Next() {
+				if start == nil || bytes.Compare(k, start) >= 0 {
+					found = append(found, entry{k, v})
+				}
 			}
-			more, err := fn(key, author)
-			if err != nil || !more {
-				return err
+			for _, e := range found {
+				if len(found) > 1 {
+					c, err := GetComment(tx, string(e.k[len(prefix):]))
+					if err != nil {
+						return err
+					}
+					if !slices.ContainsFunc(Filters(c), func(f Filter) bool { return slices.Contains(fs, f) }) {
+						continue
+					}
+				}
+				more, err := fn(e.k, e.v)
+				if err != nil || !more {
+					return err
+				}
 			}
 			last = append(last[:0], r...)
 		}
-		best.k, best.v = best.c.Next()
+		best.k, _ = best.c.Next()
 	}
 }
 
+// filtersLayout is meta "filters" once by_filter holds every comment in the layout above;
+// "1" was the layout before, whose entries held the id.
+const filtersLayout = "2"
+
 var filtersBuiltKey = []byte("filters")
 
-// FiltersBuilt reports whether by_filter holds every comment (meta "filters").
+// FiltersBuilt reports whether by_filter holds every comment, in this layout.
 func FiltersBuilt(tx ReadTx) (bool, error) {
 	bk, err := Meta.in(tx)
 	if err != nil {
 		return false, err
 	}
-	return string(bk.Get(filtersBuiltKey)) == "1", nil
+	return string(bk.Get(filtersBuiltKey)) == filtersLayout, nil
 }
 
-// UnsafeSetFiltersBuilt records that by_filter holds every comment.
+// UnsafeSetFiltersBuilt records that by_filter holds every comment, in this layout.
 func UnsafeSetFiltersBuilt(tx WriteTx) error {
 	bk, err := Meta.writable(tx)
 	if err != nil {
 		return err
 	}
-	return bk.Put(filtersBuiltKey, []byte("1"))
-}
-
-// ForEachComment calls fn with every stored comment, in id order, until fn returns an error.
-func ForEachComment(tx ReadTx, fn func(c *Comment) error) error {
-	bk, err := Comments.in(tx)
-	if err != nil {
-		return err
-	}
-	return bk.ForEach(func(k, v []byte) error {
-		c, err := decodeComment(string(k), v)
-		if err != nil {
-			return err
-		}
-		return fn(c)
-	})
+	return bk.Put(filtersBuiltKey, []byte(filtersLayout))
 }

@@ -23,12 +23,15 @@
 //	               (first byte '{', the oldest repeat the id) and read the same
 //	loops          feedback id -> Loop: ack day, close day, 1 byte owner set by hr
 //	messages       feedback id + 0x00 + big-endian seq -> Message as JSON
-//	follow_ups     sha256(follow-up token) -> feedback id
+//	follow_ups     sha256(follow-up token)[:16] -> feedback id (entries written before keep the
+//	               whole 32-byte hash as their key, and are still read)
 //	idempotency    Tag("feedback/idempotency/"+key, ref) -> big-endian unix expiry (8 bytes) + feedback id
 //	by_day         org + 0x00 + ^day (8 bytes, newest first) + shuffle (8 bytes) + feedback id -> empty
 //	rate_limits    Tag(DayScope("feedback/rate", day), ref) -> big-endian unix expiry (8 bytes) + count (4 bytes)
 //	upvotes        Tag("feedback/upvote/"+feedback id, ref) -> empty
-//	people         segment + 0x00 + month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref) -> empty
+//	people         segment + 0x00 + month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref)[:16]
+//	               -> empty (entries written before keep the whole 32-byte tag, and are still
+//	               counted, once per person)
 //	routing_rules  rule id (random) -> Rule as JSON
 //	headcounts     segment path -> big-endian uint32 headcount + big-endian uint64 registry version
 //	action_plans   plan id (random) -> Plan as JSON (segment, owner group, links, notes; days only)
@@ -38,9 +41,10 @@
 //	deliveries     event id + 0x00 + target id -> Delivery as JSON (notification, attempts)
 //	dead_letters   big-endian day + event id + 0x00 + target id -> Delivery as JSON
 //	by_filter      org + 0x00 + kind ('s' status, 'o' owner group, 'd' dimension) + value + 0x00
-//	               + the by_day key's ^day, shuffle and id -> empty: the author segment is
-//	               by_day's value (entries written before hold it too) (filters.go)
-//	meta "filters" -> "1" once by_filter holds every comment; "placement/<org>" -> big-endian
+//	               + the by_day key's ^day and shuffle -> empty: by_day gives the id and the
+//	               author segment (filters.go)
+//	meta "filters" -> "2" once by_filter holds every comment in this layout ("1": entries also
+//	               held the id, and are built again); "placement/<org>" -> big-endian
 //	               uint64, bumped with every change of the organisation's headcounts
 //
 // The last seven buckets were added within schema 3: Init creates them in an older file, which
@@ -179,20 +183,37 @@ func (b Bucket) writable(tx WriteTx) (*bolt.Bucket, error) {
 	return b.in(tx)
 }
 
-// UnsafePutFollowUp maps the hash of a follow-up token to its comment.
+// FollowUpKeySize is how much of a follow-up token's SHA-256 keys its comment. Tokens carry
+// at least 128 bits of randomness, so 128 bits of their hash keep guessing a token's key as
+// hard as guessing the token, and make two tokens sharing a key negligible (about n²/2¹²⁹ for
+// n tokens); the other 16 bytes would only cost pages (issue 12, target 5).
+const FollowUpKeySize = 16
+
+// UnsafePutFollowUp maps the hash of a follow-up token to its comment, under the hash's first
+// FollowUpKeySize bytes.
 func UnsafePutFollowUp(tx WriteTx, tokenHash []byte, id string) error {
+	if len(tokenHash) < FollowUpKeySize {
+		return fmt.Errorf("store: follow-up hash of %d bytes, want at least %d", len(tokenHash), FollowUpKeySize)
+	}
 	bk, err := FollowUps.writable(tx)
 	if err != nil {
 		return err
 	}
-	return bk.Put(tokenHash, []byte(id)) // bbolt copies keys
+	return bk.Put(tokenHash[:FollowUpKeySize], []byte(id)) // bbolt copies keys
 }
 
-// FollowUp returns the comment id a token hash opens, or "" when none.
+// FollowUp returns the comment id a token hash opens, or "" when none. Entries written before
+// FollowUpKeySize keep the whole hash as their key, and still open their comment.
 func FollowUp(tx ReadTx, tokenHash []byte) (string, error) {
+	if len(tokenHash) < FollowUpKeySize {
+		return "", fmt.Errorf("store: follow-up hash of %d bytes, want at least %d", len(tokenHash), FollowUpKeySize)
+	}
 	bk, err := FollowUps.in(tx)
 	if err != nil {
 		return "", err
+	}
+	if v := bk.Get(tokenHash[:FollowUpKeySize]); v != nil || len(tokenHash) == FollowUpKeySize {
+		return string(v), nil
 	}
 	return string(bk.Get(tokenHash)), nil
 }

@@ -46,16 +46,15 @@ func UnsafeAddVote(tx WriteTx, tag []byte) (bool, error) {
 	return true, bk.Put(bytes.Clone(tag), nil)
 }
 
-// hasKey reports whether bk holds k. Not Get(k) != nil: a key Put with a nil value earlier in
-// the same transaction (a batch of two comments by one person) reads back as nil.
-func hasKey(bk *bolt.Bucket, k []byte) bool {
-	got, _ := bk.Cursor().Seek(k)
-	return bytes.Equal(got, k)
-}
-
 func peoplePrefix(seg string) []byte { return append([]byte(seg), 0) }
 
-// UnsafeAddPerson records that the person tagged tag commented in seg during month.
+// PersonTagSize is how much of a person's tag a people key holds. Two people sharing 128 bits
+// of their tags are counted as one, which keeps MostPeople a lower bound; the other 16 bytes
+// would only cost pages (issue 12, target 5).
+const PersonTagSize = 16
+
+// UnsafeAddPerson records that the person tagged tag commented in seg during month, under the
+// tag's first PersonTagSize bytes.
 func UnsafeAddPerson(tx WriteTx, seg, month string, tag []byte) error {
 	bk, err := People.writable(tx)
 	if err != nil {
@@ -63,10 +62,20 @@ func UnsafeAddPerson(tx WriteTx, seg, month string, tag []byte) error {
 	}
 	k := make([]byte, 0, len(seg)+1+len(month)+1+len(tag)) // one allocation; bbolt copies it
 	k = append(append(append(append(append(k, seg...), 0), month...), 0), tag...)
-	if bk.Get(k) != nil {
+	short := k[:len(k)-len(tag)+min(len(tag), PersonTagSize)]
+	// A person recorded this month before PersonTagSize has a key of the whole tag: no second
+	// key for them. MostPeople would count the two once, but the short one would cost a page.
+	if hasKey(bk, short) || len(k) > len(short) && hasKey(bk, k) {
 		return nil // already counted: no page to write
 	}
-	return bk.Put(k, nil)
+	return bk.Put(short, nil)
+}
+
+// hasKey reports whether bk holds k. Not Get(k) != nil: a key Put with a nil value earlier in
+// the same transaction (a batch of two comments by one person) reads back as nil.
+func hasKey(bk *bolt.Bucket, k []byte) bool {
+	got, _ := bk.Cursor().Seek(k)
+	return bytes.Equal(got, k)
 }
 
 // MostPeople returns the largest number of distinct people who commented in seg (or
@@ -79,7 +88,7 @@ func MostPeople(tx ReadTx, seg string) (int, error) {
 	}
 	prefix := peoplePrefix(seg)
 	most, n := 0, 0
-	var month []byte
+	var month, last []byte
 	c := bk.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		rest := k[len(prefix):]
@@ -88,8 +97,16 @@ func MostPeople(tx ReadTx, seg string) (int, error) {
 			continue
 		}
 		if !bytes.Equal(rest[:i], month) {
-			month, n = bytes.Clone(rest[:i]), 0
+			month, n, last = bytes.Clone(rest[:i]), 0, nil
 		}
+		// A key of the whole tag (written before PersonTagSize) and the short key of the same
+		// person sort next to each other, the short one first: counted once, never twice.
+		tag := rest[i+1:]
+		tag = tag[:min(len(tag), PersonTagSize)]
+		if last != nil && bytes.Equal(tag, last) {
+			continue
+		}
+		last = append(last[:0], tag...)
 		n++
 		most = max(most, n)
 	}
