@@ -508,7 +508,13 @@ func waitPublished(t testing.TB, f *fixture, n int) {
 // its record deleted.
 func (f *fixture) outboxDrained(t testing.TB) {
 	t.Helper()
-	poll.Until(t, 5*time.Minute, 50*time.Millisecond, func() error {
+	f.outboxDrainedWithin(t, 5*time.Minute)
+}
+
+// outboxDrainedWithin is outboxDrained waiting up to timeout.
+func (f *fixture) outboxDrainedWithin(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	poll.Until(t, timeout, 50*time.Millisecond, func() error {
 		if n, err := f.svc.OutboxPending(); err != nil || n > 0 {
 			return fmt.Errorf("outbox: %d events pending (%v)", n, err)
 		}
