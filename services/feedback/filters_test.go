@@ -3,7 +3,6 @@ package feedback_test
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -121,66 +120,65 @@ func TestFilteredListingsReadTheirIndexInTheFullListingsOrder(t *testing.T) {
 	t.Run("kept", check)
 
 	// A store from before by_filter: no index, no mark.
-	if err := f.svc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := bolt.Open(filepath.Join(f.env.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rewriteClosedStore(t, f, func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(store.ByFilter); err != nil {
 			return err
 		}
 		return tx.Bucket(store.Meta).Delete([]byte("filters"))
 	})
-	if cerr := db.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
-	}
 	f.restart(t)
 	t.Run("built", check)
 
-	// A store whose index is in the layout before (meta "filters" "1"), whose entries held the
-	// id after the day and shuffle: the next start builds it again in this one.
-	if err := f.svc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = bolt.Open(filepath.Join(f.env.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(store.ByFilter)
-		var old [][]byte
-		bk.ForEach(func(k, _ []byte) error { old = append(old, append(bytes.Clone(k), "ANOLDID"...)); return nil })
-		for _, k := range old {
-			if err := bk.Put(k, []byte("acme/eng")); err != nil {
+	// A store whose index is in the layout before (meta "filters" "1"): one bucket of keys of
+	// organisation, filter, then the by_day key's day, shuffle and id, with the author segment
+	// as value. The next start builds it again in this one.
+	rewriteClosedStore(t, f, func(tx *bolt.Tx) error {
+		var flat [][2][]byte
+		days := tx.Bucket(store.ByDay).Cursor()
+		index := tx.Bucket(store.ByFilter)
+		if err := index.ForEachBucket(func(name []byte) error {
+			org, _, _ := bytes.Cut(name, []byte{0})
+			return index.Bucket(name).ForEach(func(order, _ []byte) error {
+				prefix := append(append(bytes.Clone(org), 0), order...)
+				k, author := days.Seek(prefix)
+				if !bytes.HasPrefix(k, prefix) {
+					return fmt.Errorf("by_filter entry %q of %q has no by_day entry", order, name)
+				}
+				flat = append(flat, [2][]byte{append(append(bytes.Clone(name), order...), k[len(prefix):]...), bytes.Clone(author)})
+				return nil
+			})
+		}); err != nil {
+			return err
+		}
+		if err := store.UnsafeClearFilters(tx); err != nil {
+			return err
+		}
+		for _, kv := range flat {
+			if err := tx.Bucket(store.ByFilter).Put(kv[0], kv[1]); err != nil {
 				return err
 			}
 		}
 		return tx.Bucket(store.Meta).Put([]byte("filters"), []byte("1"))
 	})
-	if cerr := db.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
-	}
 	f.restart(t)
 	t.Run("rebuilt", check)
 	if err := f.svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db = openClosedStore(t, f)
+	db := openClosedStore(t, f)
 	defer db.Close()
-	var keys, long int
+	var filters, flat int
 	db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.ByFilter).ForEach(func(k, _ []byte) error {
-			keys++
-			if bytes.HasSuffix(k, []byte("ANOLDID")) {
-				long++
+		return tx.Bucket(store.ByFilter).ForEach(func(k, v []byte) error {
+			if v == nil {
+				filters++ // a bucket
+			} else {
+				flat++
 			}
 			return nil
 		})
 	})
-	if keys == 0 || long != 0 {
-		t.Errorf("by_filter after the rebuild: %d entries, %d of the layout before; want some, none", keys, long)
+	if filters == 0 || flat != 0 {
+		t.Errorf("by_filter after the rebuild: %d filter buckets, %d keys of the layout before; want some, none", filters, flat)
 	}
 }

@@ -612,3 +612,20 @@ func openClosedStore(t testing.TB, f *fixture) *bolt.DB {
 	}
 	return db
 }
+
+// rewriteClosedStore closes the fixture's service and changes its store with fn in one
+// transaction, as a store made by an older version would hold it.
+func rewriteClosedStore(t testing.TB, f *fixture, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	if err := f.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(f.env.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open the closed store: %v", err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatalf("rewrite the closed store: %v, close: %v", err, cerr)
+	}
+}
