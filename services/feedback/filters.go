@@ -2,7 +2,9 @@ package feedback
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -66,16 +68,19 @@ func (s *Service) buildFilters() error {
 	if err := s.host.DB.Update(store.UnsafeClearFilters); err != nil {
 		return err
 	}
+	s.host.Log.Info("feedback: building the index of ListFeedback's filters (by_filter) from the comments; the service serves once it is built")
+	took := time.Now()
 	var after []byte
-	for {
+	for chunks := 0; ; chunks++ {
 		var last []byte
 		if err := s.host.DB.Update(func(tx *bolt.Tx) (err error) {
 			last, err = store.UnsafeIndexFilters(tx, after, filterChunk)
 			return err
 		}); err != nil {
-			return err
+			return fmt.Errorf("build the filter index after %d comments: %w", chunks*filterChunk, err)
 		}
 		if last == nil {
+			s.host.Log.Info("feedback: filter index built", "transactions", chunks, "took", time.Since(took).Round(time.Millisecond))
 			return s.host.DB.Update(func(tx *bolt.Tx) error { return store.UnsafeSetFiltersBuilt(tx) })
 		}
 		after = last
