@@ -60,19 +60,21 @@ func UnsafeAddPerson(tx WriteTx, seg, month string, tag []byte) error {
 	if err != nil {
 		return err
 	}
-	k := make([]byte, 0, len(seg)+1+len(month)+1+len(tag)) // one allocation; bbolt copies it
-	k = append(append(append(append(append(k, seg...), 0), month...), 0), tag...)
-	short := k[:len(k)-len(tag)+min(len(tag), PersonTagSize)]
-	// A person recorded this month before PersonTagSize has a key of the whole tag: no second
-	// key for them. MostPeople would count the two once, but the short one would cost a page.
-	if hasKey(bk, short) || len(k) > len(short) && hasKey(bk, k) {
+	tag = tag[:min(len(tag), PersonTagSize)]
+	short := make([]byte, 0, len(seg)+1+len(month)+1+len(tag)) // one allocation; bbolt copies it
+	short = append(append(append(append(append(short, seg...), 0), month...), 0), tag...)
+	// One seek finds the person's key, or the key of the whole tag a person recorded this month
+	// before PersonTagSize has (it starts with the short one and sorts right after it): no
+	// second key for them. MostPeople would count the two once, but the short one costs a page.
+	// Not Get: a key put earlier in this transaction (a batch) reads back as nil.
+	if got, _ := bk.Cursor().Seek(short); bytes.HasPrefix(got, short) {
 		return nil // already counted: no page to write
 	}
 	return bk.Put(short, nil)
 }
 
 // hasKey reports whether bk holds k. Not Get(k) != nil: a key Put with a nil value earlier in
-// the same transaction (a batch of two comments by one person) reads back as nil.
+// the same transaction (a batch of two taps by one person) reads back as nil.
 func hasKey(bk *bolt.Bucket, k []byte) bool {
 	got, _ := bk.Cursor().Seek(k)
 	return bytes.Equal(got, k)
