@@ -29,9 +29,10 @@
 //	by_day         org + 0x00 + ^day (8 bytes, newest first) + shuffle (8 bytes) + feedback id -> empty
 //	rate_limits    Tag(DayScope("feedback/rate", day), ref) -> big-endian unix expiry (8 bytes) + count (4 bytes)
 //	upvotes        Tag("feedback/upvote/"+feedback id, ref) -> empty
-//	people         segment + 0x00 + month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref)[:16]
-//	               -> empty (entries written before keep the whole 32-byte tag, and are still
-//	               counted, once per person)
+//	people         a sub-bucket per segment, named by the segment (which holds no 0x00):
+//	               month key + 0x00 + Tag("feedback/people/"+segment+"/"+month, ref)[:16] -> empty;
+//	               entries written before are flat keys, segment + 0x00 + the same key (of the
+//	               whole 32-byte tag, the oldest) -> empty, still counted, once per person
 //	routing_rules  rule id (random) -> Rule as JSON
 //	headcounts     segment path -> big-endian uint32 headcount + big-endian uint64 registry version
 //	action_plans   plan id (random) -> Plan as JSON (segment, owner group, links, notes; days only)
