@@ -137,8 +137,9 @@ func BenchmarkSubmitFeedbackFootprint(b *testing.B) {
 		return scores.Publish(context.Background(), bus.Event{ID: events.ScoredID(id), Type: k.Type, Source: k.Source,
 			Subject: k.Subject(segment.MustParse(team)), Data: data})
 	}
-	// The deadline check and the pruning of expired idempotency records and rate counters,
-	// which the service runs every hour and every 10 minutes, run every 50 ms here: about
+	// The deadline check, and the pruning of expired idempotency records and rate counters
+	// with the sealing of finished days, which the service runs every hour and every 10
+	// minutes, run every 50 ms here: about
 	// twice a day of the service's clock at a million comments, so that what they write and
 	// free is spread over the two years as it would be.
 	stop, checked := make(chan struct{}), make(chan struct{})
@@ -150,6 +151,9 @@ func BenchmarkSubmitFeedbackFootprint(b *testing.B) {
 			}
 			if _, err := svc.PruneExpired(); err != nil {
 				b.Errorf("PruneExpired: %v", err)
+			}
+			if _, err := svc.SealDays(); err != nil {
+				b.Errorf("SealDays: %v", err)
 			}
 			select {
 			case <-stop:
@@ -197,6 +201,9 @@ func BenchmarkSubmitFeedbackFootprint(b *testing.B) {
 	pruned, err := svc.PruneExpired()
 	if err != nil {
 		b.Fatalf("prune: %v", err)
+	}
+	if _, err := svc.SealDays(); err != nil {
+		b.Fatalf("seal: %v", err)
 	}
 	f.consumerApplied(b, events.SentimentScored.Stream.Name, events.DurableFeedbackScored, 10*time.Minute)
 	// Two overdue events per comment, and a routed one for most, queued faster than the

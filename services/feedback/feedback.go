@@ -302,14 +302,39 @@ func (s *Service) pruneExpired() (int, error) {
 	return total, errors.Join(errs...)
 }
 
+// sealDays moves the index entries of finished days, older than yesterday (whose comments
+// can still be scored and routed), to the tiers where they fill their pages
+// (store.UnsafeSealDays), a transaction per sealMaxBytes of a bucket, and returns how many it
+// moved.
+func (s *Service) sealDays() (int, error) {
+	before := today(s.cfg.Now()).AddDate(0, 0, -1)
+	total := 0
+	for {
+		var n int
+		var more bool
+		err := s.host.DB.Update(func(tx *bolt.Tx) (err error) {
+			n, more, err = store.UnsafeSealDays(tx, before)
+			return err
+		})
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
 // pruneLoop deletes expired idempotency records and rate-limit counters now and then: each is a
-// keyed hash of an author that should not outlive the retries or the day it exists for.
+// keyed hash of an author that should not outlive the retries or the day it exists for. It
+// seals the index entries of finished days too (sealDays).
 func (s *Service) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
 		if _, err := s.pruneExpired(); err != nil {
 			s.host.Log.Error("prune expired tags", "err", err)
+		}
+		if _, err := s.sealDays(); err != nil {
+			s.host.Log.Error("seal the index entries of finished days", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -34,6 +34,10 @@ func (s *Service) FillComments(n, chunk int, make func(i int) *store.Comment) er
 // many records it deleted.
 func (s *Service) PruneExpired() (int, error) { return s.pruneExpired() }
 
+// SealDays moves the index entries of finished days to the tiers where they fill their pages,
+// as the service does every 10 minutes, and returns how many it moved.
+func (s *Service) SealDays() (int, error) { return s.sealDays() }
+
 // OutboxPending is how many events the service's outbox still holds.
 func (s *Service) OutboxPending() (int, error) { return s.host.Outbox.Pending() }
 

@@ -119,8 +119,11 @@ func TestFilteredListingsReadTheirIndexInTheFullListingsOrder(t *testing.T) {
 	}
 	t.Run("kept", check)
 
-	// A store from before by_filter: no index, no mark.
+	// A store from before by_filter: no index, no mark (and no recent tiers).
 	rewriteClosedStore(t, f, func(tx *bolt.Tx) error {
+		if err := foldRecentTiers(tx); err != nil {
+			return err
+		}
 		if err := tx.DeleteBucket(store.ByFilter); err != nil {
 			return err
 		}
@@ -133,6 +136,9 @@ func TestFilteredListingsReadTheirIndexInTheFullListingsOrder(t *testing.T) {
 	// organisation, filter, then the by_day key's day, shuffle and id, with the author segment
 	// as value. The next start builds it again in this one.
 	rewriteClosedStore(t, f, func(tx *bolt.Tx) error {
+		if err := foldRecentTiers(tx); err != nil {
+			return err
+		}
 		var flat [][2][]byte
 		days := tx.Bucket(store.ByDay).Cursor()
 		index := tx.Bucket(store.ByFilter)
@@ -150,7 +156,10 @@ func TestFilteredListingsReadTheirIndexInTheFullListingsOrder(t *testing.T) {
 		}); err != nil {
 			return err
 		}
-		if err := store.UnsafeClearFilters(tx); err != nil {
+		if err := tx.DeleteBucket(store.ByFilter); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(store.ByFilter); err != nil {
 			return err
 		}
 		for _, kv := range flat {
@@ -181,4 +190,31 @@ func TestFilteredListingsReadTheirIndexInTheFullListingsOrder(t *testing.T) {
 	if filters == 0 || flat != 0 {
 		t.Errorf("by_filter after the rebuild: %d filter buckets, %d keys of the layout before; want some, none", filters, flat)
 	}
+}
+
+// foldRecentTiers rewrites a store's by_day and by_filter as a version before their recent
+// tiers held them: every entry of by_day_recent and by_filter_recent in by_day and by_filter,
+// and no recent tier.
+func foldRecentTiers(tx *bolt.Tx) error {
+	if err := tx.Bucket(store.ByDayRecent).ForEach(func(k, v []byte) error {
+		return tx.Bucket(store.ByDay).Put(k, v)
+	}); err != nil {
+		return err
+	}
+	recent := tx.Bucket(store.ByFilterRecent)
+	if err := recent.ForEachBucket(func(name []byte) error {
+		dst, err := tx.Bucket(store.ByFilter).CreateBucketIfNotExists(name)
+		if err != nil {
+			return err
+		}
+		return recent.Bucket(name).ForEach(func(k, v []byte) error { return dst.Put(k, v) })
+	}); err != nil {
+		return err
+	}
+	for _, b := range []store.Bucket{store.ByDayRecent, store.ByFilterRecent} {
+		if err := tx.DeleteBucket(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -44,3 +44,9 @@ var (
 // FilterKeyPart is what follows the organisation and 0x00 in f's by_filter keys, up to the
 // by_day key's day: kind, value, 0x00.
 func FilterKeyPart(f Filter) []byte { return filterPrefix(nil, f)[1:] }
+
+// How long a run of finished days must be to be sealed, and the most one transaction seals.
+const (
+	SealMinBytes = sealMinBytes
+	SealMaxBytes = sealMaxBytes
+)

@@ -85,17 +85,19 @@ func splitDayKey(dayKey []byte) (org, order, id []byte, err error) {
 	return dayKey[:i], rest[:orderSize], rest[orderSize:], nil
 }
 
-// UnsafePutFilters indexes the comment of by_day key dayKey under each of fs.
+// UnsafePutFilters indexes the comment of by_day key dayKey under each of fs, in
+// by_filter_recent (UnsafeSealDays moves finished days to by_filter).
 func UnsafePutFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
-	return putFilters(tx, dayKey, fs, bolt.DefaultFillPercent)
+	return putFilters(tx, ByFilterRecent, dayKey, fs, bolt.DefaultFillPercent)
 }
 
-// putFilters is UnsafePutFilters, splitting the pages of the filters' buckets at fill.
-func putFilters(tx WriteTx, dayKey []byte, fs []Filter, fill float64) error {
+// putFilters is UnsafePutFilters into tier, splitting the pages of the filters' buckets at
+// fill.
+func putFilters(tx WriteTx, tier Bucket, dayKey []byte, fs []Filter, fill float64) error {
 	if len(fs) == 0 {
 		return nil
 	}
-	bk, err := ByFilter.writable(tx)
+	bk, err := tier.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -122,10 +124,6 @@ func UnsafeDeleteFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
 	if len(fs) == 0 {
 		return nil
 	}
-	bk, err := ByFilter.writable(tx)
-	if err != nil {
-		return err
-	}
 	org, order, id, err := splitDayKey(dayKey)
 	if err != nil {
 		return err
@@ -138,9 +136,15 @@ func UnsafeDeleteFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
 		if slices.ContainsFunc(others, func(c *Comment) bool { return slices.Contains(Filters(c), f) }) {
 			continue
 		}
-		if sub := bk.Bucket(filterPrefix(org, f)); sub != nil {
-			if err := sub.Delete(order); err != nil {
+		for _, tier := range []Bucket{ByFilter, ByFilterRecent} {
+			bk, err := tier.writable(tx)
+			if err != nil {
 				return err
+			}
+			if sub := bk.Bucket(filterPrefix(org, f)); sub != nil {
+				if err := sub.Delete(order); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -150,12 +154,11 @@ func UnsafeDeleteFilters(tx WriteTx, dayKey []byte, fs []Filter) error {
 // sharers returns the stored comments other than dayKey's whose by_day key starts with prefix,
 // dayKey's organisation, day and shuffle: almost always none.
 func sharers(tx ReadTx, prefix, dayKey []byte) ([]*Comment, error) {
-	days, err := ByDay.in(tx)
+	c, err := dayTiers(tx)
 	if err != nil {
 		return nil, err
 	}
 	var out []*Comment
-	c := days.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if bytes.Equal(k, dayKey) {
 			continue
@@ -169,13 +172,18 @@ func sharers(tx ReadTx, prefix, dayKey []byte) ([]*Comment, error) {
 	return out, nil
 }
 
-// UnsafeClearFilters empties by_filter, before it is built again from the comments.
+// UnsafeClearFilters empties by_filter and by_filter_recent, before by_filter is built again
+// from the comments.
 func UnsafeClearFilters(tx *bolt.Tx) error {
-	if err := tx.DeleteBucket(ByFilter); err != nil {
-		return err
+	for _, b := range []Bucket{ByFilter, ByFilterRecent} {
+		if err := tx.DeleteBucket(b); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(b); err != nil {
+			return err
+		}
 	}
-	_, err := tx.CreateBucket(ByFilter)
-	return err
+	return nil
 }
 
 // UnsafeIndexFilters indexes in by_filter the comments of by_day after key after (from the
@@ -184,11 +192,10 @@ func UnsafeClearFilters(tx *bolt.Tx) error {
 // its end, so it fills by_filter's pages (bbolt's FillPercent 1, as its Compact does); the
 // entries comments then add later split them as any.
 func UnsafeIndexFilters(tx *bolt.Tx, after []byte, limit int) ([]byte, error) {
-	days, err := ByDay.in(tx)
+	c, err := dayTiers(tx)
 	if err != nil {
 		return nil, err
 	}
-	c := days.Cursor()
 	k, _ := c.First()
 	if after != nil {
 		if k, _ = c.Seek(after); bytes.Equal(k, after) {
@@ -205,7 +212,7 @@ func UnsafeIndexFilters(tx *bolt.Tx, after []byte, limit int) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: by_day entry %q: %w", k, err)
 		}
-		if err := putFilters(tx, k, Filters(cm), 1); err != nil {
+		if err := putFilters(tx, ByFilter, k, Filters(cm), 1); err != nil {
 			return nil, err
 		}
 		last, n = bytes.Clone(k), n+1
@@ -218,11 +225,15 @@ func UnsafeIndexFilters(tx *bolt.Tx, after []byte, limit int) ([]byte, error) {
 // first), in by_day order, once even when several of fs match, until fn returns false, with
 // the author segment, by_day's value. Both are only valid during the call.
 func ScanFiltered(tx ReadTx, org string, fs []Filter, start []byte, fn func(dayKey, author []byte) (bool, error)) error {
-	bk, err := ByFilter.in(tx)
+	sealed, err := ByFilter.in(tx)
 	if err != nil {
 		return err
 	}
-	days, err := ByDay.in(tx)
+	recent, err := ByFilterRecent.in(tx)
+	if err != nil {
+		return err
+	}
+	dc, err := dayTiers(tx)
 	if err != nil {
 		return err
 	}
@@ -234,27 +245,28 @@ func ScanFiltered(tx ReadTx, org string, fs []Filter, start []byte, fn func(dayK
 	} else {
 		start = nil
 	}
-	// One cursor per filter; the next key is the least of their heads (a day and shuffle, in
-	// by_day's order).
+	// One cursor per filter and tier; the next key is the least of their heads (a day and
+	// shuffle, in by_day's order).
 	type head struct {
 		c *bolt.Cursor
 		k []byte
 	}
-	heads := make([]*head, 0, len(fs))
+	heads := make([]*head, 0, 2*len(fs))
 	for _, f := range fs {
-		sub := bk.Bucket(filterPrefix([]byte(org), f))
-		if sub == nil {
-			continue // no comment ever carried f
+		for _, bk := range []*bolt.Bucket{sealed, recent} {
+			sub := bk.Bucket(filterPrefix([]byte(org), f))
+			if sub == nil {
+				continue // no comment of this tier carries f
+			}
+			h := &head{c: sub.Cursor()}
+			if from == nil {
+				h.k, _ = h.c.First()
+			} else {
+				h.k, _ = h.c.Seek(from)
+			}
+			heads = append(heads, h)
 		}
-		h := &head{c: sub.Cursor()}
-		if from == nil {
-			h.k, _ = h.c.First()
-		} else {
-			h.k, _ = h.c.Seek(from)
-		}
-		heads = append(heads, h)
 	}
-	dc := days.Cursor()
 	var last []byte
 	prefix := bytes.Clone(day)
 	type entry struct{ k, v []byte }

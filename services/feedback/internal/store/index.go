@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // ShuffleSize is the length of the keyed shuffle value in a by_day key.
@@ -40,8 +42,9 @@ func UnsafePutDayKey(tx WriteTx, key []byte) error { return UnsafePutDayEntry(tx
 
 // UnsafePutDayEntry indexes a comment in by_day with its author segment as the value, so that
 // a listing below the organisation can skip the comments shown elsewhere without reading them.
+// It writes to by_day_recent, whose finished days UnsafeSealDays moves (recent.go).
 func UnsafePutDayEntry(tx WriteTx, key []byte, author string) error {
-	bk, err := ByDay.writable(tx)
+	bk, err := ByDayRecent.writable(tx)
 	if err != nil {
 		return err
 	}
@@ -57,14 +60,13 @@ func ScanDays(tx ReadTx, prefix, start []byte, fn func(k []byte) (bool, error)) 
 // ScanDayEntries is ScanDays with each entry's value: the comment's author segment, or empty
 // for an entry written before by_day kept it.
 func ScanDayEntries(tx ReadTx, prefix, start []byte, fn func(k, author []byte) (bool, error)) error {
-	bk, err := ByDay.in(tx)
+	c, err := dayTiers(tx)
 	if err != nil {
 		return err
 	}
 	if start == nil || bytes.Compare(start, prefix) < 0 {
 		start = prefix
 	}
-	c := bk.Cursor()
 	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		more, err := fn(k, v)
 		if err != nil || !more {
@@ -111,12 +113,22 @@ func UnsafeSetDeadlineMark(tx WriteTx, kind DeadlineKind, day time.Time) error {
 }
 
 // ScanDayRange calls fn with every comment, of every organisation, made on a day in
-// (after, upTo]. A zero after means from the first day.
+// (after, upTo]: those of by_day, then those of by_day_recent. A zero after means from the
+// first day.
 func ScanDayRange(tx ReadTx, after, upTo time.Time, fn func(day time.Time, id string) error) error {
-	bk, err := ByDay.in(tx)
-	if err != nil {
-		return err
+	for _, b := range []Bucket{ByDay, ByDayRecent} {
+		bk, err := b.in(tx)
+		if err != nil {
+			return err
+		}
+		if err := scanDayRange(bk, after, upTo, fn); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+func scanDayRange(bk *bolt.Bucket, after, upTo time.Time, fn func(day time.Time, id string) error) error {
 	c := bk.Cursor()
 	k, _ := c.First()
 	for k != nil {
@@ -145,14 +157,26 @@ func ScanDayRange(tx ReadTx, after, upTo time.Time, fn func(day time.Time, id st
 	return nil
 }
 
-// OldestDay is the earliest day of any comment in the by-day index, of every organisation,
-// and false when it holds none. Within an organisation days are stored newest first, so it
-// reads each organisation's last key.
+// OldestDay is the earliest day of any comment in the by-day index (both tiers), of every
+// organisation, and false when it holds none.
 func OldestDay(tx ReadTx) (time.Time, bool, error) {
-	bk, err := ByDay.in(tx)
-	if err != nil {
-		return time.Time{}, false, err
+	var oldest time.Time
+	found := false
+	for _, b := range []Bucket{ByDay, ByDayRecent} {
+		bk, err := b.in(tx)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if day, ok := oldestDay(bk); ok && (!found || day.Before(oldest)) {
+			oldest, found = day, true
+		}
 	}
+	return oldest, found, nil
+}
+
+// oldestDay is OldestDay of one tier. Within an organisation days are stored newest first, so
+// it reads each organisation's last key.
+func oldestDay(bk *bolt.Bucket) (time.Time, bool) {
 	var oldest time.Time
 	found := false
 	c := bk.Cursor()
@@ -177,7 +201,7 @@ func OldestDay(tx ReadTx) (time.Time, bool, error) {
 		}
 		k = next
 	}
-	return oldest, found, nil
+	return oldest, found
 }
 
 // Deadline is one comment's deadline of one kind.

@@ -47,9 +47,13 @@
 //	meta "filters" -> "2" once by_filter holds every comment in this layout ("1": entries also
 //	               held the id, and are built again); "placement/<org>" -> big-endian
 //	               uint64, bumped with every change of the organisation's headcounts
+//	by_day_recent, by_filter_recent  the same keys and values as by_day and by_filter: where
+//	               entries are written, until UnsafeSealDays moves those of finished days to
+//	               by_day and by_filter, with their pages filled (recent.go); reads walk both
 //
-// The last seven buckets were added within schema 3: Init creates them in an older file, which
-// has none of their records; the service builds by_filter when "filters" is missing.
+// The last nine buckets were added within schema 3: Init creates them in an older file, which
+// has none of their records (an older by_day and by_filter are sealed tiers as they are); the
+// service builds by_filter when "filters" is missing.
 //
 // Schema 2 kept feedbackv1.Feedback (whose segment was the author's), feedbackv1.Message and
 // feedbackv1.RoutingRule as deterministic protobuf, and headcounts as a bare big-endian
@@ -111,13 +115,18 @@ var (
 	DeadLetters     = Bucket("dead_letters")
 	// Filters of ListFeedback (issue 12, filters.go).
 	ByFilter = Bucket("by_filter")
+	// The tiers of by_day and by_filter that new entries go to, until their day is sealed
+	// (issue 12, recent.go).
+	ByDayRecent    = Bucket("by_day_recent")
+	ByFilterRecent = Bucket("by_filter_recent")
 )
 
 // Buckets lists every bucket of the layout.
 func Buckets() []Bucket {
 	return []Bucket{Meta, Comments, Loops, Messages, FollowUps, Idempotency, ByDay,
 		RateLimits, Upvotes, People, RoutingRules, Headcounts,
-		ActionPlans, PlansBySegment, PlansByFeedback, Targets, Deliveries, DeadLetters, ByFilter}
+		ActionPlans, PlansBySegment, PlansByFeedback, Targets, Deliveries, DeadLetters, ByFilter,
+		ByDayRecent, ByFilterRecent}
 }
 
 // ErrNotFound is returned for a comment or rule that does not exist.
