@@ -410,14 +410,16 @@ func (s *Service) deliver(ctx context.Context, key []byte) {
 		return
 	}
 	failure := s.post(ctx, t, key, d.Note)
+	if failure == "" {
+		// Recorded even when the service is closing (it waits for this goroutine): otherwise
+		// the next start would post a delivery the receiver has already taken.
+		s.recordDelivery(key, func(tx *bolt.Tx, _ *store.Delivery) error { return store.UnsafeDeleteDelivery(tx, key) })
+		return
+	}
 	if ctx.Err() != nil {
 		return
 	}
 	cfg := s.notify.cfg
-	if failure == "" {
-		s.recordDelivery(key, func(tx *bolt.Tx, _ *store.Delivery) error { return store.UnsafeDeleteDelivery(tx, key) })
-		return
-	}
 	s.host.Log.Warn("notification not delivered", "kind", d.Note.Kind, "attempt", d.Attempts+1, "failure", failure)
 	s.recordDelivery(key, func(tx *bolt.Tx, cur *store.Delivery) error {
 		cur.Attempts++
