@@ -56,9 +56,9 @@ func codeCandidates(text string) []string {
 // comment, the code would be read by everyone who reads comments, and whoever reads it could
 // follow and answer the author's thread and link the two comments. The check runs on what the
 // author typed, before scrubbing; the scrubber then removes anything else of that shape.
-func checkNoCodeIn(tx store.ReadTx, field, text string) error {
+func (s *Service) checkNoCodeIn(tx store.ReadTx, field, text string) error {
 	for _, c := range codeCandidates(text) {
-		id, err := store.FollowUp(tx, tokenHash(c))
+		id, err := s.threadOf(tx, tokenHash(c))
 		if err != nil {
 			return err
 		}
@@ -75,5 +75,5 @@ func (s *Service) checkNoCode(field, text string) error {
 	if len(codeCandidates(text)) == 0 {
 		return nil
 	}
-	return s.host.DB.View(func(tx *bolt.Tx) error { return checkNoCodeIn(tx, field, text) })
+	return s.host.DB.View(func(tx *bolt.Tx) error { return s.checkNoCodeIn(tx, field, text) })
 }

@@ -294,35 +294,52 @@ func TestIdempotencyKeyReturnsTheFirstComment(t *testing.T) {
 		t.Fatalf("%d FeedbackSubmitted events (%v), want 2: one per comment", len(ids), ids)
 	}
 
-	// The key survives a restart, then expires with its record: a day later it is a new comment.
+	// The key survives a restart.
 	f.svc.Close()
 	f.restart(t)
 	if again := f.submit(t, req); again.FeedbackId != first.FeedbackId {
 		t.Fatalf("after restart the retry made comment %s, want %s", again.FeedbackId, first.FeedbackId)
 	}
-	// The record keeps the day it expires (the end of the UTC day holding the time to live),
-	// never an instant, which would be the comment's exact time: a day later at the latest.
+	// Once the record has expired (at the end of the UTC day holding the time to live, never
+	// an instant, which would be the comment's exact time) the same key from the same person
+	// still gives the same token, hence the same comment id: the first comment, not a second
+	// one that would share its thread's token.
 	f.clock.Add(feedback.DefaultIdempotencyTTL + 24*time.Hour)
-	if late := f.submit(t, req); late.FeedbackId == first.FeedbackId {
-		t.Fatal("an idempotency key was honoured after its time to live")
+	if late := f.submit(t, req); late.FeedbackId != first.FeedbackId || late.FollowUpToken != first.FollowUpToken {
+		t.Fatalf("retry after the record expired = %v, want the first receipt %v", late, first)
+	}
+	// No event for it: the next comment's is the third.
+	f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "another", SubmitterRef: "U3"})
+	nextEvent(t, f, events.FeedbackSubmitted.All())
+	if ids := publishedIDs(t, f, events.FeedbackSubmitted.All()); len(ids) != 3 {
+		t.Fatalf("%d FeedbackSubmitted events (%v), want 3: the late retry made none", len(ids), ids)
 	}
 }
 
-func TestOnlyTheHashOfTheFollowUpTokenIsStored(t *testing.T) {
+// The store holds neither a follow-up token nor its hash: a comment's id is a keyed hash of
+// its token's hash, so the token opens its thread (after a restart too) with nothing stored
+// that whoever reads the file, or an id, could test a token against without the server secret.
+func TestFollowUpTokensAreStoredNowhereAndOpenTheirThread(t *testing.T) {
 	f := start(t)
-	tokens := []string{
-		f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "random token", SubmitterRef: "U1"}).FollowUpToken,
-		f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "derived token", SubmitterRef: "U1", IdempotencyKey: "k"}).FollowUpToken,
+	receipts := []*feedbackv1.SubmitFeedbackResponse{
+		f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "random token", SubmitterRef: "U1"}),
+		f.submit(t, &feedbackv1.SubmitFeedbackRequest{Segment: "acme/eng", Text: "derived token", SubmitterRef: "U1", IdempotencyKey: "k"}),
 	}
 	f.svc.Close()
 	data := readStore(t, f)
-	for _, tok := range tokens {
-		if bytes.Contains(data, []byte(tok)) {
-			t.Errorf("the store holds the follow-up token %q", tok)
+	for _, r := range receipts {
+		if bytes.Contains(data, []byte(r.FollowUpToken)) {
+			t.Errorf("the store holds the follow-up token %q", r.FollowUpToken)
 		}
-		h := sha256.Sum256([]byte(tok))
-		if !bytes.Contains(data, h[:store.FollowUpKeySize]) {
-			t.Errorf("the store holds no hash of the follow-up token %q: the author could never use it", tok)
+		if h := sha256.Sum256([]byte(r.FollowUpToken)); bytes.Contains(data, h[:store.FollowUpKeySize]) {
+			t.Errorf("the store holds the hash of the follow-up token %q", r.FollowUpToken)
+		}
+	}
+	f.restart(t)
+	for _, r := range receipts {
+		th, err := f.client.GetThread(f.as(auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: r.FollowUpToken})
+		if err != nil || th.Feedback.GetId() != r.FeedbackId {
+			t.Errorf("GetThread with the token of %s: %v, %v", r.FeedbackId, th.GetFeedback().GetId(), err)
 		}
 	}
 }

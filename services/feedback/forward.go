@@ -169,7 +169,7 @@ func (f *forwarder) holds(h held) bool {
 	found := false
 	_ = f.svc.host.DB.View(func(tx *bolt.Tx) error {
 		if h.token != "" {
-			id, err := store.FollowUp(tx, tokenHash(normalizeToken(h.token)))
+			id, err := f.svc.threadOf(tx, tokenHash(normalizeToken(h.token)))
 			found = err == nil && id != ""
 			return nil
 		}

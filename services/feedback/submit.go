@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,6 +29,7 @@ const (
 	ratePurpose        = "feedback/rate"
 	peoplePurpose      = "feedback/people/"
 	shufflePurpose     = "feedback/shuffle/"
+	commentIDPurpose   = "feedback/comment-id"
 )
 
 // tokenEncoding writes follow-up tokens as rand.Text does: 26 characters of base32.
@@ -56,11 +58,37 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
+// commentID is the id of the comment that follow-up token hash tokenHash opens: a keyed hash
+// of it, 26 characters of base32 as rand.Text makes. The token then finds its comment without
+// a stored map from one to the other (follow_ups, which comments submitted before, and survey
+// comments, whose id pulse chose, still use: threadOf). The id says nothing of the token
+// without the server secret, and the token is the author's alone, as before; a retry after the
+// idempotency record expired, with the same key from the same person, derives the same token,
+// hence the same id, and gets the first comment back rather than a second one under one token.
+func (s *Service) commentID(tokenHash []byte) string {
+	tag := s.host.Secret.Tag(commentIDPurpose, string(tokenHash))
+	return tokenEncoding.EncodeToString(tag[:16])
+}
+
+// threadOf returns the id of the comment a follow-up token hash opens, or "" when none: the
+// id derived from it (commentID), or the one follow_ups maps it to.
+func (s *Service) threadOf(tx store.ReadTx, tokenHash []byte) (string, error) {
+	id := s.commentID(tokenHash)
+	if ok, err := store.HasComment(tx, id); err != nil || ok {
+		if err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+	return store.FollowUp(tx, tokenHash)
+}
+
 // submit stores one comment, its token hash, its idempotency record and its FeedbackSubmitted
 // event in one transaction. A repeat of an earlier call with the same idempotency key (from
 // the same person, within IdempotencyTTL) returns the first comment and writes nothing.
 func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 	token := s.followUpToken(sub)
+	followUp := tokenHash(token)
 	var idem []byte
 	if sub.key != "" {
 		idem = s.host.Secret.Tag(idempotencyPurpose+sub.key, sub.ref)
@@ -70,7 +98,7 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 	// a day must not be recoverable, or a reader could match them with who was online.
 	day := window.Of(window.Day, now).Start
 	c := &store.Comment{
-		ID:            rand.Text(),
+		ID:            s.commentID(followUp),
 		AuthorSegment: sub.seg,
 		Text:          sub.text,
 		Channel:       sub.channel,
@@ -124,8 +152,8 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 		people[i] = person{a.String(), s.host.Secret.Tag(peoplePurpose+a.String()+"/"+month, sub.ref)}
 	}
 	// Also derived here rather than in the committer's serial part, which may run the function
-	// more than once: the keyed shuffle of the by_day key, the filters and the token's hash.
-	dayKey, filters, followUp := s.dayKey(c), store.Filters(c), tokenHash(token)
+	// more than once: the keyed shuffle of the by_day key and the filters.
+	dayKey, filters := s.dayKey(c), store.Filters(c)
 
 	// Encoded here, outside the committer's serial part, which then only stores the bytes.
 	record, err := outbox.Prepare(event)
@@ -160,11 +188,26 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 				got.id, got.status = first.ID, first.Status
 				return unsafeMark(tx, claim, first.ID)
 			}
+			// The same key from the same person after its record expired: the same token, so
+			// the comment of that id (commentID) is the first, and nothing is written.
+			if first, err := store.GetComment(tx, c.ID); err == nil {
+				got.id, got.status = first.ID, first.Status
+				return unsafeMark(tx, claim, first.ID)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
 			// The record names the comment: it keeps the day it expires, never the instant
 			// (now + TTL would be the comment's exact time).
 			if err := store.UnsafePutIdempotency(tx, idem, c.ID, window.Of(window.Day, now.Add(s.cfg.IdempotencyTTL)).End); err != nil {
 				return err
 			}
+		} else if ok, err := store.HasComment(tx, c.ID); err != nil || ok {
+			if err != nil {
+				return err
+			}
+			// A random token's id repeats with a chance of about n²/2¹²⁹: refused, never stored
+			// over the other comment.
+			return fmt.Errorf("follow-up token: the comment id %s derived from a new random token is taken", c.ID)
 		}
 		// After the idempotency check, so that a retry does not count twice.
 		ok, err := store.UnsafeCountSubmission(tx, rateTag, now, rateExpires, uint32(s.cfg.DailyLimit))
@@ -183,9 +226,6 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 			return err
 		}
 		if err := unsafeIndexAt(tx, c, dayKey, filters); err != nil {
-			return err
-		}
-		if err := store.UnsafePutFollowUp(tx, followUp, c.ID); err != nil {
 			return err
 		}
 		if err := unsafeMark(tx, claim, c.ID); err != nil {

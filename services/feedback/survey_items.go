@@ -77,7 +77,7 @@ func (s *Service) applySurveyComment(tx *bolt.Tx, ev bus.Event) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if prev, err := store.FollowUp(tx, sc.FollowUpHash); err != nil {
+	if prev, err := s.threadOf(tx, sc.FollowUpHash); err != nil {
 		return err
 	} else if prev != "" {
 		return bad("follow_up_hash: already opens a thread")

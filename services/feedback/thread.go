@@ -43,7 +43,7 @@ func (s *Service) reply(ctx context.Context, id, text string) (*store.Message, e
 // organisation holding a leaked token learns nothing), and a wrong token is NotFound.
 func (s *Service) byToken(ctx context.Context, tx store.ReadTx, token string) (*store.Comment, error) {
 	notFound := fmt.Errorf("follow_up_token: %w: no thread for this token", errNotFound)
-	id, err := store.FollowUp(tx, tokenHash(token))
+	id, err := s.threadOf(tx, tokenHash(token))
 	if err != nil {
 		return nil, err
 	}

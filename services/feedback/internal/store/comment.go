@@ -153,6 +153,15 @@ func GetComment(tx ReadTx, id string) (*Comment, error) {
 	return decodeComment(id, data)
 }
 
+// HasComment reports whether comment id is stored, without decoding it.
+func HasComment(tx ReadTx, id string) (bool, error) {
+	bk, err := Comments.in(tx)
+	if err != nil {
+		return false, err
+	}
+	return bk.Get([]byte(id)) != nil, nil // records are never empty: Get sees one put in this transaction
+}
+
 // CommentAuthor returns the author segment of comment id as stored, or ErrNotFound, reading
 // only the start of its record: in format 1 the author segment follows the score; a JSON
 // record starts with it (after the id in older records), read so when it holds no character

@@ -18,13 +18,15 @@
 // numbers, so they cannot hold an instant):
 //
 //	meta           "schema" -> "3"; "deadline/<kind>" -> day (comments made up to it were checked)
-//	comments       feedback id (random) -> Comment, binary format 1 (record.go: first byte 0x01),
+//	comments       feedback id -> Comment, binary format 1 (record.go: first byte 0x01),
 //	               with the author segment and risk flags; records written before are JSON
 //	               (first byte '{', the oldest repeat the id) and read the same
 //	loops          feedback id -> Loop: ack day, close day, 1 byte owner set by hr
 //	messages       feedback id + 0x00 + big-endian seq -> Message as JSON
-//	follow_ups     sha256(follow-up token)[:16] -> feedback id (entries written before keep the
-//	               whole 32-byte hash as their key, and are still read)
+//	follow_ups     sha256(follow-up token)[:16] -> feedback id, for survey comments (pulse chose
+//	               their id) and comments submitted before SubmitFeedback derived a comment's id
+//	               from its token's hash (the service's commentID); the oldest keep the whole
+//	               32-byte hash as their key, and are still read
 //	idempotency    Tag("feedback/idempotency/"+key, ref) -> big-endian unix expiry (8 bytes) + feedback id
 //	by_day         org + 0x00 + ^day (8 bytes, newest first) + shuffle (8 bytes) + feedback id -> empty
 //	rate_limits    Tag(DayScope("feedback/rate", day), ref) -> big-endian unix expiry (8 bytes) + count (4 bytes)
