@@ -335,3 +335,39 @@ func TestDayRangeAndOldestDayReadBothTiers(t *testing.T) {
 		t.Errorf("ScanDayRange counted %v", count)
 	}
 }
+
+// A key in both tiers (as a move would leave it if it were two transactions) is read once,
+// and the tiers' keys interleave in key order.
+func TestTiersAreReadAsOneIndex(t *testing.T) {
+	db := open(t)
+	day := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	key := func(s byte) []byte {
+		return store.DayKey("acme", day, []byte{s, 0, 0, 0, 0, 0, 0, 0}, fmt.Sprintf("C%d", s))
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, s := range []byte{1, 3, 4, 6} {
+			if err := tx.Bucket(store.ByDay).Put(key(s), []byte("acme/eng")); err != nil {
+				return err
+			}
+		}
+		for _, s := range []byte{2, 4, 5} {
+			if err := tx.Bucket(store.ByDayRecent).Put(key(s), []byte("acme/eng")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	db.View(func(tx *bolt.Tx) error {
+		return store.ScanDays(tx, store.DayPrefix("acme"), key(2), func(k []byte) (bool, error) {
+			_, id, _ := store.SplitDayKey(store.DayPrefix("acme"), k)
+			got = append(got, id)
+			return true, nil
+		})
+	})
+	if want := []string{"C2", "C3", "C4", "C5", "C6"}; !slices.Equal(got, want) {
+		t.Errorf("read from C2 on: %v, want %v", got, want)
+	}
+}
