@@ -130,15 +130,8 @@ func ScanDayRange(tx ReadTx, after, upTo time.Time, fn func(day time.Time, id st
 
 func scanDayRange(bk *bolt.Bucket, after, upTo time.Time, fn func(day time.Time, id string) error) error {
 	c := bk.Cursor()
-	k, _ := c.First()
-	for k != nil {
-		i := bytes.IndexByte(k, 0)
-		if i < 0 {
-			k, _ = c.Next()
-			continue
-		}
-		org := bytes.Clone(k[:i+1])
-		for k, _ = c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(org), ^uint64(upTo.Unix()))); k != nil && bytes.HasPrefix(k, org); k, _ = c.Next() {
+	for _, org := range dayOrgs(bk) {
+		for k, _ := c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(org), ^uint64(upTo.Unix()))); k != nil && bytes.HasPrefix(k, org); k, _ = c.Next() {
 			day, id, ok := SplitDayKey(org, k)
 			if !ok {
 				continue
@@ -150,11 +143,34 @@ func scanDayRange(bk *bolt.Bucket, after, upTo time.Time, fn func(day time.Time,
 				return err
 			}
 		}
-		// The next organisation: org names never hold bytes below 0x01.
-		org[i] = 1
-		k, _ = c.Seek(org)
 	}
 	return nil
+}
+
+// dayOrgs returns the prefix (organisation and 0x00) of every organisation with an entry in
+// bk, a tier of by_day, seeking from one to the next.
+func dayOrgs(bk *bolt.Bucket) [][]byte {
+	var orgs [][]byte
+	c := bk.Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		org := bytes.Clone(k[:i+1])
+		orgs = append(orgs, org)
+		k, _ = c.Seek(nextOrg(org))
+	}
+	return orgs
+}
+
+// nextOrg is where the organisation after the one of prefix org+0x00 starts: org names never
+// hold bytes below 0x01.
+func nextOrg(prefix []byte) []byte {
+	next := bytes.Clone(prefix)
+	next[len(next)-1] = 1
+	return next
 }
 
 // OldestDay is the earliest day of any comment in the by-day index (both tiers), of every
@@ -180,26 +196,16 @@ func oldestDay(bk *bolt.Bucket) (time.Time, bool) {
 	var oldest time.Time
 	found := false
 	c := bk.Cursor()
-	for k, _ := c.First(); k != nil; {
-		i := bytes.IndexByte(k, 0)
-		if i < 0 {
-			k, _ = c.Next()
-			continue
-		}
-		prefix := bytes.Clone(k[:i+1])
-		after := bytes.Clone(prefix)
-		after[i] = 1 // the next organisation: org names never hold bytes below 0x01
-		next, _ := c.Seek(after)
-		var last []byte
-		if next == nil {
+	for _, org := range dayOrgs(bk) {
+		last, _ := c.Seek(nextOrg(org))
+		if last == nil {
 			last, _ = c.Last()
 		} else {
 			last, _ = c.Prev()
 		}
-		if day, _, ok := SplitDayKey(prefix, last); ok && (!found || day.Before(oldest)) {
+		if day, _, ok := SplitDayKey(org, last); ok && (!found || day.Before(oldest)) {
 			oldest, found = day, true
 		}
-		k = next
 	}
 	return oldest, found
 }

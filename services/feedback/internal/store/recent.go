@@ -54,21 +54,7 @@ func UnsafeSealDays(tx *bolt.Tx, before time.Time) (moved int, more bool, err er
 		return 0, false, err
 	}
 	// by_day: one run per organisation, each ahead of the organisation's sealed days.
-	var orgs [][]byte
-	c := recent.Cursor()
-	for k, _ := c.First(); k != nil; {
-		i := bytes.IndexByte(k, 0)
-		if i < 0 {
-			k, _ = c.Next()
-			continue
-		}
-		org := bytes.Clone(k[:i+1])
-		orgs = append(orgs, org)
-		next := bytes.Clone(org)
-		next[i] = 1 // the next organisation: org names never hold bytes below 0x01
-		k, _ = c.Seek(next)
-	}
-	for _, org := range orgs {
+	for _, org := range dayOrgs(recent) {
 		n, longer, err := sealRun(recent, sealed, org, cut)
 		if err != nil {
 			return moved, more, err
@@ -114,8 +100,7 @@ func sealRun(src, dst *bolt.Bucket, prefix, cut []byte) (int, bool, error) {
 	if k, _ := dst.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
 		bound = bytes.Clone(k)
 	} else if len(prefix) > 0 {
-		bound = bytes.Clone(prefix)
-		bound[len(bound)-1]++ // past the prefix: the prefix ends with 0x00
+		bound = nextOrg(prefix) // past the organisation's entries
 	}
 	c := src.Cursor()
 	var k, v []byte
