@@ -308,7 +308,8 @@ func (s *Service) pruneExpired() (int, error) {
 // moved.
 func (s *Service) sealDays() (int, error) {
 	before := today(s.cfg.Now()).AddDate(0, 0, -1)
-	total := 0
+	took := time.Now()
+	total, txs := 0, 0
 	for {
 		var n int
 		var more bool
@@ -316,8 +317,12 @@ func (s *Service) sealDays() (int, error) {
 			n, more, err = store.UnsafeSealDays(tx, before)
 			return err
 		})
-		total += n
+		total, txs = total+n, txs+1
 		if err != nil || !more {
+			if total > 0 {
+				s.host.Log.Info("feedback: sealed the index entries of finished days", "entries", total,
+					"before", before.Format(time.DateOnly), "transactions", txs, "took", time.Since(took).Round(time.Millisecond))
+			}
 			return total, err
 		}
 	}

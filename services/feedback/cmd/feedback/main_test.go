@@ -7,16 +7,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	feedbackv1 "github.com/voix-dev/voix/proto/voix/feedback/v1"
+	"github.com/voix-dev/voix/services/feedback/internal/store"
 	"github.com/voix-dev/voix/services/platform/auth"
 	"github.com/voix-dev/voix/services/platform/config/cmdtest"
 	"github.com/voix-dev/voix/services/platform/events"
@@ -215,4 +220,91 @@ func TestLogFormatJSON(t *testing.T) {
 			t.Errorf("line %q: want \"service\":\"feedback\" once", l)
 		}
 	}
+}
+
+// TestFinishedDaysAreSealedAtStart: comments the binary took days ago (its clock set back
+// with --clock-offset) are sealed by the next start, a process of its own with today's clock:
+// it logs the move, their follow-up tokens still open their threads, and once it has stopped
+// its store holds them in by_day, none left in by_day_recent.
+func TestFinishedDaysAreSealedAtStart(t *testing.T) {
+	bin := cmdtest.Build(t)
+	s := natstest.Start(t)
+	e := cmdtest.New(t)
+	args := e.ServiceArgs(s.ClientURL())
+	p := cmdtest.StartProcess(t, bin, append(slices.Clone(args), "--clock-offset", "-120h"), nil)
+	addr := p.Stderr.Addr(t, "grpc serving")
+	cmdtest.WaitServing(t, addr, serviceName)
+	// A run the seal moves holds 64 KiB of by_day entries: 1,200 comments from 100 people.
+	const n = 1200
+	tokens := make([]*feedbackv1.SubmitFeedbackResponse, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cc.Close()
+			client := feedbackv1.NewFeedbackServiceClient(cc)
+			for i := w; i < n; i += 8 {
+				ctx, cancel := context.WithTimeout(e.As(context.Background(), auth.RoleSubmitter), 10*time.Second)
+				tokens[i], err = client.SubmitFeedback(ctx, &feedbackv1.SubmitFeedbackRequest{
+					Segment: cmdtest.Org + "/eng", Text: fmt.Sprintf("The VPN drops every hour (%d)", i), SubmitterRef: fmt.Sprintf("U%d", i%100),
+				})
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("SubmitFeedback %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if code := p.Terminate(t); code != 0 {
+		t.Fatalf("SIGTERM: exit code %d; stderr:\n%s", code, p.Stderr)
+	}
+
+	p = cmdtest.StartProcess(t, bin, args, nil)
+	addr = p.Stderr.Addr(t, "grpc serving")
+	cmdtest.WaitServing(t, addr, serviceName)
+	poll.Until(t, 30*time.Second, 10*time.Millisecond, func() error {
+		if len(p.Stderr.Lines("feedback: sealed the index entries of finished days")) == 0 {
+			return fmt.Errorf("no seal logged; log:\n%s", p.Stderr)
+		}
+		return nil
+	})
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := feedbackv1.NewFeedbackServiceClient(cc)
+	for i := 0; i < n; i += 97 {
+		th, err := client.GetThread(e.As(context.Background(), auth.RoleSubmitter), &feedbackv1.GetThreadRequest{FollowUpToken: tokens[i].FollowUpToken})
+		if err != nil || th.Feedback.GetId() != tokens[i].FeedbackId {
+			t.Errorf("GetThread with the token of %s after the seal: %s, %v", tokens[i].FeedbackId, th.GetFeedback().GetId(), err)
+		}
+	}
+	if code := p.Terminate(t); code != 0 {
+		t.Fatalf("SIGTERM: exit code %d; stderr:\n%s", code, p.Stderr)
+	}
+	db, err := bolt.Open(filepath.Join(e.DataDir, "feedback", "feedback.db"), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bolt.Tx) error {
+		if sealed, recent := tx.Bucket(store.ByDay).Stats().KeyN, tx.Bucket(store.ByDayRecent).Stats().KeyN; sealed != n || recent != 0 {
+			t.Errorf("by_day holds %d entries, by_day_recent %d; want %d, 0", sealed, recent, n)
+		}
+		return nil
+	})
 }
