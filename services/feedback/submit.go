@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"time"
 
@@ -189,12 +188,17 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 				return unsafeMark(tx, claim, first.ID)
 			}
 			// The same key from the same person after its record expired: the same token, so
-			// the comment of that id (commentID) is the first, and nothing is written.
-			if first, err := store.GetComment(tx, c.ID); err == nil {
+			// the comment it opens (of its id, commentID, or in follow_ups for one stored
+			// before) is the first, and nothing is written.
+			if prev, err := s.threadOf(tx, followUp); err != nil {
+				return err
+			} else if prev != "" {
+				first, err := store.GetComment(tx, prev)
+				if err != nil {
+					return fmt.Errorf("follow-up token of comment %s: %v", prev, err)
+				}
 				got.id, got.status = first.ID, first.Status
 				return unsafeMark(tx, claim, first.ID)
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
 			}
 			// The record names the comment: it keeps the day it expires, never the instant
 			// (now + TTL would be the comment's exact time).
