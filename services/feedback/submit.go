@@ -73,18 +73,21 @@ func (s *Service) commentID(tokenHash []byte) string {
 // id derived from it (commentID), or the one follow_ups maps it to.
 func (s *Service) threadOf(tx store.ReadTx, tokenHash []byte) (string, error) {
 	id := s.commentID(tokenHash)
-	if ok, err := store.HasComment(tx, id); err != nil || ok {
-		if err != nil {
-			return "", err
-		}
+	ok, err := store.HasComment(tx, id)
+	if err != nil {
+		return "", err
+	}
+	if ok {
 		return id, nil
 	}
 	return store.FollowUp(tx, tokenHash)
 }
 
-// submit stores one comment, its token hash, its idempotency record and its FeedbackSubmitted
-// event in one transaction. A repeat of an earlier call with the same idempotency key (from
-// the same person, within IdempotencyTTL) returns the first comment and writes nothing.
+// submit stores one comment (under an id derived from its follow-up token: commentID), its
+// idempotency record and its FeedbackSubmitted event in one transaction. A repeat of an
+// earlier call with the same idempotency key from the same person returns the first comment
+// and writes nothing: within IdempotencyTTL by its record, after it because the key gives the
+// same token, which opens the first comment.
 func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 	token := s.followUpToken(sub)
 	followUp := tokenHash(token)
@@ -205,10 +208,9 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 			if err := store.UnsafePutIdempotency(tx, idem, c.ID, window.Of(window.Day, now.Add(s.cfg.IdempotencyTTL)).End); err != nil {
 				return err
 			}
-		} else if ok, err := store.HasComment(tx, c.ID); err != nil || ok {
-			if err != nil {
-				return err
-			}
+		} else if taken, err := store.HasComment(tx, c.ID); err != nil {
+			return err
+		} else if taken {
 			// A random token's id repeats with a chance of about n²/2¹²⁹: refused, never stored
 			// over the other comment.
 			return fmt.Errorf("follow-up token: the comment id %s derived from a new random token is taken", c.ID)
