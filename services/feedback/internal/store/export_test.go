@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"testing"
 )
 
 // EncodeCommentJSON writes c as JSON, as encodeComment did before format 1: the records stores
@@ -46,7 +47,12 @@ var (
 func FilterKeyPart(f Filter) []byte { return filterPrefix(nil, f)[1:] }
 
 // How long a run of finished days must be to be sealed, and the most one transaction seals.
-const (
-	SealMinBytes = sealMinBytes
-	SealMaxBytes = sealMaxBytes
-)
+var SealMinBytes, SealMaxBytes = sealMinBytes, sealMaxBytes
+
+// SetSealSizes sets the least run the seal moves and the most one transaction moves, until the
+// end of the test (which must not run in parallel).
+func SetSealSizes(t testing.TB, min, max int) {
+	oldMin, oldMax := sealMinBytes, sealMaxBytes
+	sealMinBytes, sealMaxBytes = min, max
+	t.Cleanup(func() { sealMinBytes, sealMaxBytes = oldMin, oldMax })
+}

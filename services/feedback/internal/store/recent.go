@@ -28,12 +28,10 @@ import (
 // the page it is split into last (part full) is a small share of what it fills.
 
 // sealMinBytes is the least a run of finished days must hold, in bbolt element bytes, to be
-// moved: 16 pages of 4 KiB.
-const sealMinBytes = 64 << 10
-
-// sealMaxBytes is the most one transaction moves of one bucket: the oldest part of a longer
-// run (the part next to the sealed days) moves first, and the rest in the next transaction.
-const sealMaxBytes = 4 << 20
+// moved: 16 pages of 4 KiB. sealMaxBytes is the most one transaction moves of one bucket: the
+// oldest part of a longer run (the part next to the sealed days) moves first, and the rest in
+// the next transaction. Variables for the tests only, which make them small.
+var sealMinBytes, sealMaxBytes = 64 << 10, 4 << 20
 
 // leafElementSize is bbolt's header of an entry in a leaf page.
 const leafElementSize = 16

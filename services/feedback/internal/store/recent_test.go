@@ -371,3 +371,61 @@ func TestTiersAreReadAsOneIndex(t *testing.T) {
 		t.Errorf("read from C2 on: %v, want %v", got, want)
 	}
 }
+
+// Seals at random moments among random writes (comments on the days as they go, a filter put
+// on old comments and taken off again, in either tier) never lose, double or reorder an
+// entry: every read gives what a plain model of the index holds. Small seal sizes, so that
+// runs, transactions cut short and entries behind the sealed days all happen at this scale.
+func TestSealsAmongRandomWritesKeepTheIndex(t *testing.T) {
+	store.SetSealSizes(t, 700, 3000)
+	x := newDayIndex(t)
+	late := store.OwnerFilter("late")
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	orgs := []string{"acme", "globex"}
+	moved, seals := 0, 0
+	for step := range 600 {
+		switch r := x.rnd.IntN(20); {
+		case r < 10:
+			x.add(orgs[x.rnd.IntN(2)], day, 1+x.rnd.IntN(12))
+		case r < 12:
+			day = day.AddDate(0, 0, 1)
+		case r < 15 && len(x.keys) > 0: // an old comment gets the filter, in the recent tier
+			k := x.keys[x.rnd.IntN(len(x.keys))]
+			if slices.Contains(x.by[late], k) {
+				break
+			}
+			if err := x.db.Update(func(tx *bolt.Tx) error { return store.UnsafePutFilters(tx, []byte(k), []store.Filter{late}) }); err != nil {
+				t.Fatal(err)
+			}
+			x.by[late] = append(x.by[late], k)
+		case r < 17 && len(x.by[late]) > 0: // and loses it, from whichever tier holds it
+			i := x.rnd.IntN(len(x.by[late]))
+			k := x.by[late][i]
+			if err := x.db.Update(func(tx *bolt.Tx) error { return store.UnsafeDeleteFilters(tx, []byte(k), []store.Filter{late}) }); err != nil {
+				t.Fatal(err)
+			}
+			x.by[late] = slices.Delete(x.by[late], i, i+1)
+		default:
+			moved += x.seal(day.AddDate(0, 0, -x.rnd.IntN(3)))
+			seals++
+		}
+		if step%100 == 99 {
+			for _, org := range orgs {
+				x.readsBack(org)
+			}
+		}
+	}
+	moved += x.seal(day.AddDate(0, 0, 1))
+	for _, org := range orgs {
+		x.readsBack(org)
+	}
+	var sealed, recent int
+	x.db.View(func(tx *bolt.Tx) error {
+		sealed, recent = tx.Bucket(store.ByFilter).Stats().KeyN, tx.Bucket(store.ByFilterRecent).Stats().KeyN
+		return nil
+	})
+	if moved == 0 || sealed == 0 || recent == 0 {
+		t.Errorf("%d entries moved in %d seals, by_filter %d, by_filter_recent %d: the test did not exercise both tiers", moved, seals, sealed, recent)
+	}
+	t.Logf("%d comments, %d seals moved %d entries; by_filter %d entries, by_filter_recent %d", len(x.keys), seals, moved, sealed, recent)
+}
