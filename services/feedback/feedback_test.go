@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -331,8 +332,16 @@ func TestFollowUpTokensAreStoredNowhereAndOpenTheirThread(t *testing.T) {
 		if bytes.Contains(data, []byte(r.FollowUpToken)) {
 			t.Errorf("the store holds the follow-up token %q", r.FollowUpToken)
 		}
-		if h := sha256.Sum256([]byte(r.FollowUpToken)); bytes.Contains(data, h[:store.FollowUpKeySize]) {
+		h := sha256.Sum256([]byte(r.FollowUpToken))
+		if bytes.Contains(data, h[:store.FollowUpKeySize]) {
 			t.Errorf("the store holds the hash of the follow-up token %q", r.FollowUpToken)
+		}
+		// The id is keyed: an unkeyed hash would let whoever sees a pasted code (HR, in a
+		// channel) find its comment among the ids a listing shows.
+		for _, unkeyed := range []string{base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:16]), fmt.Sprintf("%x", h[:13])} {
+			if strings.EqualFold(r.FeedbackId, unkeyed) {
+				t.Errorf("comment id %s is an unkeyed hash of its follow-up token", r.FeedbackId)
+			}
 		}
 	}
 	f.restart(t)
