@@ -30,19 +30,19 @@ import (
 // sealMinBytes is the least a run of finished days must hold, in bbolt element bytes, to be
 // moved: 16 pages of 4 KiB. sealMaxBytes is the most one transaction moves of one bucket: the
 // oldest part of a longer run (the part next to the sealed days) moves first, and the rest in
-// the next transaction. Variables for the tests only, which make them small.
+// the next transaction. Variables so that tests can make them small.
 var sealMinBytes, sealMaxBytes = 64 << 10, 4 << 20
 
 // leafElementSize is bbolt's header of an entry in a leaf page.
 const leafElementSize = 16
 
 // UnsafeSealDays moves into by_day and by_filter, with their pages filled, the entries of
-// by_day_recent and by_filter_recent of days before before that sort ahead of every entry of
+// by_day_recent and by_filter_recent of days before cutoff that sort ahead of every entry of
 // their organisation (their filter) already there, for each run of at least sealMinBytes. It
 // returns how many entries it moved, and whether a run was longer than one transaction moves
 // (call it again).
-func UnsafeSealDays(tx *bolt.Tx, before time.Time) (moved int, more bool, err error) {
-	cut := binary.BigEndian.AppendUint64(nil, ^uint64(before.Unix()))
+func UnsafeSealDays(tx *bolt.Tx, cutoff time.Time) (moved int, more bool, err error) {
+	cut := binary.BigEndian.AppendUint64(nil, ^uint64(cutoff.Unix()))
 	recent, err := ByDayRecent.writable(tx)
 	if err != nil {
 		return 0, false, err
