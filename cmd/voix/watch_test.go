@@ -151,6 +151,38 @@ func untilCaughtUp(t *testing.T, wr *watchRun) (all []*eventsv1.SentimentUpdated
 	}
 }
 
+// untilSeen reads the watch's output until it has printed, for each segment of want, an update
+// (all dimensions) of that many people, before or after its caught-up note: a release made
+// while the watch was away may reach the stream after the resumed watch caught up (the
+// aggregate is readable before its SentimentUpdated is published), and is then printed live.
+func untilSeen(t *testing.T, wr *watchRun, want map[string]uint32) (all []*eventsv1.SentimentUpdated, bySegment map[string]*commonv1.Aggregate) {
+	t.Helper()
+	bySegment = map[string]*commonv1.Aggregate{}
+	for {
+		seen := true
+		for seg, people := range want {
+			if a := bySegment[seg]; a == nil || a.People != people {
+				seen = false
+			}
+		}
+		if seen {
+			return all, bySegment
+		}
+		l := next(t, wr.out, fmt.Sprintf("voix watch, resumed, until it prints %v (printed so far: %d updates)", want, len(all)))
+		if strings.HasPrefix(l, "voix watch: ") {
+			continue
+		}
+		var ev eventsv1.SentimentUpdated
+		if err := protojson.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("line %q is not a SentimentUpdated: %v", l, err)
+		}
+		all = append(all, &ev)
+		if a := ev.Aggregate; a.Dimension == commonv1.Dimension_DIMENSION_UNSPECIFIED {
+			bySegment[a.Segment] = a
+		}
+	}
+}
+
 // TestWatchPrintsTheStateThenResumes: voix watch prints the current released state first, one
 // JSON line per aggregate; stopped, it says how to resume; resumed with that token, it prints
 // the releases made while it was away and nothing it printed before.
@@ -182,7 +214,7 @@ func TestWatchPrintsTheStateThenResumes(t *testing.T) {
 	comment(t, s, "acme/eng", 200, 5)
 	waitReleased(t, s, "acme", 15)
 	wr = startWatch(append(base, "--resume", resume)...)
-	all, got := untilCaughtUp(t, wr)
+	all, got := untilSeen(t, wr, map[string]uint32{"acme": 15, "acme/eng": 10})
 	wr.end(t)
 	if a := got["acme"]; a == nil || a.People != 15 {
 		t.Errorf("resumed: acme %v, want the release of 15 people", a)
