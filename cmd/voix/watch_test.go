@@ -127,28 +127,40 @@ func waitReleased(t *testing.T, s *dev.Suite, seg string, people uint32) {
 	})
 }
 
+// readUpdates reads the watch's output, line by line, until stop returns true: stop is given
+// the line's note (a "voix watch: " line; "" for an update) and the updates read so far, by
+// segment (all dimensions together).
+func readUpdates(t *testing.T, wr *watchRun, what string, stop func(note string, bySegment map[string]*commonv1.Aggregate) bool) (all []*eventsv1.SentimentUpdated, bySegment map[string]*commonv1.Aggregate) {
+	t.Helper()
+	bySegment = map[string]*commonv1.Aggregate{}
+	for {
+		l := next(t, wr.out, fmt.Sprintf("%s (updates so far: %d)", what, len(all)))
+		note := ""
+		if strings.HasPrefix(l, "voix watch: ") {
+			note = l
+		} else {
+			var ev eventsv1.SentimentUpdated
+			if err := protojson.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatalf("line %q is not a SentimentUpdated: %v", l, err)
+			}
+			all = append(all, &ev)
+			if a := ev.Aggregate; a.Dimension == commonv1.Dimension_DIMENSION_UNSPECIFIED {
+				bySegment[a.Segment] = a
+			}
+		}
+		if stop(note, bySegment) {
+			return all, bySegment
+		}
+	}
+}
+
 // untilCaughtUp reads the watch's output up to its caught-up note, and returns the updates
 // printed before it, by segment (all dimensions together).
 func untilCaughtUp(t *testing.T, wr *watchRun) (all []*eventsv1.SentimentUpdated, bySegment map[string]*commonv1.Aggregate) {
 	t.Helper()
-	bySegment = map[string]*commonv1.Aggregate{}
-	for {
-		l := next(t, wr.out, "voix watch")
-		if strings.HasPrefix(l, "voix watch: ") {
-			if strings.Contains(l, "live from here") {
-				return all, bySegment
-			}
-			continue
-		}
-		var ev eventsv1.SentimentUpdated
-		if err := protojson.Unmarshal([]byte(l), &ev); err != nil {
-			t.Fatalf("line %q is not a SentimentUpdated: %v", l, err)
-		}
-		all = append(all, &ev)
-		if a := ev.Aggregate; a.Dimension == commonv1.Dimension_DIMENSION_UNSPECIFIED {
-			bySegment[a.Segment] = a
-		}
-	}
+	return readUpdates(t, wr, "voix watch", func(note string, _ map[string]*commonv1.Aggregate) bool {
+		return strings.Contains(note, "live from here")
+	})
 }
 
 // untilSeen reads the watch's output until it has printed, for each segment of want, an update
@@ -157,30 +169,14 @@ func untilCaughtUp(t *testing.T, wr *watchRun) (all []*eventsv1.SentimentUpdated
 // aggregate is readable before its SentimentUpdated is published), and is then printed live.
 func untilSeen(t *testing.T, wr *watchRun, want map[string]uint32) (all []*eventsv1.SentimentUpdated, bySegment map[string]*commonv1.Aggregate) {
 	t.Helper()
-	bySegment = map[string]*commonv1.Aggregate{}
-	for {
-		seen := true
+	return readUpdates(t, wr, fmt.Sprintf("voix watch, resumed, until it prints %v", want), func(_ string, by map[string]*commonv1.Aggregate) bool {
 		for seg, people := range want {
-			if a := bySegment[seg]; a == nil || a.People != people {
-				seen = false
+			if a := by[seg]; a == nil || a.People != people {
+				return false
 			}
 		}
-		if seen {
-			return all, bySegment
-		}
-		l := next(t, wr.out, fmt.Sprintf("voix watch, resumed, until it prints %v (printed so far: %d updates)", want, len(all)))
-		if strings.HasPrefix(l, "voix watch: ") {
-			continue
-		}
-		var ev eventsv1.SentimentUpdated
-		if err := protojson.Unmarshal([]byte(l), &ev); err != nil {
-			t.Fatalf("line %q is not a SentimentUpdated: %v", l, err)
-		}
-		all = append(all, &ev)
-		if a := ev.Aggregate; a.Dimension == commonv1.Dimension_DIMENSION_UNSPECIFIED {
-			bySegment[a.Segment] = a
-		}
-	}
+		return true
+	})
 }
 
 // TestWatchPrintsTheStateThenResumes: voix watch prints the current released state first, one
