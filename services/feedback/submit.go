@@ -72,7 +72,12 @@ func (s *Service) commentID(tokenHash []byte) string {
 // threadOf returns the id of the comment a follow-up token hash opens, or "" when none: the
 // id derived from it (commentID), or the one follow_ups maps it to.
 func (s *Service) threadOf(tx store.ReadTx, tokenHash []byte) (string, error) {
-	id := s.commentID(tokenHash)
+	return threadIn(tx, s.commentID(tokenHash), tokenHash)
+}
+
+// threadIn is threadOf with the id already derived (submit derives it before the committer's
+// serial part, where the HMAC need not run again).
+func threadIn(tx store.ReadTx, id string, tokenHash []byte) (string, error) {
 	ok, err := store.HasComment(tx, id)
 	if err != nil {
 		return "", err
@@ -181,24 +186,19 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 			if err != nil {
 				return err
 			}
+			// Once the record has expired, the same key from the same person still gives the
+			// same token, which opens the first comment (of its id, commentID, or in
+			// follow_ups for one stored before).
+			if prev == "" {
+				if prev, err = threadIn(tx, c.ID, followUp); err != nil {
+					return err
+				}
+			}
 			if prev != "" {
 				first, err := store.GetComment(tx, prev)
 				if err != nil {
 					// Not the caller's NotFound: the store lost a comment it had recorded.
-					return fmt.Errorf("idempotency record of comment %s: %v", prev, err)
-				}
-				got.id, got.status = first.ID, first.Status
-				return unsafeMark(tx, claim, first.ID)
-			}
-			// The same key from the same person after its record expired: the same token, so
-			// the comment it opens (of its id, commentID, or in follow_ups for one stored
-			// before) is the first, and nothing is written.
-			if prev, err := s.threadOf(tx, followUp); err != nil {
-				return err
-			} else if prev != "" {
-				first, err := store.GetComment(tx, prev)
-				if err != nil {
-					return fmt.Errorf("follow-up token of comment %s: %v", prev, err)
+					return fmt.Errorf("first comment %s of the idempotency key: %v", prev, err)
 				}
 				got.id, got.status = first.ID, first.Status
 				return unsafeMark(tx, claim, first.ID)
@@ -208,12 +208,6 @@ func (s *Service) submit(sub submission, now time.Time) (receipt, error) {
 			if err := store.UnsafePutIdempotency(tx, idem, c.ID, window.Of(window.Day, now.Add(s.cfg.IdempotencyTTL)).End); err != nil {
 				return err
 			}
-		} else if taken, err := store.HasComment(tx, c.ID); err != nil {
-			return err
-		} else if taken {
-			// A random token's id repeats with a chance of about n²/2¹²⁹: refused, never stored
-			// over the other comment.
-			return fmt.Errorf("follow-up token: the comment id %s derived from a new random token is taken", c.ID)
 		}
 		// After the idempotency check, so that a retry does not count twice.
 		ok, err := store.UnsafeCountSubmission(tx, rateTag, now, rateExpires, uint32(s.cfg.DailyLimit))
