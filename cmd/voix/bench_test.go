@@ -40,7 +40,7 @@ func TestBenchShort(t *testing.T) {
 	for _, k := range []string{"echo_rps", "ingest_rps", "ingest_ratio", "ingest_p99_ms", "freshness_p50_ms", "freshness_p99_ms",
 		"sentiment_apply_eps", "consumer_lag_max", "lost", "rss_mb", "bytes_per_comment", "rpcs", "fsync_per_s",
 		"freshness_after_k_p99_ms", "relay_p99_ms", "scored_p99_ms", "cpu_us_per_echo", "cpu_us_per_ingest", "cpu_us_per_respond",
-		"cpu_s", "cpu_cores"} {
+		"cpu_s", "cpu_cores", "durable_rps", "durable_ratio", "durable_p99_ms", "ingest_of_durable", "cpu_us_per_durable"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("bench.json has no %q", k)
 		}
@@ -49,13 +49,13 @@ func TestBenchShort(t *testing.T) {
 		t.Errorf("lost = %v, want 0: %v", m["lost"], m["lost_detail"])
 	}
 	for _, k := range []string{"echo_rps", "ingest_rps", "respond_rps", "fsync_per_s", "sentiment_apply_eps", "comments", "responses", "relay_p99_ms",
-		"cpu_us_per_echo", "cpu_us_per_ingest", "cpu_us_per_respond"} {
+		"cpu_us_per_echo", "cpu_us_per_ingest", "cpu_us_per_respond", "durable_rps", "durable_ratio", "ingest_of_durable", "cpu_us_per_durable"} {
 		if v, _ := m[k].(float64); v <= 0 {
 			t.Errorf("%s = %v, want a measured figure", k, m[k])
 		}
 	}
 	for _, k := range []string{"cpu_s", "cpu_cores"} {
-		if ph, _ := m[k].(map[string]any); len(ph) != 4 {
+		if ph, _ := m[k].(map[string]any); len(ph) != 5 {
 			t.Errorf("%s = %v, want one figure per phase", k, m[k])
 		}
 	}

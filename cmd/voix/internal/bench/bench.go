@@ -1,13 +1,15 @@
 // Package bench is `voix bench`: it starts the whole suite in this process on free ports (or
 // targets a running `voix dev`), creates an organisation of 200 segments and a survey, and
 // drives a bounded load from 64 concurrent clients. In the same run it measures the ceilings
-// the figures are compared with: a bare gRPC echo server (same payload size, same clients)
-// and the disk's fsync rate. It then waits for the pipeline to settle and checks that every
-// acknowledged submission is stored and reached the aggregation (lost must be 0).
+// the figures are compared with: a bare gRPC echo server (same payload size, same clients),
+// a durable-write server (the same calls, each storing its payload and an outbox record
+// through the services' group committer before it answers) and the disk's fsync rate. It
+// then waits for the pipeline to settle and checks that every acknowledged submission is
+// stored and reached the aggregation (lost must be 0).
 //
-// The run has four phases, each a share of --duration: echo (1/5), SubmitFeedback only
-// (1/5: ingest_rps), SubmitResponse only (1/5: respond_rps), and a mixed day (2/5: comments,
-// answers, follow-ups, upvotes and HR reads; the per-RPC figures).
+// The run has five phases, each a share of --duration: echo (1/5), durable writes (1/10),
+// SubmitFeedback only (1/5: ingest_rps), SubmitResponse only (1/5: respond_rps), and a mixed
+// day (3/10: comments, answers, follow-ups, upvotes and HR reads; the per-RPC figures).
 package bench
 
 import (
@@ -64,7 +66,7 @@ type Config struct {
 	// before the load. Default 1000.
 	ResultsRespondents int
 	// CPUProfile, when set, gets a CPU profile of the phase CPUProfilePhase alone (echo,
-	// ingest, respond or mixed).
+	// durable, ingest, respond or mixed).
 	CPUProfile      io.Writer
 	CPUProfilePhase string
 }
@@ -100,21 +102,29 @@ type Result struct {
 	InProcess bool    `json:"in_process"`
 	Segments  int     `json:"segments"`
 
-	EchoRPS      float64 `json:"echo_rps"`
-	EchoP99MS    float64 `json:"echo_p99_ms"`
-	EchoPayload  int     `json:"echo_payload_bytes"`
-	FsyncPerS    float64 `json:"fsync_per_s"`
-	IngestRPS    float64 `json:"ingest_rps"`
-	IngestRatio  float64 `json:"ingest_ratio"`
-	IngestP50MS  float64 `json:"ingest_p50_ms"`
-	IngestP99MS  float64 `json:"ingest_p99_ms"`
-	RespondRPS   float64 `json:"respond_rps"`
-	RespondRatio float64 `json:"respond_ratio"`
-	RespondP99MS float64 `json:"respond_p99_ms"`
-	MixedOpsPerS float64 `json:"mixed_ops_per_s"`
-	FreshP50MS   float64 `json:"freshness_p50_ms"`
-	FreshP99MS   float64 `json:"freshness_p99_ms"`
-	FreshSamples int     `json:"freshness_samples"`
+	EchoRPS     float64 `json:"echo_rps"`
+	EchoP99MS   float64 `json:"echo_p99_ms"`
+	EchoPayload int     `json:"echo_payload_bytes"`
+	FsyncPerS   float64 `json:"fsync_per_s"`
+	// DurableRPS is the durable-write ceiling (durable.go): calls per second that each stored
+	// their payload and an outbox record, committed by the services' group committer, before
+	// answering. DurableRatio is that over echo_rps, IngestOfDurable ingest_rps over it: how
+	// close SubmitFeedback comes to the least work a durable acknowledgement needs here.
+	DurableRPS      float64 `json:"durable_rps"`
+	DurableRatio    float64 `json:"durable_ratio"`
+	DurableP99MS    float64 `json:"durable_p99_ms"`
+	IngestOfDurable float64 `json:"ingest_of_durable"`
+	IngestRPS       float64 `json:"ingest_rps"`
+	IngestRatio     float64 `json:"ingest_ratio"`
+	IngestP50MS     float64 `json:"ingest_p50_ms"`
+	IngestP99MS     float64 `json:"ingest_p99_ms"`
+	RespondRPS      float64 `json:"respond_rps"`
+	RespondRatio    float64 `json:"respond_ratio"`
+	RespondP99MS    float64 `json:"respond_p99_ms"`
+	MixedOpsPerS    float64 `json:"mixed_ops_per_s"`
+	FreshP50MS      float64 `json:"freshness_p50_ms"`
+	FreshP99MS      float64 `json:"freshness_p99_ms"`
+	FreshSamples    int     `json:"freshness_samples"`
 	// FreshAfterKP50MS and FreshAfterKP99MS are freshness counted from the moment the item's
 	// team had k new items since its previous release (pipeline.go): what remains once the
 	// wait for k people, an anonymity rule, is taken out.
@@ -146,12 +156,14 @@ type Result struct {
 	// BytesPerResponse is pulse's file per acknowledged answer.
 	BytesPerResponse   map[string]float64 `json:"bytes_per_response"`
 	ResultsRespondents int                `json:"results_respondents"`
-	// CPUUsPerEcho, CPUUsPerIngest and CPUUsPerRespond are the process's CPU time (user +
-	// system, every goroutine: clients, services, NATS, relays, consumers, GC) over the phase
-	// divided by the calls it completed, in microseconds. In-process, this is what one call
-	// costs the machine end to end; with --target it is only the bench's own client side.
-	// Work a phase leaves behind (a consumer backlog) is counted in the next phase.
+	// CPUUsPerEcho, CPUUsPerDurable, CPUUsPerIngest and CPUUsPerRespond are the process's CPU
+	// time (user + system, every goroutine: clients, services, NATS, relays, consumers, GC)
+	// over the phase divided by the calls it completed, in microseconds. In-process, this is
+	// what one call costs the machine end to end; with --target it is only the bench's own
+	// client side. Work a phase leaves behind (a consumer backlog) is counted in the next
+	// phase.
 	CPUUsPerEcho    float64 `json:"cpu_us_per_echo"`
+	CPUUsPerDurable float64 `json:"cpu_us_per_durable"`
 	CPUUsPerIngest  float64 `json:"cpu_us_per_ingest"`
 	CPUUsPerRespond float64 `json:"cpu_us_per_respond"`
 	// CPUS is each phase's process CPU time in seconds, CPUCores that over the phase's wall
@@ -225,9 +237,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	share := cfg.Duration / 5
 	switch cfg.CPUProfilePhase {
-	case "", "echo", "ingest", "respond", "mixed":
+	case "", "echo", "durable", "ingest", "respond", "mixed":
 	default:
-		return res, fmt.Errorf("no phase %q to profile (echo, ingest, respond, mixed)", cfg.CPUProfilePhase)
+		return res, fmt.Errorf("no phase %q to profile (echo, durable, ingest, respond, mixed)", cfg.CPUProfilePhase)
 	}
 	pc := &phaseCPU{profile: cfg.CPUProfile, profilePhase: cfg.CPUProfilePhase}
 	// Echo ceiling, same payload size as a comment, same clients and connections.
@@ -239,6 +251,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	pc.end("echo", res.Phases["echo"][rpcEcho].Calls, res)
 	if err != nil {
 		return res, fmt.Errorf("echo: %w", err)
+	}
+	// Durable-write ceiling: the same calls, each committed to disk before its answer.
+	trace.Log(ctx, "bench.phase", "durable")
+	phase.Store("durable")
+	if err := pc.begin("durable"); err != nil {
+		return res, err
+	}
+	err = durablePhase(ctx, cfg, share/2, st.dataDir, res)
+	pc.end("durable", res.Phases["durable"][rpcDurable].Calls, res)
+	if err != nil {
+		return res, fmt.Errorf("durable-write ceiling: %w", err)
 	}
 
 	lw := startLagWatch(ctx, js, 250*time.Millisecond)
@@ -274,7 +297,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.RespondRPS, res.RespondP99MS = s[rpcRespond].RPS, s[rpcRespond].P99MS
 	mixedStart := time.Now()
-	s, err = run("mixed", cfg.Duration-3*share, ld.mixed)
+	s, err = run("mixed", cfg.Duration-3*share-share/2, ld.mixed)
 	if err != nil {
 		lw.halt()
 		return res, err
@@ -287,6 +310,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.MixedOpsPerS = float64(calls) / time.Since(mixedStart).Seconds()
 	if res.EchoRPS > 0 {
 		res.IngestRatio, res.RespondRatio = res.IngestRPS/res.EchoRPS, res.RespondRPS/res.EchoRPS
+		res.DurableRatio = res.DurableRPS / res.EchoRPS
+	}
+	if res.DurableRPS > 0 {
+		res.IngestOfDurable = res.IngestRPS / res.DurableRPS
 	}
 
 	phase.Store("settle")
@@ -532,10 +559,11 @@ func (res *Result) Report(w io.Writer) {
 		map[bool]string{true: "suite in this process", false: "--target"}[res.InProcess])
 	fmt.Fprintf(w, "  %-22s %10.0f /s   (payload %d B, p99 %.2f ms)\n", "gRPC echo ceiling", res.EchoRPS, res.EchoPayload, res.EchoP99MS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s\n", "disk fsync", res.FsyncPerS)
-	fmt.Fprintf(w, "  %-22s %10.0f /s   %5.1f%% of echo, p50 %.2f ms, p99 %.2f ms\n", "SubmitFeedback (ingest)", res.IngestRPS, 100*res.IngestRatio, res.IngestP50MS, res.IngestP99MS)
+	fmt.Fprintf(w, "  %-22s %10.0f /s   %5.1f%% of echo, p99 %.2f ms (payload and outbox record committed, nothing else)\n", "durable-write ceiling", res.DurableRPS, 100*res.DurableRatio, res.DurableP99MS)
+	fmt.Fprintf(w, "  %-22s %10.0f /s   %5.1f%% of echo, %.1f%% of durable, p50 %.2f ms, p99 %.2f ms\n", "SubmitFeedback (ingest)", res.IngestRPS, 100*res.IngestRatio, 100*res.IngestOfDurable, res.IngestP50MS, res.IngestP99MS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s   %5.1f%% of echo, p99 %.2f ms\n", "SubmitResponse", res.RespondRPS, 100*res.RespondRatio, res.RespondP99MS)
-	fmt.Fprintf(w, "  %-22s echo %.0f, ingest %.0f, respond %.0f (process CPU per call; cores busy: echo %.2f, ingest %.2f, respond %.2f)\n", "CPU µs per call",
-		res.CPUUsPerEcho, res.CPUUsPerIngest, res.CPUUsPerRespond, res.CPUCores["echo"], res.CPUCores["ingest"], res.CPUCores["respond"])
+	fmt.Fprintf(w, "  %-22s echo %.0f, durable %.0f, ingest %.0f, respond %.0f (process CPU per call; cores busy: echo %.2f, durable %.2f, ingest %.2f, respond %.2f)\n", "CPU µs per call",
+		res.CPUUsPerEcho, res.CPUUsPerDurable, res.CPUUsPerIngest, res.CPUUsPerRespond, res.CPUCores["echo"], res.CPUCores["durable"], res.CPUCores["ingest"], res.CPUCores["respond"])
 	fmt.Fprintf(w, "  %-22s %10.0f /s\n", "mixed day, all calls", res.MixedOpsPerS)
 	fmt.Fprintf(w, "  %-22s %10.0f /s   consumer lag max %d, settled %.1fs after the load\n", "sentiment apply", res.ApplyEPS, res.LagMax, res.SettleS)
 	for _, k := range sortedKeys(res.DownstreamLagMax) {

@@ -62,6 +62,8 @@ func (p *phaseCPU) end(name string, calls int, res *Result) {
 	switch name {
 	case "echo":
 		res.CPUUsPerEcho = us
+	case "durable":
+		res.CPUUsPerDurable = us
 	case "ingest":
 		res.CPUUsPerIngest = us
 	case "respond":

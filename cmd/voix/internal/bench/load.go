@@ -51,6 +51,7 @@ const (
 	rpcList     = "ListFeedback"
 	rpcSent     = "GetSentiment"
 	rpcEcho     = "Echo"
+	rpcDurable  = "Store"
 )
 
 // load is the simulated employees and readers, and what the services acknowledged.
