@@ -345,7 +345,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 // echoPhase measures the bare gRPC ceiling.
 func echoPhase(ctx context.Context, cfg Config, d time.Duration, res *Result) error {
-	addr, stop, err := startEcho()
+	addr, stop, err := serveCeiling(&echoDesc, struct{}{})
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,7 +34,6 @@ var (
 )
 
 type durableStore struct {
-	db     *bolt.DB
 	commit *groupcommit.Committer
 }
 
@@ -94,18 +92,17 @@ func durablePhase(ctx context.Context, cfg Config, d time.Duration, dir string, 
 		db.Close()
 		return err
 	}
-	ds := &durableStore{db: db, commit: groupcommit.New(db, 0)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ds := &durableStore{commit: groupcommit.New(db, 0)}
+	addr, stop, err := serveCeiling(&durableDesc, ds)
 	if err != nil {
+		ds.commit.Close()
 		db.Close()
 		return err
 	}
-	s := grpc.NewServer()
-	s.RegisterService(&durableDesc, ds)
-	go s.Serve(ln)
-	cs, err := conns(ln.Addr().String(), cfg.Conns)
+	cs, err := conns(addr, cfg.Conns)
 	if err != nil {
-		s.Stop()
+		stop()
+		ds.commit.Close()
 		db.Close()
 		return err
 	}
@@ -122,7 +119,7 @@ func durablePhase(ctx context.Context, cfg Config, d time.Duration, dir string, 
 		}
 	})
 	closeAll(cs)
-	s.Stop()
+	stop()
 	ds.commit.Close()
 	if cerr := db.Close(); err == nil {
 		err = cerr

@@ -37,14 +37,15 @@ var echoDesc = grpc.ServiceDesc{
 	}},
 }
 
-// startEcho serves the echo service on a free loopback port.
-func startEcho() (addr string, stop func(), err error) {
+// serveCeiling serves a ceiling's service (desc, implemented by impl) on a free loopback port,
+// with no interceptor.
+func serveCeiling(desc *grpc.ServiceDesc, impl any) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	s := grpc.NewServer()
-	s.RegisterService(&echoDesc, struct{}{})
+	s.RegisterService(desc, impl)
 	go s.Serve(ln)
 	return ln.Addr().String(), s.Stop, nil
 }
