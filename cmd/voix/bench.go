@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +36,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.ResultsRespondents, "results-respondents", 1000, "people who answer the closed survey GetResults reads, before the load")
 	jsonFile := fs.String("json", "", "also write the figures as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (suite in this process included) to this file")
-	cpuProfilePhase := fs.String("cpuprofile-phase", "", "with --cpuprofile: profile only this phase (echo, durable, ingest, respond or mixed)")
+	cpuProfilePhase := fs.String("cpuprofile-phase", "", "with --cpuprofile: profile only this phase ("+strings.Join(bench.Phases, ", ")+")")
 	traceFile := fs.String("trace", "", "write a runtime/trace execution trace of the whole run to this file (go tool trace)")
 	blockProfile := fs.String("blockprofile", "", "write a block profile (where goroutines waited) and a mutex profile (FILE.mutex) of the whole run")
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +47,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if *cpuProfilePhase != "" && *cpuProfile == "" {
 		return errors.New("--cpuprofile-phase needs --cpuprofile FILE")
+	}
+	if err := bench.CheckPhase(*cpuProfilePhase); err != nil {
+		return err // before the profile file is created and the suite started
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -89,3 +89,20 @@ func TestBenchShort(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchRefusesAnUnknownProfilePhase: a mistyped --cpuprofile-phase is refused by name
+// before the suite starts, and no profile file is left behind.
+func TestBenchRefusesAnUnknownProfilePhase(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "p.prof")
+	var out, errb bytes.Buffer
+	err := run([]string{"bench", "--duration", "1s", "--data-dir", t.TempDir(), "--cpuprofile", prof, "--cpuprofile-phase", "durabel"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "--cpuprofile-phase") || !strings.Contains(err.Error(), "durable") {
+		t.Fatalf("voix bench --cpuprofile-phase durabel: %v; want a refusal naming the flag and the phases", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("a refused run printed a report:\n%s", out.String())
+	}
+	if _, serr := os.Stat(prof); !os.IsNotExist(serr) {
+		t.Errorf("the profile file was created (%v)", serr)
+	}
+}

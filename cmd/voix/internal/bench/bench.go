@@ -176,6 +176,17 @@ type Result struct {
 	Phases map[string]map[string]RPCStats `json:"phases"`
 }
 
+// Phases are the phases of a run, in order.
+var Phases = []string{"echo", "durable", "ingest", "respond", "mixed"}
+
+// CheckPhase refuses a --cpuprofile-phase that names no phase ("" is the whole run).
+func CheckPhase(name string) error {
+	if name != "" && !slices.Contains(Phases, name) {
+		return fmt.Errorf("--cpuprofile-phase %q: no such phase (one of %s)", name, strings.Join(Phases, ", "))
+	}
+	return nil
+}
+
 // downstreamWait bounds how long, once the aggregation has settled, the bench waits for
 // feedback's downstream consumers to empty their backlog (it reports what is left).
 const downstreamWait = 30 * time.Second
@@ -184,6 +195,9 @@ const downstreamWait = 30 * time.Second
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
 	res := &Result{ResultsRespondents: cfg.ResultsRespondents, Clients: cfg.Clients, InProcess: cfg.Target == "", Segments: Segments, Phases: map[string]map[string]RPCStats{}}
+	if err := CheckPhase(cfg.CPUProfilePhase); err != nil {
+		return res, err
+	}
 	st, err := startStack(ctx, cfg)
 	if err != nil {
 		return res, err
@@ -236,11 +250,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer stopProgress()
 
 	share := cfg.Duration / 5
-	switch cfg.CPUProfilePhase {
-	case "", "echo", "durable", "ingest", "respond", "mixed":
-	default:
-		return res, fmt.Errorf("no phase %q to profile (echo, durable, ingest, respond, mixed)", cfg.CPUProfilePhase)
-	}
 	pc := &phaseCPU{profile: cfg.CPUProfile, profilePhase: cfg.CPUProfilePhase}
 	// Echo ceiling, same payload size as a comment, same clients and connections.
 	trace.Log(ctx, "bench.phase", "echo")

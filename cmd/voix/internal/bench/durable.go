@@ -3,7 +3,8 @@ package bench
 import (
 	"context"
 	crand "crypto/rand"
-	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,42 +16,51 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/voix-dev/voix/services/platform/bus"
 	"github.com/voix-dev/voix/services/platform/groupcommit"
+	"github.com/voix-dev/voix/services/platform/outbox"
 	"github.com/voix-dev/voix/services/platform/store"
 )
 
 // durableMethod is the durable-write ceiling: a unary call that stores its request as a
-// comment under a random 16-byte id and an outbox record under the next sequence, through the
-// services' group committer and store settings, and answers once that transaction is
-// committed. It is the least an acknowledged SubmitFeedback must do (the comment and its
-// outbox record on disk, no per-request fsync), with no interceptor, validation, index,
-// anonymity tag, event or analysis: what this machine can do for a durable write, against
-// which ingest_rps is read (ingest_of_durable).
+// comment under a random 16-byte id and as an event in the services' outbox (outbox.Prepare,
+// then AddRecord in the transaction, as SubmitFeedback does), through the services' group
+// committer and store settings, and answers once that transaction is committed. It is the
+// least an acknowledged SubmitFeedback must do (the comment and its outbox record on disk, no
+// per-request fsync), with no interceptor, validation, index, anonymity tag, relay, event on
+// NATS or analysis: what this machine can do for a durable write, against which ingest_rps is
+// read (ingest_of_durable).
 const durableMethod = "/voix.bench.Durable/Store"
 
-var (
-	durableComments = []byte("comments")
-	durableOutbox   = []byte("outbox")
-)
+var durableComments = []byte("comments")
 
 type durableStore struct {
 	commit *groupcommit.Committer
+	outbox *outbox.Outbox
 }
 
 func (d *durableStore) put(v []byte) error {
 	var id [16]byte
 	crand.Read(id[:])
+	rec, err := outbox.Prepare(bus.Event{ID: hex.EncodeToString(id[:]), Type: "voix.bench.stored.v1", Source: "voix/bench",
+		Subject: "voix.bench.stored", Data: v})
+	if err != nil {
+		return err
+	}
 	return d.commit.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(durableComments).Put(id[:], v); err != nil {
 			return err
 		}
-		ob := tx.Bucket(durableOutbox)
-		seq, err := ob.NextSequence()
-		if err != nil {
-			return err
-		}
-		return ob.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+		return d.outbox.AddRecord(tx, rec)
 	})
+}
+
+// unrelayed is the ceiling outbox's Publisher. The relay is not run: in voix it works after
+// the acknowledgement, and its events would need NATS, which is not the ceiling's to measure.
+type unrelayed struct{}
+
+func (unrelayed) Publish(context.Context, bus.Event) error {
+	return errors.New("bench: the durable-write ceiling's outbox is not relayed")
 }
 
 type durableService interface{}
@@ -88,11 +98,15 @@ func durablePhase(ctx context.Context, cfg Config, d time.Duration, dir string, 
 	if err != nil {
 		return err
 	}
-	if err := store.EnsureBuckets(db, durableComments, durableOutbox); err != nil {
+	ob, err := outbox.New(db, unrelayed{}, nil)
+	if err == nil {
+		err = store.EnsureBuckets(db, durableComments)
+	}
+	if err != nil {
 		db.Close()
 		return err
 	}
-	ds := &durableStore{commit: groupcommit.New(db, 0)}
+	ds := &durableStore{commit: groupcommit.New(db, 0), outbox: ob}
 	addr, stop, err := serveCeiling(&durableDesc, ds)
 	if err != nil {
 		ds.commit.Close()
@@ -130,27 +144,33 @@ func durablePhase(ctx context.Context, cfg Config, d time.Duration, dir string, 
 	if err != nil {
 		return err
 	}
-	stored, err := countDurable(path)
+	stored, records, err := countDurable(path)
 	if err != nil {
 		return err
 	}
-	if acked := st[rpcDurable].Calls; stored < acked {
-		return fmt.Errorf("durable ceiling: %d writes acknowledged, %d in the file after reopening it", acked, stored)
+	if acked := st[rpcDurable].Calls; stored < acked || records != stored {
+		return fmt.Errorf("durable ceiling: %d writes acknowledged; after reopening the file, %d comments and %d outbox records", acked, stored, records)
 	}
 	return nil
 }
 
-// countDurable reopens the ceiling's file and counts its comments.
-func countDurable(path string) (int, error) {
+// countDurable reopens the ceiling's file and counts its comments and outbox records.
+func countDurable(path string) (comments, records int, err error) {
 	db, err := store.Open(path)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer db.Close()
-	n := 0
+	ob, err := outbox.New(db, unrelayed{}, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	if records, err = ob.Pending(); err != nil {
+		return 0, 0, err
+	}
 	err = db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(durableComments).Stats().KeyN
+		comments = tx.Bucket(durableComments).Stats().KeyN
 		return nil
 	})
-	return n, err
+	return comments, records, err
 }
