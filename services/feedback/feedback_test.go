@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -166,12 +167,17 @@ func (f *fixture) segmentsApplied(t testing.TB) {
 	f.consumerApplied(t, events.PulseSegmentUpserted.Stream.Name, events.DurableFeedbackSegments, 10*time.Second)
 }
 
-// consumerApplied waits up to timeout until durable consumer durable of stream has nothing
-// pending and nothing unacknowledged: the service's consumers acknowledge an event after the
-// transaction that applied it commits.
+// consumerApplied waits up to timeout until durable consumer durable of stream has been
+// delivered every event of its filter stored so far, and has nothing pending and nothing
+// unacknowledged: the service's consumers acknowledge an event after the transaction that
+// applied it commits. Pending alone is not enough: the server counts a stored message into a
+// consumer's pending from a queue of its own (the stream's signal loop), so right after a
+// publish was acknowledged the consumer can still show nothing pending.
 func (f *fixture) consumerApplied(t testing.TB, stream, durable string, timeout time.Duration) {
 	t.Helper()
 	js := f.env.JetStream(t)
+	last := uint64(0) // the last stream sequence the consumer's filter matches, once known
+	known := false
 	poll.Until(t, timeout, 10*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -183,11 +189,49 @@ func (f *fixture) consumerApplied(t testing.TB, stream, durable string, timeout 
 		if err != nil {
 			return err
 		}
-		if info.NumPending > 0 || info.NumAckPending > 0 {
-			return fmt.Errorf("consumer %s: %d pending, %d unacknowledged", durable, info.NumPending, info.NumAckPending)
+		if !known {
+			if last, err = lastMatching(ctx, js, stream, info.Config); err != nil {
+				return err
+			}
+			known = true
+		}
+		if info.Delivered.Stream < last || info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("consumer %s: delivered up to %d of %d, %d pending, %d unacknowledged", durable, info.Delivered.Stream, last, info.NumPending, info.NumAckPending)
 		}
 		return nil
 	})
+}
+
+// lastMatching is the sequence of the last message of stream that a consumer configured as
+// cfg would be delivered (0: none).
+func lastMatching(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (uint64, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	filters := cfg.FilterSubjects
+	if cfg.FilterSubject != "" {
+		filters = append(filters, cfg.FilterSubject)
+	}
+	if len(filters) == 0 {
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return info.State.LastSeq, nil
+	}
+	var last uint64
+	for _, subj := range filters {
+		m, err := st.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
 }
 
 func (f *fixture) submit(t testing.TB, req *feedbackv1.SubmitFeedbackRequest) *feedbackv1.SubmitFeedbackResponse {
